@@ -1,0 +1,214 @@
+package contract
+
+import "time"
+
+// Subject, queue group and order names, exactly as the seed writes them.
+const (
+	SubjectOutboundSMTP     = "outboundSMTP"
+	SubjectInboundSMTP      = "inboundSMTP"
+	SubjectIMAPFetcher      = "IMAPfetcher"
+	SubjectOutboundIMAP     = "outboundIMAP"
+	SubjectIMAPWorker       = "imap_worker"
+	SubjectTwitterWorker    = "twitter_worker"
+	SubjectTwitterDM        = "twitter_dm"
+	SubjectInboundTwitter   = "inboundTwitter"
+	SubjectIdentitiesWorker = "identitiesWorker"
+	SubjectContactAction    = "contactAction"
+	SubjectKeyAction        = "keyAction"
+
+	QueueSMTP       = "SMTPqueue"
+	QueueIMAP       = "IMAPworkers"
+	QueueTwitter    = "twitterworkers"
+	QueueInboundTw  = "Twitterqueue"
+	QueueIdentities = "IDsworker"
+	QueueContact    = "contactQueue"
+	QueueKey        = "keyQueue"
+
+	OrderDeliver        = "deliver"
+	OrderProcessInbound = "process_inbound"
+	OrderSync           = "sync"
+	OrderFullFetch      = "fullfetch"
+	OrderAddWorker      = "add_worker"
+	OrderReloadWorker   = "reload_worker"
+	OrderRemoveWorker   = "remove_worker"
+	OrderUpdateInterval = "update_interval"
+	OrderAddIdentity    = "add_identity"
+	OrderUpdateIdentity = "update_identity"
+	OrderDeleteIdentity = "delete_identity"
+	OrderContactUpdate  = "contact_update"
+	OrderDiscoverKey    = "discover_key"
+	OrderPublishKey     = "publish_key"
+	OrderDeleteKey      = "delete_key"
+)
+
+// Requester deadlines of the original (caliopen-original.md §1.1).
+const (
+	DeliverDeadline = 30 * time.Second
+	InboundDeadline = 10 * time.Second
+)
+
+// Caliopen returns the contract of the seed. Each call builds a fresh value.
+func Caliopen() *Contract {
+	deliver := payload("DeliverOrder", DeliverOrder{}, nil)
+	remote := payload("RemoteOrder", RemoteOrder{}, nil)
+	contact := payload("ContactOrder", ContactOrder{}, nil)
+	key := payload("KeyOrder", KeyOrder{}, nil)
+	identity := payload("IdentityOrder", IdentityOrder{}, map[string]FieldKind{"poll_intervall": KindMinutes})
+
+	all := func(p *Payload) []string { return fieldNames(p) }
+	emit := func(service, fn string, p *Payload, fields ...string) Emitter {
+		if fields == nil {
+			fields = all(p)
+		}
+		return Emitter{Service: service, Function: fn, Payload: p, Fields: fields}
+	}
+	deliverReq := []string{"message_id", "order", "remote_id", "user_id"}
+	remoteReq := []string{"order", "remote_id", "user_id"}
+	contactReq := []string{"order", "contact_id", "user_id"}
+	keyReq := []string{"key_id", "order", "resource_id", "user_id"}
+	identityReq := []string{"identity_id", "order", "user_id"}
+	identityFields := []string{"identity_id", "order", "user_id"}
+
+	worker := func(handler string) []Order {
+		var out []Order
+		for _, name := range []string{OrderAddWorker, OrderReloadWorker, OrderRemoveWorker} {
+			out = append(out, Order{Name: name, Mode: PubSub, Payload: remote, Required: remoteReq, Handler: handler})
+		}
+		return out
+	}
+
+	return &Contract{
+		Payloads: []*Payload{deliver, remote, contact, key, identity},
+		Subjects: []Subject{
+			{
+				Name: SubjectOutboundSMTP, Queue: QueueSMTP, Function: "smtp-deliver", Deadline: DeliverDeadline,
+				Orders: []Order{{
+					Name: OrderDeliver, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Handler: "smtp-bridge natsMsgHandler", Reply: ReplyDeliver,
+					Emitters: []Emitter{
+						emit("apiv2", "Notifications.SendEmailAdminToUser", deliver),
+						emit("apiv2", "REST.SendDraft", deliver),
+					},
+				}},
+			},
+			{
+				Name: SubjectInboundSMTP, Queue: QueueSMTP, Function: "inbound-email", Deadline: InboundDeadline,
+				Orders: []Order{{
+					Name: OrderProcessInbound, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Handler: "mq-worker InboundEmail", Reply: ReplyInbound,
+					Emitters: []Emitter{emit("smtp-bridge", "processInbound", deliver)},
+				}},
+			},
+			{
+				Name: SubjectIMAPFetcher, Queue: QueueIMAP, Function: "imap-fetch",
+				Orders: []Order{
+					{
+						Name: OrderSync, Mode: PubSub, Payload: remote, Required: remoteReq,
+						Handler:  "imap-bridge natsMsgHandler",
+						Emitters: []Emitter{emit("identities-worker", "imapJob.Run", remote)},
+					},
+					{Name: OrderFullFetch, Mode: PubSub, Payload: remote, Required: remoteReq, Handler: "imap-bridge natsMsgHandler"},
+				},
+			},
+			{
+				Name: SubjectOutboundIMAP, Queue: QueueIMAP, Function: "imap-deliver", Deadline: DeliverDeadline,
+				Orders: []Order{{
+					Name: OrderDeliver, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Handler: "imap-bridge natsMsgHandler", Reply: ReplyDeliver,
+					Emitters: []Emitter{emit("apiv2", "REST.SendDraft", deliver)},
+				}},
+			},
+			{
+				Name: SubjectIMAPWorker, Queue: QueueIMAP, Function: "imap-worker",
+				Orders: worker("imap-bridge WorkerMsgHandler"),
+			},
+			{
+				Name: SubjectTwitterWorker, Queue: QueueTwitter, Function: "twitter-worker",
+				Orders: worker("twitter-bridge WorkerMsgHandler"),
+			},
+			{
+				Name: SubjectTwitterDM, Queue: QueueTwitter, Function: "twitter-dm", Deadline: DeliverDeadline,
+				Orders: []Order{
+					{
+						// The scheduler sends sync without message_id; DMmsgHandler's
+						// payload lists it, so it is accepted but not required.
+						Name: OrderSync, Mode: PubSub, Payload: deliver, Required: remoteReq,
+						Handler:  "twitter-bridge DMmsgHandler",
+						Emitters: []Emitter{emit("identities-worker", "twitterJob.Run", remote)},
+					},
+					{
+						Name: OrderDeliver, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+						Handler: "twitter-bridge DMmsgHandler", Reply: ReplyDeliver,
+						Emitters: []Emitter{emit("apiv2", "REST.SendDraft", deliver)},
+					},
+				},
+			},
+			{
+				Name: SubjectInboundTwitter, Queue: QueueInboundTw, Function: "inbound-twitter", Deadline: InboundDeadline,
+				Orders: []Order{{
+					Name: OrderProcessInbound, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Handler: "mq-worker InboundTwitter", Reply: ReplyInbound,
+					Emitters: []Emitter{emit("twitter-bridge", "processInDM", deliver)},
+				}},
+			},
+			{
+				Name: SubjectIdentitiesWorker, Queue: QueueIdentities, Function: "identities-orders",
+				Orders: []Order{
+					{
+						Name: OrderUpdateInterval, Mode: PubSub, Payload: identity,
+						Required: []string{"identity_id", "order", "poll_intervall", "protocol", "user_id"},
+						Handler:  "identities-worker natsOrdersHandler",
+						Emitters: []Emitter{
+							emit("twitter-bridge", "DMmsgHandler", identity),
+							emit("imap-bridge", "natsMsgHandler", identity),
+						},
+					},
+					{
+						Name: OrderAddIdentity, Mode: PubSub, Payload: identity, Required: identityReq,
+						Handler:  "identities-worker natsOrdersHandler",
+						Emitters: []Emitter{emit("apiv2", "REST.CreateUserIdentity", identity, identityFields...)},
+					},
+					{
+						Name: OrderUpdateIdentity, Mode: PubSub, Payload: identity, Required: identityReq,
+						Handler:  "identities-worker natsOrdersHandler",
+						Emitters: []Emitter{emit("apiv2", "REST.PatchUserIdentity", identity, identityFields...)},
+					},
+					{
+						Name: OrderDeleteIdentity, Mode: PubSub, Payload: identity, Required: identityReq,
+						Handler:  "identities-worker natsOrdersHandler",
+						Emitters: []Emitter{emit("apiv2", "REST.DeleteUserIdentity", identity, identityFields...)},
+					},
+				},
+			},
+			{
+				Name: SubjectContactAction, Queue: QueueContact, Function: "contact-action",
+				Orders: []Order{{
+					Name: OrderContactUpdate, Mode: PubSub, Payload: contact, Required: contactReq,
+					Handler: "mq-worker ContactAction",
+					Emitters: []Emitter{
+						emit("apiv2", "REST.UpdateContact", contact),
+						emit("apiv2", "REST.CreateContact", contact),
+					},
+				}},
+			},
+			{
+				Name: SubjectKeyAction, Queue: QueueKey, Function: "key-action",
+				Orders: []Order{
+					{
+						Name: OrderDiscoverKey, Mode: PubSub, Payload: contact, Required: contactReq,
+						Handler:  "mq-worker KeyAction",
+						Emitters: []Emitter{emit("apiv2", "REST.launchKeyDiscovery", contact)},
+					},
+					{
+						Name: OrderPublishKey, Mode: PubSub, Payload: key, Required: keyReq, Extra: true,
+						Emitters: []Emitter{emit("apiv2", "REST.CreatePGPPubKey", key)},
+					},
+					{
+						Name: OrderDeleteKey, Mode: PubSub, Payload: key, Required: keyReq, Extra: true,
+						Emitters: []Emitter{emit("apiv2", "REST.DeletePubKey", key)},
+					},
+				},
+			},
+		},
+	}
+}
