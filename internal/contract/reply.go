@@ -65,3 +65,18 @@ func CheckReply(kind ReplyKind, body []byte) (failed bool, err error) {
 }
 
 func asErr[T any](err error, target *T) bool { return errors.As(err, target) }
+
+// OKReply encodes a success reply without a result of its own (an
+// accepted order). For ReplyInbound, which needs a message id, it is only a
+// message.
+func OKReply(kind ReplyKind, message string) []byte {
+	var v any
+	switch kind {
+	case ReplyInbound:
+		v = InboundReply{Message: message}
+	default:
+		v = DeliverReply{Error: false, Message: message}
+	}
+	b, _ := json.Marshal(v)
+	return b
+}

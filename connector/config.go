@@ -1,0 +1,283 @@
+package connector
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode says where the topic map comes from.
+type Mode string
+
+// Topic map sources.
+const (
+	// ModeGateway reads the `topic` annotation of the functions that an
+	// OpenFaaS-compatible gateway lists at /system/functions, and invokes them
+	// at {gateway}/function/{name}.
+	ModeGateway Mode = "gateway"
+	// ModeStatic reads a YAML file listing functions, their URLs and topics
+	// (Knative Services, or any HTTP endpoint).
+	ModeStatic Mode = "static"
+)
+
+// Config is the connector's configuration. Every field is read from the
+// environment by LoadConfig; the comment gives the variable and its default.
+type Config struct {
+	NATS NATSConfig
+
+	// Mode is CONNECTOR_MODE: gateway (default) or static.
+	Mode Mode
+	// GatewayURL is GATEWAY_URL (default http://127.0.0.1:8080).
+	GatewayURL string
+	// GatewayBasicAuth is GATEWAY_BASIC_AUTH (default false): read
+	// basic-auth-user and basic-auth-password from SecretMountPath.
+	GatewayBasicAuth bool
+	// SecretMountPath is secret_mount_path (default /var/openfaas/secrets).
+	SecretMountPath string
+	// TopicMapFile is TOPIC_MAP_FILE, required in static mode.
+	TopicMapFile string
+	// RebuildInterval is REBUILD_INTERVAL (default 5s): how often the topic
+	// map is read again from the gateway.
+	RebuildInterval time.Duration
+
+	// MaxInflight is MAX_INFLIGHT (default 64): concurrent invocations per function.
+	MaxInflight int
+	// MaxPending is MAX_PENDING (default 4096): requests waiting for a slot,
+	// across functions; beyond it a request is answered "overloaded" at once.
+	MaxPending int
+	// ReplyMargin is REPLY_MARGIN (default 1s): the invocation of a request
+	// ends this long before the requester's deadline, so the error reply
+	// still reaches it in time.
+	ReplyMargin time.Duration
+	// EventTimeout is EVENT_TIMEOUT (default 60s): one invocation of a
+	// publish/subscribe order.
+	EventTimeout time.Duration
+
+	// MaxAttempts is MAX_ATTEMPTS (default 8): deliveries of a publish/subscribe
+	// order before it goes to the dead-letter subject.
+	MaxAttempts int
+	// BackoffBase is BACKOFF_BASE (default 1s) and BackoffMax BACKOFF_MAX
+	// (default 5m): redelivery delay base*2^(attempt-1), capped, with jitter.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// StreamName is STREAM_NAME (default CALIOPEN_ORDERS): the JetStream
+	// stream capturing the publish/subscribe subjects.
+	StreamName string
+	// DLQPrefix is DLQ_PREFIX (default caliopen.dlq): dead letters go to
+	// {prefix}.{subject}, kept in stream {StreamName}_DLQ.
+	DLQPrefix string
+	// HandoffPrefix is HANDOFF_PREFIX (default caliopen.handoff): published
+	// (not requested) orders on request/reply subjects are moved to
+	// {prefix}.{subject} in the stream, for at-least-once processing.
+	HandoffPrefix string
+
+	// HTTPAddr is HTTP_ADDR (default :8081): /metrics, /healthz, /readyz.
+	HTTPAddr string
+	// DrainTimeout is DRAIN_TIMEOUT (default 30s): how long in-flight work
+	// may finish after SIGTERM.
+	DrainTimeout time.Duration
+	// LogLevel is LOG_LEVEL (default info).
+	LogLevel string
+}
+
+// NATSConfig holds the connection settings.
+type NATSConfig struct {
+	// URL is NATS_URL (default nats://127.0.0.1:4222), comma-separated for several servers.
+	URL string
+	// User and Password are NATS_USER and NATS_PASSWORD.
+	User, Password string
+	// Token is NATS_TOKEN.
+	Token string
+	// NKeySeedFile is NATS_NKEY_SEED_FILE.
+	NKeySeedFile string
+	// CredsFile is NATS_CREDS_FILE (JWT + seed).
+	CredsFile string
+	// TLSCAFile, TLSCertFile and TLSKeyFile are NATS_TLS_CA_FILE,
+	// NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE.
+	TLSCAFile, TLSCertFile, TLSKeyFile string
+	// Name is the client name shown by the server (NATS_CLIENT_NAME, default caliopen-connector).
+	Name string
+}
+
+// EnvNames lists every variable LoadConfig reads.
+var envNames = []string{
+	"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY_SEED_FILE", "NATS_CREDS_FILE",
+	"NATS_TLS_CA_FILE", "NATS_TLS_CERT_FILE", "NATS_TLS_KEY_FILE", "NATS_CLIENT_NAME",
+	"CONNECTOR_MODE", "GATEWAY_URL", "GATEWAY_BASIC_AUTH", "secret_mount_path", "TOPIC_MAP_FILE",
+	"REBUILD_INTERVAL", "MAX_INFLIGHT", "MAX_PENDING", "REPLY_MARGIN", "EVENT_TIMEOUT", "MAX_ATTEMPTS",
+	"BACKOFF_BASE", "BACKOFF_MAX", "STREAM_NAME", "DLQ_PREFIX", "HANDOFF_PREFIX", "HTTP_ADDR",
+	"DRAIN_TIMEOUT", "LOG_LEVEL",
+}
+
+// EnvNames returns the environment variables LoadConfig reads.
+func EnvNames() []string { return append([]string(nil), envNames...) }
+
+// DefaultConfig returns the defaults LoadConfig starts from.
+func DefaultConfig() Config {
+	return Config{
+		NATS:            NATSConfig{URL: "nats://127.0.0.1:4222", Name: "caliopen-connector"},
+		Mode:            ModeGateway,
+		GatewayURL:      "http://127.0.0.1:8080",
+		SecretMountPath: "/var/openfaas/secrets",
+		RebuildInterval: 5 * time.Second,
+		MaxInflight:     64,
+		MaxPending:      4096,
+		ReplyMargin:     time.Second,
+		EventTimeout:    60 * time.Second,
+		MaxAttempts:     8,
+		BackoffBase:     time.Second,
+		BackoffMax:      5 * time.Minute,
+		StreamName:      "CALIOPEN_ORDERS",
+		DLQPrefix:       "caliopen.dlq",
+		HandoffPrefix:   "caliopen.handoff",
+		HTTPAddr:        ":8081",
+		DrainTimeout:    30 * time.Second,
+		LogLevel:        "info",
+	}
+}
+
+// LoadConfig reads the configuration from getenv, starting from
+// DefaultConfig, and reports every problem at once.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	secret := func(name string, dst *string) { // not trimmed: may be significant
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("%s: want a positive duration such as 5s, got %q", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	num := func(name string, dst *int) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				errs = append(errs, fmt.Errorf("%s: want a positive integer, got %q", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	boolean := func(name string, dst *bool) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: want true or false, got %q", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
+
+	str("NATS_URL", &c.NATS.URL)
+	str("NATS_USER", &c.NATS.User)
+	secret("NATS_PASSWORD", &c.NATS.Password)
+	secret("NATS_TOKEN", &c.NATS.Token)
+	str("NATS_NKEY_SEED_FILE", &c.NATS.NKeySeedFile)
+	str("NATS_CREDS_FILE", &c.NATS.CredsFile)
+	str("NATS_TLS_CA_FILE", &c.NATS.TLSCAFile)
+	str("NATS_TLS_CERT_FILE", &c.NATS.TLSCertFile)
+	str("NATS_TLS_KEY_FILE", &c.NATS.TLSKeyFile)
+	str("NATS_CLIENT_NAME", &c.NATS.Name)
+	var mode string
+	str("CONNECTOR_MODE", &mode)
+	if mode != "" {
+		c.Mode = Mode(mode)
+	}
+	str("GATEWAY_URL", &c.GatewayURL)
+	boolean("GATEWAY_BASIC_AUTH", &c.GatewayBasicAuth)
+	str("secret_mount_path", &c.SecretMountPath)
+	str("TOPIC_MAP_FILE", &c.TopicMapFile)
+	dur("REBUILD_INTERVAL", &c.RebuildInterval)
+	num("MAX_INFLIGHT", &c.MaxInflight)
+	num("MAX_PENDING", &c.MaxPending)
+	dur("REPLY_MARGIN", &c.ReplyMargin)
+	dur("EVENT_TIMEOUT", &c.EventTimeout)
+	num("MAX_ATTEMPTS", &c.MaxAttempts)
+	dur("BACKOFF_BASE", &c.BackoffBase)
+	dur("BACKOFF_MAX", &c.BackoffMax)
+	str("STREAM_NAME", &c.StreamName)
+	str("DLQ_PREFIX", &c.DLQPrefix)
+	str("HANDOFF_PREFIX", &c.HandoffPrefix)
+	str("HTTP_ADDR", &c.HTTPAddr)
+	dur("DRAIN_TIMEOUT", &c.DrainTimeout)
+	str("LOG_LEVEL", &c.LogLevel)
+
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("connector config: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// Validate checks the fields that depend on each other.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Mode {
+	case ModeGateway:
+		if u, err := url.Parse(c.GatewayURL); err != nil || u.Scheme == "" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("GATEWAY_URL: want an absolute URL, got %q", c.GatewayURL))
+		}
+	case ModeStatic:
+		if c.TopicMapFile == "" {
+			errs = append(errs, errors.New("TOPIC_MAP_FILE: required when CONNECTOR_MODE=static"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("CONNECTOR_MODE: want gateway or static, got %q", c.Mode))
+	}
+	if c.NATS.URL == "" {
+		errs = append(errs, errors.New("NATS_URL: required"))
+	}
+	if c.NATS.User != "" && c.NATS.Password == "" {
+		errs = append(errs, errors.New("NATS_PASSWORD: required with NATS_USER"))
+	}
+	auth := 0
+	for _, set := range []bool{c.NATS.User != "", c.NATS.Token != "", c.NATS.NKeySeedFile != "", c.NATS.CredsFile != ""} {
+		if set {
+			auth++
+		}
+	}
+	if auth > 1 {
+		errs = append(errs, errors.New("NATS auth: set only one of NATS_USER, NATS_TOKEN, NATS_NKEY_SEED_FILE, NATS_CREDS_FILE"))
+	}
+	if (c.NATS.TLSCertFile == "") != (c.NATS.TLSKeyFile == "") {
+		errs = append(errs, errors.New("NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE: set both or neither"))
+	}
+	if c.BackoffMax < c.BackoffBase {
+		errs = append(errs, fmt.Errorf("BACKOFF_MAX (%s) must not be below BACKOFF_BASE (%s)", c.BackoffMax, c.BackoffBase))
+	}
+	for name, v := range map[string]string{"STREAM_NAME": c.StreamName} {
+		if strings.ContainsAny(v, ". *>\t") || v == "" {
+			errs = append(errs, fmt.Errorf("%s: %q must be a non-empty name without dots, spaces or wildcards", name, v))
+		}
+	}
+	for name, v := range map[string]string{"DLQ_PREFIX": c.DLQPrefix, "HANDOFF_PREFIX": c.HandoffPrefix} {
+		if strings.ContainsAny(v, " *>\t") || v == "" || strings.HasSuffix(v, ".") {
+			errs = append(errs, fmt.Errorf("%s: %q must be a plain subject prefix", name, v))
+		}
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

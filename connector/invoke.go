@@ -1,0 +1,149 @@
+package connector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// maxReplyBytes bounds what the connector reads of a function's answer.
+const maxReplyBytes = 4 << 20
+
+// Invocation is one order handed to a function over HTTP.
+type Invocation struct {
+	Subject       string
+	Queue         string
+	Order         string
+	EventID       string // CloudEvents id: unique per order
+	CorrelationID string
+	Attempt       int
+	Deadline      time.Time
+	Reply         bool // a requester waits for the answer
+	Body          []byte
+	Trace         http.Header // traceparent and tracestate, when the order has them
+}
+
+// Response is what a function answered, or why it did not.
+type Response struct {
+	Status   int // 0 when there is no HTTP answer
+	Body     []byte
+	Header   http.Header
+	Err      error // transport error, timeout or unreadable body
+	Duration time.Duration
+}
+
+// TimedOut says whether the invocation ran out of time.
+func (r Response) TimedOut() bool {
+	var ne net.Error
+	return errors.Is(r.Err, context.DeadlineExceeded) || (errors.As(r.Err, &ne) && ne.Timeout())
+}
+
+// Invoker posts orders to functions. It owns the HTTP leg: connector-sdk's
+// Invoker has no per-call deadline, returns no outcome to the caller and
+// would serialise invocations, so the connector keeps only the SDK's topic
+// map and does the call itself.
+type Invoker struct {
+	client  *http.Client
+	metrics *Metrics
+	limits  sync.Map // function name → chan struct{}
+	max     int
+}
+
+// NewInvoker returns an invoker allowing maxInflight concurrent calls per function.
+func NewInvoker(maxInflight int, m *Metrics) *Invoker {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   maxInflight + 16,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &Invoker{client: &http.Client{Transport: tr}, metrics: m, max: maxInflight}
+}
+
+// Client is the HTTP client, shared with the gateway source.
+func (iv *Invoker) Client() *http.Client { return iv.client }
+
+func (iv *Invoker) slot(fn string) chan struct{} {
+	if c, ok := iv.limits.Load(fn); ok {
+		return c.(chan struct{})
+	}
+	c, _ := iv.limits.LoadOrStore(fn, make(chan struct{}, iv.max))
+	return c.(chan struct{})
+}
+
+// Acquire waits for a free slot of fn until ctx ends, and returns its release.
+func (iv *Invoker) Acquire(ctx context.Context, fn string) (func(), error) {
+	s := iv.slot(fn)
+	select {
+	case s <- struct{}{}:
+		g := iv.metrics.inflight.WithLabelValues(fn)
+		g.Inc()
+		return func() { g.Dec(); <-s }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Invoke posts inv to t within ctx (whose deadline bounds the call) and
+// reads the answer.
+func (iv *Invoker) Invoke(ctx context.Context, t Target, inv *Invocation) Response {
+	start := time.Now()
+	resp := iv.invoke(ctx, t, inv)
+	resp.Duration = time.Since(start)
+	iv.metrics.invocations.WithLabelValues(t.Name, strconv.Itoa(resp.Status)).Inc()
+	iv.metrics.invokeSeconds.WithLabelValues(t.Name).Observe(resp.Duration.Seconds())
+	return resp
+}
+
+func (iv *Invoker) invoke(ctx context.Context, t Target, inv *Invocation) Response {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(inv.Body))
+	if err != nil {
+		return Response{Err: fmt.Errorf("build request for %s: %w", t.Name, err)}
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "caliopen-connector")
+	h.Set("X-Connector", "caliopen-connector")
+	// CloudEvents binary mode: the body stays the original JSON.
+	h.Set("Ce-Specversion", "1.0")
+	h.Set("Ce-Id", inv.EventID)
+	h.Set("Ce-Type", "caliopen.order."+inv.Order)
+	h.Set("Ce-Source", "/nats/"+inv.Subject)
+	h.Set("Ce-Subject", inv.Subject)
+	h.Set("Ce-Time", time.Now().UTC().Format(time.RFC3339Nano))
+	h.Set("Ce-Natssubject", inv.Subject)
+	h.Set("X-Nats-Subject", inv.Subject)
+	h.Set("X-Nats-Queue", inv.Queue)
+	h.Set("X-Nats-Reply", strconv.FormatBool(inv.Reply))
+	h.Set("X-Delivery-Attempt", strconv.Itoa(inv.Attempt))
+	h.Set("X-Correlation-Id", inv.CorrelationID)
+	h.Set("X-Call-Id", inv.CorrelationID)
+	if !inv.Deadline.IsZero() {
+		h.Set("X-Caliopen-Deadline", inv.Deadline.UTC().Format(time.RFC3339Nano))
+		if d := time.Until(inv.Deadline); d > 0 {
+			h.Set("X-Timeout", d.Round(time.Millisecond).String())
+		}
+	}
+	for k, v := range inv.Trace {
+		h[k] = v
+	}
+	res, err := iv.client.Do(req)
+	if err != nil {
+		return Response{Err: err}
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxReplyBytes+1))
+	if err == nil && len(body) > maxReplyBytes {
+		err = fmt.Errorf("answer of %s exceeds %d bytes", t.Name, maxReplyBytes)
+	}
+	return Response{Status: res.StatusCode, Body: body, Header: res.Header, Err: err}
+}

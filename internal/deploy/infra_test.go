@@ -1,0 +1,220 @@
+package deploy
+
+import (
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/caliopen/functions/internal/contract"
+)
+
+// connectorEnv lists the environment variables the connector accepts.
+var connectorEnv = []string{
+	"NATS_URL",
+	"NATS_USER",
+	"NATS_PASSWORD",
+	"NATS_TOKEN",
+	"NATS_NKEY_SEED_FILE",
+	"NATS_CREDS_FILE",
+	"NATS_TLS_CA_FILE",
+	"NATS_TLS_CERT_FILE",
+	"NATS_TLS_KEY_FILE",
+	"CONNECTOR_MODE",
+	"GATEWAY_URL",
+	"GATEWAY_BASIC_AUTH",
+	"secret_mount_path",
+	"TOPIC_MAP_FILE",
+	"REBUILD_INTERVAL",
+	"MAX_INFLIGHT",
+	"MAX_ATTEMPTS",
+	"BACKOFF_BASE",
+	"BACKOFF_MAX",
+	"STREAM_NAME",
+	"DLQ_PREFIX",
+	"HTTP_ADDR",
+	"LOG_LEVEL",
+}
+
+const connectorDeployment = "caliopen-connector"
+
+func readInfra(t *testing.T) (string, []Doc) {
+	t.Helper()
+	dir := filepath.Join(moduleRoot(t), "infra")
+	docs, err := ReadDocs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) == 0 {
+		t.Fatal("no YAML documents under infra/")
+	}
+	return dir, docs
+}
+
+// TestInfraManifests parses every YAML document under infra/: manifests
+// must carry apiVersion, kind and metadata.name, kustomizations must name
+// files that exist, and static topic maps must match the contract.
+func TestInfraManifests(t *testing.T) {
+	dir, docs := readInfra(t)
+	c := contract.Caliopen()
+	found := map[string]bool{}
+	for _, d := range docs {
+		if path.Base(d.File) == TopicMapFile {
+			var routes []TopicRoute
+			if err := d.Decode(&routes); err != nil {
+				t.Errorf("%s: not a topic map: %v", d, err)
+				continue
+			}
+			if len(routes) == 0 {
+				t.Errorf("%s: empty topic map", d)
+			}
+			reportAll(t, CheckTopicMap(routes, c))
+			continue
+		}
+		errs := CheckObject(d)
+		reportAll(t, errs)
+		if len(errs) > 0 {
+			continue
+		}
+		var o Object
+		if err := d.Decode(&o); err != nil {
+			t.Fatal(err)
+		}
+		found[o.Kind+"/"+o.Metadata.Name] = true
+		if o.Kind == "Kustomization" {
+			reportAll(t, CheckKustomization(d, filepath.Join(dir, filepath.FromSlash(path.Dir(d.File)))))
+		}
+	}
+	for _, want := range []string{
+		"StatefulSet/nats",
+		"ConfigMap/nats-config",
+		"Service/nats",
+		"Deployment/" + connectorDeployment,
+		"Service/" + connectorDeployment,
+		"ConfigMap/" + connectorDeployment,
+	} {
+		if !found[want] {
+			t.Errorf("infra/ defines no %s", want)
+		}
+	}
+}
+
+// TestConnectorEnv checks that the connector Deployment, with its patches,
+// is given only environment variables the connector accepts.
+func TestConnectorEnv(t *testing.T) {
+	_, docs := readInfra(t)
+	names, errs := EnvOf(docs, connectorDeployment)
+	reportAll(t, errs)
+	reportAll(t, CheckEnvNames(connectorDeployment, names, connectorEnv))
+	for _, want := range []string{"NATS_URL", "CONNECTOR_MODE", "HTTP_ADDR"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("EnvOf(%s) = %v, want %s among them", connectorDeployment, names, want)
+		}
+	}
+}
+
+func TestEnvOf(t *testing.T) {
+	_, docs := docsOf(t, `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: app}
+data: {NATS_URL: "nats://nats:4222", NATS_SERVER: nats}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          env:
+            - {name: LOG_LEVEL, value: debug}
+          envFrom:
+            - configMapRef: {name: app}
+            - secretRef: {name: absent}
+            - secretRef: {name: maybe, optional: true}
+`)
+	names, errs := EnvOf(docs, "app")
+	if want := []string{"LOG_LEVEL", "NATS_SERVER", "NATS_URL"}; !slices.Equal(names, want) {
+		t.Errorf("EnvOf() names = %v, want %v", names, want)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "Secret absent") {
+		t.Errorf("EnvOf() problems = %v, want one naming Secret absent", errs)
+	}
+	bad := CheckEnvNames("app", names, connectorEnv)
+	if len(bad) != 1 || !strings.Contains(bad[0].Error(), "NATS_SERVER") {
+		t.Errorf("CheckEnvNames() = %v, want one naming NATS_SERVER", bad)
+	}
+	if _, errs := EnvOf(docs, "other"); len(errs) != 1 {
+		t.Errorf("EnvOf(other) problems = %v, want one", errs)
+	}
+}
+
+func TestCheckTopicMap(t *testing.T) {
+	c := contract.Caliopen()
+	good := TopicRoute{Name: "inbound-email", URL: "http://inbound-email.caliopen-fn.svc.cluster.local", Topics: []string{"inboundSMTP"}}
+	tests := []struct {
+		name   string
+		routes []TopicRoute
+		want   int
+	}{
+		{name: "good", routes: []TopicRoute{good}},
+		{name: "wrong topics", routes: []TopicRoute{{Name: good.Name, URL: good.URL, Topics: []string{"inboundSMTP", "outboundSMTP"}}}, want: 1},
+		{name: "unknown function", routes: []TopicRoute{{Name: "api", URL: good.URL, Topics: []string{"inboundSMTP"}}}, want: 1},
+		{name: "relative url", routes: []TopicRoute{{Name: good.Name, URL: "inbound-email", Topics: good.Topics}}, want: 1},
+		{name: "listed twice", routes: []TopicRoute{good, good}, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if errs := CheckTopicMap(tt.routes, c); len(errs) != tt.want {
+				t.Errorf("CheckTopicMap() = %v, want %d problems", errs, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckObject(t *testing.T) {
+	dir, docs := docsOf(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: ok}
+---
+kind: Service
+metadata: {}
+---
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [m.yaml, missing.yaml]
+---
+- not
+- a manifest
+`)
+	if len(docs) != 4 {
+		t.Fatalf("ReadDocs() = %d documents, want 4", len(docs))
+	}
+	for i, want := range []int{0, 2, 0, 1} {
+		if errs := CheckObject(docs[i]); len(errs) != want {
+			t.Errorf("CheckObject(%s) = %v, want %d problems", docs[i], errs, want)
+		}
+	}
+	if errs := CheckKustomization(docs[2], dir); len(errs) != 1 || !strings.Contains(errs[0].Error(), "missing.yaml") {
+		t.Errorf("CheckKustomization() = %v, want one naming missing.yaml", errs)
+	}
+}
+
+// docsOf writes text to m.yaml in a fresh folder and reads its documents.
+func docsOf(t *testing.T, text string) (string, []Doc) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := ReadDocs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, docs
+}
