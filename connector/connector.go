@@ -147,9 +147,13 @@ func (c *Connector) Run(ctx context.Context) error {
 		c.Close()
 		return err
 	}
-	c.router.Run(ctx)
+	c.Serve(ctx)
 	return c.Drain()
 }
+
+// Serve refreshes the topic map every RebuildInterval until ctx ends. Start
+// must have succeeded; Drain afterwards.
+func (c *Connector) Serve(ctx context.Context) { c.router.Run(ctx) }
 
 // Start connects, declares the streams and consumers, loads the topic map
 // (a failure here is logged, not fatal: the map is retried every

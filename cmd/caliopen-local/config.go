@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+)
+
+// Default ports: away from the standard ones (NATS 4222, PostgreSQL 5432,
+// OpenFaaS 8080) so that the system runs beside servers already there.
+const (
+	defaultNATSPort    = 24222
+	defaultGatewayPort = 28080
+	defaultAdminPort   = 28081
+)
+
+// config is the local system's configuration, from flags with environment
+// defaults (CALIOPEN_DATA_DIR, CALIOPEN_NATS_PORT, CALIOPEN_GATEWAY_PORT,
+// CALIOPEN_ADMIN_PORT). Port 0 picks a free port.
+type config struct {
+	DataDir     string
+	Host        string
+	NATSPort    int
+	GatewayPort int
+	AdminPort   int
+	LogLevel    string
+}
+
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var errs []error
+	envInt := func(name string, def int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want a port number, got %q", name, v))
+			return def
+		}
+		return n
+	}
+	envStr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var c config
+	fs := flag.NewFlagSet("caliopen-local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.DataDir, "data", envStr("CALIOPEN_DATA_DIR", ".data"), "directory for all the system's data")
+	fs.StringVar(&c.Host, "host", "127.0.0.1", "address every part listens on")
+	fs.IntVar(&c.NATSPort, "nats-port", envInt("CALIOPEN_NATS_PORT", defaultNATSPort), "NATS client port (0: any free port)")
+	fs.IntVar(&c.GatewayPort, "gateway-port", envInt("CALIOPEN_GATEWAY_PORT", defaultGatewayPort), "gateway port (0: any free port)")
+	fs.IntVar(&c.AdminPort, "admin-port", envInt("CALIOPEN_ADMIN_PORT", defaultAdminPort), "connector metrics and health port (0: any free port)")
+	fs.StringVar(&c.LogLevel, "log-level", envStr("LOG_LEVEL", "info"), "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	for name, p := range map[string]int{"nats-port": c.NATSPort, "gateway-port": c.GatewayPort, "admin-port": c.AdminPort} {
+		if p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("-%s: %d is not a port", name, p))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("-data: required"))
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-data: %w", err))
+	}
+	c.DataDir = abs
+	return c, errors.Join(errs...)
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/caliopen/functions/connector"
+	"github.com/caliopen/functions/internal/contract"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRun drives the whole local system as a user would: run() with free
+// ports, then any NATS client. Every request/reply subject answers in the
+// contract's shape, naming the problem.
+func TestRun(t *testing.T) {
+	data := t.TempDir()
+	var out, logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0"},
+			func(string) string { return "" }, &out, &logs)
+	}()
+	var natsURL, gatewayURL, adminURL string
+	deadline := time.Now().Add(15 * time.Second)
+	for natsURL == "" || adminURL == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary printed; output %q logs %q", out.String(), logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+		s := out.String()
+		if m := regexp.MustCompile(`NATS \(JetStream\)\s+(\S+)`).FindStringSubmatch(s); m != nil {
+			natsURL = m[1]
+		}
+		if m := regexp.MustCompile(`gateway\s+(http://\S+)`).FindStringSubmatch(s); m != nil {
+			gatewayURL = m[1]
+		}
+		if m := regexp.MustCompile(`connector metrics\s+(http://\S+)/metrics`).FindStringSubmatch(s); m != nil {
+			adminURL = m[1]
+		}
+	}
+	for _, p := range []string{gatewayURL, adminURL, natsURL} {
+		for _, busy := range []string{":4222", ":5432", ":8080"} {
+			if strings.HasSuffix(p, busy) {
+				t.Errorf("%s uses a standard port", p)
+			}
+		}
+	}
+
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := contract.Caliopen()
+	for _, s := range c.Subjects {
+		if !s.HasRequests() {
+			continue
+		}
+		o := s.Orders[len(s.Orders)-1] // the request/reply order on every subject of the seed
+		valid := `{"message_id":"m1","order":"` + o.Name + `","remote_id":"i1","user_id":"u1"}`
+		cases := map[string]string{
+			contract.CodeNoFunction:   valid,
+			contract.CodeInvalidJSON:  `{"order":`,
+			contract.CodeMissingField: `{"order":"` + o.Name + `","remote_id":"i1","user_id":"u1"}`,
+			contract.CodeUnknownOrder: `{"order":"nonsense","user_id":"u1"}`,
+		}
+		for code, body := range cases {
+			start := time.Now()
+			reply, err := nc.Request(s.Name, []byte(body), s.Deadline)
+			if err != nil {
+				t.Errorf("%s %s: no reply: %v", s.Name, code, err)
+				continue
+			}
+			if time.Since(start) > 2*time.Second {
+				t.Errorf("%s %s: reply took %s", s.Name, code, time.Since(start))
+			}
+			if got := reply.Header.Get(connector.HeaderServiceErrorCode); got != code {
+				t.Errorf("%s: code %q, want %q", s.Name, got, code)
+			}
+			if failed, err := contract.CheckReply(s.Reply(), reply.Data); err != nil || !failed {
+				t.Errorf("%s %s: reply %s is not an error of shape %s", s.Name, code, reply.Data, s.Reply())
+			}
+		}
+	}
+
+	// The gateway answers like OpenFaaS's, the connector is ready.
+	var fns []map[string]any
+	getJSON(t, gatewayURL+"/system/functions", &fns)
+	if len(fns) != len(fnsOf(t)) {
+		t.Errorf("gateway lists %d functions", len(fns))
+	}
+	if code := get(t, adminURL+"/readyz"); code != 200 {
+		t.Errorf("/readyz = %d", code)
+	}
+	if code := get(t, gatewayURL+"/healthz"); code != 200 {
+		t.Errorf("gateway /healthz = %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(data, "nats", "jetstream")); err != nil {
+		t.Errorf("NATS data not under the data directory: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("did not stop")
+	}
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
+}
+
+func fnsOf(t *testing.T) []string {
+	t.Helper()
+	fns, err := buildFunctions(contract.Caliopen(), func(string) string { return "" }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range fns {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+}
+
+func get(t *testing.T, url string) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().String()[strings.LastIndex(ln.Addr().String(), ":")+1:]
+	err = run(context.Background(), []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", port, "-admin-port", "0"},
+		func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-gateway-port") {
+		t.Errorf("run with a busy gateway port = %v, want an error naming -gateway-port", err)
+	}
+}

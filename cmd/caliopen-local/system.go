@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/caliopen/functions/connector"
+	"github.com/caliopen/functions/functions"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/gateway"
+	"github.com/caliopen/functions/internal/natsembed"
+)
+
+// system is the running local system.
+type system struct {
+	NATSURL    string
+	GatewayURL string
+	AdminURL   string
+	Functions  []string
+
+	log       *slog.Logger
+	nats      *server.Server
+	nc        *nats.Conn
+	conn      *connector.Connector
+	servers   []*http.Server
+}
+
+// run starts the system, prints where each part listens, and stops it
+// cleanly when ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel))); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	sys, err := start(ctx, cfg, getenv, logger)
+	if err != nil {
+		return err
+	}
+	sys.printSummary(stdout, cfg)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go sys.conn.Serve(runCtx)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping…")
+	return sys.stop()
+}
+
+func listen(host string, port int, flagName string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("-%s %d: %w (pick another port, or 0 for any free one)", flagName, port, err)
+	}
+	return ln, nil
+}
+
+// start brings every part up in order: NATS, the functions behind the
+// gateway, the connector reading the gateway, the admin endpoints.
+func start(ctx context.Context, cfg config, getenv func(string) string, logger *slog.Logger) (_ *system, err error) {
+	sys := &system{log: logger}
+	defer func() {
+		if err != nil {
+			sys.stop()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	c := contract.Caliopen()
+
+	// Check the NATS port ourselves: the embedded server's own error is less clear.
+	probe, err := listen(cfg.Host, cfg.NATSPort, "nats-port")
+	if err != nil {
+		return nil, err
+	}
+	natsPort := probe.Addr().(*net.TCPAddr).Port
+	probe.Close()
+	sys.nats, err = natsembed.Start(natsembed.Options{Host: cfg.Host, Port: natsPort, StoreDir: filepath.Join(cfg.DataDir, "nats")})
+	if err != nil {
+		return nil, err
+	}
+	sys.NATSURL = sys.nats.ClientURL()
+
+	fns, err := buildFunctions(c, getenv, logger)
+	if err != nil {
+		return nil, err
+	}
+	gwReg := prometheus.NewRegistry()
+	gw, err := gateway.New(gateway.Config{}, fns, gwReg, logger.With("part", "gateway"))
+	if err != nil {
+		return nil, err
+	}
+	gwLn, err := listen(cfg.Host, cfg.GatewayPort, "gateway-port")
+	if err != nil {
+		return nil, err
+	}
+	sys.GatewayURL = "http://" + gwLn.Addr().String()
+	sys.serve(gwLn, gw)
+
+	sys.nc, err = nats.Connect(sys.NATSURL, nats.Name("caliopen-local-connector"), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded nats: %w", err)
+	}
+	ccfg := connector.DefaultConfig()
+	ccfg.NATS.URL = sys.NATSURL
+	ccfg.GatewayURL = sys.GatewayURL
+	ccfg.RebuildInterval = 2 * time.Second
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sys.conn, err = connector.New(ccfg, connector.Deps{
+		Logger: logger.With("part", "connector"), Registry: reg, Contract: c, Conn: sys.nc,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := sys.conn.Start(ctx); err != nil {
+		return nil, err
+	}
+	adminLn, err := listen(cfg.Host, cfg.AdminPort, "admin-port")
+	if err != nil {
+		return nil, err
+	}
+	sys.AdminURL = "http://" + adminLn.Addr().String()
+	sys.serve(adminLn, sys.conn.AdminHandler(reg))
+	for _, f := range fns {
+		sys.Functions = append(sys.Functions, f.Name)
+	}
+	return sys, nil
+}
+
+// buildFunctions builds every function of the registry behind the shared
+// HTTP adapter, annotated with its subjects and queue group.
+func buildFunctions(c *contract.Contract, getenv func(string) string, logger *slog.Logger) ([]gateway.Function, error) {
+	var out []gateway.Function
+	var errs []error
+	for _, spec := range functions.All() {
+		log := logger.With("fn", spec.Name)
+		core, err := spec.Build(functions.Env{Getenv: getenv, Logger: log, Contract: c})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("function %s: %w", spec.Name, err))
+			continue
+		}
+		var topics []string
+		queue := ""
+		for _, s := range c.SubjectsOf(spec.Name) {
+			topics = append(topics, s.Name)
+			queue = s.Queue
+		}
+		out = append(out, gateway.Function{
+			Name:        spec.Name,
+			Handler:     fnhttp.New(fnhttp.Config{Function: spec.Name}, c, core, log),
+			Annotations: map[string]string{"topic": strings.Join(topics, ","), "caliopen.queue": queue},
+		})
+	}
+	return out, errors.Join(errs...)
+}
+
+func (s *system) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.servers = append(s.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// stop drains the connector, then stops the servers and NATS.
+func (s *system) stop() error {
+	var errs []error
+	if s.conn != nil {
+		if err := s.conn.Drain(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range s.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+		s.nats.WaitForShutdown()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *system) printSummary(w io.Writer, cfg config) {
+	fns := "none yet (every subject answers no_function)"
+	if len(s.Functions) > 0 {
+		fns = strings.Join(s.Functions, ", ")
+	}
+	fmt.Fprintf(w, `Caliopen Functions, local system
+  NATS (JetStream)   %s
+  gateway            %s   (/function/<name>, /system/functions, /metrics)
+  connector metrics  %s/metrics   (/healthz, /readyz)
+  data directory     %s
+  functions          %s
+Press Ctrl-C to stop.
+`, s.NATSURL, s.GatewayURL, s.AdminURL, cfg.DataDir, fns)
+}
