@@ -34,11 +34,11 @@ type system struct {
 	AdminURL   string
 	Functions  []string
 
-	log       *slog.Logger
-	nats      *server.Server
-	nc        *nats.Conn
-	conn      *connector.Connector
-	servers   []*http.Server
+	log     *slog.Logger
+	nats    *server.Server
+	nc      *nats.Conn
+	conn    *connector.Connector
+	servers []*http.Server
 }
 
 // run starts the system, prints where each part listens, and stops it

@@ -170,7 +170,7 @@ func checkFunction(name string, f Function, b Binding) []error {
 		bad("environment FUNCTION is %q, want %q", got, name)
 	}
 	if _, ok := f.Environment["port"]; ok {
-		bad(`environment sets "port", which the watchdog and the handler both read`)
+		bad(`environment sets "port", which moves the watchdog off 8080`)
 	}
 	checkAnnotation := func(key string, want []string) {
 		got, ok := f.Annotations[key]

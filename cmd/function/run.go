@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/caliopen/functions/functions"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/fnhttp"
+)
+
+// Environment read here besides fnhttp.LoadConfig's.
+const (
+	// envPort is the port to serve on (not "port", which the watchdog reads for its own listener). Default 8082: of-watchdog in http mode
+	// forwards to upstream_url http://127.0.0.1:8082. 0 picks a free port.
+	envPort     = "FUNCTION_PORT"
+	defaultPort = 8082
+)
+
+// run serves the function named by FUNCTION from the registry until ctx ends
+// or SIGTERM/SIGINT arrives. Logs are JSON lines on stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return serve(ctx, args, getenv, stdout, functions.All())
+}
+
+// serve is run with the registry passed in, so tests can serve a fake.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, specs []functions.Spec) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	c := contract.Caliopen()
+	cfg, err := loadConfig(args, getenv, c, specs)
+	if err != nil {
+		return fmt.Errorf("configure: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	core, err := cfg.spec.Build(functions.Env{Getenv: getenv, Logger: logger, Contract: c})
+	if err != nil {
+		return fmt.Errorf("build function %s: %w", cfg.spec.Name, err)
+	}
+	h := fnhttp.New(cfg.fn, c, core, logger)
+	return fnhttp.ListenAndServe(ctx, cfg.addr, h, logger.With("fn", cfg.spec.Name))
+}
+
+// config is the entrypoint's whole configuration.
+type config struct {
+	fn   fnhttp.Config
+	spec functions.Spec
+	addr string
+}
+
+// loadConfig reads and checks the configuration, reporting every problem at
+// once.
+func loadConfig(args []string, getenv func(string) string, c *contract.Contract, specs []functions.Spec) (config, error) {
+	var cfg config
+	var errs []error
+	if len(args) > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q: configure with environment variables", args))
+	}
+	fn, err := fnhttp.LoadConfig(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.fn = fn
+	if fn.Function != "" {
+		spec, ok := lookup(specs, fn.Function)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s=%q is not a registered function (registered: %s; the contract names: %s)",
+				fnhttp.EnvFunction, fn.Function, names(specs), strings.Join(c.Functions(), ", ")))
+		}
+		cfg.spec = spec
+		if err := fn.Validate(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	port := defaultPort
+	if v := strings.TrimSpace(getenv(envPort)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a TCP port number", envPort, v))
+		}
+		port = n
+	}
+	cfg.addr = ":" + strconv.Itoa(port)
+	return cfg, errors.Join(errs...)
+}
+
+func lookup(specs []functions.Spec, name string) (functions.Spec, bool) {
+	for _, s := range specs {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return functions.Spec{}, false
+}
+
+func names(specs []functions.Spec) string {
+	if len(specs) == 0 {
+		return "none yet, see functions/functions.go"
+	}
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.Name
+	}
+	return strings.Join(out, ", ")
+}
