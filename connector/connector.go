@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,9 @@ type Deps struct {
 	// Conn is an established connection to use instead of dialling
 	// cfg.NATS; the connector does not close it.
 	Conn *nats.Conn
+	// Transport carries the HTTP leg; nil uses a pooled TCP transport. The
+	// local system passes an InProcess transport for its own gateway.
+	Transport http.RoundTripper
 }
 
 // Connector is one running connector instance.
@@ -109,7 +113,7 @@ func New(cfg Config, deps Deps) (*Connector, error) {
 		return nil, errors.New("connector: Logger, Registry and Contract are required")
 	}
 	m := NewMetrics(deps.Registry)
-	inv := NewInvoker(cfg.MaxInflight, m)
+	inv := NewInvoker(cfg.MaxInflight, m, deps.Transport)
 	src := deps.Source
 	if src == nil {
 		switch cfg.Mode {

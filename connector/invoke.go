@@ -56,8 +56,12 @@ type Invoker struct {
 	max     int
 }
 
-// NewInvoker returns an invoker allowing maxInflight concurrent calls per function.
-func NewInvoker(maxInflight int, m *Metrics) *Invoker {
+// NewInvoker returns an invoker allowing maxInflight concurrent calls per
+// function. A nil transport gets one tuned for many keep-alive connections.
+func NewInvoker(maxInflight int, m *Metrics, transport http.RoundTripper) *Invoker {
+	if transport != nil {
+		return &Invoker{client: &http.Client{Transport: transport}, metrics: m, max: maxInflight}
+	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

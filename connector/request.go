@@ -74,7 +74,6 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 		c.respondError(s, m, corr, code, err.Error())
 		return
 	}
-	log = log.With("order", req.Order.Name, "user_id", userID(req))
 	if req.Order.Mode == contract.PubSub {
 		// A publish/subscribe order sent as a request (twitter_dm sync): it
 		// goes through the stream like any event, and the requester learns
@@ -113,14 +112,19 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	body, hdr, outcome := c.replyFor(s, t, resp)
 	c.respond(s, m, body, hdr)
 	c.metrics.messages.WithLabelValues(s.Name, "request", outcome).Inc()
-	attrs := []any{"fn", t.Name, "status", resp.Status, "outcome", outcome,
-		"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
-	if resp.Err != nil {
-		attrs = append(attrs, "err", resp.Err)
-	}
-	level := slog.LevelInfo
+	// Answered requests are logged at debug level (the function logs each
+	// invocation itself); failures at warn.
+	level := slog.LevelDebug
 	if outcome != "ok" {
 		level = slog.LevelWarn
+	}
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []any{"order", req.Order.Name, "user_id", userID(req), "fn", t.Name, "status", resp.Status,
+		"outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+	if resp.Err != nil {
+		attrs = append(attrs, "err", resp.Err)
 	}
 	log.Log(ctx, level, "request answered", attrs...)
 }
@@ -209,17 +213,8 @@ func traceHeaders(h nats.Header) http.Header {
 
 // userID extracts user_id from any payload type, for logs.
 func userID(r *contract.Request) string {
-	switch p := r.Payload.(type) {
-	case *contract.DeliverOrder:
-		return p.UserID
-	case *contract.RemoteOrder:
-		return p.UserID
-	case *contract.ContactOrder:
-		return p.UserID
-	case *contract.KeyOrder:
-		return p.UserID
-	case *contract.IdentityOrder:
-		return p.UserID
+	if u, ok := r.Payload.(interface{ GetUserID() string }); ok {
+		return u.GetUserID()
 	}
 	return ""
 }

@@ -96,9 +96,9 @@ func (g *GatewaySource) Load(ctx context.Context) (TopicMap, error) {
 // StaticSource reads a YAML file listing functions with their URL and topics,
 // for Knative Services or any other HTTP endpoint:
 //
-//	- name: smtp-deliver
-//	  url: http://smtp-deliver.caliopen.svc.cluster.local
-//	  topics: [outboundSMTP]
+//   - name: smtp-deliver
+//     url: http://smtp-deliver.caliopen.svc.cluster.local
+//     topics: [outboundSMTP]
 type StaticSource struct{ Path string }
 
 type staticEntry struct {

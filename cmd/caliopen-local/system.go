@@ -129,6 +129,9 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sys.conn, err = connector.New(ccfg, connector.Deps{
 		Logger: logger.With("part", "connector"), Registry: reg, Contract: c, Conn: sys.nc,
+		// The gateway runs in this process: reach it without a socket. It
+		// still lists the functions and serves /function/<name> over TCP.
+		Transport: &connector.InProcess{Host: gwLn.Addr().String(), Handler: gw},
 	})
 	if err != nil {
 		return nil, err

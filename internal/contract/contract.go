@@ -108,6 +108,8 @@ type Subject struct {
 	// Deadline is the requester's deadline for request/reply orders
 	// (caliopen-original.md §1.1): the reply must arrive before it.
 	Deadline time.Duration
+
+	probe *probeType
 }
 
 // Order returns the named order and whether the subject carries it.

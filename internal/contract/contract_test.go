@@ -258,3 +258,29 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckReply(t *testing.T) {
+	tests := []struct {
+		kind         ReplyKind
+		body         string
+		failed, isOK bool
+	}{
+		{ReplyDeliver, `{"error":false,"message":"ok"}`, false, true},
+		{ReplyDeliver, `{"error":true,"message":"no"}`, true, true},
+		{ReplyDeliver, `{"error":"yes"}`, false, false},
+		{ReplyDeliver, `{"message":"ok"}`, false, false},
+		{ReplyDeliver, `[]`, false, false},
+		{ReplyDeliver, `{"error":false`, false, false},
+		{ReplyInbound, `{"message":"stored","message_id":"m","discussion_id":"d"}`, false, true},
+		{ReplyInbound, `{"error":"timeout","message":"late"}`, true, true},
+		{ReplyInbound, `{"error":true,"message":"late"}`, false, false},
+		{ReplyInbound, `{"message":"stored"}`, false, false},
+		{ReplyInbound, ``, false, false},
+	}
+	for _, tt := range tests {
+		failed, err := CheckReply(tt.kind, []byte(tt.body))
+		if (err == nil) != tt.isOK || (err == nil && failed != tt.failed) {
+			t.Errorf("CheckReply(%s, %s) = %v, %v; want failed=%v ok=%v", tt.kind, tt.body, failed, err, tt.failed, tt.isOK)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -67,7 +68,9 @@ func (c *Contract) Decode(subject string, data []byte) (*Request, error) {
 	return s.Decode(data)
 }
 
-// Decode validates data as an order on the subject and decodes it.
+// Decode validates data as an order on the subject and decodes it. It reads
+// the JSON once, into a probe holding the raw value of every field the
+// contract knows; field names match case-insensitively, as encoding/json does.
 func (s *Subject) Decode(data []byte) (*Request, error) {
 	fail := func(code, order, field, detail string) error {
 		return &ValidationError{Code: code, Subject: s.Name, Order: order, Field: field, Detail: detail}
@@ -76,19 +79,23 @@ func (s *Subject) Decode(data []byte) (*Request, error) {
 	if len(data) == 0 {
 		return nil, fail(CodeInvalidJSON, "", "", "empty body")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
+	if data[0] != '{' {
+		if !json.Valid(data) {
+			var v any
+			return nil, fail(CodeInvalidJSON, "", "", jsonProblem(json.Unmarshal(data, &v)))
+		}
+		return nil, fail(CodeInvalidJSON, "", "", "want a JSON object, got "+jsonKind(data))
+	}
+	pr := s.probe.new()
+	if err := json.Unmarshal(data, pr.ptr); err != nil {
 		return nil, fail(CodeInvalidJSON, "", "", jsonProblem(err))
 	}
-	if fields == nil {
-		return nil, fail(CodeInvalidJSON, "", "", "want a JSON object, got null")
-	}
-	rawOrder, ok := fields["order"]
-	if !ok {
+	rawOrder := pr.raw("order")
+	if len(rawOrder) == 0 {
 		return nil, fail(CodeMissingField, "", "order", "")
 	}
-	var name string
-	if err := json.Unmarshal(rawOrder, &name); err != nil {
+	name, ok := unquote(rawOrder)
+	if !ok {
 		return nil, fail(CodeInvalidField, "", "order", "want a string, got "+jsonKind(rawOrder))
 	}
 	if name == "" {
@@ -99,36 +106,96 @@ func (s *Subject) Decode(data []byte) (*Request, error) {
 		return nil, fail(CodeUnknownOrder, name, "", "want one of "+strings.Join(s.OrderNames(), ", "))
 	}
 	// Type-check every known field that is present, in payload order, so the
-	// first problem named is stable.
-	for _, f := range o.Payload.Fields {
-		raw, present := fields[f.Name]
-		if !present || string(raw) == "null" {
+	// first problem named is stable, and fill the typed payload.
+	v := reflect.New(o.Payload.goType)
+	for i, f := range o.Payload.Fields {
+		raw := pr.raw(f.Name)
+		if len(raw) == 0 || string(raw) == "null" {
 			continue
 		}
 		switch f.Kind {
 		case KindString:
-			var v string
-			if err := json.Unmarshal(raw, &v); err != nil {
+			str, ok := unquote(raw)
+			if !ok {
 				return nil, fail(CodeInvalidField, name, f.Name, "want a string, got "+jsonKind(raw))
 			}
+			v.Elem().Field(i).SetString(str)
 		case KindMinutes:
-			if _, err := parseMinutes(raw); err != nil {
+			n, err := parseMinutes(raw)
+			if err != nil {
 				return nil, fail(CodeInvalidField, name, f.Name, err.Error())
 			}
+			v.Elem().Field(i).SetInt(int64(n))
 		}
 	}
 	for _, req := range o.Required {
-		raw, present := fields[req]
-		if !present || string(raw) == "null" || string(raw) == `""` {
+		raw := pr.raw(req)
+		if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
 			return nil, fail(CodeMissingField, name, req, "")
 		}
 	}
-	v := o.Payload.New()
-	if err := json.Unmarshal(data, v); err != nil {
-		// Unreachable after the checks above, kept as a guard.
-		return nil, fail(CodeInvalidJSON, name, "", jsonProblem(err))
+	return &Request{Subject: s, Order: o, Payload: v.Interface()}, nil
+}
+
+// probeType is a struct type with one json.RawMessage field per field name
+// of the contract, built once from the table.
+type probeType struct {
+	typ   reflect.Type
+	index map[string]int
+}
+
+func newProbeType(payloads []*Payload) *probeType {
+	p := &probeType{index: map[string]int{}}
+	var fields []reflect.StructField
+	for _, pl := range payloads {
+		for _, f := range pl.Fields {
+			if _, ok := p.index[f.Name]; ok {
+				continue
+			}
+			p.index[f.Name] = len(fields)
+			fields = append(fields, reflect.StructField{
+				Name: fmt.Sprintf("F%d", len(fields)),
+				Type: reflect.TypeFor[json.RawMessage](),
+				Tag:  reflect.StructTag(`json:"` + f.Name + `"`),
+			})
+		}
 	}
-	return &Request{Subject: s, Order: o, Payload: v}, nil
+	p.typ = reflect.StructOf(fields)
+	return p
+}
+
+type probe struct {
+	t   *probeType
+	v   reflect.Value
+	ptr any
+}
+
+func (p *probeType) new() probe {
+	v := reflect.New(p.typ)
+	return probe{t: p, v: v.Elem(), ptr: v.Interface()}
+}
+
+func (p probe) raw(name string) json.RawMessage {
+	i, ok := p.t.index[name]
+	if !ok {
+		return nil
+	}
+	return p.v.Field(i).Bytes()
+}
+
+// unquote decodes a JSON string; ok is false when raw is not one.
+func unquote(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
 }
 
 func jsonProblem(err error) string {

@@ -118,3 +118,18 @@ type InboundReply struct {
 	MessageID    string `json:"message_id,omitempty"`
 	DiscussionID string `json:"discussion_id,omitempty"`
 }
+
+// GetUserID returns the order's user_id; every payload type has one.
+func (o *DeliverOrder) GetUserID() string { return o.UserID }
+
+// GetUserID returns the order's user_id.
+func (o *RemoteOrder) GetUserID() string { return o.UserID }
+
+// GetUserID returns the order's user_id.
+func (o *ContactOrder) GetUserID() string { return o.UserID }
+
+// GetUserID returns the order's user_id.
+func (o *KeyOrder) GetUserID() string { return o.UserID }
+
+// GetUserID returns the order's user_id.
+func (o *IdentityOrder) GetUserID() string { return o.UserID }

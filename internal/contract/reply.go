@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 )
@@ -33,29 +34,34 @@ func ErrorReply(kind ReplyKind, code, message string) []byte {
 // CheckReply says whether body is a well-formed reply of the given shape and,
 // if so, whether it reports a failure.
 func CheckReply(kind ReplyKind, body []byte) (failed bool, err error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return false, errors.New("reply is not a JSON object")
+	}
+	var r struct {
+		Error     json.RawMessage `json:"error"`
+		MessageID json.RawMessage `json:"message_id"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
 		return false, errors.New("reply is not a JSON object")
 	}
 	switch kind {
 	case ReplyDeliver:
-		var r struct {
-			Error *bool `json:"error"`
+		switch string(r.Error) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
 		}
-		if err := json.Unmarshal(body, &r); err != nil || r.Error == nil {
-			return false, errors.New(`reply lacks a boolean "error"`)
-		}
-		return *r.Error, nil
+		return false, errors.New(`reply lacks a boolean "error"`)
 	case ReplyInbound:
-		raw, ok := fields["error"]
-		if !ok {
-			if _, ok := fields["message_id"]; !ok {
+		if len(r.Error) == 0 {
+			if len(r.MessageID) == 0 {
 				return false, errors.New(`reply has neither "error" nor "message_id"`)
 			}
 			return false, nil
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if _, ok := unquote(r.Error); !ok {
 			return false, errors.New(`reply "error" is not a string`)
 		}
 		return true, nil

@@ -77,7 +77,7 @@ func Caliopen() *Contract {
 		return out
 	}
 
-	return &Contract{
+	c := &Contract{
 		Payloads: []*Payload{deliver, remote, contact, key, identity},
 		Subjects: []Subject{
 			{
@@ -211,4 +211,9 @@ func Caliopen() *Contract {
 			},
 		},
 	}
+	pt := newProbeType(c.Payloads)
+	for i := range c.Subjects {
+		c.Subjects[i].probe = pt
+	}
+	return c
 }

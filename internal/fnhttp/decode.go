@@ -31,6 +31,20 @@ var errBadEvent = errors.New("unreadable CloudEvent")
 func readInbound(w http.ResponseWriter, r *http.Request, limit int64) (inbound, error) {
 	in := inbound{subject: strings.TrimSpace(r.Header.Get(HeaderSubject))}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if !strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "application/cloudevents") {
+		// Plain JSON or binary mode: the body is the data and the attributes
+		// are headers, so the hot path reads them directly.
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			return in, fmt.Errorf("read body: %w", err)
+		}
+		in.data = data
+		in.ceID = r.Header.Get(HeaderCloudEventID)
+		if in.subject == "" {
+			in.subject = strings.TrimSpace(r.Header.Get("Ce-" + ExtensionSubject))
+		}
+		return in, nil
+	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer func() { _ = msg.Finish(nil) }()
 	switch msg.ReadEncoding() {
@@ -109,6 +123,14 @@ func userIDOf(data []byte) string {
 		return ""
 	}
 	return id
+}
+
+// payloadUserID reads user_id from a decoded payload, for the log line.
+func payloadUserID(p any) string {
+	if u, ok := p.(interface{ GetUserID() string }); ok && len(u.GetUserID()) <= 128 {
+		return u.GetUserID()
+	}
+	return ""
 }
 
 func firstNonEmpty(vs ...string) string {

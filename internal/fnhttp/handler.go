@@ -107,14 +107,16 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request, rec *record) an
 	if err != nil {
 		return h.unreadable(h.shapeFor(subject), err, rec)
 	}
-	rec.userID = userIDOf(in.data)
 	if subject == nil {
+		rec.userID = userIDOf(in.data)
 		return h.unserved(in.subject, rec)
 	}
 	req, err := subject.Decode(in.data)
 	if err != nil {
+		rec.userID = userIDOf(in.data)
 		return invalid(subject, err, rec)
 	}
+	rec.userID = payloadUserID(req.Payload)
 	rec.order = req.Order.Name
 	deadline := time.Now().Add(h.cfg.Timeout)
 	if !m.deadline.IsZero() && m.deadline.Before(deadline) {

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caliopen/functions/connector"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/natsembed"
+)
+
+const order = `{"message_id":"m1","order":"deliver","remote_id":"i1","user_id":"u1"}`
+const event = `{"order":"contact_update","contact_id":"c1","user_id":"u1"}`
+
+// result is one measured load.
+type result struct {
+	name     string
+	conc     int
+	n        int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	perWorker := fs.Int("requests", 2000, "requests per requester")
+	events := fs.Int("events", 20000, "events for the publish/subscribe run")
+	inprocess := fs.Bool("inprocess", false, "call the function in process (as the local system does) instead of over loopback TCP")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	dir, err := os.MkdirTemp("", "caliopen-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	url := srv.ClientURL()
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+
+	// The limit: a queue subscriber answering directly.
+	direct, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer direct.Close()
+	reply := []byte(`{"error":false,"message":"ok"}`)
+	c := contract.Caliopen()
+	smtp, _ := c.Subject("outboundSMTP")
+	if _, err := direct.QueueSubscribe("bench.direct", "SMTPqueue", func(m *nats.Msg) {
+		if _, err := smtp.Decode(m.Data); err != nil {
+			m.Respond([]byte(`{"error":true}`))
+			return
+		}
+		m.Respond(reply)
+	}); err != nil {
+		return err
+	}
+
+	// Through the connector: the same work as an HTTP function behind the
+	// shared adapter.
+	var received atomic.Int64
+	core := func(_ context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
+		if call.Request.Order.Mode == contract.PubSub {
+			received.Add(1)
+		}
+		return fnhttp.Result{Message: "ok"}, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/smtp/", http.StripPrefix("/smtp", fnhttp.New(fnhttp.Config{Function: "smtp-deliver"}, c, core, quiet)))
+	mux.Handle("/contact/", http.StripPrefix("/contact", fnhttp.New(fnhttp.Config{Function: "contact-action"}, c, core, quiet)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+	src := staticMap{
+		"outboundSMTP":  {{Name: "smtp-deliver", URL: base + "/smtp/"}},
+		"contactAction": {{Name: "contact-action", URL: base + "/contact/"}},
+	}
+	cfg := connector.DefaultConfig()
+	cfg.NATS.URL = url
+	cfg.MaxInflight = 64
+	var transport http.RoundTripper
+	if *inprocess {
+		transport = &connector.InProcess{Host: ln.Addr().String(), Handler: mux}
+	}
+	conn, err := connector.New(cfg, connector.Deps{Logger: quiet, Registry: prometheus.NewRegistry(), Contract: c, Source: src, Transport: transport})
+	if err != nil {
+		return err
+	}
+	if err := conn.Start(ctx); err != nil {
+		return err
+	}
+	defer conn.Drain()
+
+	client, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	fmt.Fprintf(stdout, "request/reply, %d requests per requester, 128-byte order, loopback, one process\n", *perWorker)
+	var rows []result
+	for _, conc := range []int{1, 32} {
+		for _, target := range []struct{ name, subject string }{{"direct NATS responder", "bench.direct"}, {"connector + HTTP function", "outboundSMTP"}} {
+			warm := *perWorker / 10
+			if _, err := load(client, target.subject, conc, warm); err != nil {
+				return err
+			}
+			r, err := load(client, target.subject, conc, *perWorker)
+			if err != nil {
+				return fmt.Errorf("%s: %w", target.name, err)
+			}
+			r.name = target.name
+			rows = append(rows, r)
+		}
+	}
+	var httpRows []result
+	for _, conc := range []int{1, 32} {
+		r, err := loadHTTP(base+"/smtp/", conc, *perWorker)
+		if err != nil {
+			return fmt.Errorf("http only: %w", err)
+		}
+		r.name = "HTTP function alone"
+		httpRows = append(httpRows, r)
+	}
+	fmt.Fprintf(stdout, "%-28s %5s %10s %10s %10s\n", "path", "conc", "req/s", "p50", "p99")
+	for _, r := range rows {
+		fmt.Fprintf(stdout, "%-28s %5d %10.0f %10s %10s\n", r.name, r.conc, r.rate(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+	}
+	for _, r := range httpRows {
+		fmt.Fprintf(stdout, "%-28s %5d %10.0f %10s %10s   (no NATS: the HTTP hop's own cost)\n", r.name, r.conc, r.rate(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+	}
+	d1, c1, d32, c32 := rows[0], rows[1], rows[2], rows[3]
+	ratio := c32.rate() / d32.rate()
+	added := c1.p50 - d1.p50
+	fmt.Fprintf(stdout, "connector/direct throughput at concurrency 32: %.2f (target >= 0.50) %s\n", ratio, verdict(ratio >= 0.5))
+	fmt.Fprintf(stdout, "connector/HTTP-function-alone throughput at concurrency 32: %.2f (the share of the HTTP hop's ceiling the connector keeps)\n", c32.rate()/httpRows[1].rate())
+	fmt.Fprintf(stdout, "p50 added at concurrency 1: %s (target <= 200µs) %s\n", added.Round(time.Microsecond), verdict(added <= 200*time.Microsecond))
+
+	// Publish/subscribe: events into the stream, dispatched at least once.
+	start := time.Now()
+	js, err := client.JetStream(nats.PublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	for i := 0; i < *events; i++ {
+		if _, err := js.PublishAsync("contactAction", []byte(event)); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		return errors.New("publish acks did not arrive")
+	}
+	published := time.Since(start)
+	deadline := time.Now().Add(2 * time.Minute)
+	for received.Load() < int64(*events) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d events dispatched", received.Load(), *events)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "publish/subscribe at-least-once: %d events published (acked by JetStream) in %s, dispatched to the HTTP function in %s: %.0f events/s\n",
+		*events, published.Round(time.Millisecond), took.Round(time.Millisecond), float64(*events)/took.Seconds())
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// load runs conc requesters, each sending n requests one after the other.
+func load(nc *nats.Conn, subject string, conc, n int) (result, error) {
+	lat := make([][]time.Duration, conc)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			lat[w] = make([]time.Duration, 0, n)
+			for i := 0; i < n; i++ {
+				t := time.Now()
+				m, err := nc.Request(subject, []byte(order), 10*time.Second)
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				if m.Header.Get(connector.HeaderServiceErrorCode) != "" {
+					failed.Store(fmt.Errorf("error reply %s", m.Data))
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t))
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		return result{}, err
+	}
+	return summarize(lat, conc, elapsed), nil
+}
+
+// loadHTTP posts the order straight to the function, conc clients at once.
+func loadHTTP(url string, conc, n int) (result, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc + 8}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	lat := make([][]time.Duration, conc)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				t := time.Now()
+				res, err := client.Post(url, "application/json", strings.NewReader(order))
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					failed.Store(fmt.Errorf("status %d", res.StatusCode))
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t))
+			}
+		}(w)
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return result{}, err
+	}
+	return summarize(lat, conc, time.Since(start)), nil
+}
+
+// summarize sorts the latencies of a load.
+func summarize(lat [][]time.Duration, conc int, elapsed time.Duration) result {
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	return result{conc: conc, n: len(all), elapsed: elapsed, p50: all[len(all)/2], p99: all[len(all)*99/100]}
+}
+
+// staticMap is a fixed topic map.
+type staticMap connector.TopicMap
+
+func (s staticMap) Load(context.Context) (connector.TopicMap, error) { return connector.TopicMap(s), nil }
