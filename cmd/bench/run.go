@@ -295,4 +295,6 @@ func summarize(lat [][]time.Duration, conc int, elapsed time.Duration) result {
 // staticMap is a fixed topic map.
 type staticMap connector.TopicMap
 
-func (s staticMap) Load(context.Context) (connector.TopicMap, error) { return connector.TopicMap(s), nil }
+func (s staticMap) Load(context.Context) (connector.TopicMap, error) {
+	return connector.TopicMap(s), nil
+}

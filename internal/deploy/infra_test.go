@@ -8,35 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/internal/contract"
 )
 
 // connectorEnv lists the environment variables the connector accepts.
-var connectorEnv = []string{
-	"NATS_URL",
-	"NATS_USER",
-	"NATS_PASSWORD",
-	"NATS_TOKEN",
-	"NATS_NKEY_SEED_FILE",
-	"NATS_CREDS_FILE",
-	"NATS_TLS_CA_FILE",
-	"NATS_TLS_CERT_FILE",
-	"NATS_TLS_KEY_FILE",
-	"CONNECTOR_MODE",
-	"GATEWAY_URL",
-	"GATEWAY_BASIC_AUTH",
-	"secret_mount_path",
-	"TOPIC_MAP_FILE",
-	"REBUILD_INTERVAL",
-	"MAX_INFLIGHT",
-	"MAX_ATTEMPTS",
-	"BACKOFF_BASE",
-	"BACKOFF_MAX",
-	"STREAM_NAME",
-	"DLQ_PREFIX",
-	"HTTP_ADDR",
-	"LOG_LEVEL",
-}
+var connectorEnv = connector.EnvNames()
 
 const connectorDeployment = "caliopen-connector"
 
@@ -217,4 +194,30 @@ func docsOf(t *testing.T, text string) (string, []Doc) {
 		t.Fatal(err)
 	}
 	return dir, docs
+}
+
+// TestConnectorConfigMapLoads feeds the connector ConfigMap's values to the
+// connector's own configuration loader: every value must be valid.
+func TestConnectorConfigMapLoads(t *testing.T) {
+	_, docs := readInfra(t)
+	data := map[string]string{}
+	for _, d := range docs {
+		var cm struct {
+			Kind     string                `yaml:"kind"`
+			Metadata struct{ Name string } `yaml:"metadata"`
+			Data     map[string]string     `yaml:"data"`
+		}
+		if d.Decode(&cm) == nil && cm.Kind == "ConfigMap" && cm.Metadata.Name == connectorDeployment {
+			for k, v := range cm.Data {
+				data[k] = v
+			}
+		}
+	}
+	if len(data) == 0 {
+		t.Fatal("no connector ConfigMap")
+	}
+	data["NATS_USER"], data["NATS_PASSWORD"] = "connector", "from-the-secret"
+	if _, err := connector.LoadConfig(func(k string) string { return data[k] }); err != nil {
+		t.Errorf("the connector refuses its ConfigMap: %v", err)
+	}
 }

@@ -228,7 +228,7 @@ func EnvOf(docs []Doc, deployment string) ([]string, []error) {
 		}
 		ks, ok := keys[kind+"/"+src.Name]
 		if !ok && !src.Optional {
-			errs = append(errs, fmt.Errorf("Deployment %s takes env from %s %s, which no document defines", deployment, kind, src.Name))
+			errs = append(errs, fmt.Errorf("deployment %s takes env from %s %s, which no document defines", deployment, kind, src.Name))
 		}
 		for k := range ks {
 			names[k] = true

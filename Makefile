@@ -1,0 +1,46 @@
+# The Makefile is the project's CI interface. Every target works on a fresh
+# machine with Go (and, for `test`, Debian's packages).
+export GOTOOLCHAIN := local
+GO ?= go
+BIN := bin
+
+.PHONY: run test test-short bench build lint docs fuzz clean
+
+## run: the whole system in one process on embedded defaults (Ctrl-C stops it)
+run:
+	$(GO) run ./cmd/caliopen-local $(ARGS)
+
+## test: every test, starting the servers they need (PostgreSQL, S3)
+test:
+	bash scripts/test.sh
+
+## test-short: the tests that need no server beside embedded NATS
+test-short:
+	$(GO) test -race -short ./...
+
+## bench: throughput and latency against baselines measured in the same run
+bench:
+	$(GO) run ./cmd/bench $(ARGS)
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/contract/
+
+## build: every binary into bin/
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## lint: formatting, vet and staticcheck
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+## docs: regenerate docs/contract.md from the contract table
+docs:
+	$(GO) test ./internal/contract/ -run TestDocTable -update
+
+## fuzz: run each fuzz target for a while (FUZZTIME=30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/contract/
+
+clean:
+	rm -rf $(BIN) .data

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// conn runs '?' queries on a pool or a transaction, rebinding placeholders
+// for the dialect: the one place where they differ.
+type conn struct {
+	q querier
+	d *dialect
+}
+
+func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.q.ExecContext(ctx, c.d.rebind(query), args...)
+}
+
+func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.q.QueryContext(ctx, c.d.rebind(query), args...)
+}
+
+func (c conn) row(ctx context.Context, query string, args ...any) *sql.Row {
+	return c.q.QueryRowContext(ctx, c.d.rebind(query), args...)
+}
+
+// read returns the connection for reads outside a transaction.
+func (s *SQL) read() conn { return conn{q: s.r, d: s.d} }
+
+// write returns the connection for single-statement writes.
+func (s *SQL) write() conn { return conn{q: s.w, d: s.d} }
+
+// tx runs fn in a write transaction, committed when fn returns nil.
+func (s *SQL) tx(ctx context.Context, fn func(c conn) error) error {
+	t, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(conn{q: t, d: s.d}); err != nil {
+		return errors.Join(err, ignoreDone(t.Rollback()))
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// affected returns ErrNotFound when res changed no row.
+func affected(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return sql.ErrNoRows
+	}
+	return nil
+}
+
+// newID returns a fresh UUID string.
+func newID() string { return uuid.NewString() }
+
+// orNewID returns id, or a fresh UUID when id is empty.
+func orNewID(id string) string {
+	if id == "" {
+		return newID()
+	}
+	return id
+}
+
+// stamp returns the current time as the store keeps it.
+func (s *SQL) stamp() time.Time { return norm(s.now()) }
+
+// norm returns t in UTC at microsecond precision, the form the store keeps.
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// orNow returns norm(t), or now when t is zero.
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return norm(t)
+}
+
+// micros is the column value of t: microseconds since the epoch, NULL for
+// the zero time.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// timeCol scans a micros column into a time.Time (zero for NULL).
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*c.t = time.Time{}
+	case int64:
+		*c.t = time.UnixMicro(x).UTC()
+	default:
+		return fmt.Errorf("timestamp column: unexpected %T", v)
+	}
+	return nil
+}
+
+// jsonCol scans a JSON or JSONB column into dst. Empty lists and objects
+// leave dst untouched, so they read back as nil.
+type jsonCol struct{ dst any }
+
+func (c jsonCol) Scan(v any) error {
+	var b []byte
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		return fmt.Errorf("json column: unexpected %T", v)
+	}
+	if s := string(b); s == "[]" || s == "{}" || s == "null" {
+		return nil
+	}
+	return json.Unmarshal(b, c.dst)
+}
+
+// jsonList is the column value of a list: JSON text, "[]" when empty.
+func jsonList[T any](v []T) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	return mustJSON(v)
+}
+
+// jsonMap is the column value of a map: JSON text, "{}" when empty.
+func jsonMap(v map[string]string) string {
+	if len(v) == 0 {
+		return "{}"
+	}
+	return mustJSON(v)
+}
+
+// mustJSON marshals values of this package's own types (strings, numbers,
+// booleans and structs of them), for which encoding/json cannot fail.
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// nullStr is the column value of a string that is NULL when empty.
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// strCol scans a nullable text column (NULL gives "").
+type strCol struct{ s *string }
+
+func (c strCol) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*c.s = ""
+	case string:
+		*c.s = x
+	case []byte:
+		*c.s = string(x)
+	default:
+		return fmt.Errorf("text column: unexpected %T", v)
+	}
+	return nil
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// collect scans every row of rows with scan.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// one runs a write that must change at least one row; it returns
+// sql.ErrNoRows when none matched.
+func (c conn) one(ctx context.Context, query string, args ...any) error {
+	res, err := c.exec(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	return affected(res)
+}
+
+// all runs q and scans every row with scan; op names the operation in errors.
+func all[T any](ctx context.Context, s *SQL, op string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := s.read().query(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	out, err := collect(rows, scan)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return out, nil
+}
+
+// first runs q, which selects at most one row, and scans that row; no row
+// gives ErrNotFound.
+func first[T any](ctx context.Context, s *SQL, op string, scan func(scanner) (T, error), q string, args ...any) (T, error) {
+	v, err := scan(s.read().row(ctx, q, args...))
+	if err != nil {
+		var zero T
+		return zero, s.fail(op, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,108 @@
+package store
+
+import "time"
+
+// SendState is where a draft stands in the outbox.
+type SendState string
+
+// Send states. A received message has none. A draft moves draft → sending →
+// sent, or sending → failed → (edited or retried) sending.
+const (
+	SendNone    SendState = ""
+	SendDraft   SendState = "draft"
+	SendSending SendState = "sending"
+	SendSent    SendState = "sent"
+	SendFailed  SendState = "failed"
+)
+
+// Message is a received message or a draft (which becomes a sent message).
+// Simplified from the original: one row per (user, message) with the
+// Message-ID unique per user (the original's message_external_ref_lookup),
+// no date_delete (deleting deletes), and the outbox state of drafts kept on
+// the message itself.
+type Message struct {
+	ID           string
+	UserID       string
+	DiscussionID string   // "" when not attached to a discussion
+	IdentityIDs  []string // the first one received or sends the message
+	Protocol     string   // ProtocolEmail, ...
+	Participants []Participant
+	Subject      string
+	BodyPlain    string
+	BodyHTML     string
+	Date         time.Time // the Date header, or the send time of a sent draft
+	DateInsert   time.Time // set by the store
+	// DateSort orders lists: arrival time for received messages, last
+	// change for drafts, send time once sent. Zero means now.
+	DateSort    time.Time
+	IsDraft     bool
+	IsUnread    bool
+	IsReceived  bool
+	IsAnswered  bool
+	Importance  int
+	External    ExternalRefs
+	Attachments []Attachment
+	RawMsgID    string // the raw message this one was parsed from, or sent as
+	Tags        []string
+	PI          PrivacyIndex
+	Features    map[string]string // privacy features, as the original's privacy_features
+	SendState   SendState
+	SendError   string    // why the last send failed
+	SendStarted time.Time // start of the current or last send
+	UpdatedAt   time.Time
+}
+
+// Participant is one address of a message.
+type Participant struct {
+	Type       string   `json:"type"` // From, To, Cc, Bcc, Reply-To, Sender, List-ID
+	Address    string   `json:"address"`
+	Label      string   `json:"label,omitempty"`
+	Protocol   string   `json:"protocol,omitempty"`
+	ContactIDs []string `json:"contact_ids,omitempty"`
+}
+
+// ExternalRefs are the message's references in its protocol.
+type ExternalRefs struct {
+	MessageID  string   // Message-ID, without angle brackets; the dedup key
+	InReplyTo  string   // In-Reply-To (the original's parent_id)
+	References []string // References (the original's ancestors_ids)
+}
+
+// Attachment describes one attachment; its bytes are in the blob store.
+type Attachment struct {
+	ContentType  string `json:"content_type"`
+	FileName     string `json:"file_name,omitempty"`
+	IsInline     bool   `json:"is_inline,omitempty"`
+	Size         int64  `json:"size"`
+	BlobKey      string `json:"blob_key,omitempty"`
+	MIMEBoundary string `json:"mime_boundary,omitempty"`
+}
+
+// PrivacyIndex is Caliopen's privacy index (PI) of a message or contact.
+type PrivacyIndex struct {
+	Technic     int       `json:"technic"`
+	Comportment int       `json:"comportment"`
+	Context     int       `json:"context"`
+	Version     int       `json:"version"`
+	DateUpdate  time.Time `json:"date_update,omitzero"`
+}
+
+// MessageFilter narrows ListMessages; zero fields match everything.
+type MessageFilter struct {
+	DiscussionID string
+	IsDraft      *bool
+	IsUnread     *bool
+}
+
+// MessageFlags changes the flags a user sets; nil fields stay as they are.
+type MessageFlags struct {
+	IsUnread   *bool
+	IsAnswered *bool
+}
+
+// SentInfo is what MarkSent records about a sent draft.
+type SentInfo struct {
+	MessageID string    // the Message-ID it was sent with
+	RawMsgID  string    // the raw message stored for it, "" if none
+	Date      time.Time // send time; zero means now
+}

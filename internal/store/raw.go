@@ -1,0 +1,66 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// RawMessage is the record of a message as it came in (or went out); its
+// bytes are in the blob store under BlobKey. It belongs to no user: one
+// inbound SMTP transaction gives one raw message shared by every
+// recipient. Simplified from the original: the bytes are never inline.
+type RawMessage struct {
+	ID        string // a fresh UUID or a content hash, chosen by the writer
+	BlobKey   string
+	Size      int64
+	Delivered bool // every recipient was processed, or the message was sent
+	CreatedAt time.Time
+}
+
+// Raws stores raw message records.
+type Raws interface {
+	PutRaw(ctx context.Context, r RawMessage) (RawMessage, error)
+	GetRaw(ctx context.Context, id string) (RawMessage, error)
+	MarkRawDelivered(ctx context.Context, id string) error
+}
+
+const rawCols = `id, blob_key, size, delivered, created_at`
+
+func scanRaw(r scanner) (RawMessage, error) {
+	var m RawMessage
+	err := r.Scan(&m.ID, &m.BlobKey, &m.Size, &m.Delivered, timeCol{&m.CreatedAt})
+	return m, err
+}
+
+// PutRaw records a raw message; an empty ID gets a fresh one. It is
+// idempotent on ID: when the record exists, it is returned unchanged.
+func (s *SQL) PutRaw(ctx context.Context, r RawMessage) (RawMessage, error) {
+	const op = "put raw message"
+	if r.BlobKey == "" || r.Size < 0 {
+		return RawMessage{}, invalid(op, "blob key and a size are required")
+	}
+	r.ID = orNewID(r.ID)
+	r.CreatedAt = s.stamp()
+	_, err := s.write().exec(ctx, `INSERT INTO raw_messages (`+rawCols+`) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, r.ID, r.BlobKey, r.Size, r.Delivered, micros(r.CreatedAt))
+	if err != nil {
+		return RawMessage{}, s.fail(op, err)
+	}
+	return s.GetRaw(ctx, r.ID)
+}
+
+// GetRaw returns raw message id. It is a system read: users reach raw
+// messages through Messages.MessageRaw.
+func (s *SQL) GetRaw(ctx context.Context, id string) (RawMessage, error) {
+	return first(ctx, s, "get raw message "+id, scanRaw,
+		`SELECT `+rawCols+` FROM raw_messages WHERE id = ?`, id)
+}
+
+// MarkRawDelivered records that raw message id was processed for every
+// recipient. Repeating it changes nothing.
+func (s *SQL) MarkRawDelivered(ctx context.Context, id string) error {
+	if err := s.write().one(ctx, `UPDATE raw_messages SET delivered = TRUE WHERE id = ?`, id); err != nil {
+		return s.fail("mark raw message "+id+" delivered", err)
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/caliopen/functions/internal/store"
+)
+
+func testDrafts(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	u := user(t, s, "w")
+	d := try(s.CreateDraft(c, store.Message{UserID: u.ID, IdentityIDs: []string{"i1"}, Protocol: store.ProtocolEmail,
+		Subject: "draft", BodyPlain: "v1", Participants: []store.Participant{{Type: "To", Address: "x@y.example"}},
+		External: store.ExternalRefs{MessageID: "ignored@x"}})).ok(t)
+	if !d.IsDraft || d.SendState != store.SendDraft || d.External.MessageID != "" || d.IsReceived {
+		t.Errorf("CreateDraft = %+v, want a draft without Message-ID", d)
+	}
+	if again := try(s.CreateDraft(c, store.Message{ID: d.ID, UserID: u.ID, BodyPlain: "other"})).ok(t); again.BodyPlain != "v1" {
+		t.Errorf("repeated CreateDraft = %q, want the stored draft", again.BodyPlain)
+	}
+	d.BodyPlain, d.Subject = "v2", "draft 2"
+	d.External.InReplyTo, d.External.References = "parent@x", []string{"root@x", "parent@x"}
+	up := try(s.UpdateDraft(c, d)).ok(t)
+	if up.BodyPlain != "v2" || up.Subject != "draft 2" || up.External.InReplyTo != "parent@x" || len(up.External.References) != 2 {
+		t.Errorf("UpdateDraft = %+v", up)
+	}
+	if drafts, _ := page(s.ListMessages(c, u.ID, store.MessageFilter{IsDraft: ptr(true)}, store.Page{})).ok(t); len(drafts) != 1 {
+		t.Errorf("drafts listed = %d, want 1", len(drafts))
+	}
+
+	sending := try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	if sending.SendState != store.SendSending || sending.SendStarted.IsZero() {
+		t.Errorf("BeginSend = %q started %v", sending.SendState, sending.SendStarted)
+	}
+	_, err := s.BeginSend(c, u.ID, d.ID, time.Hour)
+	wantErr(t, "second BeginSend under a running lease", err, store.ErrConflict)
+	_, err = s.UpdateDraft(c, d)
+	wantErr(t, "UpdateDraft while sending", err, store.ErrConflict)
+
+	raw := try(s.PutRaw(c, store.RawMessage{BlobKey: "sent/1", Size: 10, Delivered: true})).ok(t)
+	sent := try(s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "sent-1@caliopen.local", RawMsgID: raw.ID, Date: at(0)})).ok(t)
+	if sent.IsDraft || sent.SendState != store.SendSent || sent.External.MessageID != "sent-1@caliopen.local" ||
+		sent.RawMsgID != raw.ID || !sent.Date.Equal(at(0)) || !sent.DateSort.Equal(at(0)) {
+		t.Errorf("MarkSent = %+v", sent)
+	}
+	if again := try(s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "sent-1@caliopen.local", Date: at(time.Hour)})).ok(t); !again.Date.Equal(at(0)) {
+		t.Errorf("repeated MarkSent changed the message: %+v", again)
+	}
+	_, err = s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "other@x"})
+	wantErr(t, "MarkSent with another Message-ID", err, store.ErrConflict)
+	_, err = s.BeginSend(c, u.ID, d.ID, 0)
+	wantErr(t, "BeginSend of a sent message", err, store.ErrConflict)
+	wantErr(t, "MarkSendFailed of a sent message", s.MarkSendFailed(c, u.ID, d.ID, "x"), store.ErrConflict)
+	_, err = s.UpdateDraft(c, sent)
+	wantErr(t, "UpdateDraft of a sent message", err, store.ErrConflict)
+	if _, dup := put(s.PutInbound(c, store.Message{UserID: u.ID, External: store.ExternalRefs{MessageID: "sent-1@caliopen.local"}})).ok(t); !dup {
+		t.Error("the sent copy coming back in was not deduplicated against the sent message")
+	}
+
+	_, err = s.BeginSend(c, u.ID, "nope", time.Hour)
+	wantErr(t, "BeginSend unknown", err, store.ErrNotFound)
+	_, err = s.UpdateDraft(c, store.Message{UserID: u.ID, ID: "nope"})
+	wantErr(t, "UpdateDraft unknown", err, store.ErrNotFound)
+	in, _ := put(s.PutInbound(c, inbound(u, "i", "in@x", 0))).ok(t)
+	_, err = s.BeginSend(c, u.ID, in.ID, time.Hour)
+	wantErr(t, "BeginSend of a received message", err, store.ErrConflict)
+}
+
+func testDraftLease(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	u := user(t, s, "f")
+	d := try(s.CreateDraft(c, store.Message{UserID: u.ID, BodyPlain: "x"})).ok(t)
+	try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	noErr(t, s.MarkSendFailed(c, u.ID, d.ID, "smtp 451"))
+	noErr(t, s.MarkSendFailed(c, u.ID, d.ID, "smtp 451"))
+	failed := try(s.GetMessage(c, u.ID, d.ID)).ok(t)
+	if failed.SendState != store.SendFailed || failed.SendError != "smtp 451" || !failed.IsDraft {
+		t.Errorf("after MarkSendFailed: %+v", failed)
+	}
+	retry := try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	if retry.SendState != store.SendSending || retry.SendError != "" {
+		t.Errorf("BeginSend of a failed draft = %+v", retry)
+	}
+	// The sender died: once the lease has run out, another may take over.
+	takeover := try(s.BeginSend(c, u.ID, d.ID, 0)).ok(t)
+	if takeover.SendState != store.SendSending || takeover.SendStarted.Before(retry.SendStarted) {
+		t.Errorf("takeover after the lease = %+v", takeover)
+	}
+	noErr(t, s.MarkSendFailed(c, u.ID, d.ID, "smtp 550"))
+	edited := failed
+	edited.BodyPlain = "fixed"
+	if up := try(s.UpdateDraft(c, edited)).ok(t); up.SendState != store.SendDraft || up.SendError != "" || up.BodyPlain != "fixed" {
+		t.Errorf("UpdateDraft of a failed draft = %+v, want a plain draft again", up)
+	}
+	wantErr(t, "MarkSendFailed of a plain draft", s.MarkSendFailed(c, u.ID, d.ID, "x"), store.ErrConflict)
+	_, err := s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "x@y"})
+	wantErr(t, "MarkSent of a draft never begun", err, store.ErrConflict)
+}

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// SyncState is what the workers remember about a remote identity between two
+// syncs. The original kept it as strings in the identity's infos map
+// (lastseenuid, uidvalidity, lastsync, lastFetchError, errorsCount,
+// firstErrorDate, lastErrorDate, syncing).
+type SyncState struct {
+	// Cursor is where the next sync resumes: the last seen UID for IMAP,
+	// the last seen direct message id for Twitter and Mastodon.
+	Cursor string
+	// UIDValidity is the IMAP UIDVALIDITY the cursor belongs to; when the
+	// server reports another one, the cursor is void.
+	UIDValidity uint32
+	LastSync    time.Time // end of the last successful sync
+	LastError   string    // the last failure, "" after a success
+	ErrorCount  int       // failures since the last success
+	// FirstErrorAt and LastErrorAt bound the current run of failures; the
+	// original disables an identity when they are more than 72 h apart.
+	FirstErrorAt time.Time
+	LastErrorAt  time.Time
+	// SyncingUntil is the end of the lease taken by AcquireSync.
+	SyncingUntil time.Time
+}
+
+// SyncProgress is what a successful (possibly partial) sync records.
+type SyncProgress struct {
+	Cursor      string
+	UIDValidity uint32
+	At          time.Time // zero means now
+}
+
+// SyncStates records the progress and failures of remote identity syncs.
+type SyncStates interface {
+	SaveSyncProgress(ctx context.Context, userID, identityID string, p SyncProgress) error
+	RecordSyncError(ctx context.Context, userID, identityID, msg string, at time.Time) (SyncState, error)
+	AcquireSync(ctx context.Context, userID, identityID string, now time.Time, lease time.Duration) (bool, error)
+	ReleaseSync(ctx context.Context, userID, identityID string) error
+	SetIdentityStatus(ctx context.Context, userID, identityID string, st IdentityStatus) error
+}
+
+// SaveSyncProgress stores the cursor and UIDVALIDITY reached and the time of
+// the sync, and clears the failure fields: a sync that got this far logged in.
+func (s *SQL) SaveSyncProgress(ctx context.Context, userID, identityID string, p SyncProgress) error {
+	at := orNow(p.At, s.stamp())
+	err := s.write().one(ctx, `UPDATE identities SET sync_cursor = ?, sync_uidvalidity = ?, last_sync_at = ?,
+		last_error = '', error_count = 0, first_error_at = NULL, last_error_at = NULL
+		WHERE user_id = ? AND id = ?`, p.Cursor, int64(p.UIDValidity), micros(at), userID, identityID)
+	if err != nil {
+		return s.fail("save sync progress of identity "+identityID, err)
+	}
+	return nil
+}
+
+// RecordSyncError counts one more failure at time at and returns the state
+// after it, so the caller can apply its disabling policy. The first failure
+// of a run sets FirstErrorAt; later ones keep it.
+func (s *SQL) RecordSyncError(ctx context.Context, userID, identityID, msg string, at time.Time) (SyncState, error) {
+	at = orNow(at, s.stamp())
+	var st SyncState
+	var uidv int64
+	err := s.write().row(ctx, `UPDATE identities SET last_error = ?, error_count = error_count + 1,
+		first_error_at = COALESCE(first_error_at, ?), last_error_at = ?
+		WHERE user_id = ? AND id = ?
+		RETURNING sync_cursor, sync_uidvalidity, last_sync_at, last_error, error_count, first_error_at,
+		last_error_at, syncing_until`,
+		msg, micros(at), micros(at), userID, identityID).Scan(&st.Cursor, &uidv, timeCol{&st.LastSync},
+		&st.LastError, &st.ErrorCount, timeCol{&st.FirstErrorAt}, timeCol{&st.LastErrorAt}, timeCol{&st.SyncingUntil})
+	if err != nil {
+		return SyncState{}, s.fail("record sync error of identity "+identityID, err)
+	}
+	st.UIDValidity = uint32(uidv)
+	return st, nil
+}
+
+// AcquireSync takes the sync lease of an identity until now+lease, unless
+// another holder's lease is still running: then it returns false. It keeps
+// two overlapping sync orders from fetching the same mailbox; a crashed
+// holder's lease simply runs out.
+func (s *SQL) AcquireSync(ctx context.Context, userID, identityID string, now time.Time, lease time.Duration) (bool, error) {
+	op := "acquire sync of identity " + identityID
+	now = orNow(now, s.stamp())
+	err := s.write().one(ctx, `UPDATE identities SET syncing_until = ?
+		WHERE user_id = ? AND id = ? AND (syncing_until IS NULL OR syncing_until <= ?)`,
+		micros(now.Add(lease)), userID, identityID, micros(now))
+	if err == nil {
+		return true, nil
+	}
+	err = s.fail(op, err)
+	if _, gerr := s.GetIdentity(ctx, userID, identityID); gerr != nil {
+		return false, gerr
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, err
+}
+
+// ReleaseSync ends the sync lease of an identity.
+func (s *SQL) ReleaseSync(ctx context.Context, userID, identityID string) error {
+	err := s.write().one(ctx, `UPDATE identities SET syncing_until = NULL WHERE user_id = ? AND id = ?`,
+		userID, identityID)
+	if err != nil {
+		return s.fail("release sync of identity "+identityID, err)
+	}
+	return nil
+}
+
+// SetIdentityStatus activates or deactivates an identity (the workers
+// deactivate one that kept failing).
+func (s *SQL) SetIdentityStatus(ctx context.Context, userID, identityID string, st IdentityStatus) error {
+	op := "set status of identity " + identityID
+	if st != Active && st != Inactive {
+		return invalid(op, "status %q is not active or inactive", st)
+	}
+	err := s.write().one(ctx, `UPDATE identities SET status = ?, updated_at = ? WHERE user_id = ? AND id = ?`,
+		st, micros(s.stamp()), userID, identityID)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
