@@ -216,6 +216,39 @@ func verdict(ok bool) string {
 
 // load runs conc requesters, each sending n requests one after the other.
 func load(nc *nats.Conn, subject string, conc, n int) (result, error) {
+	return drive(conc, n, func() error {
+		m, err := nc.Request(subject, []byte(order), 10*time.Second)
+		if err != nil {
+			return err
+		}
+		if m.Header.Get(connector.HeaderServiceErrorCode) != "" {
+			return fmt.Errorf("error reply %s", m.Data)
+		}
+		return nil
+	})
+}
+
+// loadHTTP posts the order straight to the function, conc clients at once.
+func loadHTTP(url string, conc, n int) (result, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc + 8}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	return drive(conc, n, func() error {
+		res, err := client.Post(url, "application/json", strings.NewReader(order))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", res.StatusCode)
+		}
+		return nil
+	})
+}
+
+// drive runs conc workers calling one n times each and times every call.
+func drive(conc, n int, one func() error) (result, error) {
 	lat := make([][]time.Duration, conc)
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -227,51 +260,8 @@ func load(nc *nats.Conn, subject string, conc, n int) (result, error) {
 			lat[w] = make([]time.Duration, 0, n)
 			for i := 0; i < n; i++ {
 				t := time.Now()
-				m, err := nc.Request(subject, []byte(order), 10*time.Second)
-				if err != nil {
+				if err := one(); err != nil {
 					failed.Store(err)
-					return
-				}
-				if m.Header.Get(connector.HeaderServiceErrorCode) != "" {
-					failed.Store(fmt.Errorf("error reply %s", m.Data))
-					return
-				}
-				lat[w] = append(lat[w], time.Since(t))
-			}
-		}(w)
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if err, _ := failed.Load().(error); err != nil {
-		return result{}, err
-	}
-	return summarize(lat, conc, elapsed), nil
-}
-
-// loadHTTP posts the order straight to the function, conc clients at once.
-func loadHTTP(url string, conc, n int) (result, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: conc + 8}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	lat := make([][]time.Duration, conc)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	start := time.Now()
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := 0; i < n; i++ {
-				t := time.Now()
-				res, err := client.Post(url, "application/json", strings.NewReader(order))
-				if err != nil {
-					failed.Store(err)
-					return
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusOK {
-					failed.Store(fmt.Errorf("status %d", res.StatusCode))
 					return
 				}
 				lat[w] = append(lat[w], time.Since(t))
