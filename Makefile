@@ -8,7 +8,8 @@ BIN := bin
 
 ## run: the whole system in one process on embedded defaults (Ctrl-C stops it)
 run:
-	$(GO) run ./cmd/caliopen-local $(ARGS)
+	$(GO) build -o $(BIN)/caliopen-local ./cmd/caliopen-local
+	$(BIN)/caliopen-local $(ARGS)
 
 ## test: every test, starting the servers they need (PostgreSQL, S3)
 test:
