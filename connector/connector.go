@@ -185,18 +185,22 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err := c.declareStreams(ctx); err != nil {
 		return err
 	}
+	// Consumers first: a request whose order is handed off needs them.
 	for i := range c.contract.Subjects {
-		s := &c.contract.Subjects[i]
-		if s.HasRequests() {
-			sub, err := c.nc.QueueSubscribe(s.Name, s.Queue, c.onCore(s))
-			if err != nil {
-				return fmt.Errorf("subscribe %s (%s): %w", s.Name, s.Queue, err)
-			}
-			c.subs = append(c.subs, sub)
-		}
-		if err := c.consume(ctx, s); err != nil {
+		if err := c.consume(ctx, &c.contract.Subjects[i]); err != nil {
 			return err
 		}
+	}
+	for i := range c.contract.Subjects {
+		s := &c.contract.Subjects[i]
+		if !s.HasRequests() {
+			continue
+		}
+		sub, err := c.nc.QueueSubscribe(s.Name, s.Queue, c.onCore(s))
+		if err != nil {
+			return fmt.Errorf("subscribe %s (%s): %w", s.Name, s.Queue, err)
+		}
+		c.subs = append(c.subs, sub)
 	}
 	if err := c.nc.FlushTimeout(5 * time.Second); err != nil {
 		return fmt.Errorf("flush subscriptions: %w", err)

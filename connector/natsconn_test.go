@@ -1,0 +1,124 @@
+package connector
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+)
+
+// selfSigned writes a CA-signed-by-itself certificate for 127.0.0.1 and its
+// key, and returns their paths.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "caliopen-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+// TestNATSAuth connects with each authentication the connector offers to a
+// server that requires it, and fails with the wrong secret.
+func TestNATSAuth(t *testing.T) {
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	seedFile := filepath.Join(t.TempDir(), "user.nk")
+	os.WriteFile(seedFile, seed, 0o600)
+	other, _ := nkeys.CreateUser()
+	otherSeed, _ := other.Seed()
+	otherFile := filepath.Join(t.TempDir(), "other.nk")
+	os.WriteFile(otherFile, otherSeed, 0o600)
+	certFile, keyFile := selfSigned(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name   string
+		server server.Options
+		good   NATSConfig
+		bad    NATSConfig
+	}{
+		{"user and password", server.Options{Username: "conn", Password: "pw"},
+			NATSConfig{User: "conn", Password: "pw"}, NATSConfig{User: "conn", Password: "nope"}},
+		{"token", server.Options{Authorization: "tok"}, NATSConfig{Token: "tok"}, NATSConfig{Token: "other"}},
+		{"nkey", server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}}, NATSConfig{NKeySeedFile: seedFile}, NATSConfig{NKeySeedFile: otherFile}},
+		{"tls", server.Options{TLS: true, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
+			NATSConfig{TLSCAFile: certFile}, NATSConfig{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.server
+			o.Host, o.Port, o.NoLog, o.NoSigs = "127.0.0.1", -1, true, true
+			s, err := server.NewServer(&o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go s.Start()
+			if !s.ReadyForConnections(5 * time.Second) {
+				t.Fatal("server not ready")
+			}
+			defer s.Shutdown()
+			url := s.ClientURL()
+			if o.TLS {
+				url = "tls://" + s.Addr().String()
+			}
+			dial := func(c NATSConfig) error {
+				c.Name = "test"
+				opts, err := c.Options(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, nats.RetryOnFailedConnect(false), nats.MaxReconnects(0))
+				nc, err := nats.Connect(url, opts...)
+				if err == nil {
+					nc.Close()
+				}
+				return err
+			}
+			if err := dial(tt.good); err != nil {
+				t.Errorf("good credentials refused: %v", err)
+			}
+			if err := dial(tt.bad); err == nil {
+				t.Error("bad credentials accepted")
+			}
+		})
+	}
+	if _, err := (NATSConfig{NKeySeedFile: "/nonexistent/seed"}).Options(slog.Default(), nil); err == nil {
+		t.Error("missing seed file accepted")
+	}
+}
