@@ -1,0 +1,110 @@
+// Package emit sends Caliopen orders on NATS as the seed's emitters do: the
+// payload is the contract's JSON, byte for byte, with no envelope.
+//
+// Publish/subscribe orders go to subjects that the connector's stream
+// captures, so Publish waits for the stream's acknowledgement and retries
+// with backoff until the context ends: an order acknowledged is stored, an
+// order not acknowledged is reported to the caller, never silently dropped.
+// Each logical publish carries one Nats-Msg-Id, so a retry after a lost
+// acknowledgement is not stored twice.
+//
+// Request/reply orders use a core NATS request and return the reply body.
+package emit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/caliopen/functions/internal/faults"
+)
+
+// HeaderCorrelationID is the header the connector reads to tie an order's
+// log lines together.
+const HeaderCorrelationID = "Caliopen-Correlation-Id"
+
+// Emitter publishes and requests orders.
+type Emitter struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+	// RetryBase is the first retry delay of Publish (default 100ms), doubled
+	// up to 2s between attempts.
+	RetryBase time.Duration
+}
+
+// New returns an emitter on an established connection.
+func New(nc *nats.Conn) (*Emitter, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("emit: %w", err)
+	}
+	return &Emitter{nc: nc, js: js, RetryBase: 100 * time.Millisecond}, nil
+}
+
+type correlationKey struct{}
+
+// WithCorrelationID returns a context whose orders carry id.
+func WithCorrelationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey{}, id)
+}
+
+func header(ctx context.Context) nats.Header {
+	h := nats.Header{}
+	id, _ := ctx.Value(correlationKey{}).(string)
+	if id == "" {
+		id = nuid.Next()
+	}
+	h.Set(HeaderCorrelationID, id)
+	return h
+}
+
+// Publish sends a publish/subscribe order and returns once the stream has
+// acknowledged it. It retries until ctx ends; the error then is temporary.
+func (e *Emitter) Publish(ctx context.Context, subject string, payload any) error {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
+	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: header(ctx)}
+	msgID := nuid.Next()
+	delay := e.RetryBase
+	for attempt := 1; ; attempt++ {
+		_, err := e.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return faults.Temp(fmt.Errorf("publish %s: not acknowledged after %d attempts: %w", subject, attempt, err))
+		}
+		select {
+		case <-ctx.Done():
+			return faults.Temp(fmt.Errorf("publish %s: not acknowledged after %d attempts: %w", subject, attempt, err))
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// Request sends a request/reply order and returns the reply body. The
+// deadline is ctx's. No responder and a timeout are temporary errors.
+func (e *Emitter) Request(ctx context.Context, subject string, payload any) ([]byte, error) {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return nil, faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
+	}
+	reply, err := e.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: header(ctx)})
+	switch {
+	case err == nil:
+		return reply.Data, nil
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, faults.Temp(fmt.Errorf("request %s: nothing serves the subject: %w", subject, err))
+	default:
+		return nil, faults.Temp(fmt.Errorf("request %s: %w", subject, err))
+	}
+}
