@@ -3,6 +3,7 @@ package connector
 import (
 	"errors"
 	"fmt"
+	"github.com/caliopen/functions/internal/natsconn"
 	"net/url"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ const (
 // Config is the connector's configuration. Every field is read from the
 // environment by LoadConfig; the comment gives the variable and its default.
 type Config struct {
-	NATS NATSConfig
+	// NATS holds the connection settings (package natsconn: NATS_URL, ...).
+	NATS natsconn.Config
 
 	// Mode is CONNECTOR_MODE: gateway (default) or static.
 	Mode Mode
@@ -83,29 +85,8 @@ type Config struct {
 	LogLevel string
 }
 
-// NATSConfig holds the connection settings.
-type NATSConfig struct {
-	// URL is NATS_URL (default nats://127.0.0.1:4222), comma-separated for several servers.
-	URL string
-	// User and Password are NATS_USER and NATS_PASSWORD.
-	User, Password string
-	// Token is NATS_TOKEN.
-	Token string
-	// NKeySeedFile is NATS_NKEY_SEED_FILE.
-	NKeySeedFile string
-	// CredsFile is NATS_CREDS_FILE (JWT + seed).
-	CredsFile string
-	// TLSCAFile, TLSCertFile and TLSKeyFile are NATS_TLS_CA_FILE,
-	// NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE.
-	TLSCAFile, TLSCertFile, TLSKeyFile string
-	// Name is the client name shown by the server (NATS_CLIENT_NAME, default caliopen-connector).
-	Name string
-}
-
 // EnvNames lists every variable LoadConfig reads.
 var envNames = []string{
-	"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY_SEED_FILE", "NATS_CREDS_FILE",
-	"NATS_TLS_CA_FILE", "NATS_TLS_CERT_FILE", "NATS_TLS_KEY_FILE", "NATS_CLIENT_NAME",
 	"CONNECTOR_MODE", "GATEWAY_URL", "GATEWAY_BASIC_AUTH", "secret_mount_path", "TOPIC_MAP_FILE",
 	"REBUILD_INTERVAL", "MAX_INFLIGHT", "MAX_PENDING", "REPLY_MARGIN", "EVENT_TIMEOUT", "MAX_ATTEMPTS",
 	"BACKOFF_BASE", "BACKOFF_MAX", "STREAM_NAME", "DLQ_PREFIX", "HANDOFF_PREFIX", "HTTP_ADDR",
@@ -113,12 +94,12 @@ var envNames = []string{
 }
 
 // EnvNames returns the environment variables LoadConfig reads.
-func EnvNames() []string { return append([]string(nil), envNames...) }
+func EnvNames() []string { return append(natsconn.EnvNames(), envNames...) }
 
 // DefaultConfig returns the defaults LoadConfig starts from.
 func DefaultConfig() Config {
 	return Config{
-		NATS:            NATSConfig{URL: "nats://127.0.0.1:4222", Name: "caliopen-connector"},
+		NATS:            natsconn.Config{URL: "nats://127.0.0.1:4222", Name: "caliopen-connector"},
 		Mode:            ModeGateway,
 		GatewayURL:      "http://127.0.0.1:8080",
 		SecretMountPath: "/var/openfaas/secrets",
@@ -146,11 +127,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	var errs []error
 	str := func(name string, dst *string) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
-			*dst = v
-		}
-	}
-	secret := func(name string, dst *string) { // not trimmed: may be significant
-		if v := getenv(name); v != "" {
 			*dst = v
 		}
 	}
@@ -185,16 +161,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 
-	str("NATS_URL", &c.NATS.URL)
-	str("NATS_USER", &c.NATS.User)
-	secret("NATS_PASSWORD", &c.NATS.Password)
-	secret("NATS_TOKEN", &c.NATS.Token)
-	str("NATS_NKEY_SEED_FILE", &c.NATS.NKeySeedFile)
-	str("NATS_CREDS_FILE", &c.NATS.CredsFile)
-	str("NATS_TLS_CA_FILE", &c.NATS.TLSCAFile)
-	str("NATS_TLS_CERT_FILE", &c.NATS.TLSCertFile)
-	str("NATS_TLS_KEY_FILE", &c.NATS.TLSKeyFile)
-	str("NATS_CLIENT_NAME", &c.NATS.Name)
+	nc, err := natsconn.LoadConfig(getenv, c.NATS.Name)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.NATS = nc
 	var mode string
 	str("CONNECTOR_MODE", &mode)
 	if mode != "" {
@@ -243,23 +214,8 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("CONNECTOR_MODE: want gateway or static, got %q", c.Mode))
 	}
-	if c.NATS.URL == "" {
-		errs = append(errs, errors.New("NATS_URL: required"))
-	}
-	if c.NATS.User != "" && c.NATS.Password == "" {
-		errs = append(errs, errors.New("NATS_PASSWORD: required with NATS_USER"))
-	}
-	auth := 0
-	for _, set := range []bool{c.NATS.User != "", c.NATS.Token != "", c.NATS.NKeySeedFile != "", c.NATS.CredsFile != ""} {
-		if set {
-			auth++
-		}
-	}
-	if auth > 1 {
-		errs = append(errs, errors.New("NATS auth: set only one of NATS_USER, NATS_TOKEN, NATS_NKEY_SEED_FILE, NATS_CREDS_FILE"))
-	}
-	if (c.NATS.TLSCertFile == "") != (c.NATS.TLSKeyFile == "") {
-		errs = append(errs, errors.New("NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE: set both or neither"))
+	if err := c.NATS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.BackoffMax < c.BackoffBase {
 		errs = append(errs, fmt.Errorf("BACKOFF_MAX (%s) must not be below BACKOFF_BASE (%s)", c.BackoffMax, c.BackoffBase))

@@ -164,13 +164,9 @@ func (c *Connector) Serve(ctx context.Context) { c.router.Run(ctx) }
 // RebuildInterval) and subscribes.
 func (c *Connector) Start(ctx context.Context) error {
 	if c.nc == nil {
-		opts, err := c.cfg.NATS.Options(c.log, c.metrics.reconnects.Inc)
+		nc, err := c.cfg.NATS.Connect(c.log, c.metrics.reconnects.Inc)
 		if err != nil {
 			return err
-		}
-		nc, err := nats.Connect(c.cfg.NATS.URL, opts...)
-		if err != nil {
-			return fmt.Errorf("connect to nats: %w", err)
 		}
 		c.nc, c.ownConn = nc, true
 	}

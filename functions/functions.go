@@ -4,18 +4,25 @@
 // when it is listed here.
 //
 // To add one: create functions/<name>/ with a New constructor returning an
-// fnhttp.Core, then add a Spec below. Its subjects come from the contract.
+// fnhttp.Core (a NATS-triggered function) or an http.Handler (an HTTP
+// function such as the API), then add a Spec below. The subjects of a
+// NATS-triggered function come from the contract.
 package functions
 
 import (
 	"log/slog"
+	"net/http"
 
+	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/secrets"
+	"github.com/caliopen/functions/internal/store"
 )
 
 // Env is what a function's builder receives: configuration and shared
-// dependencies, passed explicitly.
+// dependencies, passed explicitly. Every field is set.
 type Env struct {
 	// Getenv reads the function's configuration.
 	Getenv func(string) string
@@ -23,14 +30,38 @@ type Env struct {
 	Logger *slog.Logger
 	// Contract is the wire contract.
 	Contract *contract.Contract
+	// Store holds the records.
+	Store *store.SQL
+	// Blobs holds raw messages, attachments and sent copies.
+	Blobs blob.Store
+	// Emitter sends orders on NATS.
+	Emitter *emit.Emitter
+	// Keyring seals and opens remote-account credentials.
+	Keyring *secrets.Keyring
 }
 
-// Spec describes one function.
+// Spec describes one function. Exactly one of Build and HTTP is set.
 type Spec struct {
 	// Name is the function's name as in the contract and stack.yml.
 	Name string
-	// Build constructs the function's core from its environment.
+	// Build constructs the core of a NATS-triggered function; the shared
+	// adapter (fnhttp) serves it.
 	Build func(env Env) (fnhttp.Core, error)
+	// HTTP constructs an HTTP function's handler (no NATS trigger).
+	HTTP func(env Env) (http.Handler, error)
+}
+
+// Handler builds the function's HTTP handler: its own for an HTTP function,
+// the shared adapter around its core otherwise.
+func (s Spec) Handler(env Env) (http.Handler, error) {
+	if s.HTTP != nil {
+		return s.HTTP(env)
+	}
+	core, err := s.Build(env)
+	if err != nil {
+		return nil, err
+	}
+	return fnhttp.New(fnhttp.Config{Function: s.Name}, env.Contract, core, env.Logger.With("fn", s.Name)), nil
 }
 
 // All lists every function that exists, in contract order. Functions arrive

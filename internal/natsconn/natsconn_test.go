@@ -1,4 +1,4 @@
-package connector
+package natsconn
 
 import (
 	"crypto/ecdsa"
@@ -70,15 +70,15 @@ func TestNATSAuth(t *testing.T) {
 	tests := []struct {
 		name   string
 		server server.Options
-		good   NATSConfig
-		bad    NATSConfig
+		good   Config
+		bad    Config
 	}{
 		{"user and password", server.Options{Username: "conn", Password: "pw"},
-			NATSConfig{User: "conn", Password: "pw"}, NATSConfig{User: "conn", Password: "nope"}},
-		{"token", server.Options{Authorization: "tok"}, NATSConfig{Token: "tok"}, NATSConfig{Token: "other"}},
-		{"nkey", server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}}, NATSConfig{NKeySeedFile: seedFile}, NATSConfig{NKeySeedFile: otherFile}},
+			Config{User: "conn", Password: "pw"}, Config{User: "conn", Password: "nope"}},
+		{"token", server.Options{Authorization: "tok"}, Config{Token: "tok"}, Config{Token: "other"}},
+		{"nkey", server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}}, Config{NKeySeedFile: seedFile}, Config{NKeySeedFile: otherFile}},
 		{"tls", server.Options{TLS: true, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
-			NATSConfig{TLSCAFile: certFile}, NATSConfig{}},
+			Config{TLSCAFile: certFile}, Config{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +97,7 @@ func TestNATSAuth(t *testing.T) {
 			if o.TLS {
 				url = "tls://" + s.Addr().String()
 			}
-			dial := func(c NATSConfig) error {
+			dial := func(c Config) error {
 				c.Name = "test"
 				opts, err := c.Options(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 				if err != nil {
@@ -118,7 +118,7 @@ func TestNATSAuth(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (NATSConfig{NKeySeedFile: "/nonexistent/seed"}).Options(slog.Default(), nil); err == nil {
+	if _, err := (Config{NKeySeedFile: "/nonexistent/seed"}).Options(slog.Default(), nil); err == nil {
 		t.Error("missing seed file accepted")
 	}
 }
