@@ -22,9 +22,9 @@ import (
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
-	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/platform"
 )
 
 // system is the running local system.
@@ -35,6 +35,7 @@ type system struct {
 	Functions  []string
 
 	log     *slog.Logger
+	deps    *platform.Deps
 	nats    *server.Server
 	nc      *nats.Conn
 	conn    *connector.Connector
@@ -101,7 +102,17 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	}
 	sys.NATSURL = sys.nats.ClientURL()
 
-	fns, err := buildFunctions(c, getenv, logger)
+	keyring, err := platform.LocalKeyring(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sys.deps, err = platform.Open(ctx, platform.Local(cfg.DataDir, sys.NATSURL, "caliopen-local-functions"), keyring, logger)
+	if err != nil {
+		return nil, err
+	}
+	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: sys.deps.Store, Blobs: sys.deps.Blobs,
+		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring}
+	fns, err := buildFunctions(c, env)
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +162,13 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	return sys, nil
 }
 
-// buildFunctions builds every function of the registry behind the shared
-// HTTP adapter, annotated with its subjects and queue group.
-func buildFunctions(c *contract.Contract, getenv func(string) string, logger *slog.Logger) ([]gateway.Function, error) {
+// buildFunctions builds every function of the registry, annotated with its
+// subjects and queue group (none for an HTTP function such as the API).
+func buildFunctions(c *contract.Contract, env functions.Env) ([]gateway.Function, error) {
 	var out []gateway.Function
 	var errs []error
 	for _, spec := range functions.All() {
-		log := logger.With("fn", spec.Name)
-		core, err := spec.Build(functions.Env{Getenv: getenv, Logger: log, Contract: c})
+		h, err := spec.Handler(env)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("function %s: %w", spec.Name, err))
 			continue
@@ -169,11 +179,12 @@ func buildFunctions(c *contract.Contract, getenv func(string) string, logger *sl
 			topics = append(topics, s.Name)
 			queue = s.Queue
 		}
-		out = append(out, gateway.Function{
-			Name:        spec.Name,
-			Handler:     fnhttp.New(fnhttp.Config{Function: spec.Name}, c, core, log),
-			Annotations: map[string]string{"topic": strings.Join(topics, ","), "caliopen.queue": queue},
-		})
+		ann := map[string]string{}
+		if len(topics) > 0 {
+			ann["topic"] = strings.Join(topics, ",")
+			ann["caliopen.queue"] = queue
+		}
+		out = append(out, gateway.Function{Name: spec.Name, Handler: h, Annotations: ann})
 	}
 	return out, errors.Join(errs...)
 }
@@ -205,6 +216,11 @@ func (s *system) stop() error {
 	}
 	if s.nc != nil {
 		s.nc.Close()
+	}
+	if s.deps != nil {
+		if err := s.deps.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if s.nats != nil {
 		s.nats.Shutdown()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -15,6 +16,8 @@ import (
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/secrets"
 )
 
 // Environment read here besides fnhttp.LoadConfig's.
@@ -41,19 +44,35 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("configure: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
-	core, err := cfg.spec.Build(functions.Env{Getenv: getenv, Logger: logger, Contract: c})
+	deps, err := platform.Open(ctx, cfg.platform, cfg.keyring, logger)
+	if err != nil {
+		return fmt.Errorf("function %s: %w", cfg.spec.Name, err)
+	}
+	defer deps.Close()
+	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: deps.Store, Blobs: deps.Blobs,
+		Emitter: deps.Emitter, Keyring: deps.Keyring}
+	var h http.Handler
+	if cfg.spec.HTTP != nil {
+		h, err = cfg.spec.HTTP(env)
+	} else {
+		var core fnhttp.Core
+		if core, err = cfg.spec.Build(env); err == nil {
+			h = fnhttp.New(cfg.fn, c, core, logger)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("build function %s: %w", cfg.spec.Name, err)
 	}
-	h := fnhttp.New(cfg.fn, c, core, logger)
 	return fnhttp.ListenAndServe(ctx, cfg.addr, h, logger.With("fn", cfg.spec.Name))
 }
 
 // config is the entrypoint's whole configuration.
 type config struct {
-	fn   fnhttp.Config
-	spec functions.Spec
-	addr string
+	fn       fnhttp.Config
+	spec     functions.Spec
+	addr     string
+	platform platform.Config
+	keyring  *secrets.Keyring
 }
 
 // loadConfig reads and checks the configuration, reporting every problem at
@@ -76,9 +95,17 @@ func loadConfig(args []string, getenv func(string) string, c *contract.Contract,
 				fnhttp.EnvFunction, fn.Function, names(specs), strings.Join(c.Functions(), ", ")))
 		}
 		cfg.spec = spec
-		if err := fn.Validate(c); err != nil {
-			errs = append(errs, err)
+		if spec.HTTP == nil {
+			if err := fn.Validate(c); err != nil {
+				errs = append(errs, err)
+			}
 		}
+	}
+	if cfg.platform, err = platform.LoadConfig(getenv, "caliopen-"+fn.Function); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.keyring, err = secrets.LoadKeyring(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	port := defaultPort
 	if v := strings.TrimSpace(getenv(envPort)); v != "" {

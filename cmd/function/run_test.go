@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +17,8 @@ import (
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/secrets"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -73,7 +76,9 @@ func TestLoadConfigAddress(t *testing.T) {
 		{"0", ":0"},
 	}
 	for _, tt := range tests {
-		cfg, err := loadConfig(nil, env(map[string]string{"FUNCTION": "contact-action", "FUNCTION_PORT": tt.port}), contract.Caliopen(), specs)
+		e := map[string]string{"FUNCTION": "contact-action", "FUNCTION_PORT": tt.port, "CALIOPEN_STORE_DSN": "sqlite:///tmp/x.db",
+			"CALIOPEN_BLOB_DIR": "/tmp/blobs", "CALIOPEN_SECRETS_KEYS": "k1:" + strings.Repeat("A", 43) + "="}
+		cfg, err := loadConfig(nil, env(e), contract.Caliopen(), specs)
 		if err != nil || cfg.addr != tt.want {
 			t.Errorf("loadConfig(FUNCTION_PORT=%q) = %q, %v; want %q", tt.port, cfg.addr, err, tt.want)
 		}
@@ -108,7 +113,8 @@ func TestServeFunctionUntilSIGTERM(t *testing.T) {
 	spec := functions.Spec{
 		Name: "contact-action",
 		Build: func(e functions.Env) (fnhttp.Core, error) {
-			if e.Contract == nil || e.Logger == nil || e.Getenv("FUNCTION") != "contact-action" {
+			if e.Contract == nil || e.Logger == nil || e.Store == nil || e.Blobs == nil || e.Emitter == nil || e.Keyring == nil ||
+				e.Getenv("FUNCTION") != "contact-action" {
 				return nil, errors.New("incomplete env")
 			}
 			return func(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
@@ -120,7 +126,7 @@ func TestServeFunctionUntilSIGTERM(t *testing.T) {
 	out := &lineWriter{listening: listening}
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(context.Background(), nil, env(map[string]string{"FUNCTION": "contact-action", "FUNCTION_PORT": "0"}),
+		done <- serve(context.Background(), nil, env(platformEnv(t, map[string]string{"FUNCTION": "contact-action", "FUNCTION_PORT": "0"})),
 			out, []functions.Spec{spec})
 	}()
 	var addr string
@@ -158,8 +164,39 @@ func TestServeBuildError(t *testing.T) {
 	spec := functions.Spec{Name: "key-action", Build: func(functions.Env) (fnhttp.Core, error) {
 		return nil, errors.New("no store configured")
 	}}
-	err := serve(context.Background(), nil, env(map[string]string{"FUNCTION": "key-action"}), io.Discard, []functions.Spec{spec})
+	err := serve(context.Background(), nil, env(platformEnv(t, map[string]string{"FUNCTION": "key-action"})), io.Discard, []functions.Spec{spec})
 	if err == nil || !strings.Contains(err.Error(), "build function key-action: no store configured") {
 		t.Errorf("serve() = %v, want the build error", err)
+	}
+}
+
+// platformEnv adds what the function needs to open its dependencies: a
+// SQLite store and a blob directory in a temporary directory, an embedded
+// NATS server and a keyring.
+func platformEnv(t *testing.T, m map[string]string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	key, err := secrets.NewKeyLine(nil, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m["CALIOPEN_STORE_DSN"] = "sqlite://" + filepath.Join(dir, "caliopen.db")
+	m["CALIOPEN_BLOB_DIR"] = filepath.Join(dir, "blobs")
+	m["NATS_URL"] = srv.ClientURL()
+	m["CALIOPEN_SECRETS_KEYS"] = key
+	return m
+}
+
+func TestLoadConfigNamesPlatformProblems(t *testing.T) {
+	err := run(context.Background(), nil, env(map[string]string{"FUNCTION": "contact-action", "CALIOPEN_BLOB_BACKEND": "tape"}), io.Discard)
+	for _, want := range []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_BACKEND", "CALIOPEN_SECRETS_KEYS"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("run() = %v, want it to name %s", err, want)
+		}
 	}
 }

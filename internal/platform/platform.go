@@ -1,0 +1,166 @@
+// Package platform opens what every function shares: the record store, the
+// blob store, the NATS connection with its emitter, and the credentials
+// keyring. Function images open them from the environment; the local system
+// passes a data directory and gets embedded defaults.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/blob/dirblob"
+	"github.com/caliopen/functions/internal/blob/s3blob"
+	"github.com/caliopen/functions/internal/emit"
+	"github.com/caliopen/functions/internal/natsconn"
+	"github.com/caliopen/functions/internal/secrets"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// Config says where the shared dependencies are.
+type Config struct {
+	// StoreDSN is CALIOPEN_STORE_DSN: postgres://... or sqlite:///path. Required.
+	StoreDSN string
+	// BlobBackend is CALIOPEN_BLOB_BACKEND: dir (default) or s3.
+	BlobBackend string
+	// BlobDir is CALIOPEN_BLOB_DIR, required for the dir backend.
+	BlobDir string
+	// S3 is read from CALIOPEN_S3_* for the s3 backend.
+	S3 s3blob.Config
+	// NATS is read from NATS_URL and the other natsconn variables.
+	NATS natsconn.Config
+}
+
+// LoadConfig reads the configuration and reports every problem at once.
+func LoadConfig(getenv func(string) string, clientName string) (Config, error) {
+	var errs []error
+	c := Config{
+		StoreDSN:    strings.TrimSpace(getenv("CALIOPEN_STORE_DSN")),
+		BlobBackend: strings.TrimSpace(getenv("CALIOPEN_BLOB_BACKEND")),
+		BlobDir:     strings.TrimSpace(getenv("CALIOPEN_BLOB_DIR")),
+	}
+	if c.StoreDSN == "" {
+		errs = append(errs, errors.New("CALIOPEN_STORE_DSN: required (postgres://... or sqlite:///path)"))
+	}
+	switch c.BlobBackend {
+	case "", "dir":
+		c.BlobBackend = "dir"
+		if c.BlobDir == "" {
+			errs = append(errs, errors.New("CALIOPEN_BLOB_DIR: required with the dir blob backend"))
+		}
+	case "s3":
+		s3, err := s3blob.LoadConfig(getenv)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.S3 = s3
+	default:
+		errs = append(errs, fmt.Errorf("CALIOPEN_BLOB_BACKEND: want dir or s3, got %q", c.BlobBackend))
+	}
+	nc, err := natsconn.LoadConfig(getenv, clientName)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.NATS = nc
+	return c, errors.Join(errs...)
+}
+
+// Local returns the configuration of the one-machine system: SQLite and
+// blobs under dataDir, NATS at natsURL.
+func Local(dataDir, natsURL, clientName string) Config {
+	return Config{
+		StoreDSN:    "sqlite://" + filepath.Join(dataDir, "caliopen.db"),
+		BlobBackend: "dir",
+		BlobDir:     filepath.Join(dataDir, "blobs"),
+		NATS:        natsconn.Config{URL: natsURL, Name: clientName},
+	}
+}
+
+// Deps are the opened dependencies.
+type Deps struct {
+	Store   *store.SQL
+	Blobs   blob.Store
+	NC      *nats.Conn
+	Emitter *emit.Emitter
+	Keyring *secrets.Keyring
+}
+
+// Open opens everything cfg names, with the keyring from keyring. On error
+// it closes what it opened.
+func Open(ctx context.Context, cfg Config, keyring *secrets.Keyring, logger *slog.Logger) (_ *Deps, err error) {
+	d := &Deps{Keyring: keyring}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.Store, err = store.Open(ctx, cfg.StoreDSN); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	switch cfg.BlobBackend {
+	case "s3":
+		s, err := s3blob.New(cfg.S3)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.EnsureBucket(ctx); err != nil {
+			return nil, fmt.Errorf("s3 bucket: %w", err)
+		}
+		d.Blobs = s
+	default:
+		if err := os.MkdirAll(cfg.BlobDir, 0o700); err != nil {
+			return nil, fmt.Errorf("blob directory: %w", err)
+		}
+		if d.Blobs, err = dirblob.New(cfg.BlobDir); err != nil {
+			return nil, err
+		}
+	}
+	if d.NC, err = cfg.NATS.Connect(logger, nil); err != nil {
+		return nil, err
+	}
+	if d.Emitter, err = emit.New(d.NC); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the connection and the store.
+func (d *Deps) Close() error {
+	var errs []error
+	if d.NC != nil {
+		if err := d.NC.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if d.Store != nil {
+		errs = append(errs, d.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// LocalKeyring loads the keyring kept in dir/secrets.keys, creating it with
+// one fresh key on first use (mode 0600).
+func LocalKeyring(dir string) (*secrets.Keyring, error) {
+	path := filepath.Join(dir, "secrets.keys")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		line, err := secrets.NewKeyLine(nil, "local1")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		b = []byte(line)
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return secrets.ParseKeyring(string(b))
+}
