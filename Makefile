@@ -21,8 +21,7 @@ test-short:
 
 ## bench: throughput and latency against baselines measured in the same run
 bench:
-	$(GO) run ./cmd/bench $(ARGS)
-	$(GO) test -run='^$$' -bench=. -benchmem ./internal/contract/
+	bash scripts/bench.sh $(ARGS)
 
 ## build: every binary into bin/
 build:

@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	perWorker := fs.Int("requests", 2000, "requests per requester")
 	events := fs.Int("events", 20000, "events for the publish/subscribe run")
+	storeN := fs.Int("store-messages", 5000, "messages for the store run")
+	pgURL := fs.String("postgres", os.Getenv("CALIOPEN_TEST_POSTGRES_URL"), "PostgreSQL server for the store run (empty: SQLite only)")
 	inprocess := fs.Bool("inprocess", false, "call the function in process (as the local system does) instead of over loopback TCP")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
@@ -204,6 +206,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	took := time.Since(start)
 	fmt.Fprintf(stdout, "publish/subscribe at-least-once: %d events published (acked by JetStream) in %s, dispatched to the HTTP function in %s: %.0f events/s\n",
 		*events, published.Round(time.Millisecond), took.Round(time.Millisecond), float64(*events)/took.Seconds())
+
+	fmt.Fprintf(stdout, "\nstore: %d received messages (1 KiB body) written one by one, then listed in pages of 100; baseline: plain SQL on the same database\n", *storeN)
+	if err := benchStore(ctx, stdout, sqliteTarget(dir), *storeN); err != nil {
+		return fmt.Errorf("store on SQLite: %w", err)
+	}
+	if *pgURL == "" {
+		fmt.Fprintln(stdout, "PostgreSQL: skipped (set CALIOPEN_TEST_POSTGRES_URL or -postgres)")
+		return nil
+	}
+	pg, err := postgresTarget(ctx, *pgURL)
+	if err != nil {
+		return fmt.Errorf("store on PostgreSQL: %w", err)
+	}
+	if err := benchStore(ctx, stdout, pg, *storeN); err != nil {
+		return fmt.Errorf("store on PostgreSQL: %w", err)
+	}
 	return nil
 }
 
