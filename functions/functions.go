@@ -61,7 +61,7 @@ func (s Spec) Handler(env Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fnhttp.New(fnhttp.Config{Function: s.Name}, env.Contract, core, env.Logger.With("fn", s.Name)), nil
+	return fnhttp.New(fnhttp.Config{Function: s.Name}, env.Contract, core, env.Logger), nil
 }
 
 // All lists every function that exists, in contract order. Functions arrive

@@ -17,4 +17,5 @@ var (
 	_ PublicKeys    = (*SQL)(nil)
 	_ Tags          = (*SQL)(nil)
 	_ Notifications = (*SQL)(nil)
+	_ Sessions      = (*SQL)(nil)
 )

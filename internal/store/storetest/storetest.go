@@ -47,6 +47,8 @@ func Run(t *testing.T, open Opener) {
 		{"Tags", testTags},
 		{"Notifications", testNotifications},
 		{"Ownership", testOwnership},
+		{"Sessions", testSessions},
+		{"SessionCleanup", testSessionCleanup},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
