@@ -113,34 +113,39 @@ func (iv *Invoker) invoke(ctx context.Context, t Target, inv *Invocation) Respon
 	if err != nil {
 		return Response{Err: fmt.Errorf("build request for %s: %w", t.Name, err)}
 	}
-	h := req.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", "caliopen-connector")
-	h.Set("X-Connector", "caliopen-connector")
+	// Canonical keys assigned directly: this runs once per order.
+	h := make(http.Header, 20)
+	req.Header = h
+	one := func(k, v string) { h[k] = []string{v} }
+	one("Content-Type", "application/json")
+	one("User-Agent", "caliopen-connector")
+	one("X-Connector", "caliopen-connector")
 	// CloudEvents binary mode: the body stays the original JSON.
-	h.Set("Ce-Specversion", "1.0")
-	h.Set("Ce-Id", inv.EventID)
-	h.Set("Ce-Type", "caliopen.order."+inv.Order)
-	h.Set("Ce-Source", "/nats/"+inv.Subject)
-	h.Set("Ce-Subject", inv.Subject)
-	h.Set("Ce-Time", time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set("Ce-Natssubject", inv.Subject)
-	h.Set("X-Nats-Subject", inv.Subject)
-	h.Set("X-Nats-Queue", inv.Queue)
-	h.Set("X-Nats-Reply", strconv.FormatBool(inv.Reply))
-	h.Set("X-Delivery-Attempt", strconv.Itoa(inv.Attempt))
-	h.Set("X-Correlation-Id", inv.CorrelationID)
-	h.Set("X-Call-Id", inv.CorrelationID)
+	one("Ce-Specversion", "1.0")
+	one("Ce-Id", inv.EventID)
+	one("Ce-Type", "caliopen.order."+inv.Order)
+	one("Ce-Source", "/nats/"+inv.Subject)
+	one("Ce-Subject", inv.Subject)
+	one("Ce-Time", time.Now().UTC().Format(time.RFC3339Nano))
+	one("Ce-Natssubject", inv.Subject)
+	one("X-Nats-Subject", inv.Subject)
+	one("X-Nats-Queue", inv.Queue)
+	one("X-Nats-Reply", strconv.FormatBool(inv.Reply))
+	one("X-Delivery-Attempt", strconv.Itoa(inv.Attempt))
+	one("X-Correlation-Id", inv.CorrelationID)
+	one("X-Call-Id", inv.CorrelationID)
 	if !inv.Deadline.IsZero() {
-		h.Set("X-Caliopen-Deadline", inv.Deadline.UTC().Format(time.RFC3339Nano))
+		one("X-Caliopen-Deadline", inv.Deadline.UTC().Format(time.RFC3339Nano))
 		if d := time.Until(inv.Deadline); d > 0 {
-			h.Set("X-Timeout", d.Round(time.Millisecond).String())
+			one("X-Timeout", d.Round(time.Millisecond).String())
 		}
 	}
 	for k, v := range inv.Trace {
 		h[k] = v
 	}
-	res, err := iv.client.Do(req)
+	// The transport directly: no redirects to follow, and no copy of the
+	// headers kept for them.
+	res, err := iv.client.Transport.RoundTrip(req)
 	if err != nil {
 		return Response{Err: err}
 	}
