@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
@@ -67,7 +68,16 @@ func (s Spec) Handler(env Env) (http.Handler, error) {
 // All lists every function that exists, in contract order. Functions arrive
 // with the issues that build them; the contract names them all from the start.
 func All() []Spec {
-	return []Spec{}
+	return []Spec{
+		{Name: "api", HTTP: func(env Env) (http.Handler, error) {
+			cfg, err := api.LoadConfig(env.Getenv)
+			if err != nil {
+				return nil, err
+			}
+			return api.New(cfg, api.Deps{Store: env.Store, Blobs: env.Blobs, Emitter: env.Emitter, Sealer: env.Keyring,
+				Logger: env.Logger.With("fn", "api")})
+		}},
+	}
 }
 
 // Lookup returns the named function.

@@ -43,16 +43,6 @@ func TestRunRejectsUnregisteredFunction(t *testing.T) {
 	}
 }
 
-func TestRunEmptyRegistry(t *testing.T) {
-	if len(functions.All()) != 0 {
-		t.Skip("the registry has functions now")
-	}
-	err := run(context.Background(), nil, env(map[string]string{"FUNCTION": "smtp-deliver"}), io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "registered: none yet") {
-		t.Errorf("run(smtp-deliver) = %v, want it to say that no function is registered yet", err)
-	}
-}
-
 func TestLoadConfigReportsEverything(t *testing.T) {
 	err := run(context.Background(), []string{"--verbose"},
 		env(map[string]string{"exec_timeout": "soon", "FUNCTION_PORT": "http", "FUNCTION_MAX_BODY_BYTES": "lots"}), io.Discard)

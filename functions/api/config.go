@@ -1,0 +1,140 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caliopen/functions/internal/accounts"
+	"github.com/caliopen/functions/internal/contract"
+)
+
+// Environment variables read by LoadConfig.
+const (
+	EnvLocalDomain    = "CALIOPEN_LOCAL_DOMAIN" // domain of local addresses
+	EnvAdminName      = "CALIOPEN_ADMIN_NAME"   // user whose local identity sends the admin's mails
+	EnvTokenTTL       = "API_TOKEN_TTL"         // a Go duration
+	EnvBcryptCost     = "API_BCRYPT_COST"       // 4 to 31
+	EnvMaxBodyBytes   = "API_MAX_BODY_BYTES"    // a positive integer
+	EnvSendTimeout    = "API_SEND_TIMEOUT"      // a Go duration
+	EnvPublishTimeout = "API_PUBLISH_TIMEOUT"   // a Go duration
+)
+
+// Defaults of Config, set in one place (withDefaults).
+const (
+	DefaultLocalDomain          = "caliopen.local"
+	DefaultAdminName            = "admin"
+	DefaultMaxBodyBytes   int64 = 1 << 20
+	DefaultSendTimeout          = contract.DeliverDeadline // 30 s, the original requester's
+	DefaultPublishTimeout       = 5 * time.Second
+)
+
+// Config configures the API. Zero fields take the documented defaults.
+type Config struct {
+	// LocalDomain is the domain of local addresses. Default
+	// DefaultLocalDomain ("caliopen.local").
+	LocalDomain string
+	// AdminName is the user whose first local identity sends the admin's
+	// mails (the original's admin_username). Default "admin".
+	AdminName string
+	// TokenTTL is the lifetime of a login token. Default 24h.
+	TokenTTL time.Duration
+	// BcryptCost is the cost of new password hashes, 4 to 31. Default 10.
+	BcryptCost int
+	// MaxBodyBytes bounds a request body; a larger one gets 413. Default
+	// 1 MiB.
+	MaxBodyBytes int64
+	// SendTimeout bounds a deliver request (SendDraft, the admin's mails).
+	// Default 30s.
+	SendTimeout time.Duration
+	// PublishTimeout bounds the acknowledged publish of a
+	// publish/subscribe order, retries included. Default 5s.
+	PublishTimeout time.Duration
+}
+
+// LoadConfig reads Config from the environment and reports every problem
+// at once. Unset variables leave their field zero, that is, defaulted.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var cfg Config
+	var errs []error
+	duration := func(name string, dst *time.Duration) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, v))
+			return
+		}
+		*dst = d
+	}
+	integer := func(name string) int64 {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive whole number", name, v))
+			return 0
+		}
+		return n
+	}
+	cfg.LocalDomain = strings.TrimSpace(getenv(EnvLocalDomain))
+	cfg.AdminName = strings.TrimSpace(getenv(EnvAdminName))
+	duration(EnvTokenTTL, &cfg.TokenTTL)
+	duration(EnvSendTimeout, &cfg.SendTimeout)
+	duration(EnvPublishTimeout, &cfg.PublishTimeout)
+	cfg.MaxBodyBytes = integer(EnvMaxBodyBytes)
+	cfg.BcryptCost = int(integer(EnvBcryptCost))
+	if _, err := cfg.withDefaults(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// withDefaults checks cfg, reporting every problem at once, and returns it
+// with its zero fields set to their defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.LocalDomain == "" {
+		cfg.LocalDomain = DefaultLocalDomain
+	}
+	if cfg.AdminName == "" {
+		cfg.AdminName = DefaultAdminName
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.SendTimeout == 0 {
+		cfg.SendTimeout = DefaultSendTimeout
+	}
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	var errs []error
+	if cfg.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("max body bytes %d is negative", cfg.MaxBodyBytes))
+	}
+	if cfg.SendTimeout < 0 {
+		errs = append(errs, fmt.Errorf("send timeout %s is negative", cfg.SendTimeout))
+	}
+	if cfg.PublishTimeout < 0 {
+		errs = append(errs, fmt.Errorf("publish timeout %s is negative", cfg.PublishTimeout))
+	}
+	if err := accounts.CheckName(accounts.NormalizeName(cfg.AdminName)); err != nil {
+		errs = append(errs, fmt.Errorf("admin name %q: %w", cfg.AdminName, err))
+	}
+	if err := cfg.accounts().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// accounts returns the configuration of the accounts service; its zero
+// fields take the accounts' defaults (token TTL 24h, bcrypt cost 10).
+func (cfg Config) accounts() accounts.Config {
+	return accounts.Config{LocalDomain: cfg.LocalDomain, BcryptCost: cfg.BcryptCost, TokenTTL: cfg.TokenTTL}
+}

@@ -1,0 +1,112 @@
+// Package api is the api function: Caliopen's REST API (the original
+// apiv2) under /api/v2/, with accounts, and the apiv2 emitters of the seed.
+// New returns its http.Handler; LoadConfig reads its configuration.
+//
+// # Access
+//
+// POST /api/v2/authentications takes {"username","password"} and answers
+// {"access_token","token_type":"Bearer","expires_at","user_id","username"}.
+// Every other route wants "Authorization: Bearer <token>" (401 otherwise).
+// A token is 32 random bytes in unpadded base64url; the store keeps only
+// its SHA-256 (internal/accounts). Every route reads and writes the
+// caller's objects only: another user's id answers exactly as a missing
+// one (404, same body). Admin routes answer 403 to other users.
+//
+// # Routes
+//
+//	method  path                                     body                          answer   order emitted
+//	POST    /api/v2/authentications                  username, password            200      -
+//	DELETE  /api/v2/authentications                  -                             204      -
+//	GET     /api/v2/me                               -                             200      -
+//	GET     /api/v2/identities/locals                -                             200      -
+//	POST    /api/v2/identities/locals                identifier, display_name      201      -
+//	GET     /api/v2/identities/locals/{id}           -                             200      -
+//	PATCH   /api/v2/identities/locals/{id}           display_name                  200      -
+//	DELETE  /api/v2/identities/locals/{id}           - (not the last one: 409)     204      -
+//	GET     /api/v2/identities/remotes               -                             200      -
+//	POST    /api/v2/identities/remotes               protocol, identifier, ...     201      add_identity on identitiesWorker
+//	GET     /api/v2/identities/remotes/{id}          -                             200      -
+//	PATCH   /api/v2/identities/remotes/{id}          display_name, status, ...     200      update_identity on identitiesWorker
+//	DELETE  /api/v2/identities/remotes/{id}          -                             204      delete_identity on identitiesWorker
+//	POST    /api/v2/contacts                         title, names, emails, ...     201      contact_update on contactAction
+//	GET     /api/v2/contacts?limit&after             -                             200      -
+//	GET     /api/v2/contacts/{id}                    -                             200      -
+//	PATCH   /api/v2/contacts/{id}                    any contact field             200      contact_update on contactAction
+//	DELETE  /api/v2/contacts/{id}                    -                             204      -
+//	POST    /api/v2/contacts/{id}/actions            {"actions":["discover_key"]}  202      discover_key on keyAction
+//	GET     /api/v2/contacts/{id}/publickeys         -                             200      -
+//	POST    /api/v2/contacts/{id}/publickeys         key (armored), label          201      publish_key on keyAction
+//	GET     /api/v2/contacts/{id}/publickeys/{keyid} -                             200      -
+//	DELETE  /api/v2/contacts/{id}/publickeys/{keyid} -                             204      delete_key on keyAction
+//	POST    /api/v2/messages                         identity_id, participants,..  201      -
+//	GET     /api/v2/messages?limit&after&is_draft&is_unread&discussion_id          200      -
+//	GET     /api/v2/messages/{id}                    -                             200      -
+//	PATCH   /api/v2/messages/{id}                    any draft field (drafts only) 200      -
+//	GET     /api/v2/messages/{id}/raw                -                             200 message/rfc822
+//	POST    /api/v2/messages/{id}/actions            {"actions":["send"]}          200      deliver request (see below)
+//	GET     /api/v2/notifications?limit&after        -                             200      -
+//	POST    /api/v2/admin/users                      name, password, is_admin, ... 201      deliver request on outboundSMTP
+//	POST    /api/v2/admin/users/{id}/mail            subject, body                 200      deliver request on outboundSMTP
+//
+// Lists answer {"<items>":[...],"next":"<cursor>"}; pass next as after for
+// the following page. Errors answer {"error":"<code>","message":"..."}:
+// invalid_json, unknown_field, missing_field, invalid_field (400),
+// unauthorized, bad_credentials (401), forbidden (403), not_found (404),
+// method_not_allowed (405), conflict, not_a_draft (409), body_too_large
+// (413), unsupported_media_type (415), invalid_key, unknown_identity,
+// no_recipient, no_route (422), delivery_failed, no_responder, bad_reply
+// (502), order_not_queued, unavailable, no_admin_identity (503),
+// delivery_timeout (504).
+//
+// # Orders
+//
+// Payloads are the seed's, byte for byte (internal/contract's types and
+// golden files): contact_update and discover_key {order, contact_id,
+// user_id}; publish_key and delete_key {key_id, order, resource_id,
+// user_id} with resource_id the contact and key_id the stored key's id;
+// add_identity, update_identity and delete_identity {identity_id, order,
+// user_id}. As in the original, only remote identities emit identity
+// orders (the identities worker polls remote identities only); local
+// identities and contact deletion emit nothing, and key discovery is
+// launched by its action rather than by every PATCH of a contact's
+// addresses.
+//
+// A publish/subscribe order is sent after the change is stored, with
+// internal/emit's acknowledged publish (retried for at most
+// Config.PublishTimeout, even if the client has gone). When the stream does
+// not acknowledge it, the route answers 503 order_not_queued with the
+// object's "id" and "order": the change was saved but the workers were not
+// told. Repeating a create or an update (a PATCH with the same body)
+// queues the order again; a missed delete_identity or delete_key is
+// harmless, since the workers read the store and find the object gone.
+//
+// # Sending
+//
+// SendDraft sends deliver {message_id, order, remote_id, user_id} as a NATS
+// request, with remote_id the sender identity (the draft's first identity),
+// and waits up to Config.SendTimeout (30 s). The subject follows the sender
+// identity: every local identity (type local, protocol "email") goes to
+// outboundSMTP, the platform's relay; a remote identity of protocol email
+// or imap goes to outboundIMAP (sent through the account's server, copy
+// filed in its Sent folder); a legacy remote "smtp" identity goes to
+// outboundSMTP, as in the original; twitter goes to twitter_dm. The reply
+// comes back: {"reply":{"error":false,...},"message":{...}} with 200;
+// {"error":true,"message":M} gives 502 delivery_failed with message M and
+// the reply; no responder 502 no_responder; no reply in time 504
+// delivery_timeout. The API does not mark the draft sent: the deliver
+// function does, under its outbox state, so a repeated send is harmless.
+//
+// Notifications.SendEmailAdminToUser creates a draft owned by the admin
+// user (Config.AdminName) from its first local identity to the user's
+// recovery address (else the user's local address), and sends deliver on
+// outboundSMTP the same way: on account creation (the account stands
+// whatever becomes of the mail; the answer's welcome_mail tells) and on
+// POST /api/v2/admin/users/{id}/mail.
+//
+// Remote-account credentials are sealed with the keyring, the identity id
+// being the sealing context, and are never shown (has_credentials says
+// whether there are some). Logs: one JSON line per request with the keys
+// fn, method, route, user_id, corr_id, status, outcome, duration_ms, and
+// subject, order and err when they apply; never a body, a password or a
+// token.
+package api
