@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Default ports: away from the standard ones (NATS 4222, PostgreSQL 5432,
@@ -27,6 +29,9 @@ type config struct {
 	GatewayPort int
 	AdminPort   int
 	LogLevel    string
+	// AdminPassword, from CALIOPEN_ADMIN_PASSWORD or the file named by
+	// -admin-password-file, makes sure the admin user exists at start.
+	AdminPassword string
 }
 
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -58,8 +63,17 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&c.GatewayPort, "gateway-port", envInt("CALIOPEN_GATEWAY_PORT", defaultGatewayPort), "gateway port (0: any free port)")
 	fs.IntVar(&c.AdminPort, "admin-port", envInt("CALIOPEN_ADMIN_PORT", defaultAdminPort), "connector metrics and health port (0: any free port)")
 	fs.StringVar(&c.LogLevel, "log-level", envStr("LOG_LEVEL", "info"), "debug, info, warn or error")
+	pwFile := fs.String("admin-password-file", "", "create the admin user at start with the password in this file (or set CALIOPEN_ADMIN_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.AdminPassword = getenv("CALIOPEN_ADMIN_PASSWORD")
+	if *pwFile != "" {
+		b, err := os.ReadFile(*pwFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-admin-password-file: %w", err))
+		}
+		c.AdminPassword = strings.TrimRight(string(b), "\r\n")
 	}
 	for name, p := range map[string]int{"nats-port": c.NATSPort, "gateway-port": c.GatewayPort, "admin-port": c.AdminPort} {
 		if p < 0 || p > 65535 {

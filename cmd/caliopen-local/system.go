@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,10 +22,13 @@ import (
 
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/functions"
+	"github.com/caliopen/functions/functions/api"
+	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/store"
 )
 
 // system is the running local system.
@@ -33,6 +37,8 @@ type system struct {
 	GatewayURL string
 	AdminURL   string
 	Functions  []string
+	// Admin is the admin user's name when the system created or found it.
+	Admin string
 
 	log     *slog.Logger
 	deps    *platform.Deps
@@ -112,6 +118,11 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	}
 	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: sys.deps.Store, Blobs: sys.deps.Blobs,
 		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring}
+	if cfg.AdminPassword != "" {
+		if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
+			return nil, err
+		}
+	}
 	fns, err := buildFunctions(c, env)
 	if err != nil {
 		return nil, err
@@ -229,6 +240,29 @@ func (s *system) stop() error {
 	return errors.Join(errs...)
 }
 
+// ensureAdmin creates the admin user (name from CALIOPEN_ADMIN_NAME, default
+// admin) unless it exists; an existing admin keeps its password.
+func ensureAdmin(ctx context.Context, getenv func(string) string, st *store.SQL, password string) (string, error) {
+	apiCfg, err := api.LoadConfig(getenv)
+	if err != nil {
+		return "", err
+	}
+	name := cmp.Or(apiCfg.AdminName, api.DefaultAdminName)
+	if _, err := st.GetUserByName(ctx, name); err == nil {
+		return name, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("look up the admin: %w", err)
+	}
+	acc, err := accounts.New(accounts.Config{LocalDomain: cmp.Or(apiCfg.LocalDomain, api.DefaultLocalDomain)}, st)
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := acc.CreateUser(ctx, accounts.NewUser{Name: name, Password: password, IsAdmin: true}); err != nil {
+		return "", fmt.Errorf("create the admin: %w", err)
+	}
+	return name, nil
+}
+
 func (s *system) printSummary(w io.Writer, cfg config) {
 	fns := "none yet (every subject answers no_function)"
 	if len(s.Functions) > 0 {
@@ -237,9 +271,24 @@ func (s *system) printSummary(w io.Writer, cfg config) {
 	fmt.Fprintf(w, `Caliopen Functions, local system
   NATS (JetStream)   %s
   gateway            %s   (/function/<name>, /system/functions, /metrics)
+  REST API           %s/function/api/api/v2/
   connector metrics  %s/metrics   (/healthz, /readyz)
   data directory     %s
   functions          %s
+`, s.NATSURL, s.GatewayURL, s.GatewayURL, s.AdminURL, cfg.DataDir, fns)
+	api := s.GatewayURL + "/function/api/api/v2"
+	login := "admin"
+	if s.Admin == "" {
+		fmt.Fprintf(w, `Quickstart
+  create an admin:  printf '%%s\n' 'a-long-password' | go run ./cmd/caliopen-admin create-user -data %s -name admin -admin
+`, cfg.DataDir)
+	} else {
+		login = s.Admin
+		fmt.Fprintf(w, "Quickstart (admin user %q exists)\n", s.Admin)
+	}
+	fmt.Fprintf(w, `  log in:           TOKEN=$(curl -s --json '{"username":"%s","password":"..."}' %s/authentications | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  create a user:    curl -s -H "Authorization: Bearer $TOKEN" --json '{"name":"alice","password":"another-long-password"}' %s/admin/users
+  your identities:  curl -s -H "Authorization: Bearer $TOKEN" %s/identities/locals
 Press Ctrl-C to stop.
-`, s.NATSURL, s.GatewayURL, s.AdminURL, cfg.DataDir, fns)
+`, login, api, api, api)
 }
