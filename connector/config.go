@@ -3,11 +3,12 @@ package connector
 import (
 	"errors"
 	"fmt"
-	"github.com/caliopen/functions/internal/natsconn"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caliopen/functions/internal/natsconn"
 )
 
 // Mode says where the topic map comes from.

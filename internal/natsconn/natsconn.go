@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/caliopen/functions/internal/secretenv"
 )
 
 // Options turns the settings into client options: authentication (user
@@ -71,9 +73,10 @@ func (c Config) Options(logger *slog.Logger, onReconnect func()) ([]nats.Option,
 type Config struct {
 	// URL is NATS_URL (default nats://127.0.0.1:4222), comma-separated for several servers.
 	URL string
-	// User and Password are NATS_USER and NATS_PASSWORD.
+	// User and Password are NATS_USER and NATS_PASSWORD (or the file named
+	// by NATS_PASSWORD_FILE).
 	User, Password string
-	// Token is NATS_TOKEN.
+	// Token is NATS_TOKEN (or the file named by NATS_TOKEN_FILE).
 	Token string
 	// NKeySeedFile is NATS_NKEY_SEED_FILE.
 	NKeySeedFile string
@@ -88,7 +91,7 @@ type Config struct {
 
 // EnvNames lists the variables LoadConfig reads.
 func EnvNames() []string {
-	return []string{"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY_SEED_FILE", "NATS_CREDS_FILE",
+	return []string{"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_PASSWORD_FILE", "NATS_TOKEN", "NATS_TOKEN_FILE", "NATS_NKEY_SEED_FILE", "NATS_CREDS_FILE",
 		"NATS_TLS_CA_FILE", "NATS_TLS_CERT_FILE", "NATS_TLS_KEY_FILE", "NATS_CLIENT_NAME"}
 }
 
@@ -105,17 +108,28 @@ func LoadConfig(getenv func(string) string, name string) (Config, error) {
 			*dst = v
 		}
 	}
+	var errs []error
+	secret := func(dst *string, key string) {
+		v, err := secretenv.Value(getenv, key)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if v != "" {
+			*dst = v
+		}
+	}
 	set(&c.URL, "NATS_URL", true)
 	set(&c.User, "NATS_USER", true)
-	set(&c.Password, "NATS_PASSWORD", false)
-	set(&c.Token, "NATS_TOKEN", false)
+	secret(&c.Password, "NATS_PASSWORD")
+	secret(&c.Token, "NATS_TOKEN")
 	set(&c.NKeySeedFile, "NATS_NKEY_SEED_FILE", true)
 	set(&c.CredsFile, "NATS_CREDS_FILE", true)
 	set(&c.TLSCAFile, "NATS_TLS_CA_FILE", true)
 	set(&c.TLSCertFile, "NATS_TLS_CERT_FILE", true)
 	set(&c.TLSKeyFile, "NATS_TLS_KEY_FILE", true)
 	set(&c.Name, "NATS_CLIENT_NAME", true)
-	return c, c.Validate()
+	errs = append(errs, c.Validate())
+	return c, errors.Join(errs...)
 }
 
 // Validate checks settings that depend on each other.

@@ -20,13 +20,15 @@ import (
 	"github.com/caliopen/functions/internal/blob/s3blob"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/natsconn"
+	"github.com/caliopen/functions/internal/secretenv"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
 
 // Config says where the shared dependencies are.
 type Config struct {
-	// StoreDSN is CALIOPEN_STORE_DSN: postgres://... or sqlite:///path. Required.
+	// StoreDSN is CALIOPEN_STORE_DSN (or the file named by
+	// CALIOPEN_STORE_DSN_FILE): postgres://... or sqlite:///path. Required.
 	StoreDSN string
 	// BlobBackend is CALIOPEN_BLOB_BACKEND: dir (default) or s3.
 	BlobBackend string
@@ -41,8 +43,12 @@ type Config struct {
 // LoadConfig reads the configuration and reports every problem at once.
 func LoadConfig(getenv func(string) string, clientName string) (Config, error) {
 	var errs []error
+	dsn, err := secretenv.Value(getenv, "CALIOPEN_STORE_DSN")
+	if err != nil {
+		errs = append(errs, err)
+	}
 	c := Config{
-		StoreDSN:    strings.TrimSpace(getenv("CALIOPEN_STORE_DSN")),
+		StoreDSN:    strings.TrimSpace(dsn),
 		BlobBackend: strings.TrimSpace(getenv("CALIOPEN_BLOB_BACKEND")),
 		BlobDir:     strings.TrimSpace(getenv("CALIOPEN_BLOB_DIR")),
 	}

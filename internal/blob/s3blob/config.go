@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/caliopen/functions/internal/secretenv"
 )
 
 // Config locates the bucket.
@@ -60,12 +61,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.PathStyle = b
 	}
-	if f := getenv(EnvSecretKeyFile); f != "" {
-		b, err := os.ReadFile(f)
+	if getenv(EnvSecretKeyFile) != "" {
+		v, err := secretenv.Value(getenv, EnvSecretKey)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", EnvSecretKeyFile, err))
+			errs = append(errs, err)
 		}
-		c.SecretKey = strings.TrimSpace(string(b))
+		c.SecretKey = v
 	}
 	if err := c.validate(); err != nil {
 		errs = append(errs, err)
