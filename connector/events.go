@@ -221,14 +221,7 @@ func (c *Connector) invokeEvent(s *contract.Subject, req *contract.Request, t Ta
 		// The gateway does not know the function (yet): it may be deploying.
 		class = faults.Temporary
 	}
-	code := r.Header.Get(HeaderServiceErrorCode)
-	if code == "" {
-		code = contract.CodeFailed
-	}
-	reason := r.Header.Get(HeaderServiceError)
-	if reason == "" {
-		reason = fmt.Sprintf("function %s answered %d", t.Name, r.Status)
-	}
+	code, reason := r.Problem(t.Name)
 	o := fail(class, code, r.Status, reason)
 	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err == nil && s > 0 {
 		o.retryIn = time.Duration(s) * time.Second

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/caliopen/functions/internal/contract"
 )
 
 // maxReplyBytes bounds what the connector reads of a function's answer.
@@ -155,4 +157,18 @@ func (iv *Invoker) invoke(ctx context.Context, t Target, inv *Invocation) Respon
 		err = fmt.Errorf("answer of %s exceeds %d bytes", t.Name, maxReplyBytes)
 	}
 	return Response{Status: res.StatusCode, Body: body, Header: res.Header, Err: err}
+}
+
+// Problem is the error code and text a function's failure answer carries in
+// its Nats-Service-Error headers, or a generic pair naming the function and
+// the status.
+func (r Response) Problem(function string) (code, text string) {
+	code, text = r.Header.Get(HeaderServiceErrorCode), r.Header.Get(HeaderServiceError)
+	if code == "" {
+		code = contract.CodeFailed
+	}
+	if text == "" {
+		text = fmt.Sprintf("function %s answered %d", function, r.Status)
+	}
+	return code, text
 }

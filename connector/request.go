@@ -150,14 +150,7 @@ func (c *Connector) replyFor(s *contract.Subject, t Target, r Response) ([]byte,
 	case shapeErr == nil && ok2xx && !failed:
 		return r.Body, nil, "ok"
 	case shapeErr == nil && (failed || !ok2xx):
-		code := r.Header.Get(HeaderServiceErrorCode)
-		if code == "" {
-			code = contract.CodeFailed
-		}
-		msg := r.Header.Get(HeaderServiceError)
-		if msg == "" {
-			msg = fmt.Sprintf("function %s answered %d", t.Name, r.Status)
-		}
+		code, msg := r.Problem(t.Name)
 		return r.Body, errorHeader(code, msg), code
 	case r.Status == http.StatusNotFound:
 		return fail(contract.CodeNoFunction, fmt.Sprintf("function %s not found", t.Name))
