@@ -14,6 +14,9 @@ import (
 	"net/http"
 
 	"github.com/caliopen/functions/functions/api"
+	imapdeliver "github.com/caliopen/functions/functions/imap-deliver"
+	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
@@ -76,6 +79,17 @@ func All() []Spec {
 			}
 			return api.New(cfg, api.Deps{Store: env.Store, Blobs: env.Blobs, Emitter: env.Emitter, Sealer: env.Keyring,
 				Logger: env.Logger.With("fn", "api")})
+		}},
+		{Name: "smtp-deliver", Build: func(env Env) (fnhttp.Core, error) {
+			return smtpdeliver.Build(env.Getenv, smtpdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
+				Keyring: env.Keyring, Logger: env.Logger.With("fn", "smtp-deliver")})
+		}},
+		{Name: "inbound-email", Build: func(env Env) (fnhttp.Core, error) {
+			return inboundemail.Build(env.Getenv, env.Store, env.Blobs, env.Logger.With("fn", "inbound-email"))
+		}},
+		{Name: "imap-deliver", Build: func(env Env) (fnhttp.Core, error) {
+			return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
+				Keyring: env.Keyring, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-deliver")})
 		}},
 	}
 }

@@ -17,17 +17,19 @@ const (
 	defaultNATSPort    = 24222
 	defaultGatewayPort = 28080
 	defaultAdminPort   = 28081
+	defaultSMTPPort    = 22525
 )
 
 // config is the local system's configuration, from flags with environment
 // defaults (CALIOPEN_DATA_DIR, CALIOPEN_NATS_PORT, CALIOPEN_GATEWAY_PORT,
-// CALIOPEN_ADMIN_PORT). Port 0 picks a free port.
+// CALIOPEN_ADMIN_PORT, CALIOPEN_SMTP_PORT). Port 0 picks a free port.
 type config struct {
 	DataDir     string
 	Host        string
 	NATSPort    int
 	GatewayPort int
 	AdminPort   int
+	SMTPPort    int
 	LogLevel    string
 	// AdminPassword, from CALIOPEN_ADMIN_PASSWORD or the file named by
 	// -admin-password-file, makes sure the admin user exists at start.
@@ -62,6 +64,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&c.NATSPort, "nats-port", envInt("CALIOPEN_NATS_PORT", defaultNATSPort), "NATS client port (0: any free port)")
 	fs.IntVar(&c.GatewayPort, "gateway-port", envInt("CALIOPEN_GATEWAY_PORT", defaultGatewayPort), "gateway port (0: any free port)")
 	fs.IntVar(&c.AdminPort, "admin-port", envInt("CALIOPEN_ADMIN_PORT", defaultAdminPort), "connector metrics and health port (0: any free port)")
+	fs.IntVar(&c.SMTPPort, "smtp-port", envInt("CALIOPEN_SMTP_PORT", defaultSMTPPort), "SMTP listener port (0: any free port)")
 	fs.StringVar(&c.LogLevel, "log-level", envStr("LOG_LEVEL", "info"), "debug, info, warn or error")
 	pwFile := fs.String("admin-password-file", "", "create the admin user at start with the password in this file (or set CALIOPEN_ADMIN_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
@@ -75,7 +78,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 		c.AdminPassword = strings.TrimRight(string(b), "\r\n")
 	}
-	for name, p := range map[string]int{"nats-port": c.NATSPort, "gateway-port": c.GatewayPort, "admin-port": c.AdminPort} {
+	for name, p := range map[string]int{"nats-port": c.NATSPort, "gateway-port": c.GatewayPort, "admin-port": c.AdminPort, "smtp-port": c.SMTPPort} {
 		if p < 0 || p > 65535 {
 			errs = append(errs, fmt.Errorf("-%s: %d is not a port", name, p))
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,19 +16,26 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/emersion/go-smtp"
 	"github.com/nats-io/nats.go"
 )
 
 // localSystem runs the whole system with an admin and returns its API base
 // URL and a NATS connection to watch the orders with.
 func localSystem(t *testing.T) (api string, nc *nats.Conn) {
+	api, nc, _ = localSystemSMTP(t)
+	return api, nc
+}
+
+// localSystemSMTP is localSystem that also returns the SMTP address.
+func localSystemSMTP(t *testing.T) (api string, nc *nats.Conn, smtpAddr string) {
 	t.Helper()
 	var out, logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	env := map[string]string{"CALIOPEN_ADMIN_PASSWORD": "admin-password-1", "API_BCRYPT_COST": "4"}
 	go func() {
-		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0"},
+		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
 			func(k string) string { return env[k] }, &out, &logs)
 	}()
 	t.Cleanup(func() {
@@ -46,7 +54,7 @@ func localSystem(t *testing.T) (api string, nc *nats.Conn) {
 				t.Fatal(err)
 			}
 			t.Cleanup(n.Close)
-			return api, n
+			return api, n, regexp.MustCompile(`SMTP\s+(\S+)`).FindStringSubmatch(out.String())[1]
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("system did not start: %s %s", out.String(), logs.String())
@@ -164,13 +172,13 @@ func TestEndToEndEmitters(t *testing.T) {
 	adminID := admin.must(200, "GET", "/me", nil)["user_id"].(string)
 	adminIdentity := admin.must(200, "GET", "/identities/locals", nil)["identities"].([]any)[0].(map[string]any)["identity_id"].(string)
 
-	// The admin creates alice: Notifications.SendEmailAdminToUser sends deliver.
-	created := admin.must(201, "POST", "/admin/users", map[string]any{"name": "alice", "password": "alice-password-1",
-		"recovery_email": "alice@elsewhere.example"})
+	// The admin creates alice: Notifications.SendEmailAdminToUser sends
+	// deliver; smtp-deliver delivers the welcome mail to alice's hosted
+	// address, into her mailbox.
+	created := admin.must(201, "POST", "/admin/users", map[string]any{"name": "alice", "password": "alice-password-1"})
 	aliceID := created["user"].(map[string]any)["user_id"].(string)
-	welcome := created["welcome_mail"].(map[string]any)
-	if welcome["error"] != true || !strings.Contains(welcome["message"].(string), "no function serves outboundSMTP yet") {
-		t.Errorf("welcome mail reply %v, want the connector's clean no_function error", welcome)
+	if welcome := created["welcome_mail"].(map[string]any); welcome["error"] != false {
+		t.Errorf("welcome mail reply %v, want delivered", welcome)
 	}
 	m := smtp.next("admin mail on account creation")
 	var order map[string]string
@@ -202,30 +210,51 @@ func TestEndToEndEmitters(t *testing.T) {
 	alice.must(204, "DELETE", "/identities/remotes/"+remote, nil)
 	ids.want("REST.DeleteUserIdentity", fmt.Sprintf(`{"identity_id":"%s","order":"delete_identity","user_id":"%s"}`, remote, aliceID))
 
-	// REST.SendDraft from a local identity: deliver requested on outboundSMTP,
-	// and the reply (no function yet) comes back cleanly.
+	// The welcome mail is in alice's mailbox.
+	if inbox := alice.must(200, "GET", "/messages", nil); !strings.Contains(fmt.Sprint(inbox), "admin@caliopen.local") {
+		t.Errorf("alice's messages %v, want the admin's welcome mail", inbox)
+	}
+
+	// REST.SendDraft from a local identity to an outside address: deliver
+	// requested on outboundSMTP; no relay is configured on one machine, so
+	// the reply is a clean permanent error.
 	draft := alice.must(201, "POST", "/messages", map[string]any{"subject": "hi",
 		"participants": []map[string]string{{"type": "To", "address": "carol@example.org"}}, "body_plain": "hello"})["message_id"].(string)
 	code, sent := alice.do("POST", "/messages/"+draft+"/actions", map[string]any{"actions": []string{"send"}})
-	if code != http.StatusBadGateway || !strings.Contains(fmt.Sprint(sent["message"]), "no function serves outboundSMTP yet") {
-		t.Errorf("send = %d %v, want 502 with the connector's reply", code, sent)
+	if code != http.StatusBadGateway || !strings.Contains(fmt.Sprint(sent["message"]), "no relay is configured") {
+		t.Errorf("send = %d %v, want 502 with smtp-deliver's no-relay reply", code, sent)
 	}
 	smtp.want("REST.SendDraft", fmt.Sprintf(`{"message_id":"%s","order":"deliver","remote_id":"%s","user_id":"%s"}`, draft, aliceIdentity, aliceID))
 
-	// The admin mails alice on request.
-	code, _ = admin.do("POST", "/admin/users/"+aliceID+"/mail", map[string]any{"subject": "note", "body": "hello"})
-	if code != http.StatusBadGateway {
-		t.Errorf("admin mail = %d, want 502 while no function serves outboundSMTP", code)
+	// Between two local users the mail lands in the recipient's mailbox.
+	admin.must(201, "POST", "/admin/users", map[string]any{"name": "bob", "password": "bob-password-12"})
+	smtp.next("bob's welcome mail")
+	bob := login(t, api, "bob", "bob-password-12")
+	toBob := alice.must(201, "POST", "/messages", map[string]any{"subject": "lunch?",
+		"participants": []map[string]string{{"type": "To", "address": "bob@caliopen.local"}}, "body_plain": "at noon"})["message_id"].(string)
+	alice.must(200, "POST", "/messages/"+toBob+"/actions", map[string]any{"actions": []string{"send"}})
+	smtp.want("REST.SendDraft to bob", fmt.Sprintf(`{"message_id":"%s","order":"deliver","remote_id":"%s","user_id":"%s"}`, toBob, aliceIdentity, aliceID))
+	if inbox := bob.must(200, "GET", "/messages", nil); !strings.Contains(fmt.Sprint(inbox), "lunch?") {
+		t.Errorf("bob's messages %v, want alice's mail", inbox)
 	}
+	// A sent message is no longer a draft: sending it again is refused and
+	// nothing is emitted or delivered twice.
+	if code, _ = alice.do("POST", "/messages/"+toBob+"/actions", map[string]any{"actions": []string{"send"}}); code != http.StatusConflict {
+		t.Errorf("second send = %d, want 409", code)
+	}
+	smtp.none("second send")
+	if n := strings.Count(fmt.Sprint(bob.must(200, "GET", "/messages", nil)), "lunch?"); n != 1 {
+		t.Errorf("bob has %d copies after a second send, want 1", n)
+	}
+
+	// The admin mails alice on request.
+	admin.must(200, "POST", "/admin/users/"+aliceID+"/mail", map[string]any{"subject": "note", "body": "hello"})
 	m = smtp.next("admin mail on request")
 	json.Unmarshal(m.Data, &order)
 	smtp.wantBytes(t, "admin mail on request", m.Data,
 		fmt.Sprintf(`{"message_id":"%s","order":"deliver","remote_id":"%s","user_id":"%s"}`, order["message_id"], adminIdentity, adminID))
 
 	// Another user's token, or none, changes nothing and emits nothing.
-	admin.must(201, "POST", "/admin/users", map[string]any{"name": "bob", "password": "bob-password-12"})
-	smtp.next("bob's welcome mail")
-	bob := login(t, api, "bob", "bob-password-12")
 	for _, c := range []client{bob, {t: t, api: api}} {
 		if code, _ := c.do("PATCH", "/contacts/"+contact, map[string]any{"title": "Mallory"}); code != 404 && code != 401 {
 			t.Errorf("PATCH another user's contact = %d", code)
@@ -257,4 +286,45 @@ func (w *watcher) wantBytes(t *testing.T, what string, got []byte, want string) 
 	if string(got) != want {
 		t.Errorf("%s: order %s\n want %s", what, got, want)
 	}
+}
+
+// TestEndToEndInbound: a mail delivered by SMTP to the running local system
+// appears through the API; a second copy is not stored twice; relaying is
+// refused.
+func TestEndToEndInbound(t *testing.T) {
+	api, _, smtpAddr := localSystemSMTP(t)
+	admin := login(t, api, "admin", "admin-password-1")
+	admin.must(201, "POST", "/admin/users", map[string]any{"name": "dora", "password": "dora-password-1"})
+	dora := login(t, api, "dora", "dora-password-1")
+
+	mail := "From: Eve <eve@example.org>\r\nTo: dora@caliopen.local\r\nSubject: =?UTF-8?Q?caf=C3=A9?=\r\n" +
+		"Message-ID: <e2e-1@example.org>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\r\nHello Dora.\r\n"
+	for i := 0; i < 2; i++ {
+		if err := sendMail(smtpAddr, "dora@caliopen.local", mail); err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+	}
+	list := dora.must(200, "GET", "/messages", nil)
+	if n := strings.Count(fmt.Sprint(list), "café"); n != 1 {
+		t.Errorf("dora's messages hold %d copies of the mail, want 1: %v", n, list)
+	}
+	err := sendMail(smtpAddr, "someone@example.net", mail)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 550 {
+		t.Errorf("relay attempt: %v, want 550", err)
+	}
+}
+
+// sendMail delivers one mail over plain SMTP (the local listener offers no
+// STARTTLS without a certificate).
+func sendMail(addr, to, mail string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SendMail("eve@example.org", []string{to}, strings.NewReader(mail)); err != nil {
+		return err
+	}
+	return c.Quit()
 }

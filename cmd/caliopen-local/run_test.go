@@ -48,7 +48,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0"},
+		done <- run(ctx, []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
 			func(string) string { return "" }, &out, &logs)
 	}()
 	var natsURL, gatewayURL, adminURL string
@@ -83,14 +83,25 @@ func TestRun(t *testing.T) {
 	}
 	defer nc.Close()
 	c := contract.Caliopen()
+	served := map[string]bool{}
+	for _, name := range fnsOf(t) {
+		served[name] = true
+	}
 	for _, s := range c.Subjects {
 		if !s.HasRequests() {
 			continue
 		}
 		o := s.Orders[len(s.Orders)-1] // the request/reply order on every subject of the seed
 		valid := `{"message_id":"m1","order":"` + o.Name + `","remote_id":"i1","user_id":"u1"}`
+		// A valid order naming nothing that exists: the connector answers
+		// no_function while no function serves the subject; once one does,
+		// the function's own error (an unknown message or identity).
+		unknown := contract.CodeNoFunction
+		if served[s.Function] {
+			unknown = "function's own"
+		}
 		cases := map[string]string{
-			contract.CodeNoFunction:   valid,
+			unknown:                   valid,
 			contract.CodeInvalidJSON:  `{"order":`,
 			contract.CodeMissingField: `{"order":"` + o.Name + `","remote_id":"i1","user_id":"u1"}`,
 			contract.CodeUnknownOrder: `{"order":"nonsense","user_id":"u1"}`,
@@ -105,7 +116,11 @@ func TestRun(t *testing.T) {
 			if time.Since(start) > 2*time.Second {
 				t.Errorf("%s %s: reply took %s", s.Name, code, time.Since(start))
 			}
-			if got := reply.Header.Get(connector.HeaderServiceErrorCode); got != code {
+			got := reply.Header.Get(connector.HeaderServiceErrorCode)
+			switch {
+			case code == "function's own" && (got == "" || got == contract.CodeNoFunction || got == contract.CodeFailed):
+				t.Errorf("%s: code %q, want the function's own error code", s.Name, got)
+			case code != "function's own" && got != code:
 				t.Errorf("%s: code %q, want %q", s.Name, got, code)
 			}
 			if failed, err := contract.CheckReply(s.Reply(), reply.Data); err != nil || !failed {
@@ -184,7 +199,7 @@ func TestPortInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	port := ln.Addr().String()[strings.LastIndex(ln.Addr().String(), ":")+1:]
-	err = run(context.Background(), []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", port, "-admin-port", "0"},
+	err = run(context.Background(), []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", port, "-admin-port", "0", "-smtp-port", "0"},
 		func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "-gateway-port") {
 		t.Errorf("run with a busy gateway port = %v, want an error naming -gateway-port", err)

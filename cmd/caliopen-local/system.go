@@ -28,6 +28,7 @@ import (
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -36,12 +37,15 @@ type system struct {
 	NATSURL    string
 	GatewayURL string
 	AdminURL   string
+	SMTPAddr   string
 	Functions  []string
 	// Admin is the admin user's name when the system created or found it.
 	Admin string
 
 	log     *slog.Logger
 	deps    *platform.Deps
+	smtp    context.CancelFunc
+	smtpErr chan error
 	nats    *server.Server
 	nc      *nats.Conn
 	conn    *connector.Connector
@@ -161,6 +165,9 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if err := sys.conn.Start(ctx); err != nil {
 		return nil, err
 	}
+	if err := sys.startSMTP(ctx, cfg, getenv); err != nil {
+		return nil, err
+	}
 	adminLn, err := listen(cfg.Host, cfg.AdminPort, "admin-port")
 	if err != nil {
 		return nil, err
@@ -213,6 +220,12 @@ func (s *system) serve(ln net.Listener, h http.Handler) {
 // stop drains the connector, then stops the servers and NATS.
 func (s *system) stop() error {
 	var errs []error
+	if s.smtp != nil {
+		s.smtp()
+		if err := <-s.smtpErr; err != nil {
+			errs = append(errs, fmt.Errorf("smtp listener: %w", err))
+		}
+	}
 	if s.conn != nil {
 		if err := s.conn.Drain(); err != nil {
 			errs = append(errs, err)
@@ -238,6 +251,32 @@ func (s *system) stop() error {
 		s.nats.WaitForShutdown()
 	}
 	return errors.Join(errs...)
+}
+
+// startSMTP runs the SMTP listener (its limits from the SMTP_* variables)
+// on the printed port; it hands each accepted mail to inbound-email through
+// NATS, as the pod does.
+func (s *system) startSMTP(ctx context.Context, cfg config, getenv func(string) string) error {
+	lcfg, err := smtplistener.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg.Host, cfg.SMTPPort, "smtp-port")
+	if err != nil {
+		return err
+	}
+	s.SMTPAddr = ln.Addr().String()
+	lcfg.Addr = s.SMTPAddr
+	l, err := smtplistener.New(lcfg, smtplistener.Deps{Directory: s.deps.Store, Raws: s.deps.Store, Blobs: s.deps.Blobs,
+		Requester: s.deps.Emitter, Logger: s.log.With("part", "smtp-listener")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.smtp, s.smtpErr = cancel, make(chan error, 1)
+	go func() { s.smtpErr <- l.Serve(sctx, ln, nil, 10*time.Second) }()
+	return nil
 }
 
 // ensureAdmin creates the admin user (name from CALIOPEN_ADMIN_NAME, default
@@ -272,10 +311,11 @@ func (s *system) printSummary(w io.Writer, cfg config) {
   NATS (JetStream)   %s
   gateway            %s   (/function/<name>, /system/functions, /metrics)
   REST API           %s/function/api/api/v2/
+  SMTP               %s   (mail for local identities)
   connector metrics  %s/metrics   (/healthz, /readyz)
   data directory     %s
   functions          %s
-`, s.NATSURL, s.GatewayURL, s.GatewayURL, s.AdminURL, cfg.DataDir, fns)
+`, s.NATSURL, s.GatewayURL, s.GatewayURL, s.SMTPAddr, s.AdminURL, cfg.DataDir, fns)
 	api := s.GatewayURL + "/function/api/api/v2"
 	login := "admin"
 	if s.Admin == "" {

@@ -28,3 +28,11 @@ wait_port() {
   done
   return 1
 }
+
+# apt_install PKG...: installs Debian packages quietly (progress on stderr).
+apt_install() {
+  log "installing $* (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "$@" >&2
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// options are the command's flags.
+type options struct {
+	mails, sessions, size int
+	dovecot               string // LMTP address of a running Dovecot; "" starts one
+	storeDSN              string // "" uses SQLite in a temporary directory
+	scripts               string // scripts/test-peers
+}
+
+// row is one measured target.
+type row struct {
+	name    string
+	mails   int
+	elapsed time.Duration
+	checked string // how delivery was verified
+}
+
+func (r row) rate() float64 { return float64(r.mails) / r.elapsed.Seconds() }
+
+// run parses flags, starts the peers, measures and prints.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench-inbound", flag.ContinueOnError)
+	var o options
+	fs.IntVar(&o.mails, "mails", 2000, "mails per target")
+	fs.IntVar(&o.sessions, "sessions", 10, "parallel smtp-source sessions")
+	fs.IntVar(&o.size, "size", 4096, "mail size in bytes")
+	fs.StringVar(&o.dovecot, "dovecot", getenv("CALIOPEN_TEST_DOVECOT_LMTP"), "LMTP address of a Dovecot to compare with; empty starts one with scripts/test-peers/dovecot.sh")
+	fs.StringVar(&o.storeDSN, "store", "", "store DSN for Caliopen (default: SQLite in a temporary directory)")
+	fs.StringVar(&o.scripts, "scripts", "scripts/test-peers", "folder of the peer scripts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.mails <= 0 || o.sessions <= 0 || o.size <= 0 {
+		return errors.New("-mails, -sessions and -size must be positive")
+	}
+	tmp, err := os.MkdirTemp("", "bench-inbound-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// Dovecot's mail processes run as nobody and must traverse it.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	var rows []row
+	sink, err := benchSink(ctx, o, tmp)
+	if err != nil {
+		return fmt.Errorf("smtp-sink: %w", err)
+	}
+	rows = append(rows, sink)
+	dove, err := benchDovecot(ctx, o, tmp)
+	if err != nil {
+		return fmt.Errorf("dovecot: %w", err)
+	}
+	rows = append(rows, dove)
+	cal, err := benchCaliopen(ctx, o, tmp)
+	if err != nil {
+		return fmt.Errorf("caliopen: %w", err)
+	}
+	rows = append(rows, cal...)
+	report(stdout, o, rows, dove)
+	return nil
+}
+
+// report prints the table with ratios against Dovecot and smtp-sink.
+func report(w io.Writer, o options, rows []row, dovecot row) {
+	fmt.Fprintf(w, "inbound throughput: smtp-source -s %d, %d mails of %d bytes per target\n\n", o.sessions, o.mails, o.size)
+	fmt.Fprintf(w, "%-34s %8s %9s %10s %9s  %s\n", "target", "mails", "seconds", "msg/s", "×dovecot", "verified by")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-34s %8d %9.2f %10.0f %9.2f  %s\n", r.name, r.mails, r.elapsed.Seconds(), r.rate(),
+			r.rate()/dovecot.rate(), r.checked)
+	}
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caliopen/functions/internal/smtplistener/listenertest"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// smtpSource runs smtp-source against addr and returns the elapsed time.
+func smtpSource(ctx context.Context, o options, addr, to string, lmtp bool) (time.Duration, error) {
+	args := []string{"-s", strconv.Itoa(o.sessions), "-m", strconv.Itoa(o.mails), "-l", strconv.Itoa(o.size),
+		"-f", "bench@sender.example", "-t", to, "-M", "sender.example"}
+	if lmtp {
+		args = append([]string{"-L"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, "/usr/sbin/smtp-source", append(args, addr)...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	elapsed := time.Since(start)
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		return 0, fmt.Errorf("smtp-source %s: %v: %s", addr, err, out)
+	}
+	return elapsed, nil
+}
+
+// freePort returns a loopback port nothing listens on.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// benchSink measures smtp-sink, the accept-only ceiling.
+func benchSink(ctx context.Context, o options, tmp string) (row, error) {
+	addr, err := freePort()
+	if err != nil {
+		return row{}, err
+	}
+	args := []string{"-c", addr, "1024"}
+	if os.Geteuid() == 0 {
+		args = append([]string{"-u", "nobody"}, args...) // mandatory as root
+	}
+	sink := exec.CommandContext(ctx, "/usr/sbin/smtp-sink", args...)
+	if err := sink.Start(); err != nil {
+		return row{}, err
+	}
+	defer func() { _ = sink.Process.Kill(); _ = sink.Wait() }()
+	if err := waitPort(addr, 5*time.Second); err != nil {
+		return row{}, err
+	}
+	d, err := smtpSource(ctx, o, addr, "anyone@sink.example", false)
+	if err != nil {
+		return row{}, err
+	}
+	return row{name: "postfix smtp-sink (accept only)", mails: o.mails, elapsed: d, checked: "smtp-source exit status"}, nil
+}
+
+// benchDovecot measures Dovecot's LMTP delivery into Maildir.
+func benchDovecot(ctx context.Context, o options, tmp string) (row, error) {
+	addr, dir := o.dovecot, ""
+	if addr == "" {
+		env, stop, err := startDovecot(ctx, o.scripts, filepath.Join(tmp, "dovecot"))
+		if err != nil {
+			return row{}, err
+		}
+		defer stop()
+		addr, dir = env["CALIOPEN_TEST_DOVECOT_LMTP"], env["CALIOPEN_TEST_DOVECOT_DIR"]
+	}
+	user := fmt.Sprintf("bench%d", time.Now().UnixNano())
+	d, err := smtpSource(ctx, o, addr, user+"@dovecot.example", true)
+	if err != nil {
+		return row{}, err
+	}
+	checked := "smtp-source exit status (LMTP 250 per mail)"
+	if dir != "" {
+		files, _ := filepath.Glob(filepath.Join(dir, "home", user, "Maildir", "new", "*"))
+		if len(files) != o.mails {
+			return row{}, fmt.Errorf("dovecot stored %d of %d mails", len(files), o.mails)
+		}
+		checked = fmt.Sprintf("%d Maildir files", len(files))
+	}
+	return row{name: "dovecot-lmtpd (LMTP → Maildir)", mails: o.mails, elapsed: d, checked: checked}, nil
+}
+
+// startDovecot runs scripts/test-peers/dovecot.sh and returns its exports
+// and a function that stops the instance by its pid.
+func startDovecot(ctx context.Context, scripts, dir string) (map[string]string, func(), error) {
+	out, err := exec.CommandContext(ctx, "bash", filepath.Join(scripts, "dovecot.sh"), dir).Output()
+	if err != nil {
+		return nil, nil, fmt.Errorf("dovecot.sh: %w", err)
+	}
+	env := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+		if ok {
+			env[k] = strings.Trim(v, "'")
+		}
+	}
+	pid := env["CALIOPEN_TEST_DOVECOT_PID"]
+	stop := func() { _ = exec.Command("bash", filepath.Join(scripts, "stop.sh"), pid).Run() }
+	if env["CALIOPEN_TEST_DOVECOT_LMTP"] == "" || pid == "" {
+		stop()
+		return nil, nil, fmt.Errorf("dovecot.sh printed no address: %s", out)
+	}
+	return env, stop, nil
+}
+
+// benchCaliopen measures the listener over SMTP and LMTP, each mail
+// accepted only once inbound-email stored it, then checks the store.
+func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
+	s, err := listenertest.Start(ctx, listenertest.Options{Dir: filepath.Join(tmp, "caliopen"), StoreDSN: o.storeDSN,
+		LMTP: true, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var rows []row
+	for i, it := range []struct {
+		name, addr string
+		lmtp       bool
+	}{{"caliopen smtp-listener (SMTP)", s.SMTPAddr, false}, {"caliopen smtp-listener (LMTP)", s.LMTPAddr, true}} {
+		name := fmt.Sprintf("bench%d%d", time.Now().UnixNano(), i)
+		user, _, err := s.AddLocalUser(ctx, name, name+"@caliopen.example")
+		if err != nil {
+			return nil, err
+		}
+		d, err := smtpSource(ctx, o, it.addr, name+"@caliopen.example", it.lmtp)
+		if err != nil {
+			return nil, err
+		}
+		n, err := countMessages(ctx, s.Store, user)
+		if err != nil {
+			return nil, err
+		}
+		if n != o.mails {
+			return nil, fmt.Errorf("%s: %d of %d mails stored", it.name, n, o.mails)
+		}
+		rows = append(rows, row{name: it.name, mails: o.mails, elapsed: d,
+			checked: fmt.Sprintf("%d messages in the store (%s)", n, s.Store.Dialect())})
+	}
+	return rows, nil
+}
+
+// countMessages counts the messages of a user, page by page.
+func countMessages(ctx context.Context, st *store.SQL, userID string) (int, error) {
+	n, cursor := 0, ""
+	for {
+		ms, next, err := st.ListMessages(ctx, userID, store.MessageFilter{}, store.Page{Limit: store.MaxLimit, After: cursor})
+		if err != nil {
+			return 0, err
+		}
+		n += len(ms)
+		if next == "" {
+			return n, nil
+		}
+		cursor = next
+	}
+}
+
+// waitPort waits until addr accepts connections.
+func waitPort(addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %s", addr, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/outbound/outboundsys"
+)
+
+// options are the command line.
+type options struct {
+	n, c, size   int
+	sink, relay  string
+	smtpSource   string
+	peersScripts string
+}
+
+func parse(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench-outbound", flag.ContinueOnError)
+	fs.IntVar(&o.n, "n", 1000, "messages per measurement")
+	fs.IntVar(&o.c, "c", 16, "concurrent senders")
+	fs.IntVar(&o.size, "size", 4096, "body bytes per message")
+	fs.StringVar(&o.sink, "sink", "", "smtp-sink host:port (default: start one)")
+	fs.StringVar(&o.relay, "relay", "", "relay host:port for smtp-deliver (default: the sink)")
+	fs.StringVar(&o.smtpSource, "smtp-source", "/usr/sbin/smtp-source", "smtp-source binary")
+	fs.StringVar(&o.peersScripts, "peers", "scripts/test-peers", "folder of the peer scripts")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var errs []error
+	if o.n <= 0 || o.c <= 0 || o.size <= 0 {
+		errs = append(errs, errors.New("-n, -c and -size must be positive"))
+	}
+	return o, errors.Join(errs...)
+}
+
+// run measures the ceiling, then the whole path, and prints both.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if o.sink == "" {
+		addr, stop, err := startSink(o.peersScripts)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o.sink = addr
+	}
+	if o.relay == "" {
+		o.relay = o.sink
+	}
+	ceiling, err := smtpSource(ctx, o)
+	if err != nil {
+		return err
+	}
+	path, err := wholePath(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "messages %d, concurrency %d, body %d bytes, relay %s, sink %s\n", o.n, o.c, o.size, o.relay, o.sink)
+	fmt.Fprintf(out, "ceiling  smtp-source -> smtp-sink:                        %8.0f msg/s\n", ceiling)
+	fmt.Fprintf(out, "path     API -> NATS -> connector -> smtp-deliver -> SMTP: %8.0f msg/s\n", path)
+	fmt.Fprintf(out, "ratio    %.1f %% of the ceiling (target >= 20 %%)\n", 100*path/ceiling)
+	return nil
+}
+
+// startSink starts smtp-sink with the project's script.
+func startSink(dir string) (string, func(), error) {
+	b, err := exec.Command("bash", dir+"/smtp-sink.sh").Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("start smtp-sink (%s/smtp-sink.sh): %w", dir, err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
+			vars[k] = v
+		}
+	}
+	stop := func() { _ = exec.Command("bash", dir+"/stop.sh", vars["CALIOPEN_TEST_SMTP_SINK_PID"]).Run() }
+	return vars["CALIOPEN_TEST_SMTP_SINK_ADDR"], stop, nil
+}
+
+// smtpSource times smtp-source sending n messages over c sessions.
+func smtpSource(ctx context.Context, o options) (float64, error) {
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, o.smtpSource, "-s", fmt.Sprint(o.c), "-m", fmt.Sprint(o.n), "-l", fmt.Sprint(o.size),
+		"-f", "bench@caliopen.test", "-t", "sink@example.org", "-M", "caliopen.test", o.sink)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("smtp-source: %w: %s", err, b)
+	}
+	return float64(o.n) / time.Since(start).Seconds(), nil
+}
+
+// wholePath times n sends of drafts through the API.
+func wholePath(ctx context.Context, o options) (float64, error) {
+	dir, err := os.MkdirTemp("", "bench-outbound-")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	sys, err := outboundsys.Start(ctx, outboundsys.Options{Dir: dir, MaxInflight: 4 * o.c,
+		Relay: outbound.Server{Addr: o.relay, TLS: outbound.TLSNone}})
+	if err != nil {
+		return 0, err
+	}
+	defer sys.Close()
+	alice, err := sys.NewUser(ctx, "alice", "alice-password")
+	if err != nil {
+		return 0, err
+	}
+	body := strings.Repeat("Benchmark body line of outbound mail.\n", o.size/38+1)[:o.size]
+	ids := make([]string, o.n)
+	for i := range ids {
+		if ids[i], err = alice.Draft(ctx, "", []string{"sink@example.org"}, fmt.Sprint("bench ", i), body); err != nil {
+			return 0, err
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, o.c)
+	start := time.Now()
+	for range o.c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(o.n); i = next.Add(1) - 1 {
+				if _, err := alice.Send(ctx, ids[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, err
+	}
+	return float64(o.n) / elapsed.Seconds(), nil
+}

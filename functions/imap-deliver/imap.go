@@ -1,0 +1,229 @@
+package imapdeliver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// maxRaw is the largest sent copy appended (the adapter's body limits
+// keep drafts far below).
+const maxRaw = 64 << 20
+
+// copyToSent appends the sent copy of message id to the Sent folder of
+// remote identity ident.
+func (d *deliverer) copyToSent(ctx context.Context, userID, id string, ident store.Identity, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.IMAPTimeout)
+	defer cancel()
+	m, err := d.deps.Store.GetMessage(ctx, userID, id)
+	if err != nil {
+		return fmt.Errorf("load message: %w", err)
+	}
+	raw, err := d.sentCopy(ctx, m)
+	if err != nil {
+		return err
+	}
+	acct, err := d.account(ident)
+	if err != nil {
+		return err
+	}
+	c, err := acct.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	if err := acct.login(c); err != nil {
+		return err
+	}
+	box, err := sentMailbox(c)
+	if err != nil {
+		return err
+	}
+	appended, err := appendOnce(c, box, m, raw)
+	if err != nil {
+		return err
+	}
+	_ = c.Logout().Wait()
+	log.Info("copy in the Sent folder", "mailbox", box, "appended", appended)
+	return nil
+}
+
+// sentCopy reads the raw message smtp-deliver stored for m.
+func (d *deliverer) sentCopy(ctx context.Context, m store.Message) ([]byte, error) {
+	if m.RawMsgID == "" {
+		return nil, errors.New("the message has no sent copy")
+	}
+	r, err := d.deps.Store.GetRaw(ctx, m.RawMsgID)
+	if err != nil {
+		return nil, fmt.Errorf("load raw message: %w", err)
+	}
+	rc, err := d.deps.Blobs.Get(ctx, r.BlobKey)
+	if err != nil {
+		return nil, fmt.Errorf("open the sent copy: %w", err)
+	}
+	defer func() { _ = rc.Close() }()
+	b, err := io.ReadAll(io.LimitReader(rc, maxRaw))
+	if err != nil {
+		return nil, fmt.Errorf("read the sent copy: %w", err)
+	}
+	return b, nil
+}
+
+// account is how to reach a remote identity's IMAP server.
+type account struct {
+	addr        string
+	tls         outbound.TLSMode
+	user, pass  string
+	token       string // XOAUTH2 instead of a password
+	dialTimeout time.Duration
+}
+
+// account reads ident's IMAP settings (infos inserver host:port, intls
+// none/starttls/tls: default tls on 993 else starttls) and credentials
+// (inusername/inpassword, or username/oauth2accesstoken for Oauth2).
+func (d *deliverer) account(ident store.Identity) (account, error) {
+	a := account{addr: strings.TrimSpace(ident.Infos["inserver"]), tls: outbound.TLSStart, dialTimeout: d.cfg.IMAPTimeout}
+	_, port, err := net.SplitHostPort(a.addr)
+	if err != nil {
+		return account{}, fmt.Errorf("inserver %q is not host:port", a.addr)
+	}
+	if port == "993" {
+		a.tls = outbound.TLSImplicit
+	}
+	if v := ident.Infos["intls"]; v != "" {
+		if a.tls, err = outbound.ParseTLSMode(v); err != nil {
+			return account{}, err
+		}
+	}
+	if ident.Credentials.IsZero() {
+		return account{}, errors.New("remote identity has no credentials")
+	}
+	plain, err := d.deps.Keyring.Open(ident.Credentials, []byte(ident.ID))
+	if err != nil {
+		return account{}, fmt.Errorf("open credentials: %w", err)
+	}
+	var creds map[string]string
+	if err := json.Unmarshal(plain, &creds); err != nil {
+		return account{}, errors.New("credentials are not a JSON object")
+	}
+	if strings.EqualFold(ident.Infos["authtype"], "oauth2") {
+		a.user, a.token = creds["username"], creds["oauth2accesstoken"]
+	} else {
+		a.user, a.pass = creds["inusername"], creds["inpassword"]
+	}
+	if a.user == "" || a.pass == "" && a.token == "" {
+		return account{}, errors.New("incomplete IMAP credentials")
+	}
+	return a, nil
+}
+
+// dial connects as a says.
+func (a account) dial(ctx context.Context) (*imapclient.Client, error) {
+	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: a.dialTimeout}}
+	var (
+		c   *imapclient.Client
+		err error
+	)
+	switch a.tls {
+	case outbound.TLSNone:
+		c, err = imapclient.DialInsecure(a.addr, opts)
+	case outbound.TLSImplicit:
+		c, err = imapclient.DialTLS(a.addr, opts)
+	default:
+		c, err = imapclient.DialStartTLS(a.addr, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to imap %s: %w", a.addr, err)
+	}
+	return c, ctx.Err()
+}
+
+// login authenticates (the error never holds the secret).
+func (a account) login(c *imapclient.Client) error {
+	var err error
+	if a.token != "" {
+		err = c.Authenticate(outbound.NewXOAuth2(a.user, a.token))
+	} else {
+		err = c.Login(a.user, a.pass).Wait()
+	}
+	if err != nil {
+		return fmt.Errorf("imap login of %s: %w", a.user, err)
+	}
+	return nil
+}
+
+// sentMailbox finds the Sent folder: SPECIAL-USE \Sent, else "Sent" by
+// name, else a name containing "sent".
+func sentMailbox(c *imapclient.Client) (string, error) {
+	var opts *imap.ListOptions
+	if c.Caps().Has(imap.CapSpecialUse) {
+		opts = &imap.ListOptions{ReturnSpecialUse: true}
+	}
+	boxes, err := c.List("", "*", opts).Collect()
+	if err != nil {
+		return "", fmt.Errorf("imap list: %w", err)
+	}
+	byName := ""
+	for _, b := range boxes {
+		for _, attr := range b.Attrs {
+			if attr == imap.MailboxAttrSent {
+				return b.Mailbox, nil
+			}
+		}
+		leaf := b.Mailbox
+		if b.Delim != 0 {
+			leaf = leaf[strings.LastIndexByte(leaf, byte(b.Delim))+1:]
+		}
+		switch {
+		case strings.EqualFold(leaf, "Sent"):
+			byName = b.Mailbox
+		case byName == "" && strings.Contains(strings.ToLower(leaf), "sent"):
+			byName = b.Mailbox
+		}
+	}
+	if byName == "" {
+		return "", errors.New("the account has no Sent folder")
+	}
+	return byName, nil
+}
+
+// appendOnce appends raw to box flagged \Seen, unless box holds a message
+// with m's Message-ID already. It reports whether it appended.
+func appendOnce(c *imapclient.Client, box string, m store.Message, raw []byte) (bool, error) {
+	if _, err := c.Select(box, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return false, fmt.Errorf("imap select %s: %w", box, err)
+	}
+	found, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{
+		{Key: "Message-ID", Value: m.External.MessageID}}}, nil).Wait()
+	if err != nil {
+		return false, fmt.Errorf("imap search %s: %w", box, err)
+	}
+	if len(found.AllUIDs()) > 0 {
+		return false, nil
+	}
+	cmd := c.Append(box, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}, Time: m.Date})
+	if _, err := cmd.Write(raw); err != nil {
+		return false, fmt.Errorf("imap append to %s: %w", box, err)
+	}
+	if err := cmd.Close(); err != nil {
+		return false, fmt.Errorf("imap append to %s: %w", box, err)
+	}
+	if _, err := cmd.Wait(); err != nil {
+		return false, fmt.Errorf("imap append to %s: %w", box, err)
+	}
+	return true, nil
+}

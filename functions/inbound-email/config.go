@@ -1,0 +1,66 @@
+package inboundemail
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/fnhttp"
+)
+
+// EnvMaxRawBytes names the largest raw message the function loads
+// (default DefaultMaxRawBytes); larger ones are refused permanently.
+const EnvMaxRawBytes = "INBOUND_MAX_RAW_BYTES"
+
+// DefaultMaxRawBytes is the default of Config.MaxRawBytes: 64 MiB, above the
+// listener's default message size.
+const DefaultMaxRawBytes int64 = 64 << 20
+
+// Config configures the function.
+type Config struct {
+	// MaxRawBytes bounds the raw message loaded; 0 means DefaultMaxRawBytes.
+	MaxRawBytes int64
+}
+
+// LoadConfig reads Config from the environment (INBOUND_MAX_RAW_BYTES) and
+// reports every problem at once.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var cfg Config
+	var errs []error
+	if v := strings.TrimSpace(getenv(EnvMaxRawBytes)); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive number of bytes", EnvMaxRawBytes, v))
+		}
+		cfg.MaxRawBytes = n
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// Deps are the function's dependencies.
+type Deps struct {
+	Store  Store
+	Blobs  blob.Store
+	Logger *slog.Logger // nil discards
+}
+
+// Build builds the function from the shared environment's parts. It takes
+// them one by one rather than a functions.Env because package functions
+// imports this package (an Env parameter would be an import cycle):
+//
+//	{Name: "inbound-email", Build: func(env Env) (fnhttp.Core, error) {
+//		return inboundemail.Build(env.Getenv, env.Store, env.Blobs, env.Logger)
+//	}},
+func Build(getenv func(string) string, st Store, blobs blob.Store, logger *slog.Logger) (fnhttp.Core, error) {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return New(cfg, Deps{Store: st, Blobs: blobs, Logger: logger.With("fn", Name)})
+}

@@ -1,0 +1,177 @@
+package inboundemail_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	"github.com/caliopen/functions/internal/blob/dirblob"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// env is the function behind the shared HTTP adapter, on SQLite and a blob
+// directory, with one user owning alice@example.test.
+type env struct {
+	t     *testing.T
+	st    *store.SQL
+	blobs *dirblob.Store
+	h     http.Handler
+	user  string
+	ident string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	blobs, err := dirblob.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, store.User{Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.CreateIdentity(ctx, store.Identity{UserID: u.ID, Type: store.LocalIdentity, Protocol: store.ProtocolEmail,
+		Identifier: "alice@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(string) string { return "" }
+	core, err := inboundemail.Build(getenv, st, blobs, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := fnhttp.New(fnhttp.Config{Function: inboundemail.Name}, contract.Caliopen(), core, slog.New(slog.DiscardHandler))
+	return &env{t: t, st: st, blobs: blobs, h: h, user: u.ID, ident: id.ID}
+}
+
+// putRaw stores raw as raw message id.
+func (e *env) putRaw(id string, raw []byte) {
+	e.t.Helper()
+	ctx := context.Background()
+	key := "raw/" + id
+	if err := e.blobs.Put(ctx, key, bytes.NewReader(raw), int64(len(raw))); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.st.PutRaw(ctx, store.RawMessage{ID: id, BlobKey: key, Size: int64(len(raw))}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// call sends process_inbound as the connector does and decodes the reply.
+func (e *env) call(rawID, identity string) (int, contract.InboundReply, map[string]any) {
+	e.t.Helper()
+	body, _ := json.Marshal(contract.DeliverOrder{MessageID: rawID, Order: "process_inbound", RemoteID: identity, UserID: e.user})
+	r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set(fnhttp.HeaderSubject, contract.SubjectInboundSMTP)
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	var reply contract.InboundReply
+	var keys map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil {
+		e.t.Fatalf("reply %q: %v", w.Body.String(), err)
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &keys)
+	if failed, err := contract.CheckReply(contract.ReplyInbound, w.Body.Bytes()); err != nil || failed != (w.Code >= 300) {
+		e.t.Fatalf("reply %q (status %d) does not fit the contract: failed=%v %v", w.Body.String(), w.Code, failed, err)
+	}
+	return w.Code, reply, keys
+}
+
+// TestCorpus processes every test mail (ours and enmime's) and checks each
+// gets a success reply with a message and a discussion.
+func TestCorpus(t *testing.T) {
+	e := newEnv(t)
+	var files []string
+	for _, dir := range []string{"own", "corpus"} {
+		got, err := filepath.Glob(filepath.Join("..", "..", "internal", "inbound", "testdata", dir, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, got...)
+	}
+	n := 0
+	for i, name := range files {
+		if strings.HasSuffix(name, ".enmime") {
+			continue
+		}
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("corpus%03d", i)
+		e.putRaw(id, raw)
+		code, reply, _ := e.call(id, e.ident)
+		if code != http.StatusOK || reply.Error != "" || reply.MessageID == "" || reply.DiscussionID == "" {
+			t.Errorf("%s: status %d reply %+v", filepath.Base(name), code, reply)
+		}
+		n++
+	}
+	if n < 30 {
+		t.Fatalf("only %d mails in the corpus", n)
+	}
+}
+
+func TestReplies(t *testing.T) {
+	e := newEnv(t)
+	e.putRaw("r1", []byte("From: bob@example.org\r\nTo: alice@example.test\r\nMessage-ID: <m1@example.org>\r\n\r\nhi\r\n"))
+	code, first, keys := e.call("r1", e.ident)
+	if code != 200 || first.Message != inboundemail.MsgStored || keys["error"] != nil {
+		t.Fatalf("first: %d %+v", code, first)
+	}
+	code, again, _ := e.call("r1", e.ident)
+	if code != 200 || again.MessageID != first.MessageID || again.DiscussionID != first.DiscussionID ||
+		again.Message != inboundemail.MsgDuplicate {
+		t.Fatalf("redelivery: %d %+v", code, again)
+	}
+	tests := []struct {
+		name, raw, ident, code string
+		status                 int
+	}{
+		{"unknown raw", "nope", e.ident, inboundemail.CodeRawNotFound, 422},
+		{"unknown identity", "r1", "nope", inboundemail.CodeUnknownIdentity, 422},
+	}
+	for _, tt := range tests {
+		code, reply, _ := e.call(tt.raw, tt.ident)
+		if code != tt.status || reply.Error != tt.code || reply.Message == "" {
+			t.Errorf("%s: %d %+v", tt.name, code, reply)
+		}
+	}
+	// The record exists but its bytes are gone.
+	if _, err := e.st.PutRaw(context.Background(), store.RawMessage{ID: "r2", BlobKey: "raw/r2", Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if code, reply, _ := e.call("r2", e.ident); code != 422 || reply.Error != inboundemail.CodeRawMissing {
+		t.Errorf("missing blob: %d %+v", code, reply)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	env := map[string]string{inboundemail.EnvMaxRawBytes: "-3"}
+	if _, err := inboundemail.LoadConfig(func(k string) string { return env[k] }); err == nil {
+		t.Error("negative size accepted")
+	}
+	env[inboundemail.EnvMaxRawBytes] = "1000"
+	cfg, err := inboundemail.LoadConfig(func(k string) string { return env[k] })
+	if err != nil || cfg.MaxRawBytes != 1000 {
+		t.Errorf("%+v %v", cfg, err)
+	}
+}

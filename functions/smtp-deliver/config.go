@@ -1,0 +1,118 @@
+package smtpdeliver
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/secretenv"
+)
+
+// Config configures smtp-deliver.
+type Config struct {
+	// Relay is the platform's submission relay for local identities;
+	// a zero Addr means none (only hosted recipients can be reached).
+	Relay outbound.Server
+	// MessageIDDomain is the domain of Message-IDs; "" takes the sender's.
+	MessageIDDomain string
+	// HelloName is the EHLO name towards remote identities' servers.
+	HelloName string
+	// LocalDelivery delivers mail for hosted addresses without the relay.
+	LocalDelivery bool
+	// SendLease is how long one attempt holds a draft; it must exceed the
+	// longest attempt (SMTPTimeout and the store's writes).
+	SendLease time.Duration
+	// SMTPTimeout bounds one SMTP transaction.
+	SMTPTimeout time.Duration
+}
+
+// Environment variables read by LoadConfig.
+const (
+	EnvRelayAddr     = "SMTP_DELIVER_RELAY_ADDR"     // host:port; empty: no relay
+	EnvRelayTLS      = "SMTP_DELIVER_RELAY_TLS"      // none, starttls (default), tls
+	EnvRelayUser     = "SMTP_DELIVER_RELAY_USER"     // AUTH user; empty: no AUTH
+	EnvRelayPassword = "SMTP_DELIVER_RELAY_PASSWORD" // or SMTP_DELIVER_RELAY_PASSWORD_FILE
+	EnvRelayAuth     = "SMTP_DELIVER_RELAY_AUTH"     // PLAIN (default) or LOGIN
+	EnvHelloName     = "SMTP_DELIVER_HELO_NAME"      // default localhost
+	EnvMsgIDDomain   = "SMTP_DELIVER_MESSAGE_ID_DOMAIN"
+	EnvLocalDelivery = "SMTP_DELIVER_LOCAL_DELIVERY" // true (default) or false
+	EnvSendLease     = "SMTP_DELIVER_SEND_LEASE"     // default 2m
+	EnvSMTPTimeout   = "SMTP_DELIVER_SMTP_TIMEOUT"   // default 25s
+)
+
+// DefaultConfig is the configuration without environment.
+func DefaultConfig() Config {
+	return Config{LocalDelivery: true, SendLease: 2 * time.Minute, SMTPTimeout: 25 * time.Second}
+}
+
+// LoadConfig reads the configuration from getenv and reports every
+// problem at once.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	var errs []error
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	cfg.Relay.Addr = get(EnvRelayAddr)
+	mode, err := outbound.ParseTLSMode(get(EnvRelayTLS))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvRelayTLS, err))
+	}
+	cfg.Relay.TLS = mode
+	cfg.Relay.Username = get(EnvRelayUser)
+	if cfg.Relay.Password, err = secretenv.Value(getenv, EnvRelayPassword); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Relay.Username != "" {
+		cfg.Relay.Auth = outbound.AuthPlain
+		switch a := strings.ToUpper(get(EnvRelayAuth)); a {
+		case "", "PLAIN":
+		case "LOGIN":
+			cfg.Relay.Auth = outbound.AuthLogin
+		default:
+			errs = append(errs, fmt.Errorf("%s: %q is not PLAIN or LOGIN", EnvRelayAuth, a))
+		}
+	}
+	cfg.HelloName = get(EnvHelloName)
+	cfg.Relay.HelloName = cfg.HelloName
+	cfg.MessageIDDomain = get(EnvMsgIDDomain)
+	switch v := strings.ToLower(get(EnvLocalDelivery)); v {
+	case "", "true", "1", "yes":
+	case "false", "0", "no":
+		cfg.LocalDelivery = false
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not true or false", EnvLocalDelivery, v))
+	}
+	durations := []struct {
+		name string
+		dst  *time.Duration
+	}{{EnvSendLease, &cfg.SendLease}, {EnvSMTPTimeout, &cfg.SMTPTimeout}}
+	for _, d := range durations {
+		if v := get(d.name); v != "" {
+			if *d.dst, err = time.ParseDuration(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", d.name, err))
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// Validate reports what is wrong with cfg, all at once.
+func (cfg Config) Validate() error {
+	var errs []error
+	if cfg.Relay.Addr != "" {
+		if err := cfg.Relay.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("relay: %w", err))
+		}
+	}
+	if cfg.SMTPTimeout <= 0 {
+		errs = append(errs, errors.New("the SMTP timeout must be positive"))
+	}
+	if cfg.SendLease <= cfg.SMTPTimeout {
+		errs = append(errs, fmt.Errorf("the send lease (%s) must exceed the SMTP timeout (%s)", cfg.SendLease, cfg.SMTPTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,213 @@
+package smtpdeliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/secrets"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// Store is what smtp-deliver needs of the store; *store.SQL has it.
+type Store interface {
+	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
+	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
+	LookupIdentities(ctx context.Context, protocol, identifier string) ([]store.Identity, error)
+	BeginSend(ctx context.Context, userID, id string, lease time.Duration) (store.Message, error)
+	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
+	MarkSendFailed(ctx context.Context, userID, id, reason string) error
+	PutRaw(ctx context.Context, r store.RawMessage) (store.RawMessage, error)
+	PutInbound(ctx context.Context, m store.Message) (store.Message, bool, error)
+}
+
+// Opener opens sealed credentials; *secrets.Keyring is one.
+type Opener interface {
+	Open(s secrets.Sealed, context []byte) ([]byte, error)
+}
+
+// SendFunc hands a message to an SMTP server (outbound.Send).
+type SendFunc func(ctx context.Context, srv outbound.Server, from string, to []string, raw []byte) error
+
+// Deps are smtp-deliver's dependencies. Store, Blobs, Keyring and Logger
+// are required.
+type Deps struct {
+	Store   Store
+	Blobs   blob.Store
+	Keyring Opener
+	Logger  *slog.Logger
+	// Send defaults to outbound.Send.
+	Send SendFunc
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// deliverer is the function's state: configuration and dependencies.
+type deliverer struct {
+	cfg  Config
+	deps Deps
+	// afterHandoff runs after the server accepted a message; tests make
+	// it fail to play a crash before the mark.
+	afterHandoff func() error
+}
+
+// New returns the core of smtp-deliver.
+func New(cfg Config, deps Deps) (fnhttp.Core, error) {
+	d, err := newDeliverer(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return d.core, nil
+}
+
+func newDeliverer(cfg Config, deps Deps) (*deliverer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("smtp-deliver config: %w", err)
+	}
+	if deps.Store == nil || deps.Blobs == nil || deps.Keyring == nil || deps.Logger == nil {
+		return nil, errors.New("smtp-deliver: store, blobs, keyring and logger are required")
+	}
+	if deps.Send == nil {
+		deps.Send = outbound.Send
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &deliverer{cfg: cfg, deps: deps}, nil
+}
+
+// core serves one deliver order.
+func (d *deliverer) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
+	o, ok := call.Request.Payload.(*contract.DeliverOrder)
+	if !ok {
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(errors.New("not a deliver order")), "invalid_order")
+	}
+	log := call.Logger.With("message_id", o.MessageID)
+	msg, err := d.deliver(ctx, o.UserID, o.MessageID, log)
+	if err != nil {
+		return fnhttp.Result{}, err
+	}
+	return fnhttp.Result{Reply: contract.DeliverReply{Error: false, Message: msg}, Message: "sent"}, nil
+}
+
+// sentText is the success message, as the original's.
+func sentText(id string) string { return "message " + id + " has been sent." }
+
+// deliver sends message id of user once and returns the reply's message.
+func (d *deliverer) deliver(ctx context.Context, userID, id string, log *slog.Logger) (string, error) {
+	m, err := d.deps.Store.GetMessage(ctx, userID, id)
+	if err != nil {
+		return "", storeErr("load message "+id, err, "unknown_message")
+	}
+	if m.SendState == store.SendSent {
+		log.Info("already sent", "outcome", "duplicate")
+		return sentText(id), d.localCopies(ctx, m, log)
+	}
+	if !m.IsDraft {
+		return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not a draft", id)), "not_a_draft")
+	}
+	if m, err = d.deps.Store.BeginSend(ctx, userID, id, d.cfg.SendLease); err != nil {
+		return d.notTaken(ctx, userID, id, err, log)
+	}
+	mark, found, err := d.readMarker(ctx, m)
+	if err != nil {
+		return "", d.release(ctx, m, err, log)
+	}
+	if found {
+		log.Warn("finishing a send that a previous attempt handed off", "outcome", "recovered")
+		return d.finish(ctx, m, mark, true, log)
+	}
+	return d.send(ctx, m, log)
+}
+
+// notTaken explains a BeginSend that failed: the draft was sent meanwhile
+// (success), is being sent, or the store failed.
+func (d *deliverer) notTaken(ctx context.Context, userID, id string, err error, log *slog.Logger) (string, error) {
+	if !errors.Is(err, store.ErrConflict) {
+		return "", storeErr("begin send of "+id, err, "unknown_message")
+	}
+	m, gerr := d.deps.Store.GetMessage(ctx, userID, id)
+	switch {
+	case gerr != nil:
+		return "", storeErr("load message "+id, gerr, "unknown_message")
+	case m.SendState == store.SendSent:
+		log.Info("already sent", "outcome", "duplicate")
+		return sentText(id), d.localCopies(ctx, m, log)
+	case m.SendState == store.SendSending:
+		return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("message %s is being sent by another attempt", id)),
+			"send_in_progress")
+	}
+	return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not a draft", id)), "not_a_draft")
+}
+
+// send builds, stores and hands off draft m, then finishes it.
+func (d *deliverer) send(ctx context.Context, m store.Message, log *slog.Logger) (string, error) {
+	rt, err := d.route(ctx, m)
+	if err != nil {
+		return "", d.release(ctx, m, err, log)
+	}
+	built, err := outbound.Build(ctx, outbound.Input{Message: m, Domain: d.cfg.MessageIDDomain,
+		Date: d.deps.Now()}, d.deps.Blobs)
+	if err != nil {
+		return "", d.release(ctx, m, buildErr(err), log)
+	}
+	rcpts, err := d.splitRecipients(ctx, rt, built.Recipients)
+	if err != nil {
+		return "", d.release(ctx, m, err, log)
+	}
+	if len(rcpts.remote) > 0 && rt.server.Addr == "" {
+		return "", d.release(ctx, m, fnhttp.WithCode(faults.Perm(errors.New(
+			"no relay is configured for recipients outside the hosted domains")), "no_relay"), log)
+	}
+	mark, err := d.storeCopy(ctx, m, built)
+	if err != nil {
+		return "", d.release(ctx, m, err, log)
+	}
+	if len(rcpts.remote) > 0 {
+		if err := d.writeMarker(ctx, m, mark); err != nil {
+			return "", d.release(ctx, m, err, log)
+		}
+		start := time.Now()
+		err := d.deps.Send(ctx, rt.server, built.From, rcpts.remote, built.Raw)
+		if err != nil {
+			return "", d.sendFailed(ctx, m, rt, err, log)
+		}
+		log.Info("handed off", "server", rt.server.String(), "rcpts", len(rcpts.remote),
+			"ms", time.Since(start).Milliseconds())
+		if d.afterHandoff != nil {
+			if err := d.afterHandoff(); err != nil {
+				return "", err
+			}
+		}
+	}
+	return d.finish(ctx, m, mark, len(rcpts.local) > 0, log)
+}
+
+// finish marks draft m sent with the copy mark names, stores the hosted
+// recipients' copies (when hosted says there may be some) and removes the
+// marker.
+func (d *deliverer) finish(ctx context.Context, m store.Message, mark marker, hosted bool, log *slog.Logger) (string, error) {
+	sent, err := d.deps.Store.MarkSent(ctx, m.UserID, m.ID, store.SentInfo{MessageID: mark.MessageID,
+		RawMsgID: mark.RawMsgID, Date: mark.Date})
+	if err != nil {
+		return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("mark message %s sent (it was handed off; a retry finishes it): %w",
+			m.ID, err)), "store_unavailable")
+	}
+	if hosted {
+		if err := d.localCopies(ctx, sent, log); err != nil {
+			return "", err
+		}
+	}
+	if err := d.deps.Blobs.Delete(ctx, markerKey(m.UserID, m.ID)); err != nil {
+		log.Warn("outbox marker left behind", "err", err.Error())
+	}
+	log.Info("sent", "outcome", "sent")
+	return sentText(m.ID), nil
+}

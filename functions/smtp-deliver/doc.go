@@ -1,0 +1,62 @@
+// Package smtpdeliver is the smtp-deliver function: the order deliver on
+// outboundSMTP (queue SMTPqueue, request/reply), the original smtp-bridge's
+// natsMsgHandler. It loads the draft named by user_id/message_id, builds
+// its MIME form (package outbound), hands it to an SMTP server, stores the
+// sent copy (raw bytes in the blob store, a raw message record) and marks
+// the message sent. The reply is {"error":false,"message":"message <id>
+// has been sent."}, or {"error":true,...} with a code in
+// Nats-Service-Error-Code.
+//
+// Routing. The sender is the draft's first identity (the order's
+// remote_id is not trusted, as in the original). A local identity's mail
+// goes through the platform's submission relay (Config.Relay); recipients
+// whose address is an active local identity of this system (our hosted
+// domains) do not go through the relay: a received copy is stored for
+// their user directly (store.PutInbound, the raw shared in the blob
+// store), deduplicated per user by Message-ID. With no relay configured,
+// mail to hosted addresses is still delivered and mail to any other
+// address fails permanently (code no_relay). A remote identity's mail goes
+// through the identity's own server (infos outserver host:port, outtls
+// none/starttls/tls, default tls on port 465 else starttls) with its
+// sealed credentials: authtype Oauth2 → XOAUTH2 (username,
+// oauth2accesstoken), otherwise PLAIN, or LOGIN when the server offers
+// only LOGIN (outusername, outpassword).
+//
+// Exactly once. The draft's outbox state in the store is draft → sending
+// → sent (or failed, which may be sent again). A deliver takes the draft
+// with store.BeginSend under a lease (Config.SendLease, above the longest
+// attempt). Before the hand-off it stores the raw message and writes an
+// outbox marker (blob outbox/<hash of user and message>) naming that raw
+// message, its Message-ID and Date. Then:
+//   - the server accepts (250 to DATA): MarkSent, local copies, the marker
+//     is removed;
+//   - the server refuses, or the connection fails before the message was
+//     written: the marker is removed and the draft marked failed (a
+//     temporary refusal too: nothing went out, the draft can be sent
+//     again at once);
+//   - the connection fails after the message was written and before the
+//     answer, or the function dies anywhere after writing the marker: the
+//     marker stays and the draft stays sending. A later deliver for it
+//     (another attempt or the user's retry) waits for the lease to run
+//     out, finds the marker and finishes the send without sending: it
+//     marks the draft sent with the stored copy and delivers the local
+//     copies.
+//
+// So a retried deliver for a sent draft sends nothing and answers success,
+// and a crash between the hand-off and the mark never sends twice. The
+// price is at-most-once in one narrow window: a crash after the marker
+// was written and before the server got the whole message is finished as
+// sent although the relay never accepted it (the Message-ID would have
+// let receivers drop a duplicate, a lost mail cannot be seen). We prefer
+// that to a duplicate, as the issue asks.
+//
+// Failure semantics (code, class). Permanent, the draft is marked failed
+// when it was taken: unknown_message, not_a_draft, unknown_identity,
+// invalid_draft, attachment_missing, bad_credentials, no_relay,
+// relay_rejected (a 5xx reply). Temporary: send_in_progress (another
+// deliver holds the lease), relay_unavailable (a 4xx reply or a connection
+// error; the draft is marked failed so that it can be sent again),
+// send_unconfirmed (see above), store_unavailable, blob_unavailable,
+// local_delivery_failed (the mail went out, a hosted recipient's copy was
+// not stored; a retry stores it). Nothing is retried inside the function.
+package smtpdeliver

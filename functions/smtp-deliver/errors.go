@@ -1,0 +1,80 @@
+package smtpdeliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// storeErr classifies a store error of op: a missing record is permanent
+// with notFound's code (when given), the rest temporary.
+func storeErr(op string, err error, notFound string) error {
+	err = fmt.Errorf("%s: %w", op, err)
+	if notFound != "" && errors.Is(err, store.ErrNotFound) {
+		return fnhttp.WithCode(faults.Perm(err), notFound)
+	}
+	return fnhttp.WithCode(faults.Temp(err), "store_unavailable")
+}
+
+// blobErr classifies a blob store error of op: temporary.
+func blobErr(op string, err error) error {
+	return fnhttp.WithCode(faults.Temp(fmt.Errorf("%s: %w", op, err)), "blob_unavailable")
+}
+
+// buildErr classifies an error of outbound.Build.
+func buildErr(err error) error {
+	err = fmt.Errorf("build message: %w", err)
+	switch {
+	case errors.Is(err, outbound.ErrInvalid):
+		return fnhttp.WithCode(faults.Perm(err), "invalid_draft")
+	case errors.Is(err, blob.ErrNotFound):
+		return fnhttp.WithCode(faults.Perm(err), "attachment_missing")
+	}
+	return blobErr("read attachments", err)
+}
+
+// release gives draft m back after a failed attempt (state failed, with
+// the reason) and returns err.
+func (d *deliverer) release(ctx context.Context, m store.Message, err error, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	reason := faults.ClassOf(err).String() + ": " + err.Error()
+	if ferr := d.deps.Store.MarkSendFailed(ctx, m.UserID, m.ID, reason); ferr != nil {
+		log.Error("draft not marked failed; it is free again when its lease ends", "err", ferr.Error())
+	}
+	return err
+}
+
+// sendFailed classifies a failed hand-off of m and releases the draft,
+// unless the server may have taken the message.
+func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, err error, log *slog.Logger) error {
+	var se *outbound.SendError
+	if !errors.As(err, &se) {
+		se = &outbound.SendError{Stage: "send", Temporary: true, Err: err}
+	}
+	if se.Unconfirmed {
+		log.Warn("hand-off unconfirmed; a retry after the lease finishes it without sending",
+			"server", rt.server.String(), "err", se.Error())
+		return fnhttp.WithCode(faults.Temp(fmt.Errorf("send message %s via %s: %w", m.ID, rt.server, se)),
+			"send_unconfirmed")
+	}
+	if derr := d.deps.Blobs.Delete(ctx, markerKey(m.UserID, m.ID)); derr != nil {
+		// The marker would make a retry finish an unsent mail as sent:
+		// keep the draft taken until an operator looks.
+		log.Error("outbox marker not removed after a refused send", "err", derr.Error())
+		return fnhttp.WithCode(faults.Temp(fmt.Errorf("send message %s: %w", m.ID, se)), "blob_unavailable")
+	}
+	wrapped := fmt.Errorf("failed to send message %s via %s: %w", m.ID, rt.server, se)
+	if se.Temporary {
+		return d.release(ctx, m, fnhttp.WithCode(faults.Temp(wrapped), "relay_unavailable"), log)
+	}
+	return d.release(ctx, m, fnhttp.WithCode(faults.Perm(wrapped), "relay_rejected"), log)
+}

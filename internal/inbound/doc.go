@@ -1,0 +1,17 @@
+// Package inbound turns a raw e-mail into the message Caliopen stores for one
+// user: it parses MIME with enmime (Parse) and qualifies the result
+// (Qualifier.Deliver): participants resolved to the user's contacts, imported
+// tags, a privacy index from what the headers show, a discussion found by
+// References / In-Reply-To first and the participants hash second, and a
+// notification for the user.
+//
+// Failure semantics. Parse never fails and never panics on bad input: enmime
+// is lenient, and what it cannot read is left empty (a mail without a body, a
+// subject or participants is still stored; the recipient identity stands in
+// for missing participants). Deliver is idempotent: the message id is derived
+// from (raw message id, user id), so a redelivered order finds the message it
+// stored, and a second copy of a mail with the same Message-ID for the same
+// user is a duplicate. Both return the existing message with Dup set and
+// create nothing new. Store errors are returned wrapped with context and left
+// unclassified (temporary) unless the store says the input is invalid.
+package inbound

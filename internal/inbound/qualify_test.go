@@ -1,0 +1,147 @@
+package inbound_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/caliopen/functions/internal/inbound"
+	"github.com/caliopen/functions/internal/store"
+)
+
+type fixture struct {
+	t     *testing.T
+	st    *store.SQL
+	q     *inbound.Qualifier
+	user  store.User
+	ident store.Identity
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	u, err := st.CreateUser(ctx, store.User{Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.CreateIdentity(ctx, store.Identity{UserID: u.ID, Type: store.LocalIdentity, Protocol: store.ProtocolEmail,
+		Identifier: "alice@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, st: st, q: &inbound.Qualifier{Store: st, Now: time.Now}, user: u, ident: id}
+}
+
+// deliver records a raw message for raw and delivers it to alice.
+func (f *fixture) deliver(rawID string, raw []byte) inbound.Outcome {
+	f.t.Helper()
+	ctx := context.Background()
+	if _, err := f.st.PutRaw(ctx, store.RawMessage{ID: rawID, BlobKey: "raw/" + rawID, Size: int64(len(raw))}); err != nil {
+		f.t.Fatal(err)
+	}
+	out, err := f.q.Deliver(ctx, inbound.Input{UserID: f.user.ID, IdentityID: f.ident.ID, Identifier: f.ident.Identifier,
+		RawID: rawID, Raw: raw})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+func (f *fixture) notifications() int {
+	f.t.Helper()
+	ns, _, err := f.st.ListNotifications(context.Background(), f.user.ID, store.Page{Limit: 100})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return len(ns)
+}
+
+func mail(t *testing.T, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDeliverThreadsDedupsAndNotifies(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, err := f.st.CreateContact(ctx, store.Contact{UserID: f.user.ID, Title: "Bob",
+		Emails: []store.ContactEmail{{Address: "bob@example.org"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := f.deliver("raw1", mail(t, "own/multipart-alternative.eml"))
+	if first.Dup || first.Message.DiscussionID == "" || !first.Message.IsUnread || !first.Message.IsReceived {
+		t.Fatalf("first: %+v", first)
+	}
+	// A reply from someone else threads by In-Reply-To / References.
+	reply := f.deliver("raw2", mail(t, "own/attachments.eml"))
+	if reply.Message.DiscussionID != first.Message.DiscussionID {
+		t.Errorf("reply in discussion %s, want %s", reply.Message.DiscussionID, first.Message.DiscussionID)
+	}
+	var from store.Participant
+	for _, p := range reply.Message.Participants {
+		if p.Type == "From" {
+			from = p
+		}
+	}
+	if len(from.ContactIDs) != 1 || from.ContactIDs[0] != c.ID || reply.Message.PI.Comportment != 10 {
+		t.Errorf("contact not resolved: %+v, pi %+v", from, reply.Message.PI)
+	}
+	if got := f.notifications(); got != 2 {
+		t.Fatalf("notifications: %d, want 2", got)
+	}
+	// The same mail again (another raw message, same Message-ID): nothing new.
+	again := f.deliver("raw3", mail(t, "own/multipart-alternative.eml"))
+	if !again.Dup || again.Message.ID != first.Message.ID {
+		t.Errorf("second copy: %+v", again)
+	}
+	// The same order again: nothing new either.
+	redo := f.deliver("raw2", mail(t, "own/attachments.eml"))
+	if !redo.Dup || redo.Message.ID != reply.Message.ID {
+		t.Errorf("redelivery: %+v", redo)
+	}
+	msgs, _, err := f.st.ListMessages(ctx, f.user.ID, store.MessageFilter{}, store.Page{Limit: 100})
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("messages: %d %v", len(msgs), err)
+	}
+	if got := f.notifications(); got != 2 {
+		t.Errorf("notifications after duplicates: %d, want 2", got)
+	}
+}
+
+func TestDeliverParticipantsHashAndTags(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := f.deliver("r1", []byte("From: x@example.org\r\nTo: alice@example.test\r\nSubject: one\r\n\r\nhi\r\n"))
+	b := f.deliver("r2", []byte("From: X@Example.org\r\nTo: alice@example.test\r\nSubject: two\r\n\r\nhi again\r\n"))
+	if a.Dup || b.Dup || a.Message.ID == b.Message.ID {
+		t.Fatalf("mails without Message-ID are distinct: %+v %+v", a, b)
+	}
+	if a.Message.DiscussionID != b.Message.DiscussionID {
+		t.Error("same participants, different discussions")
+	}
+	c := f.deliver("r3", []byte("From: y@example.org\r\nTo: alice@example.test\r\n\r\nother\r\n"))
+	if c.Message.DiscussionID == a.Message.DiscussionID {
+		t.Error("other participants, same discussion")
+	}
+	h := f.deliver("r4", mail(t, "own/huge-headers.eml"))
+	tags, err := f.st.ListTags(ctx, f.user.ID)
+	if err != nil || len(tags) != 3 || len(h.Message.Tags) != 3 {
+		t.Errorf("tags %+v %v, message tags %q", tags, err, h.Message.Tags)
+	}
+	// No participant at all: the receiving identity stands in.
+	g := f.deliver("r5", mail(t, "own/garbage.eml"))
+	if len(g.Message.Participants) != 1 || g.Message.Participants[0].Address != "alice@example.test" {
+		t.Errorf("garbage participants %+v", g.Message.Participants)
+	}
+}

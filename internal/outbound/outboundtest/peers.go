@@ -1,0 +1,148 @@
+package outboundtest
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// peer runs scripts/test-peers/<script> with args unless the variable
+// probe is already set, and returns the variables it exports (or the
+// environment's). The started server is stopped by the test's cleanup.
+func peer(t testing.TB, probe, script string, args ...string) map[string]string {
+	t.Helper()
+	prefix := probe[:strings.LastIndexByte(probe, '_')+1]
+	if os.Getenv(probe) != "" {
+		vars := map[string]string{}
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, prefix) {
+				vars[k] = v
+			}
+		}
+		return vars
+	}
+	root := repoRoot(t)
+	cmd := exec.Command("bash", append([]string{filepath.Join(root, "scripts", "test-peers", script)}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		missing(t, "%s failed: %v\n%s", script, err, stderr.String())
+	}
+	vars := parseExports(out)
+	if pid := vars[prefix+"PID"]; pid != "" {
+		t.Cleanup(func() {
+			_ = exec.Command("bash", filepath.Join(root, "scripts", "test-peers", "stop.sh"), pid).Run()
+		})
+	}
+	if vars[probe] == "" {
+		missing(t, "%s did not set %s", script, probe)
+	}
+	return vars
+}
+
+// missing skips the test, or fails it under CI=true.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("peer missing (CI=true requires it): "+format, args...)
+	}
+	t.Skipf("peer missing: "+format, args...)
+}
+
+// parseExports reads "export K=V" lines.
+func parseExports(out []byte) map[string]string {
+	vars := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export ")
+		if k, v, ok := strings.Cut(line, "="); ok {
+			vars[k] = strings.Trim(v, `'"`)
+		}
+	}
+	return vars
+}
+
+// repoRoot is the module's root: three folders above this file.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the outboundtest sources")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}
+
+// Sink is Postfix's smtp-sink, dumping every message.
+type Sink struct {
+	Addr string
+	Dump string
+}
+
+// SMTPSink returns the smtp-sink of CALIOPEN_TEST_SMTP_SINK_ADDR, or
+// starts one for the test.
+func SMTPSink(t testing.TB) Sink {
+	t.Helper()
+	v := peer(t, "CALIOPEN_TEST_SMTP_SINK_ADDR", "smtp-sink.sh")
+	return Sink{Addr: v["CALIOPEN_TEST_SMTP_SINK_ADDR"], Dump: v["CALIOPEN_TEST_SMTP_SINK_DUMP"]}
+}
+
+// Dumped is one transaction that smtp-sink dumped.
+type Dumped struct {
+	File  string
+	Rcpts []string // from X-Rcpt-Args
+	Raw   []byte   // the whole dump, smtp-sink's headers first
+}
+
+// Find returns the dumped transactions whose message contains needle
+// (a Message-ID, say).
+func (s Sink) Find(t testing.TB, needle string) []Dumped {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(s.Dump, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Dumped
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || !bytes.Contains(b, []byte(needle)) {
+			continue
+		}
+		d := Dumped{File: f, Raw: b}
+		for _, line := range strings.Split(string(b), "\n") {
+			if r, ok := strings.CutPrefix(line, "X-Rcpt-Args: <"); ok {
+				d.Rcpts = append(d.Rcpts, r[:strings.IndexByte(r, '>')])
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// PostfixRelay returns the private Postfix relay of
+// CALIOPEN_TEST_POSTFIX_RELAY_ADDR, or starts one relaying to nexthop
+// (host:port) for the test.
+func PostfixRelay(t testing.TB, nexthop string) string {
+	t.Helper()
+	v := peer(t, "CALIOPEN_TEST_POSTFIX_RELAY_ADDR", "postfix-relay.sh", "", nexthop)
+	return v["CALIOPEN_TEST_POSTFIX_RELAY_ADDR"]
+}
+
+// IMAP is a Dovecot IMAP server with one user.
+type IMAP struct {
+	Addr, User, Pass string
+}
+
+// DovecotIMAP returns the Dovecot of CALIOPEN_TEST_DOVECOT_IMAP_ADDR, or
+// starts one for the test.
+func DovecotIMAP(t testing.TB) IMAP {
+	t.Helper()
+	v := peer(t, "CALIOPEN_TEST_DOVECOT_IMAP_ADDR", "dovecot-imap.sh")
+	return IMAP{Addr: v["CALIOPEN_TEST_DOVECOT_IMAP_ADDR"], User: v["CALIOPEN_TEST_DOVECOT_IMAP_USER"],
+		Pass: v["CALIOPEN_TEST_DOVECOT_IMAP_PASS"]}
+}

@@ -1,0 +1,192 @@
+package outbound
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// SendError is why Send failed.
+type SendError struct {
+	// Stage is the step that failed: dial, tls, hello, auth, mail, rcpt,
+	// data.
+	Stage string
+	// Code is the SMTP reply code, 0 when there was none (network error).
+	Code int
+	// Temporary is true for 4xx replies and network errors, false for 5xx
+	// replies and configuration errors.
+	Temporary bool
+	// Unconfirmed is true when the connection failed after the message
+	// was written and before the server's answer: the server may or may
+	// not have taken it.
+	Unconfirmed bool
+	// Err is the underlying error.
+	Err error
+}
+
+// Error describes the failure.
+func (e *SendError) Error() string {
+	return fmt.Sprintf("smtp %s: %v", e.Stage, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *SendError) Unwrap() error { return e.Err }
+
+// sendErr classifies err of stage.
+func sendErr(stage string, err error) *SendError {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return &SendError{Stage: stage, Code: se.Code, Temporary: se.Code < 500, Err: err}
+	}
+	if errors.Is(err, ErrInvalid) {
+		return &SendError{Stage: stage, Err: err}
+	}
+	return &SendError{Stage: stage, Temporary: true, Err: err}
+}
+
+// Send hands the message raw to srv with the envelope from → to. It
+// returns nil once the server accepted the DATA; every error is a
+// *SendError.
+func Send(ctx context.Context, srv Server, from string, to []string, raw []byte) error {
+	if err := srv.Check(); err != nil {
+		return sendErr("config", err)
+	}
+	timeout := srv.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := dial(ctx, srv)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	if err := transact(c, srv, from, to, raw); err != nil {
+		if ctx.Err() != nil && err.Err != nil {
+			err.Err = fmt.Errorf("%w (%v)", err.Err, ctx.Err())
+		}
+		return err
+	}
+	_ = c.Quit()
+	return nil
+}
+
+// dial connects and secures the connection as srv says.
+func dial(ctx context.Context, srv Server) (*smtp.Client, error) {
+	host, _, _ := net.SplitHostPort(srv.Addr)
+	cfg := srv.TLSConfig
+	if cfg == nil {
+		cfg = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", srv.Addr)
+	if err != nil {
+		return nil, sendErr("dial", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	switch srv.tlsMode() {
+	case TLSImplicit:
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, sendErr("tls", err)
+		}
+		return smtp.NewClient(tc), nil
+	case TLSStart:
+		c, err := smtp.NewClientStartTLS(conn, cfg)
+		if err != nil {
+			return nil, sendErr("tls", err)
+		}
+		return c, nil
+	}
+	return smtp.NewClient(conn), nil
+}
+
+func helloName(srv Server) string {
+	if srv.HelloName == "" {
+		return "localhost"
+	}
+	return srv.HelloName
+}
+
+// transact runs EHLO, AUTH, MAIL, RCPT and DATA on c.
+func transact(c *smtp.Client, srv Server, from string, to []string, raw []byte) *SendError {
+	if srv.tlsMode() != TLSStart {
+		// With STARTTLS the client greeted with "localhost" already.
+		if err := c.Hello(helloName(srv)); err != nil {
+			return sendErr("hello", err)
+		}
+	}
+	if srv.Auth == AuthPlain && !c.SupportsAuth("PLAIN") && c.SupportsAuth("LOGIN") {
+		srv.Auth = AuthLogin // the server offers LOGIN only
+	}
+	if a := saslClient(srv); a != nil {
+		if err := c.Auth(a); err != nil {
+			return sendErr("auth", err)
+		}
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return sendErr("mail", err)
+	}
+	for _, rcpt := range to {
+		if err := c.Rcpt(rcpt, nil); err != nil {
+			return sendErr("rcpt", err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return sendErr("data", err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		return &SendError{Stage: "data", Temporary: true, Err: err}
+	}
+	if err := w.Close(); err != nil {
+		se := sendErr("data", err)
+		se.Unconfirmed = se.Code == 0
+		return se
+	}
+	return nil
+}
+
+// saslClient returns the AUTH client of srv, nil for none.
+func saslClient(srv Server) sasl.Client {
+	switch srv.Auth {
+	case AuthPlain:
+		return sasl.NewPlainClient("", srv.Username, srv.Password)
+	case AuthLogin:
+		return sasl.NewLoginClient(srv.Username, srv.Password)
+	case AuthXOAuth2:
+		return NewXOAuth2(srv.Username, srv.Token)
+	}
+	return nil
+}
+
+// NewXOAuth2 returns a client of Google's XOAUTH2 SASL mechanism (SMTP and
+// IMAP).
+func NewXOAuth2(user, token string) sasl.Client { return xoauth2{user: user, token: token} }
+
+// xoauth2 is Google's XOAUTH2 SASL mechanism.
+type xoauth2 struct{ user, token string }
+
+// Start sends the user and the bearer token.
+func (x xoauth2) Start() (string, []byte, error) {
+	var b bytes.Buffer
+	b.WriteString("user=" + x.user + "\x01auth=Bearer " + x.token + "\x01\x01")
+	return string(AuthXOAuth2), b.Bytes(), nil
+}
+
+// Next answers a challenge (an error description) with an empty response,
+// as the mechanism asks; the server then fails the exchange.
+func (x xoauth2) Next(challenge []byte) ([]byte, error) { return []byte{}, nil }

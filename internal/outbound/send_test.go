@@ -1,0 +1,119 @@
+package outbound_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/outbound/outboundtest"
+)
+
+func TestSendClassifiesReplies(t *testing.T) {
+	f := outboundtest.StartFakeSMTP(t)
+	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone, Timeout: 5 * time.Second}
+	raw := build(t, draft(), nil).Raw
+	ctx := context.Background()
+	send := func() *outbound.SendError {
+		err := outbound.Send(ctx, srv, "alice@caliopen.test", []string{"bob@example.org"}, raw)
+		if err == nil {
+			return nil
+		}
+		var se *outbound.SendError
+		if !errors.As(err, &se) {
+			t.Fatalf("error %v is not a *SendError", err)
+		}
+		return se
+	}
+	if se := send(); se != nil {
+		t.Fatalf("accepting server: %v", se)
+	}
+	cases := []struct {
+		stage       string
+		code        int
+		temporary   bool
+		unconfirmed bool
+	}{{"rcpt", 450, true, false}, {"rcpt", 550, false, false}, {"data", 451, true, false}, {"data", 554, false, false}}
+	for _, c := range cases {
+		f.Fail(c.stage, c.code)
+		se := send()
+		f.Fail(c.stage, 0)
+		if se == nil || se.Code != c.code || se.Temporary != c.temporary || se.Unconfirmed || se.Stage != c.stage {
+			t.Errorf("%s %d: got %+v", c.stage, c.code, se)
+		}
+	}
+	f.HangUp(true)
+	se := send()
+	f.HangUp(false)
+	if se == nil || !se.Unconfirmed || !se.Temporary {
+		t.Errorf("hang-up after the message: got %+v, want temporary and unconfirmed", se)
+	}
+	if got := len(f.Received()); got != 2 {
+		t.Errorf("server kept %d messages, want 2 (the accepted one and the unconfirmed one)", got)
+	}
+	if !bytes.Equal(f.Received()[0].Data, raw) {
+		t.Error("the server did not get the built bytes")
+	}
+	srv.Addr = "127.0.0.1:1"
+	if se := send(); se == nil || !se.Temporary || se.Stage != "dial" {
+		t.Errorf("refused connection: %+v", se)
+	}
+}
+
+func TestSendAuthMechanisms(t *testing.T) {
+	f := outboundtest.StartFakeSMTP(t)
+	raw := build(t, draft(), nil).Raw
+	ctx := context.Background()
+	for _, srv := range []outbound.Server{
+		{Auth: outbound.AuthPlain, Username: "u", Password: "pw"},
+		{Auth: outbound.AuthLogin, Username: "u", Password: "pw"},
+		{Auth: outbound.AuthXOAuth2, Username: "u", Token: "pw"},
+	} {
+		f.RequireAuth("u", "pw")
+		srv.Addr, srv.TLS = f.Addr, outbound.TLSNone
+		if err := outbound.Send(ctx, srv, "a@caliopen.test", []string{"b@example.org"}, raw); err != nil {
+			t.Errorf("%s: %v", srv.Auth, err)
+		}
+		if strings.Contains(srv.String(), "pw") {
+			t.Errorf("String shows the secret: %s", srv)
+		}
+		srv.Password, srv.Token = "wrong", "wrong"
+		err := outbound.Send(ctx, srv, "a@caliopen.test", []string{"b@example.org"}, raw)
+		var se *outbound.SendError
+		if !errors.As(err, &se) || se.Temporary || se.Stage != "auth" {
+			t.Errorf("%s with a bad secret: %v, want a permanent auth failure", srv.Auth, err)
+		}
+	}
+	if n := len(f.Received()); n != 3 {
+		t.Errorf("%d messages, want 3", n)
+	}
+}
+
+func TestSendToSMTPSink(t *testing.T) {
+	sink := outboundtest.SMTPSink(t)
+	m := draft()
+	m.ID = "sink-" + time.Now().Format("150405.000000000")
+	b := build(t, m, nil)
+	srv := outbound.Server{Addr: sink.Addr, TLS: outbound.TLSNone}
+	if err := outbound.Send(context.Background(), srv, b.From, b.Recipients, b.Raw); err != nil {
+		t.Fatal(err)
+	}
+	var got []outboundtest.Dumped
+	for i := 0; i < 50 && len(got) == 0; i++ {
+		got = sink.Find(t, b.MessageID)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d dumps with the Message-ID, want 1", len(got))
+	}
+	if r := strings.Join(got[0].Rcpts, " "); r != strings.Join(b.Recipients, " ") {
+		t.Errorf("envelope recipients %q, want %q", r, b.Recipients)
+	}
+	lf := func(b []byte) []byte { return bytes.TrimRight(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), "\n") }
+	if !bytes.HasSuffix(lf(got[0].Raw), lf(b.Raw)) {
+		t.Error("the sink's dump does not end with the built message")
+	}
+}
