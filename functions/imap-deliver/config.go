@@ -2,9 +2,9 @@ package imapdeliver
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/caliopen/functions/internal/envconf"
 )
 
 // Config configures imap-deliver.
@@ -31,15 +31,9 @@ func DefaultConfig() Config {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := DefaultConfig()
 	var errs []error
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-	}{{EnvSendTimeout, &cfg.SendTimeout}, {EnvIMAPTimeout, &cfg.IMAPTimeout}} {
-		if v := strings.TrimSpace(getenv(d.name)); v != "" {
-			var err error
-			if *d.dst, err = time.ParseDuration(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", d.name, err))
-			}
+	for name, dst := range map[string]*time.Duration{EnvSendTimeout: &cfg.SendTimeout, EnvIMAPTimeout: &cfg.IMAPTimeout} {
+		if err := envconf.Duration(getenv, name, dst); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := cfg.Validate(); err != nil {

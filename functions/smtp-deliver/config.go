@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/secretenv"
 )
@@ -83,15 +84,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("%s: %q is not true or false", EnvLocalDelivery, v))
 	}
-	durations := []struct {
-		name string
-		dst  *time.Duration
-	}{{EnvSendLease, &cfg.SendLease}, {EnvSMTPTimeout, &cfg.SMTPTimeout}}
-	for _, d := range durations {
-		if v := get(d.name); v != "" {
-			if *d.dst, err = time.ParseDuration(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", d.name, err))
-			}
+	for name, dst := range map[string]*time.Duration{EnvSendLease: &cfg.SendLease, EnvSMTPTimeout: &cfg.SMTPTimeout} {
+		if err := envconf.Duration(getenv, name, dst); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
