@@ -10,6 +10,7 @@ import (
 
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/smtplistener"
 )
 
 // connectorEnv lists the environment variables the connector accepts.
@@ -196,9 +197,9 @@ func docsOf(t *testing.T, text string) (string, []Doc) {
 	return dir, docs
 }
 
-// TestConnectorConfigMapLoads feeds the connector ConfigMap's values to the
-// connector's own configuration loader: every value must be valid.
-func TestConnectorConfigMapLoads(t *testing.T) {
+// configMap returns the data of the named ConfigMap under infra/.
+func configMap(t *testing.T, name string) map[string]string {
+	t.Helper()
 	_, docs := readInfra(t)
 	data := map[string]string{}
 	for _, d := range docs {
@@ -207,17 +208,32 @@ func TestConnectorConfigMapLoads(t *testing.T) {
 			Metadata struct{ Name string } `yaml:"metadata"`
 			Data     map[string]string     `yaml:"data"`
 		}
-		if d.Decode(&cm) == nil && cm.Kind == "ConfigMap" && cm.Metadata.Name == connectorDeployment {
+		if d.Decode(&cm) == nil && cm.Kind == "ConfigMap" && cm.Metadata.Name == name {
 			for k, v := range cm.Data {
 				data[k] = v
 			}
 		}
 	}
 	if len(data) == 0 {
-		t.Fatal("no connector ConfigMap")
+		t.Fatalf("no ConfigMap %s", name)
 	}
+	return data
+}
+
+// TestConnectorConfigMapLoads feeds the connector ConfigMap's values to the
+// connector's own configuration loader: every value must be valid.
+func TestConnectorConfigMapLoads(t *testing.T) {
+	data := configMap(t, connectorDeployment)
 	data["NATS_USER"], data["NATS_PASSWORD"] = "connector", "from-the-secret"
 	if _, err := connector.LoadConfig(func(k string) string { return data[k] }); err != nil {
 		t.Errorf("the connector refuses its ConfigMap: %v", err)
+	}
+}
+
+// TestSMTPListenerConfigMapLoads does the same for the SMTP listener's limits.
+func TestSMTPListenerConfigMapLoads(t *testing.T) {
+	data := configMap(t, "caliopen-smtp-listener")
+	if _, err := smtplistener.LoadConfig(func(k string) string { return data[k] }); err != nil {
+		t.Errorf("the SMTP listener refuses its ConfigMap: %v", err)
 	}
 }
