@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 )
 
@@ -38,8 +39,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.StringVar(&o.dovecot, "dovecot", getenv("CALIOPEN_TEST_DOVECOT_LMTP"), "LMTP address of a Dovecot to compare with; empty starts one with scripts/test-peers/dovecot.sh")
 	fs.StringVar(&o.storeDSN, "store", "", "store DSN for Caliopen (default: SQLite in a temporary directory)")
 	fs.StringVar(&o.scripts, "scripts", "scripts/test-peers", "folder of the peer scripts")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if o.mails <= 0 || o.sessions <= 0 || o.size <= 0 {
 		return errors.New("-mails, -sessions and -size must be positive")

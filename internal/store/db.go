@@ -19,29 +19,65 @@ type querier interface {
 }
 
 // conn runs '?' queries on a pool or a transaction, rebinding placeholders
-// for the dialect: the one place where they differ.
+// for the dialect (the one place where they differ) and using the pool's
+// prepared statements.
 type conn struct {
-	q querier
-	d *dialect
+	q     querier
+	tx    *sql.Tx    // set inside a transaction
+	cache *stmtCache // the pool's statements
+	d     *dialect
+	// later collects the queries a transaction prepared for itself: on
+	// SQLite the transaction holds the only writer connection, so the pool
+	// can prepare them for the cache only once it has ended.
+	later *[]string
+}
+
+// stmt returns a prepared statement of query for this connection, or nil
+// when the query should run unprepared. A transaction's own statements
+// close with it; the pool's live until Close.
+func (c conn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if c.tx != nil {
+		if st, ok := c.cache.lookup(query); ok {
+			return c.tx.StmtContext(ctx, st), nil
+		}
+		*c.later = append(*c.later, query)
+		return c.tx.PrepareContext(ctx, query)
+	}
+	return c.cache.get(ctx, query)
 }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.q.ExecContext(ctx, c.d.rebind(query), args...)
+	query = c.d.rebind(query)
+	st, err := c.stmt(ctx, query)
+	if err != nil || st == nil {
+		return c.q.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.q.QueryContext(ctx, c.d.rebind(query), args...)
+	query = c.d.rebind(query)
+	st, err := c.stmt(ctx, query)
+	if err != nil || st == nil {
+		return c.q.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 func (c conn) row(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.q.QueryRowContext(ctx, c.d.rebind(query), args...)
+	query = c.d.rebind(query)
+	st, err := c.stmt(ctx, query)
+	if err != nil || st == nil {
+		return c.q.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // read returns the connection for reads outside a transaction.
-func (s *SQL) read() conn { return conn{q: s.r, d: s.d} }
+func (s *SQL) read() conn { return conn{q: s.r, cache: s.rc, d: s.d} }
 
 // write returns the connection for single-statement writes.
-func (s *SQL) write() conn { return conn{q: s.w, d: s.d} }
+func (s *SQL) write() conn { return conn{q: s.w, cache: s.wc, d: s.d} }
 
 // tx runs fn in a write transaction, committed when fn returns nil.
 func (s *SQL) tx(ctx context.Context, fn func(c conn) error) error {
@@ -49,7 +85,13 @@ func (s *SQL) tx(ctx context.Context, fn func(c conn) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(conn{q: t, d: s.d}); err != nil {
+	var later []string
+	defer func() {
+		for _, q := range later { // the writer is free again: cache them
+			s.wc.get(ctx, q) // a failure only means the next call prepares again
+		}
+	}()
+	if err := fn(conn{q: t, tx: t, cache: s.wc, d: s.d, later: &later}); err != nil {
 		return errors.Join(err, ignoreDone(t.Rollback()))
 	}
 	if err := t.Commit(); err != nil {

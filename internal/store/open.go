@@ -24,10 +24,13 @@ var migrations embed.FS
 // SQL is the store on database/sql. It implements every role interface of
 // this package and is safe for concurrent use. Build it with Open.
 type SQL struct {
-	d   *dialect
-	r   *sql.DB // reads
-	w   *sql.DB // writes; the same pool as r on PostgreSQL
-	now func() time.Time
+	d *dialect
+	r *sql.DB // reads
+	w *sql.DB // writes; the same pool as r on PostgreSQL
+	// rc and wc are the prepared statements of r and w (one cache when the
+	// pools are one).
+	rc, wc *stmtCache
+	now    func() time.Time
 }
 
 // Open connects to the database named by dsn and applies the pending
@@ -53,6 +56,11 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		return nil, err
 	}
 	s.now = time.Now
+	s.wc = newStmtCache(s.w)
+	s.rc = s.wc
+	if s.r != s.w {
+		s.rc = newStmtCache(s.r)
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -164,7 +172,11 @@ func (s *SQL) Ping(ctx context.Context) error {
 
 // Close releases the connections. The store is unusable afterwards.
 func (s *SQL) Close() error {
-	err := s.w.Close()
+	err := s.wc.close()
+	if s.rc != s.wc {
+		err = errors.Join(err, s.rc.close())
+	}
+	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}
