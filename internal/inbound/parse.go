@@ -44,7 +44,10 @@ var participantHeaders = []string{"From", "Sender", "Reply-To", "To", "Cc", "Bcc
 // Parse reads a raw message. It never fails: what cannot be read is left
 // empty, and Errors counts what enmime had to recover from.
 func Parse(raw []byte) Parsed {
-	parser := enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true))
+	// A declared charset is trusted; detection (costly, and a guess) runs
+	// only for text parts that declare none.
+	parser := enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true),
+		enmime.DisableCharacterDetection(true))
 	env, err := parser.ReadEnvelope(bytes.NewReader(raw))
 	if err != nil || env == nil {
 		// Not even a header: keep what the raw bytes hold as plain text.
