@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark in one go: the connector and pub/sub figures, the store
-# on SQLite and on PostgreSQL (started when none answers), and the contract's
-# micro-benchmark. Extra arguments go to cmd/bench.
+# on SQLite and on PostgreSQL (started when none answers), the contract's
+# micro-benchmark, inbound and outbound mail. Extra arguments go to cmd/bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -9,3 +9,8 @@ vars=$(bash scripts/test-peers/postgres.sh) && eval "$vars"
 trap 'bash scripts/test-peers/stop.sh "${CALIOPEN_TEST_POSTGRES_PID:-}"' EXIT
 go run ./cmd/bench -postgres "$CALIOPEN_TEST_POSTGRES_URL" "$@"
 go test -run='^$' -bench=. -benchmem ./internal/contract/
+# Inbound: smtp-source into the SMTP listener (stored and processed), beside
+# Dovecot's LMTP delivery and smtp-sink; outbound: the whole send path
+# beside smtp-source into smtp-sink. Both start their own peers.
+go run ./cmd/bench-inbound
+go run ./cmd/bench-outbound -n 1000 -c 32

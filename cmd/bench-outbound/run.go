@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type options struct {
 	sink, relay  string
 	smtpSource   string
 	peersScripts string
+	cpuprofile   string
 }
 
 func parse(args []string) (options, error) {
@@ -35,6 +37,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.relay, "relay", "", "relay host:port for smtp-deliver (default: the sink)")
 	fs.StringVar(&o.smtpSource, "smtp-source", "/usr/sbin/smtp-source", "smtp-source binary")
 	fs.StringVar(&o.peersScripts, "peers", "scripts/test-peers", "folder of the peer scripts")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -48,6 +51,17 @@ func parse(args []string) (options, error) {
 // run measures the ceiling, then the whole path, and prints both.
 func run(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parse(args)
+	if err == nil && o.cpuprofile != "" {
+		f, ferr := os.Create(o.cpuprofile)
+		if ferr != nil {
+			return ferr
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}
