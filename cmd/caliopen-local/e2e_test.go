@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -308,6 +311,25 @@ func TestEndToEndInbound(t *testing.T) {
 	if n := strings.Count(fmt.Sprint(list), "café"); n != 1 {
 		t.Errorf("dora's messages hold %d copies of the mail, want 1: %v", n, list)
 	}
+	// A real client from outside the process: swaks.
+	swaks, lerr := exec.LookPath("swaks")
+	if lerr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("swaks is missing (scripts/test-peers/postfix-tools.sh installs it)")
+		}
+		t.Log("swaks missing: skipped the swaks delivery")
+	} else {
+		host, port, _ := net.SplitHostPort(smtpAddr)
+		out, err := exec.Command(swaks, "--server", host, "--port", port, "--from", "eve@example.org",
+			"--to", "dora@caliopen.local", "--header", "Subject: sent with swaks", "--body", "Hello again.").CombinedOutput()
+		if err != nil {
+			t.Fatalf("swaks: %v\n%s", err, out)
+		}
+		if list := dora.must(200, "GET", "/messages", nil); !strings.Contains(fmt.Sprint(list), "sent with swaks") {
+			t.Errorf("dora's messages lack the swaks mail: %v", list)
+		}
+	}
+
 	err := sendMail(smtpAddr, "someone@example.net", mail)
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code != 550 {
