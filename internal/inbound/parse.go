@@ -48,7 +48,7 @@ func Parse(raw []byte) Parsed {
 	// only for text parts that declare none.
 	parser := enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true),
 		enmime.DisableCharacterDetection(true))
-	env, err := parser.ReadEnvelope(bytes.NewReader(raw))
+	env, err := parser.ReadEnvelope(bytes.NewReader(withStatedDefault(raw)))
 	if err != nil || env == nil {
 		// Not even a header: keep what the raw bytes hold as plain text.
 		return Parsed{BodyPlain: clean(string(raw)), Errors: 1, Features: map[string]string{}}
