@@ -14,7 +14,9 @@ import (
 	"net/http"
 
 	"github.com/caliopen/functions/functions/api"
+	identitiesorders "github.com/caliopen/functions/functions/identities-orders"
 	imapdeliver "github.com/caliopen/functions/functions/imap-deliver"
+	imapworker "github.com/caliopen/functions/functions/imap-worker"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/blob"
@@ -86,6 +88,14 @@ func All() []Spec {
 		}},
 		{Name: "inbound-email", Build: func(env Env) (fnhttp.Core, error) {
 			return inboundemail.Build(env.Getenv, env.Store, env.Blobs, env.Logger.With("fn", "inbound-email"))
+		}},
+		{Name: "identities-orders", Build: func(env Env) (fnhttp.Core, error) {
+			return identitiesorders.Build(env.Getenv, identitiesorders.Deps{Store: env.Store,
+				Logger: env.Logger.With("fn", "identities-orders")})
+		}},
+		{Name: "imap-worker", Build: func(env Env) (fnhttp.Core, error) {
+			return imapworker.Build(env.Getenv, imapworker.Deps{Store: env.Store,
+				Logger: env.Logger.With("fn", "imap-worker")})
 		}},
 		{Name: "imap-deliver", Build: func(env Env) (fnhttp.Core, error) {
 			return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,

@@ -14,3 +14,5 @@ go test -run='^$' -bench=. -benchmem ./internal/contract/
 # beside smtp-source into smtp-sink. Both start their own peers.
 go run ./cmd/bench-inbound
 go run ./cmd/bench-outbound -n 1000 -c 32
+# The scheduler: 100,000 identities on SQLite, steady polling and a restart.
+go run ./cmd/bench-scheduler

@@ -28,6 +28,7 @@ import (
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -42,14 +43,16 @@ type system struct {
 	// Admin is the admin user's name when the system created or found it.
 	Admin string
 
-	log     *slog.Logger
-	deps    *platform.Deps
-	smtp    context.CancelFunc
-	smtpErr chan error
-	nats    *server.Server
-	nc      *nats.Conn
-	conn    *connector.Connector
-	servers []*http.Server
+	log       *slog.Logger
+	deps      *platform.Deps
+	smtp      context.CancelFunc
+	smtpErr   chan error
+	schedStop context.CancelFunc
+	schedErr  chan error
+	nats      *server.Server
+	nc        *nats.Conn
+	conn      *connector.Connector
+	servers   []*http.Server
 }
 
 // run starts the system, prints where each part listens, and stops it
@@ -168,6 +171,9 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if err := sys.startSMTP(ctx, cfg, getenv); err != nil {
 		return nil, err
 	}
+	if err := sys.startScheduler(ctx, getenv); err != nil {
+		return nil, err
+	}
 	adminLn, err := listen(cfg.Host, cfg.AdminPort, "admin-port")
 	if err != nil {
 		return nil, err
@@ -220,6 +226,12 @@ func (s *system) serve(ln net.Listener, h http.Handler) {
 // stop drains the connector, then stops the servers and NATS.
 func (s *system) stop() error {
 	var errs []error
+	if s.schedStop != nil {
+		s.schedStop()
+		if err := <-s.schedErr; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("scheduler: %w", err))
+		}
+	}
 	if s.smtp != nil {
 		s.smtp()
 		if err := <-s.smtpErr; err != nil {
@@ -276,6 +288,25 @@ func (s *system) startSMTP(ctx context.Context, cfg config, getenv func(string) 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.smtp, s.smtpErr = cancel, make(chan error, 1)
 	go func() { s.smtpErr <- l.Serve(sctx, ln, nil, 10*time.Second) }()
+	return nil
+}
+
+// startScheduler runs the scheduler pod's loop: sync orders for every
+// active remote identity at its poll interval.
+func (s *system) startScheduler(ctx context.Context, getenv func(string) string) error {
+	cfg, err := scheduler.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	cfg.HTTPAddr = ""
+	sch, err := scheduler.New(cfg, scheduler.Deps{Store: s.deps.Store, Sender: scheduler.NATSSender{Emitter: s.deps.Emitter},
+		Logger: s.log.With("part", "scheduler")})
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.schedStop, s.schedErr = cancel, make(chan error, 1)
+	go func() { s.schedErr <- sch.Run(sctx) }()
 	return nil
 }
 

@@ -1,4 +1,4 @@
-# Builds one always-on pod (connector, smtp-listener) from the module:
+# Builds one always-on pod (connector, smtp-listener, scheduler) from the module:
 #   docker build --build-arg CMD=connector -t ghcr.io/caliopen/connector:dev -f infra/images/pod.Dockerfile .
 #   docker build --build-arg CMD=smtp-listener -t ghcr.io/caliopen/smtp-listener:dev -f infra/images/pod.Dockerfile .
 FROM --platform=${BUILDPLATFORM:-linux/amd64} golang:1.26-alpine AS build

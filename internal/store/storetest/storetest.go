@@ -34,6 +34,7 @@ func Run(t *testing.T, open Opener) {
 		{"SyncState", testSyncState},
 		{"SyncLease", testSyncLease},
 		{"Schedules", testSchedules},
+		{"Polling", testPolling},
 		{"MessageRoundTrip", testMessageRoundTrip},
 		{"InboundDedup", testInboundDedup},
 		{"MessageListing", testMessageListing},

@@ -1,0 +1,128 @@
+package imapworker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/schedule"
+	idorders "github.com/caliopen/functions/internal/scheduler/orders"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// Store is what imap-worker needs of the store; *store.SQL has it.
+type Store interface {
+	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
+	SetIdentityStatus(ctx context.Context, userID, identityID string, st store.IdentityStatus) error
+	SetNextRun(ctx context.Context, userID, identityID string, at time.Time) error
+	EnsureSchedule(ctx context.Context, userID, identityID string, at time.Time) (bool, error)
+	DeleteSchedule(ctx context.Context, userID, identityID string) error
+	ClearSyncError(ctx context.Context, userID, identityID string) error
+}
+
+// Deps are imap-worker's dependencies. Store and Logger are required.
+type Deps struct {
+	Store  Store
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+type worker struct{ deps Deps }
+
+// New returns the core of imap-worker.
+func New(_ Config, deps Deps) (fnhttp.Core, error) {
+	if deps.Store == nil || deps.Logger == nil {
+		return nil, errors.New("imap-worker: store and logger are required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	w := &worker{deps: deps}
+	return idorders.Core("imap-worker", func(o *contract.RemoteOrder) string { return o.Order },
+		map[string]idorders.Handler[contract.RemoteOrder]{
+			contract.OrderAddWorker:    w.add,
+			contract.OrderReloadWorker: w.reload,
+			contract.OrderRemoveWorker: w.remove,
+		}), nil
+}
+
+// add activates the identity and schedules a sync now.
+func (w *worker) add(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.Result, error) {
+	id, err := w.identity(ctx, ord)
+	if err != nil {
+		return fnhttp.Result{}, err
+	}
+	now := w.deps.Now()
+	created, err := w.deps.Store.EnsureSchedule(ctx, id.UserID, id.ID, now)
+	if err != nil {
+		return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
+	}
+	if id.Status == store.Active && !created {
+		return fnhttp.Result{Message: "worker of identity " + id.ID + " is already running"}, nil
+	}
+	if err := w.deps.Store.SetIdentityStatus(ctx, id.UserID, id.ID, store.Active); err != nil {
+		return fnhttp.Result{}, idorders.StoreError("activate identity "+id.ID, err)
+	}
+	if !created {
+		if err := w.deps.Store.SetNextRun(ctx, id.UserID, id.ID, now); err != nil {
+			return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
+		}
+	}
+	return fnhttp.Result{Message: "worker of identity " + id.ID + " started"}, nil
+}
+
+// reload clears the error state and schedules a sync now.
+func (w *worker) reload(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.Result, error) {
+	id, err := w.identity(ctx, ord)
+	if err != nil {
+		return fnhttp.Result{}, err
+	}
+	if err := w.deps.Store.ClearSyncError(ctx, id.UserID, id.ID); err != nil {
+		return fnhttp.Result{}, idorders.StoreError("clear errors of identity "+id.ID, err)
+	}
+	if id.Status != store.Active {
+		return fnhttp.Result{Message: "worker of identity " + id.ID + " is stopped; errors cleared, add_worker starts it"}, nil
+	}
+	if err := w.deps.Store.SetNextRun(ctx, id.UserID, id.ID, w.deps.Now()); err != nil {
+		return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
+	}
+	return fnhttp.Result{Message: "worker of identity " + id.ID + " reloaded"}, nil
+}
+
+// remove deactivates the identity and removes its schedule.
+func (w *worker) remove(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.Result, error) {
+	id, err := w.identity(ctx, ord)
+	if errors.Is(err, store.ErrNotFound) {
+		return fnhttp.Result{Message: "identity " + ord.RemoteID + " is gone; nothing to stop"}, nil
+	}
+	if err != nil {
+		return fnhttp.Result{}, err
+	}
+	if err := w.deps.Store.SetIdentityStatus(ctx, id.UserID, id.ID, store.Inactive); err != nil {
+		return fnhttp.Result{}, idorders.StoreError("deactivate identity "+id.ID, err)
+	}
+	if err := w.deps.Store.DeleteSchedule(ctx, id.UserID, id.ID); err != nil {
+		return fnhttp.Result{}, idorders.StoreError("unschedule identity "+id.ID, err)
+	}
+	return fnhttp.Result{Message: "worker of identity " + id.ID + " stopped"}, nil
+}
+
+// identity loads the order's identity and checks it is a remote e-mail
+// account.
+func (w *worker) identity(ctx context.Context, ord *contract.RemoteOrder) (store.Identity, error) {
+	id, err := w.deps.Store.GetIdentity(ctx, ord.UserID, ord.RemoteID)
+	if err != nil {
+		return store.Identity{}, idorders.StoreError("load identity "+ord.RemoteID, err)
+	}
+	if subj, _ := schedule.SubjectFor(id.Protocol); id.Type != store.RemoteIdentity || subj != contract.SubjectIMAPFetcher {
+		return store.Identity{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is a %s %s identity, not a remote e-mail account",
+			id.ID, id.Type, id.Protocol)), "not_imap_identity")
+	}
+	return id, nil
+}

@@ -1,0 +1,30 @@
+// Package scheduler is the always-on pod that replaces the original
+// identities-worker's cron table (imapJob.Run, twitterJob.Run): every tick
+// it reads the due schedules from the store and sends a sync order
+// ({"order":"sync","remote_id":...,"user_id":...}, the seed's bytes) on
+// IMAPfetcher for e-mail identities and on twitter_dm for Twitter ones.
+//
+// The schedule lives in the store, not in memory: identities-orders
+// writes it (a new identity is due at once), the scheduler moves each run
+// to its next time, so a restart loses nothing and rebuilds nothing.
+//
+// Two replicas do not double the orders: a due run is claimed with a
+// compare-and-set on its next-run time (store.ClaimSchedule) before the
+// order is sent, and only the replica whose claim moved the row sends it.
+// The claim also sets the next run (the identity's interval, ±jitter), so
+// the order is sent after the claim: a crash between the two loses one sync,
+// which the next run makes up (a sync resumes from the stored cursor; no
+// mail is skipped). A send that fails is retried after RetryDelay.
+//
+// A restart does not cause a burst: a run more than Grace late is not
+// fired but moved to a random time within min(Spread, interval), so a
+// backlog drains at about backlog/Spread orders a second (package
+// schedule).
+//
+// Sends: IMAPfetcher is captured by the connector's stream, so the order
+// is published and acknowledged by JetStream (internal/emit). twitter_dm
+// also carries request/reply deliver orders and stays on core NATS, so the
+// sync is sent as a request: the connector hands it off to its stream and
+// answers {"error":false,"message":"accepted"}, which is the
+// acknowledgement; nothing acknowledged means a retry.
+package scheduler

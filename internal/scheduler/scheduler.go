@@ -1,0 +1,143 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// Store is what the scheduler needs of the store; *store.SQL has it.
+type Store interface {
+	DueSchedules(ctx context.Context, now time.Time, limit int) ([]store.Due, error)
+	ClaimSchedule(ctx context.Context, d store.Due, next time.Time) (bool, error)
+}
+
+// Sender sends one sync order on a subject and returns once it is
+// acknowledged (see NATSSender).
+type Sender interface {
+	Send(ctx context.Context, subject string, order contract.RemoteOrder) error
+}
+
+// Deps are the scheduler's dependencies. Store, Sender and Logger are
+// required.
+type Deps struct {
+	Store  Store
+	Sender Sender
+	Logger *slog.Logger
+	// Metrics counts what the scheduler does; nil counts nothing.
+	Metrics *Metrics
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Rand returns uniform draws in [0, 1) for the jitter; it defaults to
+	// a randomly seeded source.
+	Rand func() float64
+}
+
+// Scheduler emits the sync orders of due schedules.
+type Scheduler struct {
+	cfg  Config
+	deps Deps
+	mu   sync.Mutex // guards deps.Rand
+	// lastOK is the end of the last tick that read the store (unix nanos).
+	lastOK atomic.Int64
+}
+
+// Stats counts the outcomes of one Tick.
+type Stats struct {
+	Sent    int // orders sent and acknowledged
+	Failed  int // sends that failed (retried after RetryDelay)
+	Errors  int // claims the store failed (tried again next tick)
+	Spread  int // overdue runs moved instead of fired
+	Lost    int // runs claimed by another replica first
+	Skipped int // schedules of protocols that are not polled
+}
+
+// New checks cfg and deps and returns a scheduler.
+func New(cfg Config, deps Deps) (*Scheduler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil || deps.Sender == nil || deps.Logger == nil {
+		return nil, errors.New("scheduler: store, sender and logger are required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Rand == nil {
+		deps.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())).Float64
+	}
+	return &Scheduler{cfg: cfg, deps: deps}, nil
+}
+
+// Run ticks every cfg.Tick until ctx ends; a failed tick is logged and
+// the next one tries again.
+func (s *Scheduler) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+			s.deps.Logger.Error("tick failed", "err", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Tick handles every schedule due now: it reads them a batch at a time
+// until none is left or a batch claims nothing (another replica took them
+// all, or the store failed every claim), and returns what it did.
+func (s *Scheduler) Tick(ctx context.Context) (Stats, error) {
+	var total Stats
+	start := s.deps.Now()
+	for {
+		now := s.deps.Now()
+		due, err := s.deps.Store.DueSchedules(ctx, now, s.cfg.Batch)
+		if err != nil {
+			s.deps.Metrics.tick(total, err)
+			return total, err
+		}
+		st := s.batch(ctx, now, due)
+		total.add(st)
+		if len(due) == 0 || st.Lost+st.Errors == len(due) || ctx.Err() != nil {
+			break
+		}
+	}
+	s.deps.Metrics.tick(total, nil)
+	s.lastOK.Store(time.Now().UnixNano())
+	if total != (Stats{}) {
+		s.deps.Logger.Debug("tick", "sent", total.Sent, "failed", total.Failed, "errors", total.Errors, "spread", total.Spread,
+			"lost", total.Lost, "skipped", total.Skipped, "took_ms", s.deps.Now().Sub(start).Milliseconds())
+	}
+	return total, nil
+}
+
+// Healthy reports whether a tick read the store within the last maxAge.
+func (s *Scheduler) Healthy(maxAge time.Duration) bool {
+	last := s.lastOK.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) <= maxAge
+}
+
+func (st *Stats) add(o Stats) {
+	st.Sent += o.Sent
+	st.Failed += o.Failed
+	st.Errors += o.Errors
+	st.Spread += o.Spread
+	st.Lost += o.Lost
+	st.Skipped += o.Skipped
+}
+
+func (s *Scheduler) rand() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deps.Rand()
+}

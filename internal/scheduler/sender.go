@@ -1,0 +1,42 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/faults"
+)
+
+// Emitter is what NATSSender needs; *emit.Emitter has it.
+type Emitter interface {
+	Publish(ctx context.Context, subject string, payload any) error
+	Request(ctx context.Context, subject string, payload any) ([]byte, error)
+}
+
+// NATSSender sends sync orders as the seed's emitters do. On IMAPfetcher
+// it publishes (the connector's stream acknowledges). On twitter_dm, a
+// subject that also carries request/reply orders and is not captured by a
+// stream, it sends a request: the connector hands the order off to its
+// stream and answers {"error":false,"message":"accepted"}.
+type NATSSender struct{ Emitter Emitter }
+
+// Send sends order on subject and returns once it is stored.
+func (n NATSSender) Send(ctx context.Context, subject string, order contract.RemoteOrder) error {
+	if subject != contract.SubjectTwitterDM {
+		return n.Emitter.Publish(ctx, subject, order)
+	}
+	body, err := n.Emitter.Request(ctx, subject, order)
+	if err != nil {
+		return err
+	}
+	var r contract.DeliverReply
+	if err := json.Unmarshal(body, &r); err != nil {
+		return faults.Temp(fmt.Errorf("%s sync: unexpected reply %.200q: %w", subject, body, err))
+	}
+	if r.Error {
+		return faults.Temp(fmt.Errorf("%s sync not accepted: %s", subject, r.Message))
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Polling is what the scheduler and the identity functions need beyond
+// Schedules: claiming a due run so that two schedulers never both emit it,
+// creating a schedule only once, and the identity fields they change.
+type Polling interface {
+	ClaimSchedule(ctx context.Context, d Due, next time.Time) (bool, error)
+	EnsureSchedule(ctx context.Context, userID, identityID string, at time.Time) (bool, error)
+	PullSchedule(ctx context.Context, userID, identityID string, at time.Time) error
+	DeleteSchedule(ctx context.Context, userID, identityID string) error
+	GetSchedule(ctx context.Context, userID, identityID string) (time.Time, error)
+	SetPollInterval(ctx context.Context, userID, identityID string, d time.Duration) error
+	ClearSyncError(ctx context.Context, userID, identityID string) error
+}
+
+// ClaimSchedule moves the run d (read by DueSchedules) to next, but only if
+// nobody moved it since d was read: it is a compare-and-set on the next run.
+// It returns true to the one caller that moved it, which then emits the
+// sync; false means another scheduler claimed it, or its schedule changed.
+func (s *SQL) ClaimSchedule(ctx context.Context, d Due, next time.Time) (bool, error) {
+	err := s.write().one(ctx, `UPDATE schedules SET next_run_at = ?
+		WHERE identity_id = ? AND user_id = ? AND next_run_at = ?`,
+		micros(orNow(next, s.stamp())), d.IdentityID, d.UserID, micros(norm(d.NextRun)))
+	if err == nil {
+		return true, nil
+	}
+	if isNoRows(err) {
+		return false, nil
+	}
+	return false, s.fail("claim schedule of identity "+d.IdentityID, err)
+}
+
+// EnsureSchedule creates the schedule of an identity with its next run at
+// at, unless it has one: then nothing changes and it returns false. An
+// unknown identity gives ErrNotFound.
+func (s *SQL) EnsureSchedule(ctx context.Context, userID, identityID string, at time.Time) (bool, error) {
+	res, err := s.write().exec(ctx, `INSERT INTO schedules (identity_id, user_id, next_run_at) VALUES (?, ?, ?)
+		ON CONFLICT (identity_id) DO NOTHING`, identityID, userID, micros(orNow(at, s.stamp())))
+	if err != nil {
+		return false, s.fail("ensure schedule of identity "+identityID, err)
+	}
+	if err := affected(res); err != nil {
+		if isNoRows(err) {
+			return false, nil
+		}
+		return false, s.fail("ensure schedule of identity "+identityID, err)
+	}
+	return true, nil
+}
+
+// PullSchedule brings the next run of an identity forward to at when it is
+// later; an earlier run, or no schedule, is left alone.
+func (s *SQL) PullSchedule(ctx context.Context, userID, identityID string, at time.Time) error {
+	t := micros(orNow(at, s.stamp()))
+	_, err := s.write().exec(ctx, `UPDATE schedules SET next_run_at = ?
+		WHERE user_id = ? AND identity_id = ? AND next_run_at > ?`, t, userID, identityID, t)
+	if err != nil {
+		return s.fail("pull schedule of identity "+identityID, err)
+	}
+	return nil
+}
+
+// DeleteSchedule removes the schedule of an identity; none is not an error.
+func (s *SQL) DeleteSchedule(ctx context.Context, userID, identityID string) error {
+	_, err := s.write().exec(ctx, `DELETE FROM schedules WHERE user_id = ? AND identity_id = ?`, userID, identityID)
+	if err != nil {
+		return s.fail("delete schedule of identity "+identityID, err)
+	}
+	return nil
+}
+
+// GetSchedule returns the next run of an identity; ErrNotFound when it has
+// no schedule.
+func (s *SQL) GetSchedule(ctx context.Context, userID, identityID string) (time.Time, error) {
+	return first(ctx, s, "get schedule of identity "+identityID, func(r scanner) (time.Time, error) {
+		var t time.Time
+		err := r.Scan(timeCol{&t})
+		return t, err
+	}, `SELECT next_run_at FROM schedules WHERE user_id = ? AND identity_id = ?`, userID, identityID)
+}
+
+// SetPollInterval sets the poll interval of an identity (kept to the
+// second) and nothing else, so it never overwrites an edit of its profile.
+func (s *SQL) SetPollInterval(ctx context.Context, userID, identityID string, d time.Duration) error {
+	op := "set poll interval of identity " + identityID
+	if d <= 0 {
+		return invalid(op, "poll interval %s is not positive", d)
+	}
+	err := s.write().one(ctx, `UPDATE identities SET poll_interval_s = ?, updated_at = ? WHERE user_id = ? AND id = ?`,
+		int64(d/time.Second), micros(s.stamp()), userID, identityID)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+// ClearSyncError forgets the failures of an identity's syncs (last error,
+// count, first and last error times) and keeps its cursor.
+func (s *SQL) ClearSyncError(ctx context.Context, userID, identityID string) error {
+	err := s.write().one(ctx, `UPDATE identities SET last_error = '', error_count = 0, first_error_at = NULL,
+		last_error_at = NULL WHERE user_id = ? AND id = ?`, userID, identityID)
+	if err != nil {
+		return s.fail("clear sync errors of identity "+identityID, err)
+	}
+	return nil
+}
