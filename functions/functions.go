@@ -16,6 +16,7 @@ import (
 	"github.com/caliopen/functions/functions/api"
 	identitiesorders "github.com/caliopen/functions/functions/identities-orders"
 	imapdeliver "github.com/caliopen/functions/functions/imap-deliver"
+	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	imapworker "github.com/caliopen/functions/functions/imap-worker"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
@@ -96,6 +97,10 @@ func All() []Spec {
 		{Name: "imap-worker", Build: func(env Env) (fnhttp.Core, error) {
 			return imapworker.Build(env.Getenv, imapworker.Deps{Store: env.Store,
 				Logger: env.Logger.With("fn", "imap-worker")})
+		}},
+		{Name: "imap-fetch", Build: func(env Env) (fnhttp.Core, error) {
+			return imapfetch.Build(env.Getenv, imapfetch.Deps{Store: env.Store, Blobs: env.Blobs,
+				Keyring: env.Keyring, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-fetch")})
 		}},
 		{Name: "imap-deliver", Build: func(env Env) (fnhttp.Core, error) {
 			return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,

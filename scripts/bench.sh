@@ -16,3 +16,6 @@ go run ./cmd/bench-inbound
 go run ./cmd/bench-outbound -n 1000 -c 32
 # The scheduler: 100,000 identities on SQLite, steady polling and a restart.
 go run ./cmd/bench-scheduler
+# IMAP: a full sync of 2,000 × 4 KB from Dovecot through imap-fetch and
+# inbound-email, beside mbsync with FSync on and off.
+go run ./cmd/bench-imap

@@ -12,7 +12,8 @@
 //     unknown ("raw_not_found"), its bytes missing from the blob store
 //     ("raw_missing"), raw message over the size limit ("raw_too_large"),
 //     unknown user or identity ("unknown_identity"), an identity that is not
-//     the user's active local e-mail identity ("bad_identity");
+//     one of the user's active e-mail identities, local or remote (imap-fetch
+//     sends the remote account's id) ("bad_identity");
 //   - temporary (HTTP 503/504): the store or the blob store failing or
 //     timing out; the listener answers 451 and the sending MTA retries.
 //

@@ -103,8 +103,9 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 		DiscussionID: out.Message.DiscussionID}}, nil
 }
 
-// identity checks that remote_id is an active local e-mail identity of the
-// user.
+// identity checks that remote_id is an active e-mail identity of the user:
+// local (the SMTP listener) or remote (imap-fetch, as the original's
+// [user_id, remote_identity_id] recipient).
 func (f *function) identity(ctx context.Context, o *contract.DeliverOrder) (store.Identity, error) {
 	id, err := f.deps.Store.GetIdentity(ctx, o.UserID, o.RemoteID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -114,8 +115,9 @@ func (f *function) identity(ctx context.Context, o *contract.DeliverOrder) (stor
 	if err != nil {
 		return store.Identity{}, fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)
 	}
-	if id.Type != store.LocalIdentity || id.Protocol != store.ProtocolEmail || id.Status != store.Active {
-		return store.Identity{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s is not an active local e-mail identity",
+	email := id.Protocol == store.ProtocolEmail || (id.Type == store.RemoteIdentity && id.Protocol == "imap")
+	if (id.Type != store.LocalIdentity && id.Type != store.RemoteIdentity) || !email || id.Status != store.Active {
+		return store.Identity{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s is not an active e-mail identity",
 			o.RemoteID, o.UserID)), CodeBadIdentity)
 	}
 	return id, nil

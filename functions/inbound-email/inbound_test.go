@@ -155,6 +155,23 @@ func TestReplies(t *testing.T) {
 			t.Errorf("%s: %d %+v", tt.name, code, reply)
 		}
 	}
+	// Mail fetched from a remote account names the remote identity (as
+	// imap-fetch does); a Twitter identity is refused.
+	for _, rc := range []struct {
+		protocol string
+		status   int
+	}{{"imap", 200}, {store.ProtocolEmail, 200}, {store.ProtocolTwitter, 422}} {
+		rid, err := e.st.CreateIdentity(context.Background(), store.Identity{UserID: e.user, Type: store.RemoteIdentity,
+			Protocol: rc.protocol, Identifier: "alice-" + rc.protocol + "@remote.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := "rr-" + rc.protocol
+		e.putRaw(raw, []byte("From: carol@example.org\r\nTo: alice-"+rc.protocol+"@remote.example\r\nMessage-ID: <"+raw+"@example.org>\r\n\r\nhi\r\n"))
+		if code, reply, _ := e.call(raw, rid.ID); code != rc.status {
+			t.Errorf("remote %s identity: %d %+v, want %d", rc.protocol, code, reply, rc.status)
+		}
+	}
 	// The record exists but its bytes are gone.
 	if _, err := e.st.PutRaw(context.Background(), store.RawMessage{ID: "r2", BlobKey: "raw/r2", Size: 3}); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/secrets"
+	"github.com/caliopen/functions/internal/smtplistener/listenertest"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// caliopen drains the mailbox with imap-fetch into the inbound path of
+// listenertest (embedded NATS, the connector, inbound-email, SQLite,
+// blobs), invoking the core for each order of the follow-up chain, and
+// checks that the store holds every message.
+func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error) {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	s, err := listenertest.Start(ctx, listenertest.Options{Dir: dir, Logger: logger})
+	if err != nil {
+		return row{}, err
+	}
+	defer func() { _ = s.Close() }()
+	nc, err := nats.Connect(s.NATS.ClientURL(), nats.Name("imap-fetch"))
+	if err != nil {
+		return row{}, err
+	}
+	defer nc.Close()
+	em, err := emit.New(nc)
+	if err != nil {
+		return row{}, err
+	}
+	ring, err := secrets.NewKeyring(secrets.Key{ID: "bench", Secret: bytes.Repeat([]byte{9}, secrets.KeySize)})
+	if err != nil {
+		return row{}, err
+	}
+	ident, err := remoteIdentity(ctx, s.Store, ring, d)
+	if err != nil {
+		return row{}, err
+	}
+	cfg := imapfetch.DefaultConfig()
+	cfg.Batch, cfg.InFlight = o.batch, o.inFlight
+	fnLog := logger
+	if os.Getenv("BENCH_IMAP_TRACE") != "" {
+		fnLog = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	core, err := imapfetch.New(cfg, imapfetch.Deps{Store: s.Store, Blobs: s.Blobs, Keyring: ring, Emitter: em, Logger: fnLog})
+	if err != nil {
+		return row{}, err
+	}
+	subject, _ := contract.Caliopen().Subject(contract.SubjectIMAPFetcher)
+	order := &contract.RemoteOrder{Order: contract.OrderSync, RemoteID: ident.ID, UserID: ident.UserID}
+	call := &fnhttp.Call{Function: "imap-fetch", Request: &contract.Request{Subject: subject, Payload: order},
+		Logger: fnLog, Attempt: 1}
+	start := time.Now()
+	for n := 1; ; n++ {
+		t0 := time.Now()
+		res, err := core(ctx, call)
+		if os.Getenv("BENCH_IMAP_TRACE") != "" {
+			fmt.Fprintf(os.Stderr, "invocation %d: %s in %s\n", n, res.Message, time.Since(t0))
+		}
+		if err != nil {
+			return row{}, fmt.Errorf("invocation %d: %w", n, err)
+		}
+		if strings.Contains(res.Message, "failure recorded") {
+			return row{}, fmt.Errorf("invocation %d: %s", n, res.Message)
+		}
+		if !strings.Contains(res.Message, "more to come") {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	got, err := countMessages(ctx, s.Store, ident.UserID)
+	if err != nil {
+		return row{}, err
+	}
+	if got != o.mails {
+		return row{}, fmt.Errorf("%d of %d messages in the store", got, o.mails)
+	}
+	return row{name: fmt.Sprintf("imap-fetch (batch %d, %d in flight)", o.batch, o.inFlight), mails: got,
+		elapsed: elapsed, checked: fmt.Sprintf("%d messages in the store (%s)", got, s.Store.Dialect())}, nil
+}
+
+// remoteIdentity creates a user with a remote identity on d.
+func remoteIdentity(ctx context.Context, st *store.SQL, ring *secrets.Keyring, d dovecot) (store.Identity, error) {
+	u, err := st.CreateUser(ctx, store.User{Name: "bench"})
+	if err != nil {
+		return store.Identity{}, err
+	}
+	const id = "6d2f0c1e-0000-4000-8000-00000000be7c"
+	creds, _ := json.Marshal(map[string]string{"inusername": d.user, "inpassword": d.pass})
+	sealed, err := ring.Seal(creds, []byte(id))
+	if err != nil {
+		return store.Identity{}, err
+	}
+	return st.CreateIdentity(ctx, store.Identity{ID: id, UserID: u.ID, Type: store.RemoteIdentity,
+		Protocol: store.ProtocolEmail, Identifier: "bench@remote.example", PollInterval: 15 * time.Minute,
+		Infos: map[string]string{"inserver": d.addr, "intls": "none"}, Credentials: sealed})
+}
+
+// countMessages counts the messages of a user, page by page.
+func countMessages(ctx context.Context, st *store.SQL, userID string) (int, error) {
+	n, cursor := 0, ""
+	for {
+		ms, next, err := st.ListMessages(ctx, userID, store.MessageFilter{}, store.Page{Limit: store.MaxLimit, After: cursor})
+		if err != nil {
+			return 0, err
+		}
+		n += len(ms)
+		if next == "" {
+			return n, nil
+		}
+		cursor = next
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// options are the command's flags.
+type options struct {
+	mails, size     int
+	batch, inFlight int
+	scripts         string // scripts/test-peers
+}
+
+// row is one measured client.
+type row struct {
+	name    string
+	mails   int
+	elapsed time.Duration
+	checked string
+}
+
+func (r row) rate() float64 { return float64(r.mails) / r.elapsed.Seconds() }
+
+// run parses flags, starts Dovecot, loads it, measures and prints.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench-imap", flag.ContinueOnError)
+	var o options
+	fs.IntVar(&o.mails, "mails", 2000, "messages in the mailbox")
+	fs.IntVar(&o.size, "size", 4096, "message size in bytes")
+	fs.IntVar(&o.batch, "batch", 200, "imap-fetch batch (IMAP_FETCH_BATCH)")
+	fs.IntVar(&o.inFlight, "inflight", 16, "imap-fetch messages in flight (IMAP_FETCH_IN_FLIGHT)")
+	fs.StringVar(&o.scripts, "scripts", "scripts/test-peers", "folder of the peer scripts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.mails <= 0 || o.size < 512 || o.batch <= 0 || o.inFlight <= 0 {
+		return errors.New("-mails, -batch and -inflight must be positive and -size at least 512")
+	}
+	tmp, err := os.MkdirTemp("", "bench-imap-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	if err := os.Chmod(tmp, 0o755); err != nil { // Dovecot's mail processes run as nobody
+		return err
+	}
+	dv, stop, err := startDovecot(ctx, o.scripts, filepath.Join(tmp, "dovecot"))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	start := time.Now()
+	if err := load(dv, o); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "loaded %d messages of %d bytes into Dovecot in %.2fs\n\n", o.mails, o.size, time.Since(start).Seconds())
+	var rows []row
+	for _, fsync := range []string{"yes", "no"} {
+		r, err := mbsync(ctx, o, dv, filepath.Join(tmp, "mbsync-"+fsync), fsync)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	cal, err := caliopen(ctx, o, dv, filepath.Join(tmp, "caliopen"))
+	if err != nil {
+		return fmt.Errorf("imap-fetch: %w", err)
+	}
+	rows = append(rows, cal)
+	report(stdout, o, rows)
+	return nil
+}
+
+// report prints the table with the ratios against both mbsync rows.
+func report(w io.Writer, o options, rows []row) {
+	fmt.Fprintf(w, "full INBOX sync from Dovecot: %d messages of %d bytes\n\n", o.mails, o.size)
+	fmt.Fprintf(w, "%-44s %6s %8s %8s %10s %10s  %s\n", "client", "msgs", "seconds", "msg/s", "×fsync on", "×fsync off", "verified by")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-44s %6d %8.2f %8.0f %10.2f %10.2f  %s\n", r.name, r.mails, r.elapsed.Seconds(), r.rate(),
+			r.rate()/rows[0].rate(), r.rate()/rows[1].rate(), r.checked)
+	}
+	fmt.Fprintln(w, strings.Repeat("-", 20))
+	fmt.Fprintf(w, "target: imap-fetch ≥ 1.0 × mbsync with FSync on: %.2f\n", rows[2].rate()/rows[0].rate())
+}

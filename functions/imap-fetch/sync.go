@@ -1,0 +1,162 @@
+package imapfetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/imapsync"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// syncRun is one invocation's sync of one identity.
+type syncRun struct {
+	f     *fetcher
+	ident store.Identity
+	full  bool
+	log   *slog.Logger
+}
+
+// sync fetches one batch and saves the cursor. Account failures are
+// recorded and return no error; store failures are temporary errors.
+func (r *syncRun) sync(ctx context.Context) (outcome, error) {
+	cfg := r.f.cfg
+	acct, err := imapsync.AccountOf(r.ident, r.f.deps.Keyring, cfg.IMAPTimeout)
+	if err != nil {
+		return r.failed(ctx, outcome{}, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, cfg.Budget+cfg.IMAPTimeout+cfg.ProcessTimeout)
+	defer cancel()
+	t0 := time.Now()
+	sess, err := imapsync.Open(sctx, acct)
+	if err != nil {
+		return r.failed(ctx, outcome{}, err)
+	}
+	defer sess.Close()
+	cursor, uidv := r.start(sess.Box)
+	out := outcome{cursor: cursor}
+	uids, err := sess.UIDsAfter(cursor)
+	if err != nil {
+		return r.failed(ctx, out, err)
+	}
+	batch := uids[:min(len(uids), cfg.Batch)]
+	t1 := time.Now()
+	b := r.fetchBatch(sctx, sess, batch)
+	r.log.Info("batch fetched", "uids_above_cursor", len(uids), "batch", len(batch), "fetched", b.fetched,
+		"processed", b.processed, "open_search_ms", t1.Sub(t0).Milliseconds(), "batch_ms", time.Since(t1).Milliseconds())
+	out.fetched, out.processed, out.failed = b.fetched, b.processed, b.failed
+	out.cursor = b.advance(cursor, batch)
+	if out.cursor != cursor || uidv != r.ident.Sync.UIDValidity || b.clean() {
+		p := store.SyncProgress{Cursor: strconv.FormatUint(uint64(out.cursor), 10), UIDValidity: uidv, At: r.f.deps.Now()}
+		if err := r.f.deps.Store.SaveSyncProgress(ctx, r.ident.UserID, r.ident.ID, p); err != nil {
+			return out, fnhttp.WithCode(faults.Temp(fmt.Errorf("save sync progress: %w", err)), "store_unavailable")
+		}
+	}
+	if !b.clean() {
+		return r.failed(ctx, out, b.failure())
+	}
+	out.more = len(uids) > len(batch) || len(batch) > 0 && out.cursor < uint32(batch[len(batch)-1])
+	r.recovered(ctx)
+	return out, nil
+}
+
+// start returns the cursor to resume from and the mailbox's UIDVALIDITY:
+// 0 for fullfetch, and for a changed UIDVALIDITY (re-import; dedup keeps
+// doubles out).
+func (r *syncRun) start(box imapsync.Mailbox) (uint32, uint32) {
+	st := r.ident.Sync
+	cursor, _ := strconv.ParseUint(st.Cursor, 10, 32)
+	switch {
+	case r.full:
+		cursor = 0
+	case st.UIDValidity != box.UIDValidity && (cursor != 0 || st.UIDValidity != 0):
+		r.log.Info("UIDVALIDITY changed, re-importing INBOX", "was", st.UIDValidity, "now", box.UIDValidity)
+		cursor = 0
+	}
+	return uint32(cursor), box.UIDValidity
+}
+
+// batchResult is what happened to each UID of a batch.
+type batchResult struct {
+	mu                         sync.Mutex
+	ok                         map[imap.UID]bool // processed (true) or failed (false)
+	fetched, processed, failed int
+	fetchErr                   error // the fetch broke off
+	cut                        bool  // the budget ended the fetch
+	firstErr                   error // first message failure
+}
+
+// clean says that every fetched message was processed and the fetch ended
+// normally (or at the budget).
+func (b *batchResult) clean() bool { return b.fetchErr == nil && b.failed == 0 }
+
+// failure is what to record for an unclean batch.
+func (b *batchResult) failure() error {
+	if b.fetchErr != nil {
+		return b.fetchErr
+	}
+	return fmt.Errorf("%d messages not processed, first: %w", b.failed, b.firstErr)
+}
+
+// advance returns the highest UID of the longest processed prefix of
+// batch. A UID the server did not return (expunged meanwhile) counts as
+// processed when the fetch completed.
+func (b *batchResult) advance(cursor uint32, batch []imap.UID) uint32 {
+	complete := b.fetchErr == nil && !b.cut
+	for _, uid := range batch {
+		ok, seen := b.ok[uid]
+		if !ok && (seen || !complete) {
+			break
+		}
+		cursor = uint32(uid)
+	}
+	return cursor
+}
+
+// fetchBatch fetches batch and stores and processes its messages,
+// InFlight at a time, until the budget ends.
+func (r *syncRun) fetchBatch(ctx context.Context, sess *imapsync.Session, batch []imap.UID) *batchResult {
+	b := &batchResult{ok: make(map[imap.UID]bool, len(batch))}
+	sem := make(chan struct{}, r.f.cfg.InFlight)
+	var wg sync.WaitGroup
+	end := time.Now().Add(r.f.cfg.Budget)
+	b.fetchErr = sess.Fetch(batch, func(uid imap.UID, raw []byte) bool {
+		if time.Now().After(end) || ctx.Err() != nil {
+			b.cut = true
+			return false
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := r.f.importOne(ctx, r.ident, raw, r.log)
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.fetched++
+			b.ok[uid] = err == nil
+			if err == nil {
+				b.processed++
+				return
+			}
+			b.failed++
+			if b.firstErr == nil {
+				b.firstErr = fmt.Errorf("uid %d: %w", uid, err)
+			}
+		}()
+		return true
+	})
+	wg.Wait()
+	if b.fetchErr != nil && ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		b.fetchErr = fmt.Errorf("sync budget exceeded: %w", b.fetchErr)
+	}
+	return b
+}

@@ -1,0 +1,23 @@
+// Package imapsync is the IMAP side of imap-fetch: it logs in to a remote
+// e-mail identity's server with the identity's own credentials and reads
+// its INBOX by UID without changing anything on the server.
+//
+// Connection: infos inserver ("host:port") and intls ("tls" implicit TLS,
+// "starttls", "none" for tests; default tls on port 993, else starttls).
+// Authentication: infos authtype "oauth2" uses XOAUTH2 with the sealed
+// credentials username and oauth2accesstoken; authtype "plain" uses
+// AUTHENTICATE PLAIN; anything else LOGIN, both with inusername and
+// inpassword. The credentials are opened with the identity id as context.
+//
+// Reading: INBOX is opened with EXAMINE (read-only) and bodies are fetched
+// with BODY.PEEK[], so no \Seen flag is set and nothing is expunged. The
+// caller keeps a cursor (the UIDVALIDITY and the highest UID processed);
+// UIDsAfter lists what lies beyond it.
+//
+// Failure semantics: errors are wrapped with the operation and, once, with
+// a Kind: KindConfig (the identity's settings or credentials are unusable:
+// retrying will not help until they change), KindAuth (the server refused
+// the login), KindNetwork (connect, TLS, or the connection dropped: worth
+// retrying). KindOf reads it back. Errors never contain a password or a
+// token, and never a message body.
+package imapsync

@@ -1,0 +1,171 @@
+package imapsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+
+	"github.com/caliopen/functions/internal/outbound"
+)
+
+// Mailbox is what EXAMINE reports.
+type Mailbox struct {
+	UIDValidity uint32
+	UIDNext     uint32
+	Messages    uint32
+}
+
+// Session is a logged-in connection with INBOX examined.
+type Session struct {
+	c    *imapclient.Client
+	acct Account
+	stop func() bool
+	Box  Mailbox
+}
+
+// Open connects, logs in and examines INBOX. The connection is closed when
+// ctx ends; Close releases it earlier.
+func Open(ctx context.Context, acct Account) (*Session, error) {
+	c, err := dial(acct)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{c: c, acct: acct, stop: context.AfterFunc(ctx, func() { _ = c.Close() })}
+	if err := s.login(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		s.Close()
+		return nil, fail(KindNetwork, fmt.Errorf("examine INBOX on %s: %w", acct.Addr, err))
+	}
+	s.Box = Mailbox{UIDValidity: sel.UIDValidity, UIDNext: uint32(sel.UIDNext), Messages: sel.NumMessages}
+	return s, nil
+}
+
+func dial(a Account) (*imapclient.Client, error) {
+	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: a.Timeout}}
+	var (
+		c   *imapclient.Client
+		err error
+	)
+	switch a.TLS {
+	case outbound.TLSNone:
+		c, err = imapclient.DialInsecure(a.Addr, opts)
+	case outbound.TLSImplicit:
+		c, err = imapclient.DialTLS(a.Addr, opts)
+	default:
+		c, err = imapclient.DialStartTLS(a.Addr, opts)
+	}
+	if err != nil {
+		return nil, fail(KindNetwork, fmt.Errorf("connect to imap %s: %w", a.Addr, err))
+	}
+	return c, nil
+}
+
+// login authenticates; a NO or BAD answer is KindAuth.
+func (s *Session) login() error {
+	a := s.acct
+	var err error
+	switch a.Auth {
+	case AuthXOAuth2:
+		err = s.c.Authenticate(outbound.NewXOAuth2(a.User, a.Secret))
+	case AuthPlain:
+		err = s.c.Authenticate(sasl.NewPlainClient("", a.User, a.Secret))
+	default:
+		err = s.c.Login(a.User, a.Secret).Wait()
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("imap %s login of %s on %s: %w", a.Auth, a.User, a.Addr, err)
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return fail(KindAuth, err)
+	}
+	return fail(KindNetwork, err)
+}
+
+// UIDsAfter returns the UIDs of INBOX above after, ascending.
+func (s *Session) UIDsAfter(after uint32) ([]imap.UID, error) {
+	set := imap.UIDSet{imap.UIDRange{Start: imap.UID(after + 1), Stop: 0}}
+	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+	if err != nil {
+		return nil, fail(KindNetwork, fmt.Errorf("uid search INBOX on %s: %w", s.acct.Addr, err))
+	}
+	// "n:*" matches the highest UID even when it is below n.
+	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool { return uint32(u) <= after })
+	slices.Sort(uids)
+	return uids, nil
+}
+
+// Fetch fetches the full bodies of uids with BODY.PEEK[] and calls fn for
+// each, in the server's order, until fn returns false. The error is the
+// fetch's (a dropped connection, say); messages passed to fn before it
+// stay valid. After an error the session is closed.
+func (s *Session) Fetch(uids []imap.UID, fn func(uid imap.UID, raw []byte) bool) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	section := &imap.FetchItemBodySection{Peek: true}
+	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		uid, raw, err := readMessage(msg)
+		if err != nil {
+			// go-imap would read the broken literal a second time while
+			// draining, racing its decoder: close without draining.
+			_ = s.c.Close()
+			return fail(KindNetwork, fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
+		}
+		if uid != 0 && raw != nil && !fn(uid, raw) {
+			break
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return fail(KindNetwork, fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
+	}
+	return nil
+}
+
+// readMessage reads the UID and the body of one FETCH response, reading
+// the literal once, to its end or to the first error.
+func readMessage(msg *imapclient.FetchMessageData) (imap.UID, []byte, error) {
+	var (
+		uid imap.UID
+		raw []byte
+	)
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = it.UID
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil {
+				continue
+			}
+			b, err := io.ReadAll(it.Literal)
+			if err != nil {
+				return 0, nil, fmt.Errorf("read message body: %w", err)
+			}
+			if int64(len(b)) != it.Literal.Size() {
+				// go-imap reports a connection closed inside the literal as its end.
+				return 0, nil, fmt.Errorf("message body cut after %d of %d bytes: %w", len(b), it.Literal.Size(), io.ErrUnexpectedEOF)
+			}
+			raw = b
+		}
+	}
+	return uid, raw, nil
+}
+
+// Close closes the connection (nothing is left to save on the server).
+func (s *Session) Close() {
+	s.stop()
+	_ = s.c.Close()
+}
