@@ -28,7 +28,9 @@ func privateDovecot(t *testing.T) (addr, user, pass string) {
 			vars[k] = strings.Trim(v, "'\"")
 		}
 	}
-	t.Cleanup(func() { exec.Command("bash", "../../scripts/test-peers/stop.sh", vars["CALIOPEN_TEST_DOVECOT_IMAP_PID"]).Run() })
+	t.Cleanup(func() {
+		exec.Command("bash", "../../scripts/test-peers/stop.sh", vars["CALIOPEN_TEST_DOVECOT_IMAP_PID"]).Run()
+	})
 	return vars["CALIOPEN_TEST_DOVECOT_IMAP_ADDR"], vars["CALIOPEN_TEST_DOVECOT_IMAP_USER"], vars["CALIOPEN_TEST_DOVECOT_IMAP_PASS"]
 }
 
