@@ -24,6 +24,7 @@ type Store interface {
 	BeginSend(ctx context.Context, userID, id string, lease time.Duration) (store.Message, error)
 	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
 	MarkSendFailed(ctx context.Context, userID, id, reason string) error
+	RecordHandoff(ctx context.Context, userID, id string, info store.SentInfo) error
 	PutRaw(ctx context.Context, r store.RawMessage) (store.RawMessage, error)
 	PutInbound(ctx context.Context, m store.Message) (store.Message, bool, error)
 }
@@ -204,9 +205,6 @@ func (d *deliverer) finish(ctx context.Context, m store.Message, mark marker, ho
 		if err := d.localCopies(ctx, sent, log); err != nil {
 			return "", err
 		}
-	}
-	if err := d.deps.Blobs.Delete(ctx, markerKey(m.UserID, m.ID)); err != nil {
-		log.Warn("outbox marker left behind", "err", err.Error())
 	}
 	log.Info("sent", "outcome", "sent")
 	return sentText(m.ID), nil

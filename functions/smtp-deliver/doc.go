@@ -25,13 +25,12 @@
 // Exactly once. The draft's outbox state in the store is draft → sending
 // → sent (or failed, which may be sent again). A deliver takes the draft
 // with store.BeginSend under a lease (Config.SendLease, above the longest
-// attempt). Before the hand-off it stores the raw message and writes an
-// outbox marker (blob outbox/<hash of user and message>) naming that raw
-// message, its Message-ID and Date. Then:
-//   - the server accepts (250 to DATA): MarkSent, local copies, the marker
-//     is removed;
+// attempt). Before the hand-off it stores the raw message and records the
+// hand-off on the draft in the store (store.RecordHandoff: that raw
+// message, its Message-ID and Date — the outbox marker). Then:
+//   - the server accepts (250 to DATA): MarkSent, local copies;
 //   - the server refuses, or the connection fails before the message was
-//     written: the marker is removed and the draft marked failed (a
+//     written: the draft is marked failed, which forgets the marker (a
 //     temporary refusal too: nothing went out, the draft can be sent
 //     again at once);
 //   - the connection fails after the message was written and before the

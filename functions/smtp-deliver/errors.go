@@ -66,12 +66,6 @@ func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, e
 		return fnhttp.WithCode(faults.Temp(fmt.Errorf("send message %s via %s: %w", m.ID, rt.server, se)),
 			"send_unconfirmed")
 	}
-	if derr := d.deps.Blobs.Delete(ctx, markerKey(m.UserID, m.ID)); derr != nil {
-		// The marker would make a retry finish an unsent mail as sent:
-		// keep the draft taken until an operator looks.
-		log.Error("outbox marker not removed after a refused send", "err", derr.Error())
-		return fnhttp.WithCode(faults.Temp(fmt.Errorf("send message %s: %w", m.ID, se)), "blob_unavailable")
-	}
 	wrapped := fmt.Errorf("failed to send message %s via %s: %w", m.ID, rt.server, se)
 	if se.Temporary {
 		return d.release(ctx, m, fnhttp.WithCode(faults.Temp(wrapped), "relay_unavailable"), log)

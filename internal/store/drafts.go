@@ -125,11 +125,38 @@ func (s *SQL) MarkSent(ctx context.Context, userID, id string, info SentInfo) (M
 	return Message{}, s.stateError(ctx, op, userID, id, err)
 }
 
-// MarkSendFailed records why sending a draft failed; the draft can be
-// edited or sent again. Repeating it for a failed draft changes nothing.
+// RecordHandoff notes on a draft being sent the copy it is about to be
+// handed off as (its raw message, Message-ID and date), before the hand-off:
+// a later attempt that takes the draft over finds them (HandedOff) and must
+// finish the send without sending again. MarkSent keeps them, MarkSendFailed
+// clears them. Any state other than sending gives ErrConflict.
+func (s *SQL) RecordHandoff(ctx context.Context, userID, id string, info SentInfo) error {
+	op := "record the hand-off of draft " + id
+	err := s.write().one(ctx, `UPDATE messages SET external_message_id = ?, raw_msg_id = ?, date_at = ?
+		WHERE user_id = ? AND id = ? AND is_draft AND send_state = ?`,
+		nullStr(info.MessageID), nullStr(info.RawMsgID), micros(orNow(info.Date, s.stamp())), userID, id, SendSending)
+	if err != nil {
+		return s.stateError(ctx, op, userID, id, err)
+	}
+	return nil
+}
+
+// HandedOff returns what RecordHandoff noted on draft m, if anything: a
+// draft otherwise has neither a raw message nor a Message-ID of its own.
+func HandedOff(m Message) (SentInfo, bool) {
+	if !m.IsDraft || m.RawMsgID == "" || m.External.MessageID == "" {
+		return SentInfo{}, false
+	}
+	return SentInfo{MessageID: m.External.MessageID, RawMsgID: m.RawMsgID, Date: m.Date}, true
+}
+
+// MarkSendFailed records why sending a draft failed, and forgets a recorded
+// hand-off (the server refused it); the draft can be edited or sent again.
+// Repeating it for a failed draft changes nothing.
 func (s *SQL) MarkSendFailed(ctx context.Context, userID, id, reason string) error {
 	op := "mark draft " + id + " failed"
-	err := s.write().one(ctx, `UPDATE messages SET send_state = ?, send_error = ?, updated_at = ?
+	err := s.write().one(ctx, `UPDATE messages SET send_state = ?, send_error = ?, updated_at = ?,
+		external_message_id = NULL, raw_msg_id = NULL
 		WHERE user_id = ? AND id = ? AND send_state IN (?, ?)`,
 		SendFailed, reason, micros(s.stamp()), userID, id, SendSending, SendFailed)
 	if err != nil {
