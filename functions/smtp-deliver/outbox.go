@@ -23,7 +23,6 @@ type marker struct {
 // rawSpace names the raw message ids of sent copies.
 var rawSpace = uuid.MustParse("7b1d3a52-5c2e-4d8e-9a4f-2f4c1c7e0a11")
 
-
 // storeCopy stores the sent copy of m (blob and raw message record) and
 // returns the marker naming it.
 func (d *deliverer) storeCopy(ctx context.Context, m store.Message, b outbound.Built) (marker, error) {
