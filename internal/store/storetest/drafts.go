@@ -97,3 +97,40 @@ func testDraftLease(t *testing.T, s *store.SQL) {
 	_, err := s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "x@y"})
 	wantErr(t, "MarkSent of a draft never begun", err, store.ErrConflict)
 }
+
+// testHandoff: a recorded hand-off is found by the attempt that takes the
+// draft over, kept by MarkSent and forgotten by MarkSendFailed.
+func testHandoff(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	u := user(t, s, "h")
+	d := try(s.CreateDraft(c, store.Message{UserID: u.ID, BodyPlain: "x"})).ok(t)
+	if _, ok := store.HandedOff(d); ok {
+		t.Fatal("a new draft looks handed off")
+	}
+	wantErr(t, "RecordHandoff of a draft not being sent",
+		s.RecordHandoff(c, u.ID, d.ID, store.SentInfo{MessageID: "h1@x", RawMsgID: "r"}), store.ErrConflict)
+	raw := try(s.PutRaw(c, store.RawMessage{BlobKey: "sent/h1", Size: 10})).ok(t)
+	try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	info := store.SentInfo{MessageID: "h1@x", RawMsgID: raw.ID, Date: at(time.Minute)}
+	noErr(t, s.RecordHandoff(c, u.ID, d.ID, info))
+	// The sender died after the hand-off: the next attempt finds it.
+	taken := try(s.BeginSend(c, u.ID, d.ID, 0)).ok(t)
+	got, ok := store.HandedOff(taken)
+	if !ok || got.MessageID != info.MessageID || got.RawMsgID != info.RawMsgID || !got.Date.Equal(info.Date) {
+		t.Fatalf("HandedOff after takeover = %+v, %v; want %+v", got, ok, info)
+	}
+	// The server refused it: the marker is forgotten with the failure.
+	noErr(t, s.MarkSendFailed(c, u.ID, d.ID, "smtp 550"))
+	if _, ok := store.HandedOff(try(s.GetMessage(c, u.ID, d.ID)).ok(t)); ok {
+		t.Error("a failed draft still looks handed off")
+	}
+	try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	noErr(t, s.RecordHandoff(c, u.ID, d.ID, info))
+	sent := try(s.MarkSent(c, u.ID, d.ID, info)).ok(t)
+	if sent.External.MessageID != info.MessageID || sent.RawMsgID != info.RawMsgID || sent.IsDraft {
+		t.Errorf("sent = %+v", sent)
+	}
+	if _, ok := store.HandedOff(sent); ok {
+		t.Error("a sent message looks like a draft handed off")
+	}
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"MessageEdits", testMessageEdits},
 		{"Drafts", testDrafts},
 		{"DraftLease", testDraftLease},
+		{"Handoff", testHandoff},
 		{"RawMessages", testRawMessages},
 		{"Discussions", testDiscussions},
 		{"Contacts", testContacts},
