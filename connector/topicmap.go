@@ -142,6 +142,9 @@ func (m TopicMap) sort() {
 	}
 }
 
+// Load returns the map itself: a fixed map is a Source.
+func (m TopicMap) Load(context.Context) (TopicMap, error) { return m, nil }
+
 // Functions counts the distinct functions in the map.
 func (m TopicMap) Functions() int {
 	seen := map[string]bool{}

@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	go hs.Serve(ln)
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
-	src := staticMap{
+	src := connector.TopicMap{
 		"outboundSMTP":  {{Name: "smtp-deliver", URL: base + "/smtp/"}},
 		"contactAction": {{Name: "contact-action", URL: base + "/contact/"}},
 	}
@@ -298,11 +298,4 @@ func summarize(lat [][]time.Duration, conc int, elapsed time.Duration) result {
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	return result{conc: conc, n: len(all), elapsed: elapsed, p50: all[len(all)/2], p99: all[len(all)*99/100]}
-}
-
-// staticMap is a fixed topic map.
-type staticMap connector.TopicMap
-
-func (s staticMap) Load(context.Context) (connector.TopicMap, error) {
-	return connector.TopicMap(s), nil
 }

@@ -176,7 +176,7 @@ func (s *System) runConnector(ctx context.Context, ns *server.Server, urls map[s
 		tm[subject] = []connector.Target{{Name: subject, URL: url}}
 	}
 	c, err := connector.New(cfg, connector.Deps{Logger: logger.With("fn", "connector"), Registry: prometheus.NewRegistry(),
-		Contract: contract.Caliopen(), Source: staticMap(tm), Conn: s.NC})
+		Contract: contract.Caliopen(), Source: tm, Conn: s.NC})
 	if err != nil {
 		return fmt.Errorf("connector: %w", err)
 	}
@@ -192,13 +192,6 @@ func (s *System) runConnector(ctx context.Context, ns *server.Server, urls map[s
 	return nil
 }
 
-// staticMap is a topic map that never changes.
-type staticMap connector.TopicMap
-
-// Load returns the map.
-func (m staticMap) Load(context.Context) (connector.TopicMap, error) {
-	return connector.TopicMap(m), nil
-}
 
 // Close stops everything, newest first.
 func (s *System) Close() {
