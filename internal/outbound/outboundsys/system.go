@@ -192,7 +192,6 @@ func (s *System) runConnector(ctx context.Context, ns *server.Server, urls map[s
 	return nil
 }
 
-
 // Close stops everything, newest first.
 func (s *System) Close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
