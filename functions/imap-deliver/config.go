@@ -31,10 +31,8 @@ func DefaultConfig() Config {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := DefaultConfig()
 	var errs []error
-	for name, dst := range map[string]*time.Duration{EnvSendTimeout: &cfg.SendTimeout, EnvIMAPTimeout: &cfg.IMAPTimeout} {
-		if err := envconf.Duration(getenv, name, dst); err != nil {
-			errs = append(errs, err)
-		}
+	if err := envconf.Durations(getenv, map[string]*time.Duration{EnvSendTimeout: &cfg.SendTimeout, EnvIMAPTimeout: &cfg.IMAPTimeout}); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)

@@ -84,10 +84,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("%s: %q is not true or false", EnvLocalDelivery, v))
 	}
-	for name, dst := range map[string]*time.Duration{EnvSendLease: &cfg.SendLease, EnvSMTPTimeout: &cfg.SMTPTimeout} {
-		if err := envconf.Duration(getenv, name, dst); err != nil {
-			errs = append(errs, err)
-		}
+	if err := envconf.Durations(getenv, map[string]*time.Duration{EnvSendLease: &cfg.SendLease, EnvSMTPTimeout: &cfg.SMTPTimeout}); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)

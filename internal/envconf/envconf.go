@@ -5,7 +5,9 @@
 package envconf
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,4 +24,19 @@ func Duration(getenv func(string) string, name string, dst *time.Duration) error
 	}
 	*dst = d
 	return nil
+}
+
+// Durations reads each named duration into its destination and reports
+// every problem, in the order of the names.
+func Durations(getenv func(string) string, dsts map[string]*time.Duration) error {
+	names := make([]string, 0, len(dsts))
+	for name := range dsts {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, Duration(getenv, name, dsts[name]))
+	}
+	return errors.Join(errs...)
 }
