@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -133,21 +134,9 @@ func (d *deliverer) account(ident store.Identity) (account, error) {
 
 // dial connects as a says.
 func (a account) dial(ctx context.Context) (*imapclient.Client, error) {
-	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: a.dialTimeout}}
-	var (
-		c   *imapclient.Client
-		err error
-	)
-	switch a.tls {
-	case outbound.TLSNone:
-		c, err = imapclient.DialInsecure(a.addr, opts)
-	case outbound.TLSImplicit:
-		c, err = imapclient.DialTLS(a.addr, opts)
-	default:
-		c, err = imapclient.DialStartTLS(a.addr, opts)
-	}
+	c, err := imapsync.Dial(a.addr, a.tls, a.dialTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("connect to imap %s: %w", a.addr, err)
+		return nil, err
 	}
 	return c, ctx.Err()
 }

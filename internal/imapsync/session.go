@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -52,21 +53,32 @@ func Open(ctx context.Context, acct Account) (*Session, error) {
 }
 
 func dial(a Account) (*imapclient.Client, error) {
-	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: a.Timeout}}
+	c, err := Dial(a.Addr, a.TLS, a.Timeout)
+	if err != nil {
+		return nil, fail(KindNetwork, err)
+	}
+	return c, nil
+}
+
+// Dial connects to the IMAP server at addr: in plain text (TLSNone, for
+// tests), with implicit TLS, or upgraded with STARTTLS; timeout bounds the
+// dial.
+func Dial(addr string, mode outbound.TLSMode, timeout time.Duration) (*imapclient.Client, error) {
+	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: timeout}}
 	var (
 		c   *imapclient.Client
 		err error
 	)
-	switch a.TLS {
+	switch mode {
 	case outbound.TLSNone:
-		c, err = imapclient.DialInsecure(a.Addr, opts)
+		c, err = imapclient.DialInsecure(addr, opts)
 	case outbound.TLSImplicit:
-		c, err = imapclient.DialTLS(a.Addr, opts)
+		c, err = imapclient.DialTLS(addr, opts)
 	default:
-		c, err = imapclient.DialStartTLS(a.Addr, opts)
+		c, err = imapclient.DialStartTLS(addr, opts)
 	}
 	if err != nil {
-		return nil, fail(KindNetwork, fmt.Errorf("connect to imap %s: %w", a.Addr, err))
+		return nil, fmt.Errorf("connect to imap %s: %w", addr, err)
 	}
 	return c, nil
 }
