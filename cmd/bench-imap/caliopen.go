@@ -81,7 +81,7 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 		}
 	}
 	elapsed := time.Since(start)
-	got, err := countMessages(ctx, s.Store, ident.UserID)
+	got, err := s.CountMessages(ctx, ident.UserID)
 	if err != nil {
 		return row{}, err
 	}
@@ -107,20 +107,4 @@ func remoteIdentity(ctx context.Context, st *store.SQL, ring *secrets.Keyring, d
 	return st.CreateIdentity(ctx, store.Identity{ID: id, UserID: u.ID, Type: store.RemoteIdentity,
 		Protocol: store.ProtocolEmail, Identifier: "bench@remote.example", PollInterval: 15 * time.Minute,
 		Infos: map[string]string{"inserver": d.addr, "intls": "none"}, Credentials: sealed})
-}
-
-// countMessages counts the messages of a user, page by page.
-func countMessages(ctx context.Context, st *store.SQL, userID string) (int, error) {
-	n, cursor := 0, ""
-	for {
-		ms, next, err := st.ListMessages(ctx, userID, store.MessageFilter{}, store.Page{Limit: store.MaxLimit, After: cursor})
-		if err != nil {
-			return 0, err
-		}
-		n += len(ms)
-		if next == "" {
-			return n, nil
-		}
-		cursor = next
-	}
 }

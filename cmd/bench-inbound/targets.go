@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/smtplistener/listenertest"
-	"github.com/caliopen/functions/internal/store"
 )
 
 // smtpSource runs smtp-source against addr and returns the elapsed time.
@@ -144,7 +143,7 @@ func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
-		n, err := countMessages(ctx, s.Store, user)
+		n, err := s.CountMessages(ctx, user)
 		if err != nil {
 			return nil, err
 		}
@@ -155,22 +154,6 @@ func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
 			checked: fmt.Sprintf("%d messages in the store (%s)", n, s.Store.Dialect())})
 	}
 	return rows, nil
-}
-
-// countMessages counts the messages of a user, page by page.
-func countMessages(ctx context.Context, st *store.SQL, userID string) (int, error) {
-	n, cursor := 0, ""
-	for {
-		ms, next, err := st.ListMessages(ctx, userID, store.MessageFilter{}, store.Page{Limit: store.MaxLimit, After: cursor})
-		if err != nil {
-			return 0, err
-		}
-		n += len(ms)
-		if next == "" {
-			return n, nil
-		}
-		cursor = next
-	}
 }
 
 // waitPort waits until addr accepts connections.

@@ -217,6 +217,23 @@ func (s *Stack) AddLocalUser(ctx context.Context, name, address string) (userID,
 	return u.ID, id.ID, nil
 }
 
+// CountMessages counts the messages of a user in the stack's store, page by
+// page.
+func (s *Stack) CountMessages(ctx context.Context, userID string) (int, error) {
+	n, cursor := 0, ""
+	for {
+		ms, next, err := s.Store.ListMessages(ctx, userID, store.MessageFilter{}, store.Page{Limit: store.MaxLimit, After: cursor})
+		if err != nil {
+			return 0, err
+		}
+		n += len(ms)
+		if next == "" {
+			return n, nil
+		}
+		cursor = next
+	}
+}
+
 // Close stops everything, the last started first.
 func (s *Stack) Close() error {
 	var errs []error
