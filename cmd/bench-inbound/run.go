@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"time"
+
+	"github.com/caliopen/functions/internal/cpuprof"
 )
 
 // options are the command's flags.
@@ -43,17 +44,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuprof.Start(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if o.mails <= 0 || o.sessions <= 0 || o.size <= 0 {
 		return errors.New("-mails, -sessions and -size must be positive")
 	}

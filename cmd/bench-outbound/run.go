@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundsys"
+
+	"github.com/caliopen/functions/internal/cpuprof"
 )
 
 // options are the command line.
@@ -51,16 +52,12 @@ func parse(args []string) (options, error) {
 // run measures the ceiling, then the whole path, and prints both.
 func run(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parse(args)
-	if err == nil && o.cpuprofile != "" {
-		f, ferr := os.Create(o.cpuprofile)
-		if ferr != nil {
-			return ferr
+	if err == nil {
+		stopProfile, perr := cpuprof.Start(o.cpuprofile)
+		if perr != nil {
+			return perr
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	if err != nil {
 		return err

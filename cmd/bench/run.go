@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +23,8 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/natsembed"
+
+	"github.com/caliopen/functions/internal/cpuprof"
 )
 
 const order = `{"message_id":"m1","order":"deliver","remote_id":"i1","user_id":"u1"}`
@@ -51,17 +52,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := cpuprof.Start(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	dir, err := os.MkdirTemp("", "caliopen-bench-")
 	if err != nil {
 		return err
