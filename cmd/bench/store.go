@@ -17,12 +17,12 @@ import (
 
 // storeTarget is one database to measure.
 type storeTarget struct {
-	name     string
-	dsn      string // for store.Open
-	driver   string // for the raw baseline
-	rawDSN   string
-	cleanup  func()
-	placeOne func(i int) string // placeholder i (1-based) in the dialect
+	name    string
+	dsn     string // for store.Open
+	driver  string // for the raw baseline
+	rawDSN  string
+	cleanup func()
+	param   func(i int) string // the dialect's i-th (1-based) query parameter
 }
 
 // benchStore writes n received messages through the store and lists them
@@ -83,7 +83,7 @@ func benchStore(ctx context.Context, out io.Writer, t storeTarget, n int) error 
 	if _, err := db.ExecContext(ctx, `CREATE INDEX bench_raw_user_date ON bench_raw (user_id, date_sort)`); err != nil {
 		return fmt.Errorf("baseline index: %w", err)
 	}
-	p := t.placeOne
+	p := t.param
 	ins := fmt.Sprintf(`INSERT INTO bench_raw VALUES (%s, %s, %s, %s, %s, %s)`, p(1), p(2), p(3), p(4), p(5), p(6))
 	start = time.Now()
 	for i := 0; i < n; i++ {
@@ -131,9 +131,9 @@ func sqliteTarget(dir string) storeTarget {
 	path := filepath.Join(dir, "bench.db")
 	return storeTarget{
 		name: "SQLite", dsn: "sqlite://" + path, driver: "sqlite",
-		rawDSN:   "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
-		cleanup:  func() {},
-		placeOne: func(int) string { return "?" },
+		rawDSN:  "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
+		cleanup: func() {},
+		param:   func(int) string { return "?" },
 	}
 }
 
@@ -160,6 +160,6 @@ func postgresTarget(ctx context.Context, serverURL string) (storeTarget, error) 
 			admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 			admin.Close()
 		},
-		placeOne: func(i int) string { return fmt.Sprintf("$%d", i) },
+		param: func(i int) string { return fmt.Sprintf("$%d", i) },
 	}, nil
 }
