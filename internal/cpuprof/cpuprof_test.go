@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestStart(t *testing.T) {
@@ -22,5 +23,16 @@ func TestStart(t *testing.T) {
 	}
 	if _, err := Start(filepath.Join(t.TempDir(), "missing", "cpu.out")); err == nil {
 		t.Error("a profile in a missing directory was accepted")
+	}
+}
+
+func TestUsedGrows(t *testing.T) {
+	before := Used()
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	if got := Used() - before; got <= 0 {
+		t.Fatalf("50 ms of busy loop used %v of CPU", got)
 	}
 }

@@ -30,6 +30,9 @@ type conn struct {
 	// SQLite the transaction holds the only writer connection, so the pool
 	// can prepare them for the cache only once it has ended.
 	later *[]string
+	// batch, when set outside a transaction, takes this connection's
+	// writes into a group commit (SQLite).
+	batch *batcher
 }
 
 // stmt returns a prepared statement of query for this connection, or nil
@@ -47,6 +50,15 @@ func (c conn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.batch != nil && c.tx == nil {
+		var res sql.Result
+		err := c.batch.do(ctx, func(tc conn) error {
+			var err error
+			res, err = tc.exec(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
 	query = c.d.rebind(query)
 	st, err := c.stmt(ctx, query)
 	if err != nil || st == nil {
@@ -64,7 +76,13 @@ func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return st.QueryContext(ctx, args...)
 }
 
+// row runs a query returning at most one row. It must not be used on a
+// batched writer outside a transaction: the row would be read after the
+// commit; scan it inside s.tx instead.
 func (c conn) row(ctx context.Context, query string, args ...any) *sql.Row {
+	if c.batch != nil && c.tx == nil {
+		panic("store: row on the batched writer outside a transaction")
+	}
 	query = c.d.rebind(query)
 	st, err := c.stmt(ctx, query)
 	if err != nil || st == nil {
@@ -77,10 +95,15 @@ func (c conn) row(ctx context.Context, query string, args ...any) *sql.Row {
 func (s *SQL) read() conn { return conn{q: s.r, cache: s.rc, d: s.d} }
 
 // write returns the connection for single-statement writes.
-func (s *SQL) write() conn { return conn{q: s.w, cache: s.wc, d: s.d} }
+func (s *SQL) write() conn { return conn{q: s.w, cache: s.wc, d: s.d, batch: s.batch} }
 
-// tx runs fn in a write transaction, committed when fn returns nil.
+// tx runs fn in a write transaction, committed when fn returns nil. On
+// SQLite the transaction may be shared with other writes (group commit);
+// fn must then not write through s itself.
 func (s *SQL) tx(ctx context.Context, fn func(c conn) error) error {
+	if s.batch != nil {
+		return s.batch.do(ctx, fn)
+	}
 	t, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -98,6 +121,15 @@ func (s *SQL) tx(ctx context.Context, fn func(c conn) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// writeRow runs a write that returns one row (RETURNING) and scans it with
+// scan, inside the write's transaction when writes are batched.
+func (s *SQL) writeRow(ctx context.Context, scan func(scanner) error, query string, args ...any) error {
+	if s.batch == nil {
+		return scan(s.write().row(ctx, query, args...))
+	}
+	return s.tx(ctx, func(c conn) error { return scan(c.row(ctx, query, args...)) })
 }
 
 func ignoreDone(err error) error {

@@ -83,14 +83,19 @@ func (s *SQL) UpdateDraft(ctx context.Context, m Message) (Message, error) {
 func (s *SQL) BeginSend(ctx context.Context, userID, id string, lease time.Duration) (Message, error) {
 	op := "begin send of draft " + id
 	now := s.stamp()
-	err := s.write().one(ctx, `UPDATE messages SET send_state = ?, send_started_at = ?, send_error = ''
+	var m Message
+	err := s.writeRow(ctx, func(r scanner) (err error) {
+		m, err = scanMessage(r)
+		return err
+	}, `UPDATE messages SET send_state = ?, send_started_at = ?, send_error = ''
 		WHERE user_id = ? AND id = ? AND is_draft
-		AND (send_state IN (?, ?) OR (send_state = ? AND send_started_at <= ?))`,
+		AND (send_state IN (?, ?) OR (send_state = ? AND send_started_at <= ?))
+		RETURNING `+messageCols,
 		SendSending, micros(now), userID, id, SendDraft, SendFailed, SendSending, micros(now.Add(-lease)))
 	if err != nil {
 		return Message{}, s.stateError(ctx, op, userID, id, err)
 	}
-	return s.GetMessage(ctx, userID, id)
+	return m, nil
 }
 
 // MarkSent records that a sending draft went out: it stops being a draft,
@@ -100,6 +105,7 @@ func (s *SQL) BeginSend(ctx context.Context, userID, id string, lease time.Durat
 func (s *SQL) MarkSent(ctx context.Context, userID, id string, info SentInfo) (Message, error) {
 	op := "mark draft " + id + " sent"
 	at := orNow(info.Date, s.stamp())
+	var m Message
 	err := s.tx(ctx, func(c conn) error {
 		err := c.one(ctx, `UPDATE messages SET send_state = ?, is_draft = FALSE, external_message_id = ?,
 			raw_msg_id = ?, date_at = ?, sort_at = ?, updated_at = ?, send_error = ''
@@ -109,14 +115,14 @@ func (s *SQL) MarkSent(ctx context.Context, userID, id string, info SentInfo) (M
 		if err != nil {
 			return err
 		}
-		m, err := getMessage(ctx, c, userID, id)
+		m, err = getMessage(ctx, c, userID, id)
 		if err != nil {
 			return err
 		}
 		return touchDiscussion(ctx, c, &m)
 	})
 	if err == nil {
-		return s.GetMessage(ctx, userID, id)
+		return m, nil
 	}
 	if got, gerr := s.GetMessage(ctx, userID, id); gerr == nil && got.SendState == SendSent &&
 		got.External.MessageID == info.MessageID {

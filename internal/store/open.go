@@ -30,7 +30,9 @@ type SQL struct {
 	// rc and wc are the prepared statements of r and w (one cache when the
 	// pools are one).
 	rc, wc *stmtCache
-	now    func() time.Time
+	// batch commits SQLite's writes in groups; nil on PostgreSQL.
+	batch *batcher
+	now   func() time.Time
 }
 
 // Open connects to the database named by dsn and applies the pending
@@ -39,7 +41,8 @@ type SQL struct {
 // path selects SQLite (the file is created if missing, its directory is not).
 //
 // On SQLite, writes go through one connection (SQLite has one writer) with
-// WAL, foreign keys and a busy timeout; reads use a small separate pool.
+// WAL, foreign keys and a busy timeout, and concurrent writes share a
+// commit (group commit, see batcher); reads use a small separate pool.
 func Open(ctx context.Context, dsn string) (*SQL, error) {
 	kind, target, err := parseDSN(dsn)
 	if err != nil {
@@ -64,6 +67,9 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if kind == "sqlite" {
+		s.batch = newBatcher(s.w, s.wc, s.d)
 	}
 	return s, nil
 }
@@ -172,6 +178,9 @@ func (s *SQL) Ping(ctx context.Context) error {
 
 // Close releases the connections. The store is unusable afterwards.
 func (s *SQL) Close() error {
+	if s.batch != nil {
+		s.batch.close()
+	}
 	err := s.wc.close()
 	if s.rc != s.wc {
 		err = errors.Join(err, s.rc.close())

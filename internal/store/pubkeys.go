@@ -54,13 +54,13 @@ func (s *SQL) UpsertPublicKey(ctx context.Context, k PublicKey) (PublicKey, erro
 	}
 	now := s.stamp()
 	var id string
-	err := s.write().row(ctx, `INSERT INTO public_keys (`+publicKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err := s.writeRow(ctx, func(r scanner) error { return r.Scan(&id) }, `INSERT INTO public_keys (`+publicKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, fingerprint) DO UPDATE SET contact_id = excluded.contact_id, label = excluded.label,
 		armored = excluded.armored, algorithm = excluded.algorithm, size = excluded.size, emails = excluded.emails,
 		expires_at = excluded.expires_at, updated_at = excluded.updated_at
 		RETURNING id`,
 		orNewID(k.ID), k.UserID, nullStr(k.ContactID), k.Label, k.Fingerprint, k.Armored, k.Algorithm, k.Size,
-		jsonList(k.Emails), micros(norm(k.ExpiresAt)), micros(now), micros(now)).Scan(&id)
+		jsonList(k.Emails), micros(norm(k.ExpiresAt)), micros(now), micros(now))
 	if err != nil {
 		return PublicKey{}, s.fail(op, err)
 	}

@@ -26,10 +26,10 @@ type Schedules interface {
 // is an upsert; an unknown identity gives ErrNotFound.
 func (s *SQL) SetNextRun(ctx context.Context, userID, identityID string, at time.Time) error {
 	var got string
-	err := s.write().row(ctx, `INSERT INTO schedules (identity_id, user_id, next_run_at) VALUES (?, ?, ?)
+	err := s.writeRow(ctx, func(r scanner) error { return r.Scan(&got) }, `INSERT INTO schedules (identity_id, user_id, next_run_at) VALUES (?, ?, ?)
 		ON CONFLICT (identity_id) DO UPDATE SET next_run_at = excluded.next_run_at
 		WHERE schedules.user_id = excluded.user_id RETURNING identity_id`,
-		identityID, userID, micros(orNow(at, s.stamp()))).Scan(&got)
+		identityID, userID, micros(orNow(at, s.stamp())))
 	if err != nil {
 		return s.fail("set next run of identity "+identityID, err)
 	}

@@ -63,13 +63,16 @@ func (s *SQL) RecordSyncError(ctx context.Context, userID, identityID, msg strin
 	at = orNow(at, s.stamp())
 	var st SyncState
 	var uidv int64
-	err := s.write().row(ctx, `UPDATE identities SET last_error = ?, error_count = error_count + 1,
+	scan := func(r scanner) error {
+		return r.Scan(&st.Cursor, &uidv, timeCol{&st.LastSync}, &st.LastError, &st.ErrorCount,
+			timeCol{&st.FirstErrorAt}, timeCol{&st.LastErrorAt}, timeCol{&st.SyncingUntil})
+	}
+	err := s.writeRow(ctx, scan, `UPDATE identities SET last_error = ?, error_count = error_count + 1,
 		first_error_at = COALESCE(first_error_at, ?), last_error_at = ?
 		WHERE user_id = ? AND id = ?
 		RETURNING sync_cursor, sync_uidvalidity, last_sync_at, last_error, error_count, first_error_at,
 		last_error_at, syncing_until`,
-		msg, micros(at), micros(at), userID, identityID).Scan(&st.Cursor, &uidv, timeCol{&st.LastSync},
-		&st.LastError, &st.ErrorCount, timeCol{&st.FirstErrorAt}, timeCol{&st.LastErrorAt}, timeCol{&st.SyncingUntil})
+		msg, micros(at), micros(at), userID, identityID)
 	if err != nil {
 		return SyncState{}, s.fail("record sync error of identity "+identityID, err)
 	}

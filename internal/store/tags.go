@@ -38,10 +38,15 @@ func (s *SQL) UpsertTag(ctx context.Context, t Tag) (Tag, error) {
 	if t.UserID == "" || t.Name == "" {
 		return Tag{}, invalid(op, "user id and name are required")
 	}
-	got, err := scanTag(s.write().row(ctx, `INSERT INTO tags (`+tagCols+`) VALUES (?, ?, ?, ?, ?, ?)
+	var got Tag
+	err := s.writeRow(ctx, func(r scanner) error {
+		var err error
+		got, err = scanTag(r)
+		return err
+	}, `INSERT INTO tags (`+tagCols+`) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, name) DO UPDATE SET label = excluded.label, type = excluded.type,
 		importance = excluded.importance RETURNING `+tagCols,
-		t.UserID, t.Name, t.Label, t.Type, t.Importance, micros(s.stamp())))
+		t.UserID, t.Name, t.Label, t.Type, t.Importance, micros(s.stamp()))
 	if err != nil {
 		return Tag{}, s.fail(op, err)
 	}

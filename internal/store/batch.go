@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// errClosed answers writes submitted after Close.
+var errClosed = errors.New("store is closed")
+
+// maxBatch bounds the writes committed together.
+const maxBatch = 64
+
+// batcher is group commit for SQLite's one writer connection. Writes that
+// arrive while a commit is under way queue up; the next transaction runs
+// each of them inside its own savepoint, in arrival order, and commits
+// them together. A write's failure rolls back its savepoint only; a failed
+// commit fails every write of the batch. A write still returns only once
+// its transaction is committed, so callers see the same guarantee as with
+// one transaction each, at the cost of one commit per batch.
+//
+// A write must not itself write through the store (it would wait for the
+// batch it is part of), which the single writer connection already forbade.
+type batcher struct {
+	db    *sql.DB
+	cache *stmtCache
+	d     *dialect
+	reqs  chan *batchReq // unbuffered: a sent request is always answered
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	// commits counts the transactions committed (for tests).
+	commits atomic.Int64
+}
+
+// batchReq is one write waiting for its batch.
+type batchReq struct {
+	ctx context.Context
+	fn  func(c conn) error
+	res chan batchResult
+}
+
+// batchResult is a write's outcome; panicked carries a panic of fn back to
+// its caller's goroutine.
+type batchResult struct {
+	err      error
+	panicked any
+}
+
+func newBatcher(db *sql.DB, cache *stmtCache, d *dialect) *batcher {
+	b := &batcher{db: db, cache: cache, d: d, reqs: make(chan *batchReq),
+		quit: make(chan struct{}), done: make(chan struct{})}
+	for _, q := range []string{spBegin, spRelease, spRollback} {
+		cache.get(context.Background(), q) // unprepared, exec still works
+	}
+	go b.run()
+	return b
+}
+
+// do runs fn in a write transaction shared with other writes and returns
+// once that transaction is committed or fn failed.
+func (b *batcher) do(ctx context.Context, fn func(c conn) error) error {
+	r := &batchReq{ctx: ctx, fn: fn, res: make(chan batchResult, 1)}
+	select {
+	case b.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.quit:
+		return errClosed
+	}
+	res := <-r.res
+	if res.panicked != nil {
+		panic(res.panicked)
+	}
+	return res.err
+}
+
+// close stops the batcher once the current batch is committed.
+func (b *batcher) close() {
+	b.once.Do(func() { close(b.quit) })
+	<-b.done
+}
+
+func (b *batcher) run() {
+	defer close(b.done)
+	batch := make([]*batchReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-b.reqs:
+			batch = append(batch[:0], r)
+		case <-b.quit:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		b.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit runs batch in one transaction and answers every request. A batch
+// of one runs without savepoints, as a plain transaction.
+func (b *batcher) commit(batch []*batchReq) {
+	results := make([]batchResult, len(batch))
+	defer func() {
+		for i, r := range batch {
+			r.res <- results[i]
+		}
+	}()
+	failAll := func(err error) {
+		for i := range results {
+			if results[i].err == nil && results[i].panicked == nil {
+				results[i].err = err
+			}
+		}
+	}
+	// The transaction outlives any one caller's context; each write's
+	// statements run under its own.
+	t, err := b.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		failAll(fmt.Errorf("begin: %w", err))
+		return
+	}
+	var later []string
+	c := conn{q: t, tx: t, cache: b.cache, d: b.d, later: &later}
+	single := len(batch) == 1
+	committed := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			results[i].err = err
+			continue
+		}
+		if !single {
+			if err := b.exec(t, spBegin); err != nil {
+				failAll(err)
+				_ = t.Rollback()
+				return
+			}
+		}
+		results[i] = runWrite(r.fn, c)
+		failed := results[i].err != nil || results[i].panicked != nil
+		if !failed {
+			committed++
+		}
+		if single {
+			break
+		}
+		undo := []string{spRelease}
+		if failed {
+			undo = []string{spRollback, spRelease}
+		}
+		for _, stmt := range undo {
+			if err := b.exec(t, stmt); err != nil {
+				failAll(err)
+				_ = t.Rollback()
+				return
+			}
+		}
+	}
+	if committed == 0 {
+		_ = t.Rollback()
+		return
+	}
+	if err := t.Commit(); err != nil {
+		failAll(fmt.Errorf("commit: %w", err))
+		return
+	}
+	b.commits.Add(1)
+	for _, q := range later { // the writer is free again: cache them
+		b.cache.get(context.Background(), q) // a failure only means the next call prepares again
+	}
+}
+
+// The savepoint around each write of a batch.
+const (
+	spBegin    = "SAVEPOINT batch_write"
+	spRelease  = "RELEASE batch_write"
+	spRollback = "ROLLBACK TO batch_write"
+)
+
+// exec runs a savepoint statement in t, prepared once by newBatcher.
+func (b *batcher) exec(t *sql.Tx, query string) error {
+	ctx := context.Background()
+	var err error
+	if st, ok := b.cache.lookup(query); ok {
+		_, err = t.StmtContext(ctx, st).ExecContext(ctx)
+	} else {
+		_, err = t.ExecContext(ctx, query)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", query, err)
+	}
+	return nil
+}
+
+// runWrite runs fn, turning a panic into a result.
+func runWrite(fn func(c conn) error, c conn) (res batchResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = batchResult{panicked: p}
+		}
+	}()
+	return batchResult{err: fn(c)}
+}

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// openBatched opens a SQLite store in a temporary directory.
+func openBatched(t *testing.T) *SQL {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if s.batch == nil {
+		t.Fatal("SQLite store without a batcher")
+	}
+	return s
+}
+
+// insertRaw is a write inserting raw message id.
+func insertRaw(ctx context.Context, id string) func(c conn) error {
+	return func(c conn) error {
+		_, err := c.exec(ctx, `INSERT INTO raw_messages (`+rawCols+`) VALUES (?, ?, ?, ?, ?)`, id, "k/"+id, 1, false, 0)
+		return err
+	}
+}
+
+// rawExists reports whether raw message id is in the store.
+func rawExists(t *testing.T, s *SQL, id string) bool {
+	t.Helper()
+	_, err := s.GetRaw(t.Context(), id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// holdWriter starts a write that blocks the batcher until the returned
+// release is called, so that the writes submitted meanwhile form one batch.
+func holdWriter(t *testing.T, s *SQL) (release func()) {
+	t.Helper()
+	started, hold := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.tx(t.Context(), func(c conn) error {
+			close(started)
+			<-hold
+			return insertRaw(t.Context(), "holder")(c)
+		})
+	}()
+	<-started
+	return func() {
+		close(hold)
+		if err := <-done; err != nil {
+			t.Errorf("holding write: %v", err)
+		}
+	}
+}
+
+// waitQueued waits until n writes wait for the batcher (they block on its
+// unbuffered channel, so the test can only poll for goroutines parked
+// there by giving them time).
+func waitQueued() { time.Sleep(50 * time.Millisecond) }
+
+func TestBatchIsolatesFailures(t *testing.T) {
+	s := openBatched(t)
+	release := holdWriter(t, s)
+	before := s.batch.commits.Load()
+	boom := errors.New("boom")
+	cases := []struct {
+		id   string
+		fail bool
+	}{{"a", false}, {"b", true}, {"c", false}, {"d", true}, {"e", false}}
+	errs := make([]error, len(cases))
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		wg.Go(func() {
+			errs[i] = s.tx(t.Context(), func(c conn) error {
+				if err := insertRaw(t.Context(), tc.id)(c); err != nil {
+					return err
+				}
+				if tc.fail {
+					return boom // after its insert: the savepoint must undo it
+				}
+				return nil
+			})
+		})
+	}
+	waitQueued()
+	release()
+	wg.Wait()
+	for i, tc := range cases {
+		if tc.fail != errors.Is(errs[i], boom) || (!tc.fail && errs[i] != nil) {
+			t.Errorf("write %s: err = %v, want failure %v", tc.id, errs[i], tc.fail)
+		}
+		if got := rawExists(t, s, tc.id); got == tc.fail {
+			t.Errorf("write %s: stored = %v, want %v", tc.id, got, !tc.fail)
+		}
+	}
+	// The holder's commit, then one commit for the five queued writes.
+	if got := s.batch.commits.Load() - before; got != 2 {
+		t.Errorf("%d commits for the holder and one batch, want 2", got)
+	}
+}
+
+func TestBatchConstraintErrorKeepsOthers(t *testing.T) {
+	s := openBatched(t)
+	if err := s.tx(t.Context(), insertRaw(t.Context(), "dup")); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	var dupErr, okErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { dupErr = s.tx(t.Context(), insertRaw(t.Context(), "dup")) })
+	wg.Go(func() { okErr = s.write().one(t.Context(), `UPDATE raw_messages SET size = 7 WHERE id = ?`, "dup") })
+	waitQueued()
+	release()
+	wg.Wait()
+	if dupErr == nil {
+		t.Error("a duplicate primary key was accepted")
+	}
+	if okErr != nil {
+		t.Errorf("a write batched with a failing one failed: %v", okErr)
+	}
+	r, err := s.GetRaw(t.Context(), "dup")
+	if err != nil || r.Size != 7 {
+		t.Errorf("GetRaw = %+v, %v; want size 7", r, err)
+	}
+}
+
+func TestBatchPanicReachesCaller(t *testing.T) {
+	s := openBatched(t)
+	release := holdWriter(t, s)
+	var okErr error
+	var recovered any
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer func() { recovered = recover() }()
+		_ = s.tx(t.Context(), func(c conn) error {
+			if err := insertRaw(t.Context(), "panicker")(c); err != nil {
+				return err
+			}
+			panic("write panicked")
+		})
+	})
+	wg.Go(func() { okErr = s.tx(t.Context(), insertRaw(t.Context(), "calm")) })
+	waitQueued()
+	release()
+	wg.Wait()
+	if recovered != "write panicked" {
+		t.Errorf("recovered %v, want the write's panic", recovered)
+	}
+	if okErr != nil || !rawExists(t, s, "calm") {
+		t.Errorf("the write beside a panicking one: %v", okErr)
+	}
+	if rawExists(t, s, "panicker") {
+		t.Error("the panicking write's insert was committed")
+	}
+}
+
+func TestBatchCancelledWhileQueued(t *testing.T) {
+	s := openBatched(t)
+	release := holdWriter(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- s.tx(ctx, insertRaw(ctx, "late")) }()
+	waitQueued()
+	cancel()
+	release()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled write: %v, want context.Canceled", err)
+	}
+	if rawExists(t, s, "late") {
+		t.Error("a cancelled write was committed")
+	}
+}
+
+func TestBatchManyWriters(t *testing.T) {
+	s := openBatched(t)
+	const n = 300
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			if err := s.tx(t.Context(), insertRaw(t.Context(), fmt.Sprint("m", i))); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var got int
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM raw_messages`).Scan(&got); err != nil || got != n {
+		t.Errorf("%d rows (%v), want %d", got, err, n)
+	}
+	if c := s.batch.commits.Load(); c > n {
+		t.Errorf("%d commits for %d writes", c, n)
+	}
+}
+
+func TestBatchClosed(t *testing.T) {
+	s := openBatched(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.tx(t.Context(), insertRaw(t.Context(), "x")); !errors.Is(err, errClosed) {
+		t.Errorf("write after Close: %v, want errClosed", err)
+	}
+}
