@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/cpuprof"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -128,7 +128,7 @@ type measure struct {
 
 func startMeasure() *measure {
 	runtime.GC()
-	m := &measure{wall: time.Now(), cpu: cpuTime()}
+	m := &measure{wall: time.Now(), cpu: cpuprof.Used()}
 	runtime.ReadMemStats(&m.ms)
 	return m
 }
@@ -142,7 +142,7 @@ func (m *measure) sample() {
 func (m *measure) report(out io.Writer, name string, ticks int, orders int64, maxTick int, slowest time.Duration) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	wall, cpu := time.Since(m.wall), cpuTime()-m.cpu
+	wall, cpu := time.Since(m.wall), cpuprof.Used()-m.cpu
 	fmt.Fprintf(out, "  %s:\n", name)
 	fmt.Fprintf(out, "    orders %d (at most %d in one tick), wall %s (slowest tick %s), CPU %s (%.2f ms CPU a tick, %.1f µs CPU an order)\n",
 		orders, maxTick, wall.Round(time.Millisecond), slowest.Round(time.Millisecond), cpu.Round(time.Millisecond),
@@ -152,12 +152,3 @@ func (m *measure) report(out io.Writer, name string, ticks int, orders int64, ma
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
-// cpuTime is the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
