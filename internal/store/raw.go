@@ -41,12 +41,15 @@ func (s *SQL) PutRaw(ctx context.Context, r RawMessage) (RawMessage, error) {
 	}
 	r.ID = orNewID(r.ID)
 	r.CreatedAt = s.stamp()
-	_, err := s.write().exec(ctx, `INSERT INTO raw_messages (`+rawCols+`) VALUES (?, ?, ?, ?, ?)
+	res, err := s.write().exec(ctx, `INSERT INTO raw_messages (`+rawCols+`) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`, r.ID, r.BlobKey, r.Size, r.Delivered, micros(r.CreatedAt))
 	if err != nil {
 		return RawMessage{}, s.fail(op, err)
 	}
-	return s.GetRaw(ctx, r.ID)
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return r, nil // the row is r as given
+	}
+	return s.GetRaw(ctx, r.ID) // it was there: return the stored one
 }
 
 // GetRaw returns raw message id. It is a system read: users reach raw
