@@ -14,6 +14,7 @@ import (
 
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/cpuprof"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/secrets"
@@ -27,7 +28,7 @@ import (
 // checks that the store holds every message.
 func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error) {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	s, err := listenertest.Start(ctx, listenertest.Options{Dir: dir, Logger: logger})
+	s, err := listenertest.Start(ctx, listenertest.Options{Dir: dir, Logger: logger, InProcess: true})
 	if err != nil {
 		return row{}, err
 	}
@@ -63,7 +64,12 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 	order := &contract.RemoteOrder{Order: contract.OrderSync, RemoteID: ident.ID, UserID: ident.UserID}
 	call := &fnhttp.Call{Function: "imap-fetch", Request: &contract.Request{Subject: subject, Payload: order},
 		Logger: fnLog, Attempt: 1}
-	start := time.Now()
+	stopProfile, err := cpuprof.Start(o.cpuprofile)
+	if err != nil {
+		return row{}, err
+	}
+	defer stopProfile()
+	start, cpu := time.Now(), cpuprof.Used()
 	for n := 1; ; n++ {
 		t0 := time.Now()
 		res, err := core(ctx, call)
@@ -80,7 +86,7 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 			break
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuprof.Used()-cpu
 	got, err := s.CountMessages(ctx, ident.UserID)
 	if err != nil {
 		return row{}, err
@@ -89,7 +95,8 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 		return row{}, fmt.Errorf("%d of %d messages in the store", got, o.mails)
 	}
 	return row{name: fmt.Sprintf("imap-fetch (batch %d, %d in flight)", o.batch, o.inFlight), mails: got,
-		elapsed: elapsed, checked: fmt.Sprintf("%d messages in the store (%s)", got, s.Store.Dialect())}, nil
+		elapsed: elapsed, checked: fmt.Sprintf("%d messages in the store (%s), %.2f ms of CPU each",
+			got, s.Store.Dialect(), float64(cpu.Microseconds())/1000/float64(got))}, nil
 }
 
 // remoteIdentity creates a user with a remote identity on d.

@@ -17,6 +17,7 @@ type options struct {
 	mails, size     int
 	batch, inFlight int
 	scripts         string // scripts/test-peers
+	cpuprofile      string // profile of imap-fetch's sync
 }
 
 // row is one measured client.
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.batch, "batch", 200, "imap-fetch batch (IMAP_FETCH_BATCH)")
 	fs.IntVar(&o.inFlight, "inflight", 16, "imap-fetch messages in flight (IMAP_FETCH_IN_FLIGHT)")
 	fs.StringVar(&o.scripts, "scripts", "scripts/test-peers", "folder of the peer scripts")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imap-fetch's sync to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -49,6 +49,10 @@ type Options struct {
 	LMTP bool
 	// Logger receives every part's logs; nil discards them.
 	Logger *slog.Logger
+	// InProcess has the connector reach inbound-email without a socket,
+	// as the local system reaches its functions (connector.InProcess).
+	// StopFunction then no longer stops the invocations.
+	InProcess bool
 }
 
 // Stack is a running inbound path.
@@ -64,6 +68,8 @@ type Stack struct {
 	src     *staticSource
 	mu      sync.Mutex
 	fnSrv   *http.Server
+	fnAddr  string // inbound-email's current address
+	fnHost  string // inbound-email's first address, served in process when set
 	stops   []func() error
 }
 
@@ -106,6 +112,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := s.StartFunction(); err != nil {
 		return nil, err
 	}
+	if o.InProcess {
+		s.fnHost = s.fnSrvAddr()
+	}
 	if err := s.startConnector(); err != nil {
 		return nil, err
 	}
@@ -118,8 +127,12 @@ func (s *Stack) startConnector() error {
 	cfg.RebuildInterval = 20 * time.Millisecond
 	cfg.MaxInflight = 256
 	cfg.DrainTimeout = 5 * time.Second
-	c, err := connector.New(cfg, connector.Deps{Logger: s.log.With("fn", "connector"), Registry: prometheus.NewRegistry(),
-		Contract: contract.Caliopen(), Source: s.src})
+	deps := connector.Deps{Logger: s.log.With("fn", "connector"), Registry: prometheus.NewRegistry(),
+		Contract: contract.Caliopen(), Source: s.src}
+	if s.fnHost != "" {
+		deps.Transport = &connector.InProcess{Host: s.fnHost, Handler: s.handler}
+	}
+	c, err := connector.New(cfg, deps)
 	if err != nil {
 		return err
 	}
@@ -182,11 +195,18 @@ func (s *Stack) StartFunction() error {
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	s.mu.Lock()
-	s.fnSrv = srv
+	s.fnSrv, s.fnAddr = srv, ln.Addr().String()
 	s.mu.Unlock()
 	s.src.set(connector.TopicMap{contract.SubjectInboundSMTP: {{Name: inboundemail.Name, URL: "http://" + ln.Addr().String()}}})
 	time.Sleep(100 * time.Millisecond) // a few topic map rebuilds
 	return nil
+}
+
+// fnSrvAddr is inbound-email's current address.
+func (s *Stack) fnSrvAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fnAddr
 }
 
 // StopFunction stops serving inbound-email; the topic map still names it,

@@ -1,0 +1,35 @@
+package smtplistener_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/caliopen/functions/internal/smtplistener/listenertest"
+)
+
+// With InProcess the connector reaches inbound-email without its TCP
+// server, as the local system does: mail is still processed once that
+// server is stopped.
+func TestStackInProcess(t *testing.T) {
+	s, err := listenertest.Start(context.Background(), listenertest.Options{Dir: t.TempDir(), InProcess: true,
+		Logger: slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	userID, _ := addUser(t, s, "alice")
+	if err := s.StopFunction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(t, s.SMTPAddr, []string{"alice@example.test"}, testMail("inproc", 512)); err != nil {
+		t.Fatalf("delivery with the function's TCP server stopped: %v", err)
+	}
+	if n, err := s.CountMessages(context.Background(), userID); err != nil || n != 1 {
+		t.Fatalf("%d messages stored (%v), want 1", n, err)
+	}
+}
