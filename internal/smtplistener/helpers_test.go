@@ -28,8 +28,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 // startStack runs the inbound path until the test ends.
 func startStack(t *testing.T, cfg smtplistener.Config, lmtp bool) *listenertest.Stack {
 	t.Helper()
-	s, err := listenertest.Start(context.Background(), listenertest.Options{Dir: t.TempDir(), Listener: cfg, LMTP: lmtp,
-		Logger: slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	return startStackWith(t, listenertest.Options{Listener: cfg, LMTP: lmtp})
+}
+
+// startStackWith runs the inbound path with o (its Dir and Logger set
+// here) until the test ends.
+func startStackWith(t *testing.T, o listenertest.Options) *listenertest.Stack {
+	t.Helper()
+	o.Dir = t.TempDir()
+	o.Logger = slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := listenertest.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package smtplistener_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/caliopen/functions/internal/smtplistener/listenertest"
@@ -12,16 +11,7 @@ import (
 // server, as the local system does: mail is still processed once that
 // server is stopped.
 func TestStackInProcess(t *testing.T) {
-	s, err := listenertest.Start(context.Background(), listenertest.Options{Dir: t.TempDir(), InProcess: true,
-		Logger: slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	s := startStackWith(t, listenertest.Options{InProcess: true})
 	userID, _ := addUser(t, s, "alice")
 	if err := s.StopFunction(); err != nil {
 		t.Fatal(err)
