@@ -4,6 +4,7 @@
 // Put writes a temporary file next to the target, fsyncs it, renames it into
 // place and fsyncs the directory, so a crash leaves either the old or the
 // new object, never a torn one, and a completed Put survives a power loss.
+// Concurrent Puts into one directory share its fsyncs (see dirs).
 // Temporary files start with ".tmp-", a name no valid key can take; a crash
 // may leave some behind. Keys are checked with blob.ValidKey, so no key
 // reaches outside ROOT.
@@ -25,6 +26,7 @@ import (
 // concurrent Puts to one key, the last rename wins.
 type Store struct {
 	root string
+	dirs *dirs
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -41,7 +43,7 @@ func New(dir string) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("dirblob: %w", err)
 	}
-	return &Store{root: abs}, nil
+	return &Store{root: abs, dirs: newDirs()}, nil
 }
 
 // path returns the file of key, after checking the key.
@@ -62,10 +64,16 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := s.dirs.ensure(dir); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	tmp, err := os.CreateTemp(dir, ".tmp-")
+	if errors.Is(err, fs.ErrNotExist) { // removed since: make it again
+		s.dirs.forget(dir)
+		if err = s.dirs.ensure(dir); err == nil {
+			tmp, err = os.CreateTemp(dir, ".tmp-")
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -77,7 +85,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.dirs.sync(dir); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
