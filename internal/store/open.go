@@ -111,7 +111,12 @@ func openSQLite(path string) (*SQL, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// Keep every reader open: a reader closed for lack of an idle slot
+	// (database/sql keeps 2 by default) is reopened, schema and prepared
+	// statements included, on the next burst of reads.
 	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	r.SetConnMaxIdleTime(0)
 	return &SQL{d: &sqliteDialect, r: r, w: w}, nil
 }
 
