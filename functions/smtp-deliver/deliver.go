@@ -25,7 +25,6 @@ type Store interface {
 	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
 	MarkSendFailed(ctx context.Context, userID, id, reason string) error
 	RecordHandoff(ctx context.Context, userID, id string, info store.SentInfo) error
-	PutRaw(ctx context.Context, r store.RawMessage) (store.RawMessage, error)
 	PutInbound(ctx context.Context, m store.Message) (store.Message, bool, error)
 }
 
@@ -103,18 +102,10 @@ func sentText(id string) string { return "message " + id + " has been sent." }
 
 // deliver sends message id of user once and returns the reply's message.
 func (d *deliverer) deliver(ctx context.Context, userID, id string, log *slog.Logger) (string, error) {
-	m, err := d.deps.Store.GetMessage(ctx, userID, id)
+	// Taking the lease first costs one store round trip in the common
+	// case; notTaken reads the message when the lease is refused.
+	m, err := d.deps.Store.BeginSend(ctx, userID, id, d.cfg.SendLease)
 	if err != nil {
-		return "", storeErr("load message "+id, err, "unknown_message")
-	}
-	if m.SendState == store.SendSent {
-		log.Info("already sent", "outcome", "duplicate")
-		return sentText(id), d.localCopies(ctx, m, log)
-	}
-	if !m.IsDraft {
-		return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not a draft", id)), "not_a_draft")
-	}
-	if m, err = d.deps.Store.BeginSend(ctx, userID, id, d.cfg.SendLease); err != nil {
 		return d.notTaken(ctx, userID, id, err, log)
 	}
 	mark, found, err := d.readMarker(ctx, m)
@@ -172,7 +163,7 @@ func (d *deliverer) send(ctx context.Context, m store.Message, log *slog.Logger)
 		return "", d.release(ctx, m, err, log)
 	}
 	if len(rcpts.remote) > 0 {
-		if err := d.writeMarker(ctx, m, mark); err != nil {
+		if mark, err = d.writeMarker(ctx, m, mark); err != nil {
 			return "", d.release(ctx, m, err, log)
 		}
 		start := time.Now()
@@ -195,8 +186,7 @@ func (d *deliverer) send(ctx context.Context, m store.Message, log *slog.Logger)
 // recipients' copies (when hosted says there may be some) and removes the
 // marker.
 func (d *deliverer) finish(ctx context.Context, m store.Message, mark marker, hosted bool, log *slog.Logger) (string, error) {
-	sent, err := d.deps.Store.MarkSent(ctx, m.UserID, m.ID, store.SentInfo{MessageID: mark.MessageID,
-		RawMsgID: mark.RawMsgID, Date: mark.Date})
+	sent, err := d.deps.Store.MarkSent(ctx, m.UserID, m.ID, mark.info())
 	if err != nil {
 		return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("mark message %s sent (it was handed off; a retry finishes it): %w",
 			m.ID, err)), "store_unavailable")

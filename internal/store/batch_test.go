@@ -24,8 +24,8 @@ func openBatched(t *testing.T) *SQL {
 	return s
 }
 
-// insertRaw is a write inserting raw message id.
-func insertRaw(ctx context.Context, id string) func(c conn) error {
+// insertRawWrite is a write inserting raw message id.
+func insertRawWrite(ctx context.Context, id string) func(c conn) error {
 	return func(c conn) error {
 		_, err := c.exec(ctx, `INSERT INTO raw_messages (`+rawCols+`) VALUES (?, ?, ?, ?, ?)`, id, "k/"+id, 1, false, 0)
 		return err
@@ -52,7 +52,7 @@ func holdWriter(t *testing.T, s *SQL) (release func()) {
 		done <- s.tx(t.Context(), func(c conn) error {
 			close(started)
 			<-hold
-			return insertRaw(t.Context(), "holder")(c)
+			return insertRawWrite(t.Context(), "holder")(c)
 		})
 	}()
 	<-started
@@ -83,7 +83,7 @@ func TestBatchIsolatesFailures(t *testing.T) {
 	for i, tc := range cases {
 		wg.Go(func() {
 			errs[i] = s.tx(t.Context(), func(c conn) error {
-				if err := insertRaw(t.Context(), tc.id)(c); err != nil {
+				if err := insertRawWrite(t.Context(), tc.id)(c); err != nil {
 					return err
 				}
 				if tc.fail {
@@ -112,13 +112,13 @@ func TestBatchIsolatesFailures(t *testing.T) {
 
 func TestBatchConstraintErrorKeepsOthers(t *testing.T) {
 	s := openBatched(t)
-	if err := s.tx(t.Context(), insertRaw(t.Context(), "dup")); err != nil {
+	if err := s.tx(t.Context(), insertRawWrite(t.Context(), "dup")); err != nil {
 		t.Fatal(err)
 	}
 	release := holdWriter(t, s)
 	var dupErr, okErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { dupErr = s.tx(t.Context(), insertRaw(t.Context(), "dup")) })
+	wg.Go(func() { dupErr = s.tx(t.Context(), insertRawWrite(t.Context(), "dup")) })
 	wg.Go(func() { okErr = s.write().one(t.Context(), `UPDATE raw_messages SET size = 7 WHERE id = ?`, "dup") })
 	waitQueued()
 	release()
@@ -144,13 +144,13 @@ func TestBatchPanicReachesCaller(t *testing.T) {
 	wg.Go(func() {
 		defer func() { recovered = recover() }()
 		_ = s.tx(t.Context(), func(c conn) error {
-			if err := insertRaw(t.Context(), "panicker")(c); err != nil {
+			if err := insertRawWrite(t.Context(), "panicker")(c); err != nil {
 				return err
 			}
 			panic("write panicked")
 		})
 	})
-	wg.Go(func() { okErr = s.tx(t.Context(), insertRaw(t.Context(), "calm")) })
+	wg.Go(func() { okErr = s.tx(t.Context(), insertRawWrite(t.Context(), "calm")) })
 	waitQueued()
 	release()
 	wg.Wait()
@@ -170,7 +170,7 @@ func TestBatchCancelledWhileQueued(t *testing.T) {
 	release := holdWriter(t, s)
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
-	go func() { errc <- s.tx(ctx, insertRaw(ctx, "late")) }()
+	go func() { errc <- s.tx(ctx, insertRawWrite(ctx, "late")) }()
 	waitQueued()
 	cancel()
 	release()
@@ -189,7 +189,7 @@ func TestBatchManyWriters(t *testing.T) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			if err := s.tx(t.Context(), insertRaw(t.Context(), fmt.Sprint("m", i))); err != nil {
+			if err := s.tx(t.Context(), insertRawWrite(t.Context(), fmt.Sprint("m", i))); err != nil {
 				errs <- err
 			}
 		})
@@ -213,7 +213,7 @@ func TestBatchClosed(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.tx(t.Context(), insertRaw(t.Context(), "x")); !errors.Is(err, errClosed) {
+	if err := s.tx(t.Context(), insertRawWrite(t.Context(), "x")); !errors.Is(err, errClosed) {
 		t.Errorf("write after Close: %v, want errClosed", err)
 	}
 }

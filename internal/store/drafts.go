@@ -107,6 +107,9 @@ func (s *SQL) MarkSent(ctx context.Context, userID, id string, info SentInfo) (M
 	at := orNow(info.Date, s.stamp())
 	var m Message
 	err := s.tx(ctx, func(c conn) error {
+		if err := s.sentRaw(ctx, c, &info); err != nil {
+			return err
+		}
 		err := c.one(ctx, `UPDATE messages SET send_state = ?, is_draft = FALSE, external_message_id = ?,
 			raw_msg_id = ?, date_at = ?, sort_at = ?, updated_at = ?, send_error = ''
 			WHERE user_id = ? AND id = ? AND send_state = ?`,
@@ -138,9 +141,14 @@ func (s *SQL) MarkSent(ctx context.Context, userID, id string, info SentInfo) (M
 // clears them. Any state other than sending gives ErrConflict.
 func (s *SQL) RecordHandoff(ctx context.Context, userID, id string, info SentInfo) error {
 	op := "record the hand-off of draft " + id
-	err := s.write().one(ctx, `UPDATE messages SET external_message_id = ?, raw_msg_id = ?, date_at = ?
-		WHERE user_id = ? AND id = ? AND is_draft AND send_state = ?`,
-		nullStr(info.MessageID), nullStr(info.RawMsgID), micros(orNow(info.Date, s.stamp())), userID, id, SendSending)
+	err := s.tx(ctx, func(c conn) error {
+		if err := s.sentRaw(ctx, c, &info); err != nil {
+			return err
+		}
+		return c.one(ctx, `UPDATE messages SET external_message_id = ?, raw_msg_id = ?, date_at = ?
+			WHERE user_id = ? AND id = ? AND is_draft AND send_state = ?`,
+			nullStr(info.MessageID), nullStr(info.RawMsgID), micros(orNow(info.Date, s.stamp())), userID, id, SendSending)
+	})
 	if err != nil {
 		return s.stateError(ctx, op, userID, id, err)
 	}

@@ -105,4 +105,8 @@ type SentInfo struct {
 	MessageID string    // the Message-ID it was sent with
 	RawMsgID  string    // the raw message stored for it, "" if none
 	Date      time.Time // send time; zero means now
+	// Raw, when set, is the record of that raw message (its ID is
+	// RawMsgID): RecordHandoff and MarkSent write it in their own
+	// transaction, as PutRaw would (an existing record is kept).
+	Raw *RawMessage
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -41,15 +42,41 @@ func (s *SQL) PutRaw(ctx context.Context, r RawMessage) (RawMessage, error) {
 	}
 	r.ID = orNewID(r.ID)
 	r.CreatedAt = s.stamp()
-	res, err := s.write().exec(ctx, `INSERT INTO raw_messages (`+rawCols+`) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`, r.ID, r.BlobKey, r.Size, r.Delivered, micros(r.CreatedAt))
+	inserted, err := insertRaw(ctx, s.write(), r)
 	if err != nil {
 		return RawMessage{}, s.fail(op, err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 1 {
+	if inserted {
 		return r, nil // the row is r as given
 	}
 	return s.GetRaw(ctx, r.ID) // it was there: return the stored one
+}
+
+// insertRaw inserts raw message record r unless its ID exists, and says
+// whether it did.
+func insertRaw(ctx context.Context, c conn, r RawMessage) (bool, error) {
+	res, err := c.exec(ctx, `INSERT INTO raw_messages (`+rawCols+`) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, r.ID, r.BlobKey, r.Size, r.Delivered, micros(r.CreatedAt))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return err == nil && n == 1, nil
+}
+
+// sentRaw writes the raw record info names, when info carries one.
+func (s *SQL) sentRaw(ctx context.Context, c conn, info *SentInfo) error {
+	if info.Raw == nil {
+		return nil
+	}
+	r := *info.Raw
+	if r.ID == "" || r.BlobKey == "" || r.Size < 0 || (info.RawMsgID != "" && info.RawMsgID != r.ID) {
+		return fmt.Errorf("%w: the sent copy's record needs an id (the raw message id), a blob key and a size", ErrInvalid)
+	}
+	info.RawMsgID = r.ID
+	r.CreatedAt = s.stamp()
+	_, err := insertRaw(ctx, c, r)
+	return err
 }
 
 // GetRaw returns raw message id. It is a system read: users reach raw

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -132,5 +133,49 @@ func testHandoff(t *testing.T, s *store.SQL) {
 	}
 	if _, ok := store.HandedOff(sent); ok {
 		t.Error("a sent message looks like a draft handed off")
+	}
+}
+
+// testSentCopyRecord: the sent copy's record travels with the hand-off or
+// with MarkSent, in their transaction, and is checked.
+func testSentCopyRecord(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	u := user(t, s, "sc")
+	newSending := func() store.Message {
+		d := try(s.CreateDraft(c, store.Message{UserID: u.ID, BodyPlain: "x"})).ok(t)
+		return try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	}
+	// With a hand-off: RecordHandoff writes the record.
+	d := newSending()
+	rec := &store.RawMessage{ID: "sent-copy-1", BlobKey: "sent/sent-copy-1.eml", Size: 42, Delivered: true}
+	noErr(t, s.RecordHandoff(c, u.ID, d.ID, store.SentInfo{MessageID: "c1@x", Raw: rec}))
+	raw := try(s.GetRaw(c, "sent-copy-1")).ok(t)
+	if raw.BlobKey != rec.BlobKey || raw.Size != 42 || !raw.Delivered {
+		t.Errorf("record written with the hand-off = %+v", raw)
+	}
+	if got, ok := store.HandedOff(try(s.GetMessage(c, u.ID, d.ID)).ok(t)); !ok || got.RawMsgID != "sent-copy-1" {
+		t.Errorf("hand-off = %+v, %v; want raw sent-copy-1", got, ok)
+	}
+	// Hosted recipients only: MarkSent writes it.
+	d = newSending()
+	rec = &store.RawMessage{ID: "sent-copy-2", BlobKey: "sent/sent-copy-2.eml", Size: 7, Delivered: true}
+	sent := try(s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "c2@x", Raw: rec})).ok(t)
+	if sent.RawMsgID != "sent-copy-2" {
+		t.Errorf("sent.RawMsgID = %q", sent.RawMsgID)
+	}
+	try(s.GetRaw(c, "sent-copy-2")).ok(t)
+	// A record that contradicts RawMsgID, or lacks its blob, is refused and
+	// the draft is left as it was.
+	d = newSending()
+	bad := store.SentInfo{MessageID: "c3@x", RawMsgID: "other", Raw: &store.RawMessage{ID: "sent-copy-3", BlobKey: "k", Size: 1}}
+	wantErr(t, "RecordHandoff with a contradicting record", s.RecordHandoff(c, u.ID, d.ID, bad), store.ErrInvalid)
+	bad = store.SentInfo{MessageID: "c3@x", Raw: &store.RawMessage{ID: "sent-copy-3", Size: 1}}
+	_, err := s.MarkSent(c, u.ID, d.ID, bad)
+	wantErr(t, "MarkSent with a record without blob key", err, store.ErrInvalid)
+	if _, err := s.GetRaw(c, "sent-copy-3"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused record was written: %v", err)
+	}
+	if got := try(s.GetMessage(c, u.ID, d.ID)).ok(t); got.SendState != store.SendSending || !got.IsDraft {
+		t.Errorf("after refusals the draft is %q (draft %v)", got.SendState, got.IsDraft)
 	}
 }

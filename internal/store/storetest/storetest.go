@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"Drafts", testDrafts},
 		{"DraftLease", testDraftLease},
 		{"Handoff", testHandoff},
+		{"SentCopyRecord", testSentCopyRecord},
 		{"RawMessages", testRawMessages},
 		{"Discussions", testDiscussions},
 		{"Contacts", testContacts},
