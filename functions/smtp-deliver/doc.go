@@ -25,8 +25,9 @@
 // Exactly once. The draft's outbox state in the store is draft → sending
 // → sent (or failed, which may be sent again). A deliver takes the draft
 // with store.BeginSend under a lease (Config.SendLease, above the longest
-// attempt). Before the hand-off it stores the raw message and records the
-// hand-off on the draft in the store (store.RecordHandoff: that raw
+// attempt). Before the hand-off it stores the raw message in the blob
+// store and records the hand-off on the draft, with the raw message's
+// record, in one store transaction (store.RecordHandoff: that raw
 // message, its Message-ID and Date — the outbox marker). Then:
 //   - the server accepts (250 to DATA): MarkSent, local copies;
 //   - the server refuses, or the connection fails before the message was
