@@ -11,7 +11,10 @@ import (
 )
 
 // batch claims each due run and sends the orders of the claimed ones,
-// cfg.Concurrency at a time.
+// cfg.Concurrency rows at a time. The claims run concurrently too: on
+// SQLite the store commits concurrent writes together, so a tick with
+// many overdue rows (after an outage) costs a commit per group of claims
+// rather than one per row.
 func (s *Scheduler) batch(ctx context.Context, now time.Time, due []store.Due) Stats {
 	var (
 		mu  sync.Mutex
@@ -27,37 +30,37 @@ func (s *Scheduler) batch(ctx context.Context, now time.Time, due []store.Due) S
 	for _, d := range due {
 		interval := s.cfg.Policy.Interval(d.Protocol, d.PollInterval)
 		dec := s.cfg.Policy.Decide(now, d.NextRun, interval, s.rand())
-		claimed, err := s.deps.Store.ClaimSchedule(ctx, d, dec.Next)
-		if err != nil {
-			s.deps.Logger.Error("claim failed", "user_id", d.UserID, "identity_id", d.IdentityID, "err", err.Error())
-			count(func(st *Stats) { st.Errors++ })
-			continue
-		}
-		switch subject, polled := schedule.SubjectFor(d.Protocol); {
-		case !claimed:
-			count(func(st *Stats) { st.Lost++ })
-		case !dec.Fire:
-			count(func(st *Stats) { st.Spread++ })
-		case !polled:
-			count(func(st *Stats) { st.Skipped++ })
-		default:
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				ok := s.send(ctx, subject, d, dec.Next, now)
-				count(func(st *Stats) {
-					if ok {
-						st.Sent++
-					} else {
-						st.Failed++
-					}
-				})
-			}()
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			count(s.row(ctx, now, d, dec))
+		}()
 	}
 	wg.Wait()
 	return st
+}
+
+// row claims the due run d with decision dec and sends its order when it
+// fires; it returns how to count the row.
+func (s *Scheduler) row(ctx context.Context, now time.Time, d store.Due, dec schedule.Decision) func(*Stats) {
+	claimed, err := s.deps.Store.ClaimSchedule(ctx, d, dec.Next)
+	if err != nil {
+		s.deps.Logger.Error("claim failed", "user_id", d.UserID, "identity_id", d.IdentityID, "err", err.Error())
+		return func(st *Stats) { st.Errors++ }
+	}
+	switch subject, polled := schedule.SubjectFor(d.Protocol); {
+	case !claimed:
+		return func(st *Stats) { st.Lost++ }
+	case !dec.Fire:
+		return func(st *Stats) { st.Spread++ }
+	case !polled:
+		return func(st *Stats) { st.Skipped++ }
+	case s.send(ctx, subject, d, dec.Next, now):
+		return func(st *Stats) { st.Sent++ }
+	default:
+		return func(st *Stats) { st.Failed++ }
+	}
 }
 
 // send sends d's sync order on subject. When the send fails, the run
