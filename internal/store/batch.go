@@ -23,19 +23,32 @@ const maxBatch = 64
 // its transaction is committed, so callers see the same guarantee as with
 // one transaction each, at the cost of one commit per batch.
 //
+// There is no committing goroutine: the caller that finds no commit under
+// way leads, committing batches on its own goroutine while writes keep
+// queueing, up to maxRounds, then hands the lead to the oldest waiting
+// write. A dedicated goroutine would have to be scheduled for every batch,
+// and on a busy machine it waits behind every other runnable goroutine
+// while all writers wait for it.
+//
 // A write must not itself write through the store (it would wait for the
 // batch it is part of), which the single writer connection already forbade.
 type batcher struct {
 	db    *sql.DB
 	cache *stmtCache
 	d     *dialect
-	reqs  chan *batchReq // unbuffered: a sent request is always answered
-	quit  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+
+	mu      sync.Mutex
+	idle    sync.Cond // signalled when the lead is given up
+	queue   []*batchReq
+	leading bool // a caller is committing batches
+	closed  bool
+
 	// commits counts the transactions committed (for tests).
 	commits atomic.Int64
 }
+
+// maxRounds bounds the batches one leader commits before it hands over.
+const maxRounds = 4
 
 // batchReq is one write waiting for its batch.
 type batchReq struct {
@@ -44,68 +57,89 @@ type batchReq struct {
 	res chan batchResult
 }
 
-// batchResult is a write's outcome; panicked carries a panic of fn back to
-// its caller's goroutine.
+// batchResult is a write's outcome, or (lead) the order to take the lead;
+// panicked carries a panic of fn back to its caller's goroutine.
 type batchResult struct {
 	err      error
 	panicked any
+	lead     bool
 }
 
 func newBatcher(db *sql.DB, cache *stmtCache, d *dialect) *batcher {
-	b := &batcher{db: db, cache: cache, d: d, reqs: make(chan *batchReq),
-		quit: make(chan struct{}), done: make(chan struct{})}
+	b := &batcher{db: db, cache: cache, d: d}
+	b.idle.L = &b.mu
 	for _, q := range []string{spBegin, spRelease, spRollback} {
 		cache.get(context.Background(), q) // unprepared, exec still works
 	}
-	go b.run()
 	return b
 }
 
 // do runs fn in a write transaction shared with other writes and returns
 // once that transaction is committed or fn failed.
 func (b *batcher) do(ctx context.Context, fn func(c conn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	r := &batchReq{ctx: ctx, fn: fn, res: make(chan batchResult, 1)}
-	select {
-	case b.reqs <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.quit:
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
 		return errClosed
 	}
-	res := <-r.res
-	if res.panicked != nil {
-		panic(res.panicked)
-	}
-	return res.err
-}
-
-// close stops the batcher once the current batch is committed.
-func (b *batcher) close() {
-	b.once.Do(func() { close(b.quit) })
-	<-b.done
-}
-
-func (b *batcher) run() {
-	defer close(b.done)
-	batch := make([]*batchReq, 0, maxBatch)
+	b.queue = append(b.queue, r)
+	lead := !b.leading
+	b.leading = true
+	b.mu.Unlock()
 	for {
-		select {
-		case r := <-b.reqs:
-			batch = append(batch[:0], r)
-		case <-b.quit:
+		if lead {
+			b.lead()
+		}
+		res := <-r.res
+		if res.lead {
+			lead = true
+			continue
+		}
+		if res.panicked != nil {
+			panic(res.panicked)
+		}
+		return res.err
+	}
+}
+
+// lead commits queued batches, then gives the lead up or hands it to the
+// oldest waiting write. The caller holds the lead.
+func (b *batcher) lead() {
+	batch := make([]*batchReq, 0, maxBatch)
+	for round := 0; ; round++ {
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.leading = false
+			b.idle.Broadcast()
+			b.mu.Unlock()
 			return
 		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-b.reqs:
-				batch = append(batch, r)
-			default:
-				break more
-			}
+		if round == maxRounds {
+			next := b.queue[0]
+			b.mu.Unlock()
+			next.res <- batchResult{lead: true}
+			return
 		}
+		n := min(len(b.queue), maxBatch)
+		batch = append(batch[:0], b.queue[:n]...)
+		b.queue = append(b.queue[:0], b.queue[n:]...)
+		b.mu.Unlock()
 		b.commit(batch)
 		clear(batch)
+	}
+}
+
+// close refuses new writes and returns once the queued ones are committed.
+func (b *batcher) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for b.leading {
+		b.idle.Wait()
 	}
 }
 
