@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -24,10 +23,9 @@ type Store interface {
 	FindContacts(ctx context.Context, userID, kind, value string) ([]store.Contact, error)
 	MessagesByExternalID(ctx context.Context, userID string, messageIDs []string) ([]store.Message, error)
 	EnsureDiscussion(ctx context.Context, userID, key, subject string) (store.Discussion, error)
-	PutInbound(ctx context.Context, m store.Message) (store.Message, bool, error)
+	PutInboundNotify(ctx context.Context, m store.Message, notify func(store.Message) store.Notification) (store.Message, bool, error)
 	ListTags(ctx context.Context, userID string) ([]store.Tag, error)
 	UpsertTag(ctx context.Context, t store.Tag) (store.Tag, error)
-	CreateNotification(ctx context.Context, n store.Notification) (store.Notification, error)
 }
 
 // Input is one raw message to deliver to one user.
@@ -115,16 +113,12 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 	if m.DiscussionID, err = q.discussion(ctx, &m, p.ListIDs); err != nil {
 		return Outcome{}, err
 	}
-	stored, dup, err := q.Store.PutInbound(ctx, m)
+	// The notification is stored with the message (a redelivered order
+	// finishes what an interrupted one began; a second copy of a mail
+	// creates nothing).
+	stored, dup, err := q.Store.PutInboundNotify(ctx, m, notification)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store message for user %s: %w", in.UserID, err)
-	}
-	// A redelivered order finishes what an interrupted one began; a second
-	// copy of a mail creates nothing.
-	if !dup || stored.RawMsgID == in.RawID {
-		if err := q.notify(ctx, stored); err != nil {
-			return Outcome{}, err
-		}
 	}
 	return Outcome{Message: stored, Dup: dup}, nil
 }
@@ -248,18 +242,15 @@ func ThreadKey(ps []store.Participant, listIDs []string) string {
 	return prefix + hex.EncodeToString(sum[:])
 }
 
-// notify creates the new-message notification of m, once: its id is
-// derived from the message id.
-func (q *Qualifier) notify(ctx context.Context, m store.Message) error {
-	body, err := json.Marshal(map[string]string{"message_id": m.ID, "discussion_id": m.DiscussionID})
-	if err != nil {
-		return fmt.Errorf("encode notification: %w", err)
-	}
+// notification is the new-message notification of m; its id is derived
+// from the message id, so it is created once.
+func notification(m store.Message) store.Notification {
+	body, _ := json.Marshal(map[string]string{"message_id": m.ID, "discussion_id": m.DiscussionID}) // cannot fail
 	now := m.DateInsert
 	if now.IsZero() {
 		now = time.Now()
 	}
-	n := store.Notification{
+	return store.Notification{
 		ID:        uuid.NewSHA1(idSpace, []byte("notification\x00"+m.ID)).String(),
 		UserID:    m.UserID,
 		Type:      NotificationType,
@@ -268,8 +259,4 @@ func (q *Qualifier) notify(ctx context.Context, m store.Message) error {
 		Body:      string(body),
 		ExpiresAt: now.Add(NotificationTTL),
 	}
-	if _, err := q.Store.CreateNotification(ctx, n); err != nil && !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("notify user %s: %w", m.UserID, err)
-	}
-	return nil
 }

@@ -22,6 +22,16 @@ type Inbox interface {
 // The store sets DateInsert; a zero DateSort becomes the arrival time. The
 // message is stored as received: not a draft, no send state.
 func (s *SQL) PutInbound(ctx context.Context, m Message) (Message, bool, error) {
+	return s.PutInboundNotify(ctx, m, nil)
+}
+
+// PutInboundNotify is PutInbound that also stores, in the same
+// transaction, the notification notify builds from the stored message:
+// for a new message, and for a duplicate stored from the same raw message
+// (a redelivery finishing what an interrupted one began), not for another
+// copy of a stored mail. A notification whose ID exists is kept as it is.
+// A nil notify stores none.
+func (s *SQL) PutInboundNotify(ctx context.Context, m Message, notify func(Message) Notification) (Message, bool, error) {
 	const op = "put inbound message"
 	if m.UserID == "" {
 		return Message{}, false, invalid(op, "user id is required")
@@ -38,22 +48,14 @@ func (s *SQL) PutInbound(ctx context.Context, m Message) (Message, bool, error) 
 		dup    bool
 	)
 	err := s.tx(ctx, func(c conn) error {
-		inserted, err := insertMessage(ctx, c, &m)
-		if err != nil || inserted {
-			stored = m
+		var err error
+		if stored, dup, err = putInbound(ctx, c, m); err != nil {
 			return err
 		}
-		dup = true
-		if stored, err = existingInbound(ctx, c, &m); err != nil {
-			return err
-		}
-		if len(m.IdentityIDs) == 0 || slices.Contains(stored.IdentityIDs, m.IdentityIDs[0]) {
+		if notify == nil || (dup && stored.RawMsgID != m.RawMsgID) {
 			return nil
 		}
-		stored.IdentityIDs = append(stored.IdentityIDs, m.IdentityIDs[0])
-		_, err = c.exec(ctx, `UPDATE messages SET identity_ids = ? WHERE user_id = ? AND id = ?`,
-			jsonList(stored.IdentityIDs), stored.UserID, stored.ID)
-		return err
+		return insertNotification(ctx, c, s.notification(notify(stored)), true)
 	})
 	if err != nil {
 		return Message{}, false, s.fail(op, err)
@@ -96,4 +98,24 @@ func (s *SQL) MessagesByExternalID(ctx context.Context, userID string, messageID
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(messageIDs)), ", ")
 	return all(ctx, s, op, scanMessage, `SELECT `+messageCols+` FROM messages
 		WHERE user_id = ? AND external_message_id IN (`+marks+`) ORDER BY sort_at, id`, args...)
+}
+
+// putInbound inserts m, or finds the message it duplicates and adds m's
+// first identity to it.
+func putInbound(ctx context.Context, c conn, m Message) (Message, bool, error) {
+	inserted, err := insertMessage(ctx, c, &m)
+	if err != nil || inserted {
+		return m, false, err
+	}
+	stored, err := existingInbound(ctx, c, &m)
+	if err != nil {
+		return Message{}, true, err
+	}
+	if len(m.IdentityIDs) == 0 || slices.Contains(stored.IdentityIDs, m.IdentityIDs[0]) {
+		return stored, true, nil
+	}
+	stored.IdentityIDs = append(stored.IdentityIDs, m.IdentityIDs[0])
+	_, err = c.exec(ctx, `UPDATE messages SET identity_ids = ? WHERE user_id = ? AND id = ?`,
+		jsonList(stored.IdentityIDs), stored.UserID, stored.ID)
+	return stored, true, err
 }

@@ -45,11 +45,8 @@ func (s *SQL) CreateNotification(ctx context.Context, n Notification) (Notificat
 	if n.UserID == "" {
 		return Notification{}, invalid(op, "user id is required")
 	}
-	n.ID = orNewID(n.ID)
-	n.CreatedAt, n.ExpiresAt = orNow(n.CreatedAt, s.stamp()), norm(n.ExpiresAt)
-	_, err := s.write().exec(ctx, `INSERT INTO notifications (`+notificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		n.ID, n.UserID, n.Type, n.Emitter, n.Reference, n.Body, micros(n.CreatedAt), micros(n.ExpiresAt))
-	if err != nil {
+	n = s.notification(n)
+	if err := insertNotification(ctx, s.write(), n, false); err != nil {
 		return repeated(s.fail(op, err), func() (Notification, error) {
 			return scanNotification(s.read().row(ctx, `SELECT `+notificationCols+` FROM notifications
 				WHERE user_id = ? AND id = ?`, n.UserID, n.ID))
@@ -94,4 +91,22 @@ func (s *SQL) PurgeNotifications(ctx context.Context, now time.Time) (int64, err
 		return 0, s.fail("purge notifications", err)
 	}
 	return n, nil
+}
+
+// notification gives n its defaults: an ID, a creation time.
+func (s *SQL) notification(n Notification) Notification {
+	n.ID = orNewID(n.ID)
+	n.CreatedAt, n.ExpiresAt = orNow(n.CreatedAt, s.stamp()), norm(n.ExpiresAt)
+	return n
+}
+
+// insertNotification inserts n; keep says an existing one with its ID is
+// kept without error.
+func insertNotification(ctx context.Context, c conn, n Notification, keep bool) error {
+	q := `INSERT INTO notifications (` + notificationCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	if keep {
+		q += ` ON CONFLICT (id) DO NOTHING`
+	}
+	_, err := c.exec(ctx, q, n.ID, n.UserID, n.Type, n.Emitter, n.Reference, n.Body, micros(n.CreatedAt), micros(n.ExpiresAt))
+	return err
 }

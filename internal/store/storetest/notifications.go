@@ -54,3 +54,43 @@ func testNotifications(t *testing.T, s *store.SQL) {
 		t.Errorf("%d notifications left, want 0", len(items))
 	}
 }
+
+// testInboundNotify: the notification is stored with a new message, again
+// (kept) with a redelivery of the same raw message, not with another copy.
+func testInboundNotify(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	u := user(t, s, "in")
+	raw1 := try(s.PutRaw(c, store.RawMessage{BlobKey: "raw/n1", Size: 1})).ok(t)
+	raw2 := try(s.PutRaw(c, store.RawMessage{BlobKey: "raw/n2", Size: 1})).ok(t)
+	calls := 0
+	notify := func(m store.Message) store.Notification {
+		calls++
+		return store.Notification{ID: "n-" + m.ID, UserID: m.UserID, Reference: m.ID, Body: "{}"}
+	}
+	count := func() int {
+		items, _ := page(s.ListNotifications(c, u.ID, store.Page{})).ok(t)
+		return len(items)
+	}
+	m := inbound(u, "i", "notify-1@x", 0)
+	m.RawMsgID = raw1.ID
+	first, dup := put(s.PutInboundNotify(c, m, notify)).ok(t)
+	if dup || count() != 1 {
+		t.Fatalf("new message: dup %v, %d notifications, want 1", dup, count())
+	}
+	if _, dup := put(s.PutInboundNotify(c, m, notify)).ok(t); !dup || count() != 1 || calls != 2 {
+		t.Errorf("redelivery of the same raw message: dup %v, %d notifications (want 1, kept), notify called %d times (want 2)",
+			dup, count(), calls)
+	}
+	m.RawMsgID = raw2.ID
+	if _, dup := put(s.PutInboundNotify(c, m, notify)).ok(t); !dup || calls != 2 {
+		t.Errorf("another copy: dup %v, notify called %d times, want still 2", dup, calls)
+	}
+	other := inbound(u, "i", "notify-2@x", time.Minute)
+	put(s.PutInboundNotify(c, other, nil)).ok(t)
+	if count() != 1 {
+		t.Errorf("a nil notify stored a notification: %d", count())
+	}
+	if items, _ := page(s.ListNotifications(c, u.ID, store.Page{})).ok(t); items[0].Reference != first.ID {
+		t.Errorf("notification references %q, want %q", items[0].Reference, first.ID)
+	}
+}

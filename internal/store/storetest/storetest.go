@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"DraftLease", testDraftLease},
 		{"Handoff", testHandoff},
 		{"SentCopyRecord", testSentCopyRecord},
+		{"InboundNotify", testInboundNotify},
 		{"RawMessages", testRawMessages},
 		{"Discussions", testDiscussions},
 		{"Contacts", testContacts},
