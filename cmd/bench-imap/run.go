@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 )
 
 // options are the command's flags.
@@ -36,8 +38,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var o options
 	fs.IntVar(&o.mails, "mails", 2000, "messages in the mailbox")
 	fs.IntVar(&o.size, "size", 4096, "message size in bytes")
-	fs.IntVar(&o.batch, "batch", 200, "imap-fetch batch (IMAP_FETCH_BATCH)")
-	fs.IntVar(&o.inFlight, "inflight", 16, "imap-fetch messages in flight (IMAP_FETCH_IN_FLIGHT)")
+	fs.IntVar(&o.batch, "batch", imapfetch.DefaultConfig().Batch, "imap-fetch batch (IMAP_FETCH_BATCH)")
+	fs.IntVar(&o.inFlight, "inflight", imapfetch.DefaultConfig().InFlight, "imap-fetch messages in flight (IMAP_FETCH_IN_FLIGHT)")
 	fs.StringVar(&o.scripts, "scripts", "scripts/test-peers", "folder of the peer scripts")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imap-fetch's sync to this file")
 	if err := fs.Parse(args); err != nil {
@@ -64,9 +66,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "loaded %d messages of %d bytes into Dovecot in %.2fs\n\n", o.mails, o.size, time.Since(start).Seconds())
+	// mbsync with FSync on runs before and after imap-fetch, and the
+	// target compares with the mean of the two: creating files on a busy
+	// file system (one a message, for both clients) drifts within a run.
 	var rows []row
-	for _, fsync := range []string{"yes", "no"} {
-		r, err := mbsync(ctx, o, dv, filepath.Join(tmp, "mbsync-"+fsync), fsync)
+	for _, run := range []struct{ dir, fsync string }{{"mbsync-yes", "yes"}, {"mbsync-no", "no"}} {
+		r, err := mbsync(ctx, o, dv, filepath.Join(tmp, run.dir), run.fsync)
 		if err != nil {
 			return err
 		}
@@ -77,18 +82,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("imap-fetch: %w", err)
 	}
 	rows = append(rows, cal)
-	report(stdout, o, rows)
+	after, err := mbsync(ctx, o, dv, filepath.Join(tmp, "mbsync-yes-after"), "yes")
+	if err != nil {
+		return err
+	}
+	after.name += ", after"
+	rows = append(rows, after)
+	report(stdout, o, rows, (rows[0].rate()+after.rate())/2, rows[1].rate(), cal.rate())
 	return nil
 }
 
-// report prints the table with the ratios against both mbsync rows.
-func report(w io.Writer, o options, rows []row) {
+// report prints the table with the ratios against mbsync with FSync on
+// (the mean of its two runs) and off.
+func report(w io.Writer, o options, rows []row, on, off, ours float64) {
 	fmt.Fprintf(w, "full INBOX sync from Dovecot: %d messages of %d bytes\n\n", o.mails, o.size)
 	fmt.Fprintf(w, "%-44s %6s %8s %8s %10s %10s  %s\n", "client", "msgs", "seconds", "msg/s", "×fsync on", "×fsync off", "verified by")
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-44s %6d %8.2f %8.0f %10.2f %10.2f  %s\n", r.name, r.mails, r.elapsed.Seconds(), r.rate(),
-			r.rate()/rows[0].rate(), r.rate()/rows[1].rate(), r.checked)
+			r.rate()/on, r.rate()/off, r.checked)
 	}
 	fmt.Fprintln(w, strings.Repeat("-", 20))
-	fmt.Fprintf(w, "target: imap-fetch ≥ 1.0 × mbsync with FSync on: %.2f\n", rows[2].rate()/rows[0].rate())
+	fmt.Fprintf(w, "mbsync with FSync on, mean of the runs before and after: %.0f msg/s\n", on)
+	fmt.Fprintf(w, "target: imap-fetch ≥ 1.0 × mbsync with FSync on: %.2f\n", ours/on)
 }
