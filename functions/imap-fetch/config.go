@@ -40,7 +40,7 @@ type Config struct {
 
 // Environment variables read by LoadConfig.
 const (
-	EnvBatch          = "IMAP_FETCH_BATCH"           // default 200
+	EnvBatch          = "IMAP_FETCH_BATCH"           // default 1000
 	EnvInFlight       = "IMAP_FETCH_IN_FLIGHT"       // default 16
 	EnvBudget         = "IMAP_FETCH_BUDGET"          // default 30s
 	EnvIMAPTimeout    = "IMAP_FETCH_IMAP_TIMEOUT"    // default 15s
@@ -54,7 +54,7 @@ const (
 
 // DefaultConfig is the configuration without environment.
 func DefaultConfig() Config {
-	return Config{Batch: 200, InFlight: 16, Budget: 30 * time.Second, IMAPTimeout: 15 * time.Second,
+	return Config{Batch: 1000, InFlight: 16, Budget: 30 * time.Second, IMAPTimeout: 15 * time.Second,
 		ProcessTimeout: 10 * time.Second, Lease: 5 * time.Minute, SlowAfter: 3,
 		BaseInterval: 15 * time.Minute, MaxInterval: 24 * time.Hour, DisableAfter: 72 * time.Hour}
 }
