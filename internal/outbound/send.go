@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -39,8 +40,14 @@ func (e *SendError) Error() string {
 // Unwrap returns the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
 
-// sendErr classifies err of stage.
+// sendErr classifies err of stage. A TLS failure is reported at stage
+// "tls" wherever it shows: with STARTTLS the handshake runs with the first
+// command after it. It is temporary (the server's certificate may be
+// fixed); nothing was sent in clear.
 func sendErr(stage string, err error) *SendError {
+	if isTLS(err) {
+		stage = "tls"
+	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		return &SendError{Stage: stage, Code: se.Code, Temporary: se.Code < 500, Err: err}
@@ -190,3 +197,18 @@ func (x xoauth2) Start() (string, []byte, error) {
 // Next answers a challenge (an error description) with an empty response,
 // as the mechanism asks; the server then fails the exchange.
 func (x xoauth2) Next(challenge []byte) ([]byte, error) { return []byte{}, nil }
+
+// isTLS reports whether err comes from the TLS layer: a handshake alert,
+// a certificate that does not verify, a peer that does not speak TLS.
+func isTLS(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		record   tls.RecordHeaderError
+		alert    tls.AlertError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &record) || errors.As(err, &alert) ||
+		errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
+}

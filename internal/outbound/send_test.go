@@ -3,6 +3,7 @@ package outbound_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
+	"github.com/caliopen/functions/internal/testcert"
 )
 
 func TestSendClassifiesReplies(t *testing.T) {
@@ -115,5 +117,59 @@ func TestSendToSMTPSink(t *testing.T) {
 	lf := func(b []byte) []byte { return bytes.TrimRight(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), "\n") }
 	if !bytes.HasSuffix(lf(got[0].Raw), lf(b.Raw)) {
 		t.Error("the sink's dump does not end with the built message")
+	}
+}
+
+// TLS against a real go-smtp server with a certificate the client trusts
+// through Server.TLSConfig; without that trust, or without STARTTLS on the
+// server, nothing is sent in clear.
+func TestSendTLS(t *testing.T) {
+	cert := testcert.New(t)
+	trusted := cert.Client("127.0.0.1")
+	raw := build(t, draft(), nil).Raw
+	cases := []struct {
+		name      string
+		implicit  bool // the server speaks TLS from the first byte
+		offerTLS  bool // the server has a certificate at all
+		mode      outbound.TLSMode
+		trust     *tls.Config
+		wantStage string // "" = sent
+	}{
+		{"starttls", false, true, outbound.TLSStart, trusted, ""},
+		{"implicit tls", true, true, outbound.TLSImplicit, trusted, ""},
+		{"starttls, certificate not trusted", false, true, outbound.TLSStart, nil, "tls"},
+		{"implicit tls, certificate not trusted", true, true, outbound.TLSImplicit, nil, "tls"},
+		{"starttls required, server without it", false, false, outbound.TLSStart, trusted, "tls"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var f *outboundtest.FakeSMTP
+			if c.offerTLS {
+				f = outboundtest.StartFakeSMTPTLS(t, cert, c.implicit)
+			} else {
+				f = outboundtest.StartFakeSMTP(t)
+			}
+			f.RequireAuth("alice", "secret")
+			srv := outbound.Server{Addr: f.Addr, TLS: c.mode, TLSConfig: c.trust, Auth: outbound.AuthPlain,
+				Username: "alice", Password: "secret", Timeout: 5 * time.Second}
+			err := outbound.Send(context.Background(), srv, "alice@caliopen.test", []string{"bob@example.org"}, raw)
+			if c.wantStage == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := f.Received()
+				if len(got) != 1 || !got[0].TLS || got[0].User != "alice" || !bytes.Equal(got[0].Data, raw) {
+					t.Fatalf("received %+v, want the message over TLS from alice", got)
+				}
+				return
+			}
+			var se *outbound.SendError
+			if !errors.As(err, &se) || se.Stage != c.wantStage || !se.Temporary {
+				t.Fatalf("err = %v, want a temporary SendError at stage %q", err, c.wantStage)
+			}
+			if n := len(f.Received()); n != 0 {
+				t.Errorf("%d messages reached the server", n)
+			}
+		})
 	}
 }

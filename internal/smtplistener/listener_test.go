@@ -2,13 +2,7 @@ package smtplistener_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -19,6 +13,7 @@ import (
 	"github.com/caliopen/functions/internal/inbound"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/testcert"
 )
 
 func TestDeliverDedupRelaySize(t *testing.T) {
@@ -193,7 +188,7 @@ func TestPartialFailure(t *testing.T) {
 }
 
 func TestStartTLSAndConnectionLimit(t *testing.T) {
-	cert := selfSigned(t)
+	cert := testcert.New(t).TLS
 	s := startStack(t, smtplistener.Config{MaxConnections: 1,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}, false)
 	alice, _ := addUser(t, s, "alice")
@@ -224,21 +219,6 @@ func TestStartTLSAndConnectionLimit(t *testing.T) {
 	if len(ms) != 1 || ms[0].Features[inbound.FeatureIngressTLS] != "tls1.3" || ms[0].PI.Technic < 10 {
 		t.Errorf("TLS not seen: %+v", ms)
 	}
-}
-
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func TestLoadConfig(t *testing.T) {

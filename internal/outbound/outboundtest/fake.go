@@ -7,6 +7,7 @@
 package outboundtest
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/caliopen/functions/internal/testcert"
 )
 
 // Received is one message a FakeSMTP accepted.
@@ -23,6 +26,7 @@ type Received struct {
 	To   []string
 	Data []byte
 	User string // the authenticated user, "" without AUTH
+	TLS  bool   // the message came over TLS
 }
 
 // FakeSMTP is an in-process SMTP server on loopback. Set its fields
@@ -47,6 +51,17 @@ type FakeSMTP struct {
 // StartFakeSMTP starts a FakeSMTP that the test's cleanup stops.
 func StartFakeSMTP(t testing.TB) *FakeSMTP {
 	t.Helper()
+	return startFake(t, nil, false)
+}
+
+// StartFakeSMTPTLS starts a FakeSMTP with cert: it offers STARTTLS, or
+// with implicit speaks TLS from the first byte (as on port 465).
+func StartFakeSMTPTLS(t testing.TB, cert testcert.Cert, implicit bool) *FakeSMTP {
+	t.Helper()
+	return startFake(t, cert.Server(), implicit)
+}
+
+func startFake(t testing.TB, cfg *tls.Config, implicit bool) *FakeSMTP {
 	f := &FakeSMTP{}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &fakeSession{f: f, conn: c}, nil
@@ -56,6 +71,12 @@ func StartFakeSMTP(t testing.TB) *FakeSMTP {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("fake smtp: %v", err)
+	}
+	switch {
+	case cfg != nil && implicit:
+		ln = tls.NewListener(ln, cfg)
+	case cfg != nil:
+		srv.TLSConfig = cfg
 	}
 	f.Addr = ln.Addr().String()
 	go func() { _ = srv.Serve(ln) }()
@@ -186,6 +207,7 @@ func (s *fakeSession) Data(r io.Reader) error {
 	}
 	msg := s.cur
 	msg.Data = b
+	_, msg.TLS = s.conn.TLSConnectionState()
 	s.f.received = append(s.f.received, msg)
 	if s.f.hangUp {
 		_ = s.conn.Conn().Close()
