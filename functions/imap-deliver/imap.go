@@ -134,7 +134,7 @@ func (d *deliverer) account(ident store.Identity) (account, error) {
 
 // dial connects as a says.
 func (a account) dial(ctx context.Context) (*imapclient.Client, error) {
-	c, err := imapsync.Dial(a.addr, a.tls, a.dialTimeout)
+	c, err := imapsync.Dial(a.addr, a.tls, nil, a.dialTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package imapsync
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type Account struct {
 	Secret string
 	// Timeout bounds the dial and each command's wait.
 	Timeout time.Duration
+	// TLSConfig is used for TLS; nil verifies the server's certificate
+	// against the system roots for the host of Addr.
+	TLSConfig *tls.Config
 }
 
 // String describes the account without its secret.

@@ -2,6 +2,7 @@ package imapsync
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,7 +54,7 @@ func Open(ctx context.Context, acct Account) (*Session, error) {
 }
 
 func dial(a Account) (*imapclient.Client, error) {
-	c, err := Dial(a.Addr, a.TLS, a.Timeout)
+	c, err := Dial(a.Addr, a.TLS, a.TLSConfig, a.Timeout)
 	if err != nil {
 		return nil, fail(KindNetwork, err)
 	}
@@ -61,10 +62,10 @@ func dial(a Account) (*imapclient.Client, error) {
 }
 
 // Dial connects to the IMAP server at addr: in plain text (TLSNone, for
-// tests), with implicit TLS, or upgraded with STARTTLS; timeout bounds the
-// dial.
-func Dial(addr string, mode outbound.TLSMode, timeout time.Duration) (*imapclient.Client, error) {
-	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: timeout}}
+// tests), with implicit TLS, or upgraded with STARTTLS; cfg (nil: the
+// system roots) verifies the server; timeout bounds the dial.
+func Dial(addr string, mode outbound.TLSMode, cfg *tls.Config, timeout time.Duration) (*imapclient.Client, error) {
+	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: timeout}, TLSConfig: cfg}
 	var (
 		c   *imapclient.Client
 		err error

@@ -165,7 +165,7 @@ func (s *fakeSession) Auth(mech string) (sasl.Server, error) {
 	case sasl.Login:
 		return &loginServer{check: check}, nil
 	case "XOAUTH2":
-		return &xoauth2Server{check: check}, nil
+		return XOAuth2Server(check), nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }

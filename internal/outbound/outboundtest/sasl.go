@@ -3,6 +3,8 @@ package outboundtest
 import (
 	"bytes"
 	"errors"
+
+	"github.com/emersion/go-sasl"
 )
 
 // loginServer is the server side of AUTH LOGIN.
@@ -28,6 +30,13 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 		return []byte("Password:"), false, nil
 	}
 	return nil, true, l.check(l.user, string(resp))
+}
+
+// XOAuth2Server is the server side of XOAUTH2 (Google's and Microsoft's
+// bearer-token login, which go-sasl has no server for): check gets the user
+// and the token.
+func XOAuth2Server(check func(user, token string) error) sasl.Server {
+	return &xoauth2Server{check: check}
 }
 
 // xoauth2Server is the server side of XOAUTH2.

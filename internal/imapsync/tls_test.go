@@ -1,0 +1,165 @@
+package imapsync
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-sasl"
+
+	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/outbound/outboundtest"
+	"github.com/caliopen/functions/internal/testcert"
+)
+
+// tlsServer is go-imap's server with one user: with STARTTLS when cert is
+// set and not implicit, TLS from the first byte when implicit. loggedIn
+// counts the sessions that reached a login, tls those over TLS.
+type tlsServer struct {
+	addr          string
+	loggedIn, tls atomic.Int64
+}
+
+func startTLSServer(t *testing.T, cert *testcert.Cert, implicit bool) *tlsServer {
+	t.Helper()
+	mem := imapmemserver.New()
+	u := imapmemserver.NewUser("alice", "pw")
+	mem.AddUser(u)
+	if err := u.Create("INBOX", nil); err != nil {
+		t.Fatal(err)
+	}
+	ts := &tlsServer{}
+	opts := &imapserver.Options{Caps: imap.CapSet{imap.CapIMAP4rev1: {}},
+		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return &countingSession{Session: mem.NewSession(), conn: c, ts: ts}, nil, nil
+		}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case cert != nil && implicit:
+		ln = tls.NewListener(ln, cert.Server())
+	case cert != nil:
+		opts.TLSConfig = cert.Server()
+	default:
+		opts.InsecureAuth = true // a server without TLS at all
+	}
+	srv := imapserver.New(opts)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	ts.addr = ln.Addr().String()
+	return ts
+}
+
+// countingSession notes the logins and whether they came over TLS.
+type countingSession struct {
+	imapserver.Session
+	conn *imapserver.Conn
+	ts   *tlsServer
+}
+
+// AuthenticateMechanisms offers XOAUTH2 beside PLAIN.
+func (s *countingSession) AuthenticateMechanisms() []string { return []string{sasl.Plain, "XOAUTH2"} }
+
+// Authenticate takes XOAUTH2 with the token "token-of-<user>" (then logs
+// the in-memory session in with the user's password) and PLAIN.
+func (s *countingSession) Authenticate(mech string) (sasl.Server, error) {
+	switch mech {
+	case "XOAUTH2":
+		return outboundtest.XOAuth2Server(func(user, token string) error {
+			if token != "token-of-"+user {
+				return errors.New("invalid token")
+			}
+			return s.Login(user, "pw")
+		}), nil
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(_, user, pass string) error { return s.Login(user, pass) }), nil
+	}
+	return nil, errors.New("unsupported mechanism")
+}
+
+func (s *countingSession) Login(user, pass string) error {
+	s.ts.loggedIn.Add(1)
+	if _, ok := s.conn.NetConn().(*tls.Conn); ok {
+		s.ts.tls.Add(1)
+	}
+	return s.Session.Login(user, pass)
+}
+
+// Logins with implicit TLS and STARTTLS against go-imap's server; a
+// certificate the client does not trust, or a server without STARTTLS,
+// fails as KindNetwork before any credential is sent.
+func TestOpenTLS(t *testing.T) {
+	cert := testcert.New(t)
+	trusted := cert.Client("127.0.0.1")
+	cases := []struct {
+		name     string
+		cert     *testcert.Cert
+		implicit bool
+		mode     outbound.TLSMode
+		cfg      *tls.Config
+		ok       bool
+	}{
+		{"starttls", &cert, false, outbound.TLSStart, trusted, true},
+		{"implicit tls", &cert, true, outbound.TLSImplicit, trusted, true},
+		{"starttls, certificate not trusted", &cert, false, outbound.TLSStart, nil, false},
+		{"implicit tls, certificate not trusted", &cert, true, outbound.TLSImplicit, nil, false},
+		{"starttls required, server without it", nil, false, outbound.TLSStart, trusted, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ts := startTLSServer(t, c.cert, c.implicit)
+			acct := Account{Addr: ts.addr, TLS: c.mode, TLSConfig: c.cfg, Auth: AuthLogin, User: "alice", Secret: "pw",
+				Timeout: 5 * time.Second}
+			s, err := Open(context.Background(), acct)
+			if c.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				if ts.loggedIn.Load() != 1 || ts.tls.Load() != 1 {
+					t.Errorf("%d logins, %d over TLS; want 1 over TLS", ts.loggedIn.Load(), ts.tls.Load())
+				}
+				return
+			}
+			var e *Error
+			if err == nil || !errors.As(err, &e) || e.Kind != KindNetwork {
+				t.Fatalf("err = %v, want a KindNetwork error", err)
+			}
+			if n := ts.loggedIn.Load(); n != 0 {
+				t.Errorf("%d logins reached the server", n)
+			}
+		})
+	}
+}
+
+// XOAUTH2 over implicit TLS: the right token logs in, a wrong one is
+// KindAuth.
+func TestOpenXOAuth2(t *testing.T) {
+	cert := testcert.New(t)
+	ts := startTLSServer(t, &cert, true)
+	acct := Account{Addr: ts.addr, TLS: outbound.TLSImplicit, TLSConfig: cert.Client("127.0.0.1"), Auth: AuthXOAuth2,
+		User: "alice", Secret: "token-of-alice", Timeout: 5 * time.Second}
+	s, err := Open(context.Background(), acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if ts.tls.Load() != 1 {
+		t.Errorf("%d logins over TLS, want 1", ts.tls.Load())
+	}
+	acct.Secret = "expired"
+	_, err = Open(context.Background(), acct)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindAuth {
+		t.Fatalf("wrong token: %v, want KindAuth", err)
+	}
+}
