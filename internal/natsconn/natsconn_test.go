@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -34,6 +35,8 @@ func TestNATSAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	credsFile, strangerCreds, operator, resolver := operatorMode(t)
+
 	tests := []struct {
 		name   string
 		server server.Options
@@ -44,6 +47,8 @@ func TestNATSAuth(t *testing.T) {
 			Config{User: "conn", Password: "pw"}, Config{User: "conn", Password: "nope"}},
 		{"token", server.Options{Authorization: "tok"}, Config{Token: "tok"}, Config{Token: "other"}},
 		{"nkey", server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}}, Config{NKeySeedFile: seedFile}, Config{NKeySeedFile: otherFile}},
+		{"creds (operator mode)", server.Options{TrustedOperators: []*jwt.OperatorClaims{operator}, AccountResolver: resolver},
+			Config{CredsFile: credsFile}, Config{CredsFile: strangerCreds}},
 		{"tls", server.Options{TLS: true, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
 			Config{TLSCAFile: certFile}, Config{}},
 	}
@@ -88,4 +93,60 @@ func TestNATSAuth(t *testing.T) {
 	if _, err := (Config{NKeySeedFile: "/nonexistent/seed"}).Options(slog.Default(), nil); err == nil {
 		t.Error("missing seed file accepted")
 	}
+}
+
+// operatorMode makes an operator, an account it signs (known to the
+// returned resolver) with a user, and a user of an account the operator
+// never signed; it returns the two users' creds files.
+func operatorMode(t *testing.T) (credsFile, strangerCreds string, operator *jwt.OperatorClaims, resolver server.AccountResolver) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	okp, err := nkeys.CreateOperator()
+	must(err)
+	opub, err := okp.PublicKey()
+	must(err)
+	operator = jwt.NewOperatorClaims(opub)
+	ojwt, err := operator.Encode(okp)
+	must(err)
+	operator, err = jwt.DecodeOperatorClaims(ojwt)
+	must(err)
+	mem := &server.MemAccResolver{}
+	pair := func(create func() (nkeys.KeyPair, error)) (nkeys.KeyPair, string) {
+		kp, err := create()
+		must(err)
+		pub, err := kp.PublicKey()
+		must(err)
+		return kp, pub
+	}
+	user := func(accountKey nkeys.KeyPair) string {
+		ukp, upub := pair(nkeys.CreateUser)
+		ujwt, err := jwt.NewUserClaims(upub).Encode(accountKey)
+		must(err)
+		seed, err := ukp.Seed()
+		must(err)
+		creds, err := jwt.FormatUserConfig(ujwt, seed)
+		must(err)
+		f := filepath.Join(t.TempDir(), "user.creds")
+		must(os.WriteFile(f, creds, 0o600))
+		return f
+	}
+	account := func(signer nkeys.KeyPair, known bool) nkeys.KeyPair {
+		akp, apub := pair(nkeys.CreateAccount)
+		ajwt, err := jwt.NewAccountClaims(apub).Encode(signer)
+		must(err)
+		if known {
+			must(mem.Store(apub, ajwt))
+		}
+		return akp
+	}
+	credsFile = user(account(okp, true))
+	other, err := nkeys.CreateOperator()
+	must(err)
+	strangerCreds = user(account(other, false))
+	return credsFile, strangerCreds, operator, mem
 }
