@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -143,15 +144,31 @@ func (b *batcher) close() {
 	}
 }
 
-// commit runs batch in one transaction and answers every request. A batch
-// of one runs without savepoints, as a plain transaction.
+// commit runs batch and answers every request. A write that breaks the
+// shared transaction fails alone: SQLite rolls a whole transaction back
+// when a write statement in it is interrupted (as modernc does when the
+// caller's context is cancelled mid-statement), so the batch is run again
+// without that write, in a new transaction.
 func (b *batcher) commit(batch []*batchReq) {
-	results := make([]batchResult, len(batch))
-	defer func() {
-		for i, r := range batch {
-			r.res <- results[i]
+	for len(batch) > 0 {
+		results, broken := b.run(batch)
+		if broken < 0 {
+			for i, r := range batch {
+				r.res <- results[i]
+			}
+			return
 		}
-	}()
+		batch[broken].res <- results[broken]
+		batch = append(slices.Clip(batch[:broken]), batch[broken+1:]...)
+	}
+}
+
+// run runs batch in one transaction and returns each write's result, and
+// the index of the write after which the transaction was gone (-1 when
+// none was): the others' results then do not count. A batch of one runs
+// without savepoints, as a plain transaction.
+func (b *batcher) run(batch []*batchReq) (results []batchResult, broken int) {
+	results = make([]batchResult, len(batch))
 	failAll := func(err error) {
 		for i := range results {
 			if results[i].err == nil && results[i].panicked == nil {
@@ -164,7 +181,7 @@ func (b *batcher) commit(batch []*batchReq) {
 	t, err := b.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		failAll(fmt.Errorf("begin: %w", err))
-		return
+		return results, -1
 	}
 	var later []string
 	c := conn{q: t, tx: t, cache: b.cache, d: b.d, later: &later}
@@ -179,7 +196,7 @@ func (b *batcher) commit(batch []*batchReq) {
 			if err := b.exec(t, spBegin); err != nil {
 				failAll(err)
 				_ = t.Rollback()
-				return
+				return results, -1
 			}
 		}
 		results[i] = runWrite(r.fn, c)
@@ -195,25 +212,28 @@ func (b *batcher) commit(batch []*batchReq) {
 			undo = []string{spRollback, spRelease}
 		}
 		for _, stmt := range undo {
-			if err := b.exec(t, stmt); err != nil {
-				failAll(err)
+			if err := b.exec(t, stmt); err != nil { // the transaction is gone
 				_ = t.Rollback()
-				return
+				if !failed {
+					results[i].err = err
+				}
+				return results, i
 			}
 		}
 	}
 	if committed == 0 {
 		_ = t.Rollback()
-		return
+		return results, -1
 	}
 	if err := t.Commit(); err != nil {
 		failAll(fmt.Errorf("commit: %w", err))
-		return
+		return results, -1
 	}
 	b.commits.Add(1)
 	for _, q := range later { // the writer is free again: cache them
 		b.cache.get(context.Background(), q) // a failure only means the next call prepares again
 	}
+	return results, -1
 }
 
 // The savepoint around each write of a batch.

@@ -217,3 +217,44 @@ func TestBatchClosed(t *testing.T) {
 		t.Errorf("write after Close: %v, want errClosed", err)
 	}
 }
+
+// A write after which the shared transaction is gone (SQLite rolls a whole
+// transaction back when a write statement in it is interrupted; here the
+// write rolls it back itself) fails alone: its neighbours are run again in
+// a new transaction and committed.
+func TestBatchWriteThatBreaksTheTransaction(t *testing.T) {
+	s := openBatched(t)
+	release := holdWriter(t, s)
+	boom := errors.New("interrupted")
+	breaker := func(claim error) func(c conn) error {
+		return func(c conn) error {
+			if _, err := c.tx.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+				return err
+			}
+			return claim
+		}
+	}
+	var before, broken, lying, after error
+	var wg sync.WaitGroup
+	wg.Go(func() { before = s.tx(t.Context(), insertRawWrite(t.Context(), "before")) })
+	waitQueued()
+	wg.Go(func() { broken = s.tx(t.Context(), breaker(boom)) })
+	waitQueued()
+	wg.Go(func() { lying = s.tx(t.Context(), breaker(nil)) }) // breaks it and says it succeeded
+	waitQueued()
+	wg.Go(func() { after = s.tx(t.Context(), insertRawWrite(t.Context(), "after")) })
+	waitQueued()
+	release()
+	wg.Wait()
+	if !errors.Is(broken, boom) {
+		t.Errorf("the breaking write: %v, want its own error", broken)
+	}
+	if lying == nil {
+		t.Error("a write that broke the transaction was reported committed")
+	}
+	for name, err := range map[string]error{"before": before, "after": after} {
+		if err != nil || !rawExists(t, s, name) {
+			t.Errorf("write %s beside the breaking ones: err %v, stored %v", name, err, rawExists(t, s, name))
+		}
+	}
+}
