@@ -12,6 +12,7 @@ import (
 	"time"
 
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
+	"github.com/caliopen/functions/internal/procs"
 )
 
 // options are the command's flags.
@@ -48,6 +49,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.mails <= 0 || o.size < 512 || o.batch <= 0 || o.inFlight <= 0 {
 		return errors.New("-mails, -batch and -inflight must be positive and -size at least 512")
 	}
+	gomaxprocs := procs.ForFileIO(os.Getenv, true)
 	tmp, err := os.MkdirTemp("", "bench-imap-")
 	if err != nil {
 		return err
@@ -65,7 +67,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := load(dv, o); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "loaded %d messages of %d bytes into Dovecot in %.2fs\n\n", o.mails, o.size, time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "loaded %d messages of %d bytes into Dovecot in %.2fs; GOMAXPROCS %d (procs.ForFileIO, as the local system)\n\n",
+		o.mails, o.size, time.Since(start).Seconds(), gomaxprocs)
 	// mbsync with FSync on runs before and after imap-fetch, and the
 	// target compares with the mean of the two: creating files on a busy
 	// file system (one a message, for both clients) drifts within a run.

@@ -18,6 +18,7 @@ import (
 	"github.com/caliopen/functions/internal/outbound/outboundsys"
 
 	"github.com/caliopen/functions/internal/cpuprof"
+	"github.com/caliopen/functions/internal/procs"
 )
 
 // options are the command line.
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	gomaxprocs := procs.ForFileIO(os.Getenv, true)
 	if o.sink == "" {
 		addr, stop, err := startSink(o.peersScripts)
 		if err != nil {
@@ -94,7 +96,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	ceiling := (before + after) / 2
-	fmt.Fprintf(out, "messages %d, concurrency %d, body %d bytes, relay %s, sink %s\n", o.n, o.c, o.size, o.relay, o.sink)
+	fmt.Fprintf(out, "messages %d, concurrency %d, body %d bytes, relay %s, sink %s, GOMAXPROCS %d (procs.ForFileIO, as the local system)\n",
+		o.n, o.c, o.size, o.relay, o.sink, gomaxprocs)
 	fmt.Fprintf(out, "ceiling  smtp-source -> smtp-sink:                        %8.0f msg/s (%.0f before the path, %.0f after)\n",
 		ceiling, before, after)
 	fmt.Fprintf(out, "path     API -> NATS -> connector -> smtp-deliver -> SMTP: %8.0f msg/s (%.2f ms of CPU a message in this process)\n",

@@ -28,6 +28,7 @@ import (
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Records and blobs are local files here.
+	logger.Info("scheduler sized for file I/O", "gomaxprocs", procs.ForFileIO(getenv, true))
 	sys, err := start(ctx, cfg, getenv, logger)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/secrets"
 )
 
@@ -44,6 +45,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("configure: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
+	procs.ForFileIO(getenv, cfg.platform.LocalFiles())
 	deps, err := platform.Open(ctx, cfg.platform, cfg.keyring, logger)
 	if err != nil {
 		return fmt.Errorf("function %s: %w", cfg.spec.Name, err)

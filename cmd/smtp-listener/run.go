@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/smtplistener"
 )
 
@@ -34,6 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("fn", "smtp-listener")
+	procs.ForFileIO(getenv, pcfg.LocalFiles())
 	deps, err := platform.Open(ctx, pcfg, nil, logger)
 	if err != nil {
 		return err

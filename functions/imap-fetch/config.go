@@ -14,7 +14,9 @@ import (
 type Config struct {
 	// Batch is the most messages one invocation fetches.
 	Batch int
-	// InFlight is how many messages are stored and processed at once.
+	// InFlight is how many messages are stored and processed at once: it
+	// hides each message's round trip (blob, record, process_inbound) and
+	// bounds the load one sync puts on inbound-email.
 	InFlight int
 	// Budget is how long one invocation keeps fetching new messages; keep
 	// Budget + IMAPTimeout + ProcessTimeout (55 s by default) below
@@ -41,7 +43,7 @@ type Config struct {
 // Environment variables read by LoadConfig.
 const (
 	EnvBatch          = "IMAP_FETCH_BATCH"           // default 1000
-	EnvInFlight       = "IMAP_FETCH_IN_FLIGHT"       // default 16
+	EnvInFlight       = "IMAP_FETCH_IN_FLIGHT"       // default 32
 	EnvBudget         = "IMAP_FETCH_BUDGET"          // default 30s
 	EnvIMAPTimeout    = "IMAP_FETCH_IMAP_TIMEOUT"    // default 15s
 	EnvProcessTimeout = "IMAP_FETCH_PROCESS_TIMEOUT" // default 10s
@@ -54,7 +56,7 @@ const (
 
 // DefaultConfig is the configuration without environment.
 func DefaultConfig() Config {
-	return Config{Batch: 1000, InFlight: 16, Budget: 30 * time.Second, IMAPTimeout: 15 * time.Second,
+	return Config{Batch: 1000, InFlight: 32, Budget: 30 * time.Second, IMAPTimeout: 15 * time.Second,
 		ProcessTimeout: 10 * time.Second, Lease: 5 * time.Minute, SlowAfter: 3,
 		BaseInterval: 15 * time.Minute, MaxInterval: 24 * time.Hour, DisableAfter: 72 * time.Hour}
 }

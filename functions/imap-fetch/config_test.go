@@ -9,7 +9,7 @@ import (
 func TestLoadConfig(t *testing.T) {
 	env := map[string]string{EnvBatch: "50", EnvBudget: "30s", EnvMaxInterval: "12h"}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
-	if err != nil || cfg.Batch != 50 || cfg.Budget != 30*time.Second || cfg.MaxInterval != 12*time.Hour || cfg.InFlight != 16 {
+	if err != nil || cfg.Batch != 50 || cfg.Budget != 30*time.Second || cfg.MaxInterval != 12*time.Hour || cfg.InFlight != DefaultConfig().InFlight {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 	env = map[string]string{EnvBatch: "many", EnvInFlight: "0", EnvLease: "10s", EnvBaseInterval: "x"}

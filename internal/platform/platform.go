@@ -40,6 +40,13 @@ type Config struct {
 	NATS natsconn.Config
 }
 
+// LocalFiles reports whether the store or the blobs are local files
+// (SQLite, a blob directory): see procs.ForFileIO.
+func (c Config) LocalFiles() bool {
+	postgres := strings.HasPrefix(c.StoreDSN, "postgres://") || strings.HasPrefix(c.StoreDSN, "postgresql://")
+	return !postgres || c.BlobBackend != "s3"
+}
+
 // LoadConfig reads the configuration and reports every problem at once.
 func LoadConfig(getenv func(string) string, clientName string) (Config, error) {
 	var errs []error
