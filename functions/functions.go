@@ -24,6 +24,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -84,8 +85,12 @@ func All() []Spec {
 				Logger: env.Logger.With("fn", "api")})
 		}},
 		{Name: "smtp-deliver", Build: func(env Env) (fnhttp.Core, error) {
+			tokens, err := tokens(env)
+			if err != nil {
+				return nil, err
+			}
 			return smtpdeliver.Build(env.Getenv, smtpdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
-				Keyring: env.Keyring, Logger: env.Logger.With("fn", "smtp-deliver")})
+				Keyring: env.Keyring, Tokens: tokens, Logger: env.Logger.With("fn", "smtp-deliver")})
 		}},
 		{Name: "inbound-email", Build: func(env Env) (fnhttp.Core, error) {
 			return inboundemail.Build(env.Getenv, env.Store, env.Blobs, env.Logger.With("fn", "inbound-email"))
@@ -99,14 +104,32 @@ func All() []Spec {
 				Logger: env.Logger.With("fn", "imap-worker")})
 		}},
 		{Name: "imap-fetch", Build: func(env Env) (fnhttp.Core, error) {
+			tokens, err := tokens(env)
+			if err != nil {
+				return nil, err
+			}
 			return imapfetch.Build(env.Getenv, imapfetch.Deps{Store: env.Store, Blobs: env.Blobs,
-				Keyring: env.Keyring, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-fetch")})
+				Keyring: env.Keyring, Tokens: tokens, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-fetch")})
 		}},
 		{Name: "imap-deliver", Build: func(env Env) (fnhttp.Core, error) {
+			tokens, err := tokens(env)
+			if err != nil {
+				return nil, err
+			}
 			return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
-				Keyring: env.Keyring, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-deliver")})
+				Keyring: env.Keyring, Tokens: tokens, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-deliver")})
 		}},
 	}
+}
+
+// tokens is the OAuth2 token refresher of the functions that log in to
+// remote accounts, configured from OAUTH2_* (see oauth2creds).
+func tokens(env Env) (*oauth2creds.Refresher, error) {
+	cfg, err := oauth2creds.LoadConfig(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return oauth2creds.New(cfg, env.Keyring, env.Store, nil), nil
 }
 
 // Lookup returns the named function.

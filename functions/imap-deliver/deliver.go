@@ -13,6 +13,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -40,6 +41,9 @@ type Deps struct {
 	Store   Store
 	Blobs   blob.Store
 	Keyring Opener
+	// Tokens renews an expired OAuth2 access token before the IMAP login;
+	// nil renews nothing.
+	Tokens  oauth2creds.Freshener
 	Emitter Requester
 	Logger  *slog.Logger
 }

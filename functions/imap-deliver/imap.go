@@ -36,6 +36,15 @@ func (d *deliverer) copyToSent(ctx context.Context, userID, id string, ident sto
 	if err != nil {
 		return err
 	}
+	if d.deps.Tokens != nil {
+		// Read the identity again: sending may have renewed its token.
+		if ident, err = d.deps.Store.GetIdentity(ctx, userID, ident.ID); err != nil {
+			return fmt.Errorf("load identity: %w", err)
+		}
+		if ident, err = d.deps.Tokens.Fresh(ctx, ident); err != nil {
+			return err
+		}
+	}
 	acct, err := d.account(ident)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/imapsync"
+	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -35,6 +36,9 @@ type Deps struct {
 	Store   Store
 	Blobs   blob.Store
 	Keyring imapsync.Opener
+	// Tokens renews expired OAuth2 access tokens before the login; nil
+	// renews nothing.
+	Tokens  oauth2creds.Freshener
 	Emitter Emitter
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now); tests move it.

@@ -29,6 +29,17 @@ type syncRun struct {
 // recorded and return no error; store failures are temporary errors.
 func (r *syncRun) sync(ctx context.Context) (outcome, error) {
 	cfg := r.f.cfg
+	if r.f.deps.Tokens != nil {
+		ident, err := r.f.deps.Tokens.Fresh(ctx, r.ident)
+		if err != nil {
+			kind := imapsync.KindNetwork // the token endpoint may answer later
+			if faults.IsPermanent(err) {
+				kind = imapsync.KindAuth // the user must authorize again
+			}
+			return r.failed(ctx, outcome{}, &imapsync.Error{Kind: kind, Err: err})
+		}
+		r.ident = ident
+	}
 	acct, err := imapsync.AccountOf(r.ident, r.f.deps.Keyring, cfg.IMAPTimeout)
 	if err != nil {
 		return r.failed(ctx, outcome{}, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
@@ -42,7 +43,10 @@ type Deps struct {
 	Store   Store
 	Blobs   blob.Store
 	Keyring Opener
-	Logger  *slog.Logger
+	// Tokens renews expired OAuth2 access tokens of remote identities
+	// before sending; nil renews nothing.
+	Tokens oauth2creds.Freshener
+	Logger *slog.Logger
 	// Send defaults to outbound.Send.
 	Send SendFunc
 	// Now defaults to time.Now.

@@ -34,6 +34,11 @@ func (d *deliverer) route(ctx context.Context, m store.Message) (route, error) {
 		srv.Timeout = d.cfg.SMTPTimeout
 		return route{server: srv, local: true}, nil
 	}
+	if d.deps.Tokens != nil {
+		if ident, err = d.deps.Tokens.Fresh(ctx, ident); err != nil {
+			return route{}, fnhttp.WithCode(err, "token_refresh_failed")
+		}
+	}
 	srv, err := d.remoteServer(ident)
 	if err != nil {
 		return route{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s: %w", ident.ID, err)), "bad_credentials")

@@ -1,0 +1,224 @@
+// Package oauth2creds keeps the OAuth2 access tokens of remote identities
+// fresh. An identity whose infos say authtype Oauth2 logs in with XOAUTH2
+// and the access token stored in its sealed credentials; such tokens
+// expire (Gmail's after an hour). Before a login, Fresh renews a token
+// that expires within the margin through the provider's token endpoint
+// and the stored refresh token, and stores the new credentials, sealed,
+// as the original did for Gmail (caliopen-original.md §5).
+//
+// Credential keys are the original's: oauth2accesstoken, oauh2refreshtoken
+// (sic; oauth2refreshtoken is read too), tokentype, tokenexpiry (RFC 3339),
+// username. Providers are configured from the environment:
+//
+//	OAUTH2_PROVIDERS                    names, comma separated (default gmail)
+//	OAUTH2_<NAME>_CLIENT_ID             the application's client id
+//	OAUTH2_<NAME>_CLIENT_SECRET(_FILE)  its secret
+//	OAUTH2_<NAME>_TOKEN_URL             default https://oauth2.googleapis.com/token for gmail
+package oauth2creds
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/secretenv"
+	"github.com/caliopen/functions/internal/secrets"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// Credential keys.
+const (
+	KeyAccessToken  = "oauth2accesstoken"
+	KeyRefreshToken = "oauh2refreshtoken" // sic, as the original stores it
+	keyRefreshAlt   = "oauth2refreshtoken"
+	KeyTokenType    = "tokentype"
+	KeyExpiry       = "tokenexpiry"
+)
+
+// GoogleTokenURL is gmail's token endpoint.
+const GoogleTokenURL = "https://oauth2.googleapis.com/token"
+
+// Provider is an OAuth2 application at one provider.
+type Provider struct {
+	ClientID, ClientSecret, TokenURL string
+}
+
+// Config lists the providers (by the identity's infos "provider",
+// lowercase) and how early a token is renewed.
+type Config struct {
+	Providers map[string]Provider
+	// Margin renews a token that expires within it (default 2 minutes).
+	Margin time.Duration
+}
+
+// LoadConfig reads the providers from the environment, every problem at
+// once. A provider without a client id is left out: its identities then
+// fail to refresh with a clear error.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := Config{Providers: map[string]Provider{}, Margin: 2 * time.Minute}
+	names := strings.TrimSpace(getenv("OAUTH2_PROVIDERS"))
+	if names == "" {
+		names = "gmail"
+	}
+	var errs []error
+	for _, name := range strings.Split(names, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "" {
+			continue
+		}
+		prefix := "OAUTH2_" + strings.ToUpper(name) + "_"
+		p := Provider{ClientID: strings.TrimSpace(getenv(prefix + "CLIENT_ID")), TokenURL: strings.TrimSpace(getenv(prefix + "TOKEN_URL"))}
+		secret, err := secretenv.Value(getenv, prefix+"CLIENT_SECRET")
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.ClientSecret = strings.TrimSpace(secret)
+		if p.TokenURL == "" && name == "gmail" {
+			p.TokenURL = GoogleTokenURL
+		}
+		switch {
+		case p.ClientID == "":
+			continue
+		case p.TokenURL == "":
+			errs = append(errs, fmt.Errorf("%sTOKEN_URL: required for provider %s", prefix, name))
+		case !strings.HasPrefix(p.TokenURL, "https://") && !strings.HasPrefix(p.TokenURL, "http://"):
+			errs = append(errs, fmt.Errorf("%sTOKEN_URL: %q is not an http(s) URL", prefix, p.TokenURL))
+		}
+		cfg.Providers[name] = p
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// Keys seals and opens credentials; *secrets.Keyring is one.
+type Keys interface {
+	Seal(plaintext, context []byte) (secrets.Sealed, error)
+	Open(s secrets.Sealed, context []byte) ([]byte, error)
+}
+
+// Store keeps the renewed credentials; *store.SQL is one.
+type Store interface {
+	SetCredentials(ctx context.Context, userID, identityID string, c secrets.Sealed) error
+}
+
+// Freshener is what the functions that log in to remote accounts need:
+// *Refresher is one; nil renews nothing.
+type Freshener interface {
+	Fresh(ctx context.Context, ident store.Identity) (store.Identity, error)
+}
+
+// Refresher renews tokens; safe for concurrent use.
+type Refresher struct {
+	cfg    Config
+	keys   Keys
+	store  Store
+	client *http.Client
+	now    func() time.Time
+}
+
+// New returns a Refresher; client nil means a client with a 15 s timeout.
+func New(cfg Config, keys Keys, st Store, client *http.Client) *Refresher {
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	if cfg.Margin <= 0 {
+		cfg.Margin = 2 * time.Minute
+	}
+	return &Refresher{cfg: cfg, keys: keys, store: st, client: client, now: time.Now}
+}
+
+// IsOAuth2 reports whether ident logs in with an OAuth2 token.
+func IsOAuth2(ident store.Identity) bool {
+	return strings.EqualFold(ident.Infos["authtype"], "oauth2")
+}
+
+// Fresh returns ident with an access token valid beyond the margin: as it
+// is when it does not use OAuth2 or its token is still valid (or has no
+// stated expiry), else with renewed credentials, already stored. Errors
+// are classified: no refresh token, an unknown provider or a refused
+// grant are permanent (the user must authorize again), the rest
+// temporary.
+func (r *Refresher) Fresh(ctx context.Context, ident store.Identity) (store.Identity, error) {
+	if !IsOAuth2(ident) || ident.Credentials.IsZero() {
+		return ident, nil
+	}
+	plain, err := r.keys.Open(ident.Credentials, []byte(ident.ID))
+	if err != nil {
+		return ident, faults.Perm(fmt.Errorf("open the credentials of identity %s: %w", ident.ID, err))
+	}
+	var creds map[string]string
+	if err := json.Unmarshal(plain, &creds); err != nil {
+		return ident, faults.Perm(fmt.Errorf("credentials of identity %s are not a JSON object", ident.ID))
+	}
+	expiry, err := time.Parse(time.RFC3339, strings.TrimSpace(creds[KeyExpiry]))
+	if err != nil || expiry.After(r.now().Add(r.cfg.Margin)) {
+		return ident, nil // no stated expiry: use the token as it is
+	}
+	refreshKey := KeyRefreshToken
+	if creds[refreshKey] == "" {
+		refreshKey = keyRefreshAlt
+	}
+	if creds[refreshKey] == "" {
+		return ident, faults.Perm(fmt.Errorf("the access token of identity %s expired at %s and there is no refresh token",
+			ident.ID, expiry.Format(time.RFC3339)))
+	}
+	name := strings.ToLower(strings.TrimSpace(ident.Infos["provider"]))
+	p, ok := r.cfg.Providers[name]
+	if !ok {
+		return ident, faults.Perm(fmt.Errorf("identity %s: no OAuth2 client configured for provider %q (OAUTH2_%s_CLIENT_ID)",
+			ident.ID, name, strings.ToUpper(name)))
+	}
+	tok, err := r.renew(ctx, p, creds[refreshKey])
+	if err != nil {
+		return ident, fmt.Errorf("renew the access token of identity %s at %s: %w", ident.ID, name, err)
+	}
+	creds[KeyAccessToken] = tok.AccessToken
+	if tok.TokenType != "" {
+		creds[KeyTokenType] = tok.TokenType
+	}
+	creds[KeyExpiry] = ""
+	if !tok.Expiry.IsZero() {
+		creds[KeyExpiry] = tok.Expiry.UTC().Format(time.RFC3339)
+	}
+	if tok.RefreshToken != "" {
+		creds[refreshKey] = tok.RefreshToken
+	}
+	b, err := json.Marshal(creds)
+	if err != nil {
+		return ident, err
+	}
+	sealed, err := r.keys.Seal(b, []byte(ident.ID))
+	if err != nil {
+		return ident, fmt.Errorf("seal the renewed credentials of identity %s: %w", ident.ID, err)
+	}
+	if err := r.store.SetCredentials(ctx, ident.UserID, ident.ID, sealed); err != nil {
+		return ident, fmt.Errorf("store the renewed credentials of identity %s: %w", ident.ID, err)
+	}
+	ident.Credentials = sealed
+	return ident, nil
+}
+
+// renew asks p's token endpoint for a new token with refresh.
+func (r *Refresher) renew(ctx context.Context, p Provider, refresh string) (*oauth2.Token, error) {
+	// The client's id and secret go in the form, as Google's and
+	// Microsoft's endpoints take them (auto-detection would send a second
+	// request after a failure).
+	conf := oauth2.Config{ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		Endpoint: oauth2.Endpoint{TokenURL: p.TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.client)
+	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: refresh, Expiry: time.Unix(1, 0)}).Token()
+	if err == nil {
+		return tok, nil
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 && re.Response.StatusCode != http.StatusTooManyRequests {
+		return nil, faults.Perm(err) // invalid_grant and the like: authorize again
+	}
+	return nil, faults.Temp(err)
+}
