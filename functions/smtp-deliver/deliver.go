@@ -47,7 +47,7 @@ type Deps struct {
 	// before sending; nil renews nothing.
 	Tokens oauth2creds.Freshener
 	Logger *slog.Logger
-	// Send defaults to outbound.Send.
+	// Send defaults to an outbound.Pool's Send.
 	Send SendFunc
 	// Now defaults to time.Now.
 	Now func() time.Time
@@ -79,7 +79,9 @@ func newDeliverer(cfg Config, deps Deps) (*deliverer, error) {
 		return nil, errors.New("smtp-deliver: store, blobs, keyring and logger are required")
 	}
 	if deps.Send == nil {
-		deps.Send = outbound.Send
+		// Connections to the relay (and to the remote accounts' servers)
+		// stay open between messages.
+		deps.Send = outbound.NewPool(0, 0).Send
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

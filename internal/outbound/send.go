@@ -58,38 +58,36 @@ func sendErr(stage string, err error) *SendError {
 	return &SendError{Stage: stage, Temporary: true, Err: err}
 }
 
-// Send hands the message raw to srv with the envelope from → to. It
-// returns nil once the server accepted the DATA; every error is a
-// *SendError.
+// Send hands the message raw to srv with the envelope from → to, on a
+// connection of its own. It returns nil once the server accepted the
+// DATA; every error is a *SendError. Pool.Send keeps connections open.
 func Send(ctx context.Context, srv Server, from string, to []string, raw []byte) error {
 	if err := srv.Check(); err != nil {
 		return sendErr("config", err)
 	}
-	timeout := srv.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, srv.timeout())
 	defer cancel()
-	c, err := dial(ctx, srv)
-	if err != nil {
-		return err
+	s, serr := open(ctx, srv)
+	if serr != nil {
+		return serr
 	}
-	defer func() { _ = c.Close() }()
-	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
-	defer stop()
-	if err := transact(c, srv, from, to, raw); err != nil {
-		if ctx.Err() != nil && err.Err != nil {
-			err.Err = fmt.Errorf("%w (%v)", err.Err, ctx.Err())
-		}
-		return err
+	defer s.close()
+	if serr := s.mail(ctx, from, to, raw); serr != nil {
+		return serr
 	}
-	_ = c.Quit()
+	_ = s.c.Quit()
 	return nil
 }
 
-// dial connects and secures the connection as srv says.
-func dial(ctx context.Context, srv Server) (*smtp.Client, error) {
+// session is a connection to an SMTP server, greeted and authenticated.
+type session struct {
+	c    *smtp.Client
+	conn net.Conn  // the TCP connection under c, for deadlines
+	last time.Time // when it was last used (in a Pool)
+}
+
+// open connects, secures the connection as srv says, greets and logs in.
+func open(ctx context.Context, srv Server) (*session, *SendError) {
 	host, _, _ := net.SplitHostPort(srv.Addr)
 	cfg := srv.TLSConfig
 	if cfg == nil {
@@ -103,6 +101,9 @@ func dial(ctx context.Context, srv Server) (*smtp.Client, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	s := &session{conn: conn}
 	switch srv.tlsMode() {
 	case TLSImplicit:
 		tc := tls.Client(conn, cfg)
@@ -110,15 +111,44 @@ func dial(ctx context.Context, srv Server) (*smtp.Client, error) {
 			_ = conn.Close()
 			return nil, sendErr("tls", err)
 		}
-		return smtp.NewClient(tc), nil
+		s.c = smtp.NewClient(tc)
 	case TLSStart:
-		c, err := smtp.NewClientStartTLS(conn, cfg)
-		if err != nil {
+		if s.c, err = smtp.NewClientStartTLS(conn, cfg); err != nil {
 			return nil, sendErr("tls", err)
 		}
-		return c, nil
+	default:
+		s.c = smtp.NewClient(conn)
 	}
-	return smtp.NewClient(conn), nil
+	if serr := greet(s.c, srv); serr != nil {
+		s.close()
+		return nil, withCause(ctx, serr)
+	}
+	return s, nil
+}
+
+// close drops the connection.
+func (s *session) close() { _ = s.c.Close() }
+
+// mail sends one message on s: MAIL, RCPT, DATA. ctx bounds it.
+func (s *session) mail(ctx context.Context, from string, to []string, raw []byte) *SendError {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
+	defer stop()
+	if serr := transact(s.c, from, to, raw); serr != nil {
+		return withCause(ctx, serr)
+	}
+	_ = s.conn.SetDeadline(time.Time{})
+	return nil
+}
+
+// withCause notes in err that ctx ended, when it did.
+func withCause(ctx context.Context, err *SendError) *SendError {
+	if ctx.Err() != nil && err.Err != nil {
+		err.Err = fmt.Errorf("%w (%v)", err.Err, ctx.Err())
+	}
+	return err
 }
 
 func helloName(srv Server) string {
@@ -128,8 +158,8 @@ func helloName(srv Server) string {
 	return srv.HelloName
 }
 
-// transact runs EHLO, AUTH, MAIL, RCPT and DATA on c.
-func transact(c *smtp.Client, srv Server, from string, to []string, raw []byte) *SendError {
+// greet runs EHLO and AUTH on c.
+func greet(c *smtp.Client, srv Server) *SendError {
 	if srv.tlsMode() != TLSStart {
 		// With STARTTLS the client greeted with "localhost" already.
 		if err := c.Hello(helloName(srv)); err != nil {
@@ -144,6 +174,11 @@ func transact(c *smtp.Client, srv Server, from string, to []string, raw []byte) 
 			return sendErr("auth", err)
 		}
 	}
+	return nil
+}
+
+// transact runs MAIL, RCPT and DATA on c.
+func transact(c *smtp.Client, from string, to []string, raw []byte) *SendError {
 	if err := c.Mail(from, nil); err != nil {
 		return sendErr("mail", err)
 	}

@@ -57,6 +57,14 @@ func (s Server) String() string {
 	return fmt.Sprintf("smtp %s (tls=%s auth=%s)", s.Addr, s.tlsMode(), s.authName())
 }
 
+// timeout bounds one send: Timeout, or 30 s.
+func (s Server) timeout() time.Duration {
+	if s.Timeout <= 0 {
+		return 30 * time.Second
+	}
+	return s.Timeout
+}
+
 func (s Server) tlsMode() TLSMode {
 	if s.TLS == "" {
 		return TLSStart

@@ -46,6 +46,8 @@ type FakeSMTP struct {
 	hangUp   bool
 	received []Received
 	attempts int
+	sessions int
+	conns    []*smtp.Conn
 }
 
 // StartFakeSMTP starts a FakeSMTP that the test's cleanup stops.
@@ -64,6 +66,10 @@ func StartFakeSMTPTLS(t testing.TB, cert testcert.Cert, implicit bool) *FakeSMTP
 func startFake(t testing.TB, cfg *tls.Config, implicit bool) *FakeSMTP {
 	f := &FakeSMTP{}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		f.mu.Lock()
+		f.sessions++
+		f.conns = append(f.conns, c)
+		f.mu.Unlock()
 		return &fakeSession{f: f, conn: c}, nil
 	}))
 	srv.Domain = "fake.caliopen.test"
@@ -121,6 +127,24 @@ func (f *FakeSMTP) Received() []Received {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Received(nil), f.received...)
+}
+
+// Sessions counts the connections the server accepted.
+func (f *FakeSMTP) Sessions() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sessions
+}
+
+// DropConnections closes every connection, as a server does with idle
+// ones.
+func (f *FakeSMTP) DropConnections() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		_ = c.Conn().Close()
+	}
+	f.conns = nil
 }
 
 // Attempts counts DATA commands, accepted or not.
