@@ -17,6 +17,19 @@ func poolSend(p *outbound.Pool, srv outbound.Server, n int) error {
 		[]byte(fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", n, n)))
 }
 
+// poolFixture is a fake server, a pool and a first message sent through it.
+func poolFixture(t *testing.T, maxIdle int, idle time.Duration) (*outboundtest.FakeSMTP, *outbound.Pool, outbound.Server) {
+	t.Helper()
+	f := outboundtest.StartFakeSMTP(t)
+	p := outbound.NewPool(maxIdle, idle)
+	t.Cleanup(p.Close)
+	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone}
+	if err := poolSend(p, srv, 0); err != nil {
+		t.Fatal(err)
+	}
+	return f, p, srv
+}
+
 // Messages to one server share a connection; each arrives once, with its
 // own envelope.
 func TestPoolReusesConnections(t *testing.T) {
@@ -54,13 +67,7 @@ func TestPoolReusesConnections(t *testing.T) {
 // A kept connection the server closed is replaced: the message is sent
 // once on a new one.
 func TestPoolReplacesClosedConnections(t *testing.T) {
-	f := outboundtest.StartFakeSMTP(t)
-	p := outbound.NewPool(4, time.Minute)
-	defer p.Close()
-	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone}
-	if err := poolSend(p, srv, 0); err != nil {
-		t.Fatal(err)
-	}
+	f, p, srv := poolFixture(t, 4, time.Minute)
 	f.DropConnections()
 	time.Sleep(20 * time.Millisecond)
 	if err := poolSend(p, srv, 1); err != nil {
@@ -74,13 +81,7 @@ func TestPoolReplacesClosedConnections(t *testing.T) {
 // A refusal is returned, not retried, and the refused connection is not
 // kept; a message whose answer was lost is not sent again.
 func TestPoolFailures(t *testing.T) {
-	f := outboundtest.StartFakeSMTP(t)
-	p := outbound.NewPool(4, time.Minute)
-	defer p.Close()
-	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone}
-	if err := poolSend(p, srv, 0); err != nil {
-		t.Fatal(err)
-	}
+	f, p, srv := poolFixture(t, 4, time.Minute)
 	f.Fail("rcpt", 550)
 	var se *outbound.SendError
 	if err := poolSend(p, srv, 1); !errors.As(err, &se) || se.Code != 550 || se.Temporary {
@@ -109,13 +110,7 @@ func TestPoolFailures(t *testing.T) {
 // Idle connections expire; concurrent sends each get a connection and
 // every message arrives.
 func TestPoolExpiryAndConcurrency(t *testing.T) {
-	f := outboundtest.StartFakeSMTP(t)
-	p := outbound.NewPool(2, 30*time.Millisecond)
-	defer p.Close()
-	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone}
-	if err := poolSend(p, srv, 0); err != nil {
-		t.Fatal(err)
-	}
+	f, p, srv := poolFixture(t, 2, 30*time.Millisecond)
 	time.Sleep(60 * time.Millisecond)
 	if err := poolSend(p, srv, 1); err != nil {
 		t.Fatal(err)
