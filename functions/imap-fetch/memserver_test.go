@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/caliopen/functions/internal/contract"
@@ -31,27 +29,11 @@ type memIMAP struct {
 
 func newMemIMAP(t *testing.T) *memIMAP {
 	t.Helper()
-	mem := imapmemserver.New()
-	m := &memIMAP{user: imapmemserver.NewUser("alice", "pw")}
-	mem.AddUser(m.user)
-	if err := m.user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}},
-		InsecureAuth: true,
-		Logger:       discardLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(&cutListener{Listener: ln, m: m}) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	m := &memIMAP{}
+	srv := imaptest.StartMem(t, imaptest.MemOptions{Listener: func(ln net.Listener) net.Listener {
+		return &cutListener{Listener: ln, m: m}
+	}})
+	m.addr, m.user = srv.Addr, srv.User
 	return m
 }
 
@@ -71,10 +53,6 @@ func (m *memIMAP) add(t *testing.T, series string, from, to int) {
 		t.Fatal(err)
 	}
 }
-
-type discardLogger struct{}
-
-func (discardLogger) Printf(string, ...any) {}
 
 type cutListener struct {
 	net.Listener

@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-sasl"
 	"github.com/oauth2-proxy/mockoidc"
 
@@ -53,24 +50,10 @@ func TestOAuth2TokenRenewed(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = oidc.Shutdown() })
 
-	mem := imapmemserver.New()
-	u := imapmemserver.NewUser("alice", "pw")
-	mem.AddUser(u)
-	if err := u.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	srv := imapserver.New(&imapserver.Options{Caps: imap.CapSet{imap.CapIMAP4rev1: {}}, InsecureAuth: true,
-		Logger: discardLogger{},
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &xoauth2Session{Session: mem.NewSession(), oidc: oidc}, nil, nil
-		}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	c, err := imaptest.Dial(ln.Addr().String(), "alice", "pw")
+	srv := imaptest.StartMem(t, imaptest.MemOptions{Session: func(s imapserver.Session, _ *imapserver.Conn) imapserver.Session {
+		return &xoauth2Session{Session: s, oidc: oidc}
+	}})
+	c, err := imaptest.Dial(srv.Addr, "alice", "pw")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +79,7 @@ func TestOAuth2TokenRenewed(t *testing.T) {
 	}
 	h.ident, err = h.st.CreateIdentity(context.Background(), store.Identity{UserID: user.ID, Type: store.RemoteIdentity,
 		Protocol: store.ProtocolEmail, Identifier: "alice@gmail.example", PollInterval: 15 * time.Minute,
-		Infos: map[string]string{"inserver": ln.Addr().String(), "intls": "none", "authtype": "Oauth2", "provider": "gmail"}})
+		Infos: map[string]string{"inserver": srv.Addr, "intls": "none", "authtype": "Oauth2", "provider": "gmail"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/caliopen/functions/internal/imapsync/imaptest"
 	"github.com/caliopen/functions/internal/secrets"
@@ -63,23 +60,8 @@ func TestAccountOf(t *testing.T) {
 // in-memory server, reads past a cursor without setting \Seen, and shows a
 // refused login as KindAuth.
 func TestPlainAndRefused(t *testing.T) {
-	mem := imapmemserver.New()
-	u := imapmemserver.NewUser("alice", "pw")
-	mem.AddUser(u)
-	if err := u.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	srv := imapserver.New(&imapserver.Options{InsecureAuth: true, Caps: imap.CapSet{imap.CapIMAP4rev1: {}},
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close() }()
-	c, err := imaptest.Dial(ln.Addr().String(), "alice", "pw")
+	srv := imaptest.StartMem(t, imaptest.MemOptions{})
+	c, err := imaptest.Dial(srv.Addr, "alice", "pw")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +69,7 @@ func TestPlainAndRefused(t *testing.T) {
 	if err := c.Append([]byte("Subject: a\r\n\r\none\r\n"), []byte("Subject: b\r\n\r\ntwo\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	acct := Account{Addr: ln.Addr().String(), TLS: "none", Auth: AuthPlain, User: "alice", Secret: "pw", Timeout: time.Second}
+	acct := Account{Addr: srv.Addr, TLS: "none", Auth: AuthPlain, User: "alice", Secret: "pw", Timeout: time.Second}
 	s, err := Open(context.Background(), acct)
 	if err != nil {
 		t.Fatal(err)

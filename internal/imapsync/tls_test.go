@@ -4,16 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-sasl"
 
+	"github.com/caliopen/functions/internal/imapsync/imaptest"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 	"github.com/caliopen/functions/internal/testcert"
@@ -29,33 +27,14 @@ type tlsServer struct {
 
 func startTLSServer(t *testing.T, cert *testcert.Cert, implicit bool) *tlsServer {
 	t.Helper()
-	mem := imapmemserver.New()
-	u := imapmemserver.NewUser("alice", "pw")
-	mem.AddUser(u)
-	if err := u.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
 	ts := &tlsServer{}
-	opts := &imapserver.Options{Caps: imap.CapSet{imap.CapIMAP4rev1: {}},
-		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &countingSession{Session: mem.NewSession(), conn: c, ts: ts}, nil, nil
-		}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	o := imaptest.MemOptions{Implicit: implicit, Session: func(s imapserver.Session, c *imapserver.Conn) imapserver.Session {
+		return &countingSession{Session: s, conn: c, ts: ts}
+	}}
+	if cert != nil {
+		o.TLS = cert.Server()
 	}
-	switch {
-	case cert != nil && implicit:
-		ln = tls.NewListener(ln, cert.Server())
-	case cert != nil:
-		opts.TLSConfig = cert.Server()
-	default:
-		opts.InsecureAuth = true // a server without TLS at all
-	}
-	srv := imapserver.New(opts)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	ts.addr = ln.Addr().String()
+	ts.addr = imaptest.StartMem(t, o).Addr
 	return ts
 }
 

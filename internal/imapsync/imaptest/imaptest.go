@@ -1,7 +1,8 @@
 // Package imaptest drives a test IMAP account from the outside: empty its
 // INBOX, append messages, read their flags. Tests and cmd/bench-imap use it
-// to prepare Dovecot and go-imap's in-memory server. Every function fails
-// with an error that names the operation; none retries.
+// to prepare Dovecot and go-imap's in-memory server, which StartMem runs
+// for tests. Every function fails with an error that names the operation;
+// none retries.
 package imaptest
 
 import (
