@@ -34,7 +34,7 @@ type Opener interface {
 	Open(s secrets.Sealed, context []byte) ([]byte, error)
 }
 
-// SendFunc hands a message to an SMTP server (outbound.Send).
+// SendFunc hands a message to an SMTP server (an outbound.Pool's Send).
 type SendFunc func(ctx context.Context, srv outbound.Server, from string, to []string, raw []byte) error
 
 // Deps are smtp-deliver's dependencies. Store, Blobs, Keyring and Logger

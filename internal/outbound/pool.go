@@ -72,16 +72,19 @@ func (p *Pool) Send(ctx context.Context, srv Server, from string, to []string, r
 	}
 }
 
-// Close closes the idle connections; Send still works, without keeping.
+// Close says QUIT on the idle connections and closes them; Send still
+// works, without keeping.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
+	var idle []*session
 	for key, ss := range p.idle {
-		for _, s := range ss {
-			s.close()
-		}
+		idle = append(idle, ss...)
 		delete(p.idle, key)
+	}
+	p.mu.Unlock()
+	for _, s := range idle {
+		s.quit()
 	}
 }
 
@@ -114,9 +117,7 @@ func (p *Pool) put(key string, s *session) {
 	}
 	p.mu.Unlock()
 	if !keep {
-		_ = s.conn.SetDeadline(time.Now().Add(time.Second))
-		_ = s.c.Quit()
-		s.close()
+		s.quit()
 	}
 }
 

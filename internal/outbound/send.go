@@ -62,21 +62,9 @@ func sendErr(stage string, err error) *SendError {
 // connection of its own. It returns nil once the server accepted the
 // DATA; every error is a *SendError. Pool.Send keeps connections open.
 func Send(ctx context.Context, srv Server, from string, to []string, raw []byte) error {
-	if err := srv.Check(); err != nil {
-		return sendErr("config", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, srv.timeout())
-	defer cancel()
-	s, serr := open(ctx, srv)
-	if serr != nil {
-		return serr
-	}
-	defer s.close()
-	if serr := s.mail(ctx, from, to, raw); serr != nil {
-		return serr
-	}
-	_ = s.c.Quit()
-	return nil
+	p := NewPool(1, time.Minute)
+	defer p.Close()
+	return p.Send(ctx, srv, from, to, raw)
 }
 
 // session is a connection to an SMTP server, greeted and authenticated.
@@ -128,6 +116,13 @@ func open(ctx context.Context, srv Server) (*session, *SendError) {
 
 // close drops the connection.
 func (s *session) close() { _ = s.c.Close() }
+
+// quit says QUIT, waiting a second at most for the answer, and closes.
+func (s *session) quit() {
+	_ = s.conn.SetDeadline(time.Now().Add(time.Second))
+	_ = s.c.Quit()
+	s.close()
+}
 
 // mail sends one message on s: MAIL, RCPT, DATA. ctx bounds it.
 func (s *session) mail(ctx context.Context, from string, to []string, raw []byte) *SendError {
