@@ -29,6 +29,7 @@ type options struct {
 	peersScripts string
 	cpuprofile   string
 	logFile      string
+	overHTTP     bool
 }
 
 func parse(args []string) (options, error) {
@@ -43,6 +44,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.peersScripts, "peers", "scripts/test-peers", "folder of the peer scripts")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.StringVar(&o.logFile, "log", "", "write the path's JSON logs (debug level) to this file")
+	fs.BoolVar(&o.overHTTP, "http", false, "the connector reaches smtp-deliver over loopback TCP (default: in process, as the local system)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -96,8 +98,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	ceiling := (before + after) / 2
-	fmt.Fprintf(out, "messages %d, concurrency %d, body %d bytes, relay %s, sink %s, GOMAXPROCS %d (procs.ForFileIO, as the local system)\n",
-		o.n, o.c, o.size, o.relay, o.sink, gomaxprocs)
+	hop := "in process, as the local system"
+	if o.overHTTP {
+		hop = "over loopback HTTP"
+	}
+	fmt.Fprintf(out, "messages %d, concurrency %d, body %d bytes, relay %s, sink %s, GOMAXPROCS %d (procs.ForFileIO, as the local system), connector to smtp-deliver %s\n",
+		o.n, o.c, o.size, o.relay, o.sink, gomaxprocs, hop)
 	fmt.Fprintf(out, "ceiling  smtp-source -> smtp-sink:                        %8.0f msg/s (%.0f before the path, %.0f after)\n",
 		ceiling, before, after)
 	fmt.Fprintf(out, "path     API -> NATS -> connector -> smtp-deliver -> SMTP: %8.0f msg/s (%.2f ms of CPU a message in this process)\n",
@@ -146,7 +152,7 @@ func wholePath(ctx context.Context, o options) (float64, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer closeLog()
-	sys, err := outboundsys.Start(ctx, outboundsys.Options{Dir: dir, MaxInflight: 4 * o.c, Logger: logger,
+	sys, err := outboundsys.Start(ctx, outboundsys.Options{Dir: dir, MaxInflight: 4 * o.c, Logger: logger, InProcess: !o.overHTTP,
 		Relay: outbound.Server{Addr: o.relay, TLS: outbound.TLSNone}})
 	if err != nil {
 		return 0, 0, err

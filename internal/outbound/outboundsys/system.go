@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -48,6 +49,10 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxInflight bounds concurrent invocations per function (default 64).
 	MaxInflight int
+	// InProcess has the connector reach the deliver functions without a
+	// socket (connector.InProcess), as the local system reaches its
+	// functions; their HTTP servers still answer on their URLs.
+	InProcess bool
 }
 
 // System is the running outbound path.
@@ -93,11 +98,11 @@ func Start(ctx context.Context, o Options) (s *System, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("emitter: %w", err)
 	}
-	urls, err := s.serveFunctions(o, em, logger)
+	fns, err := s.serveFunctions(o, em, logger)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.runConnector(ctx, ns, urls, o, logger); err != nil {
+	if err := s.runConnector(ctx, ns, fns, o, logger); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -123,9 +128,15 @@ func (s *System) openState(ctx context.Context, dir string) error {
 	return err
 }
 
+// served is a function's HTTP server: its URL and its handler.
+type served struct {
+	url     string
+	handler http.Handler
+}
+
 // serveFunctions serves the API, smtp-deliver and imap-deliver and
-// returns the deliver functions' URLs by subject.
-func (s *System) serveFunctions(o Options, em *emit.Emitter, logger *slog.Logger) (map[string]string, error) {
+// returns the deliver functions by subject.
+func (s *System) serveFunctions(o Options, em *emit.Emitter, logger *slog.Logger) (map[string]served, error) {
 	env := map[string]string{api.EnvLocalDomain: LocalDomain, api.EnvBcryptCost: "4"}
 	apiCfg, err := api.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
@@ -150,10 +161,18 @@ func (s *System) serveFunctions(o Options, em *emit.Emitter, logger *slog.Logger
 		return nil, err
 	}
 	c := contract.Caliopen()
-	return map[string]string{
-		contract.SubjectOutboundSMTP: s.serve(fnhttp.New(fnhttp.Config{Function: "smtp-deliver"}, c, smtpCore, logger)),
-		contract.SubjectOutboundIMAP: s.serve(fnhttp.New(fnhttp.Config{Function: "imap-deliver"}, c, imapCore, logger)),
-	}, nil
+	fns := map[string]served{}
+	for subject, fn := range map[string]struct {
+		name string
+		core fnhttp.Core
+	}{
+		contract.SubjectOutboundSMTP: {"smtp-deliver", smtpCore},
+		contract.SubjectOutboundIMAP: {"imap-deliver", imapCore},
+	} {
+		h := fnhttp.New(fnhttp.Config{Function: fn.name}, c, fn.core, logger)
+		fns[subject] = served{url: s.serve(h), handler: h}
+	}
+	return fns, nil
 }
 
 // serve starts an HTTP server for h and returns its URL.
@@ -164,7 +183,7 @@ func (s *System) serve(h http.Handler) string {
 }
 
 // runConnector starts the connector with a static topic map.
-func (s *System) runConnector(ctx context.Context, ns *server.Server, urls map[string]string, o Options, logger *slog.Logger) error {
+func (s *System) runConnector(ctx context.Context, ns *server.Server, fns map[string]served, o Options, logger *slog.Logger) error {
 	cfg := connector.DefaultConfig()
 	cfg.NATS.URL = ns.ClientURL()
 	cfg.RebuildInterval = time.Minute
@@ -172,11 +191,19 @@ func (s *System) runConnector(ctx context.Context, ns *server.Server, urls map[s
 		cfg.MaxInflight = o.MaxInflight
 	}
 	tm := connector.TopicMap{}
-	for subject, url := range urls {
-		tm[subject] = []connector.Target{{Name: subject, URL: url}}
+	var transport http.RoundTripper // nil: TCP
+	for subject, fn := range fns {
+		tm[subject] = []connector.Target{{Name: subject, URL: fn.url}}
+		if o.InProcess {
+			u, err := url.Parse(fn.url)
+			if err != nil {
+				return err
+			}
+			transport = &connector.InProcess{Host: u.Host, Handler: fn.handler, Next: transport}
+		}
 	}
 	c, err := connector.New(cfg, connector.Deps{Logger: logger.With("fn", "connector"), Registry: prometheus.NewRegistry(),
-		Contract: contract.Caliopen(), Source: tm, Conn: s.NC})
+		Contract: contract.Caliopen(), Source: tm, Conn: s.NC, Transport: transport})
 	if err != nil {
 		return fmt.Errorf("connector: %w", err)
 	}
