@@ -119,7 +119,7 @@ func TestSendRules(t *testing.T) {
 	send := map[string]any{"actions": []string{"send"}}
 
 	id := e.draft(tok, "")
-	if _, err := e.st.BeginSend(ctx, u.ID, id, time.Minute); err != nil {
+	if _, err := e.st.BeginSend(ctx, u.ID, id, time.Minute, store.SendAttempt{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.st.MarkSent(ctx, u.ID, id, store.SentInfo{MessageID: "m1@example.test"}); err != nil {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
@@ -22,10 +24,9 @@ type Store interface {
 	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
 	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
 	LookupIdentities(ctx context.Context, protocol, identifier string) ([]store.Identity, error)
-	BeginSend(ctx context.Context, userID, id string, lease time.Duration) (store.Message, error)
+	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a store.SendAttempt) (store.Message, error)
 	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
 	MarkSendFailed(ctx context.Context, userID, id, reason string) error
-	RecordHandoff(ctx context.Context, userID, id string, info store.SentInfo) error
 	PutInbound(ctx context.Context, m store.Message) (store.Message, bool, error)
 }
 
@@ -109,20 +110,32 @@ func sentText(id string) string { return "message " + id + " has been sent." }
 // deliver sends message id of user once and returns the reply's message.
 func (d *deliverer) deliver(ctx context.Context, userID, id string, log *slog.Logger) (string, error) {
 	// Taking the lease first costs one store round trip in the common
-	// case; notTaken reads the message when the lease is refused.
-	m, err := d.deps.Store.BeginSend(ctx, userID, id, d.cfg.SendLease)
+	// case; notTaken reads the message when the lease is refused. The
+	// same write records this attempt: the id its sent copy will be
+	// stored under, and its Date.
+	try := store.SendAttempt{RawMsgID: uuid.NewString(), Date: d.deps.Now().Truncate(time.Second)}
+	m, err := d.deps.Store.BeginSend(ctx, userID, id, d.cfg.SendLease, try)
 	if err != nil {
 		return d.notTaken(ctx, userID, id, err, log)
 	}
-	mark, found, err := d.readMarker(ctx, m)
-	if err != nil {
-		return "", d.release(ctx, m, err, log)
+	a, ok := store.Attempted(m)
+	if !ok {
+		return "", d.release(ctx, m, storeErr("begin send of "+id, errors.New("the send attempt was not recorded"), ""), log)
 	}
-	if found {
-		log.Warn("finishing a send that a previous attempt handed off", "outcome", "recovered")
-		return d.finish(ctx, m, mark, true, log)
+	if a.RawMsgID != try.RawMsgID {
+		// An earlier attempt died holding the draft. It handed the
+		// message off only if it had stored its copy first.
+		mark, stored, err := d.storedCopy(ctx, a)
+		if err != nil {
+			return "", err // the draft stays sending: a retry after the lease looks again
+		}
+		if stored {
+			log.Warn("finishing a send that an earlier attempt may have handed off", "outcome", "recovered")
+			return d.finish(ctx, m, mark, true, log)
+		}
+		log.Info("sending a draft that an earlier attempt left before storing its copy", "outcome", "taken_over")
 	}
-	return d.send(ctx, m, log)
+	return d.send(ctx, m, a, log)
 }
 
 // notTaken explains a BeginSend that failed: the draft was sent meanwhile
@@ -145,14 +158,15 @@ func (d *deliverer) notTaken(ctx context.Context, userID, id string, err error, 
 	return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not a draft", id)), "not_a_draft")
 }
 
-// send builds, stores and hands off draft m, then finishes it.
-func (d *deliverer) send(ctx context.Context, m store.Message, log *slog.Logger) (string, error) {
+// send builds draft m as attempt a, stores the copy, hands it off and
+// finishes it.
+func (d *deliverer) send(ctx context.Context, m store.Message, a store.SendAttempt, log *slog.Logger) (string, error) {
 	rt, err := d.route(ctx, m)
 	if err != nil {
 		return "", d.release(ctx, m, err, log)
 	}
 	built, err := outbound.Build(ctx, outbound.Input{Message: m, Domain: d.cfg.MessageIDDomain,
-		Date: d.deps.Now()}, d.deps.Blobs)
+		Date: a.Date}, d.deps.Blobs)
 	if err != nil {
 		return "", d.release(ctx, m, buildErr(err), log)
 	}
@@ -164,14 +178,12 @@ func (d *deliverer) send(ctx context.Context, m store.Message, log *slog.Logger)
 		return "", d.release(ctx, m, fnhttp.WithCode(faults.Perm(errors.New(
 			"no relay is configured for recipients outside the hosted domains")), "no_relay"), log)
 	}
-	mark, err := d.storeCopy(ctx, m, built)
+	// From here on a retry treats the message as (possibly) handed off.
+	mark, err := d.storeCopy(ctx, a, built)
 	if err != nil {
 		return "", d.release(ctx, m, err, log)
 	}
 	if len(rcpts.remote) > 0 {
-		if mark, err = d.writeMarker(ctx, m, mark); err != nil {
-			return "", d.release(ctx, m, err, log)
-		}
 		start := time.Now()
 		err := d.deps.Send(ctx, rt.server, built.From, rcpts.remote, built.Raw)
 		if err != nil {
@@ -188,9 +200,9 @@ func (d *deliverer) send(ctx context.Context, m store.Message, log *slog.Logger)
 	return d.finish(ctx, m, mark, len(rcpts.local) > 0, log)
 }
 
-// finish marks draft m sent with the copy mark names, stores the hosted
-// recipients' copies (when hosted says there may be some) and removes the
-// marker.
+// finish marks draft m sent with the copy mark names (writing the copy's
+// record) and stores the hosted recipients' copies (when hosted says there
+// may be some).
 func (d *deliverer) finish(ctx context.Context, m store.Message, mark marker, hosted bool, log *slog.Logger) (string, error) {
 	sent, err := d.deps.Store.MarkSent(ctx, m.UserID, m.ID, mark.info())
 	if err != nil {

@@ -90,6 +90,60 @@ func TestDeliverInterruptedHandoffIsNotSentTwice(t *testing.T) {
 	}
 }
 
+// TestDeliverTakesOverADeadAttempt plays a sender that died holding the
+// draft, before storing its copy (so before any hand-off: the next attempt
+// sends it, as the dead attempt) and after storing it (it may have handed
+// the message off: the next attempt finishes the send without sending).
+func TestDeliverTakesOverADeadAttempt(t *testing.T) {
+	for name, c := range map[string]struct {
+		copyStored bool
+		handoffs   int
+	}{
+		"died before storing its copy": {copyStored: false, handoffs: 1},
+		"died after storing its copy":  {copyStored: true, handoffs: 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := outboundtest.StartFakeSMTP(t)
+			cfg := testConfig(f.Addr)
+			cfg.SMTPTimeout, cfg.SendLease = 200*time.Millisecond, 300*time.Millisecond
+			h := newHarness(t, cfg)
+			m := h.draft(h.alice, "ext@example.org")
+			dead := store.SendAttempt{RawMsgID: "dead-attempt", Date: time.Now().Add(-time.Minute).Truncate(time.Second)}
+			if _, err := h.st.BeginSend(ctx, h.alice.UserID, m.ID, cfg.SendLease, dead); err != nil {
+				t.Fatal(err)
+			}
+			const copyID = "dead-attempt-copy@caliopen.test"
+			if c.copyStored {
+				eml := "Message-ID: <" + copyID + ">\r\nSubject: x\r\n\r\nbody\r\n"
+				if err := h.blobs.Put(ctx, copyKey(dead.RawMsgID), strings.NewReader(eml), int64(len(eml))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if a := h.deliver(h.alice.UserID, m.ID); a.code != "send_in_progress" {
+				t.Errorf("deliver under the dead attempt's lease: %+v, want send_in_progress", a)
+			}
+			time.Sleep(cfg.SendLease + 50*time.Millisecond)
+			h.ok(h.deliver(h.alice.UserID, m.ID))
+			sent := h.message(h.alice.UserID, m.ID)
+			h.checkSent(sent)
+			if sent.RawMsgID != dead.RawMsgID || !sent.Date.Equal(dead.Date) {
+				t.Errorf("sent as raw %q date %v, want the dead attempt's %q %v", sent.RawMsgID, sent.Date, dead.RawMsgID, dead.Date)
+			}
+			if c.copyStored && sent.External.MessageID != copyID {
+				t.Errorf("Message-ID %q, want the stored copy's %q", sent.External.MessageID, copyID)
+			}
+			if n := f.Attempts(); n != c.handoffs {
+				t.Errorf("%d hand-offs, want %d", n, c.handoffs)
+			}
+			h.ok(h.deliver(h.alice.UserID, m.ID))
+			if n := f.Attempts(); n != c.handoffs {
+				t.Errorf("%d hand-offs after a repeated deliver, want %d", n, c.handoffs)
+			}
+		})
+	}
+}
+
 func TestDeliverRelayErrors(t *testing.T) {
 	f := outboundtest.StartFakeSMTP(t)
 	h := newHarness(t, testConfig(f.Addr))

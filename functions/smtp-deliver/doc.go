@@ -25,30 +25,34 @@
 // Exactly once. The draft's outbox state in the store is draft → sending
 // → sent (or failed, which may be sent again). A deliver takes the draft
 // with store.BeginSend under a lease (Config.SendLease, above the longest
-// attempt). Before the hand-off it stores the raw message in the blob
-// store and records the hand-off on the draft, with the raw message's
-// record, in one store transaction (store.RecordHandoff: that raw
-// message, its Message-ID and Date — the outbox marker). Then:
-//   - the server accepts (250 to DATA): MarkSent, local copies;
+// attempt); the same write records the attempt on the draft (the raw
+// message id its sent copy will be stored under, and its Date) unless an
+// earlier attempt's is still there. Before the hand-off the attempt stores
+// its sent copy in the blob store under that id. Then:
+//   - the server accepts (250 to DATA): MarkSent (with the copy's record),
+//     local copies;
 //   - the server refuses, or the connection fails before the message was
-//     written: the draft is marked failed, which forgets the marker (a
+//     written: the draft is marked failed, which forgets the attempt (a
 //     temporary refusal too: nothing went out, the draft can be sent
 //     again at once);
 //   - the connection fails after the message was written and before the
-//     answer, or the function dies anywhere after writing the marker: the
-//     marker stays and the draft stays sending. A later deliver for it
+//     answer, or the function dies anywhere after taking the draft: the
+//     attempt stays recorded and the draft stays sending. A later deliver
 //     (another attempt or the user's retry) waits for the lease to run
-//     out, finds the marker and finishes the send without sending: it
-//     marks the draft sent with the stored copy and delivers the local
-//     copies.
+//     out and finds the earlier attempt. If that attempt's copy is in the
+//     blob store, the message may have been handed off: the send is
+//     finished without sending (marked sent with that copy and its
+//     Message-ID, local copies delivered). If not, nothing went out: the
+//     draft is sent now, as that attempt.
 //
 // So a retried deliver for a sent draft sends nothing and answers success,
-// and a crash between the hand-off and the mark never sends twice. The
-// price is at-most-once in one narrow window: a crash after the marker
-// was written and before the server got the whole message is finished as
-// sent although the relay never accepted it (the Message-ID would have
-// let receivers drop a duplicate, a lost mail cannot be seen). We prefer
-// that to a duplicate, as the issue asks.
+// and a crash between the hand-off and the mark never sends twice. One
+// store commit is made before the hand-off and one after. The price is
+// at-most-once in one narrow window: a crash after the copy was stored and
+// before the server got the whole message is finished as sent although the
+// relay never accepted it (the Message-ID would have let receivers drop a
+// duplicate, a lost mail cannot be seen). We prefer that to a duplicate, as
+// the issue asks.
 //
 // Failure semantics (code, class). Permanent, the draft is marked failed
 // when it was taken: unknown_message, not_a_draft, unknown_identity,

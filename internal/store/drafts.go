@@ -10,7 +10,7 @@ import (
 type Drafts interface {
 	CreateDraft(ctx context.Context, m Message) (Message, error)
 	UpdateDraft(ctx context.Context, m Message) (Message, error)
-	BeginSend(ctx context.Context, userID, id string, lease time.Duration) (Message, error)
+	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a SendAttempt) (Message, error)
 	MarkSent(ctx context.Context, userID, id string, info SentInfo) (Message, error)
 	MarkSendFailed(ctx context.Context, userID, id, reason string) error
 }
@@ -27,7 +27,7 @@ func (s *SQL) CreateDraft(ctx context.Context, m Message) (Message, error) {
 	m.DateInsert, m.DateSort, m.UpdatedAt = now, now, now
 	m.Date, m.SendStarted = norm(m.Date), time.Time{}
 	m.IsDraft, m.IsReceived, m.SendState, m.SendError = true, false, SendDraft, ""
-	m.External.MessageID, m.RawMsgID = "", ""
+	m.External.MessageID, m.RawMsgID, m.SendRawID = "", "", ""
 	var inserted bool
 	err := s.tx(ctx, func(c conn) error {
 		var err error
@@ -80,18 +80,27 @@ func (s *SQL) UpdateDraft(ctx context.Context, m Message) (Message, error) {
 // caller holds the right to send it until lease has passed. A draft that is
 // already sending under a running lease, or was sent, gives ErrConflict;
 // after the lease, another BeginSend may take over (the sender died).
-func (s *SQL) BeginSend(ctx context.Context, userID, id string, lease time.Duration) (Message, error) {
+//
+// The same write records the attempt a (its sent copy's raw message id and
+// Date) on the draft, unless an earlier attempt's is still there: a draft
+// taken over after a lease keeps the attempt of the sender that died, and
+// Attempted on the returned draft tells which one this send is. MarkSent
+// keeps it, MarkSendFailed forgets it. A zero a records nothing.
+func (s *SQL) BeginSend(ctx context.Context, userID, id string, lease time.Duration, a SendAttempt) (Message, error) {
 	op := "begin send of draft " + id
 	now := s.stamp()
 	var m Message
 	err := s.writeRow(ctx, func(r scanner) (err error) {
 		m, err = scanMessage(r)
 		return err
-	}, `UPDATE messages SET send_state = ?, send_started_at = ?, send_error = ''
+	}, `UPDATE messages SET send_state = ?, send_started_at = ?, send_error = '',
+		date_at = CASE WHEN send_raw_id = '' AND ? <> '' THEN ? ELSE date_at END,
+		send_raw_id = CASE WHEN send_raw_id = '' THEN ? ELSE send_raw_id END
 		WHERE user_id = ? AND id = ? AND is_draft
 		AND (send_state IN (?, ?) OR (send_state = ? AND send_started_at <= ?))
 		RETURNING `+messageCols,
-		SendSending, micros(now), userID, id, SendDraft, SendFailed, SendSending, micros(now.Add(-lease)))
+		SendSending, micros(now), a.RawMsgID, micros(orNow(a.Date, now)), a.RawMsgID,
+		userID, id, SendDraft, SendFailed, SendSending, micros(now.Add(-lease)))
 	if err != nil {
 		return Message{}, s.stateError(ctx, op, userID, id, err)
 	}
@@ -110,15 +119,13 @@ func (s *SQL) MarkSent(ctx context.Context, userID, id string, info SentInfo) (M
 		if err := s.sentRaw(ctx, c, &info); err != nil {
 			return err
 		}
-		err := c.one(ctx, `UPDATE messages SET send_state = ?, is_draft = FALSE, external_message_id = ?,
-			raw_msg_id = ?, date_at = ?, sort_at = ?, updated_at = ?, send_error = ''
-			WHERE user_id = ? AND id = ? AND send_state = ?`,
+		var err error
+		m, err = scanMessage(c.row(ctx, `UPDATE messages SET send_state = ?, is_draft = FALSE, external_message_id = ?,
+			raw_msg_id = ?, date_at = ?, sort_at = ?, updated_at = ?, send_error = '', send_raw_id = ''
+			WHERE user_id = ? AND id = ? AND send_state = ?
+			RETURNING `+messageCols,
 			SendSent, nullStr(info.MessageID), nullStr(info.RawMsgID), micros(at), micros(at), micros(at),
-			userID, id, SendSending)
-		if err != nil {
-			return err
-		}
-		m, err = getMessage(ctx, c, userID, id)
+			userID, id, SendSending))
 		if err != nil {
 			return err
 		}
@@ -134,43 +141,25 @@ func (s *SQL) MarkSent(ctx context.Context, userID, id string, info SentInfo) (M
 	return Message{}, s.stateError(ctx, op, userID, id, err)
 }
 
-// RecordHandoff notes on a draft being sent the copy it is about to be
-// handed off as (its raw message, Message-ID and date), before the hand-off:
-// a later attempt that takes the draft over finds them (HandedOff) and must
-// finish the send without sending again. MarkSent keeps them, MarkSendFailed
-// clears them. Any state other than sending gives ErrConflict.
-func (s *SQL) RecordHandoff(ctx context.Context, userID, id string, info SentInfo) error {
-	op := "record the hand-off of draft " + id
-	err := s.tx(ctx, func(c conn) error {
-		if err := s.sentRaw(ctx, c, &info); err != nil {
-			return err
-		}
-		return c.one(ctx, `UPDATE messages SET external_message_id = ?, raw_msg_id = ?, date_at = ?
-			WHERE user_id = ? AND id = ? AND is_draft AND send_state = ?`,
-			nullStr(info.MessageID), nullStr(info.RawMsgID), micros(orNow(info.Date, s.stamp())), userID, id, SendSending)
-	})
-	if err != nil {
-		return s.stateError(ctx, op, userID, id, err)
+// Attempted returns the send attempt BeginSend recorded on draft m, if it
+// is being sent. When it is not the attempt the caller passed to BeginSend,
+// an earlier sender died holding the draft and may have handed it off: it
+// did only if the attempt's sent copy was stored (the copy is stored
+// before the hand-off).
+func Attempted(m Message) (SendAttempt, bool) {
+	if !m.IsDraft || m.SendState != SendSending || m.SendRawID == "" {
+		return SendAttempt{}, false
 	}
-	return nil
+	return SendAttempt{RawMsgID: m.SendRawID, Date: m.Date}, true
 }
 
-// HandedOff returns what RecordHandoff noted on draft m, if anything: a
-// draft otherwise has neither a raw message nor a Message-ID of its own.
-func HandedOff(m Message) (SentInfo, bool) {
-	if !m.IsDraft || m.RawMsgID == "" || m.External.MessageID == "" {
-		return SentInfo{}, false
-	}
-	return SentInfo{MessageID: m.External.MessageID, RawMsgID: m.RawMsgID, Date: m.Date}, true
-}
-
-// MarkSendFailed records why sending a draft failed, and forgets a recorded
-// hand-off (the server refused it); the draft can be edited or sent again.
+// MarkSendFailed records why sending a draft failed, and forgets the
+// recorded attempt (nothing went out); the draft can be edited or sent again.
 // Repeating it for a failed draft changes nothing.
 func (s *SQL) MarkSendFailed(ctx context.Context, userID, id, reason string) error {
 	op := "mark draft " + id + " failed"
 	err := s.write().one(ctx, `UPDATE messages SET send_state = ?, send_error = ?, updated_at = ?,
-		external_message_id = NULL, raw_msg_id = NULL
+		send_raw_id = ''
 		WHERE user_id = ? AND id = ? AND send_state IN (?, ?)`,
 		SendFailed, reason, micros(s.stamp()), userID, id, SendSending, SendFailed)
 	if err != nil {

@@ -49,7 +49,10 @@ type Message struct {
 	SendState   SendState
 	SendError   string    // why the last send failed
 	SendStarted time.Time // start of the current or last send
-	UpdatedAt   time.Time
+	// SendRawID is the raw message id of the current send attempt's
+	// sent copy, while sending (see Attempted).
+	SendRawID string
+	UpdatedAt time.Time
 }
 
 // Participant is one address of a message.
@@ -106,7 +109,14 @@ type SentInfo struct {
 	RawMsgID  string    // the raw message stored for it, "" if none
 	Date      time.Time // send time; zero means now
 	// Raw, when set, is the record of that raw message (its ID is
-	// RawMsgID): RecordHandoff and MarkSent write it in their own
-	// transaction, as PutRaw would (an existing record is kept).
+	// RawMsgID): MarkSent writes it in its transaction, as PutRaw would
+	// (an existing record is kept).
 	Raw *RawMessage
+}
+
+// SendAttempt is what BeginSend records of a send: the raw message id its
+// sent copy will be stored under and the Date it is sent with.
+type SendAttempt struct {
+	RawMsgID string
+	Date     time.Time // zero means now
 }

@@ -18,7 +18,7 @@ type Messages interface {
 const messageCols = `id, user_id, discussion_id, identity_ids, protocol, participants, subject, body_plain,
 	body_html, date_at, inserted_at, sort_at, is_draft, is_unread, is_received, is_answered, importance,
 	external_message_id, in_reply_to, references_ids, attachments, raw_msg_id, tags, pi, privacy_features,
-	send_state, send_error, send_started_at, updated_at`
+	send_state, send_error, send_started_at, send_raw_id, updated_at`
 
 func scanMessage(r scanner) (Message, error) {
 	var m Message
@@ -27,7 +27,7 @@ func scanMessage(r scanner) (Message, error) {
 		timeCol{&m.DateSort}, &m.IsDraft, &m.IsUnread, &m.IsReceived, &m.IsAnswered, &m.Importance,
 		strCol{&m.External.MessageID}, &m.External.InReplyTo, jsonCol{&m.External.References},
 		jsonCol{&m.Attachments}, strCol{&m.RawMsgID}, jsonCol{&m.Tags}, jsonCol{&m.PI}, jsonCol{&m.Features},
-		&m.SendState, &m.SendError, timeCol{&m.SendStarted}, timeCol{&m.UpdatedAt})
+		&m.SendState, &m.SendError, timeCol{&m.SendStarted}, &m.SendRawID, timeCol{&m.UpdatedAt})
 	return m, err
 }
 
@@ -39,7 +39,7 @@ func messageArgs(m *Message) []any {
 		micros(m.DateSort), m.IsDraft, m.IsUnread, m.IsReceived, m.IsAnswered, m.Importance,
 		nullStr(m.External.MessageID), m.External.InReplyTo, jsonList(m.External.References),
 		jsonList(m.Attachments), nullStr(m.RawMsgID), jsonList(m.Tags), mustJSON(m.PI), jsonMap(m.Features),
-		m.SendState, m.SendError, micros(m.SendStarted), micros(m.UpdatedAt)}
+		m.SendState, m.SendError, micros(m.SendStarted), m.SendRawID, micros(m.UpdatedAt)}
 }
 
 // insertMessage inserts m, doing nothing when any uniqueness rule (id, or

@@ -30,11 +30,11 @@ func testDrafts(t *testing.T, s *store.SQL) {
 		t.Errorf("drafts listed = %d, want 1", len(drafts))
 	}
 
-	sending := try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	sending := try(s.BeginSend(c, u.ID, d.ID, time.Hour, store.SendAttempt{})).ok(t)
 	if sending.SendState != store.SendSending || sending.SendStarted.IsZero() {
 		t.Errorf("BeginSend = %q started %v", sending.SendState, sending.SendStarted)
 	}
-	_, err := s.BeginSend(c, u.ID, d.ID, time.Hour)
+	_, err := s.BeginSend(c, u.ID, d.ID, time.Hour, store.SendAttempt{})
 	wantErr(t, "second BeginSend under a running lease", err, store.ErrConflict)
 	_, err = s.UpdateDraft(c, d)
 	wantErr(t, "UpdateDraft while sending", err, store.ErrConflict)
@@ -50,7 +50,7 @@ func testDrafts(t *testing.T, s *store.SQL) {
 	}
 	_, err = s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "other@x"})
 	wantErr(t, "MarkSent with another Message-ID", err, store.ErrConflict)
-	_, err = s.BeginSend(c, u.ID, d.ID, 0)
+	_, err = s.BeginSend(c, u.ID, d.ID, 0, store.SendAttempt{})
 	wantErr(t, "BeginSend of a sent message", err, store.ErrConflict)
 	wantErr(t, "MarkSendFailed of a sent message", s.MarkSendFailed(c, u.ID, d.ID, "x"), store.ErrConflict)
 	_, err = s.UpdateDraft(c, sent)
@@ -59,12 +59,12 @@ func testDrafts(t *testing.T, s *store.SQL) {
 		t.Error("the sent copy coming back in was not deduplicated against the sent message")
 	}
 
-	_, err = s.BeginSend(c, u.ID, "nope", time.Hour)
+	_, err = s.BeginSend(c, u.ID, "nope", time.Hour, store.SendAttempt{})
 	wantErr(t, "BeginSend unknown", err, store.ErrNotFound)
 	_, err = s.UpdateDraft(c, store.Message{UserID: u.ID, ID: "nope"})
 	wantErr(t, "UpdateDraft unknown", err, store.ErrNotFound)
 	in, _ := put(s.PutInbound(c, inbound(u, "i", "in@x", 0))).ok(t)
-	_, err = s.BeginSend(c, u.ID, in.ID, time.Hour)
+	_, err = s.BeginSend(c, u.ID, in.ID, time.Hour, store.SendAttempt{})
 	wantErr(t, "BeginSend of a received message", err, store.ErrConflict)
 }
 
@@ -72,19 +72,19 @@ func testDraftLease(t *testing.T, s *store.SQL) {
 	c := ctx(t)
 	u := user(t, s, "f")
 	d := try(s.CreateDraft(c, store.Message{UserID: u.ID, BodyPlain: "x"})).ok(t)
-	try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	try(s.BeginSend(c, u.ID, d.ID, time.Hour, store.SendAttempt{})).ok(t)
 	noErr(t, s.MarkSendFailed(c, u.ID, d.ID, "smtp 451"))
 	noErr(t, s.MarkSendFailed(c, u.ID, d.ID, "smtp 451"))
 	failed := try(s.GetMessage(c, u.ID, d.ID)).ok(t)
 	if failed.SendState != store.SendFailed || failed.SendError != "smtp 451" || !failed.IsDraft {
 		t.Errorf("after MarkSendFailed: %+v", failed)
 	}
-	retry := try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+	retry := try(s.BeginSend(c, u.ID, d.ID, time.Hour, store.SendAttempt{})).ok(t)
 	if retry.SendState != store.SendSending || retry.SendError != "" {
 		t.Errorf("BeginSend of a failed draft = %+v", retry)
 	}
 	// The sender died: once the lease has run out, another may take over.
-	takeover := try(s.BeginSend(c, u.ID, d.ID, 0)).ok(t)
+	takeover := try(s.BeginSend(c, u.ID, d.ID, 0, store.SendAttempt{})).ok(t)
 	if takeover.SendState != store.SendSending || takeover.SendStarted.Before(retry.SendStarted) {
 		t.Errorf("takeover after the lease = %+v", takeover)
 	}
@@ -99,78 +99,73 @@ func testDraftLease(t *testing.T, s *store.SQL) {
 	wantErr(t, "MarkSent of a draft never begun", err, store.ErrConflict)
 }
 
-// testHandoff: a recorded hand-off is found by the attempt that takes the
-// draft over, kept by MarkSent and forgotten by MarkSendFailed.
-func testHandoff(t *testing.T, s *store.SQL) {
+// testAttempt: the attempt BeginSend records is kept by a takeover (the
+// taking sender sees the dead one's), kept by MarkSent and forgotten by
+// MarkSendFailed.
+func testAttempt(t *testing.T, s *store.SQL) {
 	c := ctx(t)
 	u := user(t, s, "h")
 	d := try(s.CreateDraft(c, store.Message{UserID: u.ID, BodyPlain: "x"})).ok(t)
-	if _, ok := store.HandedOff(d); ok {
-		t.Fatal("a new draft looks handed off")
+	if _, ok := store.Attempted(d); ok {
+		t.Fatal("a new draft has a send attempt")
 	}
-	wantErr(t, "RecordHandoff of a draft not being sent",
-		s.RecordHandoff(c, u.ID, d.ID, store.SentInfo{MessageID: "h1@x", RawMsgID: "r"}), store.ErrConflict)
-	raw := try(s.PutRaw(c, store.RawMessage{BlobKey: "sent/h1", Size: 10})).ok(t)
-	try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
-	info := store.SentInfo{MessageID: "h1@x", RawMsgID: raw.ID, Date: at(time.Minute)}
-	noErr(t, s.RecordHandoff(c, u.ID, d.ID, info))
-	// The sender died after the hand-off: the next attempt finds it.
-	taken := try(s.BeginSend(c, u.ID, d.ID, 0)).ok(t)
-	got, ok := store.HandedOff(taken)
-	if !ok || got.MessageID != info.MessageID || got.RawMsgID != info.RawMsgID || !got.Date.Equal(info.Date) {
-		t.Fatalf("HandedOff after takeover = %+v, %v; want %+v", got, ok, info)
+	first := store.SendAttempt{RawMsgID: "raw-1", Date: at(time.Minute)}
+	m := try(s.BeginSend(c, u.ID, d.ID, time.Hour, first)).ok(t)
+	if got, ok := store.Attempted(m); !ok || got != first {
+		t.Fatalf("Attempted after BeginSend = %+v, %v; want %+v", got, ok, first)
 	}
-	// The server refused it: the marker is forgotten with the failure.
+	// The sender died: the next one, after the lease, sees its attempt.
+	second := store.SendAttempt{RawMsgID: "raw-2", Date: at(2 * time.Minute)}
+	taken := try(s.BeginSend(c, u.ID, d.ID, 0, second)).ok(t)
+	if got, ok := store.Attempted(taken); !ok || got != first {
+		t.Fatalf("Attempted after takeover = %+v, %v; want the first attempt %+v", got, ok, first)
+	}
+	// Nothing went out: the attempt is forgotten with the failure.
 	noErr(t, s.MarkSendFailed(c, u.ID, d.ID, "smtp 550"))
-	if _, ok := store.HandedOff(try(s.GetMessage(c, u.ID, d.ID)).ok(t)); ok {
-		t.Error("a failed draft still looks handed off")
+	if _, ok := store.Attempted(try(s.GetMessage(c, u.ID, d.ID)).ok(t)); ok {
+		t.Error("a failed draft still has a send attempt")
 	}
-	try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
-	noErr(t, s.RecordHandoff(c, u.ID, d.ID, info))
-	sent := try(s.MarkSent(c, u.ID, d.ID, info)).ok(t)
-	if sent.External.MessageID != info.MessageID || sent.RawMsgID != info.RawMsgID || sent.IsDraft {
+	m = try(s.BeginSend(c, u.ID, d.ID, time.Hour, second)).ok(t)
+	if got, _ := store.Attempted(m); got != second {
+		t.Errorf("Attempted after a failure and a new BeginSend = %+v, want %+v", got, second)
+	}
+	sent := try(s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "h1@x", RawMsgID: second.RawMsgID, Date: second.Date,
+		Raw: &store.RawMessage{ID: second.RawMsgID, BlobKey: "sent/raw-2.eml", Size: 1}})).ok(t)
+	if sent.External.MessageID != "h1@x" || sent.RawMsgID != second.RawMsgID || sent.IsDraft {
 		t.Errorf("sent = %+v", sent)
 	}
-	if _, ok := store.HandedOff(sent); ok {
-		t.Error("a sent message looks like a draft handed off")
+	if _, ok := store.Attempted(sent); ok {
+		t.Error("a sent message has a send attempt")
 	}
 }
 
-// testSentCopyRecord: the sent copy's record travels with the hand-off or
-// with MarkSent, in their transaction, and is checked.
+// testSentCopyRecord: the sent copy's record travels with MarkSent, in its
+// transaction, and is checked.
 func testSentCopyRecord(t *testing.T, s *store.SQL) {
 	c := ctx(t)
 	u := user(t, s, "sc")
 	newSending := func() store.Message {
 		d := try(s.CreateDraft(c, store.Message{UserID: u.ID, BodyPlain: "x"})).ok(t)
-		return try(s.BeginSend(c, u.ID, d.ID, time.Hour)).ok(t)
+		return try(s.BeginSend(c, u.ID, d.ID, time.Hour, store.SendAttempt{})).ok(t)
 	}
-	// With a hand-off: RecordHandoff writes the record.
 	d := newSending()
-	rec := &store.RawMessage{ID: "sent-copy-1", BlobKey: "sent/sent-copy-1.eml", Size: 42, Delivered: true}
-	noErr(t, s.RecordHandoff(c, u.ID, d.ID, store.SentInfo{MessageID: "c1@x", Raw: rec}))
-	raw := try(s.GetRaw(c, "sent-copy-1")).ok(t)
-	if raw.BlobKey != rec.BlobKey || raw.Size != 42 || !raw.Delivered {
-		t.Errorf("record written with the hand-off = %+v", raw)
-	}
-	if got, ok := store.HandedOff(try(s.GetMessage(c, u.ID, d.ID)).ok(t)); !ok || got.RawMsgID != "sent-copy-1" {
-		t.Errorf("hand-off = %+v, %v; want raw sent-copy-1", got, ok)
-	}
-	// Hosted recipients only: MarkSent writes it.
-	d = newSending()
-	rec = &store.RawMessage{ID: "sent-copy-2", BlobKey: "sent/sent-copy-2.eml", Size: 7, Delivered: true}
+	rec := &store.RawMessage{ID: "sent-copy-2", BlobKey: "sent/sent-copy-2.eml", Size: 7, Delivered: true}
 	sent := try(s.MarkSent(c, u.ID, d.ID, store.SentInfo{MessageID: "c2@x", Raw: rec})).ok(t)
 	if sent.RawMsgID != "sent-copy-2" {
 		t.Errorf("sent.RawMsgID = %q", sent.RawMsgID)
 	}
-	try(s.GetRaw(c, "sent-copy-2")).ok(t)
+	raw := try(s.GetRaw(c, "sent-copy-2")).ok(t)
+	if raw.BlobKey != rec.BlobKey || raw.Size != 7 || !raw.Delivered {
+		t.Errorf("record written with MarkSent = %+v", raw)
+	}
 	// A record that contradicts RawMsgID, or lacks its blob, is refused and
 	// the draft is left as it was.
 	d = newSending()
 	bad := store.SentInfo{MessageID: "c3@x", RawMsgID: "other", Raw: &store.RawMessage{ID: "sent-copy-3", BlobKey: "k", Size: 1}}
-	wantErr(t, "RecordHandoff with a contradicting record", s.RecordHandoff(c, u.ID, d.ID, bad), store.ErrInvalid)
-	bad = store.SentInfo{MessageID: "c3@x", Raw: &store.RawMessage{ID: "sent-copy-3", Size: 1}}
 	_, err := s.MarkSent(c, u.ID, d.ID, bad)
+	wantErr(t, "MarkSent with a contradicting record", err, store.ErrInvalid)
+	bad = store.SentInfo{MessageID: "c3@x", Raw: &store.RawMessage{ID: "sent-copy-3", Size: 1}}
+	_, err = s.MarkSent(c, u.ID, d.ID, bad)
 	wantErr(t, "MarkSent with a record without blob key", err, store.ErrInvalid)
 	if _, err := s.GetRaw(c, "sent-copy-3"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a refused record was written: %v", err)

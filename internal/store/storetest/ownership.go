@@ -58,7 +58,7 @@ func testOwnership(t *testing.T, s *store.SQL) {
 	stolen.UserID, stolen.BodyPlain = b.ID, "stolen"
 	_, err = s.UpdateDraft(c, stolen)
 	notFound("UpdateDraft", err)
-	_, err = s.BeginSend(c, b.ID, draft.ID, time.Hour)
+	_, err = s.BeginSend(c, b.ID, draft.ID, time.Hour, store.SendAttempt{})
 	notFound("BeginSend", err)
 	_, err = s.MarkSent(c, b.ID, draft.ID, store.SentInfo{MessageID: "x@y"})
 	notFound("MarkSent", err)

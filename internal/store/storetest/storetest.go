@@ -41,7 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"MessageEdits", testMessageEdits},
 		{"Drafts", testDrafts},
 		{"DraftLease", testDraftLease},
-		{"Handoff", testHandoff},
+		{"Attempt", testAttempt},
 		{"SentCopyRecord", testSentCopyRecord},
 		{"InboundNotify", testInboundNotify},
 		{"RawMessages", testRawMessages},
