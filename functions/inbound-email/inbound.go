@@ -1,6 +1,7 @@
 package inboundemail
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -145,10 +146,11 @@ func (f *function) load(ctx context.Context, rawID string) ([]byte, error) {
 		return nil, fmt.Errorf("open raw message %s: %w", rawID, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, f.cfg.MaxRawBytes+1))
-	if err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, r.Size+bytes.MinRead)) // r.Size is within the limit
+	if _, err := buf.ReadFrom(io.LimitReader(rc, f.cfg.MaxRawBytes+1)); err != nil {
 		return nil, fmt.Errorf("read raw message %s: %w", rawID, err)
 	}
+	b := buf.Bytes()
 	if int64(len(b)) > f.cfg.MaxRawBytes {
 		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is over the limit of %d bytes",
 			rawID, f.cfg.MaxRawBytes)), CodeRawTooLarge)

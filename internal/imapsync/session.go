@@ -1,6 +1,7 @@
 package imapsync
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -148,6 +149,9 @@ func (s *Session) Fetch(uids []imap.UID, fn func(uid imap.UID, raw []byte) bool)
 	return nil
 }
 
+// maxPresized bounds the buffer allocated ahead for a message body.
+const maxPresized = 1 << 20
+
 // readMessage reads the UID and the body of one FETCH response, reading
 // the literal once, to its end or to the first error.
 func readMessage(msg *imapclient.FetchMessageData) (imap.UID, []byte, error) {
@@ -163,10 +167,13 @@ func readMessage(msg *imapclient.FetchMessageData) (imap.UID, []byte, error) {
 			if it.Literal == nil {
 				continue
 			}
-			b, err := io.ReadAll(it.Literal)
-			if err != nil {
+			// Sized by the literal's announced length (up to a bound: the
+			// server states it), so the body is read without regrowing.
+			buf := bytes.NewBuffer(make([]byte, 0, min(it.Literal.Size(), maxPresized)+bytes.MinRead))
+			if _, err := buf.ReadFrom(it.Literal); err != nil {
 				return 0, nil, fmt.Errorf("read message body: %w", err)
 			}
+			b := buf.Bytes()
 			if int64(len(b)) != it.Literal.Size() {
 				// go-imap reports a connection closed inside the literal as its end.
 				return 0, nil, fmt.Errorf("message body cut after %d of %d bytes: %w", len(b), it.Literal.Size(), io.ErrUnexpectedEOF)
