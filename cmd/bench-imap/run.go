@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.mails <= 0 || o.size < 512 || o.batch <= 0 || o.inFlight <= 0 {
 		return errors.New("-mails, -batch and -inflight must be positive and -size at least 512")
 	}
-	gomaxprocs := procs.ForFileIO(os.Getenv, true)
+	gomaxprocs, gogc := procs.ForFileIO(os.Getenv, true), procs.ForWholeSystem(os.Getenv)
 	tmp, err := os.MkdirTemp("", "bench-imap-")
 	if err != nil {
 		return err
@@ -67,8 +67,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := load(dv, o); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "loaded %d messages of %d bytes into Dovecot in %.2fs; GOMAXPROCS %d (procs.ForFileIO, as the local system)\n\n",
-		o.mails, o.size, time.Since(start).Seconds(), gomaxprocs)
+	fmt.Fprintf(stdout, "loaded %d messages of %d bytes into Dovecot in %.2fs; GOMAXPROCS %d and GOGC %d, as the local system sets them (package procs)\n\n",
+		o.mails, o.size, time.Since(start).Seconds(), gomaxprocs, gogc)
 	// mbsync with FSync on runs before and after imap-fetch, and the
 	// target compares with the mean of the two: creating files on a busy
 	// file system (one a message, for both clients) drifts within a run.

@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	gomaxprocs := procs.ForFileIO(getenv, true)
+	gomaxprocs, gogc := procs.ForFileIO(getenv, true), procs.ForWholeSystem(getenv)
 	stopProfile, err := cpuprof.Start(*cpuprofile)
 	if err != nil {
 		return err
@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	after.name += ", after"
 	rows = append(rows, after)
-	fmt.Fprintf(stdout, "GOMAXPROCS %d, as the local system sets it (procs.ForFileIO)\n", gomaxprocs)
+	fmt.Fprintf(stdout, "GOMAXPROCS %d and GOGC %d, as the local system sets them (package procs)\n", gomaxprocs, gogc)
 	report(stdout, o, rows, (dove.rate()+after.rate())/2)
 	return nil
 }

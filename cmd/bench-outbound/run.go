@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gomaxprocs := procs.ForFileIO(os.Getenv, true)
+	gomaxprocs, gogc := procs.ForFileIO(os.Getenv, true), procs.ForWholeSystem(os.Getenv)
 	if o.sink == "" {
 		addr, stop, err := startSink(o.peersScripts)
 		if err != nil {
@@ -102,8 +102,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.overHTTP {
 		hop = "over loopback HTTP"
 	}
-	fmt.Fprintf(out, "messages %d, concurrency %d, body %d bytes, relay %s, sink %s, GOMAXPROCS %d (procs.ForFileIO, as the local system), connector to smtp-deliver %s\n",
-		o.n, o.c, o.size, o.relay, o.sink, gomaxprocs, hop)
+	fmt.Fprintf(out, "messages %d, concurrency %d, body %d bytes, relay %s, sink %s, GOMAXPROCS %d and GOGC %d (as the local system), connector to smtp-deliver %s\n",
+		o.n, o.c, o.size, o.relay, o.sink, gomaxprocs, gogc, hop)
 	fmt.Fprintf(out, "ceiling  smtp-source -> smtp-sink:                        %8.0f msg/s (%.0f before the path, %.0f after)\n",
 		ceiling, before, after)
 	fmt.Fprintf(out, "path     API -> NATS -> connector -> smtp-deliver -> SMTP: %8.0f msg/s (%.2f ms of CPU a message in this process)\n",

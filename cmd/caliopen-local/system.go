@@ -68,8 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	// Records and blobs are local files here.
-	logger.Info("scheduler sized for file I/O", "gomaxprocs", procs.ForFileIO(getenv, true))
+	// Records and blobs are local files here, and one heap serves all.
+	logger.Info("runtime sized for the whole system", "gomaxprocs", procs.ForFileIO(getenv, true),
+		"gogc", procs.ForWholeSystem(getenv))
 	sys, err := start(ctx, cfg, getenv, logger)
 	if err != nil {
 		return err

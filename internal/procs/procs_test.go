@@ -2,6 +2,7 @@ package procs
 
 import (
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -37,5 +38,25 @@ func TestForFileIO(t *testing.T) {
 		if got != c.want || runtime.GOMAXPROCS(0) != c.want {
 			t.Errorf("%s: ForFileIO = %d, GOMAXPROCS %d; want %d", c.name, got, runtime.GOMAXPROCS(0), c.want)
 		}
+	}
+}
+
+func TestForWholeSystem(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+	none := func(string) string { return "" }
+	if got, now := ForWholeSystem(none), debug.SetGCPercent(100); got != LocalGCPercent || now != LocalGCPercent {
+		t.Errorf("ForWholeSystem = %d, GC percent %d; want %d", got, now, LocalGCPercent)
+	}
+	// GOGC in the environment: the runtime applied it; it is left alone.
+	debug.SetGCPercent(50)
+	gogc := func(k string) string {
+		if k == "GOGC" {
+			return "50"
+		}
+		return ""
+	}
+	if got, now := ForWholeSystem(gogc), debug.SetGCPercent(100); got != 50 || now != 50 {
+		t.Errorf("with GOGC=50: ForWholeSystem = %d, GC percent %d; want 50", got, now)
 	}
 }
