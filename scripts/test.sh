@@ -11,6 +11,12 @@ export GOTOOLCHAIN=local
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do bash scripts/test-peers/stop.sh "$pid"; done
+  # The directories the peer scripts made (data, dumps, mail).
+  for dir in "${CALIOPEN_TEST_POSTGRES_DIR:-}" "${CALIOPEN_TEST_S3_DIR:-}" "${CALIOPEN_TEST_SMTP_SINK_DIR:-}" \
+    "${CALIOPEN_TEST_POSTFIX_RELAY_DIR:-}" "${CALIOPEN_TEST_DOVECOT_IMAP_DIR:-}"; do
+    [ -n "$dir" ] && rm -rf "$dir"
+  done
+  return 0
 }
 trap cleanup EXIT
 

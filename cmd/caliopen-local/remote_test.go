@@ -30,6 +30,9 @@ func privateDovecot(t *testing.T) (addr, user, pass string) {
 	}
 	t.Cleanup(func() {
 		exec.Command("bash", "../../scripts/test-peers/stop.sh", vars["CALIOPEN_TEST_DOVECOT_IMAP_PID"]).Run()
+		if dir := vars["CALIOPEN_TEST_DOVECOT_IMAP_DIR"]; dir != "" {
+			os.RemoveAll(dir)
+		}
 	})
 	return vars["CALIOPEN_TEST_DOVECOT_IMAP_ADDR"], vars["CALIOPEN_TEST_DOVECOT_IMAP_USER"], vars["CALIOPEN_TEST_DOVECOT_IMAP_PASS"]
 }

@@ -6,6 +6,7 @@
 #
 #   vars=$(bash scripts/test-peers/smtp-sink.sh) && eval "$vars"
 #   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_SMTP_SINK_PID"
+#   rm -rf "$CALIOPEN_TEST_SMTP_SINK_DIR"   # when the script made it
 #
 # usage: smtp-sink.sh [DIR]   (default: a new mktemp -d directory)
 # Installs postfix with apt-get when smtp-sink is missing.
@@ -32,5 +33,6 @@ PID=$!
 wait_port "$PORT" "$PID" 10 || { log "smtp-sink did not start:"; cat "$DIR/smtp-sink.log" >&2; exit 1; }
 log "started smtp-sink pid $PID on 127.0.0.1:$PORT, dumps in $DIR/dump"
 echo "export CALIOPEN_TEST_SMTP_SINK_ADDR=127.0.0.1:$PORT"
+echo "export CALIOPEN_TEST_SMTP_SINK_DIR=$DIR"
 echo "export CALIOPEN_TEST_SMTP_SINK_DUMP=$DIR/dump"
 echo "export CALIOPEN_TEST_SMTP_SINK_PID=$PID"

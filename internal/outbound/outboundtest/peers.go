@@ -13,7 +13,8 @@ import (
 
 // peer runs scripts/test-peers/<script> with args unless the variable
 // probe is already set, and returns the variables it exports (or the
-// environment's). The started server is stopped by the test's cleanup.
+// environment's). The test's cleanup stops the started server and removes
+// the directory the script made for it.
 func peer(t testing.TB, probe, script string, args ...string) map[string]string {
 	t.Helper()
 	prefix := probe[:strings.LastIndexByte(probe, '_')+1]
@@ -38,6 +39,9 @@ func peer(t testing.TB, probe, script string, args ...string) map[string]string 
 	if pid := vars[prefix+"PID"]; pid != "" {
 		t.Cleanup(func() {
 			_ = exec.Command("bash", filepath.Join(root, "scripts", "test-peers", "stop.sh"), pid).Run()
+			if dir := vars[prefix+"DIR"]; dir != "" {
+				_ = os.RemoveAll(dir)
+			}
 		})
 	}
 	if vars[probe] == "" {
