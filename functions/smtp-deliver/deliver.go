@@ -187,7 +187,7 @@ func (d *deliverer) send(ctx context.Context, m store.Message, a store.SendAttem
 		start := time.Now()
 		err := d.deps.Send(ctx, rt.server, built.From, rcpts.remote, built.Raw)
 		if err != nil {
-			return "", d.sendFailed(ctx, m, rt, err, log)
+			return "", d.sendFailed(ctx, m, rt, mark, err, log)
 		}
 		log.Info("handed off", "server", rt.server.String(), "rcpts", len(rcpts.remote),
 			"ms", time.Since(start).Milliseconds())

@@ -158,6 +158,9 @@ func TestDeliverRelayErrors(t *testing.T) {
 		!strings.HasPrefix(got.SendError, "temporary") {
 		t.Errorf("after 451: state %q draft %v error %q", got.SendState, got.IsDraft, got.SendError)
 	}
+	if n := h.sentCopies(); n != 0 {
+		t.Errorf("%d sent copies after a refused send, want 0", n)
+	}
 	f.Fail("data", 0)
 	f.Fail("rcpt", 550)
 	a = h.deliver(h.alice.UserID, m.ID)
@@ -167,10 +170,16 @@ func TestDeliverRelayErrors(t *testing.T) {
 	if got := h.message(h.alice.UserID, m.ID); got.SendState != store.SendFailed || !strings.HasPrefix(got.SendError, "permanent") {
 		t.Errorf("after 550: state %q error %q", got.SendState, got.SendError)
 	}
+	if n := h.sentCopies(); n != 0 {
+		t.Errorf("%d sent copies after a refused send, want 0", n)
+	}
 	f.Fail("rcpt", 0)
 	h.ok(h.deliver(h.alice.UserID, m.ID))
 	if n := len(f.Received()); n != 1 {
 		t.Errorf("%d messages accepted, want 1", n)
+	}
+	if n := h.sentCopies(); n != 1 {
+		t.Errorf("%d sent copies after the send, want 1", n)
 	}
 	f2 := testConfig("127.0.0.1:1")
 	h2 := newHarness(t, f2)

@@ -32,9 +32,9 @@
 //   - the server accepts (250 to DATA): MarkSent (with the copy's record),
 //     local copies;
 //   - the server refuses, or the connection fails before the message was
-//     written: the draft is marked failed, which forgets the attempt (a
-//     temporary refusal too: nothing went out, the draft can be sent
-//     again at once);
+//     written: the draft is marked failed, which forgets the attempt, and
+//     the copy is removed (a temporary refusal too: nothing went out, the
+//     draft can be sent again at once);
 //   - the connection fails after the message was written and before the
 //     answer, or the function dies anywhere after taking the draft: the
 //     attempt stays recorded and the draft stays sending. A later deliver

@@ -54,8 +54,9 @@ func (d *deliverer) release(ctx context.Context, m store.Message, err error, log
 }
 
 // sendFailed classifies a failed hand-off of m and releases the draft,
-// unless the server may have taken the message.
-func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, err error, log *slog.Logger) error {
+// unless the server may have taken the message. A released draft's copy,
+// mark's, is removed: nothing went out.
+func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, mark marker, err error, log *slog.Logger) error {
 	var se *outbound.SendError
 	if !errors.As(err, &se) {
 		se = &outbound.SendError{Stage: "send", Temporary: true, Err: err}
@@ -67,8 +68,20 @@ func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, e
 			"send_unconfirmed")
 	}
 	wrapped := fmt.Errorf("failed to send message %s via %s: %w", m.ID, rt.server, se)
+	defer d.dropCopy(ctx, mark, log)
 	if se.Temporary {
 		return d.release(ctx, m, fnhttp.WithCode(faults.Temp(wrapped), "relay_unavailable"), log)
 	}
 	return d.release(ctx, m, fnhttp.WithCode(faults.Perm(wrapped), "relay_rejected"), log)
+}
+
+// dropCopy removes the sent copy mark names, once its draft was released:
+// the attempt is forgotten, so nothing refers to the copy. A failure only
+// leaves the file behind.
+func (d *deliverer) dropCopy(ctx context.Context, mark marker, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := d.deps.Blobs.Delete(ctx, copyKey(mark.RawMsgID)); err != nil {
+		log.Warn("unsent copy not removed", "raw_id", mark.RawMsgID, "err", err.Error())
+	}
 }

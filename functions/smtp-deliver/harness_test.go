@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,15 +25,16 @@ import (
 // store, a blob directory and a keyring, with user alice (local identity
 // alice@caliopen.test) and user bob (local identity bob@caliopen.test).
 type harness struct {
-	t      *testing.T
-	st     *store.SQL
-	blobs  *dirblob.Store
-	ring   *secrets.Keyring
-	d      *deliverer
-	h      http.Handler
-	alice  store.Identity
-	bob    store.Identity
-	logBuf *bytes.Buffer
+	t       *testing.T
+	st      *store.SQL
+	blobs   *dirblob.Store
+	blobDir string
+	ring    *secrets.Keyring
+	d       *deliverer
+	h       http.Handler
+	alice   store.Identity
+	bob     store.Identity
+	logBuf  *bytes.Buffer
 }
 
 // testConfig is a configuration with relay addr (plain SMTP) and a
@@ -61,7 +63,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, st: st, blobs: blobs, ring: ring, logBuf: &bytes.Buffer{}}
+	h := &harness{t: t, st: st, blobs: blobs, blobDir: filepath.Join(dir, "blobs"), ring: ring, logBuf: &bytes.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: h.logBuf}, nil))
 	if h.d, err = newDeliverer(cfg, Deps{Store: st, Blobs: blobs, Keyring: ring, Logger: logger}); err != nil {
 		t.Fatal(err)
@@ -172,6 +174,16 @@ func (h *harness) checkSent(m store.Message) {
 	if _, err := h.blobs.Stat(context.Background(), raw.BlobKey); err != nil {
 		h.t.Fatalf("sent copy blob: %v", err)
 	}
+}
+
+// sentCopies counts the sent copies in the blob store.
+func (h *harness) sentCopies() int {
+	h.t.Helper()
+	entries, err := os.ReadDir(filepath.Join(h.blobDir, "sent"))
+	if err != nil && !os.IsNotExist(err) {
+		h.t.Fatal(err)
+	}
+	return len(entries)
 }
 
 // lockedWriter serialises writes to a buffer.
