@@ -62,7 +62,7 @@ func (d *deliverer) storedCopy(ctx context.Context, a store.SendAttempt) (marker
 	if err != nil {
 		return marker{}, false, blobErr("read an earlier attempt's sent copy", err)
 	}
-	id := strings.TrimSpace(msg.Header.Get("Message-ID"))
-	return marker{RawMsgID: a.RawMsgID, MessageID: strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">"), Date: a.Date,
+	id := strings.Trim(strings.TrimSpace(msg.Header.Get("Message-ID")), "<>")
+	return marker{RawMsgID: a.RawMsgID, MessageID: id, Date: a.Date,
 		raw: &store.RawMessage{ID: a.RawMsgID, BlobKey: key, Size: info.Size, Delivered: true}}, true, nil
 }
