@@ -6,11 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 vars=$(bash scripts/test-peers/postgres.sh) && eval "$vars"
-cleanup() {
-  bash scripts/test-peers/stop.sh "${CALIOPEN_TEST_POSTGRES_PID:-}"
-  [ -z "${CALIOPEN_TEST_POSTGRES_DIR:-}" ] || rm -rf "$CALIOPEN_TEST_POSTGRES_DIR"
-}
-trap cleanup EXIT
+trap 'bash scripts/test-peers/stop.sh "${CALIOPEN_TEST_POSTGRES_PID:-}" "${CALIOPEN_TEST_POSTGRES_DIR:-}"' EXIT
 go run ./cmd/bench -postgres "$CALIOPEN_TEST_POSTGRES_URL" "$@"
 go test -run='^$' -bench=. -benchmem ./internal/contract/
 # Inbound: smtp-source into the SMTP listener (stored and processed), beside

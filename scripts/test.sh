@@ -8,29 +8,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 
-PIDS=()
+# The peers started here, as pid and directory pairs: stopped, their
+# directories (data, dumps, mail) removed.
+PEERS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do bash scripts/test-peers/stop.sh "$pid"; done
-  # The directories the peer scripts made (data, dumps, mail).
-  for dir in "${CALIOPEN_TEST_POSTGRES_DIR:-}" "${CALIOPEN_TEST_S3_DIR:-}" "${CALIOPEN_TEST_SMTP_SINK_DIR:-}" \
-    "${CALIOPEN_TEST_POSTFIX_RELAY_DIR:-}" "${CALIOPEN_TEST_DOVECOT_IMAP_DIR:-}"; do
-    [ -n "$dir" ] && rm -rf "$dir"
+  for ((i = 0; i < ${#PEERS[@]}; i += 2)); do
+    bash scripts/test-peers/stop.sh "${PEERS[i]}" "${PEERS[i + 1]}"
   done
-  return 0
 }
 trap cleanup EXIT
 
 # vars=$(...) && eval: a failing script stops here (eval "$(...)" would not).
 vars=$(bash scripts/test-peers/postgres.sh) && eval "$vars"
-PIDS+=("${CALIOPEN_TEST_POSTGRES_PID:-}")
+PEERS+=("${CALIOPEN_TEST_POSTGRES_PID:-}" "${CALIOPEN_TEST_POSTGRES_DIR:-}")
 vars=$(bash scripts/test-peers/versitygw.sh) && eval "$vars"
-PIDS+=("${CALIOPEN_TEST_S3_PID:-}")
+PEERS+=("${CALIOPEN_TEST_S3_PID:-}" "${CALIOPEN_TEST_S3_DIR:-}")
 vars=$(bash scripts/test-peers/postfix-tools.sh) && eval "$vars"
 vars=$(bash scripts/test-peers/smtp-sink.sh) && eval "$vars"
-PIDS+=("${CALIOPEN_TEST_SMTP_SINK_PID:-}")
+PEERS+=("${CALIOPEN_TEST_SMTP_SINK_PID:-}" "${CALIOPEN_TEST_SMTP_SINK_DIR:-}")
 vars=$(bash scripts/test-peers/postfix-relay.sh "" "$CALIOPEN_TEST_SMTP_SINK_ADDR") && eval "$vars"
-PIDS+=("${CALIOPEN_TEST_POSTFIX_RELAY_PID:-}")
+PEERS+=("${CALIOPEN_TEST_POSTFIX_RELAY_PID:-}" "${CALIOPEN_TEST_POSTFIX_RELAY_DIR:-}")
 vars=$(bash scripts/test-peers/dovecot-imap.sh) && eval "$vars"
-PIDS+=("${CALIOPEN_TEST_DOVECOT_IMAP_PID:-}")
+PEERS+=("${CALIOPEN_TEST_DOVECOT_IMAP_PID:-}" "${CALIOPEN_TEST_DOVECOT_IMAP_DIR:-}")
 
 go test -race -count=1 "$@" ./...

@@ -124,11 +124,8 @@ func startSink(dir string) (string, func(), error) {
 			vars[k] = v
 		}
 	}
-	stop := func() {
-		_ = exec.Command("bash", dir+"/stop.sh", vars["CALIOPEN_TEST_SMTP_SINK_PID"]).Run()
-		if d := vars["CALIOPEN_TEST_SMTP_SINK_DIR"]; d != "" {
-			_ = os.RemoveAll(d) // the sink's dumps, one file a message
-		}
+	stop := func() { // and remove the sink's dumps, one file a message
+		_ = exec.Command("bash", dir+"/stop.sh", vars["CALIOPEN_TEST_SMTP_SINK_PID"], vars["CALIOPEN_TEST_SMTP_SINK_DIR"]).Run()
 	}
 	return vars["CALIOPEN_TEST_SMTP_SINK_ADDR"], stop, nil
 }

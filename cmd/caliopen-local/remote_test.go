@@ -29,10 +29,8 @@ func privateDovecot(t *testing.T) (addr, user, pass string) {
 		}
 	}
 	t.Cleanup(func() {
-		exec.Command("bash", "../../scripts/test-peers/stop.sh", vars["CALIOPEN_TEST_DOVECOT_IMAP_PID"]).Run()
-		if dir := vars["CALIOPEN_TEST_DOVECOT_IMAP_DIR"]; dir != "" {
-			os.RemoveAll(dir)
-		}
+		exec.Command("bash", "../../scripts/test-peers/stop.sh", vars["CALIOPEN_TEST_DOVECOT_IMAP_PID"],
+			vars["CALIOPEN_TEST_DOVECOT_IMAP_DIR"]).Run()
 	})
 	return vars["CALIOPEN_TEST_DOVECOT_IMAP_ADDR"], vars["CALIOPEN_TEST_DOVECOT_IMAP_USER"], vars["CALIOPEN_TEST_DOVECOT_IMAP_PASS"]
 }

@@ -6,7 +6,7 @@
 # tests read:
 #
 #   vars=$(bash scripts/test-peers/dovecot-imap.sh) && eval "$vars"
-#   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_DOVECOT_IMAP_PID"
+#   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_DOVECOT_IMAP_PID" "$CALIOPEN_TEST_DOVECOT_IMAP_DIR"
 #
 # usage: dovecot-imap.sh [DIR] [USER] [PASS]   (defaults: mktemp -d, sender, secret)
 # Installs dovecot-imapd with apt-get when missing. Mail belongs to nobody.

@@ -4,7 +4,7 @@
 # prints its address and pid as shell export lines:
 #
 #   eval "$(bash scripts/test-peers/dovecot.sh)"
-#   ... ; bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_DOVECOT_PID"
+#   ... ; bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_DOVECOT_PID" "$CALIOPEN_TEST_DOVECOT_DIR"
 #
 # Installs Debian's dovecot-core and dovecot-lmtpd with apt-get when missing.
 # Any recipient is accepted (static userdb, allow_all_users); its mail goes to

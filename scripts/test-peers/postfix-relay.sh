@@ -5,7 +5,7 @@
 # of it to one next hop. Prints the variables the tests read:
 #
 #   vars=$(bash scripts/test-peers/postfix-relay.sh "" 127.0.0.1:12525) && eval "$vars"
-#   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_POSTFIX_RELAY_PID"
+#   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_POSTFIX_RELAY_PID" "$CALIOPEN_TEST_POSTFIX_RELAY_DIR"
 #
 # usage: postfix-relay.sh [DIR] NEXTHOP(host:port)   (runs as root)
 # Installs postfix with apt-get when missing. Log: DIR/maillog.

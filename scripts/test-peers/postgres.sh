@@ -3,7 +3,7 @@
 # variables they read, as shell export lines:
 #
 #   eval "$(bash scripts/test-peers/postgres.sh)"     # then: go test ./internal/store/...
-#   [ -n "$CALIOPEN_TEST_POSTGRES_PID" ] && bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_POSTGRES_PID"
+#   [ -n "$CALIOPEN_TEST_POSTGRES_PID" ] && bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_POSTGRES_PID" "$CALIOPEN_TEST_POSTGRES_DIR"
 #
 # 1. A server on 127.0.0.1:5432 (or $PGPORT) that lets user postgres in
 #    without a password is used as it is (CALIOPEN_TEST_POSTGRES_PID is empty).

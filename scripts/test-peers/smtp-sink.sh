@@ -5,8 +5,7 @@
 # tests read, as shell export lines:
 #
 #   vars=$(bash scripts/test-peers/smtp-sink.sh) && eval "$vars"
-#   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_SMTP_SINK_PID"
-#   rm -rf "$CALIOPEN_TEST_SMTP_SINK_DIR"   # when the script made it
+#   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_SMTP_SINK_PID" "$CALIOPEN_TEST_SMTP_SINK_DIR"
 #
 # usage: smtp-sink.sh [DIR]   (default: a new mktemp -d directory)
 # Installs postfix with apt-get when smtp-sink is missing.

@@ -4,7 +4,7 @@
 # prints the variables the tests read, as shell export lines:
 #
 #   eval "$(bash scripts/test-peers/versitygw.sh)"     # then: go test ./internal/blob/...
-#   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_S3_PID"
+#   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_S3_PID" "$CALIOPEN_TEST_S3_DIR"
 #
 # usage: versitygw.sh [DIR]      (default: a new mktemp -d directory)
 # Installs versitygw with `go install` when it is not on PATH or in GOPATH/bin

@@ -38,10 +38,7 @@ func peer(t testing.TB, probe, script string, args ...string) map[string]string 
 	vars := parseExports(out)
 	if pid := vars[prefix+"PID"]; pid != "" {
 		t.Cleanup(func() {
-			_ = exec.Command("bash", filepath.Join(root, "scripts", "test-peers", "stop.sh"), pid).Run()
-			if dir := vars[prefix+"DIR"]; dir != "" {
-				_ = os.RemoveAll(dir)
-			}
+			_ = exec.Command("bash", filepath.Join(root, "scripts", "test-peers", "stop.sh"), pid, vars[prefix+"DIR"]).Run()
 		})
 	}
 	if vars[probe] == "" {
