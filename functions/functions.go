@@ -72,8 +72,8 @@ func (s Spec) Handler(env Env) (http.Handler, error) {
 	return fnhttp.New(fnhttp.Config{Function: s.Name}, env.Contract, core, env.Logger), nil
 }
 
-// All lists every function that exists, in contract order. Functions arrive
-// with the issues that build them; the contract names them all from the start.
+// All lists every function that exists, in contract order; the contract
+// names every handler, whether or not a function serves it yet.
 func All() []Spec {
 	return []Spec{
 		{Name: "api", HTTP: func(env Env) (http.Handler, error) {

@@ -51,8 +51,7 @@
 // at-most-once in one narrow window: a crash after the copy was stored and
 // before the server got the whole message is finished as sent although the
 // relay never accepted it (the Message-ID would have let receivers drop a
-// duplicate, a lost mail cannot be seen). We prefer that to a duplicate, as
-// the issue asks.
+// duplicate, a lost mail cannot be seen). We prefer that to a duplicate.
 //
 // Failure semantics (code, class). Permanent, the draft is marked failed
 // when it was taken: unknown_message, not_a_draft, unknown_identity,
