@@ -93,7 +93,10 @@ func parseDSN(dsn string) (kind, target string, err error) {
 }
 
 func openSQLite(path string) (*SQL, error) {
-	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	// temp_store MEMORY keeps statement and savepoint journals (the
+	// batcher runs every write in a savepoint) in memory rather than in
+	// temporary files written page by page.
+	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)"
 	w, err := sql.Open("sqlite", "file:"+path+"?"+common+
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	if err != nil {
