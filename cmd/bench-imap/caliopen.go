@@ -69,7 +69,8 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 		return row{}, err
 	}
 	defer stopProfile()
-	start, cpu := time.Now(), cpuprof.Used()
+	start := time.Now()
+	user, system := cpuprof.Times()
 	for n := 1; ; n++ {
 		t0 := time.Now()
 		res, err := core(ctx, call)
@@ -86,7 +87,9 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 			break
 		}
 	}
-	elapsed, cpu := time.Since(start), cpuprof.Used()-cpu
+	elapsed := time.Since(start)
+	user1, system1 := cpuprof.Times()
+	user, system = user1-user, system1-system
 	got, err := s.CountMessages(ctx, ident.UserID)
 	if err != nil {
 		return row{}, err
@@ -95,8 +98,8 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 		return row{}, fmt.Errorf("%d of %d messages in the store", got, o.mails)
 	}
 	return row{name: fmt.Sprintf("imap-fetch (batch %d, %d in flight)", o.batch, o.inFlight), mails: got,
-		elapsed: elapsed, checked: fmt.Sprintf("%d messages in the store (%s), %.2f ms of CPU each",
-			got, s.Store.Dialect(), float64(cpu.Microseconds())/1000/float64(got))}, nil
+		elapsed: elapsed, checked: fmt.Sprintf("%d messages in the store (%s), %.2f ms of CPU each (user %.2f, system %.2f)",
+			got, s.Store.Dialect(), perMessage(user+system, got), perMessage(user, got), perMessage(system, got))}, nil
 }
 
 // remoteIdentity creates a user with a remote identity on d.
@@ -115,3 +118,6 @@ func remoteIdentity(ctx context.Context, st *store.SQL, ring *secrets.Keyring, d
 		Protocol: store.ProtocolEmail, Identifier: "bench@remote.example", PollInterval: 15 * time.Minute,
 		Infos: map[string]string{"inserver": d.addr, "intls": "none"}, Credentials: sealed})
 }
+
+// perMessage is d spread over n messages, in milliseconds.
+func perMessage(d time.Duration, n int) float64 { return d.Seconds() * 1000 / float64(n) }

@@ -21,6 +21,7 @@ type options struct {
 	batch, inFlight int
 	scripts         string // scripts/test-peers
 	cpuprofile      string // profile of imap-fetch's sync
+	mbsync          bool   // run the baselines
 }
 
 // row is one measured client.
@@ -43,6 +44,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.inFlight, "inflight", imapfetch.DefaultConfig().InFlight, "imap-fetch messages in flight (IMAP_FETCH_IN_FLIGHT)")
 	fs.StringVar(&o.scripts, "scripts", "scripts/test-peers", "folder of the peer scripts")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imap-fetch's sync to this file")
+	fs.BoolVar(&o.mbsync, "mbsync", true, "run the mbsync baselines (false: imap-fetch alone, to profile or compare builds)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +74,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// mbsync with FSync on runs before and after imap-fetch, and the
 	// target compares with the mean of the two: creating files on a busy
 	// file system (one a message, for both clients) drifts within a run.
+	if !o.mbsync {
+		cal, err := caliopen(ctx, o, dv, filepath.Join(tmp, "caliopen"))
+		if err != nil {
+			return fmt.Errorf("imap-fetch: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s: %d messages in %.2fs, %.0f msg/s, %s\n", cal.name, cal.mails, cal.elapsed.Seconds(), cal.rate(), cal.checked)
+		return nil
+	}
 	var rows []row
 	for _, run := range []struct{ dir, fsync string }{{"mbsync-yes", "yes"}, {"mbsync-no", "no"}} {
 		r, err := mbsync(ctx, o, dv, filepath.Join(tmp, run.dir), run.fsync)

@@ -36,3 +36,21 @@ func TestUsedGrows(t *testing.T) {
 		t.Fatalf("50 ms of busy loop used %v of CPU", got)
 	}
 }
+
+func TestTimesSystemGrows(t *testing.T) {
+	dir := t.TempDir()
+	_, before := Times()
+	for i := 0; ; i++ {
+		f, err := os.Create(filepath.Join(dir, "f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if _, now := Times(); now > before {
+			return
+		}
+		if i == 1_000_000 {
+			t.Fatal("a million file creations used no system time")
+		}
+	}
+}
