@@ -38,8 +38,7 @@ const (
 // Store is what the function needs from the record store (*store.SQL).
 type Store interface {
 	inbound.Store
-	GetRaw(ctx context.Context, id string) (store.RawMessage, error)
-	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
+	GetInboundTarget(ctx context.Context, userID, identityID, rawID string) (store.InboundTarget, error)
 }
 
 type function struct {
@@ -78,16 +77,16 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 	if !ok {
 		return fnhttp.Result{}, faults.Perm(fmt.Errorf("payload %T is not a process_inbound order", call.Request.Payload))
 	}
-	id, err := f.identity(ctx, o)
+	t, err := f.target(ctx, o)
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
-	raw, err := f.load(ctx, o.MessageID)
+	raw, err := f.load(ctx, t.Raw)
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
-	out, err := f.q.Deliver(ctx, inbound.Input{UserID: o.UserID, IdentityID: id.ID, Identifier: id.Identifier,
-		RawID: o.MessageID, Raw: raw})
+	out, err := f.q.Deliver(ctx, inbound.Input{UserID: o.UserID, IdentityID: t.Identity.ID, Identifier: t.Identity.Identifier,
+		ContactID: t.ContactID, RawID: o.MessageID, Raw: raw})
 	if err != nil {
 		if errors.Is(err, store.ErrInvalid) {
 			err = faults.Perm(err)
@@ -104,35 +103,36 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 		DiscussionID: out.Message.DiscussionID}}, nil
 }
 
-// identity checks that remote_id is an active e-mail identity of the user:
-// local (the SMTP listener) or remote (imap-fetch, as the original's
-// [user_id, remote_identity_id] recipient).
-func (f *function) identity(ctx context.Context, o *contract.DeliverOrder) (store.Identity, error) {
-	id, err := f.deps.Store.GetIdentity(ctx, o.UserID, o.RemoteID)
+// target reads, in one store query, the identity, the user's own contact
+// and the raw message's record. It checks that remote_id is an active
+// e-mail identity of the user: local (the SMTP listener) or remote
+// (imap-fetch, as the original's [user_id, remote_identity_id] recipient),
+// and that the raw message is recorded.
+func (f *function) target(ctx context.Context, o *contract.DeliverOrder) (store.InboundTarget, error) {
+	t, err := f.deps.Store.GetInboundTarget(ctx, o.UserID, o.RemoteID, o.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Identity{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)),
+		return store.InboundTarget{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)),
 			CodeUnknownIdentity)
 	}
 	if err != nil {
-		return store.Identity{}, fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)
+		return store.InboundTarget{}, fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)
 	}
+	id := t.Identity
 	email := id.Protocol == store.ProtocolEmail || (id.Type == store.RemoteIdentity && id.Protocol == "imap")
 	if (id.Type != store.LocalIdentity && id.Type != store.RemoteIdentity) || !email || id.Status != store.Active {
-		return store.Identity{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s is not an active e-mail identity",
+		return store.InboundTarget{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s is not an active e-mail identity",
 			o.RemoteID, o.UserID)), CodeBadIdentity)
 	}
-	return id, nil
+	if t.Raw.ID == "" {
+		return store.InboundTarget{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", o.MessageID)),
+			CodeRawNotFound)
+	}
+	return t, nil
 }
 
-// load reads the raw message's bytes.
-func (f *function) load(ctx context.Context, rawID string) ([]byte, error) {
-	r, err := f.deps.Store.GetRaw(ctx, rawID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", rawID)), CodeRawNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load raw message %s: %w", rawID, err)
-	}
+// load reads the bytes of raw message r.
+func (f *function) load(ctx context.Context, r store.RawMessage) ([]byte, error) {
+	rawID := r.ID
 	if r.Size > f.cfg.MaxRawBytes {
 		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is %d bytes, over the limit of %d",
 			rawID, r.Size, f.cfg.MaxRawBytes)), CodeRawTooLarge)

@@ -19,7 +19,6 @@ import (
 // Store is what the qualifier needs from the record store (*store.SQL has
 // it all).
 type Store interface {
-	GetUser(ctx context.Context, id string) (store.User, error)
 	FindContacts(ctx context.Context, userID, kind, value string) ([]store.Contact, error)
 	MessagesByExternalID(ctx context.Context, userID string, messageIDs []string) ([]store.Message, error)
 	EnsureDiscussion(ctx context.Context, userID, key, subject string) (store.Discussion, error)
@@ -33,6 +32,7 @@ type Input struct {
 	UserID     string
 	IdentityID string // the local identity that received it
 	Identifier string // that identity's address, lowercased
+	ContactID  string // the user's own contact; "" when the user has none
 	RawID      string
 	Raw        []byte
 	Received   time.Time // arrival time; zero means now
@@ -102,7 +102,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 	if m.External.InReplyTo != "" || len(m.External.References) > 0 {
 		m.Importance = 2
 	}
-	if err := q.resolve(ctx, &m, in.Identifier); err != nil {
+	if err := q.resolve(ctx, &m, in.Identifier, in.ContactID); err != nil {
 		return Outcome{}, err
 	}
 	tags, err := q.tags(ctx, in.UserID, p.Flags)
@@ -123,23 +123,16 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 	return Outcome{Message: stored, Dup: dup}, nil
 }
 
-// resolve attaches contact ids to participants: the user's own contact for
-// the receiving identity, the user's contacts found by address otherwise.
-// Comportment +10 when every other participant is a known contact.
-func (q *Qualifier) resolve(ctx context.Context, m *store.Message, identifier string) error {
-	own := ""
+// resolve attaches contact ids to participants: own, the user's own
+// contact, for the receiving identity, the user's contacts found by address
+// otherwise. Comportment +10 when every other participant is a known
+// contact.
+func (q *Qualifier) resolve(ctx context.Context, m *store.Message, identifier, own string) error {
 	known, others := 0, 0
 	cache := map[string][]string{}
 	for i := range m.Participants {
 		pa := &m.Participants[i]
 		if pa.Address == identifier {
-			if own == "" {
-				u, err := q.Store.GetUser(ctx, m.UserID)
-				if err != nil {
-					return fmt.Errorf("get user %s: %w", m.UserID, err)
-				}
-				own = u.ContactID
-			}
 			if own != "" {
 				pa.ContactIDs = []string{own}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,5 +144,29 @@ func TestDeliverParticipantsHashAndTags(t *testing.T) {
 	g := f.deliver("r5", mail(t, "own/garbage.eml"))
 	if len(g.Message.Participants) != 1 || g.Message.Participants[0].Address != "alice@example.test" {
 		t.Errorf("garbage participants %+v", g.Message.Participants)
+	}
+}
+
+func TestDeliverOwnContact(t *testing.T) {
+	f := newFixture(t)
+	raw := []byte("From: x@example.org\r\nTo: Alice <alice@example.test>\r\nSubject: own\r\n\r\nhi\r\n")
+	for _, tc := range []struct{ rawID, contact string }{{"own1", "alice-card"}, {"own2", ""}} {
+		if _, err := f.st.PutRaw(context.Background(), store.RawMessage{ID: tc.rawID, BlobKey: "raw/" + tc.rawID, Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := f.q.Deliver(context.Background(), inbound.Input{UserID: f.user.ID, IdentityID: f.ident.ID,
+			Identifier: f.ident.Identifier, ContactID: tc.contact, RawID: tc.rawID, Raw: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range out.Message.Participants {
+			want := []string(nil)
+			if p.Address == f.ident.Identifier && tc.contact != "" {
+				want = []string{tc.contact}
+			}
+			if !slices.Equal(p.ContactIDs, want) {
+				t.Errorf("contact %q: participant %s has contacts %q, want %q", tc.contact, p.Address, p.ContactIDs, want)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 )
@@ -118,4 +119,41 @@ func putInbound(ctx context.Context, c conn, m Message) (Message, bool, error) {
 	_, err = c.exec(ctx, `UPDATE messages SET identity_ids = ? WHERE user_id = ? AND id = ?`,
 		jsonList(stored.IdentityIDs), stored.UserID, stored.ID)
 	return stored, true, err
+}
+
+// InboundTarget is what storing an inbound message for one identity needs
+// to read, in one query: the identity that received it (its settings,
+// credentials and sync state are not read), its user's own contact, and
+// the record of the raw message.
+type InboundTarget struct {
+	Identity  Identity   // ID, UserID, Type, Protocol, Identifier and Status only
+	ContactID string     // the user's own contact; "" when the user has none
+	Raw       RawMessage // zero (empty ID) when the raw message is not recorded
+}
+
+// GetInboundTarget reads identity identityID of user userID, the user's
+// own contact and raw message rawID. ErrNotFound when the user has no such
+// identity; a raw message that is not recorded leaves Raw zero.
+func (s *SQL) GetInboundTarget(ctx context.Context, userID, identityID, rawID string) (InboundTarget, error) {
+	var (
+		t        InboundTarget
+		i        = &t.Identity
+		rawKey   sql.NullString
+		rawSize  sql.NullInt64
+		rawDone  sql.NullBool
+		rawFound sql.NullString
+	)
+	err := s.read().row(ctx, `SELECT i.id, i.user_id, i.type, i.protocol, i.identifier, i.status, u.contact_id,
+			r.id, r.blob_key, r.size, r.delivered, r.created_at
+		FROM identities i JOIN users u ON u.id = i.user_id LEFT JOIN raw_messages r ON r.id = ?
+		WHERE i.user_id = ? AND i.id = ?`, rawID, userID, identityID).
+		Scan(&i.ID, &i.UserID, &i.Type, &i.Protocol, &i.Identifier, &i.Status, &t.ContactID,
+			&rawFound, &rawKey, &rawSize, &rawDone, timeCol{&t.Raw.CreatedAt})
+	if err != nil {
+		return InboundTarget{}, s.fail("get inbound target "+identityID, err)
+	}
+	if rawFound.Valid {
+		t.Raw.ID, t.Raw.BlobKey, t.Raw.Size, t.Raw.Delivered = rawFound.String, rawKey.String, rawSize.Int64, rawDone.Bool
+	}
+	return t, nil
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"Attempt", testAttempt},
 		{"SentCopyRecord", testSentCopyRecord},
 		{"InboundNotify", testInboundNotify},
+		{"InboundTarget", testInboundTarget},
 		{"RawMessages", testRawMessages},
 		{"Discussions", testDiscussions},
 		{"Contacts", testContacts},
