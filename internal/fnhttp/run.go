@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/caliopen/functions/internal/gopool"
 )
 
 // replyMargin is how long before the caller's deadline the core's context
@@ -35,15 +37,15 @@ type ran struct {
 	stack    []byte
 }
 
-// runCore runs core in its own goroutine and waits for it or for ctx, so that
+// runCore runs core in a goroutine of pool and waits for it or for ctx, so that
 // a core that ignores its context still gets an answer at the deadline. A
 // panic is recovered with its stack. Exactly one side claims the outcome: the
 // adapter, or, when the adapter stopped waiting first, late (which logs a
 // late panic).
-func runCore(ctx context.Context, core Core, call *Call, late func(ran)) ran {
+func runCore(ctx context.Context, pool *gopool.Pool, core Core, call *Call, late func(ran)) ran {
 	done := make(chan ran, 1)
 	var claimed atomic.Bool
-	go func() {
+	pool.Go(func() {
 		var out ran
 		defer func() {
 			if p := recover(); p != nil {
@@ -56,7 +58,7 @@ func runCore(ctx context.Context, core Core, call *Call, late func(ran)) ran {
 			late(out)
 		}()
 		out.res, out.err = core(ctx, call)
-	}()
+	})
 	select {
 	case out := <-done:
 		return out
