@@ -45,6 +45,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/gopool"
 )
 
 // Header names the connector reads or writes on NATS messages.
@@ -100,6 +101,7 @@ type Connector struct {
 	work       context.Context
 	cancelWork context.CancelFunc
 	inflight   sync.WaitGroup
+	pool       gopool.Pool // runs requests on kept goroutines
 	pending    atomic.Int64
 	ready      atomic.Bool
 }
@@ -240,6 +242,7 @@ func (c *Connector) Drain() error {
 func (c *Connector) Close() {
 	c.ready.Store(false)
 	c.cancelWork()
+	c.pool.Close()
 	if c.ownConn && c.nc != nil {
 		c.nc.Close()
 	}

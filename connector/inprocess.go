@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+
+	"github.com/caliopen/functions/internal/gopool"
 )
 
 // InProcess is an http.RoundTripper that serves requests with a handler in
@@ -18,6 +20,8 @@ type InProcess struct {
 	Handler http.Handler
 	// Next carries every other request; nil means http.DefaultTransport.
 	Next http.RoundTripper
+
+	pool gopool.Pool // runs the handler on kept goroutines
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -32,11 +36,11 @@ func (t *InProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	w := &recorder{header: http.Header{}}
 	done := make(chan struct{})
 	var panicked any
-	go func() {
+	t.pool.Go(func() {
 		defer close(done)
 		defer func() { panicked = recover() }()
 		t.Handler.ServeHTTP(w, req)
-	}()
+	})
 	select {
 	case <-done:
 	case <-req.Context().Done():

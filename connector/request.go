@@ -30,11 +30,11 @@ func (c *Connector) onCore(s *contract.Subject) nats.MsgHandler {
 			return
 		}
 		c.inflight.Add(1)
-		go func() {
+		c.pool.Go(func() {
 			defer c.inflight.Done()
 			defer c.pending.Add(-1)
 			c.handleRequest(s, m)
-		}()
+		})
 	}
 }
 

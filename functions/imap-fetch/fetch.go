@@ -12,6 +12,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/gopool"
 	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/store"
@@ -49,6 +50,9 @@ type Deps struct {
 type fetcher struct {
 	cfg  Config
 	deps Deps
+	// pool runs the messages in flight on kept goroutines: each stores
+	// and commits, and reuses the stack an earlier message grew.
+	pool gopool.Pool
 }
 
 // New returns the core of imap-fetch.

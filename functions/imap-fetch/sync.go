@@ -146,7 +146,7 @@ func (r *syncRun) fetchBatch(ctx context.Context, sess *imapsync.Session, batch 
 		}
 		sem <- struct{}{}
 		wg.Add(1)
-		go func() {
+		r.f.pool.Go(func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			err := r.f.importOne(ctx, r.ident, raw, r.log)
@@ -162,7 +162,7 @@ func (r *syncRun) fetchBatch(ctx context.Context, sess *imapsync.Session, batch 
 			if b.firstErr == nil {
 				b.firstErr = fmt.Errorf("uid %d: %w", uid, err)
 			}
-		}()
+		})
 		return true
 	})
 	wg.Wait()
