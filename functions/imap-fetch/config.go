@@ -12,7 +12,10 @@ import (
 
 // Config configures imap-fetch.
 type Config struct {
-	// Batch is the most messages one invocation fetches.
+	// Batch is the most messages one invocation fetches. Budget, not
+	// Batch, keeps an invocation inside its timeout; each batch costs a
+	// login, a SEARCH and a pipeline drained to empty, so a batch well
+	// above what a sync usually finds saves those.
 	Batch int
 	// InFlight is how many messages are stored and processed at once: it
 	// hides each message's round trip (blob, record, process_inbound) and
@@ -42,7 +45,7 @@ type Config struct {
 
 // Environment variables read by LoadConfig.
 const (
-	EnvBatch          = "IMAP_FETCH_BATCH"           // default 1000
+	EnvBatch          = "IMAP_FETCH_BATCH"           // default 5000
 	EnvInFlight       = "IMAP_FETCH_IN_FLIGHT"       // default 32
 	EnvBudget         = "IMAP_FETCH_BUDGET"          // default 30s
 	EnvIMAPTimeout    = "IMAP_FETCH_IMAP_TIMEOUT"    // default 15s
@@ -56,7 +59,7 @@ const (
 
 // DefaultConfig is the configuration without environment.
 func DefaultConfig() Config {
-	return Config{Batch: 1000, InFlight: 32, Budget: 30 * time.Second, IMAPTimeout: 15 * time.Second,
+	return Config{Batch: 5000, InFlight: 32, Budget: 30 * time.Second, IMAPTimeout: 15 * time.Second,
 		ProcessTimeout: 10 * time.Second, Lease: 5 * time.Minute, SlowAfter: 3,
 		BaseInterval: 15 * time.Minute, MaxInterval: 24 * time.Hour, DisableAfter: 72 * time.Hour}
 }
