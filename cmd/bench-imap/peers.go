@@ -98,5 +98,5 @@ func mbsync(ctx context.Context, o options, d dovecot, dir, fsync string) (row, 
 		return row{}, fmt.Errorf("mbsync (FSync %s) pulled %d of %d messages (%v)", fsync, n, o.mails, err)
 	}
 	return row{name: "mbsync (isync), FSync " + fsync, mails: n, elapsed: time.Duration(secs * float64(time.Second)),
-		checked: fmt.Sprintf("%d files in the Maildir", n)}, nil
+		checked: fmt.Sprintf("%d files in the Maildir", n), fsyncOn: fsync == "yes"}, nil
 }
