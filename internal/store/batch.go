@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // errClosed answers writes submitted after Close.
@@ -44,8 +45,15 @@ type batcher struct {
 	leading bool // a caller is committing batches
 	closed  bool
 
-	// commits counts the transactions committed (for tests).
-	commits atomic.Int64
+	// arrived is poked, without blocking, when a write queues: a
+	// lingering leader wakes to count the queue again.
+	arrived chan struct{}
+	// lastBatch is the size of the last batch taken (guarded by mu).
+	lastBatch int
+
+	// commits and lingers count the transactions committed and the
+	// leader's waits for more writes (for tests).
+	commits, lingers atomic.Int64
 }
 
 // maxRounds bounds the batches one leader commits before it hands over.
@@ -67,7 +75,7 @@ type batchResult struct {
 }
 
 func newBatcher(db *sql.DB, cache *stmtCache, d *dialect) *batcher {
-	b := &batcher{db: db, cache: cache, d: d}
+	b := &batcher{db: db, cache: cache, d: d, arrived: make(chan struct{}, 1)}
 	b.idle.L = &b.mu
 	for _, q := range []string{spBegin, spRelease, spRollback} {
 		cache.get(context.Background(), q) // unprepared, exec still works
@@ -91,6 +99,10 @@ func (b *batcher) do(ctx context.Context, fn func(c conn) error) error {
 	lead := !b.leading
 	b.leading = true
 	b.mu.Unlock()
+	select {
+	case b.arrived <- struct{}{}:
+	default:
+	}
 	for {
 		if lead {
 			b.lead()
@@ -125,12 +137,50 @@ func (b *batcher) lead() {
 			next.res <- batchResult{lead: true}
 			return
 		}
+		if b.lastBatch >= lingerAfter && len(b.queue) < lingerFor {
+			b.mu.Unlock()
+			b.linger()
+			b.mu.Lock()
+		}
 		n := min(len(b.queue), maxBatch)
 		batch = append(batch[:0], b.queue[:n]...)
 		b.queue = append(b.queue[:0], b.queue[n:]...)
+		b.lastBatch = n
 		b.mu.Unlock()
 		b.commit(batch)
 		clear(batch)
+	}
+}
+
+// Lingering, as a database's commit delay: when the last batch held at
+// least lingerAfter writes, many writers are active, and a leader that
+// finds fewer than lingerFor queued waits up to lingerMax for more, so
+// one commit serves more writes (on the IMAP sync, 2.5 times fewer
+// commits). A lone writer, or two in step, never waits: their batches
+// hold one or two writes.
+const (
+	lingerAfter = 4
+	lingerFor   = 8
+	lingerMax   = 500 * time.Microsecond
+)
+
+// linger waits until lingerFor writes are queued or lingerMax has passed.
+func (b *batcher) linger() {
+	b.lingers.Add(1)
+	t := time.NewTimer(lingerMax)
+	defer t.Stop()
+	for {
+		b.mu.Lock()
+		n := len(b.queue)
+		b.mu.Unlock()
+		if n >= lingerFor {
+			return
+		}
+		select {
+		case <-b.arrived:
+		case <-t.C:
+			return
+		}
 	}
 }
 

@@ -258,3 +258,55 @@ func TestBatchWriteThatBreaksTheTransaction(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchLoneWriterNeverLingers: a writer alone (batches of one) and
+// two writers in step never wait for more writes.
+func TestBatchLoneWriterNeverLingers(t *testing.T) {
+	s := openBatched(t)
+	for i := range 50 {
+		if err := s.tx(t.Context(), insertRawWrite(t.Context(), fmt.Sprint("lone", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		var wg sync.WaitGroup
+		for w := range 2 {
+			wg.Go(func() {
+				if err := s.tx(t.Context(), insertRawWrite(t.Context(), fmt.Sprint("pair", i, w))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := s.batch.lingers.Load(); n != 0 {
+		t.Errorf("the leader lingered %d times for one or two writers", n)
+	}
+}
+
+// TestBatchLingersAfterABigBatch: after a batch of lingerAfter writes, a
+// leader with fewer than lingerFor queued waits for more once, then
+// commits what it has.
+func TestBatchLingersAfterABigBatch(t *testing.T) {
+	s := openBatched(t)
+	s.batch.mu.Lock()
+	s.batch.lastBatch = lingerAfter // as after a batch of many writers
+	s.batch.mu.Unlock()
+	if err := s.tx(t.Context(), insertRawWrite(t.Context(), "after-big")); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.batch.lingers.Load(); n != 1 {
+		t.Errorf("lingered %d times, want 1", n)
+	}
+	var got int
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM raw_messages`).Scan(&got); err != nil || got != 1 {
+		t.Errorf("%d rows (%v), want 1", got, err)
+	}
+	// The batch it committed held one write: the next lone write does not wait.
+	if err := s.tx(t.Context(), insertRawWrite(t.Context(), "after-small")); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.batch.lingers.Load(); n != 1 {
+		t.Errorf("lingered %d times after a batch of one, want still 1", n)
+	}
+}
