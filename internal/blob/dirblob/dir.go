@@ -1,17 +1,21 @@
 // Package dirblob is a blob.Store in a local directory: the key a/b/c is
 // the file ROOT/a/b/c.
 //
-// Put writes a temporary file next to the target, fsyncs it, renames it into
-// place and fsyncs the directory, so a crash leaves either the old or the
-// new object, never a torn one, and a completed Put survives a power loss.
-// Concurrent Puts into one directory share its fsyncs (see dirs).
-// Temporary files start with ".tmp-", a name no valid key can take; a crash
-// may leave some behind. Keys are checked with blob.ValidKey, so no key
-// reaches outside ROOT.
+// Put writes the object into a file that has no name yet (O_TMPFILE, where
+// the system and file system have it), fsyncs it, links it into place and
+// fsyncs the directory, so a crash leaves either the old or the new
+// object, never a torn one, and a completed Put survives a power loss. An
+// existing object is replaced through a temporary name and a rename.
+// Without O_TMPFILE the file is written under a temporary name and renamed
+// into place. Concurrent Puts into one directory share its fsyncs (see
+// dirs). Temporary names start with ".tmp-", a name no valid key can take;
+// a crash may leave some behind (never with O_TMPFILE and a new key).
+// Keys are checked with blob.ValidKey, so no key reaches outside ROOT.
 package dirblob
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +29,9 @@ import (
 // Store is a blob.Store in a directory. It is safe for concurrent use; of
 // concurrent Puts to one key, the last rename wins.
 type Store struct {
-	root string
-	dirs *dirs
+	root    string
+	dirs    *dirs
+	unnamed bool // O_TMPFILE files can be made and linked under root
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -43,7 +48,22 @@ func New(dir string) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("dirblob: %w", err)
 	}
-	return &Store{root: abs, dirs: newDirs()}, nil
+	return &Store{root: abs, dirs: newDirs(), unnamed: canLinkUnnamed(abs)}, nil
+}
+
+// canLinkUnnamed says whether an unnamed file made in dir can be given a
+// name: the system and the file system have O_TMPFILE, and /proc is there.
+func canLinkUnnamed(dir string) bool {
+	f, err := openUnnamed(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	probe := filepath.Join(dir, ".tmp-probe-"+rand.Text())
+	if err := link(f, probe); err != nil {
+		return false
+	}
+	return os.Remove(probe) == nil
 }
 
 // path returns the file of key, after checking the key.
@@ -67,28 +87,79 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := s.dirs.ensure(dir); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-")
-	if errors.Is(err, fs.ErrNotExist) { // removed since: make it again
+	f, err := s.create(dir)
+	if errors.Is(err, fs.ErrNotExist) { // the directory was removed since: make it again
 		s.dirs.forget(dir)
 		if err = s.dirs.ensure(dir); err == nil {
-			tmp, err = os.CreateTemp(dir, ".tmp-")
+			f, err = s.create(dir)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := writeSynced(ctx, tmp, r, size); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s: %w", key, err)
+	place := placeNamed
+	if s.unnamed {
+		place = placeUnnamed
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		os.Remove(tmp.Name())
+	if err := place(ctx, f, dir, p, r, size); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	if err := s.dirs.sync(dir); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
+}
+
+// create opens the file a Put writes: unnamed, or under a temporary name.
+func (s *Store) create(dir string) (*os.File, error) {
+	if s.unnamed {
+		return openUnnamed(dir)
+	}
+	return os.CreateTemp(dir, ".tmp-")
+}
+
+// placeNamed writes r into f (a file under a temporary name in dir),
+// fsyncs it and renames it to p.
+func placeNamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, size int64) error {
+	if err := writeSynced(ctx, f, r, size); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+// placeUnnamed writes r into f (an unnamed file in dir), fsyncs it and
+// links it as p; an existing p is replaced through a temporary name.
+func placeUnnamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, size int64) error {
+	defer f.Close()
+	if _, err := blob.CopyExact(ctx, f, r, size); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	err := link(f, p)
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	for range 10 { // replace p: link under a fresh temporary name, rename over p
+		tmp := filepath.Join(dir, ".tmp-"+rand.Text())
+		if err = link(f, tmp); errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err = os.Rename(tmp, p); err != nil {
+			os.Remove(tmp)
+		}
+		return err
+	}
+	return err
 }
 
 // writeSynced copies r into f, fsyncs and closes f.
