@@ -14,7 +14,10 @@
 // UIDs, from the first, that were processed: a message that failed is
 // fetched again by the next sync, never skipped. When messages remain,
 // the function publishes sync on IMAPfetcher again and ends, so each
-// invocation stays inside its time budget.
+// invocation stays inside its time budget. The messages new to the user
+// are notified once a batch, as the original's imap_worker did once a
+// sync: one new_message notification (emitter imap_worker) with their
+// count and the first 20; inbound-email stores none for them.
 //
 // Failure semantics. An order for an unknown or non-remote identity is
 // permanent (unknown_identity, bad_identity). An inactive identity, or one

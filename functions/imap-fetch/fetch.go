@@ -24,7 +24,16 @@ type Store interface {
 	store.SyncStates
 	PutRaw(ctx context.Context, r store.RawMessage) (store.RawMessage, error)
 	MarkRawDelivered(ctx context.Context, id string) error
+	CreateNotification(ctx context.Context, n store.Notification) (store.Notification, error)
 }
+
+// The notification of a sync's new messages: the original imap_worker's,
+// long-lived (43,200 s).
+const (
+	NotificationType    = "new_message"
+	NotificationEmitter = "imap_worker"
+	NotificationTTL     = 12 * time.Hour
+)
 
 // Emitter sends orders; *emit.Emitter is one.
 type Emitter interface {

@@ -43,7 +43,8 @@ type harness struct {
 	ident store.Identity
 	now   time.Time
 	mu    sync.Mutex
-	seen  map[string]int // raw id → process_inbound orders
+	seen  map[string]int  // raw id → process_inbound orders
+	done  map[string]bool // raw ids answered as stored (later: duplicate)
 	// fail decides, per raw id and attempt, to answer an error.
 	fail func(rawID string, attempt int) bool
 	logs *bytes.Buffer
@@ -81,7 +82,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, st: st, blobs: blobs, dir: filepath.Join(dir, "blobs"), ring: ring, js: js, seen: map[string]int{}, logs: &bytes.Buffer{},
+	h := &harness{t: t, st: st, blobs: blobs, dir: filepath.Join(dir, "blobs"), ring: ring, js: js, seen: map[string]int{}, done: map[string]bool{}, logs: &bytes.Buffer{},
 		now: time.Now().UTC()}
 	if _, err := nc.Subscribe(contract.SubjectInboundSMTP, h.respond); err != nil {
 		t.Fatal(err)
@@ -95,7 +96,8 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	return h
 }
 
-// respond answers process_inbound like inbound-email, or fails as h.fail says.
+// respond answers process_inbound like inbound-email (stored, then
+// duplicate for a raw id answered before), or fails as h.fail says.
 func (h *harness) respond(m *nats.Msg) {
 	var o contract.DeliverOrder
 	if err := json.Unmarshal(m.Data, &o); err != nil || o.Order != contract.OrderProcessInbound {
@@ -106,11 +108,16 @@ func (h *harness) respond(m *nats.Msg) {
 	h.seen[o.MessageID]++
 	n := h.seen[o.MessageID]
 	fail := h.fail != nil && h.fail(o.MessageID, n)
-	h.mu.Unlock()
-	rep := contract.InboundReply{Message: "ok", MessageID: "m-" + o.MessageID[:12], DiscussionID: "d1"}
-	if fail {
+	rep := contract.InboundReply{Message: contract.InboundStored, MessageID: "m-" + o.MessageID[:12], DiscussionID: "d1"}
+	switch {
+	case fail:
 		rep = contract.InboundReply{Error: "store_unavailable", Message: "try later"}
+	case h.done[o.MessageID]:
+		rep.Message = contract.InboundDuplicate
+	default:
+		h.done[o.MessageID] = true
 	}
+	h.mu.Unlock()
 	b, _ := json.Marshal(rep)
 	_ = m.Respond(b)
 }

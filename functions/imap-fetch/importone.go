@@ -23,40 +23,45 @@ var rejectedCodes = map[string]bool{
 
 // importOne stores raw once (id = SHA-256 of the bytes, as the SMTP
 // listener does) and requests process_inbound for the identity. A nil
-// error means processed. The raw record is not marked delivered: the
-// identity's cursor records what was processed, and the extra store write
-// per message cost about a third of the sync's throughput on SQLite.
-func (f *fetcher) importOne(ctx context.Context, ident store.Identity, raw []byte, log *slog.Logger) error {
+// error means processed; the reply's MessageID is set when the message is
+// new to the user (not a duplicate, not rejected). The raw record is not
+// marked delivered: the identity's cursor records what was processed, and
+// the extra store write per message cost about a third of the sync's
+// throughput on SQLite.
+func (f *fetcher) importOne(ctx context.Context, ident store.Identity, raw []byte, log *slog.Logger) (contract.InboundReply, error) {
 	id := smtplistener.RawID(raw)
 	key := smtplistener.RawKey(id)
 	if err := f.deps.Blobs.Put(ctx, key, bytes.NewReader(raw), int64(len(raw))); err != nil {
-		return fmt.Errorf("store raw message %s: %w", id, err)
+		return contract.InboundReply{}, fmt.Errorf("store raw message %s: %w", id, err)
 	}
 	if _, err := f.deps.Store.PutRaw(ctx, store.RawMessage{ID: id, BlobKey: key, Size: int64(len(raw))}); err != nil {
-		return fmt.Errorf("record raw message %s: %w", id, err)
+		return contract.InboundReply{}, fmt.Errorf("record raw message %s: %w", id, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, f.cfg.ProcessTimeout)
 	defer cancel()
 	order := contract.DeliverOrder{MessageID: id, Order: contract.OrderProcessInbound, RemoteID: ident.ID, UserID: ident.UserID}
 	body, err := f.deps.Emitter.Request(pctx, contract.SubjectInboundSMTP, order)
 	if err != nil {
-		return fmt.Errorf("process_inbound of %s: %w", id, err)
+		return contract.InboundReply{}, fmt.Errorf("process_inbound of %s: %w", id, err)
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(body, &keys); err != nil {
-		return fmt.Errorf("process_inbound reply for %s is not JSON", id)
+		return contract.InboundReply{}, fmt.Errorf("process_inbound reply for %s is not JSON", id)
 	}
 	var reply contract.InboundReply
 	_ = json.Unmarshal(body, &reply) // a non-string field leaves it empty
 	if _, failed := keys["error"]; failed {
 		if rejectedCodes[reply.Error] {
 			log.Warn("message rejected by inbound-email, not retried", "raw_id", id, "outcome", "rejected", "err", reply.Error)
-			return nil
+			return contract.InboundReply{}, nil
 		}
-		return fmt.Errorf("process_inbound of %s failed: %s: %s", id, reply.Error, reply.Message)
+		return contract.InboundReply{}, fmt.Errorf("process_inbound of %s failed: %s: %s", id, reply.Error, reply.Message)
 	}
 	if reply.MessageID == "" {
-		return errors.New("process_inbound reply for " + id + " has no message_id")
+		return contract.InboundReply{}, errors.New("process_inbound reply for " + id + " has no message_id")
 	}
-	return nil
+	if reply.Message == contract.InboundDuplicate {
+		reply.MessageID = "" // not new: no notification
+	}
+	return reply, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -234,5 +235,50 @@ func TestLease(t *testing.T) {
 	}
 	if got, _ := h.processed(); got != 0 {
 		t.Errorf("%d processed under a held lease", got)
+	}
+}
+
+// TestSyncNotification: each batch with new messages stores one
+// new_message notification (emitter imap_worker) listing at most 20 of
+// them; a batch of duplicates (fullfetch) stores none.
+func TestSyncNotification(t *testing.T) {
+	m := newMemIMAP(t)
+	m.add(t, "n", 0, 25)
+	cfg := testConfig()
+	cfg.Batch = 100
+	h := newHarness(t, cfg)
+	h.account(m.addr, "alice", "pw")
+	h.drain(contract.OrderSync)
+	m.add(t, "n", 25, 28)
+	h.drain(contract.OrderSync)
+	h.drain(contract.OrderFullFetch)
+	ns, _, err := h.st.ListNotifications(context.Background(), h.ident.UserID, store.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type body struct {
+		Size     int `json:"size"`
+		Elements []struct {
+			Body map[string]string `json:"body"`
+		} `json:"elements"`
+	}
+	var sizes []int
+	for _, n := range ns {
+		var b body
+		if err := json.Unmarshal([]byte(n.Body), &b); err != nil {
+			t.Fatalf("notification body %q: %v", n.Body, err)
+		}
+		if n.Type != NotificationType || n.Emitter != NotificationEmitter || n.Reference != h.ident.ID || n.ExpiresAt.IsZero() {
+			t.Errorf("notification %+v", n)
+		}
+		if len(b.Elements) != min(b.Size, notifyElements) || b.Elements[0].Body["message_id"] == "" ||
+			b.Elements[0].Body["discussion_id"] != "d1" {
+			t.Errorf("notification of %d messages lists %+v", b.Size, b.Elements)
+		}
+		sizes = append(sizes, b.Size)
+	}
+	slices.Sort(sizes)
+	if !slices.Equal(sizes, []int{3, 25}) {
+		t.Errorf("notifications of %v messages, want one of 25, one of 3 and none for the fullfetch", sizes)
 	}
 }

@@ -2,6 +2,7 @@ package imapfetch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/imapsync"
@@ -71,6 +73,7 @@ func (r *syncRun) sync(ctx context.Context) (outcome, error) {
 			return out, fnhttp.WithCode(faults.Temp(fmt.Errorf("save sync progress: %w", err)), "store_unavailable")
 		}
 	}
+	r.notify(ctx, b)
 	if !b.clean() {
 		return r.failed(ctx, out, b.failure())
 	}
@@ -100,9 +103,26 @@ type batchResult struct {
 	mu                         sync.Mutex
 	ok                         map[imap.UID]bool // processed (true) or failed (false)
 	fetched, processed, failed int
-	fetchErr                   error // the fetch broke off
-	cut                        bool  // the budget ended the fetch
-	firstErr                   error // first message failure
+	fetchErr                   error                   // the fetch broke off
+	cut                        bool                    // the budget ended the fetch
+	firstErr                   error                   // first message failure
+	fresh                      int                     // messages new to the user
+	notified                   []contract.InboundReply // the first notifyElements of them
+}
+
+// notifyElements is the most messages a sync's notification lists, as the
+// original's notification batches.
+const notifyElements = 20
+
+// added counts reply's message when it is new to the user.
+func (b *batchResult) added(reply contract.InboundReply) {
+	if reply.MessageID == "" {
+		return
+	}
+	b.fresh++
+	if len(b.notified) < notifyElements {
+		b.notified = append(b.notified, reply)
+	}
 }
 
 // clean says that every fetched message was processed and the fetch ended
@@ -149,13 +169,14 @@ func (r *syncRun) fetchBatch(ctx context.Context, sess *imapsync.Session, batch 
 		r.f.pool.Go(func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := r.f.importOne(ctx, r.ident, raw, r.log)
+			reply, err := r.f.importOne(ctx, r.ident, raw, r.log)
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			b.fetched++
 			b.ok[uid] = err == nil
 			if err == nil {
 				b.processed++
+				b.added(reply)
 				return
 			}
 			b.failed++
@@ -170,4 +191,34 @@ func (r *syncRun) fetchBatch(ctx context.Context, sess *imapsync.Session, batch 
 		b.fetchErr = fmt.Errorf("sync budget exceeded: %w", b.fetchErr)
 	}
 	return b
+}
+
+// notify stores one new_message notification for the messages of b that
+// are new to the user, as the original's imap_worker saved one a sync:
+// {"size":N,"elements":[{"body":{"message_id":…,"discussion_id":…}},…]},
+// listing at most notifyElements. A failure is logged: the messages are
+// stored, and a notification is a hint that expires.
+func (r *syncRun) notify(ctx context.Context, b *batchResult) {
+	if b.fresh == 0 {
+		return
+	}
+	type element struct {
+		Body struct {
+			MessageID    string `json:"message_id"`
+			DiscussionID string `json:"discussion_id"`
+		} `json:"body"`
+	}
+	elements := make([]element, len(b.notified))
+	for i, m := range b.notified {
+		elements[i].Body.MessageID, elements[i].Body.DiscussionID = m.MessageID, m.DiscussionID
+	}
+	body, _ := json.Marshal(struct {
+		Size     int       `json:"size"`
+		Elements []element `json:"elements"`
+	}{b.fresh, elements}) // cannot fail
+	n := store.Notification{UserID: r.ident.UserID, Type: NotificationType, Emitter: NotificationEmitter,
+		Reference: r.ident.ID, Body: string(body), ExpiresAt: r.f.deps.Now().Add(NotificationTTL)}
+	if _, err := r.f.deps.Store.CreateNotification(ctx, n); err != nil {
+		r.log.Warn("sync notification not stored", "new_messages", b.fresh, "err", err.Error())
+	}
 }

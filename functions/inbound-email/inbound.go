@@ -22,8 +22,8 @@ const Name = "inbound-email"
 
 // Reply messages of success.
 const (
-	MsgStored    = "OK : inbound email message proceeded"
-	MsgDuplicate = "message already imported for this user"
+	MsgStored    = contract.InboundStored
+	MsgDuplicate = contract.InboundDuplicate
 )
 
 // Error codes of permanent failures.
@@ -85,8 +85,10 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
+	// Mail a remote identity fetched (imap-fetch) is notified once a batch,
+	// by imap-fetch, as the original's imap_worker did; SMTP mail here.
 	out, err := f.q.Deliver(ctx, inbound.Input{UserID: o.UserID, IdentityID: t.Identity.ID, Identifier: t.Identity.Identifier,
-		ContactID: t.ContactID, RawID: o.MessageID, Raw: raw})
+		ContactID: t.ContactID, RawID: o.MessageID, Raw: raw, Batched: t.Identity.Type == store.RemoteIdentity})
 	if err != nil {
 		if errors.Is(err, store.ErrInvalid) {
 			err = faults.Perm(err)

@@ -192,3 +192,30 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("%+v %v", cfg, err)
 	}
 }
+
+// TestNotifications: mail for a local identity (the SMTP listener) is
+// notified with the message; mail a remote identity fetched is not, as
+// imap-fetch notifies once a batch.
+func TestNotifications(t *testing.T) {
+	e := newEnv(t)
+	rid, err := e.st.CreateIdentity(context.Background(), store.Identity{UserID: e.user, Type: store.RemoteIdentity,
+		Protocol: store.ProtocolEmail, Identifier: "alice@remote.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		ns, _, err := e.st.ListNotifications(context.Background(), e.user, store.Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ns)
+	}
+	e.putRaw("local-1", []byte("From: bob@example.org\r\nTo: alice@example.test\r\nMessage-ID: <local-1@example.org>\r\n\r\nhi\r\n"))
+	if code, reply, _ := e.call("local-1", e.ident); code != 200 || count() != 1 {
+		t.Fatalf("local identity: %d %+v, %d notifications, want 1", code, reply, count())
+	}
+	e.putRaw("remote-1", []byte("From: bob@example.org\r\nTo: alice@remote.example\r\nMessage-ID: <remote-1@example.org>\r\n\r\nhi\r\n"))
+	if code, reply, _ := e.call("remote-1", rid.ID); code != 200 || reply.Message != contract.InboundStored || count() != 1 {
+		t.Errorf("remote identity: %d %+v, %d notifications, want still 1", code, reply, count())
+	}
+}

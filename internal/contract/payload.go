@@ -119,6 +119,13 @@ type InboundReply struct {
 	DiscussionID string `json:"discussion_id,omitempty"`
 }
 
+// The messages of a successful process_inbound reply: a message stored now,
+// or one the user had already (nothing new stored).
+const (
+	InboundStored    = "OK : inbound email message proceeded"
+	InboundDuplicate = "message already imported for this user"
+)
+
 // GetUserID returns the order's user_id; every payload type has one.
 func (o *DeliverOrder) GetUserID() string { return o.UserID }
 

@@ -36,6 +36,10 @@ type Input struct {
 	RawID      string
 	Raw        []byte
 	Received   time.Time // arrival time; zero means now
+	// Batched: the caller notifies the user once for a batch of messages
+	// (imap-fetch for a sync, as the original's imap_worker), so no
+	// notification is stored with this one.
+	Batched bool
 }
 
 // Outcome is the stored message and whether it was there already.
@@ -115,8 +119,12 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 	}
 	// The notification is stored with the message (a redelivered order
 	// finishes what an interrupted one began; a second copy of a mail
-	// creates nothing).
-	stored, dup, err := q.Store.PutInboundNotify(ctx, m, notification)
+	// creates nothing), unless the caller notifies for a batch.
+	notify := notification
+	if in.Batched {
+		notify = nil
+	}
+	stored, dup, err := q.Store.PutInboundNotify(ctx, m, notify)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("store message for user %s: %w", in.UserID, err)
 	}

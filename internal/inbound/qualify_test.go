@@ -170,3 +170,19 @@ func TestDeliverOwnContact(t *testing.T) {
 		}
 	}
 }
+
+func TestDeliverBatchedStoresNoNotification(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.st.PutRaw(context.Background(), store.RawMessage{ID: "b1", BlobKey: "raw/b1", Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.q.Deliver(context.Background(), inbound.Input{UserID: f.user.ID, IdentityID: f.ident.ID,
+		Identifier: f.ident.Identifier, RawID: "b1", Batched: true,
+		Raw: []byte("From: x@example.org\r\nTo: alice@example.test\r\n\r\nhi\r\n")})
+	if err != nil || out.Dup {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if got := f.notifications(); got != 0 {
+		t.Errorf("%d notifications for a batched delivery, want 0", got)
+	}
+}
