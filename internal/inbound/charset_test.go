@@ -23,7 +23,7 @@ func TestWithStatedDefault(t *testing.T) {
 			if added := got != tt.raw; added != tt.added {
 				t.Fatalf("withStatedDefault(%q) = %q, added %v, want %v", tt.raw, got, added, tt.added)
 			}
-			if tt.added && (!strings.HasSuffix(got, tt.raw) || !strings.HasPrefix(got, "Content-Type: text/plain; charset=us-ascii")) {
+			if tt.added && (!strings.HasSuffix(got, tt.raw) || !strings.HasPrefix(got, "Content-Type: text/plain; charset=utf-8")) {
 				t.Errorf("withStatedDefault(%q) = %q", tt.raw, got)
 			}
 		})
