@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Starts a private Dovecot IMAP server on a free loopback port: its own
-# configuration under DIR (ignores /etc/dovecot), plaintext auth without
-# TLS, one passwd-file user, Maildir, and a Sent mailbox carrying the
-# SPECIAL-USE \Sent attribute (created at login). Prints the variables the
-# tests read:
+# configuration under DIR (ignores /etc/dovecot), plaintext auth (STARTTLS
+# offered, not required), implicit TLS on a second port with a self-signed
+# certificate for 127.0.0.1 (its PEM in CALIOPEN_TEST_DOVECOT_IMAP_CA), one
+# passwd-file user, Maildir, and a Sent mailbox carrying the SPECIAL-USE
+# \Sent attribute (created at login). Prints the variables the tests read:
 #
 #   vars=$(bash scripts/test-peers/dovecot-imap.sh) && eval "$vars"
 #   bash scripts/test-peers/stop.sh "$CALIOPEN_TEST_DOVECOT_IMAP_PID" "$CALIOPEN_TEST_DOVECOT_IMAP_DIR"
@@ -28,6 +29,10 @@ chmod 755 "$DIR" "$DIR/home" # mail processes run as nobody
 echo "$USER_:{PLAIN}$PASS" >"$DIR/users"
 chmod 644 "$DIR/users"
 PORT=$(free_port 14143 14242)
+TLS_PORT=$(free_port 14243 14342)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
+chmod 644 "$DIR/cert.pem" "$DIR/key.pem"
 cat >"$DIR/dovecot.conf" <<CF
 # test server written by scripts/test-peers/dovecot-imap.sh
 protocols = imap
@@ -36,7 +41,9 @@ base_dir = $DIR/run
 state_dir = $DIR/state
 instance_name = caliopen-imap-$PORT
 log_path = $DIR/dovecot.log
-ssl = no
+ssl = yes
+ssl_cert = <$DIR/cert.pem
+ssl_key = <$DIR/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
@@ -69,7 +76,9 @@ service imap-login {
     port = $PORT
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $TLS_PORT
+    ssl = yes
   }
 }
 service doveadm {
@@ -85,9 +94,11 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 PID=$(cat "$DIR/run/master.pid")
-kill -0 "$PID" && port_open "$PORT" || { log "dovecot did not start:"; cat "$DIR/dovecot.log" >&2; exit 1; }
-log "started dovecot $(dovecot --version | cut -d' ' -f1) pid $PID on 127.0.0.1:$PORT, user $USER_"
+kill -0 "$PID" && port_open "$PORT" && port_open "$TLS_PORT" || { log "dovecot did not start:"; cat "$DIR/dovecot.log" >&2; exit 1; }
+log "started dovecot $(dovecot --version | cut -d' ' -f1) pid $PID on 127.0.0.1:$PORT (TLS on $TLS_PORT), user $USER_"
 echo "export CALIOPEN_TEST_DOVECOT_IMAP_ADDR=127.0.0.1:$PORT"
+echo "export CALIOPEN_TEST_DOVECOT_IMAP_TLS_ADDR=127.0.0.1:$TLS_PORT"
+echo "export CALIOPEN_TEST_DOVECOT_IMAP_CA=$DIR/cert.pem"
 echo "export CALIOPEN_TEST_DOVECOT_IMAP_USER=$USER_"
 echo "export CALIOPEN_TEST_DOVECOT_IMAP_PASS=$PASS"
 echo "export CALIOPEN_TEST_DOVECOT_IMAP_PID=$PID"

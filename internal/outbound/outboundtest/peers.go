@@ -134,9 +134,11 @@ func PostfixRelay(t testing.TB, nexthop string) string {
 	return v["CALIOPEN_TEST_POSTFIX_RELAY_ADDR"]
 }
 
-// IMAP is a Dovecot IMAP server with one user.
+// IMAP is a Dovecot IMAP server with one user: plaintext with STARTTLS on
+// Addr, implicit TLS on TLSAddr, its certificate (PEM) in the file CA.
 type IMAP struct {
 	Addr, User, Pass string
+	TLSAddr, CA      string
 }
 
 // DovecotIMAP returns the Dovecot of CALIOPEN_TEST_DOVECOT_IMAP_ADDR, or
@@ -145,5 +147,6 @@ func DovecotIMAP(t testing.TB) IMAP {
 	t.Helper()
 	v := peer(t, "CALIOPEN_TEST_DOVECOT_IMAP_ADDR", "dovecot-imap.sh")
 	return IMAP{Addr: v["CALIOPEN_TEST_DOVECOT_IMAP_ADDR"], User: v["CALIOPEN_TEST_DOVECOT_IMAP_USER"],
-		Pass: v["CALIOPEN_TEST_DOVECOT_IMAP_PASS"]}
+		Pass: v["CALIOPEN_TEST_DOVECOT_IMAP_PASS"], TLSAddr: v["CALIOPEN_TEST_DOVECOT_IMAP_TLS_ADDR"],
+		CA: v["CALIOPEN_TEST_DOVECOT_IMAP_CA"]}
 }

@@ -1,0 +1,78 @@
+package imapsync_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/caliopen/functions/internal/imapsync"
+	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/outbound/outboundtest"
+)
+
+// TestDovecotTLS: logins to a real Dovecot over STARTTLS and implicit
+// TLS, with LOGIN and PLAIN, trusting its certificate; without that trust
+// the connection fails as KindNetwork before any credential is sent.
+func TestDovecotTLS(t *testing.T) {
+	d := outboundtest.DovecotIMAP(t)
+	if d.TLSAddr == "" || d.CA == "" {
+		t.Fatal("the Dovecot peer reports no TLS port or certificate")
+	}
+	pem, err := os.ReadFile(d.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", d.CA)
+	}
+	trusted := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+	cases := []struct {
+		name string
+		addr string
+		mode outbound.TLSMode
+		auth imapsync.Auth
+		cfg  *tls.Config
+		ok   bool
+	}{
+		{"starttls, login", d.Addr, outbound.TLSStart, imapsync.AuthLogin, trusted, true},
+		{"starttls, plain", d.Addr, outbound.TLSStart, imapsync.AuthPlain, trusted, true},
+		{"implicit tls, login", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthLogin, trusted, true},
+		{"implicit tls, plain", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthPlain, trusted, true},
+		{"implicit tls, certificate not trusted", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthLogin, nil, false},
+		{"starttls, certificate not trusted", d.Addr, outbound.TLSStart, imapsync.AuthLogin, nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			acct := imapsync.Account{Addr: c.addr, TLS: c.mode, TLSConfig: c.cfg, Auth: c.auth, User: d.User,
+				Secret: d.Pass, Timeout: 5 * time.Second}
+			s, err := imapsync.Open(context.Background(), acct)
+			if c.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if s.Box.UIDValidity == 0 {
+					t.Errorf("INBOX selected without a UIDVALIDITY: %+v", s.Box)
+				}
+				return
+			}
+			var e *imapsync.Error
+			if err == nil || !errors.As(err, &e) || e.Kind != imapsync.KindNetwork {
+				t.Fatalf("err = %v, want a KindNetwork error", err)
+			}
+		})
+	}
+	// A wrong password over TLS is refused as KindAuth.
+	acct := imapsync.Account{Addr: d.TLSAddr, TLS: outbound.TLSImplicit, TLSConfig: trusted, Auth: imapsync.AuthLogin,
+		User: d.User, Secret: "not-" + d.Pass, Timeout: 5 * time.Second}
+	_, err = imapsync.Open(context.Background(), acct)
+	var e *imapsync.Error
+	if !errors.As(err, &e) || e.Kind != imapsync.KindAuth {
+		t.Errorf("wrong password: %v, want KindAuth", err)
+	}
+}
