@@ -121,7 +121,11 @@ func (s *Store) create(dir string) (*os.File, error) {
 // placeNamed writes r into f (a file under a temporary name in dir),
 // fsyncs it and renames it to p.
 func placeNamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, size int64) error {
-	if err := writeSynced(ctx, f, r, size); err != nil {
+	err := writeSynced(ctx, f, r, size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		os.Remove(f.Name())
 		return err
 	}
@@ -136,10 +140,7 @@ func placeNamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, siz
 // links it as p; an existing p is replaced through a temporary name.
 func placeUnnamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, size int64) error {
 	defer f.Close()
-	if _, err := blob.CopyExact(ctx, f, r, size); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
+	if err := writeSynced(ctx, f, r, size); err != nil {
 		return err
 	}
 	err := link(f, p)
@@ -162,17 +163,12 @@ func placeUnnamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, s
 	return err
 }
 
-// writeSynced copies r into f, fsyncs and closes f.
+// writeSynced copies r into f and fsyncs f.
 func writeSynced(ctx context.Context, f *os.File, r io.Reader, size int64) error {
 	if _, err := blob.CopyExact(ctx, f, r, size); err != nil {
-		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return f.Sync()
 }
 
 func syncDir(dir string) error {
