@@ -27,13 +27,10 @@ type Store interface {
 	CreateNotification(ctx context.Context, n store.Notification) (store.Notification, error)
 }
 
-// The notification of a sync's new messages: the original imap_worker's,
-// long-lived (43,200 s).
-const (
-	NotificationType    = "new_message"
-	NotificationEmitter = "imap_worker"
-	NotificationTTL     = 12 * time.Hour
-)
+// NotificationEmitter signs the notification of a batch's new messages
+// (store.NewMessageNotification, long-lived), as the original's
+// imap_worker did.
+const NotificationEmitter = "imap_worker"
 
 // Emitter sends orders; *emit.Emitter is one.
 type Emitter interface {

@@ -268,7 +268,7 @@ func TestSyncNotification(t *testing.T) {
 		if err := json.Unmarshal([]byte(n.Body), &b); err != nil {
 			t.Fatalf("notification body %q: %v", n.Body, err)
 		}
-		if n.Type != NotificationType || n.Emitter != NotificationEmitter || n.Reference != h.ident.ID || n.ExpiresAt.IsZero() {
+		if n.Type != store.NewMessageNotification || n.Emitter != NotificationEmitter || n.Reference != h.ident.ID || n.ExpiresAt.IsZero() {
 			t.Errorf("notification %+v", n)
 		}
 		if len(b.Elements) != min(b.Size, notifyElements) || b.Elements[0].Body["message_id"] == "" ||

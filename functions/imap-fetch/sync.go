@@ -216,8 +216,8 @@ func (r *syncRun) notify(ctx context.Context, b *batchResult) {
 		Size     int       `json:"size"`
 		Elements []element `json:"elements"`
 	}{b.fresh, elements}) // cannot fail
-	n := store.Notification{UserID: r.ident.UserID, Type: NotificationType, Emitter: NotificationEmitter,
-		Reference: r.ident.ID, Body: string(body), ExpiresAt: r.f.deps.Now().Add(NotificationTTL)}
+	n := store.Notification{UserID: r.ident.UserID, Type: store.NewMessageNotification, Emitter: NotificationEmitter,
+		Reference: r.ident.ID, Body: string(body), ExpiresAt: r.f.deps.Now().Add(store.LongLivedNotification)}
 	if _, err := r.f.deps.Store.CreateNotification(ctx, n); err != nil {
 		r.log.Warn("sync notification not stored", "new_messages", b.fresh, "err", err.Error())
 	}

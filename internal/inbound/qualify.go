@@ -51,9 +51,9 @@ type Outcome struct {
 // NotificationType and NotificationEmitter label the notification of a
 // new message (the original's smtp "new_message", long-lived).
 const (
-	NotificationType    = "new_message"
+	NotificationType    = store.NewMessageNotification
 	NotificationEmitter = "smtp"
-	NotificationTTL     = 12 * time.Hour // the original's long-lived TTL, 43200 s
+	NotificationTTL     = store.LongLivedNotification
 )
 
 // idSpace namespaces the derived ids (message and notification).

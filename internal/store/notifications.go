@@ -20,6 +20,13 @@ type Notification struct {
 	ExpiresAt time.Time // zero means never
 }
 
+// The notification of new mail, as the original's inbound paths wrote it:
+// type new_message, long-lived (43,200 s).
+const (
+	NewMessageNotification = "new_message"
+	LongLivedNotification  = 12 * time.Hour
+)
+
 // Notifications manages notifications.
 type Notifications interface {
 	CreateNotification(ctx context.Context, n Notification) (Notification, error)
