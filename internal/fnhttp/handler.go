@@ -43,7 +43,7 @@ type handler struct {
 	subjects []*contract.Subject // served, in cfg.Subjects order
 	core     Core
 	// pool runs the core: its goroutines keep the stacks the core grew.
-	pool   *gopool.Pool
+	pool   gopool.Pool
 	logger *slog.Logger
 }
 
@@ -53,7 +53,7 @@ type handler struct {
 // GET /healthz; every other POST is an invocation; other methods get 405.
 func New(cfg Config, c *contract.Contract, core Core, logger *slog.Logger) http.Handler {
 	cfg = cfg.withDefaults(c)
-	h := &handler{cfg: cfg, core: core, pool: &gopool.Pool{}, logger: logger.With("fn", cfg.Function)}
+	h := &handler{cfg: cfg, core: core, logger: logger.With("fn", cfg.Function)}
 	for _, name := range cfg.Subjects {
 		if s, ok := c.Subject(name); ok {
 			h.subjects = append(h.subjects, s)
@@ -146,7 +146,7 @@ func (h *handler) call(parent context.Context, call *Call, rec *record) answer {
 	}
 	ctx, cancel := context.WithDeadline(parent, coreDeadline(time.Now(), call.Deadline))
 	defer cancel()
-	out := runCore(ctx, h.pool, h.core, call, func(late ran) {
+	out := runCore(ctx, &h.pool, h.core, call, func(late ran) {
 		if late.panicked { // after the answer: the invocation's line is written
 			call.Logger.Error("late panic", "outcome", outcomePanic,
 				"err", fmt.Sprint(late.panicVal), "stack", string(late.stack))
