@@ -36,6 +36,23 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Sized is implemented by the readers Get returns when the object's size
+// is known once it is open (a file's, an S3 object's Content-Length): a
+// caller sizes its buffer with it, or refuses an object over its limit
+// before reading it.
+type Sized interface {
+	Size() int64
+}
+
+// SizeOf returns the size of object r that Get opened, or -1 when its
+// store did not say.
+func SizeOf(r io.Reader) int64 {
+	if s, ok := r.(Sized); ok {
+		return s.Size()
+	}
+	return -1
+}
+
 // Info describes a stored object.
 type Info struct {
 	Key     string

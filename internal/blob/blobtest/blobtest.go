@@ -74,6 +74,9 @@ func want(t *testing.T, s blob.Store, key string, data []byte) {
 	if err != nil {
 		t.Fatalf("Get(%q) = %v", key, err)
 	}
+	if n := blob.SizeOf(rc); n != int64(len(data)) {
+		t.Errorf("Get(%q) says its size is %d, want %d", key, n, len(data))
+	}
 	got, err := io.ReadAll(rc)
 	rc.Close()
 	if err != nil {

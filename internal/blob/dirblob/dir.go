@@ -190,12 +190,21 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, notFound(err))
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
 		return nil, fmt.Errorf("get %s: %w", key, blob.ErrNotFound)
 	}
-	return f, nil
+	return sizedFile{f, st.Size()}, nil
 }
+
+// sizedFile is an open blob that knows its size (blob.Sized).
+type sizedFile struct {
+	*os.File
+	size int64
+}
+
+func (f sizedFile) Size() int64 { return f.size }
 
 // Stat describes the file of key.
 func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {

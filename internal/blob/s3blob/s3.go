@@ -153,8 +153,19 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, notFound(err))
 	}
-	return out.Body, nil
+	if out.ContentLength == nil {
+		return out.Body, nil
+	}
+	return sizedBody{out.Body, *out.ContentLength}, nil
 }
+
+// sizedBody is an object's body that knows its size (blob.Sized).
+type sizedBody struct {
+	io.ReadCloser
+	size int64
+}
+
+func (b sizedBody) Size() int64 { return b.size }
 
 // Stat describes the object under key.
 func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
