@@ -22,8 +22,6 @@ import (
 type Store interface {
 	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
 	store.SyncStates
-	PutRaw(ctx context.Context, r store.RawMessage) (store.RawMessage, error)
-	MarkRawDelivered(ctx context.Context, id string) error
 	CreateNotification(ctx context.Context, n store.Notification) (store.Notification, error)
 }
 

@@ -23,7 +23,6 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/secrets"
-	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/store/storetest"
 )
@@ -261,7 +260,7 @@ func (h *harness) processedLocked() (distinct, most int) {
 }
 
 // rawIDOf is the raw id imap-fetch gives the bytes.
-func rawIDOf(raw []byte) string { return smtplistener.RawID(raw) }
+func rawIDOf(raw []byte) string { return store.RawID(raw) }
 
 // setFail replaces h.fail.
 func (h *harness) setFail(f func(rawID string, attempt int) bool) {

@@ -38,7 +38,8 @@ const (
 // Store is what the function needs from the record store (*store.SQL).
 type Store interface {
 	inbound.Store
-	GetInboundTarget(ctx context.Context, userID, identityID, rawID string) (store.InboundTarget, error)
+	GetRaw(ctx context.Context, id string) (store.RawMessage, error)
+	PutRaw(ctx context.Context, r store.RawMessage) (store.RawMessage, error)
 }
 
 type function struct {
@@ -77,85 +78,110 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 	if !ok {
 		return fnhttp.Result{}, faults.Perm(fmt.Errorf("payload %T is not a process_inbound order", call.Request.Payload))
 	}
-	t, err := f.target(ctx, o)
-	if err != nil {
-		return fnhttp.Result{}, err
-	}
-	raw, err := f.load(ctx, t.Raw)
-	if err != nil {
-		return fnhttp.Result{}, err
-	}
-	// Mail a remote identity fetched (imap-fetch) is notified once a batch,
-	// by imap-fetch, as the original's imap_worker did; SMTP mail here.
-	out, err := f.q.Deliver(ctx, inbound.Input{UserID: o.UserID, IdentityID: t.Identity.ID, Identifier: t.Identity.Identifier,
-		ContactID: t.ContactID, RawID: o.MessageID, Raw: raw, Batched: t.Identity.Type == store.RemoteIdentity})
-	if err != nil {
-		if errors.Is(err, store.ErrInvalid) {
-			err = faults.Perm(err)
+	raw, derived, err := f.load(ctx, o.MessageID)
+	if err == nil {
+		var out inbound.Outcome
+		if out, err = f.deliver(ctx, o, derived, raw); err == nil {
+			msg := MsgStored
+			if out.Dup {
+				msg = MsgDuplicate
+			}
+			call.Logger.Info("inbound message", "raw_id", o.MessageID, "message_id", out.Message.ID,
+				"discussion_id", out.Message.DiscussionID, "dup", out.Dup, "bytes", len(raw))
+			return fnhttp.Result{Message: msg, Reply: contract.InboundReply{Message: msg, MessageID: out.Message.ID,
+				DiscussionID: out.Message.DiscussionID}}, nil
 		}
-		return fnhttp.Result{}, fmt.Errorf("process raw message %s: %w", o.MessageID, err)
 	}
-	msg := MsgStored
-	if out.Dup {
-		msg = MsgDuplicate
+	if derived != "" && faults.IsPermanent(err) {
+		f.keepRaw(ctx, o.MessageID, derived, call.Logger)
 	}
-	call.Logger.Info("inbound message", "raw_id", o.MessageID, "message_id", out.Message.ID,
-		"discussion_id", out.Message.DiscussionID, "dup", out.Dup, "bytes", len(raw))
-	return fnhttp.Result{Message: msg, Reply: contract.InboundReply{Message: msg, MessageID: out.Message.ID,
-		DiscussionID: out.Message.DiscussionID}}, nil
+	return fnhttp.Result{}, err
 }
 
-// target reads, in one store query, the identity, the user's own contact
-// and the raw message's record. It checks that remote_id is an active
-// e-mail identity of the user: local (the SMTP listener) or remote
-// (imap-fetch, as the original's [user_id, remote_identity_id] recipient),
-// and that the raw message is recorded.
-func (f *function) target(ctx context.Context, o *contract.DeliverOrder) (store.InboundTarget, error) {
-	t, err := f.deps.Store.GetInboundTarget(ctx, o.UserID, o.RemoteID, o.MessageID)
+// deliver stores raw for the order's user and identity; the raw message is
+// recorded with it when derived (its key) is set.
+func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, derived string, raw []byte) (inbound.Outcome, error) {
+	out, err := f.q.Deliver(ctx, inbound.Input{UserID: o.UserID, IdentityID: o.RemoteID, RawID: o.MessageID,
+		RawKey: derived, Raw: raw})
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, inbound.ErrUnknownIdentity):
+		return out, fnhttp.WithCode(faults.Perm(err), CodeUnknownIdentity)
+	case errors.Is(err, inbound.ErrNotEmailIdentity):
+		return out, fnhttp.WithCode(faults.Perm(err), CodeBadIdentity)
+	case errors.Is(err, store.ErrInvalid):
+		err = faults.Perm(err)
+	}
+	return out, fmt.Errorf("process raw message %s: %w", o.MessageID, err)
+}
+
+// load reads the bytes of raw message id. A content-addressed id (the SMTP
+// listener's and imap-fetch's) names its key: the bytes are read there
+// without a store read, and derived is that key when they are found there
+// (imap-fetch leaves the record to the message's write). Otherwise the
+// raw message's record names the key.
+func (f *function) load(ctx context.Context, id string) (raw []byte, derived string, err error) {
+	if store.IsRawID(id) {
+		key := store.RawKey(id)
+		raw, err := f.read(ctx, id, key)
+		if !errors.Is(err, blob.ErrNotFound) {
+			return raw, key, err
+		}
+	}
+	r, err := f.deps.Store.GetRaw(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.InboundTarget{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)),
-			CodeUnknownIdentity)
+		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", id)), CodeRawNotFound)
 	}
 	if err != nil {
-		return store.InboundTarget{}, fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)
+		return nil, "", fmt.Errorf("raw message %s: %w", id, err)
 	}
-	id := t.Identity
-	email := id.Protocol == store.ProtocolEmail || (id.Type == store.RemoteIdentity && id.Protocol == "imap")
-	if (id.Type != store.LocalIdentity && id.Type != store.RemoteIdentity) || !email || id.Status != store.Active {
-		return store.InboundTarget{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s is not an active e-mail identity",
-			o.RemoteID, o.UserID)), CodeBadIdentity)
-	}
-	if t.Raw.ID == "" {
-		return store.InboundTarget{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", o.MessageID)),
-			CodeRawNotFound)
-	}
-	return t, nil
-}
-
-// load reads the bytes of raw message r.
-func (f *function) load(ctx context.Context, r store.RawMessage) ([]byte, error) {
-	rawID := r.ID
 	if r.Size > f.cfg.MaxRawBytes {
-		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is %d bytes, over the limit of %d",
-			rawID, r.Size, f.cfg.MaxRawBytes)), CodeRawTooLarge)
+		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is %d bytes, over the limit of %d",
+			id, r.Size, f.cfg.MaxRawBytes)), CodeRawTooLarge)
 	}
-	rc, err := f.deps.Blobs.Get(ctx, r.BlobKey)
+	raw, err = f.read(ctx, id, r.BlobKey)
 	if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
-		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: bytes missing from the blob store: %w", rawID, err)),
+		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: bytes missing from the blob store: %w", id, err)),
 			CodeRawMissing)
 	}
+	return raw, "", err
+}
+
+// read reads the bytes of raw message id under key, up to the size limit.
+// A missing object gives an error that matches blob.ErrNotFound.
+func (f *function) read(ctx context.Context, id, key string) ([]byte, error) {
+	rc, err := f.deps.Blobs.Get(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("open raw message %s: %w", rawID, err)
+		return nil, fmt.Errorf("open raw message %s: %w", id, err)
 	}
 	defer rc.Close()
-	buf := bytes.NewBuffer(make([]byte, 0, r.Size+bytes.MinRead)) // r.Size is within the limit
+	var buf bytes.Buffer
+	if n := blob.SizeOf(rc); n > f.cfg.MaxRawBytes {
+		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is %d bytes, over the limit of %d",
+			id, n, f.cfg.MaxRawBytes)), CodeRawTooLarge)
+	} else if n >= 0 {
+		buf.Grow(int(n) + bytes.MinRead) // the read that finds the end needs room
+	}
 	if _, err := buf.ReadFrom(io.LimitReader(rc, f.cfg.MaxRawBytes+1)); err != nil {
-		return nil, fmt.Errorf("read raw message %s: %w", rawID, err)
+		return nil, fmt.Errorf("read raw message %s: %w", id, err)
 	}
 	b := buf.Bytes()
 	if int64(len(b)) > f.cfg.MaxRawBytes {
 		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is over the limit of %d bytes",
-			rawID, f.cfg.MaxRawBytes)), CodeRawTooLarge)
+			id, f.cfg.MaxRawBytes)), CodeRawTooLarge)
 	}
 	return b, nil
+}
+
+// keepRaw records raw message id, found under key but refused, so that its
+// bytes stay known to the store.
+func (f *function) keepRaw(ctx context.Context, id, key string, log *slog.Logger) {
+	info, err := f.deps.Blobs.Stat(ctx, key)
+	if err == nil {
+		_, err = f.deps.Store.PutRaw(ctx, store.RawMessage{ID: id, BlobKey: key, Size: info.Size})
+	}
+	if err != nil {
+		log.Warn("refused raw message not recorded", "raw_id", id, "err", err)
+	}
 }

@@ -31,7 +31,10 @@ type env struct {
 	ident string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the function's environment variables.
+func newEnvWith(t *testing.T, vars map[string]string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -53,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	getenv := func(string) string { return "" }
+	getenv := func(k string) string { return vars[k] }
 	core, err := inboundemail.Build(getenv, st, blobs, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -217,5 +220,49 @@ func TestNotifications(t *testing.T) {
 	e.putRaw("remote-1", []byte("From: bob@example.org\r\nTo: alice@remote.example\r\nMessage-ID: <remote-1@example.org>\r\n\r\nhi\r\n"))
 	if code, reply, _ := e.call("remote-1", rid.ID); code != 200 || reply.Message != contract.InboundStored || count() != 1 {
 		t.Errorf("remote identity: %d %+v, %d notifications, want still 1", code, reply, count())
+	}
+}
+
+// A content-addressed raw message (imap-fetch's) is read under the key its
+// id names and recorded with the message. Refused, it is recorded alone, so
+// that its bytes stay known to the store.
+func TestRawRecordedWithTheMessage(t *testing.T) {
+	e := newEnvWith(t, map[string]string{inboundemail.EnvMaxRawBytes: "200"})
+	ctx := context.Background()
+	fetched := func(body string) (string, []byte) {
+		raw := []byte("From: bob@example.org\r\nTo: alice@example.test\r\nSubject: fetched\r\n\r\n" + body + "\r\n")
+		id := store.RawID(raw)
+		if err := e.blobs.Put(ctx, store.RawKey(id), bytes.NewReader(raw), int64(len(raw))); err != nil {
+			t.Fatal(err)
+		}
+		return id, raw
+	}
+	id, raw := fetched("hi")
+	code, reply, _ := e.call(id, e.ident)
+	if code != 200 || reply.Message != inboundemail.MsgStored {
+		t.Fatalf("fetched raw message: %d %+v", code, reply)
+	}
+	r, err := e.st.GetRaw(ctx, id)
+	if err != nil || r.BlobKey != store.RawKey(id) || r.Size != int64(len(raw)) {
+		t.Errorf("raw record %+v, %v, want its key and size", r, err)
+	}
+	if m, err := e.st.GetMessage(ctx, e.user, reply.MessageID); err != nil || m.RawMsgID != id {
+		t.Errorf("message %+v, %v, want raw %s", m, err, id)
+	}
+
+	tests := []struct {
+		name, body, ident, code string
+	}{
+		{"too large", strings.Repeat("x", 300), e.ident, inboundemail.CodeRawTooLarge},
+		{"unknown identity", "for nobody", "no-such-identity", inboundemail.CodeUnknownIdentity},
+	}
+	for _, tt := range tests {
+		id, raw := fetched(tt.body)
+		if code, reply, _ := e.call(id, tt.ident); code != 422 || reply.Error != tt.code {
+			t.Errorf("%s: %d %+v, want 422 %s", tt.name, code, reply, tt.code)
+		}
+		if r, err := e.st.GetRaw(ctx, id); err != nil || r.BlobKey != store.RawKey(id) || r.Size != int64(len(raw)) {
+			t.Errorf("%s: refused raw message's record %+v, %v, want it kept", tt.name, r, err)
+		}
 	}
 }

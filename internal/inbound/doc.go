@@ -12,6 +12,10 @@
 // from (raw message id, user id), so a redelivered order finds the message it
 // stored, and a second copy of a mail with the same Message-ID for the same
 // user is a duplicate. Both return the existing message with Dup set and
-// create nothing new. Store errors are returned wrapped with context and left
-// unclassified (temporary) unless the store says the input is invalid.
+// create nothing new. A message is one store.Delivery: its reads and writes
+// share one transaction, so a failure stores nothing of it. An identity that
+// is not the user's, or not an active e-mail identity, gives
+// ErrUnknownIdentity or ErrNotEmailIdentity. Other store errors are returned
+// wrapped with context and left unclassified (temporary) unless the store
+// says the input is invalid.
 package inbound

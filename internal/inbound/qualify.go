@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -16,31 +17,34 @@ import (
 	"github.com/caliopen/functions/internal/store"
 )
 
-// Store is what the qualifier needs from the record store (*store.SQL has
-// it all).
+// Store is what the qualifier needs from the record store (*store.SQL):
+// one write transaction a message, in which it reads and writes.
 type Store interface {
-	FindContacts(ctx context.Context, userID, kind, value string) ([]store.Contact, error)
-	MessagesByExternalID(ctx context.Context, userID string, messageIDs []string) ([]store.Message, error)
-	EnsureDiscussion(ctx context.Context, userID, key, subject string) (store.Discussion, error)
-	PutInboundNotify(ctx context.Context, m store.Message, notify func(store.Message) store.Notification) (store.Message, bool, error)
-	ListTags(ctx context.Context, userID string) ([]store.Tag, error)
-	UpsertTag(ctx context.Context, t store.Tag) (store.Tag, error)
+	Deliver(ctx context.Context, fn func(d store.Delivery) error) error
 }
 
 // Input is one raw message to deliver to one user.
 type Input struct {
-	UserID     string
-	IdentityID string // the local identity that received it
-	Identifier string // that identity's address, lowercased
-	ContactID  string // the user's own contact; "" when the user has none
+	UserID string
+	// IdentityID is the identity that received it: a local one (the SMTP
+	// listener) or a remote one (imap-fetch, as the original's [user_id,
+	// remote_identity_id] recipient). It must be an active e-mail identity
+	// of the user.
+	IdentityID string
 	RawID      string
-	Raw        []byte
-	Received   time.Time // arrival time; zero means now
-	// Batched: the caller notifies the user once for a batch of messages
-	// (imap-fetch for a sync, as the original's imap_worker), so no
-	// notification is stored with this one.
-	Batched bool
+	// RawKey, when set, is the blob key of the raw message: its record
+	// (RawID, RawKey, len(Raw)) is written with the message unless one
+	// exists. imap-fetch leaves the record to this write.
+	RawKey   string
+	Raw      []byte
+	Received time.Time // arrival time; zero means now
 }
+
+// Errors of the receiving identity; both are permanent.
+var (
+	ErrUnknownIdentity  = errors.New("the user has no such identity")
+	ErrNotEmailIdentity = errors.New("not an active e-mail identity")
+)
 
 // Outcome is the stored message and whether it was there already.
 type Outcome struct {
@@ -75,67 +79,106 @@ func MessageID(rawID, userID string) string {
 }
 
 // Deliver parses in.Raw and stores it for in.UserID (see the package doc for
-// its failure semantics).
+// its failure semantics). Mail a remote identity received is not notified
+// here: its fetcher notifies the user once a batch, as the original's
+// imap_worker did once a sync.
 func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 	p := Parse(in.Raw)
-	m := store.Message{
-		ID:           MessageID(in.RawID, in.UserID),
-		UserID:       in.UserID,
-		IdentityIDs:  []string{in.IdentityID},
-		Protocol:     store.ProtocolEmail,
-		Participants: p.Participants,
-		Subject:      p.Subject,
-		BodyPlain:    p.BodyPlain,
-		BodyHTML:     p.BodyHTML,
-		Date:         p.Date,
-		DateSort:     in.Received,
-		IsUnread:     true,
-		IsReceived:   true,
-		External:     p.External,
-		Attachments:  p.Attachments,
-		RawMsgID:     in.RawID,
-		PI:           p.PI,
-		Features:     p.Features,
+	base := store.Message{
+		ID:          MessageID(in.RawID, in.UserID),
+		UserID:      in.UserID,
+		IdentityIDs: []string{in.IdentityID},
+		Protocol:    store.ProtocolEmail,
+		Subject:     p.Subject,
+		BodyPlain:   p.BodyPlain,
+		BodyHTML:    p.BodyHTML,
+		Date:        p.Date,
+		DateSort:    in.Received,
+		IsUnread:    true,
+		IsReceived:  true,
+		External:    p.External,
+		Attachments: p.Attachments,
+		RawMsgID:    in.RawID,
+		Features:    p.Features,
 	}
-	if m.DateSort.IsZero() && q.Now != nil {
-		m.DateSort = q.Now()
+	if base.DateSort.IsZero() && q.Now != nil {
+		base.DateSort = q.Now()
 	}
-	if len(m.Participants) == 0 && in.Identifier != "" {
-		m.Participants = []store.Participant{{Type: "To", Address: in.Identifier, Protocol: store.ProtocolEmail}}
+	if base.External.InReplyTo != "" || len(base.External.References) > 0 {
+		base.Importance = 2
 	}
-	if m.External.InReplyTo != "" || len(m.External.References) > 0 {
-		m.Importance = 2
-	}
-	if err := q.resolve(ctx, &m, in.Identifier, in.ContactID); err != nil {
-		return Outcome{}, err
-	}
-	tags, err := q.tags(ctx, in.UserID, p.Flags)
+	var (
+		out    Outcome
+		thread string // the thread key the cache lacked
+	)
+	// The closure may run more than once (store.Delivery): it starts from
+	// base each time, and the cache learns its discussion once committed.
+	err := q.Store.Deliver(ctx, func(d store.Delivery) error {
+		id, own, err := d.Target(ctx, in.UserID, in.IdentityID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("identity %s of user %s: %w", in.IdentityID, in.UserID, ErrUnknownIdentity)
+		}
+		if err != nil {
+			return err
+		}
+		if !acceptsMail(id) {
+			return fmt.Errorf("identity %s of user %s: %w", in.IdentityID, in.UserID, ErrNotEmailIdentity)
+		}
+		if in.RawKey != "" {
+			if err := d.RecordRaw(ctx, store.RawMessage{ID: in.RawID, BlobKey: in.RawKey, Size: int64(len(in.Raw))}); err != nil {
+				return err
+			}
+		}
+		m := base
+		m.PI = p.PI
+		m.Participants = slices.Clone(p.Participants)
+		if len(m.Participants) == 0 && id.Identifier != "" {
+			m.Participants = []store.Participant{{Type: "To", Address: id.Identifier, Protocol: store.ProtocolEmail}}
+		}
+		if err := resolve(ctx, d, &m, id.Identifier, own); err != nil {
+			return err
+		}
+		if m.Tags, err = tags(ctx, d, in.UserID, p.Flags); err != nil {
+			return err
+		}
+		if m.DiscussionID, thread, err = q.discussion(ctx, d, &m, p.ListIDs); err != nil {
+			return err
+		}
+		// The notification is stored with the message (a redelivered order
+		// finishes what an interrupted one began; a second copy of a mail
+		// creates nothing).
+		notify := notification
+		if id.Type == store.RemoteIdentity {
+			notify = nil
+		}
+		stored, dup, err := d.PutInbound(ctx, m, notify)
+		if err != nil {
+			return fmt.Errorf("store message for user %s: %w", in.UserID, err)
+		}
+		out = Outcome{Message: stored, Dup: dup}
+		return nil
+	})
 	if err != nil {
 		return Outcome{}, err
 	}
-	m.Tags = tags
-	if m.DiscussionID, err = q.discussion(ctx, &m, p.ListIDs); err != nil {
-		return Outcome{}, err
+	if thread != "" {
+		q.discussions.put(in.UserID, thread, out.Message.DiscussionID)
 	}
-	// The notification is stored with the message (a redelivered order
-	// finishes what an interrupted one began; a second copy of a mail
-	// creates nothing), unless the caller notifies for a batch.
-	notify := notification
-	if in.Batched {
-		notify = nil
-	}
-	stored, dup, err := q.Store.PutInboundNotify(ctx, m, notify)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("store message for user %s: %w", in.UserID, err)
-	}
-	return Outcome{Message: stored, Dup: dup}, nil
+	return out, nil
+}
+
+// acceptsMail says whether identity id receives e-mail: an active local
+// e-mail identity, or an active remote one (e-mail or IMAP).
+func acceptsMail(id store.Identity) bool {
+	email := id.Protocol == store.ProtocolEmail || (id.Type == store.RemoteIdentity && id.Protocol == "imap")
+	return (id.Type == store.LocalIdentity || id.Type == store.RemoteIdentity) && email && id.Status == store.Active
 }
 
 // resolve attaches contact ids to participants: own, the user's own
 // contact, for the receiving identity, the user's contacts found by address
 // otherwise. Comportment +10 when every other participant is a known
 // contact.
-func (q *Qualifier) resolve(ctx context.Context, m *store.Message, identifier, own string) error {
+func resolve(ctx context.Context, d store.Delivery, m *store.Message, identifier, own string) error {
 	known, others := 0, 0
 	cache := map[string][]string{}
 	for i := range m.Participants {
@@ -149,7 +192,7 @@ func (q *Qualifier) resolve(ctx context.Context, m *store.Message, identifier, o
 		others++
 		ids, ok := cache[pa.Address]
 		if !ok {
-			cs, err := q.Store.FindContacts(ctx, m.UserID, store.LookupEmail, pa.Address)
+			cs, err := d.FindContacts(ctx, m.UserID, store.LookupEmail, pa.Address)
 			if err != nil {
 				return fmt.Errorf("find contacts of user %s: %w", m.UserID, err)
 			}
@@ -170,11 +213,11 @@ func (q *Qualifier) resolve(ctx context.Context, m *store.Message, identifier, o
 }
 
 // tags creates the imported tags the user lacks and returns their names.
-func (q *Qualifier) tags(ctx context.Context, userID string, flags []string) ([]string, error) {
+func tags(ctx context.Context, d store.Delivery, userID string, flags []string) ([]string, error) {
 	if len(flags) == 0 {
 		return nil, nil
 	}
-	have, err := q.Store.ListTags(ctx, userID)
+	have, err := d.ListTags(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of user %s: %w", userID, err)
 	}
@@ -182,7 +225,7 @@ func (q *Qualifier) tags(ctx context.Context, userID string, flags []string) ([]
 		if slices.ContainsFunc(have, func(t store.Tag) bool { return t.Name == f }) {
 			continue
 		}
-		if _, err := q.Store.UpsertTag(ctx, store.Tag{UserID: userID, Name: f, Label: f, Type: "imported"}); err != nil {
+		if _, err := d.UpsertTag(ctx, store.Tag{UserID: userID, Name: f, Label: f, Type: "imported"}); err != nil {
 			return nil, fmt.Errorf("create imported tag for user %s: %w", userID, err)
 		}
 	}
@@ -191,33 +234,32 @@ func (q *Qualifier) tags(ctx context.Context, userID string, flags []string) ([]
 
 // discussion threads m: into the discussion of the newest message of the
 // same user that m references (In-Reply-To, then References), else into the
-// discussion keyed by the mailing list or by the participants hash.
-func (q *Qualifier) discussion(ctx context.Context, m *store.Message, listIDs []string) (string, error) {
+// discussion keyed by the mailing list or by the participants hash. It
+// returns that key too when the cache lacked it.
+func (q *Qualifier) discussion(ctx context.Context, d store.Delivery, m *store.Message, listIDs []string) (id, key string, err error) {
 	refs := slices.Clone(m.External.References)
 	if m.External.InReplyTo != "" {
 		refs = append(refs, m.External.InReplyTo)
 	}
 	if len(refs) > 0 {
-		found, err := q.Store.MessagesByExternalID(ctx, m.UserID, refs)
+		found, err := d.MessagesByExternalID(ctx, m.UserID, refs)
 		if err != nil {
-			return "", fmt.Errorf("find referenced messages of user %s: %w", m.UserID, err)
+			return "", "", fmt.Errorf("find referenced messages of user %s: %w", m.UserID, err)
 		}
 		for i := len(found) - 1; i >= 0; i-- {
 			if found[i].DiscussionID != "" {
-				return found[i].DiscussionID, nil
+				return found[i].DiscussionID, "", nil
 			}
 		}
 	}
-	key := ThreadKey(m.Participants, listIDs)
+	key = ThreadKey(m.Participants, listIDs)
 	if id, ok := q.discussions.get(m.UserID, key); ok {
-		return id, nil
+		return id, "", nil
 	}
-	d, err := q.Store.EnsureDiscussion(ctx, m.UserID, key, m.Subject)
-	if err != nil {
-		return "", fmt.Errorf("ensure discussion for user %s: %w", m.UserID, err)
+	if id, err = d.DiscussionID(ctx, m.UserID, key, m.Subject); err != nil {
+		return "", "", fmt.Errorf("ensure discussion for user %s: %w", m.UserID, err)
 	}
-	q.discussions.put(m.UserID, key, d.ID)
-	return d.ID, nil
+	return id, key, nil
 }
 
 // ThreadKey is the natural key of a discussion without references: the

@@ -2,6 +2,7 @@ package inbound_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,8 +48,7 @@ func (f *fixture) deliver(rawID string, raw []byte) inbound.Outcome {
 	if _, err := f.st.PutRaw(ctx, store.RawMessage{ID: rawID, BlobKey: "raw/" + rawID, Size: int64(len(raw))}); err != nil {
 		f.t.Fatal(err)
 	}
-	out, err := f.q.Deliver(ctx, inbound.Input{UserID: f.user.ID, IdentityID: f.ident.ID, Identifier: f.ident.Identifier,
-		RawID: rawID, Raw: raw})
+	out, err := f.q.Deliver(ctx, inbound.Input{UserID: f.user.ID, IdentityID: f.ident.ID, RawID: rawID, Raw: raw})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -149,16 +149,14 @@ func TestDeliverParticipantsHashAndTags(t *testing.T) {
 
 func TestDeliverOwnContact(t *testing.T) {
 	f := newFixture(t)
+	ctx := context.Background()
 	raw := []byte("From: x@example.org\r\nTo: Alice <alice@example.test>\r\nSubject: own\r\n\r\nhi\r\n")
 	for _, tc := range []struct{ rawID, contact string }{{"own1", "alice-card"}, {"own2", ""}} {
-		if _, err := f.st.PutRaw(context.Background(), store.RawMessage{ID: tc.rawID, BlobKey: "raw/" + tc.rawID, Size: 1}); err != nil {
+		f.user.ContactID = tc.contact
+		if _, err := f.st.UpdateUser(ctx, f.user); err != nil {
 			t.Fatal(err)
 		}
-		out, err := f.q.Deliver(context.Background(), inbound.Input{UserID: f.user.ID, IdentityID: f.ident.ID,
-			Identifier: f.ident.Identifier, ContactID: tc.contact, RawID: tc.rawID, Raw: raw})
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := f.deliver(tc.rawID, raw)
 		for _, p := range out.Message.Participants {
 			want := []string(nil)
 			if p.Address == f.ident.Identifier && tc.contact != "" {
@@ -171,18 +169,63 @@ func TestDeliverOwnContact(t *testing.T) {
 	}
 }
 
-func TestDeliverBatchedStoresNoNotification(t *testing.T) {
+// Mail a remote identity fetched is notified once a batch by its fetcher:
+// its delivery stores no notification.
+func TestDeliverRemoteStoresNoNotification(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.st.PutRaw(context.Background(), store.RawMessage{ID: "b1", BlobKey: "raw/b1", Size: 1}); err != nil {
+	ctx := context.Background()
+	id, err := f.st.CreateIdentity(ctx, store.Identity{UserID: f.user.ID, Type: store.RemoteIdentity,
+		Protocol: store.ProtocolEmail, Identifier: "alice@remote.example"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := f.q.Deliver(context.Background(), inbound.Input{UserID: f.user.ID, IdentityID: f.ident.ID,
-		Identifier: f.ident.Identifier, RawID: "b1", Batched: true,
-		Raw: []byte("From: x@example.org\r\nTo: alice@example.test\r\n\r\nhi\r\n")})
+	out, err := f.q.Deliver(ctx, inbound.Input{UserID: f.user.ID, IdentityID: id.ID, RawID: "b1", RawKey: "raw/b1",
+		Raw: []byte("From: x@example.org\r\nTo: alice@remote.example\r\n\r\nhi\r\n")})
 	if err != nil || out.Dup {
 		t.Fatalf("%+v %v", out, err)
 	}
 	if got := f.notifications(); got != 0 {
-		t.Errorf("%d notifications for a batched delivery, want 0", got)
+		t.Errorf("%d notifications for a remote identity's message, want 0", got)
+	}
+	f.deliver("l1", []byte("From: x@example.org\r\nTo: alice@example.test\r\n\r\nhi\r\n"))
+	if got := f.notifications(); got != 1 {
+		t.Errorf("%d notifications after a local identity's message, want 1", got)
+	}
+}
+
+// RawKey: the raw message's record is written with the message, once; a
+// delivery that fails writes neither.
+func TestDeliverRecordsRaw(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	raw := []byte("From: x@example.org\r\nTo: alice@example.test\r\n\r\nhi\r\n")
+	in := inbound.Input{UserID: f.user.ID, IdentityID: f.ident.ID, RawID: "fetched", RawKey: "raw/fe/fetched", Raw: raw}
+	out, err := f.q.Deliver(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.st.GetRaw(ctx, "fetched")
+	if err != nil || got.BlobKey != in.RawKey || got.Size != int64(len(raw)) || out.Message.RawMsgID != "fetched" {
+		t.Fatalf("raw record %+v, %v; message raw %q", got, err, out.Message.RawMsgID)
+	}
+	if again, err := f.q.Deliver(ctx, in); err != nil || !again.Dup || again.Message.ID != out.Message.ID {
+		t.Errorf("redelivery = %+v, %v, want the same message as a duplicate", again, err)
+	}
+
+	f.ident.Status = store.Inactive
+	if _, err := f.st.UpdateIdentity(ctx, f.ident); err != nil {
+		t.Fatal(err)
+	}
+	bad := in
+	bad.RawID, bad.RawKey = "refused", "raw/re/refused"
+	if _, err := f.q.Deliver(ctx, bad); !errors.Is(err, inbound.ErrNotEmailIdentity) {
+		t.Errorf("inactive identity: %v, want ErrNotEmailIdentity", err)
+	}
+	bad.IdentityID = "no-such-identity"
+	if _, err := f.q.Deliver(ctx, bad); !errors.Is(err, inbound.ErrUnknownIdentity) {
+		t.Errorf("unknown identity: %v, want ErrUnknownIdentity", err)
+	}
+	if _, err := f.st.GetRaw(ctx, "refused"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused deliveries recorded their raw message: %v", err)
 	}
 }

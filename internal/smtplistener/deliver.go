@@ -3,9 +3,7 @@ package smtplistener
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,21 +88,10 @@ type envelope struct {
 	tls            *tls.ConnectionState
 }
 
-// RawID is the id of a raw message: the hex SHA-256 of its bytes as
-// received, so that a retried delivery of the same message finds the same
-// raw message (and the same stored messages).
-func RawID(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
-// RawKey is the blob key of raw message id.
-func RawKey(id string) string { return "raw/" + id[:2] + "/" + id }
-
 // deliver stores data once and processes it for every recipient identity.
 func (l *Listener) deliver(ctx context.Context, env envelope, data []byte, rcpts []recipient) *result {
 	start := time.Now()
-	id := RawID(data)
+	id := store.RawID(data)
 	res := &result{byID: map[string]outcome{}}
 	log := l.deps.Logger.With("raw_id", id, "rcpts", len(rcpts), "bytes", len(data))
 	if err := l.storeRaw(ctx, id, env, data); err != nil {
@@ -159,7 +146,7 @@ func (l *Listener) storeRaw(ctx context.Context, id string, env envelope, data [
 	defer cancel()
 	head := []byte(l.received(env, id))
 	body := append(head, data...)
-	key := RawKey(id)
+	key := store.RawKey(id)
 	if err := l.deps.Blobs.Put(ctx, key, bytes.NewReader(body), int64(len(body))); err != nil {
 		return fmt.Errorf("store raw message %s: %w", id, err)
 	}

@@ -215,7 +215,11 @@ func (s *SQL) ListContacts(ctx context.Context, userID string, p Page) ([]Contac
 // lowercased) as an address of this kind: LookupEmail, LookupPhone or a
 // social identity type. It resolves message participants to contacts.
 func (s *SQL) FindContacts(ctx context.Context, userID, kind, value string) ([]Contact, error) {
-	return all(ctx, s, "find contacts", scanContact, `SELECT `+prefixed("c.", contactCols)+` FROM contacts c
+	return findContacts(ctx, s.read(), s, userID, kind, value)
+}
+
+func findContacts(ctx context.Context, c conn, s *SQL, userID, kind, value string) ([]Contact, error) {
+	return allOn(ctx, c, s, "find contacts", scanContact, `SELECT `+prefixed("c.", contactCols)+` FROM contacts c
 		JOIN contact_lookup l ON l.user_id = c.user_id AND l.contact_id = c.id
 		WHERE l.user_id = ? AND l.kind = ? AND l.value = ? ORDER BY c.sort_key, c.id`,
 		userID, strings.ToLower(kind), strings.ToLower(strings.TrimSpace(value)))

@@ -304,7 +304,12 @@ func (c conn) one(ctx context.Context, query string, args ...any) error {
 
 // all runs q and scans every row with scan; op names the operation in errors.
 func all[T any](ctx context.Context, s *SQL, op string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := s.read().query(ctx, q, args...)
+	return allOn(ctx, s.read(), s, op, scan, q, args...)
+}
+
+// allOn is all on connection c (a transaction's, to read what it wrote).
+func allOn[T any](ctx context.Context, c conn, s *SQL, op string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := c.query(ctx, q, args...)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}

@@ -39,6 +39,9 @@ func scanDiscussion(r scanner) (Discussion, error) {
 	return d, err
 }
 
+const insertDiscussion = `INSERT INTO discussions (id, user_id, thread_key, subject, last_message_at, created_at)
+	VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (user_id, thread_key) DO NOTHING`
+
 // EnsureDiscussion returns the discussion of user userID with this key,
 // creating it (with this subject) when there is none. It is an upsert: two
 // concurrent calls get the same discussion.
@@ -47,10 +50,7 @@ func (s *SQL) EnsureDiscussion(ctx context.Context, userID, key, subject string)
 	if userID == "" || key == "" {
 		return Discussion{}, invalid(op, "user id and key are required")
 	}
-	now := s.stamp()
-	_, err := s.write().exec(ctx, `INSERT INTO discussions (id, user_id, thread_key, subject, last_message_at, created_at)
-		VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (user_id, thread_key) DO NOTHING`,
-		newID(), userID, key, subject, micros(now))
+	_, err := s.write().exec(ctx, insertDiscussion, newID(), userID, key, subject, micros(s.stamp()))
 	if err != nil {
 		return Discussion{}, s.fail(op, err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"strings"
 )
@@ -33,9 +32,32 @@ func (s *SQL) PutInbound(ctx context.Context, m Message) (Message, bool, error) 
 // copy of a stored mail. A notification whose ID exists is kept as it is.
 // A nil notify stores none.
 func (s *SQL) PutInboundNotify(ctx context.Context, m Message, notify func(Message) Notification) (Message, bool, error) {
-	const op = "put inbound message"
+	m, err := s.inboundMessage(m)
+	if err != nil {
+		return Message{}, false, err
+	}
+	var (
+		stored Message
+		dup    bool
+	)
+	err = s.tx(ctx, func(c conn) error {
+		var err error
+		stored, dup, err = s.putInboundNotify(ctx, c, m, notify)
+		return err
+	})
+	if err != nil {
+		return Message{}, false, s.fail(putInboundOp, err)
+	}
+	return stored, dup, nil
+}
+
+const putInboundOp = "put inbound message"
+
+// inboundMessage checks m and sets what the store decides of a received
+// message.
+func (s *SQL) inboundMessage(m Message) (Message, error) {
 	if m.UserID == "" {
-		return Message{}, false, invalid(op, "user id is required")
+		return Message{}, invalid(putInboundOp, "user id is required")
 	}
 	m.External.MessageID = strings.TrimSpace(m.External.MessageID)
 	m.ID = orNewID(m.ID)
@@ -44,24 +66,17 @@ func (s *SQL) PutInboundNotify(ctx context.Context, m Message, notify func(Messa
 	m.DateSort = orNow(m.DateSort, now)
 	m.Date, m.SendStarted = norm(m.Date), norm(m.SendStarted)
 	m.IsDraft, m.SendState, m.SendError = false, SendNone, ""
-	var (
-		stored Message
-		dup    bool
-	)
-	err := s.tx(ctx, func(c conn) error {
-		var err error
-		if stored, dup, err = putInbound(ctx, c, m); err != nil {
-			return err
-		}
-		if notify == nil || (dup && stored.RawMsgID != m.RawMsgID) {
-			return nil
-		}
-		return insertNotification(ctx, c, s.notification(notify(stored)), true)
-	})
-	if err != nil {
-		return Message{}, false, s.fail(op, err)
+	return m, nil
+}
+
+// putInboundNotify is PutInboundNotify's transaction, for m as
+// inboundMessage returned it.
+func (s *SQL) putInboundNotify(ctx context.Context, c conn, m Message, notify func(Message) Notification) (Message, bool, error) {
+	stored, dup, err := putInbound(ctx, c, m)
+	if err != nil || notify == nil || (dup && stored.RawMsgID != m.RawMsgID) {
+		return stored, dup, err
 	}
-	return stored, dup, nil
+	return stored, dup, insertNotification(ctx, c, s.notification(notify(stored)), true)
 }
 
 // existingInbound finds the message that kept m from being inserted.
@@ -85,6 +100,10 @@ func existingInbound(ctx context.Context, c conn, m *Message) (Message, error) {
 // is one of messageIDs (at most MaxLimit of them), for threading replies
 // into discussions. Unknown ids are skipped.
 func (s *SQL) MessagesByExternalID(ctx context.Context, userID string, messageIDs []string) ([]Message, error) {
+	return messagesByExternalID(ctx, s.read(), s, userID, messageIDs)
+}
+
+func messagesByExternalID(ctx context.Context, c conn, s *SQL, userID string, messageIDs []string) ([]Message, error) {
 	const op = "messages by external id"
 	if len(messageIDs) == 0 {
 		return nil, nil
@@ -97,7 +116,7 @@ func (s *SQL) MessagesByExternalID(ctx context.Context, userID string, messageID
 		args = append(args, id)
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(messageIDs)), ", ")
-	return all(ctx, s, op, scanMessage, `SELECT `+messageCols+` FROM messages
+	return allOn(ctx, c, s, op, scanMessage, `SELECT `+messageCols+` FROM messages
 		WHERE user_id = ? AND external_message_id IN (`+marks+`) ORDER BY sort_at, id`, args...)
 }
 
@@ -119,41 +138,4 @@ func putInbound(ctx context.Context, c conn, m Message) (Message, bool, error) {
 	_, err = c.exec(ctx, `UPDATE messages SET identity_ids = ? WHERE user_id = ? AND id = ?`,
 		jsonList(stored.IdentityIDs), stored.UserID, stored.ID)
 	return stored, true, err
-}
-
-// InboundTarget is what storing an inbound message for one identity needs
-// to read, in one query: the identity that received it (its settings,
-// credentials and sync state are not read), its user's own contact, and
-// the record of the raw message.
-type InboundTarget struct {
-	Identity  Identity   // ID, UserID, Type, Protocol, Identifier and Status only
-	ContactID string     // the user's own contact; "" when the user has none
-	Raw       RawMessage // zero (empty ID) when the raw message is not recorded
-}
-
-// GetInboundTarget reads identity identityID of user userID, the user's
-// own contact and raw message rawID. ErrNotFound when the user has no such
-// identity; a raw message that is not recorded leaves Raw zero.
-func (s *SQL) GetInboundTarget(ctx context.Context, userID, identityID, rawID string) (InboundTarget, error) {
-	var (
-		t        InboundTarget
-		i        = &t.Identity
-		rawKey   sql.NullString
-		rawSize  sql.NullInt64
-		rawDone  sql.NullBool
-		rawFound sql.NullString
-	)
-	err := s.read().row(ctx, `SELECT i.id, i.user_id, i.type, i.protocol, i.identifier, i.status, u.contact_id,
-			r.id, r.blob_key, r.size, r.delivered, r.created_at
-		FROM identities i JOIN users u ON u.id = i.user_id LEFT JOIN raw_messages r ON r.id = ?
-		WHERE i.user_id = ? AND i.id = ?`, rawID, userID, identityID).
-		Scan(&i.ID, &i.UserID, &i.Type, &i.Protocol, &i.Identifier, &i.Status, &t.ContactID,
-			&rawFound, &rawKey, &rawSize, &rawDone, timeCol{&t.Raw.CreatedAt})
-	if err != nil {
-		return InboundTarget{}, s.fail("get inbound target "+identityID, err)
-	}
-	if rawFound.Valid {
-		t.Raw.ID, t.Raw.BlobKey, t.Raw.Size, t.Raw.Delivered = rawFound.String, rawKey.String, rawSize.Int64, rawDone.Bool
-	}
-	return t, nil
 }

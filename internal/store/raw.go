@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -16,6 +18,30 @@ type RawMessage struct {
 	Size      int64
 	Delivered bool // every recipient was processed, or the message was sent
 	CreatedAt time.Time
+}
+
+// RawID is the id of a received raw message: the hex SHA-256 of its bytes,
+// so that a retried delivery or a second fetch of the same message finds
+// the same raw message (and the same stored messages).
+func RawID(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// RawKey is the blob key of raw message id, an id RawID gave.
+func RawKey(id string) string { return "raw/" + id[:2] + "/" + id }
+
+// IsRawID says whether id is one RawID gives (64 lowercase hex digits).
+func IsRawID(id string) bool {
+	if len(id) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Raws stores raw message records.

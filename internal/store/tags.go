@@ -31,31 +31,46 @@ func scanTag(r scanner) (Tag, error) {
 	return t, err
 }
 
+const upsertTag = `INSERT INTO tags (` + tagCols + `) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (user_id, name) DO UPDATE SET label = excluded.label, type = excluded.type,
+	importance = excluded.importance RETURNING ` + tagCols
+
 // UpsertTag stores tag t, or updates the label, type and importance of the
 // user's tag with the same name, and returns what is stored.
 func (s *SQL) UpsertTag(ctx context.Context, t Tag) (Tag, error) {
-	const op = "upsert tag"
-	if t.UserID == "" || t.Name == "" {
-		return Tag{}, invalid(op, "user id and name are required")
+	args, err := s.upsertTagArgs(t)
+	if err != nil {
+		return Tag{}, err
 	}
 	var got Tag
-	err := s.writeRow(ctx, func(r scanner) error {
+	err = s.writeRow(ctx, func(r scanner) error {
 		var err error
 		got, err = scanTag(r)
 		return err
-	}, `INSERT INTO tags (`+tagCols+`) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, name) DO UPDATE SET label = excluded.label, type = excluded.type,
-		importance = excluded.importance RETURNING `+tagCols,
-		t.UserID, t.Name, t.Label, t.Type, t.Importance, micros(s.stamp()))
+	}, upsertTag, args...)
 	if err != nil {
-		return Tag{}, s.fail(op, err)
+		return Tag{}, s.fail(upsertTagOp, err)
 	}
 	return got, nil
 }
 
+const upsertTagOp = "upsert tag"
+
+// upsertTagArgs checks t and returns upsertTag's arguments.
+func (s *SQL) upsertTagArgs(t Tag) ([]any, error) {
+	if t.UserID == "" || t.Name == "" {
+		return nil, invalid(upsertTagOp, "user id and name are required")
+	}
+	return []any{t.UserID, t.Name, t.Label, t.Type, t.Importance, micros(s.stamp())}, nil
+}
+
 // ListTags returns the tags of user userID by name.
 func (s *SQL) ListTags(ctx context.Context, userID string) ([]Tag, error) {
-	return all(ctx, s, "list tags", scanTag, `SELECT `+tagCols+` FROM tags WHERE user_id = ? ORDER BY name`, userID)
+	return listTags(ctx, s.read(), s, userID)
+}
+
+func listTags(ctx context.Context, c conn, s *SQL, userID string) ([]Tag, error) {
+	return allOn(ctx, c, s, "list tags", scanTag, `SELECT `+tagCols+` FROM tags WHERE user_id = ? ORDER BY name`, userID)
 }
 
 // DeleteTag deletes tag name of user userID. Messages keep the name in

@@ -44,7 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"Attempt", testAttempt},
 		{"SentCopyRecord", testSentCopyRecord},
 		{"InboundNotify", testInboundNotify},
-		{"InboundTarget", testInboundTarget},
+		{"Delivery", testDelivery},
 		{"RawMessages", testRawMessages},
 		{"Discussions", testDiscussions},
 		{"Contacts", testContacts},
