@@ -250,6 +250,24 @@ func TestRawRecordedWithTheMessage(t *testing.T) {
 		t.Errorf("message %+v, %v, want raw %s", m, err, id)
 	}
 
+	// One recorded under another key (the layout before "raw/<id>") is
+	// read through its record, which keeps its key.
+	old := []byte("From: bob@example.org\r\nTo: alice@example.test\r\nSubject: before\r\n\r\nhi\r\n")
+	oldID := store.RawID(old)
+	oldKey := "raw/" + oldID[:2] + "/" + oldID
+	if err := e.blobs.Put(ctx, oldKey, bytes.NewReader(old), int64(len(old))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.PutRaw(ctx, store.RawMessage{ID: oldID, BlobKey: oldKey, Size: int64(len(old))}); err != nil {
+		t.Fatal(err)
+	}
+	if code, reply, _ := e.call(oldID, e.ident); code != 200 || reply.Message != inboundemail.MsgStored {
+		t.Errorf("raw message under its record's key: %d %+v", code, reply)
+	}
+	if r, err := e.st.GetRaw(ctx, oldID); err != nil || r.BlobKey != oldKey {
+		t.Errorf("raw record %+v, %v, want its key kept", r, err)
+	}
+
 	tests := []struct {
 		name, body, ident, code string
 	}{
