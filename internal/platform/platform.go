@@ -38,7 +38,17 @@ type Config struct {
 	S3 s3blob.Config
 	// NATS is read from NATS_URL and the other natsconn variables.
 	NATS natsconn.Config
+	// RecentRaw is how many bytes of the raw messages last stored are
+	// kept in memory (blob.Recent) for the functions of the same process
+	// that read them next: the local system, where the SMTP listener and
+	// imap-fetch store what inbound-email reads a moment later. 0 keeps
+	// none, as a function alone in its pod has no use for them.
+	RecentRaw int64
 }
+
+// LocalRecentRaw is the local system's Config.RecentRaw: 4 MiB, about a
+// thousand 4 KB messages, where 32 are in flight.
+const LocalRecentRaw = 4 << 20
 
 // LocalFiles reports whether the store or the blobs are local files
 // (SQLite, a blob directory): see procs.ForFileIO.
@@ -93,6 +103,7 @@ func Local(dataDir, natsURL, clientName string) Config {
 		BlobBackend: "dir",
 		BlobDir:     filepath.Join(dataDir, "blobs"),
 		NATS:        natsconn.Config{URL: natsURL, Name: clientName},
+		RecentRaw:   LocalRecentRaw,
 	}
 }
 
@@ -134,6 +145,9 @@ func Open(ctx context.Context, cfg Config, keyring *secrets.Keyring, logger *slo
 		if d.Blobs, err = dirblob.New(cfg.BlobDir); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.RecentRaw > 0 {
+		d.Blobs = blob.NewRecent(d.Blobs, store.RawPrefix, cfg.RecentRaw)
 	}
 	if d.NC, err = cfg.NATS.Connect(logger, nil); err != nil {
 		return nil, err

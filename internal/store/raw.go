@@ -34,7 +34,10 @@ func RawID(data []byte) string {
 // then share the directory's fsync, which 256 directories by the id's
 // first byte made one a message (about a tenth of an IMAP sync's CPU).
 // Records written before keep the key they name.
-func RawKey(id string) string { return "raw/" + id }
+func RawKey(id string) string { return RawPrefix + id }
+
+// RawPrefix begins every RawKey.
+const RawPrefix = "raw/"
 
 // IsRawID says whether id is one RawID gives (64 lowercase hex digits).
 func IsRawID(id string) bool {

@@ -27,11 +27,13 @@ import (
 
 	"github.com/caliopen/functions/connector"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -59,7 +61,7 @@ type Options struct {
 type Stack struct {
 	NATS     *server.Server
 	Store    *store.SQL
-	Blobs    *dirblob.Store
+	Blobs    blob.Store
 	SMTPAddr string
 	LMTPAddr string // "" unless Options.LMTP
 
@@ -99,9 +101,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.stops = append(s.stops, s.Store.Close)
-	if s.Blobs, err = dirblob.New(filepath.Join(o.Dir, "blobs")); err != nil {
+	dir, err := dirblob.New(filepath.Join(o.Dir, "blobs"))
+	if err != nil {
 		return nil, err
 	}
+	s.Blobs = blob.NewRecent(dir, store.RawPrefix, platform.LocalRecentRaw) // as the local system
 	core, err := inboundemail.New(inboundemail.Config{}, inboundemail.Deps{Store: s.Store, Blobs: s.Blobs,
 		Logger: o.Logger.With("fn", inboundemail.Name)})
 	if err != nil {
