@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caliopen/functions/internal/gopool"
 )
@@ -86,6 +87,11 @@ func (r *recorder) Write(p []byte) (int, error) {
 	}
 	return r.body.Write(p)
 }
+
+// SetWriteDeadline has nothing to bound in process. Having it spares
+// http.ResponseController the error it builds, on every call, for a
+// writer without one.
+func (r *recorder) SetWriteDeadline(time.Time) error { return nil }
 
 func (r *recorder) status() int {
 	if r.code == 0 {
