@@ -108,8 +108,8 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		base.Importance = 2
 	}
 	var (
-		out    Outcome
-		thread string // the thread key the cache lacked
+		out          Outcome
+		thread, disc string // the thread key the cache lacked, and its discussion
 	)
 	// The closure may run more than once (store.Delivery): it starts from
 	// base each time, and the cache learns its discussion once committed.
@@ -144,6 +144,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		if m.DiscussionID, thread, err = q.discussion(ctx, d, &m, p.ListIDs); err != nil {
 			return err
 		}
+		disc = m.DiscussionID
 		// The notification is stored with the message (a redelivered order
 		// finishes what an interrupted one began; a second copy of a mail
 		// creates nothing).
@@ -162,7 +163,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if thread != "" {
-		q.discussions.put(in.UserID, thread, out.Message.DiscussionID)
+		q.discussions.put(in.UserID, thread, disc) // not the stored message's: a duplicate keeps its own
 	}
 	return out, nil
 }

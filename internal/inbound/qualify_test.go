@@ -229,3 +229,18 @@ func TestDeliverRecordsRaw(t *testing.T) {
 		t.Errorf("refused deliveries recorded their raw message: %v", err)
 	}
 }
+
+// A duplicate keeps its discussion; the discussion of its own
+// participants is the one later mail between them joins.
+func TestDeliverDuplicateLeavesTheThreadCacheRight(t *testing.T) {
+	f := newFixture(t)
+	first := f.deliver("d1", []byte("From: x@example.org\r\nTo: alice@example.test\r\nMessage-ID: <same@example.org>\r\n\r\nhi\r\n"))
+	dup := f.deliver("d2", []byte("From: y@example.org\r\nTo: alice@example.test\r\nMessage-ID: <same@example.org>\r\n\r\nhi\r\n"))
+	if !dup.Dup || dup.Message.DiscussionID != first.Message.DiscussionID {
+		t.Fatalf("second copy: dup %v in discussion %s, want the first's %s", dup.Dup, dup.Message.DiscussionID, first.Message.DiscussionID)
+	}
+	later := f.deliver("d3", []byte("From: y@example.org\r\nTo: alice@example.test\r\nMessage-ID: <later@example.org>\r\n\r\nhi\r\n"))
+	if later.Message.DiscussionID == first.Message.DiscussionID {
+		t.Error("mail between y and alice joined x's discussion: the thread cache took the duplicate's")
+	}
+}
