@@ -79,23 +79,24 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 		return fnhttp.Result{}, faults.Perm(fmt.Errorf("payload %T is not a process_inbound order", call.Request.Payload))
 	}
 	raw, derived, err := f.load(ctx, o.MessageID)
+	var out inbound.Outcome
 	if err == nil {
-		var out inbound.Outcome
-		if out, err = f.deliver(ctx, o, derived, raw); err == nil {
-			msg := MsgStored
-			if out.Dup {
-				msg = MsgDuplicate
-			}
-			call.Logger.Info("inbound message", "raw_id", o.MessageID, "message_id", out.Message.ID,
-				"discussion_id", out.Message.DiscussionID, "dup", out.Dup, "bytes", len(raw))
-			return fnhttp.Result{Message: msg, Reply: contract.InboundReply{Message: msg, MessageID: out.Message.ID,
-				DiscussionID: out.Message.DiscussionID}}, nil
+		out, err = f.deliver(ctx, o, derived, raw)
+	}
+	if err != nil {
+		if derived != "" && faults.IsPermanent(err) {
+			f.keepRaw(ctx, o.MessageID, derived, call.Logger)
 		}
+		return fnhttp.Result{}, err
 	}
-	if derived != "" && faults.IsPermanent(err) {
-		f.keepRaw(ctx, o.MessageID, derived, call.Logger)
+	msg := MsgStored
+	if out.Dup {
+		msg = MsgDuplicate
 	}
-	return fnhttp.Result{}, err
+	call.Logger.Info("inbound message", "raw_id", o.MessageID, "message_id", out.Message.ID,
+		"discussion_id", out.Message.DiscussionID, "dup", out.Dup, "bytes", len(raw))
+	return fnhttp.Result{Message: msg, Reply: contract.InboundReply{Message: msg, MessageID: out.Message.ID,
+		DiscussionID: out.Message.DiscussionID}}, nil
 }
 
 // deliver stores raw for the order's user and identity; the raw message is
