@@ -7,10 +7,11 @@
 // sync one account at once), logs in with the identity's credentials
 // (package imapsync), and fetches, without marking anything read, at most
 // Batch messages above the stored cursor (fullfetch: from UID 1; a changed
-// UIDVALIDITY voids the cursor too). Each message is stored once (blob and
-// raw record; the raw id is the SHA-256 of its bytes, so a re-import
-// stores nothing new) and process_inbound is requested on inboundSMTP for
-// it, InFlight at a time. The cursor then advances over the longest run of
+// UIDVALIDITY voids the cursor too). Each message's bytes are stored once
+// under store.RawKey (the raw id is the SHA-256 of its bytes, so a
+// re-import stores nothing new) and process_inbound is requested on
+// inboundSMTP for it, InFlight at a time; inbound-email records the raw
+// message in the message's own transaction. The cursor then advances over the longest run of
 // UIDs, from the first, that were processed: a message that failed is
 // fetched again by the next sync, never skipped. When messages remain,
 // the function publishes sync on IMAPfetcher again and ends, so each

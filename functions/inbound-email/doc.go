@@ -2,7 +2,13 @@
 // process_inbound on inboundSMTP (queue SMTPqueue), the order the SMTP
 // listener sends once per local recipient of a received mail, and stores one
 // message for that recipient's user (package inbound does the parsing and
-// qualification).
+// qualification). A raw message whose id is content-addressed (the
+// listener's and imap-fetch's) is read under the key the id names, without
+// a store read, and recorded with the message when imap-fetch left it
+// unrecorded (or alone, when the message is refused, so that its bytes stay
+// known); another id is looked up in the raw messages' records. Everything
+// the message needs from the store is read and written in one transaction
+// (store.Delivery).
 //
 // Replies follow design §2: {"message","message_id","discussion_id"} on
 // success, also for a duplicate (same Message-ID for the same user, or a
