@@ -11,12 +11,13 @@ import (
 
 // Recent is a Store that keeps in memory the objects last put under
 // prefix, up to max bytes, and serves a Get of one of them without
-// reading the store. It is for content-addressed keys (the raw messages'),
-// whose bytes never change: in the local system, inbound-email reads each
-// raw message the SMTP listener or imap-fetch stored a moment before, in
-// the same process. An object larger than an eighth of max is not kept.
-// Delete through Recent forgets the object; a delete by another process
-// is seen once the object has left memory.
+// reading the store. It is for keys that only this process writes, through
+// Recent (a Put replaces the copy kept): in the local system, inbound-email
+// reads each raw message the SMTP listener or imap-fetch stored a moment
+// before, in the same process. A write or delete by another process is
+// seen once the object has left memory, which for content-addressed keys
+// (the raw messages') changes at most the listener's Received header. An
+// object larger than an eighth of max is not kept.
 type Recent struct {
 	Store
 	prefix string
