@@ -107,7 +107,7 @@ func TestRecentKeeps(t *testing.T) {
 		}
 	})
 
-	t.Run("oldest leave first", func(t *testing.T) {
+	t.Run("least recently used leave first", func(t *testing.T) {
 		dir := newDir(t)
 		r := blob.NewRecent(dir, "raw/", 1000)
 		chunk := strings.Repeat("x", 100)
