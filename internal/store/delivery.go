@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 )
 
 // Delivery is the write transaction of one inbound message. What storing
@@ -116,13 +117,23 @@ func (d Delivery) UpsertTag(ctx context.Context, t Tag) (Tag, error) {
 
 // PutInbound is SQL.PutInboundNotify in the transaction.
 func (d Delivery) PutInbound(ctx context.Context, m Message, notify func(Message) Notification) (Message, bool, error) {
-	m, err := d.s.inboundMessage(m)
-	if err != nil {
-		return Message{}, false, err
+	const op = "put inbound message"
+	if m.UserID == "" {
+		return Message{}, false, invalid(op, "user id is required")
 	}
-	stored, dup, err := d.s.putInboundNotify(ctx, d.c, m, notify)
+	m.External.MessageID = strings.TrimSpace(m.External.MessageID)
+	m.ID = orNewID(m.ID)
+	now := d.s.stamp()
+	m.DateInsert, m.UpdatedAt = now, now
+	m.DateSort = orNow(m.DateSort, now)
+	m.Date, m.SendStarted = norm(m.Date), norm(m.SendStarted)
+	m.IsDraft, m.SendState, m.SendError = false, SendNone, ""
+	stored, dup, err := putInbound(ctx, d.c, m)
+	if err == nil && notify != nil && (!dup || stored.RawMsgID == m.RawMsgID) {
+		err = insertNotification(ctx, d.c, d.s.notification(notify(stored)), true)
+	}
 	if err != nil {
-		return Message{}, false, d.s.fail(putInboundOp, err)
+		return Message{}, false, d.s.fail(op, err)
 	}
 	return stored, dup, nil
 }

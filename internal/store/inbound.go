@@ -32,51 +32,19 @@ func (s *SQL) PutInbound(ctx context.Context, m Message) (Message, bool, error) 
 // copy of a stored mail. A notification whose ID exists is kept as it is.
 // A nil notify stores none.
 func (s *SQL) PutInboundNotify(ctx context.Context, m Message, notify func(Message) Notification) (Message, bool, error) {
-	m, err := s.inboundMessage(m)
-	if err != nil {
-		return Message{}, false, err
-	}
 	var (
 		stored Message
 		dup    bool
 	)
-	err = s.tx(ctx, func(c conn) error {
+	err := s.Deliver(ctx, func(d Delivery) error {
 		var err error
-		stored, dup, err = s.putInboundNotify(ctx, c, m, notify)
+		stored, dup, err = d.PutInbound(ctx, m, notify)
 		return err
 	})
 	if err != nil {
-		return Message{}, false, s.fail(putInboundOp, err)
+		return Message{}, false, err
 	}
 	return stored, dup, nil
-}
-
-const putInboundOp = "put inbound message"
-
-// inboundMessage checks m and sets what the store decides of a received
-// message.
-func (s *SQL) inboundMessage(m Message) (Message, error) {
-	if m.UserID == "" {
-		return Message{}, invalid(putInboundOp, "user id is required")
-	}
-	m.External.MessageID = strings.TrimSpace(m.External.MessageID)
-	m.ID = orNewID(m.ID)
-	now := s.stamp()
-	m.DateInsert, m.UpdatedAt = now, now
-	m.DateSort = orNow(m.DateSort, now)
-	m.Date, m.SendStarted = norm(m.Date), norm(m.SendStarted)
-	m.IsDraft, m.SendState, m.SendError = false, SendNone, ""
-	return m, nil
-}
-
-// putInboundNotify is PutInboundNotify's transaction, for m as
-// inboundMessage returned it.
-func (s *SQL) putInboundNotify(ctx context.Context, c conn, m Message, notify func(Message) Notification) (Message, bool, error) {
-	stored, dup, err := putInbound(ctx, c, m)
-	if err != nil || notify == nil || (dup && stored.RawMsgID != m.RawMsgID) {
-		return stored, dup, err
-	}
-	return stored, dup, insertNotification(ctx, c, s.notification(notify(stored)), true)
 }
 
 // existingInbound finds the message that kept m from being inserted.
