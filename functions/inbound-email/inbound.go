@@ -137,11 +137,7 @@ func (f *function) load(ctx context.Context, id string) (raw []byte, derived str
 	if err != nil {
 		return nil, "", fmt.Errorf("raw message %s: %w", id, err)
 	}
-	if r.Size > f.cfg.MaxRawBytes {
-		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is %d bytes, over the limit of %d",
-			id, r.Size, f.cfg.MaxRawBytes)), CodeRawTooLarge)
-	}
-	raw, err = f.read(ctx, id, r.BlobKey)
+	raw, err = f.read(ctx, id, r.BlobKey) // read checks the size, as the blob store reports it
 	if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
 		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: bytes missing from the blob store: %w", id, err)),
 			CodeRawMissing)
