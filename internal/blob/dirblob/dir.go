@@ -147,20 +147,16 @@ func placeUnnamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, s
 	if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	for range 10 { // replace p: link under a fresh temporary name, rename over p
-		tmp := filepath.Join(dir, ".tmp-"+rand.Text())
-		if err = link(f, tmp); errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err = os.Rename(tmp, p); err != nil {
-			os.Remove(tmp)
-		}
+	// Replace p: link under a random temporary name, rename over p.
+	tmp := filepath.Join(dir, ".tmp-"+rand.Text())
+	if err := link(f, tmp); err != nil {
 		return err
 	}
-	return err
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // writeSynced copies r into f and fsyncs f.
