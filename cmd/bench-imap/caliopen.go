@@ -18,8 +18,8 @@ import (
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/secrets"
-	"github.com/caliopen/functions/internal/smtplistener/listenertest"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/systest/listenertest"
 )
 
 // caliopen drains the mailbox with imap-fetch into the inbound path of

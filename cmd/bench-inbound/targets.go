@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caliopen/functions/internal/smtplistener/listenertest"
+	"github.com/caliopen/functions/systest/listenertest"
 )
 
 // smtpSource runs smtp-source against addr and returns the elapsed time.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/outbound"
-	"github.com/caliopen/functions/internal/outbound/outboundsys"
+	"github.com/caliopen/functions/systest/outboundsys"
 
 	"github.com/caliopen/functions/internal/cpuprof"
 	"github.com/caliopen/functions/internal/procs"

@@ -23,4 +23,7 @@
 //   - LMTP: one status per recipient (250, 451 4.3.0 or 550 5.0.0).
 //
 // Unlike the original, nothing answers 554 for a temporary problem.
+//
+// The listener is tested with the whole inbound path (the connector and
+// inbound-email) in systest/listenertest.
 package smtplistener

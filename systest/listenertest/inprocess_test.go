@@ -1,10 +1,10 @@
-package smtplistener_test
+package listenertest_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/caliopen/functions/internal/smtplistener/listenertest"
+	"github.com/caliopen/functions/systest/listenertest"
 )
 
 // With InProcess the connector reaches inbound-email without its TCP

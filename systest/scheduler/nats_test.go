@@ -1,4 +1,6 @@
-package scheduler
+// Package scheduler_test runs the scheduler against embedded NATS, the real
+// connector and identities-orders.
+package scheduler_test
 
 import (
 	"context"
@@ -21,6 +23,7 @@ import (
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -114,9 +117,9 @@ func startSystem(t *testing.T) *system {
 // runScheduler runs a scheduler ticking every 100 ms until stop is called.
 func (sys *system) runScheduler(t *testing.T) (stop func()) {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := scheduler.DefaultConfig()
 	cfg.Tick = 100 * time.Millisecond
-	s, err := New(cfg, Deps{Store: sys.st, Sender: NATSSender{Emitter: sys.em}, Logger: sys.log})
+	s, err := scheduler.New(cfg, scheduler.Deps{Store: sys.st, Sender: scheduler.NATSSender{Emitter: sys.em}, Logger: sys.log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,4 +204,15 @@ func TestFirstSyncOverNATS(t *testing.T) {
 	if err := json.Unmarshal([]byte(b[0]), &got); err != nil || got.Order != "sync" {
 		t.Errorf("order %q: %v", b[0], err)
 	}
+}
+
+// openStore opens a SQLite store in dir.
+func openStore(t testing.TB, dir string) *store.SQL {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }

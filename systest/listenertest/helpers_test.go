@@ -1,4 +1,4 @@
-package smtplistener_test
+package listenertest_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/caliopen/functions/internal/smtplistener"
-	"github.com/caliopen/functions/internal/smtplistener/listenertest"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/systest/listenertest"
 )
 
 type testWriter struct{ t testing.TB }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/outbound"
-	"github.com/caliopen/functions/internal/outbound/outboundsys"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
+	"github.com/caliopen/functions/systest/outboundsys"
 )
 
 func start(t *testing.T, relay string) *outboundsys.System {
