@@ -34,7 +34,7 @@ const (
 	EnvRelayAddr     = "SMTP_DELIVER_RELAY_ADDR"     // host:port; empty: no relay
 	EnvRelayTLS      = "SMTP_DELIVER_RELAY_TLS"      // none, starttls (default), tls
 	EnvRelayUser     = "SMTP_DELIVER_RELAY_USER"     // AUTH user; empty: no AUTH
-	EnvRelayPassword = "SMTP_DELIVER_RELAY_PASSWORD" // or SMTP_DELIVER_RELAY_PASSWORD_FILE
+	EnvRelayPassword = "SMTP_DELIVER_RELAY_PASSWORD" // or SMTP_DELIVER_RELAY_PASSWORD_FILE; read only with a user
 	EnvRelayAuth     = "SMTP_DELIVER_RELAY_AUTH"     // PLAIN (default) or LOGIN
 	EnvHelloName     = "SMTP_DELIVER_HELO_NAME"      // default localhost
 	EnvMsgIDDomain   = "SMTP_DELIVER_MESSAGE_ID_DOMAIN"
@@ -61,10 +61,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	cfg.Relay.TLS = mode
 	cfg.Relay.Username = get(EnvRelayUser)
-	if cfg.Relay.Password, err = secretenv.Value(getenv, EnvRelayPassword); err != nil {
-		errs = append(errs, err)
-	}
 	if cfg.Relay.Username != "" {
+		// Only a relay with AUTH needs the password: without a user its
+		// secret need not be mounted, and is not read.
+		if cfg.Relay.Password, err = secretenv.Value(getenv, EnvRelayPassword); err != nil {
+			errs = append(errs, err)
+		}
 		cfg.Relay.Auth = outbound.AuthPlain
 		switch a := strings.ToUpper(get(EnvRelayAuth)); a {
 		case "", "PLAIN":

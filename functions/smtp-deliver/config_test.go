@@ -35,3 +35,17 @@ func TestLoadConfig(t *testing.T) {
 		}
 	}
 }
+
+// Without a relay user the password's secret is optional: its file, named
+// by the stack but not mounted, is not read; with a user it must exist.
+func TestLoadConfigRelayPasswordOptional(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "caliopen-relay-password")
+	env := map[string]string{EnvRelayPassword + "_FILE": missing}
+	if _, err := LoadConfig(func(k string) string { return env[k] }); err != nil {
+		t.Errorf("LoadConfig() without a relay = %v, want nil", err)
+	}
+	env[EnvRelayAddr], env[EnvRelayUser] = "relay.internal:587", "caliopen"
+	if _, err := LoadConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), EnvRelayPassword+"_FILE") {
+		t.Errorf("LoadConfig() with a relay user and no password file = %v, want an error naming %s_FILE", err, EnvRelayPassword)
+	}
+}

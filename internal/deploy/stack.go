@@ -231,3 +231,33 @@ func scaleLabel(labels map[string]string, key string) (int, error) {
 	}
 	return n, nil
 }
+
+// Expand substitutes the ${NAME} and ${NAME:-default} references of a stack
+// value as faas-cli does when it reads the stack (its envsubst step): the
+// variable's value, or the default when it is unset or empty.
+func Expand(s string, getenv func(string) string) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		b.WriteString(s[:i])
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("%q: unclosed ${", s)
+		}
+		ref := s[i+2 : i+end]
+		name, def, hasDefault := strings.Cut(ref, ":-")
+		if name == "" || strings.ContainsAny(name, " :-+?=#%/") {
+			return "", fmt.Errorf("%q: ${%s} is not ${NAME} or ${NAME:-default}", s, ref)
+		}
+		v := getenv(name)
+		if v == "" && hasDefault {
+			v = def
+		}
+		b.WriteString(v)
+		s = s[i+end+1:]
+	}
+}

@@ -386,3 +386,22 @@ func TestBindingOf(t *testing.T) {
 		t.Errorf("BindingOf(%q) = %+v, want no subjects", "api", b)
 	}
 }
+
+func TestExpand(t *testing.T) {
+	env := map[string]string{"TAG": "v1", "EMPTY": ""}
+	getenv := func(k string) string { return env[k] }
+	tests := []struct{ in, want, wantErr string }{
+		{in: "plain", want: "plain"},
+		{in: "${REGISTRY:-ghcr.io/caliopen}/api:${TAG:-dev}", want: "ghcr.io/caliopen/api:v1"},
+		{in: "${EMPTY:-x}${UNSET}", want: "x"},
+		{in: "${SMTP_RELAY_ADDR:-}", want: ""},
+		{in: "${TAG", wantErr: "unclosed"},
+		{in: "${TAG:=v}", wantErr: "is not ${NAME}"},
+	}
+	for _, tt := range tests {
+		got, err := Expand(tt.in, getenv)
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("Expand(%q) = %q, %v; want %q, error containing %q", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

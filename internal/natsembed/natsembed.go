@@ -19,6 +19,9 @@ type Options struct {
 	StoreDir string
 	// MaxPayload in bytes; 0 keeps the server default (1 MiB).
 	MaxPayload int32
+	// Username and Password, when set, are the only credentials the server
+	// accepts.
+	Username, Password string
 }
 
 // Start starts a server and waits until it accepts connections.
@@ -41,6 +44,8 @@ func Start(o Options) (*server.Server, error) {
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
 		MaxPayload: o.MaxPayload,
+		Username:   o.Username,
+		Password:   o.Password,
 		NoLog:      true,
 		NoSigs:     true,
 	})

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/caliopen/functions/internal/secretenv"
 )
 
 // Environment variables read by LoadKeyring.
@@ -20,6 +21,7 @@ const (
 )
 
 // LoadKeyring builds the keyring from the file named by CALIOPEN_SECRETS_KEYS_FILE
+// (a file or a secret volume's folder, see secretenv.ReadFile)
 // or, when that is unset, from CALIOPEN_SECRETS_KEYS. Setting both, or
 // neither, is an error.
 func LoadKeyring(getenv func(string) string) (*Keyring, error) {
@@ -28,7 +30,7 @@ func LoadKeyring(getenv func(string) string) (*Keyring, error) {
 	case file != "" && inline != "":
 		return nil, fmt.Errorf("secrets: set %s or %s, not both", EnvKeysFile, EnvKeys)
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := secretenv.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("secrets: read %s: %w", EnvKeysFile, err)
 		}
