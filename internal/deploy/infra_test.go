@@ -225,8 +225,15 @@ func configMap(t *testing.T, name string) map[string]string {
 func TestConnectorConfigMapLoads(t *testing.T) {
 	data := configMap(t, connectorDeployment)
 	data["NATS_USER"], data["NATS_PASSWORD"] = "connector", "from-the-secret"
-	if _, err := connector.LoadConfig(func(k string) string { return data[k] }); err != nil {
+	cfg, err := connector.LoadConfig(func(k string) string { return data[k] })
+	if err != nil {
 		t.Errorf("the connector refuses its ConfigMap: %v", err)
+	}
+	// The functions, the scheduler and the listener publish orders into the
+	// stream of the default name; a connector consuming another would
+	// create a second stream on the same subjects.
+	if def := connector.DefaultConfig().StreamName; cfg.StreamName != def {
+		t.Errorf("the ConfigMap's STREAM_NAME is %q, want the default %q every other part uses", cfg.StreamName, def)
 	}
 }
 
