@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -53,6 +54,7 @@ type system struct {
 	nats      *server.Server
 	nc        *nats.Conn
 	conn      *connector.Connector
+	asyncStop func()
 	servers   []*http.Server
 }
 
@@ -154,6 +156,14 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded nats: %w", err)
 	}
+	// faas-cli invoke --async: calls go through JetStream, at least once.
+	js, err := jetstream.New(sys.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if sys.asyncStop, err = gw.ServeAsync(ctx, js, gateway.DefaultAsyncConfig()); err != nil {
+		return nil, err
+	}
 	ccfg := connector.DefaultConfig()
 	ccfg.NATS.URL = sys.NATSURL
 	ccfg.GatewayURL = sys.GatewayURL
@@ -241,6 +251,9 @@ func (s *system) stop() error {
 		if err := <-s.smtpErr; err != nil {
 			errs = append(errs, fmt.Errorf("smtp listener: %w", err))
 		}
+	}
+	if s.asyncStop != nil {
+		s.asyncStop()
 	}
 	if s.conn != nil {
 		if err := s.conn.Drain(); err != nil {

@@ -3,7 +3,9 @@
 // lists them at /system/functions with their annotations, in the real
 // gateway's JSON, so that faas-cli (list, describe, invoke) and
 // connector-sdk's FunctionLookupBuilder work against it unchanged. It writes
-// the real gateway's Prometheus metrics at /metrics.
+// the real gateway's Prometheus metrics at /metrics. With ServeAsync it
+// serves asynchronous calls at /async-function/<name> through JetStream
+// (async.go), as faas-cli invoke --async expects.
 //
 // It deploys nothing: the functions are fixed at New. Every function has one
 // replica, in namespace openfaas-fn. A request to an unknown function gets
@@ -74,6 +76,7 @@ type Gateway struct {
 	logger  *slog.Logger
 	created time.Time
 	mux     *http.ServeMux
+	async   asyncState
 }
 
 // served is one function and its invocation count.
@@ -144,6 +147,8 @@ func (g *Gateway) routes(metrics http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/function/{name}", g.invoke)
 	mux.HandleFunc("/function/{name}/{rest...}", g.invoke)
+	mux.HandleFunc("POST /async-function/{name}", g.acceptAsync)
+	mux.HandleFunc("POST /async-function/{name}/{rest...}", g.acceptAsync)
 	mux.Handle("GET /system/functions", g.system(g.listFunctions))
 	mux.Handle("GET /system/function/{name}", g.system(g.describeFunction))
 	mux.Handle("GET /system/namespaces", g.system(g.listNamespaces))
