@@ -19,3 +19,6 @@ go run ./cmd/bench-scheduler
 # IMAP: a full sync of 2,000 × 4 KB from Dovecot through imap-fetch and
 # inbound-email, beside mbsync with FSync on and off.
 go run ./cmd/bench-imap
+# A function's cold start (process start to first reply), beside a bare
+# process start and exit.
+go run ./cmd/bench-coldstart
