@@ -69,6 +69,10 @@ type Config struct {
 	// StreamName is STREAM_NAME (default CALIOPEN_ORDERS): the JetStream
 	// stream capturing the publish/subscribe subjects.
 	StreamName string
+	// StreamReplicas is STREAM_REPLICAS (default 1): the JetStream replicas
+	// of the order and dead-letter streams, 3 on a three-node NATS cluster
+	// so that losing a node loses no order.
+	StreamReplicas int
 	// DLQPrefix is DLQ_PREFIX (default caliopen.dlq): dead letters go to
 	// {prefix}.{subject}, kept in stream {StreamName}_DLQ.
 	DLQPrefix string
@@ -90,7 +94,7 @@ type Config struct {
 var envNames = []string{
 	"CONNECTOR_MODE", "GATEWAY_URL", "GATEWAY_BASIC_AUTH", "secret_mount_path", "TOPIC_MAP_FILE",
 	"REBUILD_INTERVAL", "MAX_INFLIGHT", "MAX_PENDING", "REPLY_MARGIN", "EVENT_TIMEOUT", "MAX_ATTEMPTS",
-	"BACKOFF_BASE", "BACKOFF_MAX", "STREAM_NAME", "DLQ_PREFIX", "HANDOFF_PREFIX", "HTTP_ADDR",
+	"BACKOFF_BASE", "BACKOFF_MAX", "STREAM_NAME", "STREAM_REPLICAS", "DLQ_PREFIX", "HANDOFF_PREFIX", "HTTP_ADDR",
 	"DRAIN_TIMEOUT", "LOG_LEVEL",
 }
 
@@ -113,6 +117,7 @@ func DefaultConfig() Config {
 		BackoffBase:     time.Second,
 		BackoffMax:      5 * time.Minute,
 		StreamName:      "CALIOPEN_ORDERS",
+		StreamReplicas:  1,
 		DLQPrefix:       "caliopen.dlq",
 		HandoffPrefix:   "caliopen.handoff",
 		HTTPAddr:        ":8081",
@@ -185,6 +190,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	dur("BACKOFF_BASE", &c.BackoffBase)
 	dur("BACKOFF_MAX", &c.BackoffMax)
 	str("STREAM_NAME", &c.StreamName)
+	num("STREAM_REPLICAS", &c.StreamReplicas)
 	str("DLQ_PREFIX", &c.DLQPrefix)
 	str("HANDOFF_PREFIX", &c.HandoffPrefix)
 	str("HTTP_ADDR", &c.HTTPAddr)
@@ -220,6 +226,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BackoffMax < c.BackoffBase {
 		errs = append(errs, fmt.Errorf("BACKOFF_MAX (%s) must not be below BACKOFF_BASE (%s)", c.BackoffMax, c.BackoffBase))
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, fmt.Errorf("STREAM_REPLICAS: want 1 to 5 (JetStream's limit), got %d", c.StreamReplicas))
 	}
 	for name, v := range map[string]string{"STREAM_NAME": c.StreamName} {
 		if strings.ContainsAny(v, ". *>\t") || v == "" {

@@ -28,11 +28,12 @@ func TestLoadConfig(t *testing.T) {
 	cfg, err = LoadConfig(env(map[string]string{
 		"NATS_URL": "nats://a:4222,nats://b:4222", "CONNECTOR_MODE": "static", "TOPIC_MAP_FILE": "/etc/map.yaml",
 		"MAX_INFLIGHT": "7", "BACKOFF_BASE": "250ms", "BACKOFF_MAX": "10s", "NATS_TOKEN": "s3cret", "LOG_LEVEL": "debug",
+		"STREAM_REPLICAS": "3",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Mode != ModeStatic || cfg.MaxInflight != 7 || cfg.BackoffBase != 250*time.Millisecond || cfg.NATS.Token != "s3cret" {
+	if cfg.Mode != ModeStatic || cfg.MaxInflight != 7 || cfg.BackoffBase != 250*time.Millisecond || cfg.NATS.Token != "s3cret" || cfg.StreamReplicas != 3 {
 		t.Errorf("parsed = %+v", cfg)
 	}
 
@@ -40,13 +41,13 @@ func TestLoadConfig(t *testing.T) {
 	_, err = LoadConfig(env(map[string]string{
 		"CONNECTOR_MODE": "static", "MAX_INFLIGHT": "-1", "REBUILD_INTERVAL": "often", "NATS_USER": "u",
 		"NATS_TOKEN": "t", "NATS_TLS_CERT_FILE": "c.pem", "BACKOFF_BASE": "1m", "BACKOFF_MAX": "1s",
-		"STREAM_NAME": "a.b", "GATEWAY_BASIC_AUTH": "maybe", "LOG_LEVEL": "loud",
+		"STREAM_NAME": "a.b", "GATEWAY_BASIC_AUTH": "maybe", "LOG_LEVEL": "loud", "STREAM_REPLICAS": "7",
 	}))
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
 	for _, want := range []string{"TOPIC_MAP_FILE", "MAX_INFLIGHT", "REBUILD_INTERVAL", "NATS_PASSWORD",
-		"set only one of", "NATS_TLS_KEY_FILE", "BACKOFF_MAX", "STREAM_NAME", "GATEWAY_BASIC_AUTH", "LOG_LEVEL"} {
+		"set only one of", "NATS_TLS_KEY_FILE", "BACKOFF_MAX", "STREAM_NAME", "GATEWAY_BASIC_AUTH", "LOG_LEVEL", "STREAM_REPLICAS"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

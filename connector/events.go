@@ -44,6 +44,7 @@ func (c *Connector) declareStreams(ctx context.Context) error {
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      streamMaxAge,
 		Duplicates:  duplicateWindow,
+		Replicas:    c.cfg.StreamReplicas,
 	})
 	if err != nil {
 		return fmt.Errorf("declare stream %s: %w", c.cfg.StreamName, err)
@@ -56,6 +57,7 @@ func (c *Connector) declareStreams(ctx context.Context) error {
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      dlqMaxAge,
 		Duplicates:  duplicateWindow,
+		Replicas:    c.cfg.StreamReplicas,
 	})
 	if err != nil {
 		return fmt.Errorf("declare stream %s_DLQ: %w", c.cfg.StreamName, err)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/smtplistener"
@@ -243,4 +245,33 @@ func TestSMTPListenerConfigMapLoads(t *testing.T) {
 	if _, err := smtplistener.LoadConfig(func(k string) string { return data[k] }); err != nil {
 		t.Errorf("the SMTP listener refuses its ConfigMap: %v", err)
 	}
+}
+
+// TestStreamReplicas checks that the NATS cluster has a server for each
+// replica the connector asks its streams to keep.
+func TestStreamReplicas(t *testing.T) {
+	cfg, err := connector.LoadConfig(func(k string) string {
+		if k == "NATS_USER" || k == "NATS_PASSWORD" {
+			return "x"
+		}
+		return configMap(t, connectorDeployment)[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, docs := readInfra(t)
+	for _, d := range docs {
+		data, err := d.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := DecodeStrict(data)
+		if ss, ok := obj.(*appsv1.StatefulSet); err == nil && ok && ss.Name == "nats" {
+			if ss.Spec.Replicas == nil || int(*ss.Spec.Replicas) < cfg.StreamReplicas {
+				t.Errorf("StatefulSet nats has %v servers for STREAM_REPLICAS %d", ss.Spec.Replicas, cfg.StreamReplicas)
+			}
+			return
+		}
+	}
+	t.Error("no StatefulSet nats under infra/")
 }
