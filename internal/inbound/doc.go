@@ -5,7 +5,11 @@
 // References / In-Reply-To first and the participants hash second, and a
 // notification for the user.
 //
-// Failure semantics. Parse never fails and never panics on bad input: enmime
+// Failure semantics. Parse measures the MIME structure first (Scan: nesting
+// depth, part count, header fields and header size, in one linear pass) and
+// refuses a message over its Limits with ErrRejected before enmime reads it:
+// enmime's time doubles with each nested level and cannot be interrupted.
+// Otherwise Parse does not fail and never panics on bad input: enmime
 // is lenient, and what it cannot read is left empty (a mail without a body, a
 // subject or participants is still stored; the recipient identity stands in
 // for missing participants). Deliver is idempotent: the message id is derived

@@ -68,6 +68,9 @@ type Qualifier struct {
 	Store Store
 	// Now gives the arrival time when Input.Received is zero.
 	Now func() time.Time
+	// Limits bound the MIME structure of what Deliver parses (zero
+	// fields: DefaultLimits).
+	Limits Limits
 
 	discussions discussionCache
 }
@@ -83,7 +86,10 @@ func MessageID(rawID, userID string) string {
 // here: its fetcher notifies the user once a batch, as the original's
 // imap_worker did once a sync.
 func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
-	p := Parse(in.Raw)
+	p, err := Parse(ctx, in.Raw, q.Limits)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("parse raw message %s: %w", in.RawID, err)
+	}
 	base := store.Message{
 		ID:          MessageID(in.RawID, in.UserID),
 		UserID:      in.UserID,
@@ -113,7 +119,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 	)
 	// The closure may run more than once (store.Delivery): it starts from
 	// base each time, and the cache learns its discussion once committed.
-	err := q.Store.Deliver(ctx, func(d store.Delivery) error {
+	err = q.Store.Deliver(ctx, func(d store.Delivery) error {
 		id, own, err := d.Target(ctx, in.UserID, in.IdentityID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("identity %s of user %s: %w", in.IdentityID, in.UserID, ErrUnknownIdentity)
