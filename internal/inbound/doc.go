@@ -14,9 +14,11 @@
 // subject or participants is still stored; the recipient identity stands in
 // for missing participants). Deliver is idempotent: the message id is derived
 // from (raw message id, user id), so a redelivered order finds the message it
-// stored, and a second copy of a mail with the same Message-ID for the same
-// user is a duplicate. Both return the existing message with Dup set and
-// create nothing new. A message is one store.Delivery: its reads and writes
+// stored, and a second copy of a mail with the same Message-ID and the same
+// content (ContentHash) for the same user is a duplicate. Both return the
+// existing message with Dup set and create nothing new. Another mail under a
+// Message-ID the user has is stored as well, and the messages sharing that id
+// are marked MessageIDReused (a forged mail cannot suppress the real one). A message is one store.Delivery: its reads and writes
 // share one transaction, so a failure stores nothing of it. An identity that
 // is not the user's, or not an active e-mail identity, gives
 // ErrUnknownIdentity or ErrNotEmailIdentity. Other store errors are returned

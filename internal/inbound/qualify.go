@@ -106,6 +106,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		Attachments: p.Attachments,
 		RawMsgID:    in.RawID,
 		Features:    p.Features,
+		ContentHash: ContentHash(p),
 	}
 	if base.DateSort.IsZero() && q.Now != nil {
 		base.DateSort = q.Now()
@@ -172,6 +173,32 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		q.discussions.put(in.UserID, thread, disc) // not the stored message's: a duplicate keeps its own
 	}
 	return out, nil
+}
+
+// ContentHash identifies what a parsed mail says, apart from how it
+// travelled: the hex SHA-256 of its senders (From and Sender), Date,
+// Subject, bodies and attachments (type, name, size). The same mail
+// received twice (over SMTP and fetched over IMAP, with other trace
+// headers) has one hash; another mail under the same Message-ID has
+// another.
+func ContentHash(p Parsed) string {
+	h := sha256.New()
+	field := func(s string) {
+		fmt.Fprintf(h, "%d:%s\n", len(s), s)
+	}
+	for _, pa := range p.Participants {
+		if pa.Type == "From" || pa.Type == "Sender" {
+			field(pa.Type + " " + pa.Address)
+		}
+	}
+	field(p.Date.UTC().Format(time.RFC3339))
+	field(p.Subject)
+	field(p.BodyPlain)
+	field(p.BodyHTML)
+	for _, a := range p.Attachments {
+		field(fmt.Sprintf("%s %s %d", a.ContentType, a.FileName, a.Size))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // acceptsMail says whether identity id receives e-mail: an active local

@@ -109,6 +109,46 @@ func testInboundDedup(t *testing.T, s *store.SQL) {
 	wantErr(t, "PutInbound without user", err, store.ErrInvalid)
 }
 
+// testContentDedup: a reused Message-ID with other content is a second
+// message, both marked; the same Message-ID and content is a duplicate.
+func testContentDedup(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	a := user(t, s, "a")
+	withHash := func(mid, hash string) store.Message {
+		m := inbound(a, "ia1", mid, 0)
+		m.ContentHash = hash
+		return m
+	}
+	forged, dup := put(s.PutInbound(c, withHash("invoice@bank.example", "forged"))).ok(t)
+	if dup || forged.MessageIDReused {
+		t.Fatalf("first mail: dup=%v reused=%v", dup, forged.MessageIDReused)
+	}
+	real, dup := put(s.PutInbound(c, withHash("invoice@bank.example", "real"))).ok(t)
+	if dup || real.ID == forged.ID || !real.MessageIDReused {
+		t.Errorf("other mail under the same Message-ID = %s dup=%v reused=%v, want a new message, marked",
+			real.ID, dup, real.MessageIDReused)
+	}
+	if got := try(s.GetMessage(c, a.ID, forged.ID)).ok(t); !got.MessageIDReused {
+		t.Error("the first mail is not marked once its Message-ID is reused")
+	}
+	copyOf, dup := put(s.PutInbound(c, withHash("invoice@bank.example", "real"))).ok(t)
+	if !dup || copyOf.ID != real.ID {
+		t.Errorf("a copy of the second mail = %s dup=%v, want %s dup=true", copyOf.ID, dup, real.ID)
+	}
+	if found := try(s.MessagesByExternalID(c, a.ID, []string{"invoice@bank.example"})).ok(t); len(found) != 2 {
+		t.Errorf("MessagesByExternalID = %d messages, want both", len(found))
+	}
+	// A message stored without a hash (a sent one, or one stored before
+	// hashes) matches any content.
+	plain, _ := put(s.PutInbound(c, withHash("sent@a.example", ""))).ok(t)
+	if got, dup := put(s.PutInbound(c, withHash("sent@a.example", "h"))).ok(t); !dup || got.ID != plain.ID {
+		t.Errorf("a mail under the Message-ID of one without a hash = %s dup=%v, want %s dup=true", got.ID, dup, plain.ID)
+	}
+	if msgs, _ := page(s.ListMessages(c, a.ID, store.MessageFilter{}, store.Page{})).ok(t); len(msgs) != 3 {
+		t.Errorf("user has %d messages, want 3", len(msgs))
+	}
+}
+
 func testMessageListing(t *testing.T, s *store.SQL) {
 	c := ctx(t)
 	u := user(t, s, "l")

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"Polling", testPolling},
 		{"MessageRoundTrip", testMessageRoundTrip},
 		{"InboundDedup", testInboundDedup},
+		{"ContentDedup", testContentDedup},
 		{"MessageListing", testMessageListing},
 		{"MessageEdits", testMessageEdits},
 		{"Drafts", testDrafts},
