@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -243,4 +244,26 @@ func testRawMessages(t *testing.T, s *store.SQL) {
 	if fresh.ID == "" || fresh.Delivered {
 		t.Errorf("PutRaw = %+v, want a fresh id, not delivered", fresh)
 	}
+}
+
+// testForgetRaw: a raw message's record goes only when no message refers
+// to it.
+func testForgetRaw(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	a := user(t, s, "a")
+	for _, id := range []string{"used", "orphan"} {
+		try(s.PutRaw(c, store.RawMessage{ID: id, BlobKey: "raw/" + id, Size: 1})).ok(t)
+	}
+	m := inbound(a, "ia1", "fr@x.example", 0)
+	m.RawMsgID = "used"
+	put(s.PutInbound(c, m)).ok(t)
+	for id, want := range map[string]bool{"used": false, "orphan": true, "unrecorded": true} {
+		if gone := try(s.ForgetRaw(c, id)).ok(t); gone != want {
+			t.Errorf("ForgetRaw(%s) = %v, want %v", id, gone, want)
+		}
+	}
+	if _, err := s.GetRaw(c, "orphan"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("orphan record: %v, want it deleted", err)
+	}
+	try(s.GetRaw(c, "used")).ok(t)
 }

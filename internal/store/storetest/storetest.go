@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"MessageRoundTrip", testMessageRoundTrip},
 		{"InboundDedup", testInboundDedup},
 		{"ContentDedup", testContentDedup},
+		{"ForgetRaw", testForgetRaw},
 		{"MessageListing", testMessageListing},
 		{"MessageEdits", testMessageEdits},
 		{"Drafts", testDrafts},

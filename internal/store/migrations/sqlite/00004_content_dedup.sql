@@ -2,6 +2,8 @@
 -- whose Message-ID a user already has, with other content, is stored too
 -- and both are marked message_id_reused. content_hash is '' for sent
 -- messages and for messages stored before (they match any content).
+-- Two indexes let the raw messages' sweep find what refers to a raw
+-- message.
 -- SQLite cannot drop a table's UNIQUE constraint: the table is rebuilt
 -- with the columns of 00001 and 00003 (nothing refers to it).
 
@@ -49,7 +51,13 @@ ALTER TABLE messages_new RENAME TO messages;
 CREATE INDEX messages_recent ON messages (user_id, sort_at DESC, id DESC);
 CREATE INDEX messages_discussion ON messages (user_id, discussion_id, sort_at DESC, id DESC);
 
+-- The raw messages' sweep asks which messages refer to a raw message.
+CREATE INDEX messages_raw ON messages (raw_msg_id);
+CREATE INDEX messages_send_raw ON messages (send_raw_id) WHERE send_raw_id <> '';
+
 -- +goose Down
+DROP INDEX messages_send_raw;
+DROP INDEX messages_raw;
 -- The table keeps its wider constraint and content_hash (a column of it);
 -- the index restores one message per Message-ID.
 DELETE FROM messages WHERE EXISTS (SELECT 1 FROM messages o WHERE o.user_id = messages.user_id
