@@ -16,8 +16,8 @@ import (
 // is written (closeSoon).
 //
 // Junk commands are NOOP, RSET, VRFY, HELP, a greeting after the second
-// (EHLO again after STARTTLS is normal) and any unknown command; a message
-// accepted clears the count. go-smtp has no hook for them, so the command
+// (EHLO again after STARTTLS is normal), a DATA refused and any unknown
+// command; a message accepted clears the count. go-smtp has no hook for them, so the command
 // lines are read here as the client sends them, skipping what DATA and
 // BDAT carry: after DATA the connection waits for the server's answer (354:
 // the message follows up to its ending dot; anything else: the lines held
@@ -90,14 +90,16 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.mu.Lock()
 	over := false
-	if c.awaitData && !c.tls && final(p) {
+	if last, ok := finalLine(p); ok && c.awaitData && !c.tls {
 		c.awaitData = false
 		held := c.held
 		c.held = nil
-		if bytes.HasPrefix(p, []byte("354")) {
+		if bytes.HasPrefix(last, []byte("354")) {
 			c.inData, c.dataTail = true, []byte("\r\n")
+		} else {
+			c.junk++ // DATA refused (no recipient yet)
 		}
-		over = c.commands(held)
+		over = c.junk > c.maxJunk || c.commands(held)
 	}
 	c.mu.Unlock()
 	if over {
@@ -125,13 +127,13 @@ func (c *guardConn) accepted() {
 	c.mu.Unlock()
 }
 
-// final says whether p ends with the last line of an answer ("250 ...").
-func final(p []byte) bool {
+// finalLine returns the last line of p when it ends an answer ("250 ...").
+func finalLine(p []byte) ([]byte, bool) {
 	p = bytes.TrimRight(p, "\r\n")
 	if i := bytes.LastIndexByte(p, '\n'); i >= 0 {
 		p = p[i+1:]
 	}
-	return len(p) >= 4 && p[3] == ' '
+	return p, len(p) >= 4 && p[3] == ' '
 }
 
 // observe reads what the client sent and says whether its junk commands

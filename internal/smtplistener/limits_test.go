@@ -60,8 +60,9 @@ func TestConnectionFloodFromOneAddress(t *testing.T) {
 }
 
 // TestJunkCommandsEndSession: NOOP, RSET, VRFY and unknown commands past
-// the limit end the session with 421; a message's lines are not commands,
-// and an accepted message clears the count.
+// the limit end the session with 421 (as does a refused DATA); a
+// message's lines are not commands, and an accepted message clears the
+// count.
 func TestJunkCommandsEndSession(t *testing.T) {
 	s := startStack(t, smtplistener.Config{MaxJunk: 5}, false)
 	addUser(t, s, "alice")
@@ -89,7 +90,10 @@ func TestJunkCommandsEndSession(t *testing.T) {
 			t.Fatalf("NOOP %d after the message answered %d", i+1, code)
 		}
 	}
-	code, msg, _ := cmd(c, "NOOP")
+	if code, msg, _ := cmd(c, "DATA"); code/100 != 5 { // refused: no recipient
+		t.Fatalf("DATA without a recipient answered %d %s", code, msg)
+	}
+	code, msg, _ := c.ReadResponse(0)
 	if code != 421 {
 		t.Fatalf("junk command past the limit answered %d %s, want 421", code, msg)
 	}
