@@ -30,6 +30,7 @@ import (
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
+	"github.com/caliopen/functions/internal/rawsweep"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
@@ -309,10 +310,12 @@ func (s *system) startSMTP(ctx context.Context, cfg config, getenv func(string) 
 }
 
 // startScheduler runs the scheduler pod's loop: sync orders for every
-// active remote identity at its poll interval.
+// active remote identity at its poll interval; and the sweep of raw
+// messages nothing refers to (RAW_SWEEP_INTERVAL, RAW_SWEEP_MIN_AGE).
 func (s *system) startScheduler(ctx context.Context, getenv func(string) string) error {
 	cfg, err := scheduler.LoadConfig(getenv)
-	if err != nil {
+	sweep, serr := rawsweep.LoadConfig(getenv)
+	if err := errors.Join(err, serr); err != nil {
 		return err
 	}
 	cfg.HTTPAddr = ""
@@ -324,6 +327,9 @@ func (s *system) startScheduler(ctx context.Context, getenv func(string) string)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.schedStop, s.schedErr = cancel, make(chan error, 1)
 	go func() { s.schedErr <- sch.Run(sctx) }()
+	if blobs, ok := s.deps.Blobs.(rawsweep.Blobs); ok {
+		go rawsweep.Run(sctx, sweep, s.deps.Store, blobs, s.log.With("part", "raw-sweep"))
+	}
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/natsconn"
+	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/rawsweep"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/secretenv"
 	"github.com/caliopen/functions/internal/store"
@@ -24,7 +26,9 @@ import (
 // run opens the store and NATS and schedules until ctx ends. It takes no
 // arguments; the environment (CALIOPEN_STORE_DSN, the NATS_* variables,
 // the SCHEDULER_* ones and LOG_LEVEL) configures it, and every problem is
-// reported at once.
+// reported at once. With CALIOPEN_BLOB_BACKEND (and the blob store's
+// variables) set, it also sweeps the raw messages nothing refers to
+// (RAW_SWEEP_INTERVAL, RAW_SWEEP_MIN_AGE).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments %q: configuration comes from the environment", args)
@@ -35,7 +39,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	ncfg, nerr := natsconn.LoadConfig(getenv, "scheduler")
 	scfg, serr := scheduler.LoadConfig(getenv)
-	if err := errors.Join(derr, nerr, serr); err != nil {
+	wcfg, werr := rawsweep.LoadConfig(getenv)
+	var pcfg platform.Config
+	var perr error
+	sweep := strings.TrimSpace(getenv("CALIOPEN_BLOB_BACKEND")) != "" && wcfg.Interval > 0
+	if sweep {
+		pcfg, perr = platform.LoadConfig(getenv, "scheduler")
+	}
+	if err := errors.Join(derr, nerr, serr, werr, perr); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -70,7 +81,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer stopHTTP()
 	}
-	logger.Info("scheduling", "tick", scfg.Tick.String(), "http", scfg.HTTPAddr)
+	if sweep {
+		blobs, err := platform.OpenBlobs(ctx, pcfg)
+		if err != nil {
+			return err
+		}
+		lister, ok := blobs.(rawsweep.Blobs)
+		if !ok {
+			return fmt.Errorf("blob store %T cannot list its objects", blobs)
+		}
+		go rawsweep.Run(ctx, wcfg, st, lister, logger.With("part", "raw-sweep"))
+	}
+	logger.Info("scheduling", "tick", scfg.Tick.String(), "http", scfg.HTTPAddr, "raw_sweep", sweep)
 	return s.Run(ctx)
 }
 

@@ -127,6 +127,9 @@ type messageView struct {
 	PI           store.PrivacyIndex  `json:"pi"`
 	SendState    string              `json:"send_state,omitempty"`
 	SendError    string              `json:"send_error,omitempty"`
+	// MessageIDReused: another of the user's messages has this one's
+	// Message-ID and other content; one of them is not what it claims.
+	MessageIDReused bool `json:"message_id_reused,omitempty"`
 }
 
 func viewMessage(m store.Message) messageView {
@@ -136,7 +139,8 @@ func viewMessage(m store.Message) messageView {
 		DateSort: m.DateSort, IsDraft: m.IsDraft, IsUnread: m.IsUnread, IsReceived: m.IsReceived,
 		IsAnswered: m.IsAnswered, MessageIDHdr: m.External.MessageID, InReplyTo: m.External.InReplyTo,
 		References: nonNil(m.External.References), Attachments: nonNil(m.Attachments), HasRaw: m.RawMsgID != "",
-		Tags: nonNil(m.Tags), PI: m.PI, SendState: string(m.SendState), SendError: m.SendError}
+		Tags: nonNil(m.Tags), PI: m.PI, SendState: string(m.SendState), SendError: m.SendError,
+		MessageIDReused: m.MessageIDReused}
 }
 
 type notificationView struct {

@@ -141,6 +141,7 @@ func (f *fetcher) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, e
 // outcome sums up one invocation.
 type outcome struct {
 	fetched, processed, failed int
+	rejected                   int // of processed: refused for good, skipped
 	cursor                     uint32
 	more                       bool
 	failure                    string // the recorded failure, if any
@@ -150,6 +151,9 @@ type outcome struct {
 func (o outcome) String() string {
 	s := "fetched " + strconv.Itoa(o.fetched) + ", processed " + strconv.Itoa(o.processed) +
 		", failed " + strconv.Itoa(o.failed) + ", cursor " + strconv.FormatUint(uint64(o.cursor), 10)
+	if o.rejected > 0 {
+		s += ", rejected " + strconv.Itoa(o.rejected)
+	}
 	if o.more {
 		s += ", more to come"
 	}

@@ -17,7 +17,7 @@ import (
 // ones. A message refused with one counts as processed.
 var rejectedCodes = map[string]bool{
 	contract.CodeInvalidJSON: true, contract.CodeMissingField: true, contract.CodeInvalidField: true,
-	"too_large": true, "raw_too_large": true,
+	"too_large": true, "raw_too_large": true, "mime_rejected": true,
 }
 
 // importOne stores raw once (id = SHA-256 of the bytes, as the SMTP
@@ -27,7 +27,8 @@ var rejectedCodes = map[string]bool{
 // record is left to inbound-email, which writes it in the message's
 // transaction (the key follows from the id): a write of its own cost a
 // tenth of the sync's CPU on SQLite. It is not marked delivered: the
-// identity's cursor records what was processed.
+// identity's cursor records what was processed. A message rejected for
+// good counts as processed too: the reply then carries only its Error code.
 func (f *fetcher) importOne(ctx context.Context, ident store.Identity, raw []byte, log *slog.Logger) (contract.InboundReply, error) {
 	id := store.RawID(raw)
 	if err := f.deps.Blobs.Put(ctx, store.RawKey(id), bytes.NewReader(raw), int64(len(raw))); err != nil {
@@ -49,7 +50,7 @@ func (f *fetcher) importOne(ctx context.Context, ident store.Identity, raw []byt
 	if _, failed := keys["error"]; failed {
 		if rejectedCodes[reply.Error] {
 			log.Warn("message rejected by inbound-email, not retried", "raw_id", id, "outcome", "rejected", "err", reply.Error)
-			return contract.InboundReply{}, nil
+			return contract.InboundReply{Error: reply.Error}, nil
 		}
 		return contract.InboundReply{}, fmt.Errorf("process_inbound of %s failed: %s: %s", id, reply.Error, reply.Message)
 	}

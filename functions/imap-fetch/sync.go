@@ -64,8 +64,8 @@ func (r *syncRun) sync(ctx context.Context) (outcome, error) {
 	t1 := time.Now()
 	b := r.fetchBatch(sctx, sess, batch)
 	r.log.Info("batch fetched", "uids_above_cursor", len(uids), "batch", len(batch), "fetched", b.fetched,
-		"processed", b.processed, "open_search_ms", t1.Sub(t0).Milliseconds(), "batch_ms", time.Since(t1).Milliseconds())
-	out.fetched, out.processed, out.failed = b.fetched, b.processed, b.failed
+		"processed", b.processed, "rejected", b.rejected, "open_search_ms", t1.Sub(t0).Milliseconds(), "batch_ms", time.Since(t1).Milliseconds())
+	out.fetched, out.processed, out.failed, out.rejected = b.fetched, b.processed, b.failed, b.rejected
 	out.cursor = b.advance(cursor, batch)
 	if out.cursor != cursor || uidv != r.ident.Sync.UIDValidity || b.clean() {
 		p := store.SyncProgress{Cursor: strconv.FormatUint(uint64(out.cursor), 10), UIDValidity: uidv, At: r.f.deps.Now()}
@@ -103,6 +103,7 @@ type batchResult struct {
 	mu                         sync.Mutex
 	ok                         map[imap.UID]bool // processed (true) or failed (false)
 	fetched, processed, failed int
+	rejected                   int                     // processed, but refused for good
 	fetchErr                   error                   // the fetch broke off
 	cut                        bool                    // the budget ended the fetch
 	firstErr                   error                   // first message failure
@@ -176,6 +177,10 @@ func (r *syncRun) fetchBatch(ctx context.Context, sess *imapsync.Session, batch 
 			b.ok[uid] = err == nil
 			if err == nil {
 				b.processed++
+				if reply.Error != "" {
+					b.rejected++
+					return
+				}
 				b.added(reply)
 				return
 			}

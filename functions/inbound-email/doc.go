@@ -19,10 +19,12 @@
 //     ("raw_missing"), raw message over the size limit ("raw_too_large"),
 //     unknown user or identity ("unknown_identity"), an identity that is not
 //     one of the user's active e-mail identities, local or remote (imap-fetch
-//     sends the remote account's id) ("bad_identity");
+//     sends the remote account's id) ("bad_identity"), a MIME structure
+//     over the parser's limits, refused before parsing ("mime_rejected":
+//     nesting depth, part count, header fields or header size);
 //   - temporary (HTTP 503/504): the store or the blob store failing or
 //     timing out; the listener answers 451 and the sending MTA retries.
 //
 // A mail that MIME cannot fully parse is still stored with what could be
-// read; parsing never fails.
+// read; parsing fails only on a structure over the limits.
 package inboundemail

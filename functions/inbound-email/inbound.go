@@ -33,6 +33,7 @@ const (
 	CodeRawTooLarge     = "raw_too_large"
 	CodeUnknownIdentity = "unknown_identity"
 	CodeBadIdentity     = "bad_identity"
+	CodeMIMERejected    = "mime_rejected"
 )
 
 // Store is what the function needs from the record store (*store.SQL).
@@ -111,6 +112,8 @@ func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, derive
 		return out, fnhttp.WithCode(faults.Perm(err), CodeUnknownIdentity)
 	case errors.Is(err, inbound.ErrNotEmailIdentity):
 		return out, fnhttp.WithCode(faults.Perm(err), CodeBadIdentity)
+	case errors.Is(err, inbound.ErrRejected):
+		return out, fnhttp.WithCode(faults.Perm(err), CodeMIMERejected)
 	case errors.Is(err, store.ErrInvalid):
 		err = faults.Perm(err)
 	}

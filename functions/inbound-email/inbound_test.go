@@ -284,3 +284,29 @@ func TestRawRecordedWithTheMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestNestingBombRejected: a message whose multiparts nest past the
+// parser's limit is refused for good (422 mime_rejected), before it is
+// parsed; its raw record is kept, and nothing is stored for the user.
+func TestNestingBombRejected(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	raw, err := os.ReadFile("../../internal/inbound/testdata/hostile/nesting-bomb-25.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.RawID(raw)
+	if err := e.blobs.Put(ctx, store.RawKey(id), bytes.NewReader(raw), int64(len(raw))); err != nil {
+		t.Fatal(err)
+	}
+	code, reply, _ := e.call(id, e.ident)
+	if code != 422 || reply.Error != inboundemail.CodeMIMERejected {
+		t.Fatalf("nesting bomb: %d %+v, want 422 %s", code, reply, inboundemail.CodeMIMERejected)
+	}
+	if _, err := e.st.GetRaw(ctx, id); err != nil {
+		t.Errorf("refused raw message's record: %v, want it kept", err)
+	}
+	if ms, _, err := e.st.ListMessages(ctx, e.user, store.MessageFilter{}, store.Page{Limit: 10}); err != nil || len(ms) != 0 {
+		t.Errorf("%d messages stored (%v), want none", len(ms), err)
+	}
+}

@@ -144,3 +144,11 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// Lister is implemented by stores that can enumerate their objects (both
+// of the project's): List calls fn for each object whose key begins with
+// prefix, in no particular order, and stops at fn's first error. Objects
+// put or deleted during the listing may or may not be seen.
+type Lister interface {
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+}

@@ -3,6 +3,7 @@ package blob
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -95,3 +96,13 @@ type kept struct{ *bytes.Reader }
 func (kept) Close() error { return nil }
 
 func (k kept) Size() int64 { return k.Reader.Size() }
+
+// List lists the objects of the wrapped store; it fails when that store
+// cannot list.
+func (r *Recent) List(ctx context.Context, prefix string, fn func(Info) error) error {
+	l, ok := r.Store.(Lister)
+	if !ok {
+		return fmt.Errorf("list %s: %T cannot list its objects", prefix, r.Store)
+	}
+	return l.List(ctx, prefix, fn)
+}

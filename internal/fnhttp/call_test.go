@@ -156,6 +156,21 @@ func TestTimeouts(t *testing.T) {
 		}
 		logs.invocation(t) // still exactly one line
 	})
+	t.Run("core returning after the answer is logged", func(t *testing.T) {
+		release := make(chan struct{})
+		logs := &logBuf{}
+		logged := logs.watch("core returned after its deadline")
+		h := newHandlerWithLogs(t, Config{Function: "contact-action", Timeout: 50 * time.Millisecond}, logs,
+			func(ctx context.Context, call *Call) (Result, error) {
+				<-release
+				return Result{}, nil
+			})
+		if w := post(h, "/", contactOrder, nil); w.Code != http.StatusGatewayTimeout {
+			t.Errorf("status = %d, want 504", w.Code)
+		}
+		close(release)
+		<-logged
+	})
 	t.Run("panic after the answer is logged", func(t *testing.T) {
 		release := make(chan struct{})
 		logs := &logBuf{}

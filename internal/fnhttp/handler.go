@@ -150,7 +150,12 @@ func (h *handler) call(parent context.Context, call *Call, rec *record) answer {
 		if late.panicked { // after the answer: the invocation's line is written
 			call.Logger.Error("late panic", "outcome", outcomePanic,
 				"err", fmt.Sprint(late.panicVal), "stack", string(late.stack))
+			return
 		}
+		// A core that outlives its deadline holds a goroutine (and maybe a
+		// core) after the answer: say so, with how long it overran.
+		call.Logger.Warn("core returned after its deadline", "outcome", outcomeTimeout,
+			"late_ms", time.Since(call.Deadline).Milliseconds())
 	})
 	switch {
 	case out.panicked:

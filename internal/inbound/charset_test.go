@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -30,7 +31,10 @@ func TestWithStatedDefault(t *testing.T) {
 	}
 	// The stated header changes nothing else that Parse reads.
 	raw := "From: a@x\r\nTo: b@y\r\nSubject: plain\r\n\r\n" + strings.Repeat("plain ascii text ", 50) + "\r\n"
-	p := Parse([]byte(raw))
+	p, err := Parse(context.Background(), []byte(raw), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if p.Subject != "plain" || strings.TrimSpace(p.BodyPlain) != strings.TrimSpace(strings.Repeat("plain ascii text ", 50)) || len(p.Participants) != 2 {
 		t.Errorf("Parse = subject %q, %d participants, body %q", p.Subject, len(p.Participants), p.BodyPlain)
 	}

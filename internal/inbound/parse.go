@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"bytes"
+	"context"
 	"net/mail"
 	"strings"
 	"time"
@@ -41,17 +42,24 @@ const (
 // participantHeaders are the address headers, in the order they are kept.
 var participantHeaders = []string{"From", "Sender", "Reply-To", "To", "Cc", "Bcc"}
 
-// Parse reads a raw message. It never fails: what cannot be read is left
-// empty, and Errors counts what enmime had to recover from.
-func Parse(raw []byte) Parsed {
+// Parse reads a raw message whose MIME structure is within lim (zero
+// fields: DefaultLimits). A message over a limit gives an error matching
+// ErrRejected, and ctx ending stops the structure's scan; enmime reads
+// only what passed it. Otherwise it does not fail: what cannot be read is
+// left empty, and Errors counts what enmime had to recover from.
+func Parse(ctx context.Context, raw []byte, lim Limits) (Parsed, error) {
+	input := withStatedDefault(raw)
+	if _, err := Scan(ctx, input, lim); err != nil {
+		return Parsed{}, err
+	}
 	// A declared charset is trusted; detection (costly, and a guess) runs
 	// only for text parts that declare none.
 	parser := enmime.NewParser(enmime.SkipMalformedParts(true), enmime.MultipartWOBoundaryAsSinglePart(true),
 		enmime.DisableCharacterDetection(true))
-	env, err := parser.ReadEnvelope(bytes.NewReader(withStatedDefault(raw)))
+	env, err := parser.ReadEnvelope(bytes.NewReader(input))
 	if err != nil || env == nil {
 		// Not even a header: keep what the raw bytes hold as plain text.
-		return Parsed{BodyPlain: clean(string(raw)), Errors: 1, Features: map[string]string{}}
+		return Parsed{BodyPlain: clean(string(raw)), Errors: 1, Features: map[string]string{}}, nil
 	}
 	p := Parsed{
 		Subject:   truncate(clean(env.GetHeader("Subject")), maxSubject),
@@ -75,7 +83,7 @@ func Parse(raw []byte) Parsed {
 		}
 	}
 	p.Features, p.PI = privacy(env, p.Encrypted)
-	return p
+	return p, nil
 }
 
 // participants reads the address headers, lowercasing addresses and keeping

@@ -1,6 +1,8 @@
 package inbound
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -99,7 +101,10 @@ func TestParseOwnMails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			p := Parse(readMail(t, tt.file))
+			p, err := Parse(context.Background(), readMail(t, tt.file), Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			checkStorable(t, p)
 			tt.check(t, p)
 		})
@@ -148,7 +153,13 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		p := Parse(raw)
+		p, err := Parse(context.Background(), raw, Limits{})
+		if errors.Is(err, ErrRejected) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 		checkStorable(t, p)
 		_ = ThreadKey(p.Participants, p.ListIDs)
 	})

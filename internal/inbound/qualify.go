@@ -68,6 +68,9 @@ type Qualifier struct {
 	Store Store
 	// Now gives the arrival time when Input.Received is zero.
 	Now func() time.Time
+	// Limits bound the MIME structure of what Deliver parses (zero
+	// fields: DefaultLimits).
+	Limits Limits
 
 	discussions discussionCache
 }
@@ -83,7 +86,10 @@ func MessageID(rawID, userID string) string {
 // here: its fetcher notifies the user once a batch, as the original's
 // imap_worker did once a sync.
 func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
-	p := Parse(in.Raw)
+	p, err := Parse(ctx, in.Raw, q.Limits)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("parse raw message %s: %w", in.RawID, err)
+	}
 	base := store.Message{
 		ID:          MessageID(in.RawID, in.UserID),
 		UserID:      in.UserID,
@@ -100,6 +106,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		Attachments: p.Attachments,
 		RawMsgID:    in.RawID,
 		Features:    p.Features,
+		ContentHash: ContentHash(p),
 	}
 	if base.DateSort.IsZero() && q.Now != nil {
 		base.DateSort = q.Now()
@@ -113,7 +120,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 	)
 	// The closure may run more than once (store.Delivery): it starts from
 	// base each time, and the cache learns its discussion once committed.
-	err := q.Store.Deliver(ctx, func(d store.Delivery) error {
+	err = q.Store.Deliver(ctx, func(d store.Delivery) error {
 		id, own, err := d.Target(ctx, in.UserID, in.IdentityID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("identity %s of user %s: %w", in.IdentityID, in.UserID, ErrUnknownIdentity)
@@ -166,6 +173,32 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		q.discussions.put(in.UserID, thread, disc) // not the stored message's: a duplicate keeps its own
 	}
 	return out, nil
+}
+
+// ContentHash identifies what a parsed mail says, apart from how it
+// travelled: the hex SHA-256 of its senders (From and Sender), Date,
+// Subject, bodies and attachments (type, name, size). The same mail
+// received twice (over SMTP and fetched over IMAP, with other trace
+// headers) has one hash; another mail under the same Message-ID has
+// another.
+func ContentHash(p Parsed) string {
+	h := sha256.New()
+	field := func(s string) {
+		fmt.Fprintf(h, "%d:%s\n", len(s), s)
+	}
+	for _, pa := range p.Participants {
+		if pa.Type == "From" || pa.Type == "Sender" {
+			field(pa.Type + " " + pa.Address)
+		}
+	}
+	field(p.Date.UTC().Format(time.RFC3339))
+	field(p.Subject)
+	field(p.BodyPlain)
+	field(p.BodyHTML)
+	for _, a := range p.Attachments {
+		field(fmt.Sprintf("%s %s %d", a.ContentType, a.FileName, a.Size))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // acceptsMail says whether identity id receives e-mail: an active local

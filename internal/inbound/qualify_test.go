@@ -230,17 +230,40 @@ func TestDeliverRecordsRaw(t *testing.T) {
 	}
 }
 
-// A duplicate keeps its discussion; the discussion of its own
-// participants is the one later mail between them joins.
+// A duplicate (a copy with more recipients) keeps its discussion; the
+// discussion of its own participants is the one later mail between them
+// joins.
 func TestDeliverDuplicateLeavesTheThreadCacheRight(t *testing.T) {
 	f := newFixture(t)
 	first := f.deliver("d1", []byte("From: x@example.org\r\nTo: alice@example.test\r\nMessage-ID: <same@example.org>\r\n\r\nhi\r\n"))
-	dup := f.deliver("d2", []byte("From: y@example.org\r\nTo: alice@example.test\r\nMessage-ID: <same@example.org>\r\n\r\nhi\r\n"))
+	dup := f.deliver("d2", []byte("From: x@example.org\r\nTo: alice@example.test\r\nCc: y@example.org\r\nMessage-ID: <same@example.org>\r\n\r\nhi\r\n"))
 	if !dup.Dup || dup.Message.DiscussionID != first.Message.DiscussionID {
 		t.Fatalf("second copy: dup %v in discussion %s, want the first's %s", dup.Dup, dup.Message.DiscussionID, first.Message.DiscussionID)
 	}
-	later := f.deliver("d3", []byte("From: y@example.org\r\nTo: alice@example.test\r\nMessage-ID: <later@example.org>\r\n\r\nhi\r\n"))
+	later := f.deliver("d3", []byte("From: x@example.org\r\nTo: alice@example.test\r\nCc: y@example.org\r\nMessage-ID: <later@example.org>\r\n\r\nhi\r\n"))
 	if later.Message.DiscussionID == first.Message.DiscussionID {
-		t.Error("mail between y and alice joined x's discussion: the thread cache took the duplicate's")
+		t.Error("mail between x, y and alice joined x and alice's discussion: the thread cache took the duplicate's")
+	}
+}
+
+// A forged mail stored first under a Message-ID does not suppress the real
+// one: both are stored and marked; a copy of the real one is a duplicate.
+func TestDeliverReusedMessageID(t *testing.T) {
+	f := newFixture(t)
+	forged := f.deliver("f1", []byte("From: attacker@evil.example\r\nTo: alice@example.test\r\nSubject: invoice\r\n"+
+		"Message-ID: <invoice-2026-12@bank.example>\r\n\r\nPay to the wrong account.\r\n"))
+	real := []byte("From: billing@bank.example\r\nTo: alice@example.test\r\nSubject: invoice\r\n" +
+		"Message-ID: <invoice-2026-12@bank.example>\r\n\r\nYour invoice.\r\n")
+	got := f.deliver("r1", real)
+	if got.Dup || got.Message.ID == forged.Message.ID || !got.Message.MessageIDReused {
+		t.Fatalf("real mail: dup %v, id %s (forged %s), reused %v; want a new message, marked",
+			got.Dup, got.Message.ID, forged.Message.ID, got.Message.MessageIDReused)
+	}
+	if m, err := f.st.GetMessage(context.Background(), f.user.ID, forged.Message.ID); err != nil || !m.MessageIDReused {
+		t.Errorf("forged mail %+v, %v: want it marked", m.MessageIDReused, err)
+	}
+	relayed := append([]byte("Received: from relay.example by mx.example; Thu, 3 Dec 2026 10:00:00 +0000\r\n"), real...)
+	if again := f.deliver("r2", relayed); !again.Dup || again.Message.ID != got.Message.ID {
+		t.Errorf("the real mail again, through another relay: dup %v id %s, want %s", again.Dup, again.Message.ID, got.Message.ID)
 	}
 }

@@ -95,6 +95,25 @@ func LoadConfig(getenv func(string) string, clientName string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+// OpenBlobs opens the blob store cfg names (without the local system's
+// memory of recent raw messages).
+func OpenBlobs(ctx context.Context, cfg Config) (blob.Store, error) {
+	if cfg.BlobBackend == "s3" {
+		s, err := s3blob.New(cfg.S3)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.EnsureBucket(ctx); err != nil {
+			return nil, fmt.Errorf("s3 bucket: %w", err)
+		}
+		return s, nil
+	}
+	if err := os.MkdirAll(cfg.BlobDir, 0o700); err != nil {
+		return nil, fmt.Errorf("blob directory: %w", err)
+	}
+	return dirblob.New(cfg.BlobDir)
+}
+
 // Local returns the configuration of the one-machine system: SQLite and
 // blobs under dataDir, NATS at natsURL.
 func Local(dataDir, natsURL, clientName string) Config {
@@ -128,23 +147,8 @@ func Open(ctx context.Context, cfg Config, keyring *secrets.Keyring, logger *slo
 	if d.Store, err = store.Open(ctx, cfg.StoreDSN); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	switch cfg.BlobBackend {
-	case "s3":
-		s, err := s3blob.New(cfg.S3)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.EnsureBucket(ctx); err != nil {
-			return nil, fmt.Errorf("s3 bucket: %w", err)
-		}
-		d.Blobs = s
-	default:
-		if err := os.MkdirAll(cfg.BlobDir, 0o700); err != nil {
-			return nil, fmt.Errorf("blob directory: %w", err)
-		}
-		if d.Blobs, err = dirblob.New(cfg.BlobDir); err != nil {
-			return nil, err
-		}
+	if d.Blobs, err = OpenBlobs(ctx, cfg); err != nil {
+		return nil, err
 	}
 	if cfg.RecentRaw > 0 {
 		d.Blobs = blob.NewRecent(d.Blobs, store.RawPrefix, cfg.RecentRaw)

@@ -25,6 +25,14 @@ const (
 	EnvProcessTimeout = "SMTP_PROCESS_TIMEOUT"   // default and maximum 10s (the contract's)
 	EnvTLSCert        = "SMTP_TLS_CERT_FILE"     // with SMTP_TLS_KEY_FILE: offer STARTTLS
 	EnvTLSKey         = "SMTP_TLS_KEY_FILE"
+
+	EnvMaxPerAddr  = "SMTP_MAX_CONNECTIONS_PER_ADDR" // connections from one client address, default 20 (at most SMTP_MAX_CONNECTIONS)
+	EnvMaxSession  = "SMTP_MAX_SESSION_TIME"         // a session's whole length, default 10m
+	EnvMaxJunk     = "SMTP_MAX_JUNK_COMMANDS"        // NOOP, RSET, VRFY, unknown... without a message, default 20
+	EnvMaxBadRcpts = "SMTP_MAX_UNKNOWN_RCPTS"        // unknown recipients in a session, default 20
+	EnvTarpitAfter = "SMTP_TARPIT_AFTER"             // unknown recipients answered at once, default 3
+	EnvTarpitDelay = "SMTP_TARPIT_DELAY"             // first delay after those, doubling, default 1s
+	EnvTarpitMax   = "SMTP_TARPIT_MAX_DELAY"         // longest delay, default 16s
 )
 
 // Config configures the listener. LoadConfig fills the defaults; a Config
@@ -45,6 +53,22 @@ type Config struct {
 	TLSKeyFile     string
 	// TLS is loaded from the files by LoadConfig (nil: no STARTTLS).
 	TLS *tls.Config
+
+	// MaxPerAddr bounds the connections of one client address at a time.
+	MaxPerAddr int
+	// MaxSession ends a session (421) this long after it began.
+	MaxSession time.Duration
+	// MaxJunk ends a session (421) past this many commands that move no
+	// mail (NOOP, RSET, VRFY, HELP, repeated greetings, unknown commands)
+	// since the last message accepted.
+	MaxJunk int
+	// MaxBadRcpts ends a session (421) past this many unknown recipients.
+	MaxBadRcpts int
+	// Unknown recipients after the first TarpitAfter are answered after
+	// TarpitDelay, doubled for each next one, at most TarpitMax.
+	TarpitAfter int
+	TarpitDelay time.Duration
+	TarpitMax   time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -63,12 +87,20 @@ func (c Config) WithDefaults() Config {
 	if c.MaxBytes == 0 {
 		c.MaxBytes = 20971520
 	}
-	if c.MaxRecipients == 0 {
-		c.MaxRecipients = 100
+	num := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
 	}
-	if c.MaxConnections == 0 {
-		c.MaxConnections = 1000
-	}
+	num(&c.MaxRecipients, 100)
+	num(&c.MaxConnections, 1000)
+	num(&c.MaxPerAddr, min(20, c.MaxConnections))
+	num(&c.MaxJunk, 20)
+	num(&c.MaxBadRcpts, 20)
+	num(&c.TarpitAfter, 3)
+	def(&c.MaxSession, 10*time.Minute)
+	def(&c.TarpitDelay, time.Second)
+	def(&c.TarpitMax, 16*time.Second)
 	def(&c.ReadTimeout, 60*time.Second)
 	def(&c.WriteTimeout, 60*time.Second)
 	def(&c.DataTimeout, 5*time.Minute)
@@ -79,11 +111,19 @@ func (c Config) WithDefaults() Config {
 // Validate reports every problem of c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxBytes < 0 || c.MaxRecipients < 0 || c.MaxConnections < 0 {
+	if c.MaxBytes < 0 || c.MaxRecipients < 0 || c.MaxConnections < 0 || c.MaxPerAddr < 0 || c.MaxJunk < 0 ||
+		c.MaxBadRcpts < 0 || c.TarpitAfter < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
+	if c.MaxPerAddr > c.MaxConnections && c.MaxConnections > 0 {
+		errs = append(errs, fmt.Errorf("%s %d is over %s %d", EnvMaxPerAddr, c.MaxPerAddr, EnvMaxConnections, c.MaxConnections))
+	}
+	if c.TarpitMax < c.TarpitDelay {
+		errs = append(errs, fmt.Errorf("%s %s is under %s %s", EnvTarpitMax, c.TarpitMax, EnvTarpitDelay, c.TarpitDelay))
+	}
 	for name, d := range map[string]time.Duration{EnvReadTimeout: c.ReadTimeout, EnvWriteTimeout: c.WriteTimeout,
-		EnvDataTimeout: c.DataTimeout, EnvProcessTimeout: c.ProcessTimeout} {
+		EnvDataTimeout: c.DataTimeout, EnvProcessTimeout: c.ProcessTimeout, EnvMaxSession: c.MaxSession,
+		EnvTarpitDelay: c.TarpitDelay, EnvTarpitMax: c.TarpitMax} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %s is negative", name, d))
 		}
@@ -135,6 +175,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		ReadTimeout:    dur(EnvReadTimeout), WriteTimeout: dur(EnvWriteTimeout), DataTimeout: dur(EnvDataTimeout),
 		ProcessTimeout: dur(EnvProcessTimeout),
 		TLSCertFile:    str(EnvTLSCert), TLSKeyFile: str(EnvTLSKey),
+		MaxPerAddr: int(num(EnvMaxPerAddr)), MaxSession: dur(EnvMaxSession), MaxJunk: int(num(EnvMaxJunk)),
+		MaxBadRcpts: int(num(EnvMaxBadRcpts)), TarpitAfter: int(num(EnvTarpitAfter)),
+		TarpitDelay: dur(EnvTarpitDelay), TarpitMax: dur(EnvTarpitMax),
 	}
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {

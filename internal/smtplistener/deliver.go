@@ -32,6 +32,7 @@ var permanentCodes = map[string]bool{
 	contract.CodeInvalidJSON: true, contract.CodeMissingField: true, contract.CodeInvalidField: true,
 	contract.CodeUnknownOrder: true, contract.CodeUnknownSubject: true, "too_large": true,
 	"raw_not_found": true, "raw_missing": true, "raw_too_large": true, "unknown_identity": true, "bad_identity": true,
+	"mime_rejected": true,
 }
 
 // result is the outcome of every recipient identity of one message.

@@ -9,7 +9,16 @@
 //     listener is never an open relay); the recipient lookup failing: 451
 //     4.3.0.
 //   - A message over the size limit: 552 5.3.4; too many recipients: 452;
-//     too many connections: 421 4.7.0 at connect.
+//     too many connections, in all or from the client's address: 421 4.7.0
+//     at connect.
+//   - A session is closed with 421 at its time limit, past the limit of
+//     commands that move no mail (NOOP, RSET, VRFY, HELP, repeated
+//     greetings, unknown commands: counted from the command lines the
+//     client sends, until STARTTLS), and past the limit of unknown
+//     recipients; unknown recipients after the first few are answered
+//     after a delay that doubles each time (a tarpit for harvesters).
+//   - A message whose MIME structure is over the parser's limits (a
+//     nesting bomb): refused permanently by inbound-email, so 554 5.0.0.
 //   - Storing the raw message failing: 451 4.3.0 for every recipient.
 //   - Every recipient processed (stored or found a duplicate): 250.
 //   - SMTP, one answer for the whole message: any temporary failure (no

@@ -84,9 +84,10 @@ func (l *Listener) server(lmtp bool) *smtp.Server {
 
 // Serve serves SMTP on smtpLn and LMTP on lmtpLn (either may be nil) until
 // ctx ends, then stops accepting and waits up to drain for the sessions in
-// progress. The connection limit is shared by both listeners.
+// progress. The connection limits are shared by both listeners.
 func (l *Listener) Serve(ctx context.Context, smtpLn, lmtpLn net.Listener, drain time.Duration) error {
 	sem := make(chan struct{}, l.cfg.MaxConnections)
+	addrs := newAddrCounts(l.cfg.MaxPerAddr)
 	var servers []*smtp.Server
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
@@ -99,7 +100,8 @@ func (l *Listener) Serve(ctx context.Context, smtpLn, lmtpLn net.Listener, drain
 		}
 		s := l.server(it.lmtp)
 		servers = append(servers, s)
-		ln := limitListener{Listener: it.ln, sem: sem, log: l.deps.Logger}
+		ln := limitListener{Listener: it.ln, sem: sem, addrs: addrs, maxSession: l.cfg.MaxSession,
+			maxJunk: l.cfg.MaxJunk, log: l.deps.Logger}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -2,6 +2,7 @@ package smtplistener
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"strings"
@@ -20,6 +21,7 @@ var (
 	errAllRefused  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 0, 0}, Message: "Message refused for every recipient"}
 	errRcptRefused = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 0, 0}, Message: "Message refused for this recipient"}
 	errNoRcpt      = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
+	errBadRcpts    = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many unknown recipients, closing"}
 )
 
 type backend struct {
@@ -29,7 +31,17 @@ type backend struct {
 
 // NewSession starts a session for a new connection.
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{l: b.l, conn: c, lmtp: b.lmtp}, nil
+	return &session{l: b.l, conn: c, lmtp: b.lmtp, guard: guardOf(c.Conn())}, nil
+}
+
+// guardOf finds the guarded connection under nc (nil when it is not one:
+// a connection the limit listener did not admit).
+func guardOf(nc net.Conn) *guardConn {
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
+	g, _ := nc.(*guardConn)
+	return g
 }
 
 // recipient is one accepted RCPT.
@@ -43,6 +55,8 @@ type session struct {
 	conn  *smtp.Conn
 	lmtp  bool
 	rcpts []recipient
+	guard *guardConn
+	bad   int // unknown recipients in the session
 }
 
 // Reset forgets the current transaction.
@@ -71,10 +85,40 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 	}
 	if len(local) == 0 {
-		return errNoSuchUser
+		return s.unknown()
 	}
 	s.rcpts = append(s.rcpts, recipient{addr: to, identities: local})
 	return nil
+}
+
+// unknown answers an unknown recipient: at once for the first
+// TarpitAfter, then after a delay that doubles each time (harvesting
+// addresses gets slow), and past MaxBadRcpts with 421 and the end of the
+// session.
+func (s *session) unknown() error {
+	s.bad++
+	cfg := s.l.cfg
+	if s.bad > cfg.MaxBadRcpts {
+		s.l.deps.Logger.Warn("session closed", "outcome", "unknown_recipients", "rcpts", s.bad)
+		if s.guard != nil {
+			s.guard.closeSoon()
+		}
+		return errBadRcpts
+	}
+	if n := s.bad - cfg.TarpitAfter; n > 0 {
+		time.Sleep(tarpit(cfg, n))
+	}
+	return errNoSuchUser
+}
+
+// tarpit is the delay before answering the n-th unknown recipient past
+// TarpitAfter: TarpitDelay·2^(n-1), at most TarpitMax.
+func tarpit(cfg Config, n int) time.Duration {
+	d := cfg.TarpitDelay
+	for i := 1; i < n && d < cfg.TarpitMax; i++ {
+		d *= 2
+	}
+	return min(d, cfg.TarpitMax)
 }
 
 // Data receives the message and answers for all recipients (SMTP).
@@ -83,7 +127,11 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return res.smtpAnswer()
+	err = res.smtpAnswer()
+	if err == nil && s.guard != nil {
+		s.guard.accepted()
+	}
+	return err
 }
 
 // LMTPData receives the message and answers per recipient (LMTP).

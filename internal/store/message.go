@@ -17,7 +17,8 @@ const (
 
 // Message is a received message or a draft (which becomes a sent message).
 // Simplified from the original: one row per (user, message) with the
-// Message-ID unique per user (the original's message_external_ref_lookup),
+// Message-ID and content unique per user (the original's
+// message_external_ref_lookup kept the Message-ID alone),
 // no date_delete (deleting deletes), and the outbox state of drafts kept on
 // the message itself.
 type Message struct {
@@ -53,6 +54,14 @@ type Message struct {
 	// sent copy, while sending (see Attempted).
 	SendRawID string
 	UpdatedAt time.Time
+	// ContentHash identifies a received message's content (the receiver
+	// computes it; "" matches any content): with the Message-ID, it tells
+	// a copy of a stored mail from another mail under the same id.
+	ContentHash string
+	// MessageIDReused marks received messages of a user that share their
+	// Message-ID with another of the user's messages of other content: one
+	// of them at least is not what its id claims.
+	MessageIDReused bool
 }
 
 // Participant is one address of a message.

@@ -18,7 +18,7 @@ type Messages interface {
 const messageCols = `id, user_id, discussion_id, identity_ids, protocol, participants, subject, body_plain,
 	body_html, date_at, inserted_at, sort_at, is_draft, is_unread, is_received, is_answered, importance,
 	external_message_id, in_reply_to, references_ids, attachments, raw_msg_id, tags, pi, privacy_features,
-	send_state, send_error, send_started_at, send_raw_id, updated_at`
+	send_state, send_error, send_started_at, send_raw_id, updated_at, content_hash, message_id_reused`
 
 func scanMessage(r scanner) (Message, error) {
 	var m Message
@@ -27,7 +27,8 @@ func scanMessage(r scanner) (Message, error) {
 		timeCol{&m.DateSort}, &m.IsDraft, &m.IsUnread, &m.IsReceived, &m.IsAnswered, &m.Importance,
 		strCol{&m.External.MessageID}, &m.External.InReplyTo, jsonCol{&m.External.References},
 		jsonCol{&m.Attachments}, strCol{&m.RawMsgID}, jsonCol{&m.Tags}, jsonCol{&m.PI}, jsonCol{&m.Features},
-		&m.SendState, &m.SendError, timeCol{&m.SendStarted}, &m.SendRawID, timeCol{&m.UpdatedAt})
+		&m.SendState, &m.SendError, timeCol{&m.SendStarted}, &m.SendRawID, timeCol{&m.UpdatedAt}, &m.ContentHash,
+		&m.MessageIDReused)
 	return m, err
 }
 
@@ -39,11 +40,12 @@ func messageArgs(m *Message) []any {
 		micros(m.DateSort), m.IsDraft, m.IsUnread, m.IsReceived, m.IsAnswered, m.Importance,
 		nullStr(m.External.MessageID), m.External.InReplyTo, jsonList(m.External.References),
 		jsonList(m.Attachments), nullStr(m.RawMsgID), jsonList(m.Tags), mustJSON(m.PI), jsonMap(m.Features),
-		m.SendState, m.SendError, micros(m.SendStarted), m.SendRawID, micros(m.UpdatedAt)}
+		m.SendState, m.SendError, micros(m.SendStarted), m.SendRawID, micros(m.UpdatedAt), m.ContentHash,
+		m.MessageIDReused}
 }
 
 // insertMessage inserts m, doing nothing when any uniqueness rule (id, or
-// user and Message-ID) already holds a row; it reports whether it inserted.
+// user, Message-ID and content hash) already holds a row; it reports whether it inserted.
 // It moves the message's discussion forward in time.
 func insertMessage(ctx context.Context, c conn, m *Message) (bool, error) {
 	args := messageArgs(m)

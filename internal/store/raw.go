@@ -128,3 +128,31 @@ func (s *SQL) MarkRawDelivered(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// ForgetRaw deletes the record of raw message id unless a message refers
+// to it (as the raw message it was parsed from or sent as, or as the sent
+// copy of a send attempt), and says whether none does: then the raw
+// message's bytes may go too. An id without a record is forgotten as well.
+func (s *SQL) ForgetRaw(ctx context.Context, id string) (bool, error) {
+	var referenced bool
+	err := s.tx(ctx, func(c conn) error {
+		var n int
+		if err := c.row(ctx, `SELECT COUNT(*) FROM messages WHERE raw_msg_id = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := c.row(ctx, `SELECT COUNT(*) FROM messages WHERE send_raw_id = ? AND send_raw_id <> ''`, id).Scan(&n); err != nil {
+				return err
+			}
+		}
+		if referenced = n > 0; referenced {
+			return nil
+		}
+		_, err := c.exec(ctx, `DELETE FROM raw_messages WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return false, s.fail("forget raw message "+id, err)
+	}
+	return !referenced, nil
+}

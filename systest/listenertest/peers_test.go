@@ -24,8 +24,9 @@ func TestSwaks(t *testing.T) {
 		out, err := exec.Command(swaks, all...).CombinedOutput()
 		return string(out), err
 	}
-	if out, err := run(s.SMTPAddr, "--to", "alice@example.test", "--header", "Subject: via swaks",
-		"--header", "Message-Id: <swaks-1@example.org>"); err != nil {
+	first := []string{"--to", "alice@example.test", "--header", "Subject: via swaks",
+		"--header", "Date: Thu, 03 Dec 2026 10:00:00 +0000", "--header", "Message-Id: <swaks-1@example.org>"}
+	if out, err := run(s.SMTPAddr, first...); err != nil {
 		t.Fatalf("swaks SMTP: %v\n%s", err, out)
 	}
 	if out, err := run(s.LMTPAddr, "--protocol", "LMTP", "--to", "alice@example.test",
@@ -34,7 +35,7 @@ func TestSwaks(t *testing.T) {
 	}
 	waitMessages(t, s, alice, 2, 5*time.Second)
 	// The same message again is accepted and not stored twice.
-	if out, err := run(s.SMTPAddr, "--to", "alice@example.test", "--header", "Message-Id: <swaks-1@example.org>"); err != nil {
+	if out, err := run(s.SMTPAddr, first...); err != nil {
 		t.Fatalf("swaks second copy: %v\n%s", err, out)
 	}
 	waitMessages(t, s, alice, 2, time.Second)

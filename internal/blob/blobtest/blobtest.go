@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"CanceledContext", testCanceled},
 		{"InvalidKeys", testInvalidKeys},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"List", testList},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,4 +249,42 @@ func testConcurrentPuts(t *testing.T, s blob.Store) {
 		}
 	}
 	t.Fatalf("after concurrent Puts the object (%d bytes) is none of the written contents: torn write", len(got))
+}
+
+func testList(t *testing.T, s blob.Store) {
+	l, ok := s.(blob.Lister)
+	if !ok {
+		t.Fatalf("%T cannot list its objects", s)
+	}
+	for key, n := range map[string]int{"list/a/1": 3, "list/a/2": 5, "list/ab": 7, "list/b/3": 1, "other": 2} {
+		put(t, s, key, random(n))
+	}
+	listed := func(prefix string) map[string]int64 {
+		got := map[string]int64{}
+		err := l.List(ctx(t), prefix, func(i blob.Info) error {
+			if i.ModTime.IsZero() || time.Since(i.ModTime) > time.Hour {
+				t.Errorf("%s: modification time %v", i.Key, i.ModTime)
+			}
+			got[i.Key] = i.Size
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := listed("list/a/"); len(got) != 2 || got["list/a/1"] != 3 || got["list/a/2"] != 5 {
+		t.Errorf("List(list/a/) = %v", got)
+	}
+	if got := listed("list/a"); len(got) != 3 || got["list/ab"] != 7 {
+		t.Errorf("List(list/a) = %v", got)
+	}
+	if got := listed("none/"); len(got) != 0 {
+		t.Errorf("List(none/) = %v", got)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := l.List(ctx(t), "list/", func(blob.Info) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("List stopped by its callback: %v after %d objects", err, n)
+	}
 }

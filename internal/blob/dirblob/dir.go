@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/caliopen/functions/internal/blob"
 )
@@ -241,4 +242,48 @@ func notFound(err error) error {
 		return fmt.Errorf("%w: %w", blob.ErrNotFound, err)
 	}
 	return err
+}
+
+// List calls fn for every file under the directory of prefix whose key
+// begins with prefix (see blob.Lister); files being written (not yet
+// named) are not objects and are skipped.
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	start := s.root
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		start = filepath.Join(s.root, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(s.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) || blob.ValidKey(key) != nil {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		return fn(blob.Info{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -208,4 +209,24 @@ func notFound(err error) error {
 		return fmt.Errorf("%w: %w", blob.ErrNotFound, err)
 	}
 	return err
+}
+
+// List calls fn for every object whose key begins with prefix, a page of
+// the bucket's listing at a time (see blob.Lister).
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket),
+		Prefix: aws.String(s.cfg.Prefix + prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
+		}
+		for _, o := range page.Contents {
+			key := strings.TrimPrefix(aws.ToString(o.Key), s.cfg.Prefix)
+			if err := fn(blob.Info{Key: key, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -109,6 +110,46 @@ func testInboundDedup(t *testing.T, s *store.SQL) {
 	wantErr(t, "PutInbound without user", err, store.ErrInvalid)
 }
 
+// testContentDedup: a reused Message-ID with other content is a second
+// message, both marked; the same Message-ID and content is a duplicate.
+func testContentDedup(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	a := user(t, s, "a")
+	withHash := func(mid, hash string) store.Message {
+		m := inbound(a, "ia1", mid, 0)
+		m.ContentHash = hash
+		return m
+	}
+	forged, dup := put(s.PutInbound(c, withHash("invoice@bank.example", "forged"))).ok(t)
+	if dup || forged.MessageIDReused {
+		t.Fatalf("first mail: dup=%v reused=%v", dup, forged.MessageIDReused)
+	}
+	real, dup := put(s.PutInbound(c, withHash("invoice@bank.example", "real"))).ok(t)
+	if dup || real.ID == forged.ID || !real.MessageIDReused {
+		t.Errorf("other mail under the same Message-ID = %s dup=%v reused=%v, want a new message, marked",
+			real.ID, dup, real.MessageIDReused)
+	}
+	if got := try(s.GetMessage(c, a.ID, forged.ID)).ok(t); !got.MessageIDReused {
+		t.Error("the first mail is not marked once its Message-ID is reused")
+	}
+	copyOf, dup := put(s.PutInbound(c, withHash("invoice@bank.example", "real"))).ok(t)
+	if !dup || copyOf.ID != real.ID {
+		t.Errorf("a copy of the second mail = %s dup=%v, want %s dup=true", copyOf.ID, dup, real.ID)
+	}
+	if found := try(s.MessagesByExternalID(c, a.ID, []string{"invoice@bank.example"})).ok(t); len(found) != 2 {
+		t.Errorf("MessagesByExternalID = %d messages, want both", len(found))
+	}
+	// A message stored without a hash (a sent one, or one stored before
+	// hashes) matches any content.
+	plain, _ := put(s.PutInbound(c, withHash("sent@a.example", ""))).ok(t)
+	if got, dup := put(s.PutInbound(c, withHash("sent@a.example", "h"))).ok(t); !dup || got.ID != plain.ID {
+		t.Errorf("a mail under the Message-ID of one without a hash = %s dup=%v, want %s dup=true", got.ID, dup, plain.ID)
+	}
+	if msgs, _ := page(s.ListMessages(c, a.ID, store.MessageFilter{}, store.Page{})).ok(t); len(msgs) != 3 {
+		t.Errorf("user has %d messages, want 3", len(msgs))
+	}
+}
+
 func testMessageListing(t *testing.T, s *store.SQL) {
 	c := ctx(t)
 	u := user(t, s, "l")
@@ -203,4 +244,26 @@ func testRawMessages(t *testing.T, s *store.SQL) {
 	if fresh.ID == "" || fresh.Delivered {
 		t.Errorf("PutRaw = %+v, want a fresh id, not delivered", fresh)
 	}
+}
+
+// testForgetRaw: a raw message's record goes only when no message refers
+// to it.
+func testForgetRaw(t *testing.T, s *store.SQL) {
+	c := ctx(t)
+	a := user(t, s, "a")
+	for _, id := range []string{"used", "orphan"} {
+		try(s.PutRaw(c, store.RawMessage{ID: id, BlobKey: "raw/" + id, Size: 1})).ok(t)
+	}
+	m := inbound(a, "ia1", "fr@x.example", 0)
+	m.RawMsgID = "used"
+	put(s.PutInbound(c, m)).ok(t)
+	for id, want := range map[string]bool{"used": false, "orphan": true, "unrecorded": true} {
+		if gone := try(s.ForgetRaw(c, id)).ok(t); gone != want {
+			t.Errorf("ForgetRaw(%s) = %v, want %v", id, gone, want)
+		}
+	}
+	if _, err := s.GetRaw(c, "orphan"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("orphan record: %v, want it deleted", err)
+	}
+	try(s.GetRaw(c, "used")).ok(t)
 }

@@ -37,6 +37,8 @@ func Run(t *testing.T, open Opener) {
 		{"Polling", testPolling},
 		{"MessageRoundTrip", testMessageRoundTrip},
 		{"InboundDedup", testInboundDedup},
+		{"ContentDedup", testContentDedup},
+		{"ForgetRaw", testForgetRaw},
 		{"MessageListing", testMessageListing},
 		{"MessageEdits", testMessageEdits},
 		{"Drafts", testDrafts},
