@@ -141,6 +141,26 @@ func TestRun(t *testing.T) {
 	if code := get(t, gatewayURL+"/healthz"); code != 200 {
 		t.Errorf("gateway /healthz = %d", code)
 	}
+	// From outside only the REST API is invocable: the other functions are
+	// refused whatever the spelling, and the order never reaches them (the
+	// requests above did, through the connector).
+	deliver := `{"order":"deliver","user_id":"u1","message_id":"m1","remote_id":"i1"}`
+	for _, path := range []string{"/function/smtp-deliver", "/function/smtp-deliver.openfaas-fn", "/function/smtp-deliver/",
+		"/function/identities-orders", "/function/%73mtp-deliver", "/function//smtp-deliver", "/function/./smtp-deliver",
+		"/async-function/smtp-deliver"} {
+		res, err := http.Post(gatewayURL+path, "application/json", strings.NewReader(deliver))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s from outside = %d %s, want 403", path, res.StatusCode, body)
+		}
+	}
+	if code := get(t, gatewayURL+"/function/api/api/v2/me"); code != http.StatusUnauthorized {
+		t.Errorf("GET /function/api/api/v2/me without a token = %d, want the API's own 401", code)
+	}
 	for _, part := range []string{filepath.Join("nats", "jetstream"), "caliopen.db", "blobs", "secrets.keys"} {
 		if _, err := os.Stat(filepath.Join(data, part)); err != nil {
 			t.Errorf("%s not under the data directory: %v", part, err)

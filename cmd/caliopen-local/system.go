@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gateway"
+	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
@@ -127,8 +129,14 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if err != nil {
 		return nil, err
 	}
+	// The functions accept only calls the connector signed, with a key that
+	// lives as long as the process.
+	invokeKeys, err := invokeauth.ParseKeys(rand.Text() + rand.Text())
+	if err != nil {
+		return nil, err
+	}
 	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: sys.deps.Store, Blobs: sys.deps.Blobs,
-		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring}
+		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring, InvokeKeys: invokeKeys}
 	if cfg.AdminPassword != "" {
 		if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
 			return nil, err
@@ -148,7 +156,16 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 		return nil, err
 	}
 	sys.GatewayURL = "http://" + gwLn.Addr().String()
-	sys.serve(gwLn, gw)
+	// From outside, only the HTTP functions (the REST API, which
+	// authenticates its users) are invocable; the connector reaches the
+	// others in process.
+	var public []string
+	for _, spec := range functions.All() {
+		if spec.HTTP != nil {
+			public = append(public, spec.Name)
+		}
+	}
+	sys.serve(gwLn, gw.Public(public...))
 
 	sys.nc, err = nats.Connect(sys.NATSURL, nats.Name("caliopen-local-connector"), nats.MaxReconnects(-1))
 	if err != nil {
@@ -158,6 +175,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	ccfg.NATS.URL = sys.NATSURL
 	ccfg.GatewayURL = sys.GatewayURL
 	ccfg.RebuildInterval = 2 * time.Second
+	ccfg.InvokeKeys = invokeKeys
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sys.conn, err = connector.New(ccfg, connector.Deps{

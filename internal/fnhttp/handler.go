@@ -17,6 +17,9 @@
 // order's reply shape, so a requester always gets an answer it can read.
 // Temporary failures answer a generic message; their details go to the log
 // only. Bodies are never logged.
+//
+// With Config.Keys set, an invocation without a valid signature (package
+// invokeauth) gets 401 and code CodeUnauthorized; the core never sees it.
 package fnhttp
 
 import (
@@ -97,6 +100,13 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request) {
 func (h *handler) handle(w http.ResponseWriter, r *http.Request, rec *record) answer {
 	m := readMeta(r.Header)
 	rec.attempt, rec.warnings = m.attempt, m.warnings
+	if h.cfg.Keys != nil {
+		if err := h.authenticate(w, r); err != nil {
+			rec.corrID = firstNonEmpty(m.corrID, rand.Text())
+			rec.subject = r.Header.Get(HeaderSubject)
+			return h.unauthenticated(err, rec)
+		}
+	}
 	in, err := readInbound(w, r, h.cfg.MaxBodyBytes)
 	rec.corrID = firstNonEmpty(m.corrID, in.ceID)
 	if rec.corrID == "" {
