@@ -20,6 +20,10 @@ const (
 	EnvMaxBodyBytes   = "API_MAX_BODY_BYTES"    // a positive integer
 	EnvSendTimeout    = "API_SEND_TIMEOUT"      // a Go duration
 	EnvPublishTimeout = "API_PUBLISH_TIMEOUT"   // a Go duration
+	// EnvTrustedProxyHops is how many proxies in front of the API append
+	// the address they received from to X-Forwarded-For (0: none; the
+	// client address is the connection's).
+	EnvTrustedProxyHops = "API_TRUSTED_PROXY_HOPS"
 )
 
 // Defaults of Config, set in one place (withDefaults).
@@ -52,6 +56,14 @@ type Config struct {
 	// PublishTimeout bounds the acknowledged publish of a
 	// publish/subscribe order, retries included. Default 5s.
 	PublishTimeout time.Duration
+	// TrustedProxyHops is how many proxies in front of the API append to
+	// X-Forwarded-For; the client address, which login throttling keys on,
+	// is the one the outermost of them saw. Default 0: the connection's
+	// address. Set it to what the deployment has: too few makes every
+	// client one address, too many lets clients choose theirs.
+	TrustedProxyHops int
+	// Throttle configures login throttling (accounts.LoginThrottle).
+	Throttle accounts.ThrottleConfig
 }
 
 // LoadConfig reads Config from the environment and reports every problem
@@ -90,6 +102,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	duration(EnvPublishTimeout, &cfg.PublishTimeout)
 	cfg.MaxBodyBytes = integer(EnvMaxBodyBytes)
 	cfg.BcryptCost = int(integer(EnvBcryptCost))
+	if v := strings.TrimSpace(getenv(EnvTrustedProxyHops)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 16 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number from 0 to 16", EnvTrustedProxyHops, v))
+		}
+		cfg.TrustedProxyHops = n
+	}
 	if _, err := cfg.withDefaults(); err != nil {
 		errs = append(errs, err)
 	}

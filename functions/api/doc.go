@@ -12,6 +12,16 @@
 // caller's objects only: another user's id answers exactly as a missing
 // one (404, same body). Admin routes answer 403 to other users.
 //
+// Logins are throttled per client address and per account before any
+// password is checked (accounts.LoginThrottle): 429 throttled with
+// Retry-After. An address's 10 free attempts come back one per 30 s (a
+// successful login gives its token back); an account's 20 free failures one
+// per 10 s, and when they are spent, attempts on it are refused only from
+// addresses that have failed before, so the user still logs in from a clean
+// address while someone guesses from elsewhere. The client address is the
+// connection's, or with Config.TrustedProxyHops the one the outermost
+// trusted proxy saw.
+//
 // # Routes
 //
 //	method  path                                     body                          answer   order emitted
@@ -54,7 +64,8 @@
 // unauthorized, bad_credentials (401), forbidden (403), not_found (404),
 // method_not_allowed (405), conflict, not_a_draft (409), body_too_large
 // (413), unsupported_media_type (415), invalid_key, unknown_identity,
-// no_recipient, no_route (422), delivery_failed, no_responder, bad_reply
+// no_recipient, no_route (422), throttled (429, with Retry-After),
+// delivery_failed, no_responder, bad_reply
 // (502), order_not_queued, unavailable, no_admin_identity (503),
 // delivery_timeout (504).
 //
