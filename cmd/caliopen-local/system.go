@@ -27,6 +27,7 @@ import (
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gateway"
+	"github.com/caliopen/functions/internal/httplimit"
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
@@ -236,7 +237,10 @@ func buildFunctions(c *contract.Contract, env functions.Env) ([]gateway.Function
 }
 
 func (s *system) serve(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Bounded against slow and trickling clients (package httplimit).
+	limits := httplimit.Default()
+	srv := limits.Server(h, slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
+	ln = limits.Listener(ln)
 	s.servers = append(s.servers, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

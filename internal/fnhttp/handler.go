@@ -216,7 +216,7 @@ func invalid(s *contract.Subject, err error, rec *record) answer {
 		rec.order = o.Name
 	}
 	rec.fail(outcomeInvalid, safeValidation{ve})
-	return shapeOf(s, o).fail(http.StatusBadRequest, ve.Code, ve.Error())
+	return shapeOf(s, o).fail(http.StatusBadRequest, ve.Code, ve.Public())
 }
 
 // unreadable answers a body that could not be read: too large, or a broken
@@ -229,7 +229,7 @@ func (h *handler) unreadable(sh shape, err error, rec *record) answer {
 			fmt.Sprintf("request body is over %d bytes", h.cfg.MaxBodyBytes))
 	}
 	if errors.Is(err, errBadEvent) {
-		return sh.fail(http.StatusBadRequest, contract.CodeInvalidJSON, err.Error())
+		return sh.fail(http.StatusBadRequest, contract.CodeInvalidJSON, errBadEvent.Error())
 	}
 	return sh.fail(http.StatusBadRequest, contract.CodeInvalidJSON, "unreadable request body")
 }
@@ -237,8 +237,8 @@ func (h *handler) unreadable(sh shape, err error, rec *record) answer {
 // unserved answers an order on a subject the function does not serve, or
 // with no subject when the function serves several.
 func (h *handler) unserved(name string, rec *record) answer {
-	msg := fmt.Sprintf("function %s does not serve subject %q; it serves %s",
-		h.cfg.Function, name, strings.Join(h.cfg.Subjects, ", "))
+	msg := fmt.Sprintf("function %s does not serve the subject named in %s; it serves %s",
+		h.cfg.Function, HeaderSubject, strings.Join(h.cfg.Subjects, ", "))
 	if name == "" {
 		msg = fmt.Sprintf("no subject given: set %s to one of %s", HeaderSubject, strings.Join(h.cfg.Subjects, ", "))
 	}
