@@ -166,6 +166,20 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s not under the data directory: %v", part, err)
 		}
 	}
+	// The data is the user's alone.
+	for part, want := range map[string]os.FileMode{".": 0o700, "caliopen.db": 0o600, "caliopen.db-wal": 0o600,
+		"caliopen.db-shm": 0o600, "secrets.keys": 0o600} {
+		if fi, err := os.Stat(filepath.Join(data, part)); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (%v), want %o", part, fi.Mode().Perm(), err, want)
+		}
+	}
+	// A second system on the same data directory stops at once, saying why.
+	var out2 syncBuffer
+	err = run(context.Background(), []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
+		func(string) string { return "" }, &out2, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "in use by another local system") {
+		t.Errorf("second system on the same data directory: %v, want a refusal", err)
+	}
 
 	cancel()
 	select {

@@ -57,6 +57,7 @@ type system struct {
 	nc        *nats.Conn
 	conn      *connector.Connector
 	servers   []*http.Server
+	unlock    func() // releases the data directory's lock
 }
 
 // run starts the system, prints where each part listens, and stops it
@@ -107,6 +108,13 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	// Mail, credentials and the store are the user's alone.
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if sys.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	c := contract.Caliopen()
 
 	// Check the NATS port ourselves: the embedded server's own error is less clear.
@@ -122,7 +130,8 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	}
 	sys.NATSURL = sys.nats.ClientURL()
 
-	keyring, err := platform.LocalKeyring(cfg.DataDir)
+	keysFile := cmp.Or(cfg.KeysFile, filepath.Join(cfg.DataDir, "secrets.keys"))
+	keyring, err := platform.KeyringFile(keysFile)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +296,9 @@ func (s *system) stop() error {
 	if s.nats != nil {
 		s.nats.Shutdown()
 		s.nats.WaitForShutdown()
+	}
+	if s.unlock != nil {
+		s.unlock()
 	}
 	return errors.Join(errs...)
 }
