@@ -142,4 +142,5 @@ func (s *server) routes() {
 
 	s.handle("POST "+v2+"/admin/users", admin, s.adminCreateUser)
 	s.handle("POST "+v2+"/admin/users/{id}/mail", admin, s.adminMailUser)
+	s.handle("POST "+v2+"/admin/users/{id}/identities", admin, s.adminCreateLocal)
 }

@@ -57,6 +57,22 @@
 //	GET     /api/v2/notifications?limit&after        -                             200      -
 //	POST    /api/v2/admin/users                      name, password, is_admin, ... 201      deliver request on outboundSMTP
 //	POST    /api/v2/admin/users/{id}/mail            subject, body                 200      deliver request on outboundSMTP
+//	POST    /api/v2/admin/users/{id}/identities      identifier, display_name      201      -
+//
+// # Hosted addresses
+//
+// Local (hosted) addresses are assigned by rules, so that no user takes a
+// role address or another person's name (and the admin's later creation of
+// that person then fails). A user's first address is their user name, made
+// with the account by the admin. A user who is not an admin may add only
+// <name>+<tag> (RFC 5233 subaddressing: alice+shop; user names hold no '+',
+// so such an address never takes a future user's). Every other address is
+// the admin's to assign, to themselves through POST
+// /api/v2/identities/locals or to any user through POST
+// /api/v2/admin/users/{id}/identities; among them the reserved role names
+// (accounts.Reserved: postmaster, abuse, hostmaster, webmaster, noreply,
+// root, admin, mailer-daemon... after RFC 2142 and RFC 5321). A refused
+// address answers 403 forbidden saying which addresses the user may take.
 //
 // Lists answer {"<items>":[...],"next":"<cursor>"}; pass next as after for
 // the following page. Errors answer {"error":"<code>","message":"..."}:

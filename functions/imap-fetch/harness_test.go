@@ -1,8 +1,8 @@
 package imapfetch
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
