@@ -1,11 +1,14 @@
 package fnhttp
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/invokeauth"
 )
 
@@ -89,5 +92,26 @@ func TestInvocationSignatureTooLarge(t *testing.T) {
 		invokeauth.Call{Method: http.MethodPost, Function: "contact-action", Body: []byte(body)})})
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d %s, want 413", w.Code, w.Body)
+	}
+}
+
+// TestPermanentReplyWithoutChain: a permanent error's reply says the
+// error's own words, not the causes it wraps; the log keeps the chain. A
+// core may set the reply's message itself.
+func TestPermanentReplyWithoutChain(t *testing.T) {
+	inner := errors.New(`sql: no rows in result set (SELECT * FROM messages WHERE id = 'm1')`)
+	err := WithCode(faults.Perm(fmt.Errorf("load draft m1: %w", fmt.Errorf("store: %w", inner))), "unknown_message")
+	h, logs := newTestHandler(t, Config{Function: "smtp-deliver"}, fixedCore(Result{}, err, nil))
+	w := post(h, "/", deliverOrder, nil)
+	if m := decodeBody(t, w); m["message"] != "load draft m1" || w.Header().Get(HeaderServiceError) != "load draft m1" {
+		t.Errorf("reply %s / header %q, want the outermost error's words only", w.Body, w.Header().Get(HeaderServiceError))
+	}
+	if line := logs.invocation(t); !strings.Contains(fmt.Sprint(line["err"]), "SELECT") {
+		t.Errorf("log line %v lost the chain", line)
+	}
+	err = WithMessage(faults.Perm(fmt.Errorf("send m1: %w", errors.New("550 no such user"))), "the relay refused m1: 550 no such user")
+	h, _ = newTestHandler(t, Config{Function: "smtp-deliver"}, fixedCore(Result{}, err, nil))
+	if m := decodeBody(t, post(h, "/", deliverOrder, nil)); m["message"] != "the relay refused m1: 550 no such user" {
+		t.Errorf("reply %v, want the message set by the core", m)
 	}
 }

@@ -16,7 +16,9 @@
 // Nats-Service-Error-Code and Nats-Service-Error headers and a body in the
 // order's reply shape, so a requester always gets an answer it can read.
 // Temporary failures answer a generic message; their details go to the log
-// only. Bodies are never logged.
+// only. Permanent failures answer the error's own words without the causes
+// it wraps (WithMessage sets another text); the log keeps the whole chain.
+// Bodies are never logged.
 //
 // With Config.Keys set, an invocation without a valid signature (package
 // invokeauth) gets 401 and code CodeUnauthorized; the core never sees it.
@@ -193,7 +195,7 @@ func failure(sh shape, err error, deadlinePassed bool, rec *record) answer {
 	switch {
 	case class == faults.Permanent:
 		rec.fail(outcomePermanent, err)
-		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), err.Error())
+		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), replyText(err))
 	case class == faults.Throttled:
 		rec.fail(outcomeThrottled, err)
 		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeOverloaded), msgThrottled)
@@ -203,6 +205,29 @@ func failure(sh shape, err error, deadlinePassed bool, rec *record) answer {
 	}
 	rec.fail(outcomeTemporary, err)
 	return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), msgTemporary)
+}
+
+// ownText is what a permanent error says itself, without the chain of
+// causes it wraps (a store's or a library's error, which the log keeps):
+// wrappers that add no text (faults, WithCode) are looked through, and the
+// first error that adds some keeps only its own words, as
+// fmt.Errorf("load draft %s: %w", ...) writes them.
+func ownText(err error) string {
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err.Error()
+		}
+		text, innerText := err.Error(), inner.Error()
+		if text == innerText {
+			err = inner
+			continue
+		}
+		if own, ok := strings.CutSuffix(text, ": "+innerText); ok && own != "" {
+			return own
+		}
+		return text
+	}
 }
 
 // invalid answers an order that does not fit the contract.
