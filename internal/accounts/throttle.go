@@ -107,6 +107,9 @@ func (t *LoginThrottle) Begin(account string, addr netip.Addr) (*Attempt, time.D
 		res.CancelAt(now)
 		return nil, wait
 	}
+	if len(account) > MaxNameLen {
+		account = account[:MaxNameLen] // no such user; and the table's memory stays bounded
+	}
 	acc := limiter(t.accounts, account, t.cfg.AccountEvery, t.cfg.AccountBurst)
 	if tokens := acc.TokensAt(now); !clean && tokens < 1 {
 		res.CancelAt(now)

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,6 +62,15 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	if at, wait := th.Begin("erin", netip.MustParseAddr("198.51.100.99")); at == nil {
 		t.Errorf("clean address on a spent account refused (%s)", wait)
+	}
+	at, _ := th.Begin(strings.Repeat("x", 1<<20), netip.MustParseAddr("198.51.100.100"))
+	if at != nil {
+		at.Failed()
+	}
+	for _, k := range th.accounts.Keys() {
+		if len(k) > MaxNameLen {
+			t.Errorf("an account key of %d bytes is kept", len(k))
+		}
 	}
 	if th.addrs.Len() > 8 || th.accounts.Len() > 8 {
 		t.Errorf("remembers %d addresses and %d accounts, bound 8", th.addrs.Len(), th.accounts.Len())
