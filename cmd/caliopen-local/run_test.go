@@ -20,6 +20,7 @@ import (
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/fnhttp"
 )
 
 type syncBuffer struct {
@@ -118,7 +119,8 @@ func TestRun(t *testing.T) {
 			}
 			got := reply.Header.Get(connector.HeaderServiceErrorCode)
 			switch {
-			case code == "function's own" && (got == "" || got == contract.CodeNoFunction || got == contract.CodeFailed):
+			case code == "function's own" && (got == "" || got == contract.CodeNoFunction || got == contract.CodeFailed ||
+				got == fnhttp.CodeUnauthorized):
 				t.Errorf("%s: code %q, want the function's own error code", s.Name, got)
 			case code != "function's own" && got != code:
 				t.Errorf("%s: code %q, want %q", s.Name, got, code)
