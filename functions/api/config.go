@@ -24,6 +24,12 @@ const (
 	// the address they received from to X-Forwarded-For (0: none; the
 	// client address is the connection's).
 	EnvTrustedProxyHops = "API_TRUSTED_PROXY_HOPS"
+	// Login throttling (accounts.ThrottleConfig): free failures per client
+	// address and per account, and how often one comes back.
+	EnvLoginAddressBurst = "API_LOGIN_ADDRESS_BURST" // a positive integer
+	EnvLoginAddressEvery = "API_LOGIN_ADDRESS_EVERY" // a Go duration
+	EnvLoginAccountBurst = "API_LOGIN_ACCOUNT_BURST" // a positive integer
+	EnvLoginAccountEvery = "API_LOGIN_ACCOUNT_EVERY" // a Go duration
 )
 
 // Defaults of Config, set in one place (withDefaults).
@@ -62,7 +68,9 @@ type Config struct {
 	// address. Set it to what the deployment has: too few makes every
 	// client one address, too many lets clients choose theirs.
 	TrustedProxyHops int
-	// Throttle configures login throttling (accounts.LoginThrottle).
+	// Throttle configures login throttling (accounts.LoginThrottle); zero
+	// fields take its defaults (10 failures per address, one back every
+	// 30s; 20 per account, one back every 10s).
 	Throttle accounts.ThrottleConfig
 }
 
@@ -102,6 +110,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	duration(EnvPublishTimeout, &cfg.PublishTimeout)
 	cfg.MaxBodyBytes = integer(EnvMaxBodyBytes)
 	cfg.BcryptCost = int(integer(EnvBcryptCost))
+	cfg.Throttle.AddressBurst = int(integer(EnvLoginAddressBurst))
+	cfg.Throttle.AccountBurst = int(integer(EnvLoginAccountBurst))
+	duration(EnvLoginAddressEvery, &cfg.Throttle.AddressEvery)
+	duration(EnvLoginAccountEvery, &cfg.Throttle.AccountEvery)
 	if v := strings.TrimSpace(getenv(EnvTrustedProxyHops)); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 16 {
