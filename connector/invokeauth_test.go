@@ -52,3 +52,32 @@ func TestInvokerSigns(t *testing.T) {
 		}
 	}
 }
+
+// TestUnauthorizedIsRetried: a function that refuses the connector's
+// signature (keys out of step during a rotation) gets the event again with
+// backoff, not dead-lettered at once.
+func TestUnauthorizedIsRetried(t *testing.T) {
+	s := startNATS(t)
+	fn := newTestFunc(t, "key-action", func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) {
+		if n < 3 {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"ok":true}`))
+	})
+	startConnector(t, s, sourceOf(map[string][]*testFunc{"keyAction": {fn}}), nil)
+	nc := connect(t, s)
+	dlq := deadLetters(t, nc)
+	if err := nc.Publish("keyAction", []byte(`{"order":"discover_key","contact_id":"c1","user_id":"u1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "ack after two refusals", func() bool {
+		info := consumerState(t, nc, "keyAction")
+		return fn.calls.Load() >= 3 && info.NumAckPending == 0 && info.AckFloor.Stream == 1
+	})
+	select {
+	case m := <-dlq:
+		t.Errorf("dead letter %s", m.Data)
+	default:
+	}
+}
