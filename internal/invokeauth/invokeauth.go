@@ -160,7 +160,9 @@ func parse(now time.Time, header string) (int64, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: no %s header", ErrUnauthenticated, Header)
 	}
 	var ts, v1 string
-	for _, part := range strings.Split(header, ",") {
+	for rest := header; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
 		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
 		switch k {
 		case "t":
@@ -186,11 +188,15 @@ func parse(now time.Time, header string) (int64, []byte, error) {
 // subject, a header value, a hex digest).
 func mac(key []byte, t int64, c Call) []byte {
 	body := sha256.Sum256(c.Body)
+	var buf [256]byte
+	b := append(buf[:0], "caliopen-invoke-v1\n"...)
+	b = append(append(b, c.Method...), '\n')
+	b = append(append(b, c.Function...), '\n')
+	b = append(append(b, c.Subject...), '\n')
+	b = append(strconv.AppendInt(b, t, 10), '\n')
+	b = append(hex.AppendEncode(b, body[:]), '\n')
+	b = append(append(b, c.CorrelationID...), '\n')
 	m := hmac.New(sha256.New, key)
-	for _, s := range []string{"caliopen-invoke-v1", c.Method, c.Function, c.Subject,
-		strconv.FormatInt(t, 10), hex.EncodeToString(body[:]), c.CorrelationID} {
-		m.Write([]byte(s))
-		m.Write([]byte{'\n'})
-	}
+	m.Write(b)
 	return m.Sum(nil)
 }
