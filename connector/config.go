@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsconn"
 )
 
@@ -88,6 +89,11 @@ type Config struct {
 	DrainTimeout time.Duration
 	// LogLevel is LOG_LEVEL (default info).
 	LogLevel string
+
+	// InvokeKeys sign every invocation (package invokeauth): from
+	// CALIOPEN_INVOKE_KEY_FILE or CALIOPEN_INVOKE_KEY, required by LoadConfig
+	// unless CALIOPEN_INVOKE_INSECURE=true. Nil signs nothing.
+	InvokeKeys *invokeauth.Keys
 }
 
 // EnvNames lists every variable LoadConfig reads.
@@ -96,6 +102,7 @@ var envNames = []string{
 	"REBUILD_INTERVAL", "MAX_INFLIGHT", "MAX_PENDING", "REPLY_MARGIN", "EVENT_TIMEOUT", "MAX_ATTEMPTS",
 	"BACKOFF_BASE", "BACKOFF_MAX", "STREAM_NAME", "STREAM_REPLICAS", "DLQ_PREFIX", "HANDOFF_PREFIX", "HTTP_ADDR",
 	"DRAIN_TIMEOUT", "LOG_LEVEL",
+	invokeauth.EnvKey, invokeauth.EnvKey + "_FILE", invokeauth.EnvInsecure,
 }
 
 // EnvNames returns the environment variables LoadConfig reads.
@@ -196,6 +203,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	str("HTTP_ADDR", &c.HTTPAddr)
 	dur("DRAIN_TIMEOUT", &c.DrainTimeout)
 	str("LOG_LEVEL", &c.LogLevel)
+	if c.InvokeKeys, err = invokeauth.Load(getenv); err != nil {
+		errs = append(errs, err)
+	}
 
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)

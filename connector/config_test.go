@@ -18,9 +18,15 @@ import (
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestLoadConfig(t *testing.T) {
-	cfg, err := LoadConfig(env(nil))
+	cfg, err := LoadConfig(env(map[string]string{"CALIOPEN_INVOKE_INSECURE": "true"}))
 	if err != nil {
 		t.Fatalf("defaults refused: %v", err)
+	}
+	if cfg.InvokeKeys != nil {
+		t.Error("insecure mode loaded keys")
+	}
+	if _, err := LoadConfig(env(nil)); err == nil || !strings.Contains(err.Error(), "CALIOPEN_INVOKE_KEY") {
+		t.Errorf("no invocation key: err = %v, want a refusal naming CALIOPEN_INVOKE_KEY", err)
 	}
 	if cfg.Mode != ModeGateway || cfg.MaxAttempts != 8 || cfg.StreamName != "CALIOPEN_ORDERS" {
 		t.Errorf("defaults = %+v", cfg)
@@ -29,11 +35,13 @@ func TestLoadConfig(t *testing.T) {
 		"NATS_URL": "nats://a:4222,nats://b:4222", "CONNECTOR_MODE": "static", "TOPIC_MAP_FILE": "/etc/map.yaml",
 		"MAX_INFLIGHT": "7", "BACKOFF_BASE": "250ms", "BACKOFF_MAX": "10s", "NATS_TOKEN": "s3cret", "LOG_LEVEL": "debug",
 		"STREAM_REPLICAS": "3",
+		"CALIOPEN_INVOKE_KEY": strings.Repeat("k", 32),
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Mode != ModeStatic || cfg.MaxInflight != 7 || cfg.BackoffBase != 250*time.Millisecond || cfg.NATS.Token != "s3cret" || cfg.StreamReplicas != 3 {
+	if cfg.Mode != ModeStatic || cfg.MaxInflight != 7 || cfg.BackoffBase != 250*time.Millisecond || cfg.NATS.Token != "s3cret" || cfg.StreamReplicas != 3 ||
+		cfg.InvokeKeys == nil {
 		t.Errorf("parsed = %+v", cfg)
 	}
 

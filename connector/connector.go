@@ -116,6 +116,7 @@ func New(cfg Config, deps Deps) (*Connector, error) {
 	}
 	m := NewMetrics(deps.Registry)
 	inv := NewInvoker(cfg.MaxInflight, m, deps.Transport)
+	inv.keys = cfg.InvokeKeys
 	src := deps.Source
 	if src == nil {
 		switch cfg.Mode {

@@ -223,6 +223,12 @@ func (c *Connector) invokeEvent(s *contract.Subject, req *contract.Request, t Ta
 		// The gateway does not know the function (yet): it may be deploying.
 		class = faults.Temporary
 	}
+	if r.Status == http.StatusUnauthorized {
+		// The function refused the connector's signature: the two disagree
+		// on the invocation key, as in a rotation half deployed. Retried
+		// until MAX_ATTEMPTS, as for a function still deploying.
+		class = faults.Temporary
+	}
 	code, reason := r.Problem(t.Name)
 	o := fail(class, code, r.Status, reason)
 	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err == nil && s > 0 {

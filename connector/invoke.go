@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/invokeauth"
 )
 
 // maxReplyBytes bounds what the connector reads of a function's answer.
@@ -56,6 +58,8 @@ type Invoker struct {
 	metrics *Metrics
 	limits  sync.Map // function name → chan struct{}
 	max     int
+	// keys sign each call; nil signs nothing.
+	keys *invokeauth.Keys
 }
 
 // NewInvoker returns an invoker allowing maxInflight concurrent calls per
@@ -144,6 +148,13 @@ func (iv *Invoker) invoke(ctx context.Context, t Target, inv *Invocation) Respon
 	}
 	for k, v := range inv.Trace {
 		h[k] = v
+	}
+	if iv.keys != nil {
+		// A gateway's name may be qualified (smtp-deliver.openfaas-fn); the
+		// function knows itself by its bare name.
+		fn, _, _ := strings.Cut(t.Name, ".")
+		one(invokeauth.Header, iv.keys.Sign(time.Now(), invokeauth.Call{Method: http.MethodPost, Function: fn,
+			Subject: inv.Subject, CorrelationID: inv.CorrelationID, Body: inv.Body}))
 	}
 	// The transport directly: no redirects to follow, and no copy of the
 	// headers kept for them.

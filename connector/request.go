@@ -65,13 +65,13 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	req, err := s.Decode(m.Data)
 	if err != nil {
 		var ve *contract.ValidationError
-		code := contract.CodeInvalidJSON
+		code, text := contract.CodeInvalidJSON, "unreadable order"
 		if errors.As(err, &ve) {
-			code = ve.Code
+			code, text = ve.Code, ve.Public()
 		}
-		log.Info("request refused", "outcome", code, "err", err)
+		log.Info("request refused", "outcome", code, "err", text)
 		c.metrics.messages.WithLabelValues(s.Name, "request", code).Inc()
-		c.respondError(s, m, corr, code, err.Error())
+		c.respondError(s, m, corr, code, text)
 		return
 	}
 	if req.Order.Mode == contract.PubSub {

@@ -82,7 +82,7 @@ func TestRequestErrors(t *testing.T) {
 		{"missing field", "outboundSMTP", `{"order":"deliver","remote_id":"i1","user_id":"u1"}`, contract.CodeMissingField, `"message_id"`},
 		{"empty field", "inboundSMTP", `{"message_id":"","order":"process_inbound","remote_id":"i","user_id":"u"}`, contract.CodeMissingField, `"message_id"`},
 		{"wrong type", "outboundSMTP", `{"message_id":7,"order":"deliver","remote_id":"i1","user_id":"u1"}`, contract.CodeInvalidField, `"message_id"`},
-		{"unknown order", "outboundSMTP", `{"order":"explode","user_id":"u1"}`, contract.CodeUnknownOrder, `"explode"`},
+		{"unknown order", "outboundSMTP", `{"order":"explode","user_id":"u1"}`, contract.CodeUnknownOrder, "want one of deliver"},
 		{"no order", "inboundSMTP", `{"user_id":"u1"}`, contract.CodeMissingField, `"order"`},
 		{"no function yet", "outboundIMAP", deliverOrder, contract.CodeNoFunction, "outboundIMAP"},
 		{"no function yet, inbound", "inboundTwitter", `{"message_id":"m","order":"process_inbound","remote_id":"i","user_id":"u"}`, contract.CodeNoFunction, "inboundTwitter"},
@@ -115,6 +115,9 @@ func TestRequestErrors(t *testing.T) {
 			_ = json.Unmarshal(reply.Data, &body)
 			if !strings.Contains(body["message"].(string), tt.mention) {
 				t.Errorf("reply message %q does not mention %s", body["message"], tt.mention)
+			}
+			if strings.Contains(string(reply.Data), "explode") {
+				t.Errorf("reply %s echoes the caller's order name", reply.Data)
 			}
 			if kind == contract.ReplyInbound && body["error"] != tt.code {
 				t.Errorf("inbound reply error = %v, want %q", body["error"], tt.code)

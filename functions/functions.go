@@ -24,6 +24,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
@@ -46,6 +47,10 @@ type Env struct {
 	Emitter *emit.Emitter
 	// Keyring seals and opens remote-account credentials.
 	Keyring *secrets.Keyring
+	// InvokeKeys check that the connector signed each invocation of a
+	// NATS-triggered function (package invokeauth). Nil checks nothing:
+	// development only.
+	InvokeKeys *invokeauth.Keys
 }
 
 // Spec describes one function. Exactly one of Build and HTTP is set.
@@ -69,7 +74,7 @@ func (s Spec) Handler(env Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fnhttp.New(fnhttp.Config{Function: s.Name}, env.Contract, core, env.Logger), nil
+	return fnhttp.New(fnhttp.Config{Function: s.Name, Keys: env.InvokeKeys}, env.Contract, core, env.Logger), nil
 }
 
 // All lists every function that exists, in contract order; the contract

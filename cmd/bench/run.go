@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 
 	"github.com/caliopen/functions/internal/cpuprof"
@@ -49,6 +51,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	pgURL := fs.String("postgres", os.Getenv("CALIOPEN_TEST_POSTGRES_URL"), "PostgreSQL server for the store run (empty: SQLite only)")
 	inprocess := fs.Bool("inprocess", false, "call the function in process (as the local system does) instead of over loopback TCP")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	unsigned := fs.Bool("unsigned", false, "invoke without the invocation signature (deployments sign; this measures its cost)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,9 +101,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return fnhttp.Result{Message: "ok"}, nil
 	}
+	// As deployed, the connector signs each call and the functions check it.
+	keys, err := invokeauth.ParseKeys(rand.Text() + rand.Text())
+	if err != nil {
+		return err
+	}
+	if *unsigned {
+		keys = nil
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/smtp/", http.StripPrefix("/smtp", fnhttp.New(fnhttp.Config{Function: "smtp-deliver"}, c, core, quiet)))
-	mux.Handle("/contact/", http.StripPrefix("/contact", fnhttp.New(fnhttp.Config{Function: "contact-action"}, c, core, quiet)))
+	mux.Handle("/smtp/", http.StripPrefix("/smtp", fnhttp.New(fnhttp.Config{Function: "smtp-deliver", Keys: keys}, c, core, quiet)))
+	mux.Handle("/contact/", http.StripPrefix("/contact", fnhttp.New(fnhttp.Config{Function: "contact-action", Keys: keys}, c, core, quiet)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -116,6 +127,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg := connector.DefaultConfig()
 	cfg.NATS.URL = url
 	cfg.MaxInflight = 64
+	cfg.InvokeKeys = keys
 	var transport http.RoundTripper
 	if *inprocess {
 		transport = &connector.InProcess{Host: ln.Addr().String(), Handler: mux}
@@ -153,7 +165,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var httpRows []result
 	for _, conc := range []int{1, 32} {
-		r, err := loadHTTP(base+"/smtp/", conc, *perWorker)
+		r, err := loadHTTP(base+"/smtp/", conc, *perWorker, keys)
 		if err != nil {
 			return fmt.Errorf("http only: %w", err)
 		}
@@ -242,12 +254,21 @@ func load(nc *nats.Conn, subject string, conc, n int) (result, error) {
 }
 
 // loadHTTP posts the order straight to the function, conc clients at once.
-func loadHTTP(url string, conc, n int) (result, error) {
+func loadHTTP(url string, conc, n int, keys *invokeauth.Keys) (result, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: conc + 8}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	return drive(conc, n, func() error {
-		res, err := client.Post(url, "application/json", strings.NewReader(order))
+		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(order))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if keys != nil { // signed per call, as the connector does
+			req.Header.Set(invokeauth.Header, keys.Sign(time.Now(), invokeauth.Call{Method: http.MethodPost,
+				Function: "smtp-deliver", Body: []byte(order)}))
+		}
+		res, err := client.Do(req)
 		if err != nil {
 			return err
 		}

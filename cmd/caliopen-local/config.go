@@ -34,6 +34,11 @@ type config struct {
 	// AdminPassword, from CALIOPEN_ADMIN_PASSWORD or the file named by
 	// -admin-password-file, makes sure the admin user exists at start.
 	AdminPassword string
+	// KeysFile, from -keys-file or CALIOPEN_SECRETS_KEYS_FILE, is the
+	// keyring sealing remote-account credentials; default secrets.keys in
+	// the data directory. Keep it apart from the data (another disk, a
+	// secrets store) so that a copy of the data is not a copy of the key.
+	KeysFile string
 }
 
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -66,6 +71,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&c.AdminPort, "admin-port", envInt("CALIOPEN_ADMIN_PORT", defaultAdminPort), "connector metrics and health port (0: any free port)")
 	fs.IntVar(&c.SMTPPort, "smtp-port", envInt("CALIOPEN_SMTP_PORT", defaultSMTPPort), "SMTP listener port (0: any free port)")
 	fs.StringVar(&c.LogLevel, "log-level", envStr("LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.StringVar(&c.KeysFile, "keys-file", envStr("CALIOPEN_SECRETS_KEYS_FILE", ""),
+		"keyring sealing remote-account passwords, created on first use (default: secrets.keys in the data directory; better kept elsewhere)")
 	pwFile := fs.String("admin-password-file", "", "create the admin user at start with the password in this file (or set CALIOPEN_ADMIN_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

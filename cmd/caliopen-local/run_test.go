@@ -20,6 +20,7 @@ import (
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/fnhttp"
 )
 
 type syncBuffer struct {
@@ -118,7 +119,8 @@ func TestRun(t *testing.T) {
 			}
 			got := reply.Header.Get(connector.HeaderServiceErrorCode)
 			switch {
-			case code == "function's own" && (got == "" || got == contract.CodeNoFunction || got == contract.CodeFailed):
+			case code == "function's own" && (got == "" || got == contract.CodeNoFunction || got == contract.CodeFailed ||
+				got == fnhttp.CodeUnauthorized):
 				t.Errorf("%s: code %q, want the function's own error code", s.Name, got)
 			case code != "function's own" && got != code:
 				t.Errorf("%s: code %q, want %q", s.Name, got, code)
@@ -141,10 +143,44 @@ func TestRun(t *testing.T) {
 	if code := get(t, gatewayURL+"/healthz"); code != 200 {
 		t.Errorf("gateway /healthz = %d", code)
 	}
+	// From outside only the REST API is invocable: the other functions are
+	// refused whatever the spelling, and the order never reaches them (the
+	// requests above did, through the connector).
+	deliver := `{"order":"deliver","user_id":"u1","message_id":"m1","remote_id":"i1"}`
+	for _, path := range []string{"/function/smtp-deliver", "/function/smtp-deliver.openfaas-fn", "/function/smtp-deliver/",
+		"/function/identities-orders", "/function/%73mtp-deliver", "/function//smtp-deliver", "/function/./smtp-deliver",
+		"/async-function/smtp-deliver"} {
+		res, err := http.Post(gatewayURL+path, "application/json", strings.NewReader(deliver))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s from outside = %d %s, want 403", path, res.StatusCode, body)
+		}
+	}
+	if code := get(t, gatewayURL+"/function/api/api/v2/me"); code != http.StatusUnauthorized {
+		t.Errorf("GET /function/api/api/v2/me without a token = %d, want the API's own 401", code)
+	}
 	for _, part := range []string{filepath.Join("nats", "jetstream"), "caliopen.db", "blobs", "secrets.keys"} {
 		if _, err := os.Stat(filepath.Join(data, part)); err != nil {
 			t.Errorf("%s not under the data directory: %v", part, err)
 		}
+	}
+	// The data is the user's alone.
+	for part, want := range map[string]os.FileMode{".": 0o700, "caliopen.db": 0o600, "caliopen.db-wal": 0o600,
+		"caliopen.db-shm": 0o600, "secrets.keys": 0o600} {
+		if fi, err := os.Stat(filepath.Join(data, part)); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (%v), want %o", part, fi.Mode().Perm(), err, want)
+		}
+	}
+	// A second system on the same data directory stops at once, saying why.
+	var out2 syncBuffer
+	err = run(context.Background(), []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
+		func(string) string { return "" }, &out2, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "in use by another local system") {
+		t.Errorf("second system on the same data directory: %v, want a refusal", err)
 	}
 
 	cancel()

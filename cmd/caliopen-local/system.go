@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,8 @@ import (
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gateway"
+	"github.com/caliopen/functions/internal/httplimit"
+	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
@@ -57,6 +60,7 @@ type system struct {
 	conn      *connector.Connector
 	asyncStop func()
 	servers   []*http.Server
+	unlock    func() // releases the data directory's lock
 }
 
 // run starts the system, prints where each part listens, and stops it
@@ -107,6 +111,13 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	// Mail, credentials and the store are the user's alone.
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if sys.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	c := contract.Caliopen()
 
 	// Check the NATS port ourselves: the embedded server's own error is less clear.
@@ -122,7 +133,8 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	}
 	sys.NATSURL = sys.nats.ClientURL()
 
-	keyring, err := platform.LocalKeyring(cfg.DataDir)
+	keysFile := cmp.Or(cfg.KeysFile, filepath.Join(cfg.DataDir, "secrets.keys"))
+	keyring, err := platform.KeyringFile(keysFile)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +142,14 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if err != nil {
 		return nil, err
 	}
+	// The functions accept only calls the connector signed, with a key that
+	// lives as long as the process.
+	invokeKeys, err := invokeauth.ParseKeys(rand.Text() + rand.Text())
+	if err != nil {
+		return nil, err
+	}
 	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: sys.deps.Store, Blobs: sys.deps.Blobs,
-		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring}
+		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring, InvokeKeys: invokeKeys}
 	if cfg.AdminPassword != "" {
 		if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
 			return nil, err
@@ -151,7 +169,16 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 		return nil, err
 	}
 	sys.GatewayURL = "http://" + gwLn.Addr().String()
-	sys.serve(gwLn, gw)
+	// From outside, only the HTTP functions (the REST API, which
+	// authenticates its users) are invocable; the connector reaches the
+	// others in process.
+	var public []string
+	for _, spec := range functions.All() {
+		if spec.HTTP != nil {
+			public = append(public, spec.Name)
+		}
+	}
+	sys.serve(gwLn, gw.Public(public...))
 
 	sys.nc, err = nats.Connect(sys.NATSURL, nats.Name("caliopen-local-connector"), nats.MaxReconnects(-1))
 	if err != nil {
@@ -169,6 +196,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	ccfg.NATS.URL = sys.NATSURL
 	ccfg.GatewayURL = sys.GatewayURL
 	ccfg.RebuildInterval = 2 * time.Second
+	ccfg.InvokeKeys = invokeKeys
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sys.conn, err = connector.New(ccfg, connector.Deps{
@@ -229,7 +257,10 @@ func buildFunctions(c *contract.Contract, env functions.Env) ([]gateway.Function
 }
 
 func (s *system) serve(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Bounded against slow and trickling clients (package httplimit).
+	limits := httplimit.Default()
+	srv := limits.Server(h, slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
+	ln = limits.Listener(ln)
 	s.servers = append(s.servers, srv)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -279,6 +310,9 @@ func (s *system) stop() error {
 	if s.nats != nil {
 		s.nats.Shutdown()
 		s.nats.WaitForShutdown()
+	}
+	if s.unlock != nil {
+		s.unlock()
 	}
 	return errors.Join(errs...)
 }

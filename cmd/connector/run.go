@@ -16,6 +16,7 @@ import (
 
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/httplimit"
 )
 
 // run wires the connector from the environment and serves until ctx ends.
@@ -35,7 +36,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: c.AdminHandler(reg), ReadHeaderTimeout: 5 * time.Second}
+	limits := httplimit.Default()
+	srv := limits.Server(c.AdminHandler(reg), slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+	ln = limits.Listener(ln)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("admin server stopped", "err", err)

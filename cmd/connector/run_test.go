@@ -53,6 +53,7 @@ func TestRunStaticMode(t *testing.T) {
 	os.WriteFile(mapFile, []byte("- name: smtp-deliver\n  url: http://127.0.0.1:1/unreachable\n  topics: [outboundSMTP]\n"), 0o600)
 	env := map[string]string{
 		"NATS_URL": srv.ClientURL(), "CONNECTOR_MODE": "static", "TOPIC_MAP_FILE": mapFile, "HTTP_ADDR": "127.0.0.1:0",
+		"CALIOPEN_INVOKE_KEY": "0123456789abcdef0123456789abcdef",
 	}
 	var out lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())

@@ -16,6 +16,7 @@ import (
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/secrets"
@@ -52,7 +53,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer deps.Close()
 	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: deps.Store, Blobs: deps.Blobs,
-		Emitter: deps.Emitter, Keyring: deps.Keyring}
+		Emitter: deps.Emitter, Keyring: deps.Keyring, InvokeKeys: cfg.fn.Keys}
 	var h http.Handler
 	if cfg.spec.HTTP != nil {
 		h, err = cfg.spec.HTTP(env)
@@ -99,6 +100,10 @@ func loadConfig(args []string, getenv func(string) string, c *contract.Contract,
 		cfg.spec = spec
 		if spec.HTTP == nil {
 			if err := fn.Validate(c); err != nil {
+				errs = append(errs, err)
+			}
+			// Only the connector may invoke a NATS-triggered function.
+			if cfg.fn.Keys, err = invokeauth.Load(getenv); err != nil {
 				errs = append(errs, err)
 			}
 		}

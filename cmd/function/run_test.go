@@ -13,10 +13,12 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/secrets"
 )
@@ -67,7 +69,7 @@ func TestLoadConfigAddress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		e := map[string]string{"FUNCTION": "contact-action", "FUNCTION_PORT": tt.port, "CALIOPEN_STORE_DSN": "sqlite:///tmp/x.db",
-			"CALIOPEN_BLOB_DIR": "/tmp/blobs", "CALIOPEN_SECRETS_KEYS": "k1:" + strings.Repeat("A", 43) + "="}
+			"CALIOPEN_BLOB_DIR": "/tmp/blobs", "CALIOPEN_SECRETS_KEYS": "k1:" + strings.Repeat("A", 43) + "=", "CALIOPEN_INVOKE_KEY": testInvokeKey}
 		cfg, err := loadConfig(nil, env(e), contract.Caliopen(), specs)
 		if err != nil || cfg.addr != tt.want {
 			t.Errorf("loadConfig(FUNCTION_PORT=%q) = %q, %v; want %q", tt.port, cfg.addr, err, tt.want)
@@ -129,8 +131,23 @@ func TestServeFunctionUntilSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listening addr %q: %v", addr, err)
 	}
-	resp, err := http.Post("http://127.0.0.1:"+port+"/", "application/json",
-		strings.NewReader(`{"order":"contact_update","contact_id":"c1","user_id":"u1"}`))
+	order := `{"order":"contact_update","contact_id":"c1","user_id":"u1"}`
+	resp, err := http.Post("http://127.0.0.1:"+port+"/", "application/json", strings.NewReader(order))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned POST = %d, want 401", resp.StatusCode)
+	}
+	keys, err := invokeauth.ParseKeys(testInvokeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+port+"/", strings.NewReader(order))
+	req.Header.Set(invokeauth.Header, keys.Sign(time.Now(), invokeauth.Call{Method: http.MethodPost,
+		Function: "contact-action", Body: []byte(order)}))
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +196,16 @@ func platformEnv(t *testing.T, m map[string]string) map[string]string {
 	m["CALIOPEN_BLOB_DIR"] = filepath.Join(dir, "blobs")
 	m["NATS_URL"] = srv.ClientURL()
 	m["CALIOPEN_SECRETS_KEYS"] = key
+	m["CALIOPEN_INVOKE_KEY"] = testInvokeKey
 	return m
 }
 
+// testInvokeKey is the invocation key of the functions served by the tests.
+const testInvokeKey = "test-invocation-key-0123456789abcdef"
+
 func TestLoadConfigNamesPlatformProblems(t *testing.T) {
 	err := run(context.Background(), nil, env(map[string]string{"FUNCTION": "contact-action", "CALIOPEN_BLOB_BACKEND": "tape"}), io.Discard)
-	for _, want := range []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_BACKEND", "CALIOPEN_SECRETS_KEYS"} {
+	for _, want := range []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_BACKEND", "CALIOPEN_SECRETS_KEYS", "CALIOPEN_INVOKE_KEY"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("run() = %v, want it to name %s", err, want)
 		}

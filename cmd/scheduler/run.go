@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/caliopen/functions/internal/emit"
+	"github.com/caliopen/functions/internal/httplimit"
 	"github.com/caliopen/functions/internal/natsconn"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/rawsweep"
@@ -112,7 +113,9 @@ func serveHTTP(cfg scheduler.Config, s *scheduler.Scheduler, reg *prometheus.Reg
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	limits := httplimit.Default()
+	srv := limits.Server(mux, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+	ln = limits.Listener(ln)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server stopped", "err", err.Error())

@@ -68,6 +68,7 @@ type server struct {
 	sealer   Sealer
 	log      *slog.Logger
 	accounts *accounts.Service
+	throttle *accounts.LoginThrottle
 	mux      *http.ServeMux
 }
 
@@ -94,7 +95,7 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s := &server{cfg: cfg, st: deps.Store, blobs: deps.Blobs, emitter: deps.Emitter, sealer: deps.Sealer,
-		log: deps.Logger, accounts: acc, mux: http.NewServeMux()}
+		log: deps.Logger, accounts: acc, throttle: accounts.NewLoginThrottle(cfg.Throttle, nil), mux: http.NewServeMux()}
 	s.routes()
 	return s, nil
 }
@@ -141,4 +142,5 @@ func (s *server) routes() {
 
 	s.handle("POST "+v2+"/admin/users", admin, s.adminCreateUser)
 	s.handle("POST "+v2+"/admin/users/{id}/mail", admin, s.adminMailUser)
+	s.handle("POST "+v2+"/admin/users/{id}/identities", admin, s.adminCreateLocal)
 }

@@ -20,6 +20,16 @@ const (
 	EnvMaxBodyBytes   = "API_MAX_BODY_BYTES"    // a positive integer
 	EnvSendTimeout    = "API_SEND_TIMEOUT"      // a Go duration
 	EnvPublishTimeout = "API_PUBLISH_TIMEOUT"   // a Go duration
+	// EnvTrustedProxyHops is how many proxies in front of the API append
+	// the address they received from to X-Forwarded-For (0: none; the
+	// client address is the connection's).
+	EnvTrustedProxyHops = "API_TRUSTED_PROXY_HOPS"
+	// Login throttling (accounts.ThrottleConfig): free failures per client
+	// address and per account, and how often one comes back.
+	EnvLoginAddressBurst = "API_LOGIN_ADDRESS_BURST" // a positive integer
+	EnvLoginAddressEvery = "API_LOGIN_ADDRESS_EVERY" // a Go duration
+	EnvLoginAccountBurst = "API_LOGIN_ACCOUNT_BURST" // a positive integer
+	EnvLoginAccountEvery = "API_LOGIN_ACCOUNT_EVERY" // a Go duration
 )
 
 // Defaults of Config, set in one place (withDefaults).
@@ -52,6 +62,16 @@ type Config struct {
 	// PublishTimeout bounds the acknowledged publish of a
 	// publish/subscribe order, retries included. Default 5s.
 	PublishTimeout time.Duration
+	// TrustedProxyHops is how many proxies in front of the API append to
+	// X-Forwarded-For; the client address, which login throttling keys on,
+	// is the one the outermost of them saw. Default 0: the connection's
+	// address. Set it to what the deployment has: too few makes every
+	// client one address, too many lets clients choose theirs.
+	TrustedProxyHops int
+	// Throttle configures login throttling (accounts.LoginThrottle); zero
+	// fields take its defaults (10 failures per address, one back every
+	// 30s; 20 per account, one back every 10s).
+	Throttle accounts.ThrottleConfig
 }
 
 // LoadConfig reads Config from the environment and reports every problem
@@ -90,6 +110,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	duration(EnvPublishTimeout, &cfg.PublishTimeout)
 	cfg.MaxBodyBytes = integer(EnvMaxBodyBytes)
 	cfg.BcryptCost = int(integer(EnvBcryptCost))
+	cfg.Throttle.AddressBurst = int(integer(EnvLoginAddressBurst))
+	cfg.Throttle.AccountBurst = int(integer(EnvLoginAccountBurst))
+	duration(EnvLoginAddressEvery, &cfg.Throttle.AddressEvery)
+	duration(EnvLoginAccountEvery, &cfg.Throttle.AccountEvery)
+	if v := strings.TrimSpace(getenv(EnvTrustedProxyHops)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 16 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number from 0 to 16", EnvTrustedProxyHops, v))
+		}
+		cfg.TrustedProxyHops = n
+	}
 	if _, err := cfg.withDefaults(); err != nil {
 		errs = append(errs, err)
 	}

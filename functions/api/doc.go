@@ -12,6 +12,16 @@
 // caller's objects only: another user's id answers exactly as a missing
 // one (404, same body). Admin routes answer 403 to other users.
 //
+// Logins are throttled per client address and per account before any
+// password is checked (accounts.LoginThrottle): 429 throttled with
+// Retry-After. An address's 10 free attempts come back one per 30 s (a
+// successful login gives its token back); an account's 20 free failures one
+// per 10 s, and when they are spent, attempts on it are refused only from
+// addresses that have failed before, so the user still logs in from a clean
+// address while someone guesses from elsewhere. The client address is the
+// connection's, or with Config.TrustedProxyHops the one the outermost
+// trusted proxy saw.
+//
 // # Routes
 //
 //	method  path                                     body                          answer   order emitted
@@ -47,6 +57,22 @@
 //	GET     /api/v2/notifications?limit&after        -                             200      -
 //	POST    /api/v2/admin/users                      name, password, is_admin, ... 201      deliver request on outboundSMTP
 //	POST    /api/v2/admin/users/{id}/mail            subject, body                 200      deliver request on outboundSMTP
+//	POST    /api/v2/admin/users/{id}/identities      identifier, display_name      201      -
+//
+// # Hosted addresses
+//
+// Local (hosted) addresses are assigned by rules, so that no user takes a
+// role address or another person's name (and the admin's later creation of
+// that person then fails). A user's first address is their user name, made
+// with the account by the admin. A user who is not an admin may add only
+// <name>+<tag> (RFC 5233 subaddressing: alice+shop; user names hold no '+',
+// so such an address never takes a future user's). Every other address is
+// the admin's to assign, to themselves through POST
+// /api/v2/identities/locals or to any user through POST
+// /api/v2/admin/users/{id}/identities; among them the reserved role names
+// (accounts.Reserved: postmaster, abuse, hostmaster, webmaster, noreply,
+// root, admin, mailer-daemon... after RFC 2142 and RFC 5321). A refused
+// address answers 403 forbidden saying which addresses the user may take.
 //
 // Lists answer {"<items>":[...],"next":"<cursor>"}; pass next as after for
 // the following page. Errors answer {"error":"<code>","message":"..."}:
@@ -54,7 +80,8 @@
 // unauthorized, bad_credentials (401), forbidden (403), not_found (404),
 // method_not_allowed (405), conflict, not_a_draft (409), body_too_large
 // (413), unsupported_media_type (415), invalid_key, unknown_identity,
-// no_recipient, no_route (422), delivery_failed, no_responder, bad_reply
+// no_recipient, no_route (422), throttled (429, with Retry-After),
+// delivery_failed, no_responder, bad_reply
 // (502), order_not_queued, unavailable, no_admin_identity (503),
 // delivery_timeout (504).
 //

@@ -108,7 +108,7 @@ func TestPubSubEmitters(t *testing.T) {
 		map[string]string{"identity_id": idID, "user_id": u.ID})
 
 	// Local identities and contact deletion emit nothing.
-	r = e.do("POST", "/api/v2/identities/locals", tok, map[string]any{"identifier": "alias"})
+	r = e.do("POST", "/api/v2/identities/locals", tok, map[string]any{"identifier": "alice+alias"})
 	r.want(t, http.StatusCreated)
 	e.do("DELETE", "/api/v2/identities/locals/"+r.id(t, "identity_id"), tok, nil).want(t, http.StatusNoContent)
 	e.do("DELETE", "/api/v2/contacts/"+contactID, tok, nil).want(t, http.StatusNoContent)

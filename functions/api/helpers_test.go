@@ -158,7 +158,7 @@ func setup(t *testing.T, o options) *env {
 	}
 	t.Cleanup(func() { logs.Close() })
 	cfg := api.Config{LocalDomain: "example.test", BcryptCost: bcrypt.MinCost, SendTimeout: o.sendTimeout,
-		PublishTimeout: 300 * time.Millisecond, MaxBodyBytes: 64 << 10}
+		PublishTimeout: 300 * time.Millisecond, MaxBodyBytes: 64 << 10, TrustedProxyHops: 1}
 	if cfg.SendTimeout == 0 {
 		cfg.SendTimeout = 3 * time.Second
 	}

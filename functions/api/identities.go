@@ -50,8 +50,25 @@ type localRequest struct {
 }
 
 // createLocal adds a local address for the caller. No order: the
-// identities worker polls remote identities only.
+// identities worker polls remote identities only. A user who is not an
+// admin takes only their own name or name+tag (accounts.UserMayClaim).
 func (s *server) createLocal(w http.ResponseWriter, c *call) error {
+	return s.addLocal(w, c, c.user, c.user.IsAdmin)
+}
+
+// adminCreateLocal adds a local address, any free one, for the user named
+// in the path: POST /api/v2/admin/users/{id}/identities.
+func (s *server) adminCreateLocal(w http.ResponseWriter, c *call) error {
+	u, err := s.st.GetUser(c.ctx, c.r.PathValue("id"))
+	if err != nil {
+		return storeError("user", err)
+	}
+	return s.addLocal(w, c, u, true)
+}
+
+// addLocal creates the local identity the request body asks for, for u;
+// byAdmin lifts the rules of the addresses a user may take.
+func (s *server) addLocal(w http.ResponseWriter, c *call, u store.User, byAdmin bool) error {
 	var in localRequest
 	if err := s.decode(w, c, &in); err != nil {
 		return err
@@ -60,7 +77,7 @@ func (s *server) createLocal(w http.ResponseWriter, c *call) error {
 	p.require(in.Identifier != "", "identifier")
 	local, domain, hasDomain := strings.Cut(strings.ToLower(strings.TrimSpace(in.Identifier)), "@")
 	if in.Identifier != "" {
-		if err := accounts.CheckName(local); err != nil {
+		if err := accounts.CheckLocalPart(local); err != nil {
 			p.bad("identifier: local part: %v", err)
 		}
 		if hasDomain && domain != s.accounts.LocalDomain() {
@@ -70,7 +87,12 @@ func (s *server) createLocal(w http.ResponseWriter, c *call) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	id, err := s.st.CreateIdentity(c.ctx, store.Identity{UserID: c.user.ID, Type: store.LocalIdentity,
+	if !byAdmin {
+		if err := accounts.UserMayClaim(u.Name, local); err != nil {
+			return &apiError{status: http.StatusForbidden, code: "forbidden", msg: err.Error()}
+		}
+	}
+	id, err := s.st.CreateIdentity(c.ctx, store.Identity{UserID: u.ID, Type: store.LocalIdentity,
 		Protocol: store.ProtocolEmail, Identifier: s.accounts.LocalAddress(local), DisplayName: in.DisplayName})
 	if errors.Is(err, store.ErrConflict) {
 		return &apiError{status: http.StatusConflict, code: "conflict", msg: "the address is taken", err: err}

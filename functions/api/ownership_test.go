@@ -141,7 +141,7 @@ func TestOwnership(t *testing.T) {
 		{"GET", "/api/v2/me", "", asUser, 200, 200},
 		{"DELETE", "/api/v2/authentications", "", asUser, 204, 204},
 		{"GET", "/api/v2/identities/locals", "", asUser, 200, 200},
-		{"POST", "/api/v2/identities/locals", `{"identifier":"new-{who}{n}"}`, asUser, 201, 201},
+		{"POST", "/api/v2/identities/locals", `{"identifier":"{who}+new{n}"}`, asUser, 201, 201},
 		{"GET", "/api/v2/identities/locals/{local}", "", asUser, 200, 404},
 		{"PATCH", "/api/v2/identities/locals/{local}", `{"display_name":"x"}`, asUser, 200, 404},
 		{"DELETE", "/api/v2/identities/locals/{local}", "", asUser, 204, 404},
@@ -169,6 +169,7 @@ func TestOwnership(t *testing.T) {
 		{"GET", "/api/v2/notifications", "", asUser, 200, 200},
 		{"POST", "/api/v2/admin/users", `{"name":"u-{who}{n}","password":"a-password"}`, asAdmin, 201, 403},
 		{"POST", "/api/v2/admin/users/{alice}/mail", `{"subject":"s","body":"b"}`, asAdmin, 200, 403},
+		{"POST", "/api/v2/admin/users/{alice}/identities", `{"identifier":"role-{who}{n}"}`, asAdmin, 201, 403},
 	}
 	for n, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {

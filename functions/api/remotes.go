@@ -88,7 +88,7 @@ func (in *remoteRequest) identity(userID string) (store.Identity, error) {
 			p.bad("identifier: want a screen name")
 		}
 	default:
-		p.bad("protocol %q is not one of email, imap, smtp, twitter", in.Protocol)
+		p.bad("protocol is not one of email, imap, smtp, twitter")
 	}
 	if in.PollInterval != nil {
 		poll = *in.PollInterval

@@ -37,6 +37,7 @@ func TestBadRequests(t *testing.T) {
 		{"not an object", "POST", "/api/v2/contacts", `["title"]`, 400, "invalid_json", []string{"JSON object"}},
 		{"two values", "POST", "/api/v2/contacts", `{"title":"a"} {"title":"b"}`, 400, "invalid_json", []string{"nothing after it"}},
 		{"unknown field", "POST", "/api/v2/contacts", `{"title":"a","nickname":"b"}`, 400, "unknown_field", []string{`"nickname"`}},
+		{"unknown field not echoed", "POST", "/api/v2/contacts", `{"title":"a","<img src=x>":"b"}`, 400, "unknown_field", []string{"a field"}},
 		{"wrong type", "POST", "/api/v2/contacts", `{"title":42}`, 400, "invalid_field", []string{`"title" must be a string`}},
 		{"missing fields", "POST", "/api/v2/authentications", `{}`, 400, "missing_field", []string{`"username"`, `"password"`}},
 		{"nothing to name a contact", "POST", "/api/v2/contacts", `{"tags":["x"]}`, 400, "missing_field", []string{"a contact needs"}},
@@ -53,7 +54,7 @@ func TestBadRequests(t *testing.T) {
 		{"bad limit", "GET", "/api/v2/contacts?limit=zero", "", 400, "invalid_field", []string{"limit"}},
 		{"bad cursor", "GET", "/api/v2/messages?after=%21%21", "", 400, "invalid_field", []string{"cursor"}},
 		{"bad flag", "GET", "/api/v2/messages?is_draft=maybe", "", 400, "invalid_field", []string{"is_draft"}},
-		{"bad protocol", "POST", "/api/v2/identities/remotes", `{"protocol":"carrier-pigeon","identifier":"x"}`, 400, "invalid_field", []string{"carrier-pigeon"}},
+		{"bad protocol", "POST", "/api/v2/identities/remotes", `{"protocol":"carrier-pigeon","identifier":"x"}`, 400, "invalid_field", []string{"email, imap, smtp, twitter"}},
 		{"bad poll interval", "POST", "/api/v2/identities/remotes", `{"protocol":"email","identifier":"a@b.example","poll_interval":0}`, 400, "invalid_field", []string{"poll_interval"}},
 		{"bad key", "POST", "/api/v2/contacts/" + contact + "/publickeys", `{"key":"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnope\n-----END PGP PUBLIC KEY BLOCK-----"}`, 422, "invalid_key", []string{"OpenPGP"}},
 		{"bad recipient", "POST", "/api/v2/messages", `{"participants":[{"type":"From","address":"x"}]}`, 400, "invalid_field", []string{"participants[0].type", "participants[0].address"}},
@@ -69,6 +70,11 @@ func TestBadRequests(t *testing.T) {
 			}
 			r := e.do(tc.method, tc.path, tok, body)
 			r.wantError(t, tc.status, tc.code, tc.msg...)
+			for _, echo := range []string{"carrier-pigeon", "<img"} {
+				if strings.Contains(string(r.body), echo) {
+					t.Errorf("answer %s echoes the caller's %q", r.body, echo)
+				}
+			}
 			if tc.status == http.StatusMethodNotAllowed && r.header.Get("Allow") == "" {
 				t.Error("405 without an Allow header")
 			}

@@ -79,9 +79,22 @@ func (s *server) decodeError(err error) error {
 		}
 		return badRequest("invalid_field", "field %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badRequest("unknown_field", "%s is not a field of this request", strings.TrimPrefix(err.Error(), "json: "))
+		return badRequest("unknown_field", "the body has %s that this request does not take", fieldName(strings.TrimPrefix(err.Error(), "json: unknown field ")))
 	}
 	return badRequest("invalid_json", "the body is not valid JSON for this request")
+}
+
+// fieldName names an unknown field in a reply: its quoted name when it is
+// short and plain, else no name (the reply does not echo what it cannot
+// vouch for).
+func fieldName(quoted string) string {
+	name, err := strconv.Unquote(quoted)
+	if err != nil || name == "" || len(name) > 64 || strings.IndexFunc(name, func(r rune) bool {
+		return !(r == '_' || r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) >= 0 {
+		return "a field"
+	}
+	return "field " + strconv.Quote(name)
 }
 
 // jsonKind names a Go kind the way a JSON client thinks of it.

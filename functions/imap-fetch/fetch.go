@@ -15,6 +15,7 @@ import (
 	"github.com/caliopen/functions/internal/gopool"
 	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/oauth2creds"
+	"github.com/caliopen/functions/internal/schedule"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -94,7 +95,7 @@ func (f *fetcher) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, e
 		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("load identity %s: %w", o.RemoteID, err)), "unknown_identity")
 	case err != nil:
 		return fnhttp.Result{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("load identity %s: %w", o.RemoteID, err)), "store_unavailable")
-	case ident.Type != store.RemoteIdentity || ident.Protocol != store.ProtocolEmail:
+	case ident.Type != store.RemoteIdentity || !isIMAP(ident.Protocol):
 		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is not a remote e-mail account", o.RemoteID)), "bad_identity")
 	case ident.Status == store.Inactive:
 		return fnhttp.Result{Message: "identity inactive, not synced"}, nil
@@ -161,4 +162,12 @@ func (o outcome) String() string {
 		s += "; failure recorded: " + o.failure
 	}
 	return s
+}
+
+// isIMAP says whether a remote identity of protocol is polled over IMAP:
+// "email", and "imap", which the original's API and imap-bridge wrote for
+// the same accounts (the scheduler polls both on IMAPfetcher).
+func isIMAP(protocol string) bool {
+	subject, _ := schedule.SubjectFor(protocol)
+	return subject == contract.SubjectIMAPFetcher
 }

@@ -2,6 +2,7 @@ package imapfetch
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,6 +48,8 @@ type harness struct {
 	// fail decides, per raw id and attempt, to answer an error.
 	fail func(rawID string, attempt int) bool
 	logs *bytes.Buffer
+	// protocol of the identity account creates; default e-mail.
+	protocol string
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -136,7 +139,7 @@ func (h *harness) account(addr, user, pass string) store.Identity {
 		h.t.Fatal(err)
 	}
 	h.ident, err = h.st.CreateIdentity(ctx, store.Identity{ID: id, UserID: u.ID, Type: store.RemoteIdentity,
-		Protocol: store.ProtocolEmail, Identifier: user + "@remote.test", PollInterval: 15 * time.Minute,
+		Protocol: cmp.Or(h.protocol, store.ProtocolEmail), Identifier: user + "@remote.test", PollInterval: 15 * time.Minute,
 		Infos: map[string]string{"inserver": addr, "intls": "none"}, Credentials: sealed})
 	if err != nil {
 		h.t.Fatal(err)

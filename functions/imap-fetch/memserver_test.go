@@ -282,3 +282,27 @@ func TestSyncNotification(t *testing.T) {
 		t.Errorf("notifications of %v messages, want one of 25, one of 3 and none for the fullfetch", sizes)
 	}
 }
+
+// TestIMAPProtocolIdentity: a remote identity of protocol "imap" (the
+// original's name for the same accounts, which the API accepts and the
+// scheduler polls) is fetched like an "email" one; a remote identity of
+// another protocol is still refused.
+func TestIMAPProtocolIdentity(t *testing.T) {
+	m := newMemIMAP(t)
+	m.add(t, "p", 0, 4)
+	h := newHarness(t, testConfig())
+	h.protocol = "imap"
+	h.account(m.addr, "alice", "pw")
+	h.drain(contract.OrderSync)
+	if distinct, _ := h.processed(); distinct != 4 {
+		t.Errorf("%d messages fetched from an imap identity, want 4", distinct)
+	}
+
+	h2 := newHarness(t, testConfig())
+	h2.protocol = store.ProtocolTwitter
+	h2.account(m.addr, "alice", "pw")
+	_, err := h2.invoke(context.Background(), contract.OrderSync)
+	if err == nil || faults.ClassOf(err) != faults.Permanent || !strings.Contains(err.Error(), "not a remote e-mail account") {
+		t.Errorf("twitter identity: %v, want bad_identity", err)
+	}
+}

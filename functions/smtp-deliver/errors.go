@@ -72,7 +72,8 @@ func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, m
 	if se.Temporary {
 		return d.release(ctx, m, fnhttp.WithCode(faults.Temp(wrapped), "relay_unavailable"), log)
 	}
-	return d.release(ctx, m, fnhttp.WithCode(faults.Perm(wrapped), "relay_rejected"), log)
+	// The relay's refusal is the sender's business: the reply keeps it.
+	return d.release(ctx, m, fnhttp.WithMessage(fnhttp.WithCode(faults.Perm(wrapped), "relay_rejected"), wrapped.Error()), log)
 }
 
 // dropCopy removes the sent copy mark names, once its draft was released:

@@ -90,3 +90,52 @@ func checkDomain(d string) error {
 	}
 	return nil
 }
+
+// CheckLocalPart reports why local cannot be the local part of a hosted
+// address: a user name (CheckName), optionally followed by '+' and a tag
+// of the same characters (RFC 5233 subaddressing). User names hold no '+',
+// so a tagged address never takes the address of a user created later.
+func CheckLocalPart(local string) error {
+	if len(local) > MaxNameLen {
+		return fmt.Errorf("local part is longer than %d characters", MaxNameLen)
+	}
+	base, tag, tagged := strings.Cut(local, "+")
+	if err := CheckName(base); err != nil {
+		return err
+	}
+	if tagged {
+		if p := checkName(tag); p != "" {
+			return fmt.Errorf("tag after '+': %s", strings.TrimPrefix(p, "name "))
+		}
+	}
+	return nil
+}
+
+// Reserved says whether local (or its part before '+') is a role address
+// that only the admin assigns: the mailbox names of RFC 2142 and RFC 5321
+// (postmaster), and the usual system and no-reply names.
+func Reserved(local string) bool {
+	base, _, _ := strings.Cut(local, "+")
+	switch base {
+	case "postmaster", "abuse", "hostmaster", "webmaster", "www", "security", "noc", "info", "marketing",
+		"sales", "support", "usenet", "news", "uucp", "ftp", "admin", "administrator", "root", "sysadmin",
+		"mailer-daemon", "daemon", "nobody", "noreply", "no-reply", "do-not-reply", "donotreply", "bounce",
+		"bounces", "list", "lists", "listmaster", "majordomo", "system", "caliopen":
+		return true
+	}
+	return false
+}
+
+// UserMayClaim reports why a user who is not an admin may not take the
+// hosted address with local part local: a user takes their own name, or
+// their name followed by '+' and a tag (alice+shop); every other address,
+// and every reserved one (Reserved), is the admin's to assign.
+func UserMayClaim(userName, local string) error {
+	if local == userName || strings.HasPrefix(local, userName+"+") {
+		return nil // the admin chose the name
+	}
+	if Reserved(local) {
+		return fmt.Errorf("%s is a reserved address: the admin assigns it", local)
+	}
+	return fmt.Errorf("you may take %s or %s+ followed by a tag (%s+shop); other addresses are assigned by the admin", userName, userName, userName)
+}

@@ -47,6 +47,23 @@ func (e *ValidationError) Error() string {
 	return b.String()
 }
 
+// Public words the error for a reply: what is wrong, naming the contract's
+// subjects, orders and fields, never a value the caller sent (an unknown
+// order's name, a malformed field's value).
+func (e *ValidationError) Public() string {
+	switch e.Code {
+	case CodeUnknownOrder:
+		return fmt.Sprintf("unknown order on %s (%s)", e.Subject, e.Detail)
+	case CodeInvalidField:
+		msg := fmt.Sprintf("malformed field %q in order %q on %s", e.Field, e.Order, e.Subject)
+		if want, _, _ := strings.Cut(e.Detail, ", got "); strings.HasPrefix(want, "want ") {
+			msg += ": " + want
+		}
+		return msg
+	}
+	return e.Error()
+}
+
 // Permanent marks validation errors as not worth retrying.
 func (e *ValidationError) Permanent() bool { return true }
 

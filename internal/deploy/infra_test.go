@@ -227,6 +227,13 @@ func configMap(t *testing.T, name string) map[string]string {
 func TestConnectorConfigMapLoads(t *testing.T) {
 	data := configMap(t, connectorDeployment)
 	data["NATS_USER"], data["NATS_PASSWORD"] = "connector", "from-the-secret"
+	if data["CALIOPEN_INVOKE_KEY_FILE"] == "" {
+		t.Error("the connector has no invocation key file: the functions would refuse its calls")
+	}
+	data["CALIOPEN_INVOKE_KEY_FILE"] = filepath.Join(t.TempDir(), "caliopen-invoke-key")
+	if err := os.WriteFile(data["CALIOPEN_INVOKE_KEY_FILE"], []byte(strings.Repeat("k", 64)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := connector.LoadConfig(func(k string) string { return data[k] })
 	if err != nil {
 		t.Errorf("the connector refuses its ConfigMap: %v", err)

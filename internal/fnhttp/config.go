@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/invokeauth"
 )
 
 // Defaults of Config. They are set in one place, withDefaults.
@@ -43,6 +44,12 @@ type Config struct {
 	// MaxBodyBytes bounds a request body; a larger one gets 413. Default
 	// DefaultMaxBodyBytes (1 MiB).
 	MaxBodyBytes int64
+	// Keys, when set, make every invocation carry a valid
+	// invokeauth.Header signature; others get 401 before their body is
+	// decoded. Nil checks nothing: the entrypoints load the keys with
+	// invokeauth.Load, which refuses to run without them unless told the
+	// process is a development one.
+	Keys *invokeauth.Keys
 }
 
 // LoadConfig reads Config from the environment (FUNCTION, FUNCTION_SUBJECTS,

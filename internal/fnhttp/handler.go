@@ -16,7 +16,12 @@
 // Nats-Service-Error-Code and Nats-Service-Error headers and a body in the
 // order's reply shape, so a requester always gets an answer it can read.
 // Temporary failures answer a generic message; their details go to the log
-// only. Bodies are never logged.
+// only. Permanent failures answer the error's own words without the causes
+// it wraps (WithMessage sets another text); the log keeps the whole chain.
+// Bodies are never logged.
+//
+// With Config.Keys set, an invocation without a valid signature (package
+// invokeauth) gets 401 and code CodeUnauthorized; the core never sees it.
 package fnhttp
 
 import (
@@ -97,6 +102,13 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request) {
 func (h *handler) handle(w http.ResponseWriter, r *http.Request, rec *record) answer {
 	m := readMeta(r.Header)
 	rec.attempt, rec.warnings = m.attempt, m.warnings
+	if h.cfg.Keys != nil {
+		if err := h.authenticate(w, r); err != nil {
+			rec.corrID = firstNonEmpty(m.corrID, rand.Text())
+			rec.subject = r.Header.Get(HeaderSubject)
+			return h.unauthenticated(err, rec)
+		}
+	}
 	in, err := readInbound(w, r, h.cfg.MaxBodyBytes)
 	rec.corrID = firstNonEmpty(m.corrID, in.ceID)
 	if rec.corrID == "" {
@@ -188,7 +200,7 @@ func failure(sh shape, err error, deadlinePassed bool, rec *record) answer {
 	switch {
 	case class == faults.Permanent:
 		rec.fail(outcomePermanent, err)
-		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), err.Error())
+		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), replyText(err))
 	case class == faults.Throttled:
 		rec.fail(outcomeThrottled, err)
 		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeOverloaded), msgThrottled)
@@ -198,6 +210,29 @@ func failure(sh shape, err error, deadlinePassed bool, rec *record) answer {
 	}
 	rec.fail(outcomeTemporary, err)
 	return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), msgTemporary)
+}
+
+// ownText is what a permanent error says itself, without the chain of
+// causes it wraps (a store's or a library's error, which the log keeps):
+// wrappers that add no text (faults, WithCode) are looked through, and the
+// first error that adds some keeps only its own words, as
+// fmt.Errorf("load draft %s: %w", ...) writes them.
+func ownText(err error) string {
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err.Error()
+		}
+		text, innerText := err.Error(), inner.Error()
+		if text == innerText {
+			err = inner
+			continue
+		}
+		if own, ok := strings.CutSuffix(text, ": "+innerText); ok && own != "" {
+			return own
+		}
+		return text
+	}
 }
 
 // invalid answers an order that does not fit the contract.
@@ -211,7 +246,7 @@ func invalid(s *contract.Subject, err error, rec *record) answer {
 		rec.order = o.Name
 	}
 	rec.fail(outcomeInvalid, safeValidation{ve})
-	return shapeOf(s, o).fail(http.StatusBadRequest, ve.Code, ve.Error())
+	return shapeOf(s, o).fail(http.StatusBadRequest, ve.Code, ve.Public())
 }
 
 // unreadable answers a body that could not be read: too large, or a broken
@@ -224,7 +259,7 @@ func (h *handler) unreadable(sh shape, err error, rec *record) answer {
 			fmt.Sprintf("request body is over %d bytes", h.cfg.MaxBodyBytes))
 	}
 	if errors.Is(err, errBadEvent) {
-		return sh.fail(http.StatusBadRequest, contract.CodeInvalidJSON, err.Error())
+		return sh.fail(http.StatusBadRequest, contract.CodeInvalidJSON, errBadEvent.Error())
 	}
 	return sh.fail(http.StatusBadRequest, contract.CodeInvalidJSON, "unreadable request body")
 }
@@ -232,8 +267,8 @@ func (h *handler) unreadable(sh shape, err error, rec *record) answer {
 // unserved answers an order on a subject the function does not serve, or
 // with no subject when the function serves several.
 func (h *handler) unserved(name string, rec *record) answer {
-	msg := fmt.Sprintf("function %s does not serve subject %q; it serves %s",
-		h.cfg.Function, name, strings.Join(h.cfg.Subjects, ", "))
+	msg := fmt.Sprintf("function %s does not serve the subject named in %s; it serves %s",
+		h.cfg.Function, HeaderSubject, strings.Join(h.cfg.Subjects, ", "))
 	if name == "" {
 		msg = fmt.Sprintf("no subject given: set %s to one of %s", HeaderSubject, strings.Join(h.cfg.Subjects, ", "))
 	}

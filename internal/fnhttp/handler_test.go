@@ -117,14 +117,14 @@ func TestInvocationOutcomes(t *testing.T) {
 			name: "unknown order on a pubsub subject", fn: "contact-action",
 			body:       `{"order":"contact_delete","contact_id":"c1","user_id":"u1"}`,
 			core:       fixedCore(Result{}, nil, nil),
-			wantStatus: 400, wantBody: `{"ok":false,"error":"unknown_order","message":"unknown order \"contact_delete\" on contactAction (want one of contact_update)"}`,
+			wantStatus: 400, wantBody: `{"ok":false,"error":"unknown_order","message":"unknown order on contactAction (want one of contact_update)"}`,
 			wantCode: "unknown_order", wantOutcome: "invalid",
 		},
 		{
 			name: "unknown order on a mixed subject answers a requester", fn: "twitter-dm",
 			body:       `{"order":"fetch","remote_id":"r1","user_id":"u1"}`,
 			core:       fixedCore(Result{}, nil, nil),
-			wantStatus: 400, wantBody: `{"error":true,"message":"unknown order \"fetch\" on twitter_dm (want one of sync, deliver)"}`,
+			wantStatus: 400, wantBody: `{"error":true,"message":"unknown order on twitter_dm (want one of sync, deliver)"}`,
 			wantCode: "unknown_order", wantOutcome: "invalid",
 		},
 		{
@@ -136,7 +136,7 @@ func TestInvocationOutcomes(t *testing.T) {
 		{
 			name: "subject not served", fn: "smtp-deliver", subject: "inboundSMTP", body: inboundOrder,
 			core:       fixedCore(Result{}, nil, nil),
-			wantStatus: 400, wantBody: `{"error":true,"message":"function smtp-deliver does not serve subject \"inboundSMTP\"; it serves outboundSMTP"}`,
+			wantStatus: 400, wantBody: `{"error":true,"message":"function smtp-deliver does not serve the subject named in X-Nats-Subject; it serves outboundSMTP"}`,
 			wantCode: "unknown_subject", wantOutcome: "invalid",
 		},
 	}

@@ -20,6 +20,8 @@ const (
 	outcomeTimeout   = "timeout"
 	outcomePanic     = "panic"
 	outcomeBadReply  = "bad_reply"
+	// outcomeUnauthenticated: no valid invocation signature.
+	outcomeUnauthenticated = "unauthenticated"
 )
 
 // record collects what the invocation's one log line says. It never holds

@@ -41,6 +41,36 @@ type codedError struct {
 func (e *codedError) Error() string { return e.err.Error() }
 func (e *codedError) Unwrap() error { return e.err }
 
+// WithMessage sets the message of err's failure reply. Without it, a
+// permanent error's reply says the outermost error's own words, not the
+// causes it wraps (which go to the log only); a core uses WithMessage when
+// a cause is the caller's business, such as a remote server's refusal. The
+// error's class and code are unchanged. A nil err stays nil.
+func WithMessage(err error, msg string) error {
+	if err == nil {
+		return nil
+	}
+	return &messageError{err: err, msg: msg}
+}
+
+type messageError struct {
+	err error
+	msg string
+}
+
+func (e *messageError) Error() string { return e.err.Error() }
+func (e *messageError) Unwrap() error { return e.err }
+
+// replyText is the message of a permanent error's reply: the one set with
+// WithMessage, else the error's own words (ownText).
+func replyText(err error) string {
+	var m *messageError
+	if errors.As(err, &m) {
+		return m.msg
+	}
+	return ownText(err)
+}
+
 // codeOf returns the code attached with WithCode, or def.
 func codeOf(err error, def string) string {
 	var c *codedError

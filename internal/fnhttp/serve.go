@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/caliopen/functions/internal/httplimit"
 )
 
 // Server timeouts. A function's handler extends its own write deadline to
@@ -36,14 +38,12 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, logger *sl
 
 // Serve is ListenAndServe on an existing listener, which it closes.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	// A body read stalls at most the default body idle time; connections
+	// and header bytes are bounded (package httplimit).
+	limits := httplimit.Config{ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout}
+	srv := limits.Server(h, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+	srv.WriteTimeout = writeTimeout
+	ln = limits.Listener(ln)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())

@@ -23,6 +23,10 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "function not found", http.StatusNotFound)
 		return
 	}
+	if !allowed(r, s.fn.Name) {
+		forbid(w)
+		return
+	}
 	name := qualified(s.fn.Name)
 	start := time.Now()
 	g.metrics.started.WithLabelValues(name).Inc()

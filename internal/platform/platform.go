@@ -176,10 +176,15 @@ func (d *Deps) Close() error {
 	return errors.Join(errs...)
 }
 
-// LocalKeyring loads the keyring kept in dir/secrets.keys, creating it with
-// one fresh key on first use (mode 0600).
+// LocalKeyring loads the keyring kept in dir/secrets.keys (KeyringFile).
 func LocalKeyring(dir string) (*secrets.Keyring, error) {
-	path := filepath.Join(dir, "secrets.keys")
+	return KeyringFile(filepath.Join(dir, "secrets.keys"))
+}
+
+// KeyringFile loads the keyring kept in the file path, creating it with one
+// fresh key on first use. The file is readable by its owner only (mode
+// 0600): a looser one is taken down to that mode.
+func KeyringFile(path string) (*secrets.Keyring, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		line, err := secrets.NewKeyLine(nil, "local1")
@@ -192,6 +197,9 @@ func LocalKeyring(dir string) (*secrets.Keyring, error) {
 		b = []byte(line)
 	} else if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("make %s private: %w", path, err)
 	}
 	return secrets.ParseKeyring(string(b))
 }

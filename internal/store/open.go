@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -93,6 +94,9 @@ func parseDSN(dsn string) (kind, target string, err error) {
 }
 
 func openSQLite(path string) (*SQL, error) {
+	if err := privateFiles(path); err != nil {
+		return nil, err
+	}
 	// temp_store MEMORY keeps statement and savepoint journals (the
 	// batcher runs every write in a savepoint) in memory rather than in
 	// temporary files written page by page.
@@ -121,6 +125,24 @@ func openSQLite(path string) (*SQL, error) {
 	r.SetMaxIdleConns(4)
 	r.SetConnMaxIdleTime(0)
 	return &SQL{d: &sqliteDialect, r: r, w: w}, nil
+}
+
+// privateFiles creates the database file readable by its owner only (mode
+// 0600), or takes an existing one and its -wal and -shm files down to that
+// mode. SQLite creates the -wal and -shm files with the mode of the
+// database file, so they are private too.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("open sqlite %s: make it private: %w", p, err)
+		}
+	}
+	return nil
 }
 
 func openPostgres(dsn string) (*SQL, error) {

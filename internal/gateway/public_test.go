@@ -1,0 +1,44 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestPublic: through Public, only the public function is invocable, by any
+// spelling of its path; the system endpoints still answer; the whole
+// gateway still serves every function.
+func TestPublic(t *testing.T) {
+	g, _ := newTestGateway(t, Config{}, testFunctions())
+	srv := httptest.NewServer(g.Public("api"))
+	defer srv.Close()
+	post := func(path string) int {
+		res, err := http.Post(srv.URL+path, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, path := range []string{"/function/smtp-deliver", "/function/smtp-deliver/", "/function/smtp-deliver.openfaas-fn/x",
+		"/function/%73mtp-deliver", "/function//smtp-deliver", "/function/x/../smtp-deliver", "/async-function/smtp-deliver",
+		"/function/inbound"} {
+		if code := post(path); code != http.StatusForbidden && code != http.StatusNotFound {
+			t.Errorf("POST %s through Public = %d, want 403", path, code)
+		}
+	}
+	for path, want := range map[string]int{"/function/api": 200, "/function/api/api/v2/x": 200, "/function/api.openfaas-fn": 200} {
+		if code := post(path); code != want {
+			t.Errorf("POST %s through Public = %d, want %d", path, code, want)
+		}
+	}
+	res, err := http.Get(srv.URL + "/system/functions")
+	if err != nil || res.StatusCode != 200 {
+		t.Errorf("GET /system/functions through Public = %v %v", res, err)
+	}
+	if w := do(g, http.MethodPost, "/function/smtp-deliver", "{}", nil); w.Code != 200 {
+		t.Errorf("POST /function/smtp-deliver on the whole gateway = %d", w.Code)
+	}
+}

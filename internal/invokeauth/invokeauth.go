@@ -1,0 +1,202 @@
+// Package invokeauth signs and checks the invocations of the functions that
+// only the connector may call. The connector signs each HTTP call with a
+// shared key; the function's adapter (fnhttp) checks the signature before it
+// decodes anything, so a caller without the key gets 401 and causes nothing.
+//
+// The signature is an HMAC-SHA256 over the method, the function's name, the
+// NATS subject, the time of signing (Unix seconds), the SHA-256 of the body
+// and the correlation id, sent as
+//
+//	X-Caliopen-Signature: t=<unix seconds>,v1=<hex HMAC>
+//
+// The function's name is signed rather than the URL path: a gateway strips
+// /function/<name> before the function sees the request, and the name keeps
+// a call signed for one function from being replayed on another. The time
+// bounds a captured call's use to the validity window (MaxAge in the past,
+// MaxSkew in the future). Within it a replay of the same call is the same
+// order again, which every function handles idempotently (an order is
+// at-least-once anyway), so no nonce is stored.
+//
+// A key file holds one key per line (at least 32 bytes each; blank lines and
+// lines starting with # are skipped). The first key signs; every key
+// verifies, so a key is rotated by adding the new one second, deploying the
+// functions, moving it first, deploying the connector, then removing the old.
+package invokeauth
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caliopen/functions/internal/secretenv"
+)
+
+// Header carries the signature.
+const Header = "X-Caliopen-Signature"
+
+// Validity window of a signature.
+const (
+	// MaxAge is how old a signature may be: an invocation's HTTP leg,
+	// queueing in the gateway included, and clock skew between pods.
+	MaxAge = 2 * time.Minute
+	// MaxSkew is how far in the future a signature may be dated.
+	MaxSkew = 30 * time.Second
+)
+
+// MinKeyBytes is the shortest key accepted.
+const MinKeyBytes = 32
+
+// Environment variables read by Load.
+const (
+	// EnvKey holds the keys, or EnvKey+"_FILE" names their file
+	// (/var/openfaas/secrets/caliopen-invoke-key on OpenFaaS).
+	EnvKey = "CALIOPEN_INVOKE_KEY"
+	// EnvInsecure, set to true, lets a process run without a key: calls are
+	// neither signed nor checked. For development only.
+	EnvInsecure = "CALIOPEN_INVOKE_INSECURE"
+)
+
+// ErrUnauthenticated is the class of every refusal of Verify.
+var ErrUnauthenticated = errors.New("invocation not authenticated")
+
+// Call is what a signature covers.
+type Call struct {
+	Method        string
+	Function      string
+	Subject       string
+	CorrelationID string
+	Body          []byte
+}
+
+// Keys signs with its first key and verifies with any.
+type Keys struct {
+	keys [][]byte
+}
+
+// ParseKeys reads a key file's text: one key per line.
+func ParseKeys(text string) (*Keys, error) {
+	var k Keys
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(line) < MinKeyBytes {
+			return nil, fmt.Errorf("invocation key on line %d is %d bytes; want at least %d (e.g. openssl rand -hex 32)",
+				n+1, len(line), MinKeyBytes)
+		}
+		k.keys = append(k.keys, []byte(line))
+	}
+	if len(k.keys) == 0 {
+		return nil, errors.New("no invocation key")
+	}
+	return &k, nil
+}
+
+// Load reads the keys from CALIOPEN_INVOKE_KEY_FILE or CALIOPEN_INVOKE_KEY.
+// It returns nil keys and no error only when CALIOPEN_INVOKE_INSECURE=true and
+// no key is set; without a key and without that switch it refuses.
+func Load(getenv func(string) string) (*Keys, error) {
+	text, err := secretenv.Value(getenv, EnvKey)
+	if err != nil {
+		return nil, err
+	}
+	insecure := false
+	if v := strings.TrimSpace(getenv(EnvInsecure)); v != "" {
+		if insecure, err = strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("%s: want true or false, got %q", EnvInsecure, v)
+		}
+	}
+	if strings.TrimSpace(text) == "" {
+		if insecure {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s_FILE or %s is required: functions accept only calls signed with the invocation key "+
+			"(set %s=true to run without one, for development only)", EnvKey, EnvKey, EnvInsecure)
+	}
+	k, err := ParseKeys(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvKey, err)
+	}
+	return k, nil
+}
+
+// Sign returns the Header value for c at now.
+func (k *Keys) Sign(now time.Time, c Call) string {
+	t := now.Unix()
+	return "t=" + strconv.FormatInt(t, 10) + ",v1=" + hex.EncodeToString(mac(k.keys[0], t, c))
+}
+
+// CheckTime parses a Header value and checks its time against now, without
+// the body: a call refused here is refused before its body is read.
+func CheckTime(now time.Time, header string) error {
+	_, _, err := parse(now, header)
+	return err
+}
+
+// Verify checks a Header value for c at now. Every refusal wraps
+// ErrUnauthenticated and says why without echoing the header.
+func (k *Keys) Verify(now time.Time, header string, c Call) error {
+	t, sig, err := parse(now, header)
+	if err != nil {
+		return err
+	}
+	for _, key := range k.keys {
+		if hmac.Equal(sig, mac(key, t, c)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: signature does not match", ErrUnauthenticated)
+}
+
+// parse reads "t=<unix>,v1=<hex>" and checks the time window.
+func parse(now time.Time, header string) (int64, []byte, error) {
+	if header == "" {
+		return 0, nil, fmt.Errorf("%w: no %s header", ErrUnauthenticated, Header)
+	}
+	var ts, v1 string
+	for rest := header; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			v1 = v
+		}
+	}
+	t, err := strconv.ParseInt(ts, 10, 64)
+	sig, herr := hex.DecodeString(v1)
+	if err != nil || herr != nil || len(sig) != sha256.Size {
+		return 0, nil, fmt.Errorf("%w: malformed %s header", ErrUnauthenticated, Header)
+	}
+	at := time.Unix(t, 0)
+	if at.Before(now.Add(-MaxAge)) || at.After(now.Add(MaxSkew)) {
+		return 0, nil, fmt.Errorf("%w: signature time outside the validity window", ErrUnauthenticated)
+	}
+	return t, sig, nil
+}
+
+// mac is the HMAC of c at t under key. Fields are separated by newlines;
+// none of the fields signed can hold one (a method, a DNS label, a NATS
+// subject, a header value, a hex digest).
+func mac(key []byte, t int64, c Call) []byte {
+	body := sha256.Sum256(c.Body)
+	var buf [256]byte
+	b := append(buf[:0], "caliopen-invoke-v1\n"...)
+	b = append(append(b, c.Method...), '\n')
+	b = append(append(b, c.Function...), '\n')
+	b = append(append(b, c.Subject...), '\n')
+	b = append(strconv.AppendInt(b, t, 10), '\n')
+	b = append(hex.AppendEncode(b, body[:]), '\n')
+	b = append(append(b, c.CorrelationID...), '\n')
+	m := hmac.New(sha256.New, key)
+	m.Write(b)
+	return m.Sum(nil)
+}
