@@ -70,7 +70,7 @@ func (s *server) createLocal(w http.ResponseWriter, c *call) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	id, err := s.st.CreateIdentity(c.ctx, store.Identity{UserID: c.user.ID, Type: store.LocalIdentity,
+	id, err := s.st.CreateIdentity(c.ctx, store.Identity{ID: c.newID(), UserID: c.user.ID, Type: store.LocalIdentity,
 		Protocol: store.ProtocolEmail, Identifier: s.accounts.LocalAddress(local), DisplayName: in.DisplayName})
 	if errors.Is(err, store.ErrConflict) {
 		return &apiError{status: http.StatusConflict, code: "conflict", msg: "the address is taken", err: err}
