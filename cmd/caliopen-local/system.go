@@ -27,6 +27,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/scheduler"
@@ -310,7 +311,14 @@ func (s *system) startScheduler(ctx context.Context, getenv func(string) string)
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.schedStop, s.schedErr = cancel, make(chan error, 1)
-	go func() { s.schedErr <- sch.Run(sctx) }()
+	// As the scheduler pod, the system relays the outbox: the orders the
+	// API wrote and could not publish at once (JetStream away, a crash).
+	stopRelay := outbox.New(outbox.Config{}, s.deps.Store, s.deps.Emitter, s.log.With("part", "outbox")).Start(sctx)
+	go func() {
+		err := sch.Run(sctx)
+		stopRelay()
+		s.schedErr <- err
+	}()
 	return nil
 }
 

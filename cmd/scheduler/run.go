@@ -16,6 +16,7 @@ import (
 
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/natsconn"
+	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/secretenv"
 	"github.com/caliopen/functions/internal/store"
@@ -70,6 +71,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer stopHTTP()
 	}
+	// The scheduler is always on: its relay publishes the orders that a
+	// function process wrote and could not publish before it stopped
+	// (scaled to zero, crashed), so they do not wait for its next start.
+	defer outbox.New(outbox.Config{}, st, em, logger.With("part", "outbox")).Start(ctx)()
 	logger.Info("scheduling", "tick", scfg.Tick.String(), "http", scfg.HTTPAddr)
 	return s.Run(ctx)
 }

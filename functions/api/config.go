@@ -50,7 +50,8 @@ type Config struct {
 	// Default 30s.
 	SendTimeout time.Duration
 	// PublishTimeout bounds the acknowledged publish of a
-	// publish/subscribe order, retries included. Default 5s.
+	// publish/subscribe order, retries included; an order not
+	// acknowledged by then is left to the outbox relay. Default 5s.
 	PublishTimeout time.Duration
 }
 

@@ -108,6 +108,21 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
+// Start runs the relay on its own goroutine until stop is called or ctx
+// ends; stop waits for it to return.
+func (r *Relay) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // Flush claims one batch of pending orders, publishes them in commit order
 // and removes those acknowledged. It stops at the first order that cannot
 // be published: the rest stay leased and are taken again after the lease.
