@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +20,9 @@ import (
 
 	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/accounts"
-	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
-	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/outbox"
-	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -42,29 +38,20 @@ const (
 // publishes the order: it reaches the stream, once.
 func TestCrashBetweenCommitAndPublish(t *testing.T) {
 	dir := t.TempDir()
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "nats")})
+	p, err := startPlatform(dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(p.close)
 	ctx := t.Context()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: pubSubSubjects,
+	stream, err := p.js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: pubSubSubjects,
 		Duplicates: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashNATS+"="+ns.ClientURL())
+	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashNATS+"="+p.url)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -99,15 +86,7 @@ func TestCrashBetweenCommitAndPublish(t *testing.T) {
 		t.Fatalf("the stream holds %d orders before the relay runs, want none", info.State.Msgs)
 	}
 
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "caliopen.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	em, err := emit.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, em := p.st, p.emitter
 	relay := outbox.New(outbox.Config{Grace: -1, Interval: 10 * time.Millisecond}, st, em, slog.New(slog.DiscardHandler))
 	stop := relay.Start(ctx)
 	deadline := time.Now().Add(10 * time.Second)
@@ -167,30 +146,11 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("the helper process of TestCrashBetweenCommitAndPublish")
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "caliopen.db"))
+	p, err := openPlatform(dir, os.Getenv(envCrashNATS), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(os.Getenv(envCrashNATS))
-	if err != nil {
-		t.Fatal(err)
-	}
-	em, err := emit.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := dirblob.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, err := secrets.NewKeyLine(nil, "k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := secrets.ParseKeyring(line)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := p.st
 	acc, err := accounts.New(accounts.Config{LocalDomain: "example.test", BcryptCost: bcrypt.MinCost}, st)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +159,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := api.New(api.Config{LocalDomain: "example.test", BcryptCost: bcrypt.MinCost},
-		api.Deps{Store: st, Blobs: blobs, Emitter: stallingEmitter{em}, Sealer: ring, Logger: slog.New(slog.DiscardHandler)})
+		api.Deps{Store: st, Blobs: p.blobs, Emitter: stallingEmitter{p.emitter}, Sealer: p.ring, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
