@@ -74,9 +74,11 @@ func (p *puller) Drain() { p.stop() }
 // Closed is closed once the loop has stopped.
 func (p *puller) Closed() <-chan struct{} { return p.closed }
 
-// run is the fetch loop.
+// run is the fetch loop. A failing pull is logged once per streak of
+// failures, then retried every pullRetry.
 func (p *puller) run() {
 	defer close(p.closed)
+	failing := false
 	for {
 		n, ok := p.acquire()
 		if !ok {
@@ -88,12 +90,18 @@ func (p *puller) run() {
 		case p.ctx.Err() != nil:
 			return
 		case err != nil:
-			p.c.log.Warn("pull request failed; asking again", "subject", p.s.Name, "err", err)
+			if !failing {
+				p.c.log.Warn("pull request failed; asking again every "+pullRetry.String(), "subject", p.s.Name, "err", err)
+				failing = true
+			}
 			select {
 			case <-p.ctx.Done():
 				return
 			case <-time.After(pullRetry):
 			}
+		case failing:
+			p.c.log.Info("pull requests answered again", "subject", p.s.Name)
+			failing = false
 		}
 	}
 }
@@ -191,6 +199,9 @@ func (c *Connector) watch(ctx context.Context, pullers []*puller) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !c.ready.Load() {
+			continue // draining: the consumers stopped asking on purpose
 		}
 		for _, p := range pullers {
 			idle, free := p.idle()
