@@ -5,9 +5,14 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/caliopen/functions/functions/api"
+	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -82,5 +87,52 @@ func TestIdempotencyKey(t *testing.T) {
 	for _, v := range []string{`""`, strings.Repeat("k", 256), "caf\u00e9", `"a\"b"`} {
 		e.do("POST", "/api/v2/contacts", tok, carol, api.HeaderIdempotencyKey, v).
 			wantError(t, http.StatusBadRequest, "invalid_idempotency_key")
+	}
+}
+
+// TestIdempotencyKeyInProgress: a repeat while the first request still
+// runs gets 409; once it has answered, the repeat gets its answer, and the
+// mail went once.
+func TestIdempotencyKeyInProgress(t *testing.T) {
+	e := setup(t, options{})
+	e.user("admin", true)
+	tok := e.login("admin")
+	carol := e.user("carol", false)
+	release := make(chan struct{})
+	var sent atomic.Int32
+	sub, err := e.nc.Subscribe(contract.SubjectOutboundSMTP, func(m *nats.Msg) {
+		sent.Add(1)
+		<-release
+		_ = m.Respond([]byte(`{"error":false,"message":"queued"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	key := []string{api.HeaderIdempotencyKey, `"mail-1"`}
+	mail := map[string]any{"subject": "Maintenance", "body": "Tonight."}
+	first := make(chan response, 1)
+	go func() { first <- e.do("POST", "/api/v2/admin/users/"+carol.ID+"/mail", tok, mail, key...) }()
+	waitUntil(t, func() bool { return sent.Load() == 1 })
+	e.do("POST", "/api/v2/admin/users/"+carol.ID+"/mail", tok, mail, key...).
+		wantError(t, http.StatusConflict, "request_in_progress")
+	close(release)
+	r := <-first
+	r.want(t, http.StatusOK)
+	again := e.do("POST", "/api/v2/admin/users/"+carol.ID+"/mail", tok, mail, key...).want(t, http.StatusOK)
+	if !bytes.Equal(again.body, r.body) || sent.Load() != 1 {
+		t.Errorf("repeat answered %s after %d deliver requests; want the first answer %s and one request", again.body, sent.Load(), r.body)
+	}
+}
+
+// waitUntil polls cond for up to 5 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
