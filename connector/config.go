@@ -87,6 +87,10 @@ type Config struct {
 	// DrainTimeout is DRAIN_TIMEOUT (default 30s): how long in-flight work
 	// may finish after SIGTERM.
 	DrainTimeout time.Duration
+	// StallAfter is STALL_AFTER (default 30s): a consumer that has received
+	// nothing for this long while JetStream holds events for it is logged,
+	// counted and restarted.
+	StallAfter time.Duration
 	// LogLevel is LOG_LEVEL (default info).
 	LogLevel string
 
@@ -94,6 +98,9 @@ type Config struct {
 	// CALIOPEN_INVOKE_KEY_FILE or CALIOPEN_INVOKE_KEY, required by LoadConfig
 	// unless CALIOPEN_INVOKE_INSECURE=true. Nil signs nothing.
 	InvokeKeys *invokeauth.Keys
+	// pullerHook, when set, sees each consumer's puller before it starts
+	// (tests stand in for a pull request the server never answers).
+	pullerHook func(*puller)
 }
 
 // EnvNames lists every variable LoadConfig reads.
@@ -101,7 +108,7 @@ var envNames = []string{
 	"CONNECTOR_MODE", "GATEWAY_URL", "GATEWAY_BASIC_AUTH", "secret_mount_path", "TOPIC_MAP_FILE",
 	"REBUILD_INTERVAL", "MAX_INFLIGHT", "MAX_PENDING", "REPLY_MARGIN", "EVENT_TIMEOUT", "MAX_ATTEMPTS",
 	"BACKOFF_BASE", "BACKOFF_MAX", "STREAM_NAME", "STREAM_REPLICAS", "DLQ_PREFIX", "HANDOFF_PREFIX", "HTTP_ADDR",
-	"DRAIN_TIMEOUT", "LOG_LEVEL",
+	"DRAIN_TIMEOUT", "LOG_LEVEL", "STALL_AFTER",
 	invokeauth.EnvKey, invokeauth.EnvKey + "_FILE", invokeauth.EnvInsecure,
 }
 
@@ -130,6 +137,7 @@ func DefaultConfig() Config {
 		HTTPAddr:        ":8081",
 		DrainTimeout:    30 * time.Second,
 		LogLevel:        "info",
+		StallAfter:      30 * time.Second,
 	}
 }
 
@@ -206,6 +214,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.InvokeKeys, err = invokeauth.Load(getenv); err != nil {
 		errs = append(errs, err)
 	}
+	dur("STALL_AFTER", &c.StallAfter)
 
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
@@ -233,6 +242,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.NATS.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.StallAfter <= 0 {
+		errs = append(errs, fmt.Errorf("STALL_AFTER: want a positive duration, got %s", c.StallAfter))
 	}
 	if c.BackoffMax < c.BackoffBase {
 		errs = append(errs, fmt.Errorf("BACKOFF_MAX (%s) must not be below BACKOFF_BASE (%s)", c.BackoffMax, c.BackoffBase))

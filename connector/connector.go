@@ -94,7 +94,7 @@ type Connector struct {
 	js      jetstream.JetStream
 
 	subs      []*nats.Subscription
-	consumers []jetstream.ConsumeContext
+	consumers []*puller
 
 	// work outlives the Run context so in-flight orders can finish while
 	// draining; it is cancelled when the drain times out.
@@ -204,6 +204,7 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err := c.nc.FlushTimeout(5 * time.Second); err != nil {
 		return fmt.Errorf("flush subscriptions: %w", err)
 	}
+	go c.watch(c.work, c.consumers)
 	c.ready.Store(true)
 	c.log.Info("connector started", "subjects", len(c.contract.Subjects), "stream", c.cfg.StreamName)
 	return nil

@@ -92,23 +92,12 @@ func (c *Connector) consume(ctx context.Context, s *contract.Subject) error {
 	if err != nil {
 		return fmt.Errorf("declare consumer %s: %w", DurableName(s), err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		c.inflight.Add(1)
-		go func() {
-			defer c.inflight.Done()
-			c.handleEvent(s, msg)
-		}()
-	},
-		jetstream.PullMaxMessages(c.cfg.MaxInflight),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) || c.ready.Load() {
-				c.log.Warn("consumer error", "subject", s.Name, "err", err)
-			}
-		}))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", DurableName(s), err)
+	p := newPuller(c, s, cons)
+	if c.cfg.pullerHook != nil {
+		c.cfg.pullerHook(p)
 	}
-	c.consumers = append(c.consumers, cc)
+	go p.run()
+	c.consumers = append(c.consumers, p)
 	return nil
 }
 

@@ -151,7 +151,13 @@ func startConnector(t testing.TB, s *server.Server, src Source, tweak func(*Conf
 // and waits for Run to return.
 func runConnector(t testing.TB, s *server.Server, src Source, tweak func(*Config)) (*Connector, *prometheus.Registry, func()) {
 	t.Helper()
-	cfg := testConfig(s.ClientURL())
+	return runConnectorOn(t, s.ClientURL(), src, tweak)
+}
+
+// runConnectorOn is runConnector on the NATS server at url.
+func runConnectorOn(t testing.TB, url string, src Source, tweak func(*Config)) (*Connector, *prometheus.Registry, func()) {
+	t.Helper()
+	cfg := testConfig(url)
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -19,6 +19,8 @@ type Metrics struct {
 	mapLastSuccess   prometheus.Gauge
 	mapRefreshErrors prometheus.Counter
 	reconnects       prometheus.Counter
+	stalls           *prometheus.CounterVec // subject
+	stalled          *prometheus.GaugeVec   // subject
 }
 
 // NewMetrics creates the series and registers them on reg.
@@ -53,8 +55,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed topic map refreshes (the last good map stays in force)."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "nats_reconnects_total",
 			Help: "Reconnections to NATS."}),
+		stalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "consumer_stalls_total",
+			Help: "Times a consumer received nothing for STALL_AFTER while JetStream held events for it, by subject; each restarted its pull."},
+			[]string{"subject"}),
+		stalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "consumer_stalled",
+			Help: "1 when the last check found the subject's consumer stalled (events pending, none received)."},
+			[]string{"subject"}),
 	}
 	reg.MustRegister(m.messages, m.invocations, m.invokeSeconds, m.inflight, m.replies, m.deadLetters,
 		m.redeliveries, m.handoffs, m.mapFunctions, m.mapLastSuccess, m.mapRefreshErrors, m.reconnects)
+	reg.MustRegister(m.stalls, m.stalled)
 	return m
 }

@@ -62,6 +62,9 @@ type Spec struct {
 	Build func(env Env) (fnhttp.Core, error)
 	// HTTP constructs an HTTP function's handler (no NATS trigger).
 	HTTP func(env Env) (http.Handler, error)
+	// Orders says the function writes orders to the store's outbox: a
+	// process serving it alone also runs an outbox relay.
+	Orders bool
 }
 
 // Handler builds the function's HTTP handler: its own for an HTTP function,
@@ -81,7 +84,7 @@ func (s Spec) Handler(env Env) (http.Handler, error) {
 // names every handler, whether or not a function serves it yet.
 func All() []Spec {
 	return []Spec{
-		{Name: "api", HTTP: func(env Env) (http.Handler, error) {
+		{Name: "api", Orders: true, HTTP: func(env Env) (http.Handler, error) {
 			cfg, err := api.LoadConfig(env.Getenv)
 			if err != nil {
 				return nil, err

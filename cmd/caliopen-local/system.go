@@ -31,6 +31,7 @@ import (
 	"github.com/caliopen/functions/internal/httplimit"
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/rawsweep"
@@ -360,7 +361,14 @@ func (s *system) startScheduler(ctx context.Context, getenv func(string) string)
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.schedStop, s.schedErr = cancel, make(chan error, 1)
-	go func() { s.schedErr <- sch.Run(sctx) }()
+	// As the scheduler pod, the system relays the outbox: the orders the
+	// API wrote and could not publish at once (JetStream away, a crash).
+	stopRelay := outbox.New(outbox.Config{}, s.deps.Store, s.deps.Emitter, s.log.With("part", "outbox")).Start(sctx)
+	go func() {
+		err := sch.Run(sctx)
+		stopRelay()
+		s.schedErr <- err
+	}()
 	if blobs, ok := s.deps.Blobs.(rawsweep.Blobs); ok {
 		go rawsweep.Run(sctx, sweep, s.deps.Store, blobs, s.log.With("part", "raw-sweep"))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/invokeauth"
+	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/secrets"
@@ -65,6 +66,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if err != nil {
 		return fmt.Errorf("build function %s: %w", cfg.spec.Name, err)
+	}
+	if cfg.spec.Orders {
+		defer outbox.New(outbox.Config{}, deps.Store, deps.Emitter, logger.With("fn", cfg.spec.Name, "part", "outbox")).Start(ctx)()
 	}
 	return fnhttp.ListenAndServe(ctx, cfg.addr, h, logger.With("fn", cfg.spec.Name))
 }

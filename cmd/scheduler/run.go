@@ -19,6 +19,7 @@ import (
 	"github.com/caliopen/functions/internal/natsconn"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/rawsweep"
+	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/secretenv"
 	"github.com/caliopen/functions/internal/store"
@@ -93,6 +94,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		go rawsweep.Run(ctx, wcfg, st, lister, logger.With("part", "raw-sweep"))
 	}
+	// The scheduler is always on: its relay publishes the orders that a
+	// function process wrote and could not publish before it stopped
+	// (scaled to zero, crashed), so they do not wait for its next start.
+	defer outbox.New(outbox.Config{}, st, em, logger.With("part", "outbox")).Start(ctx)()
 	logger.Info("scheduling", "tick", scfg.Tick.String(), "http", scfg.HTTPAddr, "raw_sweep", sweep)
 	return s.Run(ctx)
 }

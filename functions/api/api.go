@@ -19,8 +19,8 @@ type Store interface {
 	accounts.Store
 	ListIdentities(ctx context.Context, userID string, f store.IdentityFilter) ([]store.Identity, error)
 	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
-	UpdateIdentity(ctx context.Context, id store.Identity) (store.Identity, error)
-	DeleteIdentity(ctx context.Context, userID, id string) error
+	UpdateIdentity(ctx context.Context, id store.Identity, orders ...store.Order) (store.Identity, error)
+	DeleteIdentity(ctx context.Context, userID, id string, orders ...store.Order) error
 	store.Credentials
 	store.Contacts
 	store.PublicKeys
@@ -30,12 +30,15 @@ type Store interface {
 	CreateDraft(ctx context.Context, m store.Message) (store.Message, error)
 	UpdateDraft(ctx context.Context, m store.Message) (store.Message, error)
 	ListNotifications(ctx context.Context, userID string, p store.Page) ([]store.Notification, string, error)
+	store.Outbox
+	store.Idempotency
 }
 
-// Emitter sends orders on NATS (internal/emit's Emitter): Publish returns
-// once the stream acknowledged the order, Request returns the reply body.
+// Emitter sends orders on NATS (internal/emit's Emitter): PublishOrder
+// returns once the stream acknowledged an order of the outbox, Request
+// returns the reply body.
 type Emitter interface {
-	Publish(ctx context.Context, subject string, payload any) error
+	PublishOrder(ctx context.Context, o store.Order) error
 	Request(ctx context.Context, subject string, payload any) ([]byte, error)
 }
 
@@ -110,28 +113,28 @@ func (s *server) routes() {
 	s.handle("GET "+v2+"/me", user, s.me)
 
 	s.handle("GET "+v2+"/identities/locals", user, s.listIdentities(store.LocalIdentity))
-	s.handle("POST "+v2+"/identities/locals", user, s.createLocal)
+	s.handle("POST "+v2+"/identities/locals", user, s.idempotent(s.createLocal))
 	s.handle("GET "+v2+"/identities/locals/{id}", user, s.getIdentity(store.LocalIdentity))
 	s.handle("PATCH "+v2+"/identities/locals/{id}", user, s.patchLocal)
 	s.handle("DELETE "+v2+"/identities/locals/{id}", user, s.deleteLocal)
 	s.handle("GET "+v2+"/identities/remotes", user, s.listIdentities(store.RemoteIdentity))
-	s.handle("POST "+v2+"/identities/remotes", user, s.createRemote)
+	s.handle("POST "+v2+"/identities/remotes", user, s.idempotent(s.createRemote))
 	s.handle("GET "+v2+"/identities/remotes/{id}", user, s.getIdentity(store.RemoteIdentity))
 	s.handle("PATCH "+v2+"/identities/remotes/{id}", user, s.patchRemote)
 	s.handle("DELETE "+v2+"/identities/remotes/{id}", user, s.deleteRemote)
 
-	s.handle("POST "+v2+"/contacts", user, s.createContact)
+	s.handle("POST "+v2+"/contacts", user, s.idempotent(s.createContact))
 	s.handle("GET "+v2+"/contacts", user, s.listContacts)
 	s.handle("GET "+v2+"/contacts/{id}", user, s.getContact)
 	s.handle("PATCH "+v2+"/contacts/{id}", user, s.patchContact)
 	s.handle("DELETE "+v2+"/contacts/{id}", user, s.deleteContact)
 	s.handle("POST "+v2+"/contacts/{id}/actions", user, s.contactActions)
 	s.handle("GET "+v2+"/contacts/{id}/publickeys", user, s.listKeys)
-	s.handle("POST "+v2+"/contacts/{id}/publickeys", user, s.createKey)
+	s.handle("POST "+v2+"/contacts/{id}/publickeys", user, s.idempotent(s.createKey))
 	s.handle("GET "+v2+"/contacts/{id}/publickeys/{keyid}", user, s.getKey)
 	s.handle("DELETE "+v2+"/contacts/{id}/publickeys/{keyid}", user, s.deleteKey)
 
-	s.handle("POST "+v2+"/messages", user, s.createDraft)
+	s.handle("POST "+v2+"/messages", user, s.idempotent(s.createDraft))
 	s.handle("GET "+v2+"/messages", user, s.listMessages)
 	s.handle("GET "+v2+"/messages/{id}", user, s.getMessage)
 	s.handle("PATCH "+v2+"/messages/{id}", user, s.patchDraft)
@@ -140,7 +143,7 @@ func (s *server) routes() {
 
 	s.handle("GET "+v2+"/notifications", user, s.listNotifications)
 
-	s.handle("POST "+v2+"/admin/users", admin, s.adminCreateUser)
-	s.handle("POST "+v2+"/admin/users/{id}/mail", admin, s.adminMailUser)
-	s.handle("POST "+v2+"/admin/users/{id}/identities", admin, s.adminCreateLocal)
+	s.handle("POST "+v2+"/admin/users", admin, s.idempotent(s.adminCreateUser))
+	s.handle("POST "+v2+"/admin/users/{id}/mail", admin, s.idempotent(s.adminMailUser))
+	s.handle("POST "+v2+"/admin/users/{id}/identities", admin, s.idempotent(s.adminCreateLocal))
 }

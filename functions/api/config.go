@@ -60,7 +60,8 @@ type Config struct {
 	// Default 30s.
 	SendTimeout time.Duration
 	// PublishTimeout bounds the acknowledged publish of a
-	// publish/subscribe order, retries included. Default 5s.
+	// publish/subscribe order, retries included; an order not
+	// acknowledged by then is left to the outbox relay. Default 5s.
 	PublishTimeout time.Duration
 	// TrustedProxyHops is how many proxies in front of the API append to
 	// X-Forwarded-For; the client address, which login throttling keys on,

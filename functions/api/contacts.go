@@ -95,13 +95,15 @@ func (s *server) createContact(w http.ResponseWriter, c *call) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	ct, err := s.st.CreateContact(c.ctx, ct)
+	ct.ID = c.newID()
+	o, err := s.contactOrder(c, contract.SubjectContactAction, contract.OrderContactUpdate, ct.ID)
 	if err != nil {
-		return storeError("contact", err)
-	}
-	if err := s.contactOrder(c, contract.SubjectContactAction, contract.OrderContactUpdate, ct.ID); err != nil {
 		return err
 	}
+	if ct, err = s.st.CreateContact(c.ctx, ct, o); err != nil {
+		return storeError("contact", err)
+	}
+	s.send(c, o)
 	return reply(w, http.StatusCreated, viewContact(ct))
 }
 
@@ -152,12 +154,14 @@ func (s *server) patchContact(w http.ResponseWriter, c *call) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	if ct, err = s.st.UpdateContact(c.ctx, ct); err != nil {
-		return storeError("contact", err)
-	}
-	if err := s.contactOrder(c, contract.SubjectContactAction, contract.OrderContactUpdate, ct.ID); err != nil {
+	o, err := s.contactOrder(c, contract.SubjectContactAction, contract.OrderContactUpdate, ct.ID)
+	if err != nil {
 		return err
 	}
+	if ct, err = s.st.UpdateContact(c.ctx, ct, o); err != nil {
+		return storeError("contact", err)
+	}
+	s.send(c, o)
 	return reply(w, http.StatusOK, viewContact(ct))
 }
 
@@ -205,8 +209,13 @@ func (s *server) contactActions(w http.ResponseWriter, c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := s.contactOrder(c, contract.SubjectKeyAction, action, ct.ID); err != nil {
-		return nothingSaved(err)
+	o, err := s.contactOrder(c, contract.SubjectKeyAction, action, ct.ID)
+	if err != nil {
+		return err
 	}
+	if err := s.st.EnqueueOrders(c.ctx, o); err != nil {
+		return storeError("order", err)
+	}
+	s.send(c, o)
 	return reply(w, http.StatusAccepted, map[string]any{"contact_id": ct.ID, "queued": []string{action}})
 }

@@ -78,12 +78,27 @@
 // the following page. Errors answer {"error":"<code>","message":"..."}:
 // invalid_json, unknown_field, missing_field, invalid_field (400),
 // unauthorized, bad_credentials (401), forbidden (403), not_found (404),
-// method_not_allowed (405), conflict, not_a_draft (409), body_too_large
-// (413), unsupported_media_type (415), invalid_key, unknown_identity,
-// no_recipient, no_route (422), throttled (429, with Retry-After),
-// delivery_failed, no_responder, bad_reply
-// (502), order_not_queued, unavailable, no_admin_identity (503),
-// delivery_timeout (504).
+// method_not_allowed (405), conflict, not_a_draft, request_in_progress
+// (409), body_too_large (413), unsupported_media_type (415), invalid_key,
+// unknown_identity, no_recipient, no_route, idempotency_key_reused (422),
+// throttled (429, with Retry-After), delivery_failed, no_responder, bad_reply (502), unavailable,
+// no_admin_identity (503), delivery_timeout (504); invalid_idempotency_key
+// (400).
+//
+// # Idempotency keys
+//
+// The POSTs that create (identities, contacts, public keys, messages,
+// admin users and mails) accept an Idempotency-Key header
+// (draft-ietf-httpapi-idempotency-key-header), a quoted string of 1 to 255
+// printable characters, kept per user for 24 hours. The first request with
+// a key runs; a request repeating it (same route and body) gets the first
+// answer again, status, headers and body, and changes nothing; the key
+// with another request answers 422 idempotency_key_reused, and a repeat
+// while the first still runs 409 request_in_progress. Answers a client
+// should retry (5xx, 408, 429) are not kept: the key is free again. A
+// request that died before answering holds its key for 2 minutes; a repeat
+// then runs again and creates the same object (the id is reserved under
+// the key).
 //
 // # Orders
 //
@@ -98,14 +113,16 @@
 // launched by its action rather than by every PATCH of a contact's
 // addresses.
 //
-// A publish/subscribe order is sent after the change is stored, with
-// internal/emit's acknowledged publish (retried for at most
-// Config.PublishTimeout, even if the client has gone). When the stream does
-// not acknowledge it, the route answers 503 order_not_queued with the
-// object's "id" and "order": the change was saved but the workers were not
-// told. Repeating a create or an update (a PATCH with the same body)
-// queues the order again; a missed delete_identity or delete_key is
-// harmless, since the workers read the store and find the object gone.
+// A publish/subscribe order leaves with its change or not at all: it is
+// written to the store's outbox in the change's transaction (store.Order),
+// then published by the API with internal/emit's acknowledged publish
+// under the order's id as Nats-Msg-Id (retried for at most
+// Config.PublishTimeout, even if the client has gone). An order the stream
+// does not acknowledge by then stays in the outbox and the route answers
+// as usual: an outbox relay (internal/outbox; the api's process and the
+// scheduler pod run one) publishes it later, and the stream's duplicate
+// window stores an order published twice once. The request's log line
+// then says order_pending.
 //
 // # Sending
 //
@@ -134,6 +151,6 @@
 // being the sealing context, and are never shown (has_credentials says
 // whether there are some). Logs: one JSON line per request with the keys
 // fn, method, route, user_id, corr_id, status, outcome, duration_ms, and
-// subject, order and err when they apply; never a body, a password or a
-// token.
+// subject, order, order_pending and err when they apply; never a body, a
+// password or a token.
 package api

@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
+	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -128,24 +133,85 @@ func TestPubSubEmitters(t *testing.T) {
 	}
 }
 
-// TestPublishNotAcknowledged: without a stream no publish is acknowledged;
-// the change is kept and the answer is 503 saying so.
-func TestPublishNotAcknowledged(t *testing.T) {
+// TestOrdersLeftToTheRelay: without a stream no publish is acknowledged;
+// the change is accepted with its order in the outbox, and a relay
+// publishes the orders once the stream is there, each once, even when
+// published again.
+func TestOrdersLeftToTheRelay(t *testing.T) {
 	e := setup(t, options{noStream: true})
+	ctx := context.Background()
 	u := e.user("alice", false)
 	tok := e.login("alice")
 	r := e.do("POST", "/api/v2/contacts", tok, map[string]any{"title": "Carol"})
-	r.wantError(t, http.StatusServiceUnavailable, "order_not_queued", "the change was saved", "contact_update", "contactAction")
-	id := r.id(t, "id")
-	if _, err := e.st.GetContact(context.Background(), u.ID, id); err != nil {
-		t.Errorf("the contact was not kept: %v", err)
-	}
-	r = e.do("POST", "/api/v2/contacts/"+id+"/actions", tok, map[string]any{"actions": []string{"discover_key"}})
-	r.wantError(t, http.StatusServiceUnavailable, "order_not_queued", "nothing was changed", "discover_key")
-	r = e.do("POST", "/api/v2/identities/remotes", tok, map[string]any{"protocol": "twitter", "identifier": "@alice"})
-	r.wantError(t, http.StatusServiceUnavailable, "order_not_queued", "add_identity", "identitiesWorker")
-	ids, err := e.st.ListIdentities(context.Background(), u.ID, store.IdentityFilter{Type: store.RemoteIdentity})
+	r.want(t, http.StatusCreated)
+	id := r.id(t, "contact_id")
+	e.do("POST", "/api/v2/contacts/"+id+"/actions", tok, map[string]any{"actions": []string{"discover_key"}}).
+		want(t, http.StatusAccepted)
+	e.do("POST", "/api/v2/identities/remotes", tok, map[string]any{"protocol": "twitter", "identifier": "@alice"}).
+		want(t, http.StatusCreated)
+	ids, err := e.st.ListIdentities(ctx, u.ID, store.IdentityFilter{Type: store.RemoteIdentity})
 	if err != nil || len(ids) != 1 || ids[0].Identifier != "alice" || ids[0].PollInterval.Minutes() != 2 {
 		t.Errorf("remote identities = %+v, %v; want the twitter one, polled every 2 min", ids, err)
+	}
+	if n, err := e.st.PendingOrders(ctx); err != nil || n != 3 {
+		t.Fatalf("outbox holds %d orders (%v), want 3", n, err)
+	}
+	if logs := e.logs(); strings.Count(logs, `"order_pending"`) != 3 {
+		t.Errorf("the log does not say 3 times that an order was left to the relay:\n%s", logs)
+	}
+
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: pubSubSubjects}); err != nil {
+		t.Fatal(err)
+	}
+	em, err := emit.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := outbox.New(outbox.Config{Grace: -1}, e.st, em, slog.New(slog.DiscardHandler))
+	claimed, err := e.st.ClaimOrders(ctx, time.Now(), time.Millisecond, 10)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claimed %d orders (%v), want 3", len(claimed), err)
+	}
+	// A relay that published the first order and died before removing it.
+	if err := em.PublishOrder(ctx, claimed[0]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // the dead relay's lease ends
+	if n, err := relay.Flush(ctx); err != nil || n != 3 {
+		t.Fatalf("relay sent %d orders (%v), want 3", n, err)
+	}
+	if n, err := relay.Flush(ctx); err != nil || n != 0 {
+		t.Fatalf("relay sent %d orders again (%v), want 0", n, err)
+	}
+	st, err := e.js.Stream(ctx, "ORDERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 3 {
+		t.Errorf("stream holds %d orders, want 3 (each once)", info.State.Msgs)
+	}
+	want := []struct{ subject, file string }{
+		{contract.SubjectContactAction, "contactAction.contact_update.apiv2.REST.CreateContact.json"},
+		{contract.SubjectKeyAction, "keyAction.discover_key.apiv2.REST.launchKeyDiscovery.json"},
+		{contract.SubjectIdentitiesWorker, "identitiesWorker.add_identity.apiv2.REST.CreateUserIdentity.json"},
+	}
+	for i, w := range want {
+		m, err := st.GetMsg(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden := golden(t, w.file, map[string]string{"contact_id": id, "identity_id": ids[0].ID, "user_id": u.ID})
+		if m.Subject != w.subject || string(m.Data) != golden || m.Header.Get(nats.MsgIdHdr) != claimed[i].ID ||
+			m.Header.Get(emit.HeaderCorrelationID) == "" {
+			t.Errorf("stream message %d: %s %s %v\nwant on %s: %s with Nats-Msg-Id %s", i+1, m.Subject, m.Data,
+				m.Header, w.subject, golden, claimed[i].ID)
+		}
+	}
+	if n, err := e.st.PendingOrders(ctx); err != nil || n != 0 {
+		t.Errorf("outbox holds %d orders (%v), want none", n, err)
 	}
 }

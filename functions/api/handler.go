@@ -33,6 +33,9 @@ type call struct {
 	r    *http.Request
 	user store.User // the caller, for user and admin routes
 	rec  *record
+	// resourceID is the id reserved for the object the call creates,
+	// under its idempotency key (see newID).
+	resourceID string
 }
 
 // handlerFunc serves a call: it writes the answer, or returns an error
@@ -44,6 +47,7 @@ type handlerFunc func(w http.ResponseWriter, c *call) error
 type record struct {
 	method, route, userID, corrID string
 	subject, order                string
+	pending                       error // why an order was left to the outbox relay
 	status                        int
 	outcome                       string
 	err                           error
@@ -165,6 +169,9 @@ func (s *server) logRequest(rec *record, d time.Duration) {
 	if rec.err != nil {
 		attrs = append(attrs, slog.String("err", rec.err.Error()))
 	}
+	if rec.pending != nil {
+		attrs = append(attrs, slog.String("order_pending", rec.pending.Error()))
+	}
 	if rec.stack != nil {
 		attrs = append(attrs, slog.String("stack", string(rec.stack)))
 	}
@@ -173,7 +180,7 @@ func (s *server) logRequest(rec *record, d time.Duration) {
 	case rec.outcome == "panic" || rec.status >= 500 && rec.status != http.StatusServiceUnavailable &&
 		rec.status != http.StatusBadGateway && rec.status != http.StatusGatewayTimeout:
 		level = slog.LevelError
-	case rec.status >= 500:
+	case rec.status >= 500 || rec.pending != nil:
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(context.Background(), level, "request", attrs...)

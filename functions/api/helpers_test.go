@@ -67,6 +67,7 @@ type options struct {
 // unless noStream, a stream capturing the publish/subscribe subjects (as
 // the connector's does), a SQLite store, a blob directory and a keyring.
 type platform struct {
+	url     string // the embedded server's, when the platform started one
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	emitter *emit.Emitter
@@ -85,18 +86,29 @@ func (p *platform) close() {
 
 // startPlatform starts a platform under dir.
 func startPlatform(dir string, noStream bool) (_ *platform, err error) {
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		return nil, err
+	}
+	p, err := openPlatform(dir, ns.ClientURL(), noStream)
+	if err != nil {
+		ns.Shutdown()
+		return nil, err
+	}
+	p.url = ns.ClientURL()
+	p.closers = append([]func(){ns.Shutdown}, p.closers...)
+	return p, nil
+}
+
+// openPlatform opens a platform under dir on the NATS server at url.
+func openPlatform(dir, url string, noStream bool) (_ *platform, err error) {
 	p := &platform{}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		return nil, err
-	}
-	p.closers = append(p.closers, ns.Shutdown)
-	if p.nc, err = nats.Connect(ns.ClientURL()); err != nil {
+	if p.nc, err = nats.Connect(url); err != nil {
 		return nil, err
 	}
 	p.closers = append(p.closers, p.nc.Close)

@@ -92,7 +92,7 @@ func (s *server) addLocal(w http.ResponseWriter, c *call, u store.User, byAdmin 
 			return &apiError{status: http.StatusForbidden, code: "forbidden", msg: err.Error()}
 		}
 	}
-	id, err := s.st.CreateIdentity(c.ctx, store.Identity{UserID: u.ID, Type: store.LocalIdentity,
+	id, err := s.st.CreateIdentity(c.ctx, store.Identity{ID: c.newID(), UserID: u.ID, Type: store.LocalIdentity,
 		Protocol: store.ProtocolEmail, Identifier: s.accounts.LocalAddress(local), DisplayName: in.DisplayName})
 	if errors.Is(err, store.ErrConflict) {
 		return &apiError{status: http.StatusConflict, code: "conflict", msg: "the address is taken", err: err}

@@ -41,12 +41,16 @@ func (s *server) createKey(w http.ResponseWriter, c *call) error {
 		return err
 	}
 	k.UserID, k.ContactID, k.Label = c.user.ID, ct.ID, in.Label
-	if k, err = s.st.UpsertPublicKey(c.ctx, k); err != nil {
+	var sent []store.Order
+	order := s.keyOrder(c, contract.OrderPublishKey)
+	if k, err = s.st.UpsertPublicKey(c.ctx, k, func(k store.PublicKey) store.Order {
+		o := order(k)
+		sent = append(sent, o)
+		return o
+	}); err != nil {
 		return storeError("public key", err)
 	}
-	if err := s.keyOrder(c, contract.OrderPublishKey, k); err != nil {
-		return err
-	}
+	s.send(c, sent...)
 	return reply(w, http.StatusCreated, viewKey(k))
 }
 
@@ -91,12 +95,11 @@ func (s *server) deleteKey(w http.ResponseWriter, c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeletePublicKey(c.ctx, c.user.ID, k.ID); err != nil {
+	o := s.keyOrder(c, contract.OrderDeleteKey)(k)
+	if err := s.st.DeletePublicKey(c.ctx, c.user.ID, k.ID, o); err != nil {
 		return storeError("public key", err)
 	}
-	if err := s.keyOrder(c, contract.OrderDeleteKey, k); err != nil {
-		return err
-	}
+	s.send(c, o)
 	return noContent(w)
 }
 

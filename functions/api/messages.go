@@ -137,7 +137,7 @@ func (s *server) createDraft(w http.ResponseWriter, c *call) error {
 		return err
 	}
 	var p problems
-	m := store.Message{UserID: c.user.ID, Date: time.Now()}
+	m := store.Message{ID: c.newID(), UserID: c.user.ID, Date: time.Now()}
 	in.apply(&p, &m, from)
 	if err := p.err(); err != nil {
 		return err

@@ -10,53 +10,51 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
+	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/store"
 )
 
-// publish sends a publish/subscribe order once the change it announces is
-// stored. It waits for the stream's acknowledgement, retrying for at most
-// PublishTimeout, even if the client goes away meanwhile. Not acknowledged:
-// 503 order_not_queued, saying that the change was saved (id names the
-// object) and the order was not queued.
-func (s *server) publish(c *call, subject, order, id string, payload any) error {
+// order returns the outbox row of a publish/subscribe order of this call,
+// to be stored with the change it announces (store.Order).
+func (s *server) order(c *call, subject, order string, payload any) (store.Order, error) {
 	c.rec.subject, c.rec.order = subject, order
+	return emit.Order(c.ctx, subject, payload)
+}
+
+// send publishes the orders a change has just committed, waiting at most
+// PublishTimeout for the stream, even if the client goes away meanwhile.
+// An order not acknowledged by then stays in the outbox, where a relay
+// publishes it: the change is accepted either way.
+func (s *server) send(c *call, orders ...store.Order) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), s.cfg.PublishTimeout)
 	defer cancel()
-	if err := s.emitter.Publish(ctx, subject, payload); err != nil {
-		return &apiError{status: http.StatusServiceUnavailable, code: "order_not_queued",
-			msg: fmt.Sprintf("the change was saved, but the %s order could not be queued on %s; "+
-				"the workers will not hear of it until it is repeated", order, subject),
-			err: err, extra: map[string]any{"id": id, "order": order}}
+	if _, err := outbox.Send(ctx, s.st, s.emitter, s.cfg.PublishTimeout, orders); err != nil {
+		c.rec.pending = err
 	}
-	return nil
 }
 
-// nothingSaved rewords an order_not_queued answer for an action that
-// changes nothing but the order: the caller may simply try again.
-func nothingSaved(err error) error {
-	var ae *apiError
-	if errors.As(err, &ae) && ae.code == "order_not_queued" {
-		ae.msg = fmt.Sprintf("nothing was changed, and the %s order could not be queued; try again", ae.extra["order"])
+// contactOrder returns contact_update or discover_key for contact id.
+func (s *server) contactOrder(c *call, subject, order, contactID string) (store.Order, error) {
+	return s.order(c, subject, order, contract.ContactOrder{Order: order, ContactID: contactID, UserID: c.user.ID})
+}
+
+// keyOrder returns the builder of publish_key or delete_key for a key of a
+// contact, once stored.
+func (s *server) keyOrder(c *call, order string) func(store.PublicKey) store.Order {
+	c.rec.subject, c.rec.order = contract.SubjectKeyAction, order
+	return func(k store.PublicKey) store.Order {
+		// A payload of strings: encoding cannot fail.
+		o, _ := emit.Order(c.ctx, contract.SubjectKeyAction,
+			contract.KeyOrder{KeyID: k.ID, Order: order, ResourceID: k.ContactID, UserID: c.user.ID})
+		return o
 	}
-	return err
 }
 
-// contactOrder publishes contact_update or discover_key for contact id.
-func (s *server) contactOrder(c *call, subject, order, contactID string) error {
-	return s.publish(c, subject, order, contactID,
-		contract.ContactOrder{Order: order, ContactID: contactID, UserID: c.user.ID})
-}
-
-// keyOrder publishes publish_key or delete_key for key k of a contact.
-func (s *server) keyOrder(c *call, order string, k store.PublicKey) error {
-	return s.publish(c, contract.SubjectKeyAction, order, k.ID,
-		contract.KeyOrder{KeyID: k.ID, Order: order, ResourceID: k.ContactID, UserID: c.user.ID})
-}
-
-// identityOrder publishes add_identity, update_identity or delete_identity:
+// identityOrder returns add_identity, update_identity or delete_identity:
 // identity_id, order and user_id only, as the seed's apiv2 emitters.
-func (s *server) identityOrder(c *call, order, identityID string) error {
-	return s.publish(c, contract.SubjectIdentitiesWorker, order, identityID,
+func (s *server) identityOrder(c *call, order, identityID string) (store.Order, error) {
+	return s.order(c, contract.SubjectIdentitiesWorker, order,
 		contract.IdentityOrder{IdentityID: identityID, Order: order, UserID: c.user.ID})
 }
 

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/secrets"
@@ -50,18 +48,20 @@ func (s *server) createRemote(w http.ResponseWriter, c *call) error {
 	if err != nil {
 		return err
 	}
-	id.ID = uuid.NewString()
+	id.ID = c.newID()
 	if in.Credentials != nil {
 		if id.Credentials, err = s.seal(id.ID, in.Credentials); err != nil {
 			return err
 		}
 	}
-	if id, err = s.st.CreateIdentity(c.ctx, id); err != nil {
-		return storeError("identity", err)
-	}
-	if err := s.identityOrder(c, contract.OrderAddIdentity, id.ID); err != nil {
+	o, err := s.identityOrder(c, contract.OrderAddIdentity, id.ID)
+	if err != nil {
 		return err
 	}
+	if id, err = s.st.CreateIdentity(c.ctx, id, o); err != nil {
+		return storeError("identity", err)
+	}
+	s.send(c, o)
 	return reply(w, http.StatusCreated, viewIdentity(id))
 }
 
@@ -159,12 +159,14 @@ func (s *server) patchRemote(w http.ResponseWriter, c *call) error {
 			return storeError("identity", err)
 		}
 	}
-	if id, err = s.st.UpdateIdentity(c.ctx, id); err != nil {
-		return storeError("identity", err)
-	}
-	if err := s.identityOrder(c, contract.OrderUpdateIdentity, id.ID); err != nil {
+	o, err := s.identityOrder(c, contract.OrderUpdateIdentity, id.ID)
+	if err != nil {
 		return err
 	}
+	if id, err = s.st.UpdateIdentity(c.ctx, id, o); err != nil {
+		return storeError("identity", err)
+	}
+	s.send(c, o)
 	return reply(w, http.StatusOK, viewIdentity(id))
 }
 
@@ -174,12 +176,14 @@ func (s *server) deleteRemote(w http.ResponseWriter, c *call) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.DeleteIdentity(c.ctx, c.user.ID, id.ID); err != nil {
-		return storeError("identity", err)
-	}
-	if err := s.identityOrder(c, contract.OrderDeleteIdentity, id.ID); err != nil {
+	o, err := s.identityOrder(c, contract.OrderDeleteIdentity, id.ID)
+	if err != nil {
 		return err
 	}
+	if err := s.st.DeleteIdentity(c.ctx, c.user.ID, id.ID, o); err != nil {
+		return storeError("identity", err)
+	}
+	s.send(c, o)
 	return noContent(w)
 }
 

@@ -78,7 +78,7 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (store.User, error)
 	GetUserByName(ctx context.Context, name string) (store.User, error)
 	DeleteUser(ctx context.Context, id string) error
-	CreateIdentity(ctx context.Context, id store.Identity) (store.Identity, error)
+	CreateIdentity(ctx context.Context, id store.Identity, orders ...store.Order) (store.Identity, error)
 	store.Sessions
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/store"
 )
 
 // HeaderCorrelationID is the header the connector reads to tie an order's
@@ -71,8 +72,36 @@ func (e *Emitter) Publish(ctx context.Context, subject string, payload any) erro
 	if err != nil {
 		return faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
-	msg := &nats.Msg{Subject: subject, Data: data, Header: header(ctx)}
-	msgID := nuid.Next()
+	return e.publish(ctx, &nats.Msg{Subject: subject, Data: data, Header: header(ctx)}, nuid.Next())
+}
+
+// Order returns the outbox row of a publish/subscribe order: the payload as
+// Publish sends it, the correlation id of ctx, and a fresh id that becomes
+// its Nats-Msg-Id.
+func Order(ctx context.Context, subject string, payload any) (store.Order, error) {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return store.Order{}, faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
+	}
+	h := header(ctx)
+	return store.Order{ID: nuid.Next(), Subject: subject, Data: data,
+		Header: map[string]string{HeaderCorrelationID: h.Get(HeaderCorrelationID)}}, nil
+}
+
+// PublishOrder publishes an order of the outbox with its id as Nats-Msg-Id,
+// so that publishing it again after a crash (within the stream's duplicate
+// window) stores it once. It retries as Publish does.
+func (e *Emitter) PublishOrder(ctx context.Context, o store.Order) error {
+	h := make(nats.Header, len(o.Header))
+	for k, v := range o.Header {
+		h.Set(k, v)
+	}
+	return e.publish(ctx, &nats.Msg{Subject: o.Subject, Data: o.Data, Header: h}, o.ID)
+}
+
+// publish sends msg under msgID until the stream acknowledges it or ctx
+// ends.
+func (e *Emitter) publish(ctx context.Context, msg *nats.Msg, msgID string) error {
 	delay := e.RetryBase
 	for attempt := 1; ; attempt++ {
 		_, err := e.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
@@ -80,11 +109,11 @@ func (e *Emitter) Publish(ctx context.Context, subject string, payload any) erro
 			return nil
 		}
 		if ctx.Err() != nil {
-			return faults.Temp(fmt.Errorf("publish %s: not acknowledged after %d attempts: %w", subject, attempt, err))
+			return faults.Temp(fmt.Errorf("publish %s: not acknowledged after %d attempts: %w", msg.Subject, attempt, err))
 		}
 		select {
 		case <-ctx.Done():
-			return faults.Temp(fmt.Errorf("publish %s: not acknowledged after %d attempts: %w", subject, attempt, err))
+			return faults.Temp(fmt.Errorf("publish %s: not acknowledged after %d attempts: %w", msg.Subject, attempt, err))
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 2*time.Second)

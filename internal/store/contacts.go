@@ -57,9 +57,9 @@ const (
 
 // Contacts manages address books.
 type Contacts interface {
-	CreateContact(ctx context.Context, c Contact) (Contact, error)
+	CreateContact(ctx context.Context, c Contact, orders ...Order) (Contact, error)
 	GetContact(ctx context.Context, userID, id string) (Contact, error)
-	UpdateContact(ctx context.Context, c Contact) (Contact, error)
+	UpdateContact(ctx context.Context, c Contact, orders ...Order) (Contact, error)
 	DeleteContact(ctx context.Context, userID, id string) error
 	ListContacts(ctx context.Context, userID string, p Page) ([]Contact, string, error)
 	FindContacts(ctx context.Context, userID, kind, value string) ([]Contact, error)
@@ -127,12 +127,16 @@ func writeLookups(ctx context.Context, cn conn, c *Contact) error {
 	return nil
 }
 
-// CreateContact stores a new contact; an empty ID gets a fresh one.
-// Repeating the call with the same ID returns the stored contact.
-func (s *SQL) CreateContact(ctx context.Context, c Contact) (Contact, error) {
+// CreateContact stores a new contact, with the orders that announce it
+// (see Order); an empty ID gets a fresh one. Repeating the call with the
+// same ID returns the stored contact (and stores no second order).
+func (s *SQL) CreateContact(ctx context.Context, c Contact, orders ...Order) (Contact, error) {
 	const op = "create contact"
 	if c.UserID == "" {
 		return Contact{}, invalid(op, "user id is required")
+	}
+	if err := checkOrders(op, orders); err != nil {
+		return Contact{}, err
 	}
 	c.ID = orNewID(c.ID)
 	now := s.stamp()
@@ -145,7 +149,10 @@ func (s *SQL) CreateContact(ctx context.Context, c Contact) (Contact, error) {
 		if err != nil {
 			return err
 		}
-		return writeLookups(ctx, cn, &c)
+		if err := writeLookups(ctx, cn, &c); err != nil {
+			return err
+		}
+		return s.insertOrders(ctx, cn, orders)
 	})
 	if err != nil {
 		return repeated(s.fail(op, err), func() (Contact, error) { return s.GetContact(ctx, c.UserID, c.ID) },
@@ -161,9 +168,13 @@ func (s *SQL) GetContact(ctx context.Context, userID, id string) (Contact, error
 		userID, id)
 }
 
-// UpdateContact replaces every field of contact c.ID but its dates.
-func (s *SQL) UpdateContact(ctx context.Context, c Contact) (Contact, error) {
+// UpdateContact replaces every field of contact c.ID but its dates, and
+// stores orders with the change.
+func (s *SQL) UpdateContact(ctx context.Context, c Contact, orders ...Order) (Contact, error) {
 	op := "update contact " + c.ID
+	if err := checkOrders(op, orders); err != nil {
+		return Contact{}, err
+	}
 	c.PI.DateUpdate = norm(c.PI.DateUpdate)
 	err := s.tx(ctx, func(cn conn) error {
 		err := cn.one(ctx, `UPDATE contacts SET title = ?, given_name = ?, family_name = ?, sort_key = ?, emails = ?,
@@ -173,7 +184,10 @@ func (s *SQL) UpdateContact(ctx context.Context, c Contact) (Contact, error) {
 		if err != nil {
 			return err
 		}
-		return writeLookups(ctx, cn, &c)
+		if err := writeLookups(ctx, cn, &c); err != nil {
+			return err
+		}
+		return s.insertOrders(ctx, cn, orders)
 	})
 	if err != nil {
 		return Contact{}, s.fail(op, err)

@@ -21,6 +21,10 @@ type dialect struct {
 	goose    goose.Dialect
 	dollar   bool // PostgreSQL: rewrite '?' into $1, $2, ...
 	classify func(error) error
+	// skipLocked ends a subquery that selects rows to claim: PostgreSQL
+	// skips the rows another transaction is claiming; SQLite has one
+	// writer and no row locks.
+	skipLocked string
 }
 
 var (
@@ -36,6 +40,8 @@ var (
 		goose:    goose.DialectPostgres,
 		dollar:   true,
 		classify: classifyPostgres,
+		// skipLocked: see dialect.
+		skipLocked: " FOR UPDATE SKIP LOCKED",
 	}
 )
 

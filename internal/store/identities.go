@@ -70,11 +70,11 @@ type IdentityFilter struct {
 
 // Identities manages the identities of users.
 type Identities interface {
-	CreateIdentity(ctx context.Context, id Identity) (Identity, error)
+	CreateIdentity(ctx context.Context, id Identity, orders ...Order) (Identity, error)
 	GetIdentity(ctx context.Context, userID, id string) (Identity, error)
 	ListIdentities(ctx context.Context, userID string, f IdentityFilter) ([]Identity, error)
-	UpdateIdentity(ctx context.Context, id Identity) (Identity, error)
-	DeleteIdentity(ctx context.Context, userID, id string) error
+	UpdateIdentity(ctx context.Context, id Identity, orders ...Order) (Identity, error)
+	DeleteIdentity(ctx context.Context, userID, id string, orders ...Order) error
 	LookupIdentities(ctx context.Context, protocol, identifier string) ([]Identity, error)
 }
 
@@ -144,22 +144,29 @@ func (i *Identity) check(op string) error {
 // CreateIdentity stores a new identity with its credentials, if any; an
 // empty ID gets a fresh one. The same (protocol, identifier) twice for one
 // user, or a local address that another user holds, gives ErrConflict,
-// unless the call repeats an earlier one with the same ID.
-func (s *SQL) CreateIdentity(ctx context.Context, i Identity) (Identity, error) {
+// unless the call repeats an earlier one with the same ID. orders are
+// stored with it (see Order).
+func (s *SQL) CreateIdentity(ctx context.Context, i Identity, orders ...Order) (Identity, error) {
 	const op = "create identity"
 	if err := i.check(op); err != nil {
+		return Identity{}, err
+	}
+	if err := checkOrders(op, orders); err != nil {
 		return Identity{}, err
 	}
 	i.ID = orNewID(i.ID)
 	now := s.stamp()
 	i.CreatedAt, i.UpdatedAt, i.Sync = now, now, SyncState{}
-	_, err := s.write().exec(ctx, `INSERT INTO identities (id, user_id, type, protocol, identifier, display_name,
+	insert := func(cn conn) error {
+		_, err := cn.exec(ctx, `INSERT INTO identities (id, user_id, type, protocol, identifier, display_name,
 		status, poll_interval_s, infos, credentials, credentials_key_id, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		i.ID, i.UserID, i.Type, i.Protocol, i.Identifier, i.DisplayName, i.Status,
-		int64(i.PollInterval/time.Second), jsonMap(i.Infos), i.Credentials.Bytes(), i.Credentials.KeyID(),
-		micros(now), micros(now))
-	if err != nil {
+			i.ID, i.UserID, i.Type, i.Protocol, i.Identifier, i.DisplayName, i.Status,
+			int64(i.PollInterval/time.Second), jsonMap(i.Infos), i.Credentials.Bytes(), i.Credentials.KeyID(),
+			micros(now), micros(now))
+		return err
+	}
+	if err := s.withOrders(ctx, orders, insert); err != nil {
 		return repeated(s.fail(op, err), func() (Identity, error) { return s.GetIdentity(ctx, i.UserID, i.ID) },
 			func(got Identity) bool { return got.Protocol == i.Protocol && got.Identifier == i.Identifier })
 	}
@@ -200,26 +207,39 @@ func (s *SQL) LookupIdentities(ctx context.Context, protocol, identifier string)
 // UpdateIdentity replaces the profile of an identity: display name, status,
 // poll interval and infos. Type, protocol, identifier, credentials and sync
 // state are left alone (they have their own methods), so an API edit never
-// overwrites what a worker just wrote.
-func (s *SQL) UpdateIdentity(ctx context.Context, i Identity) (Identity, error) {
+// overwrites what a worker just wrote. orders are stored with the change.
+func (s *SQL) UpdateIdentity(ctx context.Context, i Identity, orders ...Order) (Identity, error) {
 	op := "update identity " + i.ID
 	if err := i.check(op); err != nil {
 		return Identity{}, err
 	}
-	err := s.write().one(ctx, `UPDATE identities SET display_name = ?, status = ?, poll_interval_s = ?, infos = ?,
+	if err := checkOrders(op, orders); err != nil {
+		return Identity{}, err
+	}
+	err := s.withOrders(ctx, orders, func(cn conn) error {
+		return cn.one(ctx, `UPDATE identities SET display_name = ?, status = ?, poll_interval_s = ?, infos = ?,
 		updated_at = ? WHERE user_id = ? AND id = ?`,
-		i.DisplayName, i.Status, int64(i.PollInterval/time.Second), jsonMap(i.Infos), micros(s.stamp()),
-		i.UserID, i.ID)
+			i.DisplayName, i.Status, int64(i.PollInterval/time.Second), jsonMap(i.Infos), micros(s.stamp()),
+			i.UserID, i.ID)
+	})
 	if err != nil {
 		return Identity{}, s.fail(op, err)
 	}
 	return s.GetIdentity(ctx, i.UserID, i.ID)
 }
 
-// DeleteIdentity deletes an identity and its schedule.
-func (s *SQL) DeleteIdentity(ctx context.Context, userID, id string) error {
-	if err := s.write().one(ctx, `DELETE FROM identities WHERE user_id = ? AND id = ?`, userID, id); err != nil {
-		return s.fail("delete identity "+id, err)
+// DeleteIdentity deletes an identity and its schedule, and stores orders
+// with the change.
+func (s *SQL) DeleteIdentity(ctx context.Context, userID, id string, orders ...Order) error {
+	op := "delete identity " + id
+	if err := checkOrders(op, orders); err != nil {
+		return err
+	}
+	err := s.withOrders(ctx, orders, func(cn conn) error {
+		return cn.one(ctx, `DELETE FROM identities WHERE user_id = ? AND id = ?`, userID, id)
+	})
+	if err != nil {
+		return s.fail(op, err)
 	}
 	return nil
 }

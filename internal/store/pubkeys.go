@@ -27,10 +27,10 @@ type PublicKey struct {
 
 // PublicKeys manages public keys.
 type PublicKeys interface {
-	UpsertPublicKey(ctx context.Context, k PublicKey) (PublicKey, error)
+	UpsertPublicKey(ctx context.Context, k PublicKey, orders ...func(PublicKey) Order) (PublicKey, error)
 	GetPublicKey(ctx context.Context, userID, id string) (PublicKey, error)
 	ListPublicKeys(ctx context.Context, userID, contactID string) ([]PublicKey, error)
-	DeletePublicKey(ctx context.Context, userID, id string) error
+	DeletePublicKey(ctx context.Context, userID, id string, orders ...Order) error
 }
 
 const publicKeyCols = `id, user_id, contact_id, label, fingerprint, armored, algorithm, size, emails, expires_at,
@@ -45,8 +45,10 @@ func scanPublicKey(r scanner) (PublicKey, error) {
 
 // UpsertPublicKey stores k, or updates the key of the user with the same
 // fingerprint (keeping its id and creation date), and returns what is
-// stored. A ContactID the user does not have gives ErrNotFound.
-func (s *SQL) UpsertPublicKey(ctx context.Context, k PublicKey) (PublicKey, error) {
+// stored. A ContactID the user does not have gives ErrNotFound. Each of
+// orders builds an order from the stored key (its id is known once
+// written), stored with it.
+func (s *SQL) UpsertPublicKey(ctx context.Context, k PublicKey, orders ...func(PublicKey) Order) (PublicKey, error) {
 	const op = "upsert public key"
 	k.Fingerprint = strings.ToUpper(strings.ReplaceAll(k.Fingerprint, " ", ""))
 	if k.UserID == "" || k.Fingerprint == "" || k.Armored == "" {
@@ -54,13 +56,28 @@ func (s *SQL) UpsertPublicKey(ctx context.Context, k PublicKey) (PublicKey, erro
 	}
 	now := s.stamp()
 	var id string
-	err := s.writeRow(ctx, func(r scanner) error { return r.Scan(&id) }, `INSERT INTO public_keys (`+publicKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	err := s.tx(ctx, func(cn conn) error {
+		err := cn.row(ctx, `INSERT INTO public_keys (`+publicKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, fingerprint) DO UPDATE SET contact_id = excluded.contact_id, label = excluded.label,
 		armored = excluded.armored, algorithm = excluded.algorithm, size = excluded.size, emails = excluded.emails,
 		expires_at = excluded.expires_at, updated_at = excluded.updated_at
 		RETURNING id`,
-		orNewID(k.ID), k.UserID, nullStr(k.ContactID), k.Label, k.Fingerprint, k.Armored, k.Algorithm, k.Size,
-		jsonList(k.Emails), micros(norm(k.ExpiresAt)), micros(now), micros(now))
+			orNewID(k.ID), k.UserID, nullStr(k.ContactID), k.Label, k.Fingerprint, k.Armored, k.Algorithm, k.Size,
+			jsonList(k.Emails), micros(norm(k.ExpiresAt)), micros(now), micros(now)).Scan(&id)
+		if err != nil || len(orders) == 0 {
+			return err
+		}
+		stored := k
+		stored.ID = id
+		built := make([]Order, len(orders))
+		for i, build := range orders {
+			built[i] = build(stored)
+		}
+		if err := checkOrders(op, built); err != nil {
+			return err
+		}
+		return s.insertOrders(ctx, cn, built)
+	})
 	if err != nil {
 		return PublicKey{}, s.fail(op, err)
 	}
@@ -85,10 +102,18 @@ func (s *SQL) ListPublicKeys(ctx context.Context, userID, contactID string) ([]P
 	return all(ctx, s, "list public keys", scanPublicKey, q+` ORDER BY created_at, id`, args...)
 }
 
-// DeletePublicKey deletes public key id of user userID.
-func (s *SQL) DeletePublicKey(ctx context.Context, userID, id string) error {
-	if err := s.write().one(ctx, `DELETE FROM public_keys WHERE user_id = ? AND id = ?`, userID, id); err != nil {
-		return s.fail("delete public key "+id, err)
+// DeletePublicKey deletes public key id of user userID, and stores orders
+// with the change.
+func (s *SQL) DeletePublicKey(ctx context.Context, userID, id string, orders ...Order) error {
+	op := "delete public key " + id
+	if err := checkOrders(op, orders); err != nil {
+		return err
+	}
+	err := s.withOrders(ctx, orders, func(cn conn) error {
+		return cn.one(ctx, `DELETE FROM public_keys WHERE user_id = ? AND id = ?`, userID, id)
+	})
+	if err != nil {
+		return s.fail(op, err)
 	}
 	return nil
 }

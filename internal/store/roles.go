@@ -18,4 +18,6 @@ var (
 	_ Tags          = (*SQL)(nil)
 	_ Notifications = (*SQL)(nil)
 	_ Sessions      = (*SQL)(nil)
+	_ Outbox        = (*SQL)(nil)
+	_ Idempotency   = (*SQL)(nil)
 )

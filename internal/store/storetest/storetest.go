@@ -56,6 +56,9 @@ func Run(t *testing.T, open Opener) {
 		{"Ownership", testOwnership},
 		{"Sessions", testSessions},
 		{"SessionCleanup", testSessionCleanup},
+		{"Outbox", testOutbox},
+		{"OutboxLeases", testOutboxLeases},
+		{"IdempotencyKeys", testIdempotencyKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
