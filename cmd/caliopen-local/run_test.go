@@ -205,3 +205,54 @@ func TestPortInUse(t *testing.T) {
 		t.Errorf("run with a busy gateway port = %v, want an error naming -gateway-port", err)
 	}
 }
+
+// TestHelp: -h prints the flags and succeeds (exit status 0).
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &stderr); err != nil {
+		t.Errorf("run -h = %v, want success", err)
+	}
+	if !strings.Contains(stderr.String(), "-gateway-port") {
+		t.Errorf("run -h printed %q, want the flags", stderr.String())
+	}
+}
+
+// TestRestartQuickstart: a restart without CALIOPEN_ADMIN_PASSWORD finds
+// the admin created by the first start and prints no command to create it.
+func TestRestartQuickstart(t *testing.T) {
+	data := t.TempDir()
+	first := summaryOf(t, data, map[string]string{"CALIOPEN_ADMIN_PASSWORD": "admin-password-1", "API_BCRYPT_COST": "4"})
+	fresh := summaryOf(t, t.TempDir(), nil)
+	again := summaryOf(t, data, nil)
+	for name, out := range map[string]string{"first start": first, "restart": again} {
+		if !strings.Contains(out, `Quickstart (admin user "admin" exists)`) || strings.Contains(out, "create-user") {
+			t.Errorf("%s: quickstart\n%s\nwant the existing admin and no command creating it", name, out)
+		}
+	}
+	if !strings.Contains(fresh, "caliopen-admin create-user") {
+		t.Errorf("a system without admin printed\n%s\nwant the command creating one", fresh)
+	}
+}
+
+// summaryOf starts the system on data with env, and returns what it
+// printed once started; it stops it.
+func summaryOf(t *testing.T, data string, env map[string]string) string {
+	t.Helper()
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
+			func(k string) string { return env[k] }, &out, io.Discard)
+	}()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "Ctrl-C"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("system did not start: %s", out.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	return out.String()
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,6 +61,9 @@ type system struct {
 // cleanly when ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the flag set printed the usage; asking for it is no failure
+	}
 	if err != nil {
 		return err
 	}
@@ -129,10 +133,8 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	}
 	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: sys.deps.Store, Blobs: sys.deps.Blobs,
 		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring}
-	if cfg.AdminPassword != "" {
-		if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
-			return nil, err
-		}
+	if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
+		return nil, err
 	}
 	fns, err := buildFunctions(c, env)
 	if err != nil {
@@ -314,8 +316,10 @@ func (s *system) startScheduler(ctx context.Context, getenv func(string) string)
 	return nil
 }
 
-// ensureAdmin creates the admin user (name from CALIOPEN_ADMIN_NAME, default
-// admin) unless it exists; an existing admin keeps its password.
+// ensureAdmin returns the admin user's name (from CALIOPEN_ADMIN_NAME,
+// default admin) when it exists, creating it first when a password is
+// given; an existing admin keeps its password. Without a password and
+// without an admin it returns "".
 func ensureAdmin(ctx context.Context, getenv func(string) string, st *store.SQL, password string) (string, error) {
 	apiCfg, err := api.LoadConfig(getenv)
 	if err != nil {
@@ -326,6 +330,9 @@ func ensureAdmin(ctx context.Context, getenv func(string) string, st *store.SQL,
 		return name, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return "", fmt.Errorf("look up the admin: %w", err)
+	}
+	if password == "" {
+		return "", nil
 	}
 	acc, err := accounts.New(accounts.Config{LocalDomain: cmp.Or(apiCfg.LocalDomain, api.DefaultLocalDomain)}, st)
 	if err != nil {
