@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/term"
-
 	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/accounts"
+	"github.com/caliopen/functions/internal/prompt"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -89,7 +86,7 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("create-user: %w", err)
 	}
-	password, err := readPassword(stdin, stderr)
+	password, err := prompt.Password(stdin, stderr, true)
 	if err != nil {
 		return fmt.Errorf("create-user: %w", err)
 	}
@@ -120,43 +117,4 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	_, err = fmt.Fprintf(stdout, "created %s %s (id %s), local address %s\n", role, u.Name, u.ID, local.Identifier)
 	return err
-}
-
-// readPassword asks for the password twice without echo when stdin is a
-// terminal (the prompts on stderr), and otherwise returns the first line of
-// stdin without its line ending.
-func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return promptPassword(int(f.Fd()), stderr)
-	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read the password from standard input: %w", err)
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", errors.New("no password on standard input (its first line is the password)")
-	}
-	return line, nil
-}
-
-// promptPassword reads the password twice from terminal fd, echo off.
-func promptPassword(fd int, stderr io.Writer) (string, error) {
-	var pw [2]string
-	for i, prompt := range []string{"password: ", "password again: "} {
-		fmt.Fprint(stderr, prompt)
-		b, err := term.ReadPassword(fd)
-		fmt.Fprintln(stderr)
-		if err != nil {
-			return "", fmt.Errorf("read the password from the terminal: %w", err)
-		}
-		pw[i] = string(b)
-	}
-	switch {
-	case pw[0] == "":
-		return "", errors.New("no password given")
-	case pw[0] != pw[1]:
-		return "", errors.New("the two passwords differ")
-	}
-	return pw[0], nil
 }
