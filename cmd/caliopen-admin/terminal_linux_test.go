@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +27,7 @@ func TestCreateUserTerminal(t *testing.T) {
 			}
 			defer ptmx.Close()
 			defer tty.Close()
+			ttyFD := int(tty.Fd())
 			seen := make(chan string, 1)
 			go func() {
 				var all []byte
@@ -41,12 +41,12 @@ func TestCreateUserTerminal(t *testing.T) {
 					// some time after the prompt); a terminal left
 					// echoing shows the password below.
 					if sent == 0 && bytes.Contains(all, []byte("password: ")) {
-						echoOff(tty)
+						echoOff(ttyFD)
 						ptmx.Write([]byte(tc.first + "\n"))
 						sent++
 					}
 					if sent == 1 && bytes.Contains(all, []byte("password again: ")) {
-						echoOff(tty)
+						echoOff(ttyFD)
 						ptmx.Write([]byte(tc.second + "\n"))
 						sent++
 					}
@@ -81,9 +81,9 @@ func TestCreateUserTerminal(t *testing.T) {
 }
 
 // echoOff waits up to a second for the terminal's echo to be turned off.
-func echoOff(tty *os.File) {
+func echoOff(fd int) {
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		t, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+		t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 		if err != nil || t.Lflag&unix.ECHO == 0 {
 			return
 		}

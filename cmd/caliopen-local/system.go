@@ -358,19 +358,24 @@ func (s *system) printSummary(w io.Writer, cfg config) {
   data directory     %s
   functions          %s
 `, s.NATSURL, s.GatewayURL, s.GatewayURL, s.SMTPAddr, s.AdminURL, cfg.DataDir, fns)
-	api := s.GatewayURL + "/function/api/api/v2"
 	login := "admin"
 	if s.Admin == "" {
-		fmt.Fprintf(w, `Quickstart
-  create an admin:  printf '%%s\n' 'a-long-password' | go run ./cmd/caliopen-admin create-user -data %s -name admin -admin
+		fmt.Fprintf(w, `Quickstart (no admin user yet)
+  create an admin:  stop, then start with CALIOPEN_ADMIN_PASSWORD=... make run,
+                    or: go run ./cmd/caliopen-admin create-user -data %s -name admin -admin
 `, cfg.DataDir)
 	} else {
 		login = s.Admin
 		fmt.Fprintf(w, "Quickstart (admin user %q exists)\n", s.Admin)
 	}
-	fmt.Fprintf(w, `  log in:           TOKEN=$(curl -s --json '{"username":"%s","password":"..."}' %s/authentications | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-  create a user:    curl -s -H "Authorization: Bearer $TOKEN" --json '{"name":"alice","password":"another-long-password"}' %s/admin/users
-  your identities:  curl -s -H "Authorization: Bearer $TOKEN" %s/identities/locals
+	fmt.Fprintf(w, `  the client:       go build -o bin/ ./cmd/caliopen && export PATH=$PWD/bin:$PATH
+`)
+	if s.GatewayURL != fmt.Sprintf("http://%s:%d", cfg.Host, defaultGatewayPort) || s.NATSURL != fmt.Sprintf("nats://%s:%d", cfg.Host, defaultNATSPort) {
+		fmt.Fprintf(w, "  its addresses:    export CALIOPEN_URL=%s CALIOPEN_NATS_URL=%s\n", s.GatewayURL, s.NATSURL)
+	}
+	fmt.Fprintf(w, `  log in:           caliopen login %s
+  create a user:    caliopen user create alice
+  more:             caliopen help; README.md walks through a first hour
 Press Ctrl-C to stop.
-`, login, api, api, api)
+`, login)
 }

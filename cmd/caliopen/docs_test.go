@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -99,13 +98,7 @@ func TestDocs(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`(?m)^run:\n\t\$\(GO\) build -o \$\(BIN\)/caliopen-local ./cmd/caliopen-local\n\t\$\(BIN\)/caliopen-local \$\(ARGS\)$`).Match(makefile) {
 		t.Fatalf("the Makefile's run target is not the build and start of cmd/caliopen-local this test does in its place (%v)", err)
 	}
-	bin := t.TempDir()
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	build := exec.Command(goCmd, "build", "-o", bin+string(os.PathSeparator), "./cmd/caliopen-local")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin, goCmd := localBinary(t)
 	checked := 0
 	for _, doc := range documents {
 		md, err := os.ReadFile(filepath.Join(root, doc))
@@ -127,6 +120,44 @@ func TestDocs(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("no console example found")
 	}
+}
+
+// The caliopen-local binary the tests run, built once.
+var built struct {
+	once      sync.Once
+	dir, goCmd string
+	err       error
+}
+
+// localBinary builds cmd/caliopen-local once for the package's tests, and
+// returns its directory and the go command.
+func localBinary(t *testing.T) (dir, goCmd string) {
+	t.Helper()
+	built.once.Do(func() {
+		if built.goCmd, built.err = exec.LookPath("go"); built.err != nil {
+			return
+		}
+		if built.dir, built.err = os.MkdirTemp("", "caliopen-local-bin"); built.err != nil {
+			return
+		}
+		build := exec.Command(built.goCmd, "build", "-o", built.dir+string(os.PathSeparator), "./cmd/caliopen-local")
+		build.Dir = filepath.Join("..", "..")
+		if out, err := build.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("build cmd/caliopen-local: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.dir, built.goCmd
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // runSteps starts the system and runs steps.
@@ -223,8 +254,8 @@ func startSystem(t *testing.T, bin string, env []string) map[string]string {
 	cmd := exec.Command(filepath.Join(bin, "caliopen-local"), "-data", t.TempDir(),
 		"-nats-port", "0", "-smtp-port", "0", "-gateway-port", "0", "-admin-port", "0")
 	cmd.Env = env
-	var logs bytes.Buffer
-	cmd.Stderr = &syncWriter{w: &logs}
+	logw := &syncWriter{w: &bytes.Buffer{}}
+	cmd.Stderr = logw
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +276,7 @@ func startSystem(t *testing.T, bin string, env []string) map[string]string {
 		for range lines {
 		}
 		if err := cmd.Wait(); err != nil {
-			t.Errorf("the system did not stop cleanly: %v\n%s", err, logs.String())
+			t.Errorf("the system did not stop cleanly: %v\n%s", err, logw.String())
 		}
 	})
 	patterns := map[string]*regexp.Regexp{
@@ -260,7 +291,7 @@ func startSystem(t *testing.T, bin string, env []string) map[string]string {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("the system stopped before starting:\n%s", logs.String())
+				t.Fatalf("the system stopped before starting:\n%s", logw.String())
 			}
 			for k, re := range patterns {
 				if m := re.FindStringSubmatch(l); m != nil {
@@ -278,7 +309,7 @@ func startSystem(t *testing.T, bin string, env []string) map[string]string {
 				return addrs
 			}
 		case <-timeout:
-			t.Fatalf("the system did not start:\n%s", logs.String())
+			t.Fatalf("the system did not start:\n%s", logw.String())
 		}
 	}
 }
@@ -292,6 +323,12 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }
 
 // splitSteps cuts the script's output at its markers.
