@@ -133,7 +133,11 @@ func (e *apiError) Error() string {
 	if e.Code == "" {
 		return fmt.Sprintf("HTTP %d", e.Status)
 	}
-	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
+	hint := ""
+	if e.Status == http.StatusUnauthorized && e.Code == "unauthorized" {
+		hint = "; log in again: caliopen login NAME"
+	}
+	return fmt.Sprintf("%s (%s, HTTP %d)%s", e.Message, e.Code, e.Status, hint)
 }
 
 // maxAnswer bounds an answer read from the API.

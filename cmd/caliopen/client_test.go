@@ -153,8 +153,12 @@ func TestCredentials(t *testing.T) {
 	if _, err := c.run("", "whoami"); err == nil || !strings.Contains(err.Error(), "may be read by others") {
 		t.Errorf("whoami with a 0644 credentials file = %v, want a refusal", err)
 	}
+	// A new login replaces such a file.
+	c.must("password-1\n", "login", "alice")
+	if st, err := os.Stat(name); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("credentials after a new login: %v, %v", st, err)
+	}
 	// An error answer names its code and status.
-	os.Chmod(name, 0o600)
 	if _, err := c.run("", "read", "nope"); err == nil || !strings.Contains(err.Error(), "no such route (not_found, HTTP 404)") {
 		t.Errorf("read on a 404 = %v", err)
 	}

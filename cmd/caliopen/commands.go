@@ -70,16 +70,14 @@ func cmdLogin(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.session(false)
-	if err != nil {
-		return err
-	}
-	s.token = "" // a login never sends an earlier token
+	// The saved credentials only tell the URL to log in to again; this
+	// login replaces them, even when they are unreadable. It sends no token.
+	saved, _ := a.loadCredentials()
+	s := session{api: apiBase(a.gatewayURL(saved))}
 	var ans credentials
 	if _, err := a.get(ctx, s, "POST", "/authentications", map[string]string{"username": pos[0], "password": password}, &ans); err != nil {
 		return fmt.Errorf("log in as %s: %w", pos[0], err)
 	}
-	saved, _ := a.loadCredentials()
 	ans.URL = a.gatewayURL(saved)
 	name, err := a.saveCredentials(ans)
 	if err != nil {

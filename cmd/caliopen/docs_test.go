@@ -124,9 +124,9 @@ func TestDocs(t *testing.T) {
 
 // The caliopen-local binary the tests run, built once.
 var built struct {
-	once      sync.Once
+	once       sync.Once
 	dir, goCmd string
-	err       error
+	err        error
 }
 
 // localBinary builds cmd/caliopen-local once for the package's tests, and
