@@ -280,7 +280,7 @@ func cmdAccount(ctx context.Context, a *app, args []string) error {
 	imap := fs.String("imap", "", "the IMAP server, host:port (required)")
 	smtp := fs.String("smtp", "", "the SMTP submission server, host:port")
 	login := fs.String("user", "", "the login (default: ADDRESS)")
-	tls := fs.String("tls", "", "tls or starttls for both servers (default: tls on ports 993 and 465, else starttls)")
+	tls := fs.String("tls", "", "tls, starttls or none (tests only) for both servers (default: tls on ports 993 and 465, else starttls)")
 	poll := fs.Int("poll", 0, "minutes between fetches (default: the server's, 15)")
 	display := fs.String("name", "", "display name")
 	pos, err := a.parse(fs, args[1:], 1, 1)
