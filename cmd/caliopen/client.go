@@ -197,3 +197,46 @@ func (a *app) get(ctx context.Context, s session, method, path string, in, out a
 	}
 	return b, nil
 }
+
+// The API's objects, as far as the tables show them.
+type (
+	user struct {
+		UserID  string `json:"user_id"`
+		Name    string `json:"name"`
+		IsAdmin bool   `json:"is_admin"`
+	}
+	identity struct {
+		IdentityID  string `json:"identity_id"`
+		Type        string `json:"type"`
+		Protocol    string `json:"protocol"`
+		Identifier  string `json:"identifier"`
+		DisplayName string `json:"display_name"`
+		Status      string `json:"status"`
+	}
+	participant struct {
+		Type    string `json:"type"`
+		Address string `json:"address"`
+		Label   string `json:"label,omitempty"`
+	}
+	message struct {
+		MessageID    string        `json:"message_id"`
+		Participants []participant `json:"participants"`
+		Subject      string        `json:"subject"`
+		BodyPlain    string        `json:"body_plain"`
+		Date         time.Time     `json:"date"`
+		DateInsert   time.Time     `json:"date_insert"`
+		IsDraft      bool          `json:"is_draft"`
+		IsUnread     bool          `json:"is_unread"`
+		IsReceived   bool          `json:"is_received"`
+		SendState    string        `json:"send_state"`
+		SendError    string        `json:"send_error"`
+	}
+	notification struct {
+		NotificationID string          `json:"notification_id"`
+		Type           string          `json:"type"`
+		Emitter        string          `json:"emitter"`
+		Reference      string          `json:"reference"`
+		Body           json.RawMessage `json:"body"`
+		CreatedAt      time.Time       `json:"created_at"`
+	}
+)
