@@ -70,10 +70,7 @@ func cmdLogout(ctx context.Context, a *app, args []string) error {
 
 func cmdWhoami(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("whoami", "", "Shows the logged-in user.")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := a.session(true)
+	_, s, err := a.loggedIn(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -96,14 +93,11 @@ func cmdWhoami(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdUser(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		if len(args) > 0 && isHelp(args[0]) {
-			fmt.Fprintln(a.stdout, "usage: caliopen user create NAME [-admin] [-recovery ADDRESS] [-given NAME] [-family NAME]")
-			return errHelp
-		}
-		return fmt.Errorf("%w: caliopen user create NAME (caliopen user create -h)", errUsage)
+	const synopsis = "NAME [-admin] [-recovery ADDRESS] [-given NAME] [-family NAME]"
+	if err := a.subcommand(args, "user", "create", synopsis); err != nil {
+		return err
 	}
-	fs := a.flags("user create", "NAME [-admin] [-recovery ADDRESS] [-given NAME] [-family NAME]",
+	fs := a.flags("user create", synopsis,
 		"Creates a user and its local address NAME@<local domain> (admins only). The password is asked for\n"+
 			"twice on the terminal without echo, or is the first line of standard input. The system mails the\n"+
 			"new user a welcome.")
@@ -111,11 +105,7 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 	recovery := fs.String("recovery", "", "recovery address, where the admin's mails go")
 	given := fs.String("given", "", "given name")
 	family := fs.String("family", "", "family name")
-	pos, err := a.parse(fs, args[1:], 1, 1)
-	if err != nil {
-		return err
-	}
-	s, err := a.session(true)
+	pos, s, err := a.loggedIn(fs, args[1:], 1, 1)
 	if err != nil {
 		return err
 	}
@@ -150,6 +140,19 @@ func cmdUser(ctx context.Context, a *app, args []string) error {
 	return err
 }
 
+// subcommand checks that args name the only subcommand sub of command
+// group; help for the group prints its synopsis and returns errHelp.
+func (a *app) subcommand(args []string, group, sub, synopsis string) error {
+	switch {
+	case len(args) > 0 && args[0] == sub:
+		return nil
+	case len(args) > 0 && isHelp(args[0]):
+		fmt.Fprintf(a.stdout, "usage: caliopen %s %s %s\n", group, sub, synopsis)
+		return errHelp
+	}
+	return fmt.Errorf("%w: caliopen %s %s %s (caliopen %s %s -h)", errUsage, group, sub, synopsis, group, sub)
+}
+
 func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" || s == "help" }
 
 func cmdIdentity(ctx context.Context, a *app, args []string) error {
@@ -160,10 +163,7 @@ func cmdIdentity(ctx context.Context, a *app, args []string) error {
 	switch sub {
 	case "list":
 		fs := a.flags("identity list", "", "Lists your identities: local addresses and remote accounts.")
-		if _, err := a.parse(fs, args, 0, 0); err != nil {
-			return err
-		}
-		s, err := a.session(true)
+		_, s, err := a.loggedIn(fs, args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -189,11 +189,7 @@ func cmdIdentity(ctx context.Context, a *app, args []string) error {
 	case "add":
 		fs := a.flags("identity add", "ALIAS [-name DISPLAY]", "Adds a local address ALIAS@<local domain> (or ALIAS given whole).")
 		display := fs.String("name", "", "display name")
-		pos, err := a.parse(fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		s, err := a.session(true)
+		pos, s, err := a.loggedIn(fs, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -216,14 +212,11 @@ func cmdIdentity(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdAccount(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || args[0] != "add-imap" {
-		if len(args) > 0 && isHelp(args[0]) {
-			fmt.Fprintln(a.stdout, "usage: caliopen account add-imap ADDRESS -imap HOST:PORT [-smtp HOST:PORT] [-user NAME] [-tls tls|starttls]")
-			return errHelp
-		}
-		return fmt.Errorf("%w: caliopen account add-imap ADDRESS -imap HOST:PORT (caliopen account add-imap -h)", errUsage)
+	const synopsis = "ADDRESS -imap HOST:PORT [-smtp HOST:PORT] [-user NAME] [-tls tls|starttls] [-poll MINUTES]"
+	if err := a.subcommand(args, "account", "add-imap", synopsis); err != nil {
+		return err
 	}
-	fs := a.flags("account add-imap", "ADDRESS -imap HOST:PORT [-smtp HOST:PORT] [-user NAME] [-tls tls|starttls] [-poll MINUTES]",
+	fs := a.flags("account add-imap", synopsis,
 		"Adds a remote e-mail account: its INBOX is fetched over IMAP every -poll minutes, and mail sent from\n"+
 			"it goes through -smtp with the same login. The password is asked for on the terminal without echo,\n"+
 			"or is the first line of standard input; the server keeps it sealed and never shows it.")

@@ -183,6 +183,17 @@ func (a *app) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	return pos, nil
 }
 
+// loggedIn parses a command's arguments as parse does and returns the
+// session of the logged-in user.
+func (a *app) loggedIn(fs *flag.FlagSet, args []string, min, max int) ([]string, session, error) {
+	pos, err := a.parse(fs, args, min, max)
+	if err != nil {
+		return nil, session{}, err
+	}
+	s, err := a.session(true)
+	return pos, s, err
+}
+
 func arity(min, max int) string {
 	switch {
 	case min == max && min == 0:

@@ -17,10 +17,7 @@ func cmdMessages(ctx context.Context, a *app, args []string) error {
 	unread := fs.Bool("unread", false, "only unread messages")
 	drafts := fs.Bool("drafts", false, "only drafts")
 	limit := fs.Int("limit", 20, "how many")
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := a.session(true)
+	_, s, err := a.loggedIn(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -88,11 +85,7 @@ func (m message) state() string {
 func cmdRead(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("read", "ID [-raw]", "Shows message ID: its headers and plain-text body (-raw: the message as sent or received).")
 	rawForm := fs.Bool("raw", false, "print the RFC 5322 message")
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	s, err := a.session(true)
+	pos, s, err := a.loggedIn(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -217,10 +210,7 @@ func cmdDraft(ctx context.Context, a *app, args []string) error {
 		"Writes a draft and prints its id; caliopen send ID sends it.")
 	var c composeFlags
 	c.register(fs)
-	if _, err := a.parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := a.session(true)
+	_, s, err := a.loggedIn(fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
