@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,11 +19,13 @@ import (
 	"github.com/caliopen/functions/internal/natsconn"
 )
 
-// dlqStream is the connector's dead-letter stream (its default names).
+// The connector's dead-letter stream and subjects, by default; its
+// variables STREAM_NAME and DLQ_PREFIX, when set, name them as they do
+// for the connector.
 const (
-	dlqStream  = "CALIOPEN_ORDERS_DLQ"
-	dlqPrefix  = "caliopen.dlq"
-	maxPayload = 4 << 10 // of a dead letter's order, shown with -json
+	defaultStream    = "CALIOPEN_ORDERS"
+	defaultDLQPrefix = "caliopen.dlq"
+	maxPayload       = 4 << 10 // of a dead letter's order, shown with -json
 )
 
 // connect dials NATS: -nats, CALIOPEN_NATS_URL, NATS_URL or the local
@@ -100,9 +103,10 @@ type deadLetter struct {
 
 func cmdDLQ(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("dlq", "[-follow [-count N]] [-last N] [-subject SUBJECT]",
-		"Shows the dead letters of stream "+dlqStream+" (subjects "+dlqPrefix+".>) with their reasons: the\n"+
-			"connector's headers "+connector.HeaderErrorCode+", "+connector.HeaderError+", "+connector.HeaderAttempts+" and\n"+
-			connector.HeaderFunction+". -follow then prints new ones until interrupted (one JSON object per line with -json).")
+		"Shows the dead letters of stream "+defaultStream+"_DLQ (subjects "+defaultDLQPrefix+".>, or as the connector's\n"+
+			"STREAM_NAME and DLQ_PREFIX name them) with their reasons, from the connector's headers\n"+
+			connector.HeaderErrorCode+", "+connector.HeaderError+", "+connector.HeaderAttempts+" and "+connector.HeaderFunction+".\n"+
+			"-follow then prints new ones until interrupted (one JSON object per line with -json).")
 	follow := fs.Bool("follow", false, "keep printing new dead letters")
 	last := fs.Int("last", 20, "how many of the latest to show first (0: none)")
 	subject := fs.String("subject", "", "only the dead letters of this order subject (e.g. keyAction)")
@@ -110,6 +114,8 @@ func cmdDLQ(ctx context.Context, a *app, args []string) error {
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
+	dlqStream := cmp.Or(a.getenv("STREAM_NAME"), defaultStream) + "_DLQ"
+	dlqPrefix := cmp.Or(a.getenv("DLQ_PREFIX"), defaultDLQPrefix)
 	if *count < 0 || *last < 0 {
 		return fmt.Errorf("%w: dlq: -count and -last cannot be negative", errUsage)
 	}
@@ -178,7 +184,7 @@ func cmdDLQ(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("read %s: %w", dlqStream, err)
 		}
 		if err == nil {
-			dl := letterOf(m)
+			dl := letterOf(m, dlqPrefix)
 			if !head {
 				if err := a.printLetter(dl); err != nil {
 					return err
@@ -207,7 +213,7 @@ func cmdDLQ(ctx context.Context, a *app, args []string) error {
 	}
 }
 
-func letterOf(m jetstream.Msg) deadLetter {
+func letterOf(m jetstream.Msg, dlqPrefix string) deadLetter {
 	h := m.Headers()
 	dl := deadLetter{Subject: h.Get(connector.HeaderSubject), Code: h.Get(connector.HeaderErrorCode),
 		Error: h.Get(connector.HeaderError), Status: h.Get(connector.HeaderStatus), Attempts: h.Get(connector.HeaderAttempts),
