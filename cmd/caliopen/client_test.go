@@ -291,6 +291,45 @@ func TestAgainstSystem(t *testing.T) {
 	if out := c.must("", "dlq", "-subject", "keyAction"); strings.Count(out, "\n") != 1 {
 		t.Errorf("dlq of a subject without letters printed\n%s", out)
 	}
+	// Three more: -last shows the latest, of the stream or of a subject.
+	for _, u := range []string{"u1", "u2", "u3"} {
+		c.must("", "order", "keyAction", `{"order":"x","user_id":"`+u+`"}`)
+	}
+	if n := strings.Count(c.must("", "dlq", "-follow", "-count", "4", "-json"), "\n"); n != 4 {
+		t.Errorf("dlq -follow -count 4 printed %d letters", n)
+	}
+	users := func(out string) (got []string) {
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var dl deadLetter
+			var p struct {
+				UserID string `json:"user_id"`
+			}
+			if err := json.Unmarshal([]byte(line), &dl); err != nil || json.Unmarshal([]byte(dl.Payload), &p) != nil {
+				t.Fatalf("dlq line %q: %v", line, err)
+			}
+			got = append(got, dl.Subject+"/"+p.UserID)
+		}
+		return got
+	}
+	// The letters in the stream's order (the connector processes events
+	// concurrently, so not necessarily the orders').
+	all := users(c.must("", "dlq", "-json", "-last", "9"))
+	if len(all) != 4 || all[0] != "contactAction/u1" {
+		t.Fatalf("dlq -last 9: %v, want the 4 letters, the contactAction one first", all)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-last", "2"}, all[2:]},
+		{[]string{"-subject", "keyAction", "-last", "1"}, all[3:]},
+		{[]string{"-subject", "keyAction", "-last", "5"}, all[1:]},
+		{[]string{"-subject", "contactAction", "-last", "5"}, all[:1]},
+	} {
+		if got := users(c.must("", append([]string{"dlq", "-json"}, tc.args...)...)); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("dlq %v: %v, want %v", tc.args, got, tc.want)
+		}
+	}
 
 	c.must("", "logout")
 	if _, err := c.run("", "messages"); err == nil || !strings.Contains(err.Error(), "not logged in") {

@@ -151,39 +151,68 @@ func cmdDLQ(ctx context.Context, a *app, args []string) error {
 	// -subject the stream holds only the letters shown, so they start
 	// -last sequences before its end; with -subject every letter of that
 	// subject is read and the last ones kept.
-	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverNewPolicy}
+	// What comes after the stream's last letter now: the letters that
+	// arrive between this look and the consumer's start are not missed.
 	st := info.State
-	if *last > 0 && total > 0 {
-		cc.DeliverPolicy = jetstream.DeliverAllPolicy
+	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter},
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: st.LastSeq + 1}
+	head := *last > 0 && total > 0 // the latest letters are shown first, as a table
+	if head {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverAllPolicy, 0
 		if n := uint64(*last); *subject == "" && st.LastSeq >= n && st.LastSeq-n+1 > st.FirstSeq {
 			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, st.LastSeq-n+1
 		}
 	}
-	if !*follow && (*last <= 0 || total == 0) {
-		return a.printLetters(nil)
+	if !head {
+		if err := a.printLetters(nil); err != nil || !*follow {
+			return err
+		}
 	}
 	cons, err := stream.OrderedConsumer(ctx, cc)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", dlqStream, err)
 	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", dlqStream, err)
+	}
+	msgs, failed := make(chan jetstream.Msg), make(chan error, 1)
+	done := make(chan struct{})
+	defer func() {
+		close(done)
+		it.Stop()
+	}()
+	go func() {
+		for {
+			m, err := it.Next()
+			if err != nil {
+				failed <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-done:
+				return
+			}
+		}
+	}()
 	var shown []deadLetter
 	printed := 0
-	head := cc.DeliverPolicy != jetstream.DeliverNewPolicy
-	if !head {
-		if err := a.printLetters(nil); err != nil {
-			return err
-		}
-	}
+	// The head ends with the letter that has none pending after it; should
+	// letters expire meanwhile, after a quiet moment.
+	quiet := time.NewTimer(5 * time.Second)
+	defer quiet.Stop()
 	for {
-		m, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
-		if ctx.Err() != nil {
+		var m jetstream.Msg
+		select {
+		case <-ctx.Done():
 			return nil
-		}
-		caughtUp := errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
-		if err != nil && !caughtUp {
+		case err := <-failed:
 			return fmt.Errorf("read %s: %w", dlqStream, err)
+		case <-quiet.C:
+		case m = <-msgs:
 		}
-		if err == nil {
+		if m != nil {
 			dl := letterOf(m, dlqPrefix)
 			if !head {
 				if err := a.printLetter(dl); err != nil {
@@ -198,6 +227,7 @@ func cmdDLQ(ctx context.Context, a *app, args []string) error {
 				shown = shown[1:]
 			}
 			if md, err := m.Metadata(); err != nil || md.NumPending > 0 {
+				quiet.Reset(5 * time.Second)
 				continue
 			}
 		}
