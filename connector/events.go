@@ -158,8 +158,8 @@ func (c *Connector) handleEvent(s *contract.Subject, msg jetstream.Msg) {
 		}
 		c.metrics.redeliveries.WithLabelValues(s.Name).Inc()
 		c.metrics.messages.WithLabelValues(s.Name, "event", "retry").Inc()
-		log.Warn("event will be retried", "outcome", out.class.String(), "code", out.code, "fn", out.function,
-			"status", out.status, "retry_in", delay.String(), "err", out.reason)
+		attrs := append([]any{"outcome", out.class.String(), "code", out.code}, fnKeys(out.function)...)
+		log.Warn("event will be retried", append(attrs, "status", out.status, "retry_in", delay.String(), "err", out.reason)...)
 	}
 }
 
@@ -274,8 +274,8 @@ func (c *Connector) deadLetter(s *contract.Subject, msg jetstream.Msg, md *jetst
 	}
 	c.metrics.deadLetters.WithLabelValues(s.Name, o.code).Inc()
 	c.metrics.messages.WithLabelValues(s.Name, "event", "dead_letter").Inc()
-	log.Warn("event dead-lettered", "outcome", o.class.String(), "code", o.code, "fn", o.function,
-		"status", o.status, "dlq", dl.Subject, "err", o.reason)
+	attrs := append([]any{"outcome", o.class.String(), "code", o.code}, fnKeys(o.function)...)
+	log.Warn("event dead-lettered", append(attrs, "status", o.status, "dlq", dl.Subject, "err", o.reason)...)
 }
 
 // handoff moves an order published on a request/reply subject (no inbox to

@@ -97,7 +97,7 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	t := targets[0] // one responder per request
 	release, err := c.invoker.Acquire(ctx, t.Name)
 	if err != nil {
-		log.Warn("no free slot before the deadline", "fn", t.Name, "outcome", contract.CodeOverloaded)
+		log.Warn("no free slot before the deadline", append(fnKeys(t.Name), "outcome", contract.CodeOverloaded)...)
 		c.metrics.messages.WithLabelValues(s.Name, "request", contract.CodeOverloaded).Inc()
 		c.respondError(s, m, corr, contract.CodeOverloaded, fmt.Sprintf("function %s is busy, retry later", t.Name))
 		return
@@ -121,8 +121,8 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	if !log.Enabled(ctx, level) {
 		return
 	}
-	attrs := []any{"order", req.Order.Name, "user_id", userID(req), "fn", t.Name, "status", resp.Status,
-		"outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+	attrs := append([]any{"order", req.Order.Name, "user_id", userID(req)}, fnKeys(t.Name)...)
+	attrs = append(attrs, "status", resp.Status, "outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	if resp.Err != nil {
 		attrs = append(attrs, "err", resp.Err)
 	}

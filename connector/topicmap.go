@@ -26,6 +26,16 @@ type Target struct {
 	URL string `yaml:"url"`
 }
 
+// fnKeys returns the log keys naming function name ("name" or
+// "name.namespace"): fn is the bare name, as the function's own lines have
+// it, so one filter on fn finds both; namespace follows when there is one.
+func fnKeys(name string) []any {
+	if fn, ns, ok := strings.Cut(name, "."); ok {
+		return []any{"fn", fn, "namespace", ns}
+	}
+	return []any{"fn", name}
+}
+
 // TopicMap maps a subject to the functions annotated with it. A value is never
 // changed once built; a refresh swaps in a new one.
 type TopicMap map[string][]Target

@@ -25,6 +25,7 @@ PEERS+=("${CALIOPEN_TEST_POSTGRES_PID:-}" "${CALIOPEN_TEST_POSTGRES_DIR:-}")
 vars=$(bash scripts/test-peers/versitygw.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_S3_PID:-}" "${CALIOPEN_TEST_S3_DIR:-}")
 vars=$(bash scripts/test-peers/postfix-tools.sh) && eval "$vars"
+vars=$(bash scripts/test-peers/doc-tools.sh) && eval "$vars"
 vars=$(bash scripts/test-peers/smtp-sink.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_SMTP_SINK_PID:-}" "${CALIOPEN_TEST_SMTP_SINK_DIR:-}")
 vars=$(bash scripts/test-peers/postfix-relay.sh "" "$CALIOPEN_TEST_SMTP_SINK_ADDR") && eval "$vars"

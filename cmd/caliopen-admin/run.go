@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/accounts"
+	"github.com/caliopen/functions/internal/prompt"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -20,20 +20,21 @@ const EnvStoreDSN = "CALIOPEN_STORE_DSN"
 
 const usage = `usage: caliopen-admin create-user -name NAME [-admin] [-recovery ADDRESS] [-given NAME] [-family NAME] [-data DIR]
 
-The password is the first line of standard input; it is never a flag.
+The password is never a flag: on a terminal it is asked for twice, without
+echo; otherwise it is the first line of standard input.
 The store is sqlite://DIR/caliopen.db with -data DIR, else $CALIOPEN_STORE_DSN
 (postgres://... or sqlite:///path). The local domain and the bcrypt cost are the
 API's: $CALIOPEN_LOCAL_DOMAIN (default caliopen.local), $API_BCRYPT_COST (default 10).`
 
-// run executes one command. It reads the password from stdin and prints
-// the outcome on stdout.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+// run executes one command. It reads the password from stdin (prompting
+// on stderr when stdin is a terminal) and prints the outcome on stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("no command\n%s", usage)
 	}
 	switch args[0] {
 	case "create-user":
-		return createUser(ctx, args[1:], getenv, stdin, stdout)
+		return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		_, err := fmt.Fprintln(stdout, usage)
 		return err
@@ -44,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // createUser creates an account and its local identity, as the API's
 // POST /api/v2/admin/users does, but without the welcome mail (no NATS
 // here).
-func createUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+func createUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("create-user", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var n accounts.NewUser
@@ -55,7 +56,12 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 	fs.StringVar(&n.GivenName, "given", "", "given name")
 	fs.StringVar(&n.FamilyName, "family", "", "family name")
 	fs.StringVar(&dataDir, "data", "", "data directory: the store is sqlite://DIR/caliopen.db")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, usage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("create-user: %w\n%s", err, usage)
 	}
 	var errs []error
@@ -80,7 +86,7 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("create-user: %w", err)
 	}
-	password, err := readPassword(stdin)
+	password, err := prompt.Password(stdin, stderr, true)
 	if err != nil {
 		return fmt.Errorf("create-user: %w", err)
 	}
@@ -111,17 +117,4 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	_, err = fmt.Fprintf(stdout, "created %s %s (id %s), local address %s\n", role, u.Name, u.ID, local.Identifier)
 	return err
-}
-
-// readPassword returns the first line of r, without its line ending.
-func readPassword(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read the password from standard input: %w", err)
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", errors.New("no password on standard input (its first line is the password)")
-	}
-	return line, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestCreateUser(t *testing.T) {
 	getenv := env(map[string]string{"CALIOPEN_LOCAL_DOMAIN": "mail.example", "API_BCRYPT_COST": "4"})
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"create-user", "-name", "Bob", "-admin", "-recovery", "bob@home.example",
-		"-data", dir}, getenv, strings.NewReader("s3cret passphrase\r\n"), &out)
+		"-data", dir}, getenv, strings.NewReader("s3cret passphrase\r\n"), &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +55,12 @@ func TestCreateUser(t *testing.T) {
 
 	// The same name again; and CALIOPEN_STORE_DSN instead of -data.
 	getenv = env(map[string]string{"CALIOPEN_STORE_DSN": "sqlite://" + filepath.Join(dir, "caliopen.db"), "API_BCRYPT_COST": "4"})
-	err = run(context.Background(), []string{"create-user", "-name", "bob"}, getenv, strings.NewReader("another one\n"), &out)
+	err = run(context.Background(), []string{"create-user", "-name", "bob"}, getenv, strings.NewReader("another one\n"), &out, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "is taken") {
 		t.Errorf("second bob: %v, want a taken name", err)
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"create-user", "-name", "carol"}, getenv, strings.NewReader("carol-password"), &out); err != nil {
+	if err := run(context.Background(), []string{"create-user", "-name", "carol"}, getenv, strings.NewReader("carol-password"), &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "created user carol") || !strings.Contains(out.String(), "carol@caliopen.local") {
@@ -93,7 +94,7 @@ func TestRunErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := run(context.Background(), tc.args, env(tc.env), strings.NewReader(tc.stdin), &out)
+			err := run(context.Background(), tc.args, env(tc.env), strings.NewReader(tc.stdin), &out, io.Discard)
 			if err == nil {
 				t.Fatal("run succeeded")
 			}
@@ -108,8 +109,21 @@ func TestRunErrors(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"help"}, env(nil), strings.NewReader(""), &out); err != nil ||
+	if err := run(context.Background(), []string{"help"}, env(nil), strings.NewReader(""), &out, io.Discard); err != nil ||
 		!strings.Contains(out.String(), "create-user") {
 		t.Errorf("help: %v, %q", err, out.String())
+	}
+}
+
+// TestCreateUserHelp: -h prints the usage and succeeds (exit status 0).
+func TestCreateUserHelp(t *testing.T) {
+	for _, args := range [][]string{{"create-user", "-h"}, {"create-user", "--help"}, {"-h"}, {"help"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, env(nil), strings.NewReader(""), &out, io.Discard); err != nil {
+			t.Errorf("%q: %v, want success", args, err)
+		}
+		if !strings.Contains(out.String(), "usage: caliopen-admin create-user") {
+			t.Errorf("%q printed %q, want the usage", args, out.String())
+		}
 	}
 }

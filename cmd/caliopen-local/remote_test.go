@@ -2,38 +2,13 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caliopen/functions/internal/imapsync/imaptest"
+	"github.com/caliopen/functions/internal/outbound/outboundtest"
 )
-
-// privateDovecot starts a Dovecot IMAP server of its own for the test, with
-// the project's peer script.
-func privateDovecot(t *testing.T) (addr, user, pass string) {
-	t.Helper()
-	if _, err := os.Stat("/usr/sbin/dovecot"); err != nil && os.Getenv("CI") != "true" {
-		t.Skip("dovecot missing (scripts/test-peers/dovecot-imap.sh installs it)")
-	}
-	out, err := exec.Command("bash", "../../scripts/test-peers/dovecot-imap.sh").Output()
-	if err != nil {
-		t.Fatalf("start dovecot: %v", err)
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
-			vars[k] = strings.Trim(v, "'\"")
-		}
-	}
-	t.Cleanup(func() {
-		exec.Command("bash", "../../scripts/test-peers/stop.sh", vars["CALIOPEN_TEST_DOVECOT_IMAP_PID"],
-			vars["CALIOPEN_TEST_DOVECOT_IMAP_DIR"]).Run()
-	})
-	return vars["CALIOPEN_TEST_DOVECOT_IMAP_ADDR"], vars["CALIOPEN_TEST_DOVECOT_IMAP_USER"], vars["CALIOPEN_TEST_DOVECOT_IMAP_PASS"]
-}
 
 // TestEndToEndRemoteIdentity: a remote identity created through the API and
 // pointing at a Dovecot account with mail gets all of it into the user's
@@ -41,21 +16,9 @@ func privateDovecot(t *testing.T) (addr, user, pass string) {
 // sync → imap-fetch → process_inbound → inbound-email), left unread on the
 // server.
 func TestEndToEndRemoteIdentity(t *testing.T) {
-	addr, user, pass := privateDovecot(t)
-	// A fresh Dovecot may answer a temporary authentication failure for a
-	// moment while its auth process starts.
-	var c *imaptest.Client
-	var err error
-	for try := 0; try < 50; try++ {
-		if c, err = imaptest.Dial(addr, user, pass); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	d := outboundtest.PrivateDovecotIMAP(t)
+	addr, user, pass := d.Addr, d.User, d.Pass
+	c := imaptest.DialFresh(t, addr, user, pass)
 	const n = 20
 	var msgs [][]byte
 	for i := 0; i < n; i++ {

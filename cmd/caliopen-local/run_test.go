@@ -241,3 +241,112 @@ func TestPortInUse(t *testing.T) {
 		t.Errorf("run with a busy gateway port = %v, want an error naming -gateway-port", err)
 	}
 }
+
+// TestHelp: -h prints the flags and succeeds (exit status 0).
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, &stderr); err != nil {
+		t.Errorf("run -h = %v, want success", err)
+	}
+	if !strings.Contains(stderr.String(), "-gateway-port") {
+		t.Errorf("run -h printed %q, want the flags", stderr.String())
+	}
+}
+
+// TestRestartQuickstart: a restart without CALIOPEN_ADMIN_PASSWORD finds
+// the admin created by the first start and prints no command to create it.
+func TestRestartQuickstart(t *testing.T) {
+	data := t.TempDir()
+	first := summaryOf(t, data, map[string]string{"CALIOPEN_ADMIN_PASSWORD": "admin-password-1", "API_BCRYPT_COST": "4"})
+	fresh := summaryOf(t, t.TempDir(), nil)
+	again := summaryOf(t, data, nil)
+	for name, out := range map[string]string{"first start": first, "restart": again} {
+		if !strings.Contains(out, `Quickstart (admin user "admin" exists)`) || strings.Contains(out, "create-user") {
+			t.Errorf("%s: quickstart\n%s\nwant the existing admin and no command creating it", name, out)
+		}
+	}
+	if !strings.Contains(fresh, "caliopen-admin create-user") {
+		t.Errorf("a system without admin printed\n%s\nwant the command creating one", fresh)
+	}
+}
+
+// summaryOf starts the system on data with env, and returns what it
+// printed once started; it stops it.
+func summaryOf(t *testing.T, data string, env map[string]string) string {
+	t.Helper()
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
+			func(k string) string { return env[k] }, &out, io.Discard)
+	}()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "Ctrl-C"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("system did not start: %s", out.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	return out.String()
+}
+
+// TestLogFunctionKey: the function's own lines and the connector's lines
+// about it carry the same fn, the bare function name (the gateway's
+// namespace goes under namespace), so one filter finds them all.
+func TestLogFunctionKey(t *testing.T) {
+	var out, logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
+			func(string) string { return "" }, &out, &logs)
+	}()
+	natsRe := regexp.MustCompile(`NATS \(JetStream\)\s+(\S+)`)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "Ctrl-C"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("system did not start: %s", out.String())
+		}
+	}
+	nc, err := nats.Connect(natsRe.FindStringSubmatch(out.String())[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A deliver for a message that does not exist: smtp-deliver fails it,
+	// the connector logs the failed request.
+	if _, err := nc.Request(contract.SubjectOutboundSMTP, []byte(`{"message_id":"m1","order":"deliver","remote_id":"i1","user_id":"u1"}`), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	parts := map[string]bool{}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(line, "smtp-deliver") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		fn, ok := rec["fn"]
+		if !ok {
+			continue
+		}
+		if fn != "smtp-deliver" {
+			t.Errorf("fn = %q in %s, want smtp-deliver", fn, line)
+		}
+		part, _ := rec["part"].(string)
+		parts[part] = true
+		if part == "connector" && rec["namespace"] != "openfaas-fn" {
+			t.Errorf("connector line %s lacks namespace openfaas-fn", line)
+		}
+	}
+	if !parts["connector"] || !parts[""] {
+		t.Errorf("lines with fn smtp-deliver from parts %v, want the connector's and the function's own\n%s", parts, logs.String())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,6 +69,9 @@ type system struct {
 // cleanly when ctx ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the flag set printed the usage; asking for it is no failure
+	}
 	if err != nil {
 		return err
 	}
@@ -151,10 +155,8 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	}
 	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: sys.deps.Store, Blobs: sys.deps.Blobs,
 		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring, InvokeKeys: invokeKeys}
-	if cfg.AdminPassword != "" {
-		if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
-			return nil, err
-		}
+	if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
+		return nil, err
 	}
 	fns, err := buildFunctions(c, env)
 	if err != nil {
@@ -375,8 +377,10 @@ func (s *system) startScheduler(ctx context.Context, getenv func(string) string)
 	return nil
 }
 
-// ensureAdmin creates the admin user (name from CALIOPEN_ADMIN_NAME, default
-// admin) unless it exists; an existing admin keeps its password.
+// ensureAdmin returns the admin user's name (from CALIOPEN_ADMIN_NAME,
+// default admin) when it exists, creating it first when a password is
+// given; an existing admin keeps its password. Without a password and
+// without an admin it returns "".
 func ensureAdmin(ctx context.Context, getenv func(string) string, st *store.SQL, password string) (string, error) {
 	apiCfg, err := api.LoadConfig(getenv)
 	if err != nil {
@@ -387,6 +391,9 @@ func ensureAdmin(ctx context.Context, getenv func(string) string, st *store.SQL,
 		return name, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return "", fmt.Errorf("look up the admin: %w", err)
+	}
+	if password == "" {
+		return "", nil
 	}
 	acc, err := accounts.New(accounts.Config{LocalDomain: cmp.Or(apiCfg.LocalDomain, api.DefaultLocalDomain)}, st)
 	if err != nil {
@@ -412,19 +419,24 @@ func (s *system) printSummary(w io.Writer, cfg config) {
   data directory     %s
   functions          %s
 `, s.NATSURL, s.GatewayURL, s.GatewayURL, s.SMTPAddr, s.AdminURL, cfg.DataDir, fns)
-	api := s.GatewayURL + "/function/api/api/v2"
 	login := "admin"
 	if s.Admin == "" {
-		fmt.Fprintf(w, `Quickstart
-  create an admin:  printf '%%s\n' 'a-long-password' | go run ./cmd/caliopen-admin create-user -data %s -name admin -admin
+		fmt.Fprintf(w, `Quickstart (no admin user yet)
+  create an admin:  stop, then start with CALIOPEN_ADMIN_PASSWORD=... make run,
+                    or: go run ./cmd/caliopen-admin create-user -data %s -name admin -admin
 `, cfg.DataDir)
 	} else {
 		login = s.Admin
 		fmt.Fprintf(w, "Quickstart (admin user %q exists)\n", s.Admin)
 	}
-	fmt.Fprintf(w, `  log in:           TOKEN=$(curl -s --json '{"username":"%s","password":"..."}' %s/authentications | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-  create a user:    curl -s -H "Authorization: Bearer $TOKEN" --json '{"name":"alice","password":"another-long-password"}' %s/admin/users
-  your identities:  curl -s -H "Authorization: Bearer $TOKEN" %s/identities/locals
+	fmt.Fprintf(w, `  the client:       go build -o bin/ ./cmd/caliopen && export PATH=$PWD/bin:$PATH
+`)
+	if s.GatewayURL != fmt.Sprintf("http://%s:%d", cfg.Host, defaultGatewayPort) || s.NATSURL != fmt.Sprintf("nats://%s:%d", cfg.Host, defaultNATSPort) {
+		fmt.Fprintf(w, "  its addresses:    export CALIOPEN_URL=%s CALIOPEN_NATS_URL=%s\n", s.GatewayURL, s.NATSURL)
+	}
+	fmt.Fprintf(w, `  log in:           caliopen login %s
+  create a user:    caliopen user create alice
+  more:             caliopen help; README.md walks through a first hour
 Press Ctrl-C to stop.
-`, login, api, api, api)
+`, login)
 }

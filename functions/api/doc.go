@@ -74,6 +74,13 @@
 // root, admin, mailer-daemon... after RFC 2142 and RFC 5321). A refused
 // address answers 403 forbidden saying which addresses the user may take.
 //
+// A draft is {"identity_id","participants":[{"type":"To","address":
+// "bob@example.org","label":"Bob"}],"subject","body_plain","body_html",
+// "in_reply_to","references","tags"}, every field optional: identity_id
+// defaults to the caller's first local identity, which is the sender (From);
+// participant types are To, Cc and Bcc. README.md shows a draft written and
+// sent with curl.
+//
 // Lists answer {"<items>":[...],"next":"<cursor>"}; pass next as after for
 // the following page. Errors answer {"error":"<code>","message":"..."}:
 // invalid_json, unknown_field, missing_field, invalid_field (400),

@@ -22,6 +22,11 @@ type Config struct {
 	HelloName string
 	// LocalDelivery delivers mail for hosted addresses without the relay.
 	LocalDelivery bool
+	// HostedDomain is the domain of local addresses (the API's
+	// CALIOPEN_LOCAL_DOMAIN). With LocalDelivery, an address there that no
+	// active local identity has does not exist: the send fails with
+	// unknown_recipient instead of going to the relay.
+	HostedDomain string
 	// SendLease is how long one attempt holds a draft; it must exceed the
 	// longest attempt (SMTPTimeout and the store's writes).
 	SendLease time.Duration
@@ -41,11 +46,15 @@ const (
 	EnvLocalDelivery = "SMTP_DELIVER_LOCAL_DELIVERY" // true (default) or false
 	EnvSendLease     = "SMTP_DELIVER_SEND_LEASE"     // default 2m
 	EnvSMTPTimeout   = "SMTP_DELIVER_SMTP_TIMEOUT"   // default 25s
+	EnvLocalDomain   = "CALIOPEN_LOCAL_DOMAIN"       // default caliopen.local, as the API's
 )
+
+// DefaultHostedDomain is the API's default domain of local addresses.
+const DefaultHostedDomain = "caliopen.local"
 
 // DefaultConfig is the configuration without environment.
 func DefaultConfig() Config {
-	return Config{LocalDelivery: true, SendLease: 2 * time.Minute, SMTPTimeout: 25 * time.Second}
+	return Config{LocalDelivery: true, HostedDomain: DefaultHostedDomain, SendLease: 2 * time.Minute, SMTPTimeout: 25 * time.Second}
 }
 
 // LoadConfig reads the configuration from getenv and reports every
@@ -79,6 +88,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.HelloName = get(EnvHelloName)
 	cfg.Relay.HelloName = cfg.HelloName
 	cfg.MessageIDDomain = get(EnvMsgIDDomain)
+	if d := strings.ToLower(get(EnvLocalDomain)); d != "" {
+		cfg.HostedDomain = d
+	}
 	switch v := strings.ToLower(get(EnvLocalDelivery)); v {
 	case "", "true", "1", "yes":
 	case "false", "0", "no":

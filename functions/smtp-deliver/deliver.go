@@ -141,6 +141,10 @@ func (d *deliverer) deliver(ctx context.Context, userID, id string, log *slog.Lo
 // notTaken explains a BeginSend that failed: the draft was sent meanwhile
 // (success), is being sent, or the store failed.
 func (d *deliverer) notTaken(ctx context.Context, userID, id string, err error, log *slog.Logger) (string, error) {
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("unknown message: user %s has no message %s", userID, id)),
+			"unknown_message")
+	}
 	if !errors.Is(err, store.ErrConflict) {
 		return "", storeErr("begin send of "+id, err, "unknown_message")
 	}

@@ -220,6 +220,37 @@ func TestDeliverLocalRecipientsWithoutRelay(t *testing.T) {
 	}
 }
 
+// TestDeliverUnknownHostedRecipient: an address of the hosted domain that
+// no user has does not exist; the send fails permanently with
+// unknown_recipient, naming it, whether or not a relay is configured, and
+// nothing goes out, not even to the other recipients.
+func TestDeliverUnknownHostedRecipient(t *testing.T) {
+	f := outboundtest.StartFakeSMTP(t)
+	for _, relay := range []string{"", f.Addr} {
+		cfg := testConfig(relay)
+		cfg.HostedDomain = "caliopen.test"
+		h := newHarness(t, cfg)
+		for _, rcpts := range [][]string{{"nobody@caliopen.test"}, {"bob@caliopen.test", "Cc:ext@example.org", "Bcc:Nobody@Caliopen.Test"}} {
+			m := h.draft(h.alice, rcpts...)
+			a := h.deliver(h.alice.UserID, m.ID)
+			if a.code != "unknown_recipient" || a.status != http.StatusUnprocessableEntity || !a.reply.Error ||
+				!strings.Contains(a.reply.Message, "obody@") || !strings.Contains(a.reply.Message, "no user has the address") {
+				t.Errorf("relay %q, %v: %+v, want unknown_recipient naming the address", relay, rcpts, a)
+			}
+			if got := h.message(h.alice.UserID, m.ID).SendState; got != store.SendFailed {
+				t.Errorf("relay %q, %v: draft %q, want failed", relay, rcpts, got)
+			}
+		}
+		inbox, _, err := h.st.ListMessages(context.Background(), h.bob.UserID, store.MessageFilter{}, store.Page{})
+		if err != nil || len(inbox) != 0 {
+			t.Errorf("bob's mailbox %d messages (%v), want none", len(inbox), err)
+		}
+	}
+	if got := f.Received(); len(got) != 0 {
+		t.Errorf("the relay got %d mails, want none", len(got))
+	}
+}
+
 func TestDeliverBadOrders(t *testing.T) {
 	f := outboundtest.StartFakeSMTP(t)
 	h := newHarness(t, testConfig(f.Addr))

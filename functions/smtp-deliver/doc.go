@@ -15,7 +15,10 @@
 // their user directly (store.PutInbound, the raw shared in the blob
 // store), deduplicated per user by Message-ID. With no relay configured,
 // mail to hosted addresses is still delivered and mail to any other
-// address fails permanently (code no_relay). A remote identity's mail goes
+// address fails permanently (code no_relay). An address of the hosted
+// domain (Config.HostedDomain, CALIOPEN_LOCAL_DOMAIN) that no active local
+// identity has does not exist: the send fails permanently (code
+// unknown_recipient) and nothing is sent. A remote identity's mail goes
 // through the identity's own server (infos outserver host:port, outtls
 // none/starttls/tls, default tls on port 465 else starttls) with its
 // sealed credentials: authtype Oauth2 → XOAUTH2 (username,
@@ -56,6 +59,7 @@
 // Failure semantics (code, class). Permanent, the draft is marked failed
 // when it was taken: unknown_message, not_a_draft, unknown_identity,
 // invalid_draft, attachment_missing, bad_credentials, no_relay,
+// unknown_recipient,
 // relay_rejected (a 5xx reply). Temporary: send_in_progress (another
 // deliver holds the lease), relay_unavailable (a 4xx reply or a connection
 // error; the draft is marked failed so that it can be sent again),

@@ -19,22 +19,42 @@ type recipients struct {
 
 // splitRecipients sorts addrs: hosted addresses (active local identities)
 // are delivered directly when the sender is local and LocalDelivery is on.
+// An address of the hosted domain that no active local identity has does
+// not exist: the send fails permanently (unknown_recipient) rather than
+// handing the mail to the relay, which would bring it back to us.
 func (d *deliverer) splitRecipients(ctx context.Context, rt route, addrs []string) (recipients, error) {
 	var r recipients
+	var unknown []string
 	for _, a := range addrs {
 		var hosted []store.Identity
-		if rt.local && d.cfg.LocalDelivery {
+		local := rt.local && d.cfg.LocalDelivery
+		if local {
 			var err error
 			if hosted, err = d.hosted(ctx, a); err != nil {
 				return recipients{}, err
 			}
 		}
-		if len(hosted) == 0 {
+		switch {
+		case len(hosted) > 0:
+			r.local = append(r.local, hosted...)
+		case local && d.inHostedDomain(a):
+			unknown = append(unknown, a)
+		default:
 			r.remote = append(r.remote, a)
 		}
-		r.local = append(r.local, hosted...)
+	}
+	if len(unknown) > 0 {
+		return recipients{}, fnhttp.WithCode(faults.Perm(fmt.Errorf(
+			"unknown recipient: no user has the address %s (domain %s is hosted here); nothing was sent",
+			strings.Join(unknown, ", "), d.cfg.HostedDomain)), "unknown_recipient")
 	}
 	return r, nil
+}
+
+// inHostedDomain reports whether addr's domain is the hosted domain.
+func (d *deliverer) inHostedDomain(addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	return d.cfg.HostedDomain != "" && at >= 0 && strings.EqualFold(strings.TrimSpace(addr[at+1:]), d.cfg.HostedDomain)
 }
 
 // hosted returns the active local identities of addr.

@@ -2,11 +2,12 @@
 // INBOX, append messages, read their flags. Tests and cmd/bench-imap use it
 // to prepare Dovecot and go-imap's in-memory server, which StartMem runs
 // for tests. Every function fails with an error that names the operation;
-// none retries.
+// none retries, except DialFresh, made for a server just started.
 package imaptest
 
 import (
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -29,6 +30,25 @@ func Dial(addr, user, pass string) (*Client, error) {
 		return nil, fmt.Errorf("login to %s: %w", addr, err)
 	}
 	return &Client{c: c}, nil
+}
+
+// DialFresh is Dial to a server just started, for test t: a fresh Dovecot
+// may answer a temporary authentication failure while its auth process
+// starts, so it tries for up to five seconds. The test fails without a
+// connection; its cleanup logs out.
+func DialFresh(t testing.TB, addr, user, pass string) *Client {
+	t.Helper()
+	var err error
+	for try := 0; try < 50; try++ {
+		var c *Client
+		if c, err = Dial(addr, user, pass); err == nil {
+			t.Cleanup(func() { _ = c.Close() })
+			return c
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal(err)
+	return nil
 }
 
 // Close logs out.

@@ -27,6 +27,14 @@ func peer(t testing.TB, probe, script string, args ...string) map[string]string 
 		}
 		return vars
 	}
+	return startPeer(t, probe, script, args...)
+}
+
+// startPeer runs scripts/test-peers/<script> with args and returns the
+// variables it exports; the test's cleanup stops the server.
+func startPeer(t testing.TB, probe, script string, args ...string) map[string]string {
+	t.Helper()
+	prefix := probe[:strings.LastIndexByte(probe, '_')+1]
 	root := repoRoot(t)
 	cmd := exec.Command("bash", append([]string{filepath.Join(root, "scripts", "test-peers", script)}, args...)...)
 	var stderr bytes.Buffer
@@ -145,7 +153,17 @@ type IMAP struct {
 // starts one for the test.
 func DovecotIMAP(t testing.TB) IMAP {
 	t.Helper()
-	v := peer(t, "CALIOPEN_TEST_DOVECOT_IMAP_ADDR", "dovecot-imap.sh")
+	return imapOf(peer(t, "CALIOPEN_TEST_DOVECOT_IMAP_ADDR", "dovecot-imap.sh"))
+}
+
+// PrivateDovecotIMAP starts a Dovecot of the test's own, whose INBOX no
+// other test touches, whatever the environment names.
+func PrivateDovecotIMAP(t testing.TB) IMAP {
+	t.Helper()
+	return imapOf(startPeer(t, "CALIOPEN_TEST_DOVECOT_IMAP_ADDR", "dovecot-imap.sh"))
+}
+
+func imapOf(v map[string]string) IMAP {
 	return IMAP{Addr: v["CALIOPEN_TEST_DOVECOT_IMAP_ADDR"], User: v["CALIOPEN_TEST_DOVECOT_IMAP_USER"],
 		Pass: v["CALIOPEN_TEST_DOVECOT_IMAP_PASS"], TLSAddr: v["CALIOPEN_TEST_DOVECOT_IMAP_TLS_ADDR"],
 		CA: v["CALIOPEN_TEST_DOVECOT_IMAP_CA"]}
