@@ -26,7 +26,7 @@ type Contact struct {
 	// SetContactPrivacy writes them.
 	PrivacyFeatures map[string]string
 	CreatedAt       time.Time
-	UpdatedAt  time.Time
+	UpdatedAt       time.Time
 }
 
 // ContactEmail is an e-mail address of a contact.

@@ -29,7 +29,7 @@ type PublicKey struct {
 	// verified TLS.
 	Authenticated bool
 	CreatedAt     time.Time
-	UpdatedAt   time.Time
+	UpdatedAt     time.Time
 }
 
 // PublicKeys manages public keys.
