@@ -14,6 +14,7 @@ import (
 	"net/http"
 
 	"github.com/caliopen/functions/functions/api"
+	contactaction "github.com/caliopen/functions/functions/contact-action"
 	identitiesorders "github.com/caliopen/functions/functions/identities-orders"
 	imapdeliver "github.com/caliopen/functions/functions/imap-deliver"
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
@@ -118,6 +119,10 @@ func All() []Spec {
 			}
 			return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
 				Keyring: env.Keyring, Tokens: tokens, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-deliver")})
+		}},
+		{Name: "contact-action", Build: func(env Env) (fnhttp.Core, error) {
+			return contactaction.Build(env.Getenv, contactaction.Deps{Store: env.Store,
+				Logger: env.Logger.With("fn", "contact-action")})
 		}},
 	}
 }

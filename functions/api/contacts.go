@@ -79,7 +79,8 @@ func named(ct store.Contact) bool {
 		len(ct.Identities) > 0 || len(ct.Phones) > 0
 }
 
-// createContact stores a contact and publishes contact_update.
+// createContact stores a contact and publishes contact_update, then
+// discover_key when it has addresses or identities.
 func (s *server) createContact(w http.ResponseWriter, c *call) error {
 	var in contactRequest
 	if err := s.decode(w, c, &in); err != nil {
@@ -101,6 +102,11 @@ func (s *server) createContact(w http.ResponseWriter, c *call) error {
 	}
 	if err := s.contactOrder(c, contract.SubjectContactAction, contract.OrderContactUpdate, ct.ID); err != nil {
 		return err
+	}
+	if len(ct.Emails) > 0 || len(ct.Identities) > 0 {
+		if err := s.contactOrder(c, contract.SubjectKeyAction, contract.OrderDiscoverKey, ct.ID); err != nil {
+			return err
+		}
 	}
 	return reply(w, http.StatusCreated, viewContact(ct))
 }
@@ -130,7 +136,8 @@ func (s *server) getContact(w http.ResponseWriter, c *call) error {
 	return reply(w, http.StatusOK, viewContact(ct))
 }
 
-// patchContact changes a contact and publishes contact_update.
+// patchContact changes a contact and publishes contact_update, then
+// discover_key when its e-mail addresses or identities changed.
 func (s *server) patchContact(w http.ResponseWriter, c *call) error {
 	var in contactRequest
 	if err := s.decode(w, c, &in); err != nil {
@@ -145,6 +152,7 @@ func (s *server) patchContact(w http.ResponseWriter, c *call) error {
 		return err
 	}
 	var p problems
+	before := addresses(ct)
 	in.apply(&p, &ct)
 	if len(p.invalid) == 0 && !named(ct) {
 		p.bad("a contact keeps one of title, given_name, family_name, emails, identities, phones")
@@ -158,7 +166,26 @@ func (s *server) patchContact(w http.ResponseWriter, c *call) error {
 	if err := s.contactOrder(c, contract.SubjectContactAction, contract.OrderContactUpdate, ct.ID); err != nil {
 		return err
 	}
+	if addresses(ct) != before {
+		if err := s.contactOrder(c, contract.SubjectKeyAction, contract.OrderDiscoverKey, ct.ID); err != nil {
+			return err
+		}
+	}
 	return reply(w, http.StatusOK, viewContact(ct))
+}
+
+// addresses describes the e-mail addresses and identities of ct, whose
+// change starts a key discovery (as the original's PatchContact did).
+func addresses(ct store.Contact) string {
+	var b strings.Builder
+	for _, e := range ct.Emails {
+		b.WriteString(strings.ToLower(e.Address) + "\n")
+	}
+	b.WriteString("\n")
+	for _, id := range ct.Identities {
+		b.WriteString(strings.ToLower(id.Type) + "\x00" + id.Name + "\n")
+	}
+	return b.String()
 }
 
 // deleteContact removes a contact and its keys. No order: the seed has
