@@ -15,6 +15,7 @@ import (
 
 	"github.com/caliopen/functions/functions/api"
 	contactaction "github.com/caliopen/functions/functions/contact-action"
+	keyaction "github.com/caliopen/functions/functions/key-action"
 	identitiesorders "github.com/caliopen/functions/functions/identities-orders"
 	imapdeliver "github.com/caliopen/functions/functions/imap-deliver"
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
@@ -123,6 +124,10 @@ func All() []Spec {
 		{Name: "contact-action", Build: func(env Env) (fnhttp.Core, error) {
 			return contactaction.Build(env.Getenv, contactaction.Deps{Store: env.Store,
 				Logger: env.Logger.With("fn", "contact-action")})
+		}},
+		{Name: "key-action", Build: func(env Env) (fnhttp.Core, error) {
+			return keyaction.Build(env.Getenv, keyaction.Deps{Store: env.Store, Blobs: env.Blobs, Emitter: env.Emitter,
+				Logger: env.Logger.With("fn", "key-action")})
 		}},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/storeerr"
 )
 
 // Store is what contact-action needs of the store; *store.SQL has it.
@@ -66,15 +67,15 @@ func (a *action) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, e
 // update recomputes and stores the privacy of contact contactID.
 func (a *action) update(ctx context.Context, userID, contactID string) (fnhttp.Result, error) {
 	if _, err := a.deps.Store.GetUser(ctx, userID); err != nil {
-		return fnhttp.Result{}, StoreError("load user "+userID, "unknown_user", err)
+		return fnhttp.Result{}, storeerr.Classify("load user "+userID, "unknown_user", err)
 	}
 	c, err := a.deps.Store.GetContact(ctx, userID, contactID)
 	if err != nil {
-		return fnhttp.Result{}, StoreError("load contact "+contactID, "unknown_contact", err)
+		return fnhttp.Result{}, storeerr.Classify("load contact "+contactID, "unknown_contact", err)
 	}
 	keys, err := a.deps.Store.ListPublicKeys(ctx, userID, contactID)
 	if err != nil {
-		return fnhttp.Result{}, StoreError("list keys of contact "+contactID, "unknown_contact", err)
+		return fnhttp.Result{}, storeerr.Classify("list keys of contact "+contactID, "unknown_contact", err)
 	}
 	addrs := make([]string, 0, len(c.Emails))
 	for _, e := range c.Emails {
@@ -82,7 +83,7 @@ func (a *action) update(ctx context.Context, userID, contactID string) (fnhttp.R
 	}
 	exchanges, err := a.deps.Store.AddressExchanges(ctx, userID, addrs, a.cfg.MaxMessages)
 	if err != nil {
-		return fnhttp.Result{}, StoreError("count messages of contact "+contactID, "unknown_contact", err)
+		return fnhttp.Result{}, storeerr.Classify("count messages of contact "+contactID, "unknown_contact", err)
 	}
 	now := a.deps.Now()
 	pi, features := compute(c, exchanges, keys, now)
@@ -93,18 +94,8 @@ func (a *action) update(ctx context.Context, userID, contactID string) (fnhttp.R
 	}
 	pi.DateUpdate = now
 	if err := a.deps.Store.SetContactPrivacy(ctx, userID, contactID, pi, features); err != nil {
-		return fnhttp.Result{}, StoreError("store privacy of contact "+contactID, "unknown_contact", err)
+		return fnhttp.Result{}, storeerr.Classify("store privacy of contact "+contactID, "unknown_contact", err)
 	}
 	return fnhttp.Result{Message: fmt.Sprintf("privacy of contact %s updated: technic %d, comportment %d, context %d",
 		contactID, pi.Technic, pi.Comportment, pi.Context)}, nil
-}
-
-// StoreError classifies a store error of op: a missing object is
-// permanent with code notFound, the rest temporary (store_unavailable).
-func StoreError(op, notFound string, err error) error {
-	err = fmt.Errorf("%s: %w", op, err)
-	if errors.Is(err, store.ErrNotFound) {
-		return fnhttp.WithCode(faults.Perm(err), notFound)
-	}
-	return fnhttp.WithCode(faults.Temp(err), "store_unavailable")
 }

@@ -85,25 +85,3 @@ func TestAutocryptPeerState(t *testing.T) {
 		})
 	}
 }
-
-func TestKeysLimits(t *testing.T) {
-	now := time.Now()
-	k1, k2 := key(t, "a@x.test"), key(t, "a@x.test")
-	both := append(append([]byte(nil), k1.bin...), k2.bin...)
-	if keys, errs := Keys(both, "A@X.test", now, DefaultLimits); len(keys) != 2 || len(errs) != 0 {
-		t.Errorf("two keys: %d kept, %v", len(keys), errs)
-	}
-	if keys, errs := Keys(both, "a@x.test", now, Limits{MaxBytes: 1 << 20, MaxKeys: 1}); len(keys) != 0 || !errors.Is(errs[0], ErrTooManyKey) {
-		t.Errorf("two keys, at most one: %d kept, %v", len(keys), errs)
-	}
-	if keys, errs := Keys(both, "a@x.test", now, Limits{MaxBytes: len(both) - 1, MaxKeys: 5}); len(keys) != 0 || len(errs) != 1 {
-		t.Errorf("one byte over: %d kept, %v", len(keys), errs)
-	}
-	if keys, errs := Keys([]byte(k1.armored), "a@x.test", now, DefaultLimits); len(keys) != 1 || keys[0].Fingerprint != k1.fpr ||
-		keys[0].Algorithm != "eddsa" || len(errs) != 0 {
-		t.Errorf("armored key: %+v %v", keys, errs)
-	}
-	if _, errs := Keys([]byte("garbage"), "a@x.test", now, DefaultLimits); !errors.Is(errs[0], ErrNoKey) {
-		t.Errorf("garbage: %v", errs)
-	}
-}

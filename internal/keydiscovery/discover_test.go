@@ -1,4 +1,4 @@
-package keydiscovery
+package keydiscovery_test
 
 import (
 	"context"
@@ -13,12 +13,14 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/caliopen/functions/internal/keydiscovery"
+	"github.com/caliopen/functions/internal/keydiscovery/keytest"
 	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/store"
 )
 
 // found describes a result as "address source fingerprint".
-func found(r Result) []string {
+func found(r keydiscovery.Result) []string {
 	var out []string
 	for _, k := range r.Keys {
 		out = append(out, k.Address+" "+k.Source+" "+k.Fingerprint)
@@ -28,31 +30,31 @@ func found(r Result) []string {
 }
 
 func TestDiscoverPerSource(t *testing.T) {
-	w := newWorld(t)
-	adv, direct := key(t, "adv@a.test"), key(t, "Direct@b.test")
-	w.wkd("adv@a.test", adv.bin, true)
-	w.wkd("Direct@b.test", direct.bin, false)
-	dane := key(t, "dane@c.test")
-	w.dns.openpgpkey("dane@c.test", dane.bin)
-	w.dns.signed = "c.test."
-	hkp1, hkp2 := key(t, "hkp@d.test"), key(t, "hkp@d.test")
-	w.hkp.add("hkp@d.test", hkp1)
-	w.hkp.add("hkp@d.test", hkp2)
-	ac := key(t, "ac@e.test")
-	autocrypt := &Autocrypt{Mail: func(_ context.Context, addr string) ([]MailHeaders, error) {
+	w := keytest.NewWorld(t)
+	adv, direct := keytest.KeyFor(t, "adv@a.test"), keytest.KeyFor(t, "Direct@b.test")
+	w.WKD("adv@a.test", adv.Bin, true)
+	w.WKD("Direct@b.test", direct.Bin, false)
+	dane := keytest.KeyFor(t, "dane@c.test")
+	w.DNS.OpenPGPKey("dane@c.test", dane.Bin)
+	w.DNS.SetSigned("c.test.")
+	hkp1, hkp2 := keytest.KeyFor(t, "hkp@d.test"), keytest.KeyFor(t, "hkp@d.test")
+	w.HKP.Add("hkp@d.test", hkp1)
+	w.HKP.Add("hkp@d.test", hkp2)
+	ac := keytest.KeyFor(t, "ac@e.test")
+	autocrypt := &keydiscovery.Autocrypt{Mail: func(_ context.Context, addr string) ([]keydiscovery.MailHeaders, error) {
 		if addr != "ac@e.test" {
 			return nil, nil
 		}
-		return []MailHeaders{{From: "ac@e.test", Date: time.Now().Add(-time.Hour),
-			Autocrypt: []string{"addr=ac@e.test; keydata=" + b64(ac.bin)}}}, nil
+		return []keydiscovery.MailHeaders{{From: "ac@e.test", Date: time.Now().Add(-time.Hour),
+			Autocrypt: []string{"addr=ac@e.test; keydata=" + b64(ac.Bin)}}}, nil
 	}}
 
-	d := w.discoverer(5 * time.Second)
+	d := w.Discoverer(5 * time.Second)
 	addrs := []string{"adv@a.test", "Direct@b.test", "dane@c.test", "hkp@d.test", "ac@e.test", "none@a.test"}
 	res := d.Discover(context.Background(), addrs, nil, autocrypt)
 	want := []string{
-		"Direct@b.test wkd " + direct.fpr, "ac@e.test autocrypt " + ac.fpr, "adv@a.test wkd " + adv.fpr,
-		"dane@c.test dane " + dane.fpr, "hkp@d.test hkp " + hkp1.fpr, "hkp@d.test hkp " + hkp2.fpr,
+		"Direct@b.test wkd " + direct.Fpr, "ac@e.test autocrypt " + ac.Fpr, "adv@a.test wkd " + adv.Fpr,
+		"dane@c.test dane " + dane.Fpr, "hkp@d.test hkp " + hkp1.Fpr, "hkp@d.test hkp " + hkp2.Fpr,
 	}
 	sort.Strings(want)
 	if got := found(res); fmt.Sprint(got) != fmt.Sprint(want) {
@@ -78,13 +80,13 @@ func TestDiscoverPerSource(t *testing.T) {
 	}
 
 	// Known fingerprints are skipped; a key found twice is recorded once.
-	w.hkp.add("adv@a.test", adv)
-	again := d.Discover(context.Background(), []string{"adv@a.test", "hkp@d.test"}, map[string]bool{hkp1.fpr: true})
-	if got := found(again); fmt.Sprint(got) != fmt.Sprint([]string{"adv@a.test wkd " + adv.fpr, "hkp@d.test hkp " + hkp2.fpr}) {
+	w.HKP.Add("adv@a.test", adv)
+	again := d.Discover(context.Background(), []string{"adv@a.test", "hkp@d.test"}, map[string]bool{hkp1.Fpr: true})
+	if got := found(again); fmt.Sprint(got) != fmt.Sprint([]string{"adv@a.test wkd " + adv.Fpr, "hkp@d.test hkp " + hkp2.Fpr}) {
 		t.Errorf("with a known key: %q", got)
 	}
 	// Without an AD bit the DANE answer is recorded as unauthenticated.
-	w.dns.signed = ""
+	w.DNS.SetSigned("")
 	if r := d.Discover(context.Background(), []string{"dane@c.test"}, nil); len(r.Keys) != 1 || r.Keys[0].Authenticated {
 		t.Errorf("unsigned dane answer: %+v", r.Keys)
 	}
@@ -101,26 +103,26 @@ func b64(b []byte) string {
 }
 
 func TestDiscoverRefuses(t *testing.T) {
-	w := newWorld(t)
+	w := keytest.NewWorld(t)
 	now := time.Now()
-	other := key(t, "someone-else@a.test")
-	w.wkd("victim@a.test", other.bin, true)
-	revoked := newKey(t, "revoked@b.test", now.Add(-time.Hour), 0, func(e *openpgp.Entity) {
+	other := keytest.KeyFor(t, "someone-else@a.test")
+	w.WKD("victim@a.test", other.Bin, true)
+	revoked := keytest.NewKey(t, "revoked@b.test", now.Add(-time.Hour), 0, func(e *openpgp.Entity) {
 		if err := e.RevokeKey(packet.KeyCompromised, "lost", nil); err != nil {
 			t.Fatal(err)
 		}
 	})
-	w.wkd("revoked@b.test", revoked.bin, true)
-	expired := newKey(t, "expired@c.test", now.Add(-48*time.Hour), 24*3600, nil)
-	w.dns.openpgpkey("expired@c.test", expired.bin)
-	w.dns.host("openpgpkey.big.test")
+	w.WKD("revoked@b.test", revoked.Bin, true)
+	expired := keytest.NewKey(t, "expired@c.test", now.Add(-48*time.Hour), 24*3600, nil)
+	w.DNS.OpenPGPKey("expired@c.test", expired.Bin)
+	w.DNS.Host("openpgpkey.big.test")
 
-	res := w.discoverer(5*time.Second).Discover(context.Background(),
+	res := w.Discoverer(5*time.Second).Discover(context.Background(),
 		[]string{"victim@a.test", "revoked@b.test", "expired@c.test", "x@big.test"}, nil)
 	if len(res.Keys) != 0 {
 		t.Errorf("kept %q", found(res))
 	}
-	want := map[string]error{"victim@a.test": ErrNoUserID, "revoked@b.test": ErrRevoked, "expired@c.test": ErrExpired}
+	want := map[string]error{"victim@a.test": keydiscovery.ErrNoUserID, "revoked@b.test": keydiscovery.ErrRevoked, "expired@c.test": keydiscovery.ErrExpired}
 	for _, r := range res.Refused {
 		if !errors.Is(r.Err, want[r.Address]) {
 			t.Errorf("%s refused for %v, want %v", r.Address, r.Err, want[r.Address])
@@ -140,20 +142,20 @@ func TestDiscoverRefuses(t *testing.T) {
 }
 
 func TestDiscoverHangingSource(t *testing.T) {
-	w := newWorld(t)
-	wkdKey, hkpKey := key(t, "x@hang.test"), key(t, "x@hang.test")
-	w.dns.host("openpgpkey.hang.test")
-	w.hkp.add("x@hang.test", hkpKey)
-	dane := key(t, "y@slow.test")
-	w.dns.openpgpkey("y@slow.test", dane.bin)
-	w.dns.hang = "._openpgpkey.hang.test."
+	w := keytest.NewWorld(t)
+	wkdKey, hkpKey := keytest.KeyFor(t, "x@hang.test"), keytest.KeyFor(t, "x@hang.test")
+	w.DNS.Host("openpgpkey.hang.test")
+	w.HKP.Add("x@hang.test", hkpKey)
+	dane := keytest.KeyFor(t, "y@slow.test")
+	w.DNS.OpenPGPKey("y@slow.test", dane.Bin)
+	w.DNS.SetHang("._openpgpkey.hang.test.")
 	_ = wkdKey
 	start := time.Now()
-	res := w.discoverer(500*time.Millisecond).Discover(context.Background(), []string{"x@hang.test", "y@slow.test"}, nil)
+	res := w.Discoverer(500*time.Millisecond).Discover(context.Background(), []string{"x@hang.test", "y@slow.test"}, nil)
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("Discover took %v with a 500ms timeout per lookup", el)
 	}
-	if got := found(res); fmt.Sprint(got) != fmt.Sprint([]string{"x@hang.test hkp " + hkpKey.fpr, "y@slow.test dane " + dane.fpr}) {
+	if got := found(res); fmt.Sprint(got) != fmt.Sprint([]string{"x@hang.test hkp " + hkpKey.Fpr, "y@slow.test dane " + dane.Fpr}) {
 		t.Errorf("found %q, want the HKP and DANE keys despite the hanging WKD and DNS", got)
 	}
 	timedOut := map[string]bool{}
@@ -168,16 +170,16 @@ func TestDiscoverHangingSource(t *testing.T) {
 }
 
 func TestDiscoverRefusesLoopbackByDefault(t *testing.T) {
-	w := newWorld(t)
-	k := key(t, "x@a.test")
-	w.wkd("x@a.test", k.bin, true)
-	w.hkp.add("x@a.test", k)
-	client := (netguard.Guard{}).Client(netguard.ClientConfig{Timeout: 2 * time.Second, RootCAs: w.cert.Pool,
-		Resolver: w.dns.resolver()})
-	d := &Discoverer{Sources: []Source{
-		&WKD{Client: client, Resolver: w.dns.resolver(), Port: w.wkdPort, MaxBytes: 1 << 20},
-		&HKP{Client: client, URL: w.hkpURL, MaxBytes: 1 << 20, MaxKeys: 5},
-	}, Timeout: 2 * time.Second, Limits: DefaultLimits}
+	w := keytest.NewWorld(t)
+	k := keytest.KeyFor(t, "x@a.test")
+	w.WKD("x@a.test", k.Bin, true)
+	w.HKP.Add("x@a.test", k)
+	client := (netguard.Guard{}).Client(netguard.ClientConfig{Timeout: 2 * time.Second, RootCAs: w.Cert.Pool,
+		Resolver: w.DNS.Resolver()})
+	d := &keydiscovery.Discoverer{Sources: []keydiscovery.Source{
+		&keydiscovery.WKD{Client: client, Resolver: w.DNS.Resolver(), Port: w.WKDPort, MaxBytes: 1 << 20},
+		&keydiscovery.HKP{Client: client, URL: w.HKPURL, MaxBytes: 1 << 20, MaxKeys: 5},
+	}, Timeout: 2 * time.Second, Limits: keydiscovery.DefaultLimits}
 	res := d.Discover(context.Background(), []string{"x@a.test"}, nil)
 	if len(res.Keys) != 0 || len(res.Errors) != 2 {
 		t.Fatalf("keys %q errors %v", found(res), res.Errors)
@@ -186,5 +188,27 @@ func TestDiscoverRefusesLoopbackByDefault(t *testing.T) {
 		if !errors.Is(e.Err, netguard.ErrForbidden) {
 			t.Errorf("%s: %v, want ErrForbidden", e.Source, e.Err)
 		}
+	}
+}
+
+func TestKeysLimits(t *testing.T) {
+	now := time.Now()
+	k1, k2 := keytest.KeyFor(t, "a@x.test"), keytest.KeyFor(t, "a@x.test")
+	both := append(append([]byte(nil), k1.Bin...), k2.Bin...)
+	if keys, errs := keydiscovery.Keys(both, "A@X.test", now, keydiscovery.DefaultLimits); len(keys) != 2 || len(errs) != 0 {
+		t.Errorf("two keys: %d kept, %v", len(keys), errs)
+	}
+	if keys, errs := keydiscovery.Keys(both, "a@x.test", now, keydiscovery.Limits{MaxBytes: 1 << 20, MaxKeys: 1}); len(keys) != 0 || !errors.Is(errs[0], keydiscovery.ErrTooManyKey) {
+		t.Errorf("two keys, at most one: %d kept, %v", len(keys), errs)
+	}
+	if keys, errs := keydiscovery.Keys(both, "a@x.test", now, keydiscovery.Limits{MaxBytes: len(both) - 1, MaxKeys: 5}); len(keys) != 0 || len(errs) != 1 {
+		t.Errorf("one byte over: %d kept, %v", len(keys), errs)
+	}
+	if keys, errs := keydiscovery.Keys([]byte(k1.Armored), "a@x.test", now, keydiscovery.DefaultLimits); len(keys) != 1 || keys[0].Fingerprint != k1.Fpr ||
+		keys[0].Algorithm != "eddsa" || len(errs) != 0 {
+		t.Errorf("armored key: %+v %v", keys, errs)
+	}
+	if _, errs := keydiscovery.Keys([]byte("garbage"), "a@x.test", now, keydiscovery.DefaultLimits); !errors.Is(errs[0], keydiscovery.ErrNoKey) {
+		t.Errorf("garbage: %v", errs)
 	}
 }
