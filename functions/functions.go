@@ -15,12 +15,12 @@ import (
 
 	"github.com/caliopen/functions/functions/api"
 	contactaction "github.com/caliopen/functions/functions/contact-action"
-	keyaction "github.com/caliopen/functions/functions/key-action"
 	identitiesorders "github.com/caliopen/functions/functions/identities-orders"
 	imapdeliver "github.com/caliopen/functions/functions/imap-deliver"
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	imapworker "github.com/caliopen/functions/functions/imap-worker"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	keyaction "github.com/caliopen/functions/functions/key-action"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
