@@ -144,7 +144,6 @@ func (s *server) routes() {
 	s.handle("POST "+v2+"/admin/users/{id}/mail", admin, s.adminMailUser)
 
 	s.handle("GET /.well-known/openpgpkey/{domain}/hu/{hash}", public, s.wkdAdvanced)
-	s.handle("GET /.well-known/openpgpkey/hu/{hash}", public, s.wkdDirect)
-	s.handle("GET /.well-known/openpgpkey/{domain}/policy", public, s.wkdPolicy)
+	s.handle("GET /.well-known/openpgpkey/{first}/{second}", public, s.wkdTwo)
 	s.handle("GET /.well-known/openpgpkey/policy", public, s.wkdPolicy)
 }

@@ -19,22 +19,34 @@ import (
 
 // wkdAdvanced serves /.well-known/openpgpkey/<domain>/hu/<hash>.
 func (s *server) wkdAdvanced(w http.ResponseWriter, c *call) error {
-	return s.wkdKeys(w, c, c.r.PathValue("domain"))
+	return s.wkdKeys(w, c, c.r.PathValue("domain"), c.r.PathValue("hash"))
 }
 
-// wkdDirect serves /.well-known/openpgpkey/hu/<hash> for the host's domain.
-func (s *server) wkdDirect(w http.ResponseWriter, c *call) error {
-	host := c.r.Host
+// wkdTwo serves the paths of two segments: /.well-known/openpgpkey/hu/
+// <hash> (the direct method, for the host's domain) and
+// /.well-known/openpgpkey/<domain>/policy.
+func (s *server) wkdTwo(w http.ResponseWriter, c *call) error {
+	switch {
+	case c.r.PathValue("first") == "hu":
+		return s.wkdKeys(w, c, requestHost(c.r), c.r.PathValue("second"))
+	case c.r.PathValue("second") == "policy":
+		return s.wkdPolicy(w, c)
+	}
+	return notFound("key")
+}
+
+// requestHost is the request's host without its port.
+func requestHost(r *http.Request) string {
+	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return s.wkdKeys(w, c, host)
+	return host
 }
 
 // wkdKeys answers the binary keys published under (domain, hash), 404
 // when there are none.
-func (s *server) wkdKeys(w http.ResponseWriter, c *call, domain string) error {
-	hash := c.r.PathValue("hash")
+func (s *server) wkdKeys(w http.ResponseWriter, c *call, domain, hash string) error {
 	if len(hash) != 32 || strings.Trim(hash, "ybndrfg8ejkmcpqxot1uwisza345h769") != "" {
 		return notFound("key")
 	}
