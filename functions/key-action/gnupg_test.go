@@ -45,7 +45,7 @@ func gnupgPeers(t *testing.T) (*keytest.Peers, []string) {
 	p.Zone("hk.test")
 	addrs = append(addrs, "nobody@dn.test")
 	p.WKD("mallory@wa.test", keytest.KeyFor(t, "mallory@wa.test"), true) // installed under mallory's hash...
-	addrs = append(addrs, "victim@wa.test")                                 // ...so victim's is absent: nothing
+	addrs = append(addrs, "victim@wa.test")                              // ...so victim's is absent: nothing
 	return p, addrs
 }
 
