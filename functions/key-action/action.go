@@ -249,10 +249,6 @@ func (a *action) publish(ctx context.Context, o *contract.KeyOrder) (fnhttp.Resu
 	if err != nil {
 		return fnhttp.Result{}, storeerr.Classify("load key "+o.KeyID, "unknown_key", err)
 	}
-	if u.ContactID == "" || k.ContactID != u.ContactID {
-		a.deps.Logger.Info("key of another contact not published", "user_id", o.UserID, "order", o.Order, "key_id", k.ID)
-		return fnhttp.Result{Message: "key " + k.ID + " belongs to a contact, not to the user: not published"}, nil
-	}
 	locals, err := a.deps.Store.ListIdentities(ctx, o.UserID, store.IdentityFilter{Type: store.LocalIdentity})
 	if err != nil {
 		return fnhttp.Result{}, storeerr.Classify("list identities", "unknown_user", err)
@@ -260,6 +256,14 @@ func (a *action) publish(ctx context.Context, o *contract.KeyOrder) (fnhttp.Resu
 	own := map[string]bool{}
 	for _, id := range locals {
 		own[strings.ToLower(id.Identifier)] = true
+	}
+	mine, err := a.ownContact(ctx, u, k.ContactID, own)
+	if err != nil {
+		return fnhttp.Result{}, err
+	}
+	if !mine {
+		a.deps.Logger.Info("key of another contact not published", "user_id", o.UserID, "order", o.Order, "key_id", k.ID)
+		return fnhttp.Result{Message: "key " + k.ID + " belongs to a contact, not to the user: not published"}, nil
 	}
 	data, err := keydiscovery.Binary(k.Armored)
 	if err != nil {
@@ -286,6 +290,31 @@ func (a *action) publish(ctx context.Context, o *contract.KeyOrder) (fnhttp.Resu
 	}
 	return fnhttp.Result{Message: fmt.Sprintf("key %s published on the hosted WKD for %d addresses and on %d keyservers",
 		k.ID, len(entries), len(a.cfg.HKPUpload))}, nil
+}
+
+// ownContact says whether contact contactID is the user's own: the
+// user's contact (User.ContactID), or a contact that has one of the
+// user's local addresses (own), which only the user can hold.
+func (a *action) ownContact(ctx context.Context, u store.User, contactID string, own map[string]bool) (bool, error) {
+	if contactID == "" {
+		return false, nil
+	}
+	if contactID == u.ContactID {
+		return true, nil
+	}
+	c, err := a.deps.Store.GetContact(ctx, u.ID, contactID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storeerr.Classify("load contact "+contactID, "unknown_contact", err)
+	}
+	for _, e := range c.Emails {
+		if own[strings.ToLower(strings.TrimSpace(e.Address))] {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // upload sends an armored key to a keyserver's /pks/add.

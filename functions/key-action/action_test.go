@@ -266,4 +266,20 @@ func TestPublishAndDeleteKey(t *testing.T) {
 	if status, _ := f.send(order(contract.OrderPublishKey, "gone", self.ID)); status != http.StatusOK {
 		t.Errorf("publish_key of a deleted key = %d, want acknowledged", status)
 	}
+
+	// A contact holding one of the user's local addresses is the user's own.
+	me, _ := f.st.CreateContact(ctx, store.Contact{UserID: f.user.ID, Title: "me",
+		Emails: []store.ContactEmail{{Address: "BOB@caliopen.local"}}})
+	mk := keytest.KeyFor(t, "bob@caliopen.local")
+	k2, err := f.st.UpsertPublicKey(ctx, store.PublicKey{UserID: f.user.ID, ContactID: me.ID, Fingerprint: mk.Fpr,
+		Armored: mk.Armored, Emails: []string{"bob@caliopen.local"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := f.send(order(contract.OrderPublishKey, k2.ID, me.ID)); status != http.StatusOK {
+		t.Fatal(status)
+	}
+	if hosted, _ := f.st.LookupWKD(ctx, "caliopen.local", bob); len(hosted) != 1 || hosted[0].KeyID != k2.ID {
+		t.Errorf("key of the contact with the user's address: %d keys hosted", len(hosted))
+	}
 }

@@ -14,8 +14,9 @@
 //     publishes contact_update, since the privacy index depends on keys.
 //     Failed lookups are logged and do not fail the order: discovery is
 //     best effort, and a redelivery would ask the same servers again.
-//   - publish_key publishes a key of the user's own contact: for each of
-//     its addresses that is one of the user's local identities, the
+//   - publish_key publishes a key of the user's own contact (the user's
+//     contact, or a contact with one of the user's local addresses, which
+//     only the user holds): for each of its addresses that is one of the user's local identities, the
 //     hosted Web Key Directory serves it (the api function answers
 //     /.well-known/openpgpkey/..., which the gateway routes to it), and
 //     it is uploaded to the configured HKP keyservers (/pks/add). A key
