@@ -55,7 +55,7 @@ func TestContactPrivacy(t *testing.T) {
 	}
 	dora.must(202, "POST", "/contacts/"+contact+"/actions", map[string]any{"actions": []string{"discover_key"}})
 	var features map[string]any
-	pi = waitPrivacy(t, dora, contact, func(pi, f map[string]any) bool {
+	waitPrivacy(t, dora, contact, func(pi, f map[string]any) bool {
 		features = f
 		return pi["technic"] == 30.0 && pi["context"] == 10.0
 	})
