@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark in one go: the connector and pub/sub figures, the store
 # on SQLite and on PostgreSQL (started when none answers), the contract's
-# micro-benchmark, inbound and outbound mail. Extra arguments go to cmd/bench.
+# micro-benchmark, inbound and outbound mail, key discovery beside GnuPG.
+# Extra arguments go to cmd/bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -19,3 +20,7 @@ go run ./cmd/bench-scheduler
 # IMAP: a full sync of 2,000 × 4 KB from Dovecot through imap-fetch and
 # inbound-email, beside mbsync with FSync on and off.
 go run ./cmd/bench-imap
+# Key discovery: discover_key for 1,000 contacts against nsd, sks and a WKD
+# server, beside GnuPG locating the same addresses one after another.
+vars=$(bash scripts/test-peers/keyservers.sh) && eval "$vars"
+go test -run='^$' -bench=DiscoverVsGnuPG -benchtime=1x ./functions/key-action/

@@ -27,7 +27,7 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (store.User, error)
 	GetContact(ctx context.Context, userID, id string) (store.Contact, error)
 	ListIdentities(ctx context.Context, userID string, f store.IdentityFilter) ([]store.Identity, error)
-	ListPublicKeys(ctx context.Context, userID, contactID string) ([]store.PublicKey, error)
+	PublicKeyFingerprints(ctx context.Context, userID string) ([]string, error)
 	GetPublicKey(ctx context.Context, userID, id string) (store.PublicKey, error)
 	UpsertPublicKey(ctx context.Context, k store.PublicKey) (store.PublicKey, error)
 	AddressExchanges(ctx context.Context, userID string, addresses []string, limit int) ([]store.Exchange, error)
@@ -91,7 +91,7 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 	}
 	guard := netguard.Guard{AllowPrivate: cfg.AllowPrivate}
 	client := guard.Client(netguard.ClientConfig{Timeout: cfg.Timeout, MaxRedirects: 3, RootCAs: cfg.RootCAs, Resolver: resolver})
-	var sources []keydiscovery.Source
+	var sources, fallback []keydiscovery.Source
 	for _, s := range cfg.Sources {
 		switch s {
 		case store.KeySourceWKD:
@@ -101,12 +101,12 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 			sources = append(sources, &keydiscovery.DANE{Server: cfg.DNSServer, Timeout: cfg.Timeout, MaxBytes: cfg.MaxBytes})
 		case store.KeySourceHKP:
 			for _, u := range cfg.HKPServers {
-				sources = append(sources, &keydiscovery.HKP{Client: client, URL: u, MaxBytes: int64(cfg.MaxBytes), MaxKeys: 8})
+				fallback = append(fallback, &keydiscovery.HKP{Client: client, URL: u, MaxBytes: int64(cfg.MaxBytes), MaxKeys: 8})
 			}
 		}
 	}
 	a := &action{cfg: cfg, deps: deps, client: client, disc: &keydiscovery.Discoverer{Sources: sources,
-		Timeout: cfg.Timeout, Limits: keydiscovery.Limits{MaxBytes: cfg.MaxBytes, MaxKeys: 16}, Now: deps.Now}}
+		Fallback: fallback, Timeout: cfg.Timeout, Limits: keydiscovery.Limits{MaxBytes: cfg.MaxBytes, MaxKeys: 16}, Now: deps.Now}}
 	return a.serve, nil
 }
 
@@ -139,13 +139,13 @@ func (a *action) discover(ctx context.Context, o *contract.ContactOrder) (fnhttp
 	if err != nil {
 		return fnhttp.Result{}, storeerr.Classify("load contact "+o.ContactID, "unknown_contact", err)
 	}
-	known, err := a.deps.Store.ListPublicKeys(ctx, o.UserID, "")
+	known, err := a.deps.Store.PublicKeyFingerprints(ctx, o.UserID)
 	if err != nil {
 		return fnhttp.Result{}, storeerr.Classify("list keys", "unknown_user", err)
 	}
 	fprs := make(map[string]bool, len(known))
-	for _, k := range known {
-		fprs[k.Fingerprint] = true
+	for _, f := range known {
+		fprs[f] = true
 	}
 	var addrs []string
 	seen := map[string]bool{}

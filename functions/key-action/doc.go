@@ -7,7 +7,10 @@
 //     up where GnuPG's --locate-external-keys looks (package
 //     keydiscovery: WKD, DNS OPENPGPKEY, the configured HKP keyservers)
 //     and in the Autocrypt headers of mail the user received from the
-//     address, all at once with a timeout per lookup. Keys whose
+//     address, all at once with a timeout per lookup; the HKP keyservers,
+//     where anyone may upload a key with any user id, are asked only for
+//     the addresses the others found no key for, as GnuPG asks a
+//     keyserver last. Keys whose
 //     fingerprint the user already has are skipped; the others are stored
 //     on the contact with where they were found (source) and whether the
 //     answer was authenticated (the DNSSEC AD bit, verified TLS). Then it

@@ -39,6 +39,13 @@ type Discoverer struct {
 	// Sources are asked in parallel; when several find a key, the first
 	// in this order is recorded.
 	Sources []Source
+	// Fallback sources are asked, in parallel, only for the addresses
+	// Sources found no key for: key-action puts the HKP keyservers there,
+	// as GnuPG asks a keyserver last. Anyone can upload a key with any
+	// user id to a keyserver, so a key the address's own domain publishes
+	// (WKD, DNS) or its mail carries (Autocrypt) is not second-guessed,
+	// and public keyservers are not asked about every address.
+	Fallback []Source
 	// Timeout bounds each (source, address) lookup.
 	Timeout time.Duration
 	// Limits bound each answer.
@@ -48,14 +55,35 @@ type Discoverer struct {
 }
 
 // Discover looks every address up in every source (and extra) at once,
-// each lookup under its own timeout, waits for all of them, and returns
-// the fit keys whose fingerprints are not in known.
+// each lookup under its own timeout, then asks the Fallback sources for
+// the addresses that found no fit key (known ones count as found), and
+// returns the fit keys whose fingerprints are not in known.
 func (d *Discoverer) Discover(ctx context.Context, addrs []string, known map[string]bool, extra ...Source) Result {
-	sources := append(append([]Source(nil), d.Sources...), extra...)
 	now := time.Now()
 	if d.Now != nil {
 		now = d.Now()
 	}
+	var res Result
+	seen := map[string]bool{}
+	found := d.round(ctx, append(append([]Source(nil), d.Sources...), extra...), addrs, known, seen, now, &res)
+	if len(d.Fallback) > 0 {
+		var rest []string
+		for _, a := range addrs {
+			if !found[a] {
+				rest = append(rest, a)
+			}
+		}
+		if len(rest) > 0 {
+			d.round(ctx, d.Fallback, rest, known, seen, now, &res)
+		}
+	}
+	return res
+}
+
+// round asks every source for every address at once and adds what they
+// found to res; it returns the addresses that have a fit key.
+func (d *Discoverer) round(ctx context.Context, sources []Source, addrs []string, known, seen map[string]bool,
+	now time.Time, res *Result) map[string]bool {
 	type answer struct {
 		found []Found
 		err   error
@@ -76,8 +104,7 @@ func (d *Discoverer) Discover(ctx context.Context, addrs []string, known map[str
 		}
 	}
 	wg.Wait()
-	var res Result
-	seen := map[string]bool{}
+	hasKey := map[string]bool{}
 	for i, s := range sources {
 		for j, addr := range addrs {
 			a := answers[i][j]
@@ -90,6 +117,7 @@ func (d *Discoverer) Discover(ctx context.Context, addrs []string, known map[str
 					res.Refused = append(res.Refused, LookupError{Source: f.Source, Address: addr, Err: err})
 				}
 				for _, k := range keys {
+					hasKey[addr] = true
 					fpr := strings.ToUpper(k.Fingerprint)
 					if known[fpr] || seen[fpr] {
 						continue
@@ -101,5 +129,5 @@ func (d *Discoverer) Discover(ctx context.Context, addrs []string, known map[str
 			}
 		}
 	}
-	return res
+	return hasKey
 }

@@ -212,3 +212,22 @@ func TestKeysLimits(t *testing.T) {
 		t.Errorf("garbage: %v", errs)
 	}
 }
+
+func TestDiscoverFallback(t *testing.T) {
+	w := keytest.NewWorld(t)
+	wkd, hkpX, hkpY := keytest.KeyFor(t, "x@a.test"), keytest.KeyFor(t, "x@a.test"), keytest.KeyFor(t, "y@d.test")
+	w.WKD("x@a.test", wkd.Bin, true)
+	w.HKP.Add("x@a.test", hkpX)
+	w.HKP.Add("y@d.test", hkpY)
+	d := w.Discoverer(5 * time.Second)
+	d.Fallback, d.Sources = d.Sources[2:], d.Sources[:2] // HKP asked last
+	got := found(d.Discover(context.Background(), []string{"x@a.test", "y@d.test"}, nil))
+	want := []string{"x@a.test wkd " + wkd.Fpr, "y@d.test hkp " + hkpY.Fpr}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("found %q, want %q (the keyserver asked only for y)", got, want)
+	}
+	// A known key counts as found: the keyserver is not asked either.
+	if got := found(d.Discover(context.Background(), []string{"x@a.test"}, map[string]bool{wkd.Fpr: true})); len(got) != 0 {
+		t.Errorf("with x's WKD key known: %q", got)
+	}
+}

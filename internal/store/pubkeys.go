@@ -118,3 +118,13 @@ func orAPI(source string) string {
 	}
 	return source
 }
+
+// PublicKeyFingerprints returns the fingerprints of every key of user
+// userID (what key discovery skips), read from the (user_id, fingerprint)
+// index alone.
+func (s *SQL) PublicKeyFingerprints(ctx context.Context, userID string) ([]string, error) {
+	return all(ctx, s, "list key fingerprints", func(r scanner) (string, error) {
+		var f string
+		return f, r.Scan(&f)
+	}, `SELECT fingerprint FROM public_keys WHERE user_id = ? ORDER BY fingerprint`, userID)
+}

@@ -41,7 +41,7 @@ type Key struct {
 
 // NewKey makes an EdDSA key for "Name <email>"; mutate may revoke or
 // expire it before it is serialized.
-func NewKey(t *testing.T, email string, created time.Time, lifetime uint32, mutate func(*openpgp.Entity)) Key {
+func NewKey(t testing.TB, email string, created time.Time, lifetime uint32, mutate func(*openpgp.Entity)) Key {
 	t.Helper()
 	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, KeyLifetimeSecs: lifetime,
 		Time: func() time.Time { return created }}
@@ -64,7 +64,7 @@ func NewKey(t *testing.T, email string, created time.Time, lifetime uint32, muta
 }
 
 // KeyFor makes a key for email, created an hour ago, never expiring.
-func KeyFor(t *testing.T, email string) Key {
+func KeyFor(t testing.TB, email string) Key {
 	return NewKey(t, email, time.Now().Add(-time.Hour), 0, nil)
 }
 

@@ -39,7 +39,7 @@ const (
 // /etc/resolv.conf names the nsd and whose CA bundle is the test
 // certificate, so it resolves and trusts exactly what the test serves.
 type Peers struct {
-	t        *testing.T
+	t        testing.TB
 	Net      string // "127.77.<n>."
 	dir      string
 	gpg, wks string
@@ -47,19 +47,20 @@ type Peers struct {
 	Cert     testcert.Cert
 	// pub is the GNUPGHOME the test's keys are imported into, to export
 	// them for DANE and the WKD directory.
-	pub    string
-	zones  map[string][]string // domain → records
-	dane   map[string][]byte   // domain → export-dane text
-	hkp    [][]byte            // binary keys for sks
-	wkdDir string
+	pub      string
+	zones    map[string][]string // domain → records
+	dane     map[string][]byte   // domain → export-dane text
+	hkp      [][]byte            // binary keys for sks
+	wkdDir   string
+	imported map[string]bool // fingerprints in pub
 }
 
 // NewPeers finds the tools (skipping, or failing under CI=true, when
 // scripts/test-peers/keyservers.sh has not run or namespaces are not
 // allowed) and prepares the servers; Start starts them.
-func NewPeers(t *testing.T) *Peers {
+func NewPeers(t testing.TB) *Peers {
 	t.Helper()
-	p := &Peers{t: t, dir: t.TempDir(), zones: map[string][]string{}, dane: map[string][]byte{}}
+	p := &Peers{t: t, dir: t.TempDir(), zones: map[string][]string{}, dane: map[string][]byte{}, imported: map[string]bool{}}
 	hint := "run scripts/test-peers/keyservers.sh"
 	p.gpg = storetest.Required(t, EnvGPG, hint)
 	p.wks = storetest.Required(t, EnvWKSClient, hint)
@@ -110,14 +111,31 @@ func (p *Peers) run(env []string, name string, args ...string) []byte {
 	return out
 }
 
-// importKey imports a binary key into the publisher's keyring.
-func (p *Peers) importKey(k Key) {
-	f := filepath.Join(p.dir, k.Fpr+".pgp")
-	if err := os.WriteFile(f, k.Bin, 0o600); err != nil {
+// Import imports keys into the publisher's keyring in one gpg run (WKD
+// and DANE import what is missing one key at a time).
+func (p *Peers) Import(keys ...Key) {
+	var all []byte
+	for _, k := range keys {
+		f := filepath.Join(p.dir, k.Fpr+".pgp")
+		if err := os.WriteFile(f, k.Bin, 0o600); err != nil {
+			p.t.Fatal(err)
+		}
+		if !p.imported[k.Fpr] {
+			p.imported[k.Fpr] = true
+			all = append(all, k.Bin...)
+		}
+	}
+	if len(all) == 0 {
+		return
+	}
+	f := filepath.Join(p.dir, fmt.Sprintf("import-%d.pgp", time.Now().UnixNano()))
+	if err := os.WriteFile(f, all, 0o600); err != nil {
 		p.t.Fatal(err)
 	}
 	p.run([]string{"GNUPGHOME=" + p.pub}, p.gpg, "--batch", "--quiet", "--import", f)
 }
+
+func (p *Peers) importKey(k Key) { p.Import(k) }
 
 // Host makes name resolve to the peers' address ending in last.
 func (p *Peers) Host(name string, last int) {
@@ -158,12 +176,18 @@ func (p *Peers) WKD(addr string, k Key, advanced bool) {
 
 // DANE publishes k's OPENPGPKEY record for addr, as gpg
 // --export-options export-dane writes it.
-func (p *Peers) DANE(addr string, k Key) {
-	p.importKey(k)
-	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+func (p *Peers) DANE(addr string, k Key) { p.DANEMany(addr[strings.LastIndexByte(addr, '@')+1:], k) }
+
+// DANEMany publishes the OPENPGPKEY records of keys, all of domain, in
+// one gpg run.
+func (p *Peers) DANEMany(domain string, keys ...Key) {
+	p.Import(keys...)
 	p.Zone(domain)
-	p.dane[domain] = append(p.dane[domain], p.run([]string{"GNUPGHOME=" + p.pub}, p.gpg, "--batch",
-		"--export-options", "export-dane", "--export", k.Fpr)...)
+	args := []string{"--batch", "--export-options", "export-dane", "--export"}
+	for _, k := range keys {
+		args = append(args, k.Fpr)
+	}
+	p.dane[domain] = append(p.dane[domain], p.run([]string{"GNUPGHOME=" + p.pub}, p.gpg, args...)...)
 }
 
 // HKP puts k on the keyserver.
@@ -228,7 +252,8 @@ func (p *Peers) serveWKD(w http.ResponseWriter, r *http.Request) {
 	http.ServeFile(w, r, filepath.Join(p.wkdDir, filepath.FromSlash(rest)))
 }
 
-// startNSD writes the zones and starts nsd in the foreground.
+// startNSD writes the zones and starts nsd in the foreground, without
+// response rate limiting (every query of the test comes from one address).
 func (p *Peers) startNSD() {
 	dir := filepath.Join(p.dir, "nsd")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -237,6 +262,7 @@ func (p *Peers) startNSD() {
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "server:\n  ip-address: %s@53\n  port: 53\n  username: \"\"\n  chroot: \"\"\n  zonesdir: %q\n"+
 		"  database: \"\"\n  pidfile: %q\n  xfrdfile: %q\n  zonelistfile: %q\n  logfile: %q\n  verbosity: 1\n"+
+		"  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\n  server-count: 2\n"+
 		"remote-control:\n  control-enable: no\n", p.IP(53), dir, filepath.Join(dir, "nsd.pid"),
 		filepath.Join(dir, "xfrd.state"), filepath.Join(dir, "zone.list"), filepath.Join(dir, "nsd.log"))
 	for domain, records := range p.zones {
@@ -323,6 +349,15 @@ func (p *Peers) waitUDP(addr string) {
 // the fingerprints gpg imported per address of their user ids, lowercased.
 func (p *Peers) Locate(methods string, addrs ...string) map[string][]string {
 	p.t.Helper()
+	got, _ := p.LocateTimed(methods, addrs...)
+	return got
+}
+
+// LocateTimed is Locate that also says how long gpg took to locate the
+// addresses one after another (its dirmngr started first, outside the
+// time).
+func (p *Peers) LocateTimed(methods string, addrs ...string) (map[string][]string, time.Duration) {
+	p.t.Helper()
 	home := p.home(fmt.Sprintf("locate-%d", time.Now().UnixNano()))
 	dm := fmt.Sprintf("keyserver %s\nresolver-timeout 5\nconnect-timeout 5\nlog-file %s\n", p.HKPURL(),
 		filepath.Join(home, "dirmngr.log"))
@@ -340,26 +375,49 @@ func (p *Peers) Locate(methods string, addrs ...string) map[string][]string {
 	script := `set -u
 mount --bind "$RESOLV" /etc/resolv.conf
 mount --bind "$CA" /etc/ssl/certs/ca-certificates.crt
+gpgconf --launch dirmngr
+echo start
 for a in "$@"; do gpg --batch --no-tty --auto-key-locate "$METHODS" --locate-external-keys "$a" >/dev/null 2>&1 || true; done
+echo done
 gpgconf --kill dirmngr`
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", append([]string{"--mount", "sh", "-c", script, "sh"}, addrs...)...)
 	cmd.Env = append(os.Environ(), "GNUPGHOME="+home, "RESOLV="+resolv, "CA="+ca, "METHODS="+methods,
 		"PATH="+filepath.Dir(p.gpg)+":"+os.Getenv("PATH"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		p.t.Fatalf("gpg in a mount namespace: %v\n%s", err, out)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	var start time.Time
+	var took time.Duration
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "start":
+			start = time.Now()
+		case "done":
+			took = time.Since(start)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		p.t.Fatalf("gpg in a mount namespace: %v\n%s", err, stderr.Bytes())
 	}
 	if os.Getenv("KEYTEST_DEBUG") != "" {
 		b, _ := os.ReadFile(filepath.Join(home, "dirmngr.log"))
 		p.t.Logf("dirmngr log:\n%s", b)
 	}
-	return listKeys(p.t, p.run([]string{"GNUPGHOME=" + home}, p.gpg, "--batch", "--with-colons", "--list-keys"))
+	return listKeys(p.run([]string{"GNUPGHOME=" + home}, p.gpg, "--batch", "--with-colons", "--list-keys")), took
 }
 
 // listKeys reads gpg --with-colons --list-keys: fingerprints per user id
 // address.
-func listKeys(t *testing.T, out []byte) map[string][]string {
+func listKeys(out []byte) map[string][]string {
 	got := map[string][]string{}
 	var fpr string
 	inPub := false

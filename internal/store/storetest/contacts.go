@@ -96,6 +96,9 @@ func testPublicKeys(t *testing.T, s *store.SQL) {
 	if keys := try(s.ListPublicKeys(c, u.ID, "")).ok(t); len(keys) != 2 || keys[1].ID != own.ID {
 		t.Errorf("ListPublicKeys(all) = %d keys, want 2", len(keys))
 	}
+	if fprs := try(s.PublicKeyFingerprints(c, u.ID)).ok(t); fmt.Sprint(fprs) != "[AB12CD34 EF]" {
+		t.Errorf("PublicKeyFingerprints = %v", fprs)
+	}
 	_, err := s.UpsertPublicKey(c, store.PublicKey{UserID: u.ID, ContactID: "nope", Fingerprint: "01", Armored: "x"})
 	wantErr(t, "UpsertPublicKey for an unknown contact", err, store.ErrNotFound)
 	_, err = s.UpsertPublicKey(c, store.PublicKey{UserID: u.ID, Fingerprint: "01"})
