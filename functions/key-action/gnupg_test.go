@@ -1,15 +1,19 @@
 package keyaction
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
@@ -49,11 +53,27 @@ func gnupgPeers(t *testing.T) (*keytest.Peers, []string) {
 	return p, addrs
 }
 
+// refusedPeers publishes a revoked key on WKD, an expired one in DNS and
+// one on sks whose user id is another address, and returns the addresses
+// asked about (the last one the neighbour of the key's).
+func refusedPeers(t *testing.T, p *keytest.Peers) []string {
+	now := time.Now()
+	p.WKD("revoked@wa.test", keytest.NewKey(t, "revoked@wa.test", now.Add(-time.Hour), 0, func(e *openpgp.Entity) {
+		if err := e.RevokeKey(packet.KeyCompromised, "lost", nil); err != nil {
+			t.Fatal(err)
+		}
+	}), true)
+	p.DANE("expired@dn.test", keytest.NewKey(t, "expired@dn.test", now.Add(-48*time.Hour), 24*3600, nil))
+	p.HKP(keytest.KeyFor(t, "other@hk.test"))
+	return []string{"revoked@wa.test", "expired@dn.test", "neighbour@hk.test"}
+}
+
 // TestGnuPGAgreement: GnuPG's --locate-external-keys with
 // clear,wkd,dane,keyserver and discover_key find the same keys for the
 // same 20 addresses against the same servers.
 func TestGnuPGAgreement(t *testing.T) {
 	p, addrs := gnupgPeers(t)
+	refused := refusedPeers(t, p)
 	p.Start(nil)
 	ctx := context.Background()
 
@@ -69,7 +89,8 @@ func TestGnuPGAgreement(t *testing.T) {
 		EnvSources: "wkd,dane,hkp"}
 	ca, _ := p.Cert.Files(t)
 	env[EnvCAFile] = ca
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	core, err := Build(func(k string) string { return env[k] }, Deps{Store: st, Blobs: blobs, Emitter: &recorder{}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -112,10 +133,48 @@ func TestGnuPGAgreement(t *testing.T) {
 			found++
 		}
 	}
+	// Keys key-action refuses: revoked, expired, and none for an address
+	// the keyserver has no key of.
+	before := len(keys)
+	for _, a := range refused {
+		if _, err := st.UpdateContact(ctx, store.Contact{ID: c.ID, UserID: u.ID, Title: "many",
+			Emails: []store.ContactEmail{{Address: a}}}); err != nil {
+			t.Fatal(err)
+		}
+		if status, code := f.discover(c.ID); status != 200 {
+			t.Fatalf("discover_key %s = %d %s", a, status, code)
+		}
+	}
+	if keys, _ := st.ListPublicKeys(ctx, u.ID, c.ID); len(keys) != before {
+		t.Errorf("key-action kept %d keys for a revoked, an expired and a mismatched key", len(keys)-before)
+	}
+	for _, why := range []string{"key revoked", "key expired"} {
+		if !strings.Contains(logs.String(), why) {
+			t.Errorf("no %q refusal logged:\n%s", why, logs.String())
+		}
+	}
 	if found != 18 {
 		t.Errorf("gpg found keys for %d addresses, want 18 of %d", found, len(addrs))
 	}
 	if sources["wkd"] != 9 || sources["dane"] != 5 || sources["hkp"] != 4 {
 		t.Errorf("sources %v, want wkd 9, dane 5, hkp 4", sources)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the handler's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
