@@ -20,7 +20,7 @@ import (
 // Environment variables read by LoadConfig.
 const (
 	EnvSources      = "CALIOPEN_KEYS_SOURCES"       // default wkd,dane,hkp,autocrypt
-	EnvHKPServers   = "CALIOPEN_KEYS_HKP_SERVERS"   // lookup keyservers; default hkps://keys.openpgp.org
+	EnvHKPServers   = "CALIOPEN_KEYS_HKP_SERVERS"   // lookup keyservers, "none" for none; default hkps://keys.openpgp.org
 	EnvHKPUpload    = "CALIOPEN_KEYS_HKP_UPLOAD"    // keyservers publish_key uploads to; default none
 	EnvDNSServer    = "CALIOPEN_KEYS_DNS_SERVER"    // host:port of the resolver; default /etc/resolv.conf's first
 	EnvTimeout      = "CALIOPEN_KEYS_TIMEOUT"       // per lookup; default 10s
