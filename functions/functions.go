@@ -14,11 +14,13 @@ import (
 	"net/http"
 
 	"github.com/caliopen/functions/functions/api"
+	contactaction "github.com/caliopen/functions/functions/contact-action"
 	identitiesorders "github.com/caliopen/functions/functions/identities-orders"
 	imapdeliver "github.com/caliopen/functions/functions/imap-deliver"
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	imapworker "github.com/caliopen/functions/functions/imap-worker"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	keyaction "github.com/caliopen/functions/functions/key-action"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
@@ -126,6 +128,14 @@ func All() []Spec {
 			}
 			return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
 				Keyring: env.Keyring, Tokens: tokens, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-deliver")})
+		}},
+		{Name: "contact-action", Build: func(env Env) (fnhttp.Core, error) {
+			return contactaction.Build(env.Getenv, contactaction.Deps{Store: env.Store,
+				Logger: env.Logger.With("fn", "contact-action")})
+		}},
+		{Name: "key-action", Build: func(env Env) (fnhttp.Core, error) {
+			return keyaction.Build(env.Getenv, keyaction.Deps{Store: env.Store, Blobs: env.Blobs, Emitter: env.Emitter,
+				Logger: env.Logger.With("fn", "key-action")})
 		}},
 	}
 }

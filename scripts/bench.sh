@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark in one go: the connector and pub/sub figures, the store
 # on SQLite and on PostgreSQL (started when none answers), the contract's
-# micro-benchmark, inbound and outbound mail. Extra arguments go to cmd/bench.
+# micro-benchmark, inbound and outbound mail, key discovery beside GnuPG.
+# Extra arguments go to cmd/bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -22,3 +23,7 @@ go run ./cmd/bench-imap
 # A function's cold start (process start to first reply), beside a bare
 # process start and exit.
 go run ./cmd/bench-coldstart
+# Key discovery: discover_key for 1,000 contacts against nsd, sks and a WKD
+# server, beside GnuPG locating the same addresses one after another.
+vars=$(bash scripts/test-peers/keyservers.sh) && eval "$vars"
+go test -run='^$' -bench=DiscoverVsGnuPG -benchtime=1x ./functions/key-action/

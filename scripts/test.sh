@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test, on a fresh machine too: installs and starts the servers the
 # tests need (PostgreSQL, an S3 server, Postfix's smtp-sink and a private
-# Postfix relay, Dovecot IMAP, Debian's nats-server 2.9 for the connector's
-# oldest supported server; swaks and smtp-source as clients), runs
+# Postfix relay, Dovecot IMAP, GnuPG with nsd and sks, Debian's nats-server 2.9
+# for the connector's oldest supported server; swaks and smtp-source as clients), runs
 # `go test -race ./...`, stops what it started.
 # NATS otherwise needs nothing: the tests embed it. Extra arguments go to `go test`.
 set -euo pipefail
@@ -30,6 +30,7 @@ vars=$(bash scripts/test-peers/smtp-sink.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_SMTP_SINK_PID:-}" "${CALIOPEN_TEST_SMTP_SINK_DIR:-}")
 vars=$(bash scripts/test-peers/postfix-relay.sh "" "$CALIOPEN_TEST_SMTP_SINK_ADDR") && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_POSTFIX_RELAY_PID:-}" "${CALIOPEN_TEST_POSTFIX_RELAY_DIR:-}")
+vars=$(bash scripts/test-peers/keyservers.sh) && eval "$vars"
 vars=$(bash scripts/test-peers/dovecot-imap.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_DOVECOT_IMAP_PID:-}" "${CALIOPEN_TEST_DOVECOT_IMAP_DIR:-}")
 vars=$(bash scripts/test-peers/nats29.sh) && eval "$vars"

@@ -36,7 +36,9 @@ func localSystemSMTP(t *testing.T) (api string, nc *nats.Conn, smtpAddr string) 
 	var out, logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	env := map[string]string{"CALIOPEN_ADMIN_PASSWORD": "admin-password-1", "API_BCRYPT_COST": "4"}
+	// Key discovery stays on this machine: Autocrypt headers only.
+	env := map[string]string{"CALIOPEN_ADMIN_PASSWORD": "admin-password-1", "API_BCRYPT_COST": "4",
+		"CALIOPEN_KEYS_SOURCES": "autocrypt"}
 	go func() {
 		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
 			func(k string) string { return env[k] }, &out, &logs)
@@ -195,11 +197,17 @@ func TestEndToEndEmitters(t *testing.T) {
 	contact := alice.must(201, "POST", "/contacts", map[string]any{"title": "Carol",
 		"emails": []map[string]any{{"address": "carol@example.org"}}})["contact_id"].(string)
 	contactOrder := fmt.Sprintf(`{"order":"contact_update","contact_id":"%s","user_id":"%s"}`, contact, aliceID)
+	discoverOrder := fmt.Sprintf(`{"order":"discover_key","contact_id":"%s","user_id":"%s"}`, contact, aliceID)
 	contacts.want("REST.CreateContact", contactOrder)
+	keys.want("REST.CreateContact", discoverOrder)
+	// key-action runs that discovery, then asks for the contact's privacy
+	// index again: the same contact_update.
+	contacts.want("key-action after discovery", contactOrder)
 	alice.must(200, "PATCH", "/contacts/"+contact, map[string]any{"family_name": "Jones"})
 	contacts.want("REST.UpdateContact", contactOrder)
 	alice.must(202, "POST", "/contacts/"+contact+"/actions", map[string]any{"actions": []string{"discover_key"}})
-	keys.want("REST.launchKeyDiscovery", fmt.Sprintf(`{"order":"discover_key","contact_id":"%s","user_id":"%s"}`, contact, aliceID))
+	keys.want("REST.launchKeyDiscovery", discoverOrder)
+	contacts.want("key-action after discovery", contactOrder)
 	key := alice.must(201, "POST", "/contacts/"+contact+"/publickeys", map[string]any{"key": armoredKey(t)})["key_id"].(string)
 	keys.want("REST.CreatePGPPubKey", fmt.Sprintf(`{"key_id":"%s","order":"publish_key","resource_id":"%s","user_id":"%s"}`, key, contact, aliceID))
 	alice.must(204, "DELETE", "/contacts/"+contact+"/publickeys/"+key, nil)

@@ -163,7 +163,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 		return nil, err
 	}
 	gwReg := prometheus.NewRegistry()
-	gw, err := gateway.New(gateway.Config{}, fns, gwReg, logger.With("part", "gateway"))
+	gw, err := gateway.New(gateway.Config{WKDFunction: "api"}, fns, gwReg, logger.With("part", "gateway"))
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ type Store interface {
 	store.Credentials
 	store.Contacts
 	store.PublicKeys
+	LookupWKD(ctx context.Context, domain, localHash string) ([]store.WKDKey, error)
 	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
 	ListMessages(ctx context.Context, userID string, f store.MessageFilter, p store.Page) ([]store.Message, string, error)
 	MessageRaw(ctx context.Context, userID, id string) (store.RawMessage, error)
@@ -146,4 +147,8 @@ func (s *server) routes() {
 	s.handle("POST "+v2+"/admin/users", admin, s.idempotent(s.adminCreateUser))
 	s.handle("POST "+v2+"/admin/users/{id}/mail", admin, s.idempotent(s.adminMailUser))
 	s.handle("POST "+v2+"/admin/users/{id}/identities", admin, s.idempotent(s.adminCreateLocal))
+
+	s.handle("GET /.well-known/openpgpkey/{domain}/hu/{hash}", public, s.wkdAdvanced)
+	s.handle("GET /.well-known/openpgpkey/{first}/{second}", public, s.wkdTwo)
+	s.handle("GET /.well-known/openpgpkey/policy", public, s.wkdPolicy)
 }

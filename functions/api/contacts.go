@@ -79,7 +79,8 @@ func named(ct store.Contact) bool {
 		len(ct.Identities) > 0 || len(ct.Phones) > 0
 }
 
-// createContact stores a contact and publishes contact_update.
+// createContact stores a contact and publishes contact_update, then
+// discover_key when it has addresses or identities.
 func (s *server) createContact(w http.ResponseWriter, c *call) error {
 	var in contactRequest
 	if err := s.decode(w, c, &in); err != nil {
@@ -100,10 +101,18 @@ func (s *server) createContact(w http.ResponseWriter, c *call) error {
 	if err != nil {
 		return err
 	}
-	if ct, err = s.st.CreateContact(c.ctx, ct, o); err != nil {
+	orders := []store.Order{o}
+	if len(ct.Emails) > 0 || len(ct.Identities) > 0 {
+		d, err := s.contactOrder(c, contract.SubjectKeyAction, contract.OrderDiscoverKey, ct.ID)
+		if err != nil {
+			return err
+		}
+		orders = append(orders, d)
+	}
+	if ct, err = s.st.CreateContact(c.ctx, ct, orders...); err != nil {
 		return storeError("contact", err)
 	}
-	s.send(c, o)
+	s.send(c, orders...)
 	return reply(w, http.StatusCreated, viewContact(ct))
 }
 
@@ -132,7 +141,8 @@ func (s *server) getContact(w http.ResponseWriter, c *call) error {
 	return reply(w, http.StatusOK, viewContact(ct))
 }
 
-// patchContact changes a contact and publishes contact_update.
+// patchContact changes a contact and publishes contact_update, then
+// discover_key when its e-mail addresses or identities changed.
 func (s *server) patchContact(w http.ResponseWriter, c *call) error {
 	var in contactRequest
 	if err := s.decode(w, c, &in); err != nil {
@@ -147,6 +157,7 @@ func (s *server) patchContact(w http.ResponseWriter, c *call) error {
 		return err
 	}
 	var p problems
+	before := addresses(ct)
 	in.apply(&p, &ct)
 	if len(p.invalid) == 0 && !named(ct) {
 		p.bad("a contact keeps one of title, given_name, family_name, emails, identities, phones")
@@ -158,11 +169,33 @@ func (s *server) patchContact(w http.ResponseWriter, c *call) error {
 	if err != nil {
 		return err
 	}
-	if ct, err = s.st.UpdateContact(c.ctx, ct, o); err != nil {
+	orders := []store.Order{o}
+	if addresses(ct) != before {
+		d, err := s.contactOrder(c, contract.SubjectKeyAction, contract.OrderDiscoverKey, ct.ID)
+		if err != nil {
+			return err
+		}
+		orders = append(orders, d)
+	}
+	if ct, err = s.st.UpdateContact(c.ctx, ct, orders...); err != nil {
 		return storeError("contact", err)
 	}
-	s.send(c, o)
+	s.send(c, orders...)
 	return reply(w, http.StatusOK, viewContact(ct))
+}
+
+// addresses describes the e-mail addresses and identities of ct, whose
+// change starts a key discovery (as the original's PatchContact did).
+func addresses(ct store.Contact) string {
+	var b strings.Builder
+	for _, e := range ct.Emails {
+		b.WriteString(strings.ToLower(e.Address) + "\n")
+	}
+	b.WriteString("\n")
+	for _, id := range ct.Identities {
+		b.WriteString(strings.ToLower(id.Type) + "\x00" + id.Name + "\n")
+	}
+	return b.String()
 }
 
 // deleteContact removes a contact and its keys. No order: the seed has

@@ -38,10 +38,10 @@
 //	GET     /api/v2/identities/remotes/{id}          -                             200      -
 //	PATCH   /api/v2/identities/remotes/{id}          display_name, status, ...     200      update_identity on identitiesWorker
 //	DELETE  /api/v2/identities/remotes/{id}          -                             204      delete_identity on identitiesWorker
-//	POST    /api/v2/contacts                         title, names, emails, ...     201      contact_update on contactAction
+//	POST    /api/v2/contacts                         title, names, emails, ...     201      contact_update on contactAction, discover_key on keyAction (with emails or identities)
 //	GET     /api/v2/contacts?limit&after             -                             200      -
 //	GET     /api/v2/contacts/{id}                    -                             200      -
-//	PATCH   /api/v2/contacts/{id}                    any contact field             200      contact_update on contactAction
+//	PATCH   /api/v2/contacts/{id}                    any contact field             200      contact_update on contactAction, discover_key on keyAction (emails or identities changed)
 //	DELETE  /api/v2/contacts/{id}                    -                             204      -
 //	POST    /api/v2/contacts/{id}/actions            {"actions":["discover_key"]}  202      discover_key on keyAction
 //	GET     /api/v2/contacts/{id}/publickeys         -                             200      -
@@ -58,6 +58,7 @@
 //	POST    /api/v2/admin/users                      name, password, is_admin, ... 201      deliver request on outboundSMTP
 //	POST    /api/v2/admin/users/{id}/mail            subject, body                 200      deliver request on outboundSMTP
 //	POST    /api/v2/admin/users/{id}/identities      identifier, display_name      201      -
+//	GET     /.well-known/openpgpkey/{domain}/hu/{h}  - (no token; also /hu/{h})    200 key  -
 //
 // # Hosted addresses
 //
@@ -116,9 +117,29 @@
 // add_identity, update_identity and delete_identity {identity_id, order,
 // user_id}. As in the original, only remote identities emit identity
 // orders (the identities worker polls remote identities only); local
-// identities and contact deletion emit nothing, and key discovery is
-// launched by its action rather than by every PATCH of a contact's
-// addresses.
+// identities and contact deletion emit nothing. Key discovery is launched
+// by its action, when a contact is created with addresses or identities,
+// and when a PATCH changes them (as the original's PatchContact).
+//
+// # Contacts and keys
+//
+// A contact shows pi and privacy_features, which contact-action computes
+// (message_day_total, message_day_avg, message_day_pstdev,
+// public_key_best_size, address_or_phone, nb_protocols). A key shows its
+// source (api for a key given here; wkd, dane, hkp or autocrypt for one
+// key-action discovered) and whether the answer that gave it was
+// authenticated.
+//
+// # Hosted Web Key Directory
+//
+// GET /.well-known/openpgpkey/<domain>/hu/<hash> (the advanced method) and
+// /.well-known/openpgpkey/hu/<hash> (the direct method, for the request's
+// host) answer, without a token, the binary keys key-action published for
+// the users' own addresses (publish_key of a key of the user's own
+// contact; delete_key withdraws it). The policy files answer empty. A
+// cluster routes https://openpgpkey.<domain>/.well-known/openpgpkey/ and
+// https://<domain>/.well-known/openpgpkey/ to this function; the local
+// gateway routes /.well-known/openpgpkey/ to it.
 //
 // A publish/subscribe order leaves with its change or not at all: it is
 // written to the store's outbox in the change's transaction (store.Order),

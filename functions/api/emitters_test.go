@@ -64,10 +64,27 @@ func TestPubSubEmitters(t *testing.T) {
 	if got := o.header.Get(emit.HeaderCorrelationID); got != "corr-42" {
 		t.Errorf("order's %s = %q, want corr-42", emit.HeaderCorrelationID, got)
 	}
+	// A new contact with addresses starts a key discovery (the same payload
+	// as launchKeyDiscovery's).
+	e.wantOrder(contract.SubjectKeyAction, "keyAction.discover_key.apiv2.REST.launchKeyDiscovery.json",
+		map[string]string{"contact_id": contactID, "user_id": u.ID})
 
-	// REST.UpdateContact → contactAction contact_update.
+	// REST.UpdateContact → contactAction contact_update; no discovery when
+	// the addresses and identities stay.
 	e.do("PATCH", "/api/v2/contacts/"+contactID, tok, map[string]any{"family_name": "Jones"}).want(t, http.StatusOK)
 	e.wantOrder(contract.SubjectContactAction, "contactAction.contact_update.apiv2.REST.UpdateContact.json",
+		map[string]string{"contact_id": contactID, "user_id": u.ID})
+	e.do("PATCH", "/api/v2/contacts/"+contactID, tok, map[string]any{"emails": []map[string]any{
+		{"address": "carol@example.org", "is_primary": true}}}).want(t, http.StatusOK)
+	e.wantOrder(contract.SubjectContactAction, "contactAction.contact_update.apiv2.REST.UpdateContact.json",
+		map[string]string{"contact_id": contactID, "user_id": u.ID})
+
+	// A PATCH that changes the addresses or identities starts one.
+	e.do("PATCH", "/api/v2/contacts/"+contactID, tok, map[string]any{"identities": []map[string]any{
+		{"type": "twitter", "name": "carol"}}}).want(t, http.StatusOK)
+	e.wantOrder(contract.SubjectContactAction, "contactAction.contact_update.apiv2.REST.UpdateContact.json",
+		map[string]string{"contact_id": contactID, "user_id": u.ID})
+	e.wantOrder(contract.SubjectKeyAction, "keyAction.discover_key.apiv2.REST.launchKeyDiscovery.json",
 		map[string]string{"contact_id": contactID, "user_id": u.ID})
 
 	// REST.launchKeyDiscovery → keyAction discover_key.
@@ -128,8 +145,8 @@ func TestPubSubEmitters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != 8 {
-		t.Errorf("stream holds %d orders, want 8", info.State.Msgs)
+	if info.State.Msgs != 12 {
+		t.Errorf("stream holds %d orders, want 12", info.State.Msgs)
 	}
 }
 

@@ -11,9 +11,9 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/keydiscovery"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -135,7 +135,7 @@ func parseKey(armored string) (store.PublicKey, error) {
 		return store.PublicKey{}, fmt.Errorf("re-armor key: %w", err)
 	}
 	k := store.PublicKey{Fingerprint: fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), Armored: buf.String(),
-		Algorithm: algorithmName(e.PrimaryKey.PubKeyAlgo), Size: int(bits), Emails: keyEmails(e)}
+		Algorithm: keydiscovery.AlgorithmName(e.PrimaryKey.PubKeyAlgo), Size: int(bits), Emails: keyEmails(e)}
 	if sig, _ := e.PrimarySelfSignature(); sig != nil && sig.KeyLifetimeSecs != nil && *sig.KeyLifetimeSecs > 0 {
 		k.ExpiresAt = e.PrimaryKey.CreationTime.Add(time.Duration(*sig.KeyLifetimeSecs) * time.Second)
 	}
@@ -152,23 +152,4 @@ func keyEmails(e *openpgp.Entity) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// algorithmName names a public-key algorithm.
-func algorithmName(a packet.PublicKeyAlgorithm) string {
-	switch a {
-	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoRSAEncryptOnly:
-		return "rsa"
-	case packet.PubKeyAlgoDSA:
-		return "dsa"
-	case packet.PubKeyAlgoECDSA:
-		return "ecdsa"
-	case packet.PubKeyAlgoEdDSA:
-		return "eddsa"
-	case packet.PubKeyAlgoEd25519:
-		return "ed25519"
-	case packet.PubKeyAlgoEd448:
-		return "ed448"
-	}
-	return fmt.Sprintf("algorithm-%d", a)
 }

@@ -72,14 +72,17 @@ type contactView struct {
 	Phones     []store.Phone          `json:"phones"`
 	Tags       []string               `json:"tags"`
 	PI         store.PrivacyIndex     `json:"pi"`
-	CreatedAt  time.Time              `json:"created_at"`
-	UpdatedAt  time.Time              `json:"updated_at"`
+	// PrivacyFeatures are what contact-action computed PI from.
+	PrivacyFeatures map[string]string `json:"privacy_features"`
+	CreatedAt       time.Time         `json:"created_at"`
+	UpdatedAt       time.Time         `json:"updated_at"`
 }
 
 func viewContact(c store.Contact) contactView {
 	return contactView{ContactID: c.ID, UserID: c.UserID, Title: c.Title, GivenName: c.GivenName,
 		FamilyName: c.FamilyName, Emails: nonNil(c.Emails), Identities: nonNil(c.Identities),
-		Phones: nonNil(c.Phones), Tags: nonNil(c.Tags), PI: c.PI, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		Phones: nonNil(c.Phones), Tags: nonNil(c.Tags), PI: c.PI, PrivacyFeatures: orEmpty(c.PrivacyFeatures),
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
 type keyView struct {
@@ -92,13 +95,18 @@ type keyView struct {
 	Emails      []string  `json:"emails"`
 	ExpiresAt   time.Time `json:"expires_at,omitzero"`
 	Key         string    `json:"key"`
-	CreatedAt   time.Time `json:"created_at"`
+	// Source says where the key came from: api, wkd, dane, hkp, autocrypt.
+	Source string `json:"source"`
+	// Authenticated: the answer that gave it was authenticated (DNSSEC,
+	// verified TLS).
+	Authenticated bool      `json:"authenticated"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 func viewKey(k store.PublicKey) keyView {
 	return keyView{KeyID: k.ID, ContactID: k.ContactID, Label: k.Label, Fingerprint: k.Fingerprint,
 		Algorithm: k.Algorithm, Size: k.Size, Emails: nonNil(k.Emails), ExpiresAt: k.ExpiresAt, Key: k.Armored,
-		CreatedAt: k.CreatedAt}
+		Source: k.Source, Authenticated: k.Authenticated, CreatedAt: k.CreatedAt}
 }
 
 type messageView struct {
@@ -177,4 +185,12 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// orEmpty is m, or an empty map for nil (a JSON object, never null).
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }

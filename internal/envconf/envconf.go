@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,4 +40,35 @@ func Durations(getenv func(string) string, dsts map[string]*time.Duration) error
 		errs = append(errs, Duration(getenv, name, dsts[name]))
 	}
 	return errors.Join(errs...)
+}
+
+// Int reads a decimal integer into dst.
+func Int(getenv func(string) string, name string, dst *int) error {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%s: want an integer, got %q", name, v)
+	}
+	*dst = n
+	return nil
+}
+
+// List reads a comma-separated list into dst, its items trimmed and the
+// empty ones dropped.
+func List(getenv func(string) string, name string, dst *[]string) error {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return nil
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	*dst = out
+	return nil
 }

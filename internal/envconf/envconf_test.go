@@ -33,3 +33,25 @@ func TestDurations(t *testing.T) {
 		t.Errorf("error %q does not name B then C", msg)
 	}
 }
+
+func TestIntAndList(t *testing.T) {
+	env := map[string]string{"N": " 42 ", "BAD": "4x", "L": " a, ,b ,"}
+	getenv := func(k string) string { return env[k] }
+	n := 7
+	if err := Int(getenv, "N", &n); err != nil || n != 42 {
+		t.Errorf("Int(N) = %d, %v", n, err)
+	}
+	if err := Int(getenv, "BAD", &n); err == nil || n != 42 {
+		t.Errorf("Int(BAD) = %d, %v; want an error and dst untouched", n, err)
+	}
+	if err := Int(getenv, "UNSET", &n); err != nil || n != 42 {
+		t.Errorf("Int(UNSET) = %d, %v", n, err)
+	}
+	l := []string{"default"}
+	if err := List(getenv, "L", &l); err != nil || len(l) != 2 || l[0] != "a" || l[1] != "b" {
+		t.Errorf("List(L) = %q, %v", l, err)
+	}
+	if err := List(getenv, "UNSET", &l); err != nil || len(l) != 2 {
+		t.Errorf("List(UNSET) = %q", l)
+	}
+}

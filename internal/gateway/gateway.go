@@ -51,6 +51,11 @@ type Config struct {
 	BasicAuth *auth.BasicAuthCredentials
 	// Version is the release reported by /system/info. Default "dev".
 	Version string
+	// WKDFunction, when set, names the function that serves the hosted
+	// Web Key Directory: the gateway passes it GET
+	// /.well-known/openpgpkey/... unchanged, at the path OpenPGP clients
+	// ask (the local system names api). Default "": no such route.
+	WKDFunction string
 }
 
 // Function is one function the gateway serves.
@@ -120,6 +125,9 @@ func New(cfg Config, fns []Function, reg prometheus.Registerer, logger *slog.Log
 		}
 	}
 	g.names = slices.Sorted(maps.Keys(g.fns))
+	if cfg.WKDFunction != "" && g.fns[cfg.WKDFunction] == nil {
+		errs = append(errs, fmt.Errorf("wkd function %q is not listed", cfg.WKDFunction))
+	}
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
@@ -158,6 +166,13 @@ func (g *Gateway) routes(metrics http.Handler) *http.ServeMux {
 		_, _ = w.Write([]byte("OK"))
 	})
 	mux.Handle("GET /metrics", metrics)
+	if g.cfg.WKDFunction != "" {
+		mux.HandleFunc("GET /.well-known/openpgpkey/{path...}", func(w http.ResponseWriter, r *http.Request) {
+			r.SetPathValue("name", g.cfg.WKDFunction)
+			r.SetPathValue("rest", ".well-known/openpgpkey/"+r.PathValue("path"))
+			g.invoke(w, r)
+		})
+	}
 	return mux
 }
 

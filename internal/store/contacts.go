@@ -21,8 +21,12 @@ type Contact struct {
 	Phones     []Phone
 	Tags       []string
 	PI         PrivacyIndex
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// PrivacyFeatures are what PI was computed from (contact-action's
+	// message_day_total, public_key_best_size, ...); only
+	// SetContactPrivacy writes them.
+	PrivacyFeatures map[string]string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // ContactEmail is an e-mail address of a contact.
@@ -66,14 +70,14 @@ type Contacts interface {
 }
 
 const contactCols = `id, user_id, title, given_name, family_name, sort_key, emails, identities, phones, tags, pi,
-	created_at, updated_at`
+	created_at, updated_at, privacy_features`
 
 func scanContact(r scanner) (Contact, error) {
 	var c Contact
 	var sortKey string
 	err := r.Scan(&c.ID, &c.UserID, &c.Title, &c.GivenName, &c.FamilyName, &sortKey, jsonCol{&c.Emails},
 		jsonCol{&c.Identities}, jsonCol{&c.Phones}, jsonCol{&c.Tags}, jsonCol{&c.PI},
-		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, jsonCol{&c.PrivacyFeatures})
 	return c, err
 }
 
@@ -143,9 +147,10 @@ func (s *SQL) CreateContact(ctx context.Context, c Contact, orders ...Order) (Co
 	c.CreatedAt, c.UpdatedAt = now, now
 	c.PI.DateUpdate = norm(c.PI.DateUpdate)
 	err := s.tx(ctx, func(cn conn) error {
-		_, err := cn.exec(ctx, `INSERT INTO contacts (`+contactCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := cn.exec(ctx, `INSERT INTO contacts (`+contactCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.UserID, c.Title, c.GivenName, c.FamilyName, c.sortKey(), jsonList(c.Emails),
-			jsonList(c.Identities), jsonList(c.Phones), jsonList(c.Tags), mustJSON(c.PI), micros(now), micros(now))
+			jsonList(c.Identities), jsonList(c.Phones), jsonList(c.Tags), mustJSON(c.PI), micros(now), micros(now),
+			jsonMap(c.PrivacyFeatures))
 		if err != nil {
 			return err
 		}
@@ -168,8 +173,8 @@ func (s *SQL) GetContact(ctx context.Context, userID, id string) (Contact, error
 		userID, id)
 }
 
-// UpdateContact replaces every field of contact c.ID but its dates, and
-// stores orders with the change.
+// UpdateContact replaces every field of contact c.ID but its dates and
+// privacy features, and stores orders with the change.
 func (s *SQL) UpdateContact(ctx context.Context, c Contact, orders ...Order) (Contact, error) {
 	op := "update contact " + c.ID
 	if err := checkOrders(op, orders); err != nil {

@@ -21,8 +21,15 @@ type PublicKey struct {
 	Size        int // bits
 	Emails      []string
 	ExpiresAt   time.Time // zero when it never expires
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Source says where the key came from: KeySourceAPI (given by the
+	// user) or a discovery source (KeySourceWKD, ...).
+	Source string
+	// Authenticated reports that the answer that gave the key was
+	// authenticated: a DNSSEC-validated (AD) DNS answer, or WKD/HKP over
+	// verified TLS.
+	Authenticated bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // PublicKeys manages public keys.
@@ -33,13 +40,23 @@ type PublicKeys interface {
 	DeletePublicKey(ctx context.Context, userID, id string, orders ...Order) error
 }
 
+// Where a public key came from (PublicKey.Source).
+const (
+	KeySourceAPI       = "api"
+	KeySourceWKD       = "wkd"
+	KeySourceDANE      = "dane" // DNS OPENPGPKEY (RFC 7929)
+	KeySourceHKP       = "hkp"
+	KeySourceAutocrypt = "autocrypt"
+)
+
 const publicKeyCols = `id, user_id, contact_id, label, fingerprint, armored, algorithm, size, emails, expires_at,
-	created_at, updated_at`
+	created_at, updated_at, source, authenticated`
 
 func scanPublicKey(r scanner) (PublicKey, error) {
 	var k PublicKey
 	err := r.Scan(&k.ID, &k.UserID, strCol{&k.ContactID}, &k.Label, &k.Fingerprint, &k.Armored, &k.Algorithm,
-		&k.Size, jsonCol{&k.Emails}, timeCol{&k.ExpiresAt}, timeCol{&k.CreatedAt}, timeCol{&k.UpdatedAt})
+		&k.Size, jsonCol{&k.Emails}, timeCol{&k.ExpiresAt}, timeCol{&k.CreatedAt}, timeCol{&k.UpdatedAt},
+		&k.Source, &k.Authenticated)
 	return k, err
 }
 
@@ -57,13 +74,14 @@ func (s *SQL) UpsertPublicKey(ctx context.Context, k PublicKey, orders ...func(P
 	now := s.stamp()
 	var id string
 	err := s.tx(ctx, func(cn conn) error {
-		err := cn.row(ctx, `INSERT INTO public_keys (`+publicKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		err := cn.row(ctx, `INSERT INTO public_keys (`+publicKeyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, fingerprint) DO UPDATE SET contact_id = excluded.contact_id, label = excluded.label,
 		armored = excluded.armored, algorithm = excluded.algorithm, size = excluded.size, emails = excluded.emails,
-		expires_at = excluded.expires_at, updated_at = excluded.updated_at
+		expires_at = excluded.expires_at, updated_at = excluded.updated_at, source = excluded.source,
+		authenticated = excluded.authenticated
 		RETURNING id`,
 			orNewID(k.ID), k.UserID, nullStr(k.ContactID), k.Label, k.Fingerprint, k.Armored, k.Algorithm, k.Size,
-			jsonList(k.Emails), micros(norm(k.ExpiresAt)), micros(now), micros(now)).Scan(&id)
+			jsonList(k.Emails), micros(norm(k.ExpiresAt)), micros(now), micros(now), orAPI(k.Source), k.Authenticated).Scan(&id)
 		if err != nil || len(orders) == 0 {
 			return err
 		}
@@ -116,4 +134,22 @@ func (s *SQL) DeletePublicKey(ctx context.Context, userID, id string, orders ...
 		return s.fail(op, err)
 	}
 	return nil
+}
+
+// orAPI is the source of a key that names none: the user gave it.
+func orAPI(source string) string {
+	if source == "" {
+		return KeySourceAPI
+	}
+	return source
+}
+
+// PublicKeyFingerprints returns the fingerprints of every key of user
+// userID (what key discovery skips), read from the (user_id, fingerprint)
+// index alone.
+func (s *SQL) PublicKeyFingerprints(ctx context.Context, userID string) ([]string, error) {
+	return all(ctx, s, "list key fingerprints", func(r scanner) (string, error) {
+		var f string
+		return f, r.Scan(&f)
+	}, `SELECT fingerprint FROM public_keys WHERE user_id = ? ORDER BY fingerprint`, userID)
 }

@@ -27,8 +27,15 @@ type Cert struct {
 	key  *ecdsa.PrivateKey
 }
 
-// New makes a Cert.
+// New makes a Cert for localhost and 127.0.0.1.
 func New(t testing.TB) Cert {
+	t.Helper()
+	return NewFor(t)
+}
+
+// NewFor makes a Cert for localhost, 127.0.0.1 and names (a test's own
+// domains, wildcards allowed).
+func NewFor(t testing.TB, names ...string) Cert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -43,7 +50,7 @@ func New(t testing.TB) Cert {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
+		DNSNames:              append([]string{"localhost"}, names...),
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

@@ -79,12 +79,14 @@ func testPublicKeys(t *testing.T, s *store.SQL) {
 	k := try(s.UpsertPublicKey(c, store.PublicKey{UserID: u.ID, ContactID: ct.ID, Label: "v1",
 		Fingerprint: "ab12 cd34", Armored: "-----BEGIN PGP PUBLIC KEY BLOCK-----\n...", Algorithm: "ed25519",
 		Size: 256, Emails: []string{"zoe@example.org"}, ExpiresAt: at(0)})).ok(t)
-	if k.Fingerprint != "AB12CD34" || k.ContactID != ct.ID || !k.ExpiresAt.Equal(at(0)) || len(k.Emails) != 1 {
+	if k.Fingerprint != "AB12CD34" || k.ContactID != ct.ID || !k.ExpiresAt.Equal(at(0)) || len(k.Emails) != 1 ||
+		k.Source != store.KeySourceAPI {
 		t.Errorf("UpsertPublicKey = %+v", k)
 	}
 	k2 := try(s.UpsertPublicKey(c, store.PublicKey{UserID: u.ID, ContactID: ct.ID, Label: "v2",
-		Fingerprint: "AB12CD34", Armored: "new armor"})).ok(t)
-	if k2.ID != k.ID || k2.Label != "v2" || k2.Armored != "new armor" || !k2.CreatedAt.Equal(k.CreatedAt) || !k2.ExpiresAt.IsZero() {
+		Fingerprint: "AB12CD34", Armored: "new armor", Source: store.KeySourceDANE, Authenticated: true})).ok(t)
+	if k2.ID != k.ID || k2.Label != "v2" || k2.Armored != "new armor" || !k2.CreatedAt.Equal(k.CreatedAt) || !k2.ExpiresAt.IsZero() ||
+		k2.Source != store.KeySourceDANE || !k2.Authenticated {
 		t.Errorf("second UpsertPublicKey = %+v, want the same key updated", k2)
 	}
 	own := try(s.UpsertPublicKey(c, store.PublicKey{UserID: u.ID, Fingerprint: "EF", Armored: "mine"})).ok(t)
@@ -93,6 +95,9 @@ func testPublicKeys(t *testing.T, s *store.SQL) {
 	}
 	if keys := try(s.ListPublicKeys(c, u.ID, "")).ok(t); len(keys) != 2 || keys[1].ID != own.ID {
 		t.Errorf("ListPublicKeys(all) = %d keys, want 2", len(keys))
+	}
+	if fprs := try(s.PublicKeyFingerprints(c, u.ID)).ok(t); fmt.Sprint(fprs) != "[AB12CD34 EF]" {
+		t.Errorf("PublicKeyFingerprints = %v", fprs)
 	}
 	_, err := s.UpsertPublicKey(c, store.PublicKey{UserID: u.ID, ContactID: "nope", Fingerprint: "01", Armored: "x"})
 	wantErr(t, "UpsertPublicKey for an unknown contact", err, store.ErrNotFound)

@@ -42,7 +42,7 @@ func PostgresURL(t *testing.T) string {
 
 // Required returns the value of the environment variable name, skipping the
 // test when it is unset, or failing it under CI=true; hint says how to set it.
-func Required(t *testing.T, name, hint string) string {
+func Required(t testing.TB, name, hint string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v != "" {

@@ -51,6 +51,8 @@ func Run(t *testing.T, open Opener) {
 		{"Discussions", testDiscussions},
 		{"Contacts", testContacts},
 		{"PublicKeys", testPublicKeys},
+		{"ContactPrivacy", testContactPrivacy},
+		{"HostedWKD", testHostedWKD},
 		{"Tags", testTags},
 		{"Notifications", testNotifications},
 		{"Ownership", testOwnership},

@@ -1,0 +1,133 @@
+package keydiscovery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Discovered is a key found for an address.
+type Discovered struct {
+	Key
+	Address       string
+	Source        string
+	Origin        string
+	Authenticated bool
+}
+
+// LookupError is the failure of one (source, address) lookup, or a key it
+// refused.
+type LookupError struct {
+	Source  string
+	Address string
+	Err     error
+}
+
+func (e LookupError) Error() string { return fmt.Sprintf("%s %s: %v", e.Source, e.Address, e.Err) }
+
+// Result is what Discover found.
+type Result struct {
+	Keys    []Discovered  // one per fingerprint, in source order
+	Errors  []LookupError // failed lookups
+	Refused []LookupError // keys found and refused (wrong user id, revoked, expired, too large)
+}
+
+// Discoverer runs lookups.
+type Discoverer struct {
+	// Sources are asked in parallel; when several find a key, the first
+	// in this order is recorded.
+	Sources []Source
+	// Fallback sources are asked, in parallel, only for the addresses
+	// Sources found no key for: key-action puts the HKP keyservers there,
+	// as GnuPG asks a keyserver last. Anyone can upload a key with any
+	// user id to a keyserver, so a key the address's own domain publishes
+	// (WKD, DNS) or its mail carries (Autocrypt) is not second-guessed,
+	// and public keyservers are not asked about every address.
+	Fallback []Source
+	// Timeout bounds each (source, address) lookup.
+	Timeout time.Duration
+	// Limits bound each answer.
+	Limits Limits
+	// Now is the time keys are checked at; nil is time.Now.
+	Now func() time.Time
+}
+
+// Discover looks every address up in every source (and extra) at once,
+// each lookup under its own timeout, then asks the Fallback sources for
+// the addresses that found no fit key (known ones count as found), and
+// returns the fit keys whose fingerprints are not in known.
+func (d *Discoverer) Discover(ctx context.Context, addrs []string, known map[string]bool, extra ...Source) Result {
+	now := time.Now()
+	if d.Now != nil {
+		now = d.Now()
+	}
+	var res Result
+	seen := map[string]bool{}
+	found := d.round(ctx, append(append([]Source(nil), d.Sources...), extra...), addrs, known, seen, now, &res)
+	if len(d.Fallback) > 0 {
+		var rest []string
+		for _, a := range addrs {
+			if !found[a] {
+				rest = append(rest, a)
+			}
+		}
+		if len(rest) > 0 {
+			d.round(ctx, d.Fallback, rest, known, seen, now, &res)
+		}
+	}
+	return res
+}
+
+// round asks every source for every address at once and adds what they
+// found to res; it returns the addresses that have a fit key.
+func (d *Discoverer) round(ctx context.Context, sources []Source, addrs []string, known, seen map[string]bool,
+	now time.Time, res *Result) map[string]bool {
+	type answer struct {
+		found []Found
+		err   error
+	}
+	answers := make([][]answer, len(sources))
+	var wg sync.WaitGroup
+	for i, s := range sources {
+		answers[i] = make([]answer, len(addrs))
+		for j, addr := range addrs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lctx, cancel := context.WithTimeout(ctx, d.Timeout)
+				defer cancel()
+				found, err := s.Lookup(lctx, addr)
+				answers[i][j] = answer{found, err}
+			}()
+		}
+	}
+	wg.Wait()
+	hasKey := map[string]bool{}
+	for i, s := range sources {
+		for j, addr := range addrs {
+			a := answers[i][j]
+			if a.err != nil {
+				res.Errors = append(res.Errors, LookupError{Source: s.Name(), Address: addr, Err: a.err})
+			}
+			for _, f := range a.found {
+				keys, refused := Keys(f.Data, addr, now, d.Limits)
+				for _, err := range refused {
+					res.Refused = append(res.Refused, LookupError{Source: f.Source, Address: addr, Err: err})
+				}
+				for _, k := range keys {
+					hasKey[addr] = true
+					fpr := strings.ToUpper(k.Fingerprint)
+					if known[fpr] || seen[fpr] {
+						continue
+					}
+					seen[fpr] = true
+					res.Keys = append(res.Keys, Discovered{Key: k, Address: addr, Source: f.Source, Origin: f.Origin,
+						Authenticated: f.Authenticated})
+				}
+			}
+		}
+	}
+	return hasKey
+}

@@ -1,0 +1,114 @@
+package netguard
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"93.184.215.14", true}, {"2606:2800:21f:cb07:6820:80da:af6b:8b2c", true},
+		{"127.0.0.1", false}, {"::1", false}, {"10.1.2.3", false}, {"172.16.0.1", false}, {"192.168.1.1", false},
+		{"169.254.169.254", false}, {"fe80::1", false}, {"fc00::1", false}, {"224.0.0.1", false}, {"ff02::1", false},
+		{"0.0.0.0", false}, {"::", false}, {"100.64.0.1", false}, {"::ffff:127.0.0.1", false}, {"::ffff:10.0.0.1", false},
+		{"198.18.0.1", false}, {"255.255.255.255", false}, {"64:ff9b::7f00:1", false},
+	} {
+		if got := (Guard{}).Allowed(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("Allowed(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+	if !(Guard{AllowPrivate: true}).Allowed(netip.MustParseAddr("127.0.0.1")) {
+		t.Error("AllowPrivate refuses 127.0.0.1")
+	}
+	g := Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}
+	if !g.Allowed(netip.MustParseAddr("127.0.0.2")) || g.Allowed(netip.MustParseAddr("127.0.0.1")) {
+		t.Error("Allow does not allow exactly its range")
+	}
+}
+
+// serve starts a server on addr (a loopback address) answering with h.
+func serve(t *testing.T, addr string, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("listen %s: %v", addr, err)
+	}
+	s := httptest.NewUnstartedServer(h)
+	s.Listener = ln
+	s.Start()
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+func TestClientRefusesLoopback(t *testing.T) {
+	ok := serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("hi")) }))
+	ctx := context.Background()
+	_, _, err := Get(ctx, (Guard{}).Client(ClientConfig{Timeout: 5 * time.Second}), ok, 100)
+	if !errors.Is(err, ErrForbidden) {
+		t.Errorf("GET 127.0.0.1 by default: %v, want ErrForbidden", err)
+	}
+	// A name resolving to loopback is refused after resolution.
+	_, _, err = Get(ctx, (Guard{}).Client(ClientConfig{Timeout: 5 * time.Second}), strings.Replace(ok, "127.0.0.1", "localhost", 1), 100)
+	if !errors.Is(err, ErrForbidden) {
+		t.Errorf("GET localhost by default: %v, want ErrForbidden", err)
+	}
+	body, _, err := Get(ctx, (Guard{AllowPrivate: true}).Client(ClientConfig{Timeout: 5 * time.Second}), ok, 100)
+	if err != nil || string(body) != "hi" {
+		t.Errorf("GET with AllowPrivate = %q, %v", body, err)
+	}
+}
+
+func TestClientChecksRedirects(t *testing.T) {
+	target := serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("secret")) }))
+	var hops int
+	var front string
+	front = serve(t, "127.0.0.2:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-loopback":
+			http.Redirect(w, r, target, http.StatusFound)
+		case "/loop":
+			hops++
+			http.Redirect(w, r, front+"/loop", http.StatusFound)
+		}
+	}))
+	g := Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}
+	c := g.Client(ClientConfig{Timeout: 5 * time.Second, MaxRedirects: 3})
+	if _, _, err := Get(context.Background(), c, front+"/to-loopback", 100); !errors.Is(err, ErrForbidden) {
+		t.Errorf("redirect to 127.0.0.1: %v, want ErrForbidden", err)
+	}
+	if _, _, err := Get(context.Background(), c, front+"/loop", 100); err == nil || !strings.Contains(err.Error(), "redirects") {
+		t.Errorf("redirect loop: %v", err)
+	}
+	if hops != 4 {
+		t.Errorf("followed %d requests of a redirect loop, want 4 (3 redirects)", hops)
+	}
+}
+
+func TestGetBoundsBody(t *testing.T) {
+	big := strings.Repeat("x", 1000)
+	url := serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/chunked" {
+			w.(http.Flusher).Flush() // no Content-Length
+		}
+		_, _ = w.Write([]byte(big))
+	}))
+	c := (Guard{AllowPrivate: true}).Client(ClientConfig{Timeout: 5 * time.Second})
+	for _, path := range []string{"/", "/chunked"} {
+		if _, _, err := Get(context.Background(), c, url+path, 999); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: 1000 bytes with a bound of 999: %v", path, err)
+		}
+		if b, _, err := Get(context.Background(), c, url+path, 1000); err != nil || len(b) != 1000 {
+			t.Errorf("%s: 1000 bytes with a bound of 1000: %d, %v", path, len(b), err)
+		}
+	}
+}
