@@ -19,6 +19,7 @@ import (
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	imapworker "github.com/caliopen/functions/functions/imap-worker"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	inboundtwitter "github.com/caliopen/functions/functions/inbound-twitter"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
@@ -118,6 +119,10 @@ func All() []Spec {
 			}
 			return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
 				Keyring: env.Keyring, Tokens: tokens, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-deliver")})
+		}},
+		{Name: "inbound-twitter", Build: func(env Env) (fnhttp.Core, error) {
+			return inboundtwitter.Build(env.Getenv, inboundtwitter.Deps{Store: env.Store, Blobs: env.Blobs,
+				Logger: env.Logger.With("fn", "inbound-twitter")})
 		}},
 	}
 }

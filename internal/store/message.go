@@ -62,6 +62,9 @@ type Participant struct {
 	Label      string   `json:"label,omitempty"`
 	Protocol   string   `json:"protocol,omitempty"`
 	ContactIDs []string `json:"contact_ids,omitempty"`
+	// ID is the account's id in its protocol when it is not the address
+	// (an X user id beside the username).
+	ID string `json:"id,omitempty"`
 }
 
 // ExternalRefs are the message's references in its protocol.
@@ -79,6 +82,9 @@ type Attachment struct {
 	Size         int64  `json:"size"`
 	BlobKey      string `json:"blob_key,omitempty"`
 	MIMEBoundary string `json:"mime_boundary,omitempty"`
+	// URL is where the bytes are when they are not in the blob store (an
+	// X direct message's media).
+	URL string `json:"url,omitempty"`
 }
 
 // PrivacyIndex is Caliopen's privacy index (PI) of a message or contact.

@@ -532,3 +532,11 @@ func firstOf(ss ...string) string {
 	}
 	return ""
 }
+
+// EventDoc is one direct message event with the users and media it names,
+// in the API's own shape ({"data": event, "includes": {...}}): what the
+// bridge stores as the raw message of an event.
+type EventDoc struct {
+	Data     Event    `json:"data"`
+	Includes Includes `json:"includes"`
+}
