@@ -118,6 +118,9 @@ type SentInfo struct {
 	// RawMsgID): MarkSent writes it in its transaction, as PutRaw would
 	// (an existing record is kept).
 	Raw *RawMessage
+	// DiscussionID, when set, is the discussion the sent message joins
+	// (a direct message's conversation).
+	DiscussionID string
 }
 
 // SendAttempt is what BeginSend records of a send: the raw message id its

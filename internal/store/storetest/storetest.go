@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"Ownership", testOwnership},
 		{"Sessions", testSessions},
 		{"SessionCleanup", testSessionCleanup},
+		{"AccountState", testAccountState},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
