@@ -32,7 +32,8 @@
 // header whose HMAC-SHA1 signature is verified against the consumer and
 // token secrets over the RFC 5849 signature base string (method, base URL,
 // query and oauth_* parameters), with a timestamp within 5 minutes of the
-// server's clock and a nonce used once. A refusal is 401 with the
+// wall clock (not the injectable one: clients sign with the wall clock)
+// and a nonce used once. A refusal is 401 with the
 // documented problem body {"title":"Unauthorized","type":"about:blank",
 // "status":401,"detail":"Unauthorized"}.
 //
@@ -174,7 +175,7 @@ func New() *Server {
 }
 
 // SetNow replaces the server's clock (rate-limit windows, token expiry,
-// OAuth1 timestamps, event times).
+// event times).
 func (s *Server) SetNow(now func() time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -488,7 +489,7 @@ func (s *Server) verifyOAuth1(r *http.Request, header string) (string, bool) {
 		return "", false
 	}
 	ts, err := strconv.ParseInt(params["oauth_timestamp"], 10, 64)
-	if err != nil || s.now().Sub(time.Unix(ts, 0)).Abs() > 5*time.Minute {
+	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute {
 		return "", false
 	}
 	nonce := params["oauth_consumer_key"] + "\x00" + params["oauth_nonce"] + "\x00" + params["oauth_timestamp"]
