@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
@@ -101,49 +99,37 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 
 // load reads raw message id: under the key a content-addressed id names
 // (key is returned: the record is written with the message), else under
-// its record's key.
+// its record's key. The size limit is checked before the bytes are read
+// when the blob store says the size.
 func (f *function) load(ctx context.Context, id string) (raw []byte, key string, err error) {
+	key = store.RawKey(id)
 	if store.IsRawID(id) {
-		raw, err := f.read(ctx, id, store.RawKey(id))
-		if !errors.Is(err, blob.ErrNotFound) {
-			return raw, store.RawKey(id), err
+		raw, err = blob.ReadLimited(ctx, f.deps.Blobs, key, f.cfg.MaxRawBytes)
+	}
+	if !store.IsRawID(id) || errors.Is(err, blob.ErrNotFound) {
+		var r store.RawMessage
+		r, err = f.deps.Store.GetRaw(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", id)), CodeRawNotFound)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("raw message %s: %w", id, err)
+		}
+		key = ""
+		raw, err = blob.ReadLimited(ctx, f.deps.Blobs, r.BlobKey, f.cfg.MaxRawBytes)
+		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
+			return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: bytes missing from the blob store: %w",
+				id, err)), CodeRawMissing)
 		}
 	}
-	r, err := f.deps.Store.GetRaw(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", id)), CodeRawNotFound)
+	if errors.Is(err, blob.ErrTooLarge) {
+		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is over the limit of %d bytes: %w",
+			id, f.cfg.MaxRawBytes, err)), CodeRawTooLarge)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("raw message %s: %w", id, err)
+		return nil, "", fmt.Errorf("read raw message %s: %w", id, err)
 	}
-	raw, err = f.read(ctx, id, r.BlobKey)
-	if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
-		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: bytes missing from the blob store: %w", id, err)),
-			CodeRawMissing)
-	}
-	return raw, "", err
-}
-
-// read reads the bytes under key, up to the size limit.
-func (f *function) read(ctx context.Context, id, key string) ([]byte, error) {
-	rc, err := f.deps.Blobs.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("open raw message %s: %w", id, err)
-	}
-	defer rc.Close()
-	tooLarge := fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is over the limit of %d bytes", id, f.cfg.MaxRawBytes)),
-		CodeRawTooLarge)
-	if blob.SizeOf(rc) > f.cfg.MaxRawBytes {
-		return nil, tooLarge
-	}
-	b, err := io.ReadAll(io.LimitReader(rc, f.cfg.MaxRawBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("read raw message %s: %w", id, err)
-	}
-	if int64(len(b)) > f.cfg.MaxRawBytes {
-		return nil, tooLarge
-	}
-	return b, nil
+	return raw, key, nil
 }
 
 // Parse checks the nesting depth of raw, then decodes it as one direct
@@ -356,24 +342,7 @@ func resolve(ctx context.Context, d store.Delivery, m *store.Message, account, o
 	return nil
 }
 
-// idSpace namespaces the notification ids.
-var idSpace = uuid.MustParse("8f7c1d2e-4b5a-4c3d-9e8f-1a2b3c4d5e6f")
-
-// notification is the new-message notification of m, created once (its
-// id derives from the message's).
+// notification is the new-message notification of m.
 func notification(m store.Message) store.Notification {
-	body, _ := json.Marshal(map[string]string{"message_id": m.ID, "discussion_id": m.DiscussionID}) // cannot fail
-	now := m.DateInsert
-	if now.IsZero() {
-		now = time.Now()
-	}
-	return store.Notification{
-		ID:        uuid.NewSHA1(idSpace, []byte("notification\x00"+m.ID)).String(),
-		UserID:    m.UserID,
-		Type:      store.NewMessageNotification,
-		Emitter:   NotificationEmitter,
-		Reference: m.ID,
-		Body:      string(body),
-		ExpiresAt: now.Add(store.LongLivedNotification),
-	}
+	return inbound.Notification(m, NotificationEmitter)
 }

@@ -288,7 +288,12 @@ func ThreadKey(ps []store.Participant, listIDs []string) string {
 
 // notification is the new-message notification of m; its id is derived
 // from the message id, so it is created once.
-func notification(m store.Message) store.Notification {
+func notification(m store.Message) store.Notification { return Notification(m, NotificationEmitter) }
+
+// Notification is the new-message notification of m signed by emitter
+// (long-lived); its id is derived from the message id, so a redelivered
+// message creates it once.
+func Notification(m store.Message, emitter string) store.Notification {
 	body, _ := json.Marshal(map[string]string{"message_id": m.ID, "discussion_id": m.DiscussionID}) // cannot fail
 	now := m.DateInsert
 	if now.IsZero() {
@@ -298,7 +303,7 @@ func notification(m store.Message) store.Notification {
 		ID:        uuid.NewSHA1(idSpace, []byte("notification\x00"+m.ID)).String(),
 		UserID:    m.UserID,
 		Type:      NotificationType,
-		Emitter:   NotificationEmitter,
+		Emitter:   emitter,
 		Reference: m.ID,
 		Body:      string(body),
 		ExpiresAt: now.Add(NotificationTTL),
