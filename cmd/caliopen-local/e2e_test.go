@@ -32,11 +32,19 @@ func localSystem(t *testing.T) (api string, nc *nats.Conn) {
 
 // localSystemSMTP is localSystem that also returns the SMTP address.
 func localSystemSMTP(t *testing.T) (api string, nc *nats.Conn, smtpAddr string) {
+	return localSystemEnv(t, nil)
+}
+
+// localSystemEnv is localSystemSMTP with more environment variables.
+func localSystemEnv(t *testing.T, extra map[string]string) (api string, nc *nats.Conn, smtpAddr string) {
 	t.Helper()
 	var out, logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	env := map[string]string{"CALIOPEN_ADMIN_PASSWORD": "admin-password-1", "API_BCRYPT_COST": "4"}
+	for k, v := range extra {
+		env[k] = v
+	}
 	go func() {
 		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
 			func(k string) string { return env[k] }, &out, &logs)

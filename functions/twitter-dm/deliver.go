@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -157,8 +156,9 @@ func (b *bridge) send(ctx context.Context, ident store.Identity, m store.Message
 	return b.finish(ctx, m, a, c, log)
 }
 
-// target is where draft m goes: its discussion's conversation, or its
-// first recipient.
+// target is where draft m goes: its discussion's conversation, the
+// conversation of the direct message it replies to (In-Reply-To: an X
+// event id), or its first recipient.
 func (b *bridge) target(ctx context.Context, c *xapi.Client, m store.Message) (string, error) {
 	if m.DiscussionID != "" {
 		d, err := b.deps.Store.GetDiscussion(ctx, m.UserID, m.DiscussionID)
@@ -167,6 +167,23 @@ func (b *bridge) target(ctx context.Context, c *xapi.Client, m store.Message) (s
 		}
 		if conv, ok := strings.CutPrefix(d.Key, threadPrefix); ok && xapi.IsConversationID(conv) {
 			return "conversation:" + conv, nil
+		}
+	}
+	if m.External.InReplyTo != "" {
+		found, err := b.deps.Store.MessagesByExternalID(ctx, m.UserID, []string{m.External.InReplyTo})
+		if err != nil {
+			return "", storeErr("find the message replied to", err)
+		}
+		for _, r := range found {
+			if r.Protocol == store.ProtocolTwitter && r.DiscussionID != "" {
+				d, err := b.deps.Store.GetDiscussion(ctx, m.UserID, r.DiscussionID)
+				if err != nil {
+					return "", storeErr("load discussion "+r.DiscussionID, err)
+				}
+				if conv, ok := strings.CutPrefix(d.Key, threadPrefix); ok && xapi.IsConversationID(conv) {
+					return "conversation:" + conv, nil
+				}
+			}
 		}
 	}
 	for _, p := range m.Participants {
@@ -203,17 +220,11 @@ func (b *bridge) putCopy(ctx context.Context, rawID string, c sentCopy) error {
 
 // storedCopy reads the sent copy of attempt rawID, if it was stored.
 func (b *bridge) storedCopy(ctx context.Context, rawID string) (sentCopy, bool, error) {
-	rc, err := b.deps.Blobs.Get(ctx, copyKey(rawID))
+	raw, err := blob.ReadLimited(ctx, b.deps.Blobs, copyKey(rawID), 1<<20)
 	if errors.Is(err, blob.ErrNotFound) {
 		return sentCopy{}, false, nil
 	}
-	if err != nil {
-		return sentCopy{}, false, fnhttp.WithCode(faults.Temp(fmt.Errorf("read an earlier attempt's sent copy: %w", err)),
-			"blob_unavailable")
-	}
-	defer rc.Close()
 	var c sentCopy
-	raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
 	if err == nil {
 		err = json.Unmarshal(raw, &c)
 	}

@@ -100,6 +100,7 @@ type Store interface {
 	SetIdentityInfos(ctx context.Context, userID, identityID string, set map[string]string) error
 	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
 	GetDiscussion(ctx context.Context, userID, id string) (store.Discussion, error)
+	MessagesByExternalID(ctx context.Context, userID string, messageIDs []string) ([]store.Message, error)
 	EnsureDiscussion(ctx context.Context, userID, key, subject string) (store.Discussion, error)
 	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a store.SendAttempt) (store.Message, error)
 	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)

@@ -52,7 +52,10 @@ func (e *emitter) Request(ctx context.Context, subject string, payload any) ([]b
 	e.mu.Lock()
 	e.requests = append(e.requests, o)
 	e.mu.Unlock()
-	if len(e.failText) > 0 {
+	e.mu.Lock()
+	failing := len(e.failText) > 0
+	e.mu.Unlock()
+	if failing {
 		rc, err := e.blobs.Get(ctx, store.RawKey(o.MessageID))
 		if err == nil {
 			var d struct {

@@ -32,7 +32,8 @@
 // under a lease and records the attempt (the raw id of its sent copy);
 // the copy (what is about to be sent) is stored in the blob store before
 // the hand-off, then the direct message is posted: to the draft's
-// conversation when the draft is in a twitter discussion, else to its
+// conversation when the draft is in a twitter discussion or replies
+// (In-Reply-To, an X event id) to a stored direct message, else to its
 // first recipient (a twitter participant, by X id or by username looked up
 // with GET /2/users/by/username). On success the copy is replaced by the
 // sent event and the message is marked sent (the X event id as its

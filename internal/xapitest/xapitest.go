@@ -144,6 +144,7 @@ type Server struct {
 	windows   map[[2]string]*window
 	requests  map[string]int
 	sent      []Event // events created through the API
+	last      http.Header
 	fail      []failure
 	onRequest func(r *http.Request)
 }
@@ -302,6 +303,13 @@ func (s *Server) Sent() []Event {
 	return slices.Clone(s.sent)
 }
 
+// LastHeader returns a header of the last answer.
+func (s *Server) LastHeader(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last.Get(name)
+}
+
 // Requests returns how many requests each group was sent (refused ones
 // included).
 func (s *Server) Requests() map[string]int {
@@ -401,6 +409,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests[group]++
+	defer func() { s.last = w.Header().Clone() }()
 	if group == GroupToken {
 		s.token(w, r)
 		return
