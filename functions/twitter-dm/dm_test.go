@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,7 +282,7 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("update_interval %s: %v", b, err)
 	}
 	id, _ := f.st.GetIdentity(context.Background(), f.user, f.ident.ID)
-	if !id.Sync.ThrottledUntil.Equal(f.now.Add(xapitest.Window)) || id.Sync.Cursor != "" {
+	if !id.Sync.ThrottledUntil.Equal(f.now.Add(xapitest.Window)) || !strings.HasPrefix(id.Sync.Cursor, "0 ") {
 		t.Errorf("throttle %v cursor %q", id.Sync.ThrottledUntil, id.Sync.Cursor)
 	}
 	// Before the reset: no call to X.
@@ -380,5 +381,32 @@ func TestBadOrders(t *testing.T) {
 	id, _ := f.st.GetIdentity(ctx, f.user, f.ident.ID)
 	if id.Sync.ErrorCount != 1 || id.Sync.LastError == "" {
 		t.Errorf("bad credentials: %+v", id.Sync)
+	}
+}
+
+// TestResumeCutWalk: a walk cut by MaxPages is resumed below what it read,
+// each DM stored once, and later syncs read only what is new.
+func TestResumeCutWalk(t *testing.T) {
+	f := newFixture(t)
+	f.b.cfg.MaxPages = 2
+	for i := range 530 {
+		f.x.Message("200", "100", "dm "+strconv.Itoa(i))
+	}
+	for range 3 {
+		f.sync()
+	}
+	if n := len(f.messages()); n != 530 {
+		t.Fatalf("%d messages after three syncs, want 530", n)
+	}
+	id, _ := f.st.GetIdentity(context.Background(), f.user, f.ident.ID)
+	if strings.Contains(id.Sync.Cursor, " ") {
+		t.Errorf("position %q still resuming", id.Sync.Cursor)
+	}
+	f.x.Message("300", "100", "new one")
+	before, requests := f.x.Requests()[xapitest.GroupDMLookup], len(f.em.requests)
+	f.sync()
+	if n := len(f.messages()); n != 531 || f.x.Requests()[xapitest.GroupDMLookup] != before+1 || len(f.em.requests) != requests+1 {
+		t.Errorf("after one new DM: %d messages, %d pages, %d process_inbound", n,
+			f.x.Requests()[xapitest.GroupDMLookup]-before, len(f.em.requests)-requests)
 	}
 }

@@ -17,8 +17,12 @@
 // then advances over the longest run of handled events, from the oldest:
 // a direct message that failed is fetched again by the next sync, never
 // skipped. A walk cut short (rate limit, MaxPages) handles what it found
-// and keeps the cursor, since older events may lie below it; the event ids
-// keep doubles out on the next walk.
+// and keeps the cursor, since older events may lie below it: when all it
+// found was handled, the next sync resumes below it (the page token is
+// kept with the cursor) and, once the pages down to the cursor are
+// handled, the cursor moves to the newest event the cut walk read; else
+// the next sync reads the same pages again (the event ids keep doubles
+// out). A page token that X no longer takes restarts from the top.
 //
 // Rate limits. A 429, or a page saying no request remains in the window
 // while more pages are needed, stops the walk at once: the window's end

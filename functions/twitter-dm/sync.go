@@ -36,6 +36,7 @@ type walk struct {
 	users    map[string]xapi.User
 	media    map[string]xapi.Media
 	complete bool      // reached the cursor or the end
+	next     string    // the page token below what a cut walk read
 	limited  time.Time // the rate-limit window's end when it stopped the walk
 	pages    int
 }
@@ -71,22 +72,24 @@ func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logge
 	if err != nil {
 		return b.failed(ctx, ident, err, log)
 	}
-	w, err := b.walk(ctx, acct.Client, ident.Sync.Cursor)
+	pos := parsePosition(ident.Sync.Cursor)
+	w, err := b.walk(ctx, acct.Client, pos.cursor, pos.token)
+	if err != nil && pos.token != "" && faults.IsPermanent(err) && !xapi.IsAuth(err) {
+		// X no longer takes the page token of a cut walk: walk again from the top.
+		if serr := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID,
+			store.SyncProgress{Cursor: position{cursor: pos.cursor}.String(), At: now}); serr != nil {
+			return fnhttp.Result{}, storeErr("save sync progress", serr)
+		}
+	}
 	if err != nil {
 		return b.failed(ctx, ident, err, log)
 	}
 	handled, failures := b.handle(ctx, ident, me, w, log)
-	cursor := ident.Sync.Cursor
-	for i, ev := range w.events {
-		if !handled[i] || !w.complete {
-			break
-		}
-		cursor = ev.ID
-	}
-	report := fmt.Sprintf("pages %d, events %d, handled %d, cursor %s", w.pages, len(w.events), countTrue(handled), cursor)
+	next := nextPosition(pos, w, handled, failures == nil)
+	report := fmt.Sprintf("pages %d, events %d, handled %d, position %q", w.pages, len(w.events), countTrue(handled), next.String())
 	if failures != nil || !w.limited.IsZero() {
-		if cursor != ident.Sync.Cursor {
-			if err := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID, store.SyncProgress{Cursor: cursor, At: now}); err != nil {
+		if next != pos {
+			if err := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID, store.SyncProgress{Cursor: next.String(), At: now}); err != nil {
 				return fnhttp.Result{}, storeErr("save sync progress", err)
 			}
 		}
@@ -95,7 +98,7 @@ func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logge
 		}
 		return b.failed(ctx, ident, failures, log)
 	}
-	if err := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID, store.SyncProgress{Cursor: cursor, At: now}); err != nil {
+	if err := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID, store.SyncProgress{Cursor: next.String(), At: now}); err != nil {
 		return fnhttp.Result{}, storeErr("save sync progress", err)
 	}
 	if !ident.Sync.ThrottledUntil.IsZero() {
@@ -104,17 +107,80 @@ func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logge
 		}
 		b.setInterval(ctx, ident, b.cfg.BaseInterval, log)
 	}
-	log.Info("direct messages synced", "pages", w.pages, "events", len(w.events), "cursor", cursor)
+	log.Info("direct messages synced", "pages", w.pages, "events", len(w.events), "position", next.String())
 	return fnhttp.Result{Message: report}, nil
 }
 
-// walk pages the events newer than cursor, newest first, and returns them
-// oldest first. A rate limit ends it with w.limited set; other API
-// failures are returned.
-func (b *bridge) walk(ctx context.Context, c *xapi.Client, cursor string) (walk, error) {
+// position is where the next sync starts, kept as the identity's sync
+// cursor: the newest event handled with everything before it (cursor),
+// and while a walk cut short (rate limit, MaxPages) is being resumed, the
+// page token below what it read (token) and the newest event it read
+// (head), which becomes the cursor once the pages below are handled.
+type position struct{ cursor, token, head string }
+
+// String is the stored form: "cursor" or "cursor token head" (cursor "0"
+// before any event was handled).
+func (p position) String() string {
+	if p.token == "" {
+		return p.cursor
+	}
+	cursor := p.cursor
+	if cursor == "" {
+		cursor = "0" // every event is later
+	}
+	return cursor + " " + p.token + " " + p.head
+}
+
+func parsePosition(s string) position {
+	f := strings.Fields(s)
+	if len(f) == 3 {
+		return position{cursor: f[0], token: f[1], head: f[2]}
+	}
+	if len(f) == 1 && xapi.IsID(f[0]) {
+		return position{cursor: f[0]}
+	}
+	return position{}
+}
+
+// nextPosition is where the sync after walk w starts. A complete walk
+// moves the cursor over the longest run of handled events from the
+// oldest (to the head of the walk it resumed, when all were handled). A
+// cut walk whose events were all handled is resumed below them; one with
+// a failure is read again.
+func nextPosition(pos position, w walk, handled []bool, all bool) position {
+	newest := pos.cursor
+	if n := len(w.events); n > 0 {
+		newest = w.events[n-1].ID
+	}
+	switch {
+	case w.complete && all && pos.head != "":
+		return position{cursor: pos.head}
+	case w.complete:
+		cursor := pos.cursor
+		for i, ev := range w.events {
+			if !handled[i] {
+				break
+			}
+			cursor = ev.ID
+		}
+		return position{cursor: cursor}
+	case all && w.next != "" && !strings.ContainsAny(w.next, " \t\n"):
+		head := pos.head
+		if head == "" {
+			head = newest
+		}
+		return position{cursor: pos.cursor, token: w.next, head: head}
+	}
+	return pos
+}
+
+// walk pages the events newer than cursor, newest first, from page token
+// (the first page when ""), and returns them oldest first. A rate limit
+// ends it with w.limited set; other API failures are returned.
+func (b *bridge) walk(ctx context.Context, c *xapi.Client, cursor, token string) (walk, error) {
 	w := walk{users: map[string]xapi.User{}, media: map[string]xapi.Media{}}
 	var newest []xapi.Event
-	q := xapi.EventsQuery{MaxResults: xapi.MaxResults}
+	q := xapi.EventsQuery{MaxResults: xapi.MaxResults, PaginationToken: token}
 	for w.pages < b.cfg.MaxPages {
 		p, err := c.DMEvents(ctx, q)
 		if reset, limited := xapi.RateLimited(err); limited {
@@ -148,6 +214,9 @@ func (b *bridge) walk(ctx context.Context, c *xapi.Client, cursor string) (walk,
 			w.limited = p.Rate.Reset // the next page would be refused
 			break
 		}
+	}
+	if !w.complete {
+		w.next = q.PaginationToken
 	}
 	slices.Reverse(newest)
 	w.events = newest
