@@ -18,4 +18,10 @@ go run ./cmd/bench-outbound -n 1000 -c 32
 go run ./cmd/bench-scheduler
 # IMAP: a full sync of 2,000 × 4 KB from Dovecot through imap-fetch and
 # inbound-email, beside mbsync with FSync on and off.
-go run ./cmd/bench-imap
+imap=$(go run ./cmd/bench-imap | tee /dev/stderr)
+# X direct messages: 10,000 events through twitter-dm, the connector and
+# inbound-twitter, beside the IMAP path's CPU a message just measured (the
+# median of its rounds) and the X API's documented request budget.
+imap_ms=$(printf '%s\n' "$imap" | grep -o '[0-9.]* ms of CPU each' | awk '{print $1}' | sort -n |
+  awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}')
+go run ./cmd/bench-twitter -imap-cpu-ms "$imap_ms"

@@ -1,12 +1,10 @@
 package inboundtwitter
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -50,6 +48,10 @@ type Store interface {
 type function struct {
 	cfg  Config
 	deps Deps
+
+	// discussions remembers the discussion of each conversation already
+	// ensured: a busy conversation costs no upsert a message.
+	discussions inbound.DiscussionCache
 }
 
 // New returns the function's core.
@@ -152,27 +154,33 @@ func Parse(raw []byte) (xapi.EventDoc, error) {
 	return doc, nil
 }
 
-// checkDepth refuses JSON nested deeper than max, reading tokens only.
+// checkDepth refuses JSON nested deeper than max. It scans the bytes once,
+// counting brackets outside strings, without building anything: the
+// decoder then meets no deeper document.
 func checkDepth(raw []byte, max int) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("not JSON: %w", err)
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
+	depth, inString, escaped := 0, false, false
+	for _, c := range raw {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
 			if depth++; depth > max {
 				return fmt.Errorf("nested deeper than %d", max)
 			}
-		case json.Delim('}'), json.Delim(']'):
+		case c == '}' || c == ']':
 			depth--
 		}
 	}
+	return nil
 }
 
 // deliver stores the event for the order's user in one transaction.
@@ -200,7 +208,10 @@ func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, key st
 	var (
 		stored store.Message
 		dup    bool
+		disc   string
 	)
+	// The closure may run more than once (store.Delivery); the cache
+	// learns the discussion once committed.
 	err := f.deps.Store.Deliver(ctx, func(d store.Delivery) error {
 		id, own, err := d.Target(ctx, o.UserID, o.RemoteID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -227,9 +238,12 @@ func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, key st
 		if err := resolve(ctx, d, &m, id.Identifier, own); err != nil {
 			return err
 		}
-		if m.DiscussionID, err = d.DiscussionID(ctx, o.UserID, ThreadKey(ev.DMConversationID), ""); err != nil {
-			return fmt.Errorf("ensure discussion for user %s: %w", o.UserID, err)
+		if m.DiscussionID, _ = f.discussions.Get(o.UserID, ev.DMConversationID); m.DiscussionID == "" {
+			if m.DiscussionID, err = d.DiscussionID(ctx, o.UserID, ThreadKey(ev.DMConversationID), ""); err != nil {
+				return fmt.Errorf("ensure discussion for user %s: %w", o.UserID, err)
+			}
 		}
+		disc = m.DiscussionID
 		stored, dup, err = d.PutInbound(ctx, m, notification)
 		if err != nil {
 			return fmt.Errorf("store direct message for user %s: %w", o.UserID, err)
@@ -242,6 +256,7 @@ func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, key st
 		}
 		return store.Message{}, false, fmt.Errorf("process raw message %s: %w", o.MessageID, err)
 	}
+	f.discussions.Put(o.UserID, ev.DMConversationID, disc)
 	return stored, dup, nil
 }
 

@@ -217,3 +217,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseDepth(t *testing.T) {
+	inString := dm("1", "2", "1-2", strings.Repeat("[{", 40)+`\"]}`+strings.Repeat("]", 3))
+	b, _ := json.Marshal(inString)
+	if _, err := inboundtwitter.Parse(b); err != nil {
+		t.Errorf("brackets inside the text refused: %v", err)
+	}
+	deep := `{"data":{"id":"1","event_type":"MessageCreate","sender_id":"2","dm_conversation_id":"1-2","x":` +
+		strings.Repeat("[", inboundtwitter.MaxDepth) + strings.Repeat("]", inboundtwitter.MaxDepth) + `}}`
+	if _, err := inboundtwitter.Parse([]byte(deep)); err == nil || !strings.Contains(err.Error(), "deeper") {
+		t.Errorf("a document nested %d deep accepted: %v", inboundtwitter.MaxDepth+2, err)
+	}
+}

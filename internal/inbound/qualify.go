@@ -69,7 +69,7 @@ type Qualifier struct {
 	// Now gives the arrival time when Input.Received is zero.
 	Now func() time.Time
 
-	discussions discussionCache
+	discussions DiscussionCache
 }
 
 // MessageID is the id of the message that raw message rawID gives user
@@ -163,7 +163,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if thread != "" {
-		q.discussions.put(in.UserID, thread, disc) // not the stored message's: a duplicate keeps its own
+		q.discussions.Put(in.UserID, thread, disc) // not the stored message's: a duplicate keeps its own
 	}
 	return out, nil
 }
@@ -254,7 +254,7 @@ func (q *Qualifier) discussion(ctx context.Context, d store.Delivery, m *store.M
 		}
 	}
 	key = ThreadKey(m.Participants, listIDs)
-	if id, ok := q.discussions.get(m.UserID, key); ok {
+	if id, ok := q.discussions.Get(m.UserID, key); ok {
 		return id, "", nil
 	}
 	if id, err = d.DiscussionID(ctx, m.UserID, key, m.Subject); err != nil {
