@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/caliopen/functions/internal/xapitest"
 )
@@ -157,5 +160,73 @@ func waitMessages(t *testing.T, c client, want int, within time.Duration) []map[
 			t.Fatalf("%d of %d messages after %s", len(all), want, within)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestEndToEndTwitterBadOrders sends bad orders on the three subjects of
+// the bridge to the running local system: requests get error replies with
+// a code, published orders end as dead letters with their reason, and
+// nothing is retried in a loop.
+func TestEndToEndTwitterBadOrders(t *testing.T) {
+	api, nc, _ := localSystemEnv(t, nil)
+	admin := login(t, api, "admin", "admin-password-1")
+	admin.must(201, "POST", "/admin/users", map[string]any{"name": "erin", "password": "erin-password-1"})
+	erin := login(t, api, "erin", "erin-password-1")
+	me := erin.must(200, "GET", "/me", nil)["user_id"].(string)
+	mail := erin.must(201, "POST", "/identities/remotes", map[string]any{"protocol": "email", "identifier": "erin@remote.example",
+		"infos": map[string]string{"inserver": "127.0.0.1:9"}})["identity_id"].(string)
+	dlq := make(chan *nats.Msg, 16)
+	sub, err := nc.ChanSubscribe("caliopen.dlq.>", dlq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	for _, tc := range []struct{ name, subject, body, code string }{
+		{"bad JSON", "inboundTwitter", `{"order":`, "invalid_json"},
+		{"missing field", "inboundTwitter", `{"order":"process_inbound","user_id":"` + me + `"}`, "missing_field"},
+		{"unknown raw message", "inboundTwitter", fmt.Sprintf(`{"message_id":"%s","order":"process_inbound","remote_id":"nope","user_id":"%s"}`,
+			strings.Repeat("ab", 32), me), "raw_not_found"},
+		{"deliver for an e-mail identity", "twitter_dm", fmt.Sprintf(`{"message_id":"m1","order":"deliver","remote_id":"%s","user_id":"%s"}`,
+			mail, me), "bad_identity"},
+		{"deliver for an unknown identity", "twitter_dm", fmt.Sprintf(`{"message_id":"m1","order":"deliver","remote_id":"nope","user_id":"%s"}`,
+			me), "unknown_identity"},
+	} {
+		reply, err := nc.Request(tc.subject, []byte(tc.body), 10*time.Second)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		var r map[string]any
+		json.Unmarshal(reply.Data, &r)
+		if reply.Header.Get("Nats-Service-Error-Code") != tc.code || r["error"] == nil || r["error"] == false {
+			t.Errorf("%s: reply %s (code %q), want an error with code %s", tc.name, reply.Data, reply.Header.Get("Nats-Service-Error-Code"), tc.code)
+		}
+	}
+
+	for _, tc := range []struct{ name, subject, body, code string }{
+		{"worker order without remote_id", "twitter_worker", `{"order":"add_worker","user_id":"` + me + `"}`, "missing_field"},
+		{"worker order for an e-mail identity", "twitter_worker", fmt.Sprintf(`{"order":"add_worker","remote_id":"%s","user_id":"%s"}`,
+			mail, me), "not_twitter_identity"},
+		{"sync of an unknown identity", "twitter_dm", fmt.Sprintf(`{"order":"sync","remote_id":"nope","user_id":"%s"}`, me), "unknown_identity"},
+		{"sync of an e-mail identity", "twitter_dm", fmt.Sprintf(`{"order":"sync","remote_id":"%s","user_id":"%s"}`, mail, me), "bad_identity"},
+	} {
+		if err := nc.Publish(tc.subject, []byte(tc.body)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case dl := <-dlq:
+			if dl.Header.Get("Caliopen-Error-Code") != tc.code || dl.Header.Get("Caliopen-Error") == "" || string(dl.Data) != tc.body {
+				t.Errorf("%s: dead letter %s on %s with code %q (%s), want code %s", tc.name, dl.Data, dl.Subject,
+					dl.Header.Get("Caliopen-Error-Code"), dl.Header.Get("Caliopen-Error"), tc.code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: no dead letter", tc.name)
+		}
+	}
+	select {
+	case dl := <-dlq:
+		t.Errorf("one more dead letter: %s", dl.Data)
+	case <-time.After(500 * time.Millisecond):
 	}
 }
