@@ -20,6 +20,7 @@ import (
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xaccount"
@@ -408,5 +409,45 @@ func TestResumeCutWalk(t *testing.T) {
 	if n := len(f.messages()); n != 531 || f.x.Requests()[xapitest.GroupDMLookup] != before+1 || len(f.em.requests) != requests+1 {
 		t.Errorf("after one new DM: %d messages, %d pages, %d process_inbound", n,
 			f.x.Requests()[xapitest.GroupDMLookup]-before, len(f.em.requests)-requests)
+	}
+}
+
+// TestOAuth2Refresh: an account whose access token expired is renewed
+// through X's token endpoint (oauth2creds, provider twitter) before the
+// sync, and the renewed credentials are stored sealed.
+func TestOAuth2Refresh(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.x.AddBearer("expired", "100", time.Now().Add(-time.Hour))
+	f.x.AddOAuth2Client("caliopen-app", "app-secret", "refresh-1", "100")
+	f.x.Message("200", "100", "hello")
+	id, err := f.st.CreateIdentity(ctx, store.Identity{ID: "tw2", UserID: f.user, Type: store.RemoteIdentity,
+		Protocol: store.ProtocolTwitter, Identifier: "alice2", Infos: map[string]string{"authtype": "oauth2", "provider": "twitter"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := f.b.deps.Keyring.(*secrets.Keyring)
+	creds, _ := ring.Seal([]byte(`{"oauth2accesstoken":"expired","oauh2refreshtoken":"refresh-1","tokenexpiry":"`+
+		time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`), []byte(id.ID))
+	if err := f.st.SetCredentials(ctx, f.user, id.ID, creds); err != nil {
+		t.Fatal(err)
+	}
+	f.b.deps.Tokens = oauth2creds.New(oauth2creds.Config{Providers: map[string]oauth2creds.Provider{
+		"twitter": {ClientID: "caliopen-app", ClientSecret: "app-secret", TokenURL: f.x.URL + "/2/oauth2/token"}}}, ring, f.st, nil)
+	code, errCode, body := f.order(contract.DeliverOrder{Order: "sync", RemoteID: id.ID, UserID: f.user})
+	if code != 200 || strings.Contains(body, "failure") {
+		t.Fatalf("sync: %d %s %s", code, errCode, body)
+	}
+	got, _ := f.st.GetIdentity(ctx, f.user, id.ID)
+	plain, err := ring.Open(got.Credentials, []byte(id.ID))
+	if err != nil || strings.Contains(string(plain), `"expired"`) || strings.Contains(string(plain), "refresh-1") {
+		t.Errorf("stored credentials after the refresh: %s %v", plain, err)
+	}
+	if n := f.x.Requests()[xapitest.GroupToken]; n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+	ms, _, _ := f.st.ListMessages(ctx, f.user, store.MessageFilter{}, store.Page{})
+	if len(ms) != 1 {
+		t.Errorf("%d messages after the sync, want 1", len(ms))
 	}
 }
