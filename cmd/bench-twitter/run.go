@@ -155,7 +155,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(id.Sync.Cursor, " ") { // not resuming a cut walk
+		// A sync that left events (budget, page limit) publishes a
+		// follow-up; here the loop is the follow-up chain.
+		if !strings.Contains(id.Sync.Cursor, " ") && !strings.Contains(res.Message, "more to come") {
 			break
 		}
 		if invocations == 20 {

@@ -19,10 +19,11 @@ import (
 // scheduler's sync brings the direct messages of one-to-one and group
 // conversations into discussions (add_identity → identities-orders →
 // scheduler → twitter_dm sync → twitter-dm → process_inbound →
-// inbound-twitter); the rate limit stops the first sync and slows polling
+// inbound-twitter), two pages a sync and the rest in follow-up syncs
+// through the connector; the rate limit stops the walk and slows polling
 // down (update_interval), a sync before the reset calls nothing, the one
-// after it finishes the import and restores the interval; a reply sent
-// twice through SendDraft reaches X once.
+// after it resumes the import, and its follow-up finishes it and restores
+// the interval; a reply sent twice through SendDraft reaches X once.
 func TestEndToEndTwitter(t *testing.T) {
 	x := xapitest.New()
 	defer x.Close()
@@ -51,7 +52,8 @@ func TestEndToEndTwitter(t *testing.T) {
 	}
 	x.SetLimit(xapitest.GroupDMLookup, 3) // 502 events are 6 pages
 
-	api, nc, _ := localSystemEnv(t, map[string]string{"TWITTER_API_URL": x.URL})
+	// Two pages a sync: the rest goes on in follow-up syncs through the connector.
+	api, nc, _ := localSystemEnv(t, map[string]string{"TWITTER_API_URL": x.URL, "TWITTER_DM_MAX_PAGES": "2"})
 	ids := watch(t, nc, "identitiesWorker")
 	admin := login(t, api, "admin", "admin-password-1")
 	admin.must(201, "POST", "/admin/users", map[string]any{"name": "erin", "password": "erin-password-1"})

@@ -27,6 +27,10 @@ type Config struct {
 	MaxPages int
 	// InFlight is how many process_inbound requests run at once.
 	InFlight int
+	// Budget is how long one sync keeps starting process_inbound
+	// requests; the events left go to a follow-up sync. Keep Budget +
+	// ProcessTimeout + the walk's time below exec_timeout.
+	Budget time.Duration
 	// ProcessTimeout bounds one process_inbound request (the seed's 10 s).
 	ProcessTimeout time.Duration
 	// Lease is how long a sync holds the account; SendLease how long a
@@ -42,6 +46,7 @@ const (
 	EnvMaxPages       = "TWITTER_DM_MAX_PAGES"       // default 100
 	EnvInFlight       = "TWITTER_DM_IN_FLIGHT"       // default 16
 	EnvProcessTimeout = "TWITTER_DM_PROCESS_TIMEOUT" // default 10s
+	EnvBudget         = "TWITTER_DM_BUDGET"          // default 10s
 	EnvLease          = "TWITTER_DM_LEASE"           // default 2m
 	EnvSendLease      = "TWITTER_DM_SEND_LEASE"      // default 1m
 	EnvBaseInterval   = "CALIOPEN_POLL_TWITTER_INTERVAL"
@@ -50,7 +55,7 @@ const (
 
 // DefaultConfig is the configuration without environment.
 func DefaultConfig() Config {
-	return Config{MaxPages: 100, InFlight: 16, ProcessTimeout: 10 * time.Second, Lease: 2 * time.Minute,
+	return Config{MaxPages: 100, InFlight: 16, Budget: 10 * time.Second, ProcessTimeout: 10 * time.Second, Lease: 2 * time.Minute,
 		SendLease: time.Minute, BaseInterval: 2 * time.Minute, MaxInterval: 24 * time.Hour}
 }
 
@@ -69,7 +74,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			*dst = n
 		}
 	}
-	for name, dst := range map[string]*time.Duration{EnvProcessTimeout: &cfg.ProcessTimeout, EnvLease: &cfg.Lease,
+	for name, dst := range map[string]*time.Duration{EnvProcessTimeout: &cfg.ProcessTimeout, EnvBudget: &cfg.Budget, EnvLease: &cfg.Lease,
 		EnvSendLease: &cfg.SendLease, EnvBaseInterval: &cfg.BaseInterval, EnvMaxInterval: &cfg.MaxInterval} {
 		errs = append(errs, envconf.Duration(getenv, name, dst))
 	}
@@ -83,8 +88,12 @@ func (cfg Config) Validate() error {
 	if cfg.MaxPages < 1 || cfg.InFlight < 1 {
 		errs = append(errs, errors.New("max pages and in-flight must be at least 1"))
 	}
-	if cfg.ProcessTimeout <= 0 || cfg.Lease <= 0 || cfg.SendLease <= 0 {
-		errs = append(errs, errors.New("the process timeout and the leases must be positive"))
+	if cfg.ProcessTimeout <= 0 || cfg.Budget <= 0 || cfg.Lease <= 0 || cfg.SendLease <= 0 {
+		errs = append(errs, errors.New("the budget, the process timeout and the leases must be positive"))
+	}
+	if cfg.Lease <= cfg.Budget+cfg.ProcessTimeout {
+		errs = append(errs, fmt.Errorf("the lease (%s) must exceed the budget and the process timeout (%s)",
+			cfg.Lease, cfg.Budget+cfg.ProcessTimeout))
 	}
 	if cfg.BaseInterval < time.Minute || cfg.MaxInterval < cfg.BaseInterval {
 		errs = append(errs, errors.New("the base interval must be at least 1m and the max interval at least the base"))

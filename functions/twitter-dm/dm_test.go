@@ -35,6 +35,7 @@ type emitter struct {
 	inbound   http.Handler
 	mu        sync.Mutex
 	published []contract.IdentityOrder
+	followups []string // sync orders published on twitter_dm
 	requests  []contract.DeliverOrder
 	failText  map[string]bool
 	st        *store.SQL
@@ -42,10 +43,16 @@ type emitter struct {
 }
 
 func (e *emitter) Request(ctx context.Context, subject string, payload any) ([]byte, error) {
+	body, _ := json.Marshal(payload)
+	if subject == contract.SubjectTwitterDM { // a follow-up sync, accepted as the connector does
+		e.mu.Lock()
+		e.followups = append(e.followups, string(body))
+		e.mu.Unlock()
+		return []byte(`{"error":false,"message":"accepted"}`), nil
+	}
 	if subject != contract.SubjectInboundTwitter {
 		e.t.Errorf("request on %s", subject)
 	}
-	body, _ := json.Marshal(payload)
 	var o contract.DeliverOrder
 	_ = json.Unmarshal(body, &o)
 	if string(body) != `{"message_id":"`+o.MessageID+`","order":"process_inbound","remote_id":"`+o.RemoteID+`","user_id":"`+o.UserID+`"}` {
@@ -83,13 +90,14 @@ func (e *emitter) Request(ctx context.Context, subject string, payload any) ([]b
 }
 
 func (e *emitter) Publish(_ context.Context, subject string, payload any) error {
-	if subject != contract.SubjectIdentitiesWorker {
-		e.t.Errorf("publish on %s", subject)
-	}
-	o := payload.(contract.IdentityOrder)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.published = append(e.published, o)
+	switch subject {
+	case contract.SubjectIdentitiesWorker:
+		e.published = append(e.published, payload.(contract.IdentityOrder))
+	default:
+		e.t.Errorf("publish on %s", subject)
+	}
 	return nil
 }
 
@@ -449,5 +457,33 @@ func TestOAuth2Refresh(t *testing.T) {
 	ms, _, _ := f.st.ListMessages(ctx, f.user, store.MessageFilter{}, store.Page{})
 	if len(ms) != 1 {
 		t.Errorf("%d messages after the sync, want 1", len(ms))
+	}
+}
+
+// TestBudgetFollowUp: a sync whose budget ends leaves the rest to a
+// follow-up sync it publishes (the seed's sync payload), after releasing
+// the lease; the follow-ups import everything once.
+func TestBudgetFollowUp(t *testing.T) {
+	f := newFixture(t)
+	f.b.cfg.Budget = time.Nanosecond // one event a sync
+	f.b.cfg.InFlight = 1
+	for i := range 5 {
+		f.x.Message("200", "100", "dm "+strconv.Itoa(i))
+	}
+	for i := range 10 {
+		body := f.sync()
+		if !strings.Contains(body, "more to come") {
+			if i != 4 {
+				t.Errorf("sync %d ended the import: %s", i, body)
+			}
+			break
+		}
+	}
+	want := `{"order":"sync","remote_id":"` + f.ident.ID + `","user_id":"` + f.user + `"}`
+	if len(f.em.followups) != 4 || f.em.followups[0] != want {
+		t.Errorf("follow-ups %v, want 4 of %s", f.em.followups, want)
+	}
+	if n := len(f.messages()); n != 5 {
+		t.Errorf("%d messages, want 5", n)
 	}
 }

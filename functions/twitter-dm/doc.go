@@ -22,7 +22,10 @@
 // kept with the cursor) and, once the pages down to the cursor are
 // handled, the cursor moves to the newest event the cut walk read; else
 // the next sync reads the same pages again (the event ids keep doubles
-// out). A page token that X no longer takes restarts from the top.
+// out). A page token that X no longer takes restarts from the top. One
+// sync pages and starts requests for Budget (10 s) at most; what it leaves
+// is taken up by a follow-up sync it publishes on twitter_dm once its
+// lease is released, as imap-fetch does, when it made progress.
 //
 // Rate limits. A 429, or a page saying no request remains in the window
 // while more pages are needed, stops the walk at once: the window's end

@@ -57,59 +57,100 @@ func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logge
 	if !got {
 		return fnhttp.Result{Message: "another sync of the identity is running"}, nil
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := b.deps.Store.ReleaseSync(rctx, ident.UserID, ident.ID); err != nil {
-			log.Warn("sync lease not released", "err", err.Error())
-		}
-	}()
+	res, more, err := b.syncHeld(ctx, ident, log)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if rerr := b.deps.Store.ReleaseSync(rctx, ident.UserID, ident.ID); rerr != nil {
+		log.Warn("sync lease not released", "err", rerr.Error())
+	}
+	if err != nil || !more {
+		return res, err
+	}
+	// After the release, so the follow-up finds the lease free.
+	if err := b.followUp(ctx, ident); err != nil {
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("send the follow-up sync: %w", err)), "publish_failed")
+	}
+	res.Message += ", more to come"
+	return res, nil
+}
+
+// followUp sends sync for ident on twitter_dm as the scheduler does: no
+// stream captures twitter_dm (it carries deliver requests), so it is a
+// request, which the connector hands off to its stream and answers
+// {"error":false,"message":"accepted"}.
+func (b *bridge) followUp(ctx context.Context, ident store.Identity) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	order := contract.RemoteOrder{Order: contract.OrderSync, RemoteID: ident.ID, UserID: ident.UserID}
+	body, err := b.deps.Emitter.Request(ctx, contract.SubjectTwitterDM, order)
+	if err != nil {
+		return err
+	}
+	var r contract.DeliverReply
+	if err := json.Unmarshal(body, &r); err != nil || r.Error {
+		return fmt.Errorf("not accepted: %.200q", body)
+	}
+	return nil
+}
+
+// syncHeld is the sync under the lease; more says that events were left
+// for a follow-up sync (the budget ran out).
+func (b *bridge) syncHeld(ctx context.Context, ident store.Identity, log *slog.Logger) (fnhttp.Result, bool, error) {
+	now := b.deps.Now()
 	acct, err := xaccount.Open(ctx, b.cfg.X, ident, b.deps.Keyring, b.deps.Tokens)
 	if err != nil {
-		return b.failed(ctx, ident, err, log)
+		return noMore(b.failed(ctx, ident, err, log))
 	}
 	me, err := xaccount.Who(ctx, acct, b.deps.Store, false)
 	if err != nil {
-		return b.failed(ctx, ident, err, log)
+		return noMore(b.failed(ctx, ident, err, log))
 	}
 	pos := parsePosition(ident.Sync.Cursor)
-	w, err := b.walk(ctx, acct.Client, pos.cursor, pos.token)
+	end := time.Now().Add(b.cfg.Budget)
+	w, err := b.walk(ctx, acct.Client, pos.cursor, pos.token, end)
 	if err != nil && pos.token != "" && faults.IsPermanent(err) && !xapi.IsAuth(err) {
 		// X no longer takes the page token of a cut walk: walk again from the top.
 		if serr := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID,
 			store.SyncProgress{Cursor: position{cursor: pos.cursor}.String(), At: now}); serr != nil {
-			return fnhttp.Result{}, storeErr("save sync progress", serr)
+			return fnhttp.Result{}, false, storeErr("save sync progress", serr)
 		}
 	}
 	if err != nil {
-		return b.failed(ctx, ident, err, log)
+		return noMore(b.failed(ctx, ident, err, log))
 	}
-	handled, failures := b.handle(ctx, ident, me, w, log)
-	next := nextPosition(pos, w, handled, failures == nil)
+	handled, failures := b.handle(ctx, ident, me, w, end, log)
+	all := countTrue(handled) == len(handled)
+	next := nextPosition(pos, w, handled, all)
 	report := fmt.Sprintf("pages %d, events %d, handled %d, position %q", w.pages, len(w.events), countTrue(handled), next.String())
 	if failures != nil || !w.limited.IsZero() {
 		if next != pos {
 			if err := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID, store.SyncProgress{Cursor: next.String(), At: now}); err != nil {
-				return fnhttp.Result{}, storeErr("save sync progress", err)
+				return fnhttp.Result{}, false, storeErr("save sync progress", err)
 			}
 		}
 		if !w.limited.IsZero() {
-			return b.throttled(ctx, ident, w.limited, report, log)
+			return noMore(b.throttled(ctx, ident, w.limited, report, log))
 		}
-		return b.failed(ctx, ident, failures, log)
+		return noMore(b.failed(ctx, ident, failures, log))
 	}
 	if err := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID, store.SyncProgress{Cursor: next.String(), At: now}); err != nil {
-		return fnhttp.Result{}, storeErr("save sync progress", err)
+		return fnhttp.Result{}, false, storeErr("save sync progress", err)
 	}
 	if !ident.Sync.ThrottledUntil.IsZero() {
 		if err := b.deps.Store.SetThrottle(ctx, ident.UserID, ident.ID, time.Time{}); err != nil {
-			return fnhttp.Result{}, storeErr("clear the throttle", err)
+			return fnhttp.Result{}, false, storeErr("clear the throttle", err)
 		}
 		b.setInterval(ctx, ident, b.cfg.BaseInterval, log)
 	}
 	log.Info("direct messages synced", "pages", w.pages, "events", len(w.events), "position", next.String())
-	return fnhttp.Result{Message: report}, nil
+	// What the budget or the page limit left: a follow-up sync goes on,
+	// provided this one made progress.
+	more := (!all || !w.complete) && next != pos
+	return fnhttp.Result{Message: report}, more, nil
 }
+
+// noMore passes a result on with no follow-up.
+func noMore(res fnhttp.Result, err error) (fnhttp.Result, bool, error) { return res, false, err }
 
 // position is where the next sync starts, kept as the identity's sync
 // cursor: the newest event handled with everything before it (cursor),
@@ -175,13 +216,14 @@ func nextPosition(pos position, w walk, handled []bool, all bool) position {
 }
 
 // walk pages the events newer than cursor, newest first, from page token
-// (the first page when ""), and returns them oldest first. A rate limit
-// ends it with w.limited set; other API failures are returned.
-func (b *bridge) walk(ctx context.Context, c *xapi.Client, cursor, token string) (walk, error) {
+// (the first page when ""), until end (one page at least), and returns
+// them oldest first. A rate limit ends it with w.limited set; other API
+// failures are returned.
+func (b *bridge) walk(ctx context.Context, c *xapi.Client, cursor, token string, end time.Time) (walk, error) {
 	w := walk{users: map[string]xapi.User{}, media: map[string]xapi.Media{}}
 	var newest []xapi.Event
 	q := xapi.EventsQuery{MaxResults: xapi.MaxResults, PaginationToken: token}
-	for w.pages < b.cfg.MaxPages {
+	for w.pages < b.cfg.MaxPages && (w.pages == 0 || time.Now().Before(end)) {
 		p, err := c.DMEvents(ctx, q)
 		if reset, limited := xapi.RateLimited(err); limited {
 			w.limited = reset
@@ -223,9 +265,10 @@ func (b *bridge) walk(ctx context.Context, c *xapi.Client, cursor, token string)
 	return w, nil
 }
 
-// handle stores and processes w's events, InFlight at a time, and returns
-// which were handled and the first failure.
-func (b *bridge) handle(ctx context.Context, ident store.Identity, me xapi.User, w walk, log *slog.Logger) ([]bool, error) {
+// handle stores and processes w's events, InFlight at a time, starting
+// none after end (one at least), and returns which were handled and the
+// first failure.
+func (b *bridge) handle(ctx context.Context, ident store.Identity, me xapi.User, w walk, end time.Time, log *slog.Logger) ([]bool, error) {
 	handled := make([]bool, len(w.events))
 	var (
 		mu    sync.Mutex
@@ -233,11 +276,16 @@ func (b *bridge) handle(ctx context.Context, ident store.Identity, me xapi.User,
 		wg    sync.WaitGroup
 	)
 	sem := make(chan struct{}, b.cfg.InFlight)
+	started := 0
 	for i, ev := range w.events {
+		if started > 0 && time.Now().After(end) || ctx.Err() != nil {
+			break // the rest is left to a follow-up sync; each sync handles one at least
+		}
 		if ev.EventType != xapi.MessageCreate {
 			handled[i] = true
 			continue
 		}
+		started++
 		sem <- struct{}{}
 		wg.Add(1)
 		b.pool.Go(func() {
