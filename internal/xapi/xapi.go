@@ -12,7 +12,7 @@
 // Every response body is read up to Config.MaxBody. A non-2xx answer
 // becomes an *Error carrying the API's problem body (title, detail, type,
 // errors) and the rate-limit headers, classified once (internal/faults):
-// 429 is throttled (RetryAt says when the window resets), 401 and 403 are
+// 429 is throttled (RateLimited says when the window resets), 401 is
 // permanent and Auth, other 4xx permanent, 5xx and transport failures
 // temporary. A successful answer's x-rate-limit-* headers are returned too,
 // so a caller stops before it is refused.
@@ -203,10 +203,10 @@ func (e *Error) Error() string {
 // Temporary says whether a retry may succeed (faults reads it).
 func (e *Error) Temporary() bool { return e.Status >= 500 || e.Status == http.StatusTooManyRequests }
 
-// Auth says the credentials were refused: the user must authorize again.
-func (e *Error) Auth() bool {
-	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
-}
+// Auth says the credentials were refused (401): the user must authorize
+// again. A 403 refuses the action itself (a recipient who takes no direct
+// messages, a conversation the user left) and is permanent too.
+func (e *Error) Auth() bool { return e.Status == http.StatusUnauthorized }
 
 // NotFound says the resource does not exist.
 func (e *Error) NotFound() bool {

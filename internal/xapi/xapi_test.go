@@ -216,3 +216,14 @@ func TestLater(t *testing.T) {
 		}
 	}
 }
+
+func TestForbiddenIsNotAuth(t *testing.T) {
+	s := server(t)
+	c := bearerClient(t, s, "tok")
+	g := s.Group("200", "100")
+	s.Leave(g, "100")
+	_, _, err := c.SendToConversation(context.Background(), g, "hello?")
+	if err == nil || xapi.IsAuth(err) || !faults.IsPermanent(err) || !strings.Contains(err.Error(), "403") {
+		t.Errorf("send to a conversation left: %v", err)
+	}
+}
