@@ -34,7 +34,7 @@ func TestLoadConfig(t *testing.T) {
 	cfg, err = LoadConfig(env(map[string]string{
 		"NATS_URL": "nats://a:4222,nats://b:4222", "CONNECTOR_MODE": "static", "TOPIC_MAP_FILE": "/etc/map.yaml",
 		"MAX_INFLIGHT": "7", "BACKOFF_BASE": "250ms", "BACKOFF_MAX": "10s", "NATS_TOKEN": "s3cret", "LOG_LEVEL": "debug",
-		"STREAM_REPLICAS": "3",
+		"STREAM_REPLICAS":     "3",
 		"CALIOPEN_INVOKE_KEY": strings.Repeat("k", 32),
 	}))
 	if err != nil {

@@ -20,8 +20,11 @@ import (
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	imapworker "github.com/caliopen/functions/functions/imap-worker"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	inboundtwitter "github.com/caliopen/functions/functions/inbound-twitter"
 	keyaction "github.com/caliopen/functions/functions/key-action"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
+	twitterdm "github.com/caliopen/functions/functions/twitter-dm"
+	twitterworker "github.com/caliopen/functions/functions/twitter-worker"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
@@ -128,6 +131,26 @@ func All() []Spec {
 			}
 			return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
 				Keyring: env.Keyring, Tokens: tokens, Emitter: env.Emitter, Logger: env.Logger.With("fn", "imap-deliver")})
+		}},
+		{Name: "twitter-worker", Build: func(env Env) (fnhttp.Core, error) {
+			tokens, err := tokens(env)
+			if err != nil {
+				return nil, err
+			}
+			return twitterworker.Build(env.Getenv, twitterworker.Deps{Store: env.Store, Keyring: env.Keyring, Tokens: tokens,
+				Logger: env.Logger.With("fn", "twitter-worker")})
+		}},
+		{Name: "twitter-dm", Build: func(env Env) (fnhttp.Core, error) {
+			tokens, err := tokens(env)
+			if err != nil {
+				return nil, err
+			}
+			return twitterdm.Build(env.Getenv, twitterdm.Deps{Store: env.Store, Blobs: env.Blobs, Keyring: env.Keyring,
+				Tokens: tokens, Emitter: env.Emitter, Logger: env.Logger.With("fn", "twitter-dm")})
+		}},
+		{Name: "inbound-twitter", Build: func(env Env) (fnhttp.Core, error) {
+			return inboundtwitter.Build(env.Getenv, inboundtwitter.Deps{Store: env.Store, Blobs: env.Blobs,
+				Logger: env.Logger.With("fn", "inbound-twitter")})
 		}},
 		{Name: "contact-action", Build: func(env Env) (fnhttp.Core, error) {
 			return contactaction.Build(env.Getenv, contactaction.Deps{Store: env.Store,

@@ -19,7 +19,7 @@ go run ./cmd/bench-outbound -n 1000 -c 32
 go run ./cmd/bench-scheduler
 # IMAP: a full sync of 2,000 × 4 KB from Dovecot through imap-fetch and
 # inbound-email, beside mbsync with FSync on and off.
-go run ./cmd/bench-imap
+imap=$(go run ./cmd/bench-imap | tee /dev/stderr)
 # A function's cold start (process start to first reply), beside a bare
 # process start and exit.
 go run ./cmd/bench-coldstart
@@ -27,3 +27,9 @@ go run ./cmd/bench-coldstart
 # server, beside GnuPG locating the same addresses one after another.
 vars=$(bash scripts/test-peers/keyservers.sh) && eval "$vars"
 go test -run='^$' -bench=DiscoverVsGnuPG -benchtime=1x ./functions/key-action/
+# X direct messages: 10,000 events through twitter-dm, the connector and
+# inbound-twitter, beside the IMAP path's CPU a message just measured (the
+# median of its rounds) and the X API's documented request budget.
+imap_ms=$(printf '%s\n' "$imap" | grep -o '[0-9.]* ms of CPU each' | awk '{print $1}' | sort -n |
+  awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}')
+go run ./cmd/bench-twitter -imap-cpu-ms "$imap_ms"

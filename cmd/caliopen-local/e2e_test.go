@@ -32,6 +32,11 @@ func localSystem(t *testing.T) (api string, nc *nats.Conn) {
 
 // localSystemSMTP is localSystem that also returns the SMTP address.
 func localSystemSMTP(t *testing.T) (api string, nc *nats.Conn, smtpAddr string) {
+	return localSystemEnv(t, nil)
+}
+
+// localSystemEnv is localSystemSMTP with more environment variables.
+func localSystemEnv(t *testing.T, extra map[string]string) (api string, nc *nats.Conn, smtpAddr string) {
 	t.Helper()
 	var out, logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -39,6 +44,9 @@ func localSystemSMTP(t *testing.T) (api string, nc *nats.Conn, smtpAddr string) 
 	// Key discovery stays on this machine: Autocrypt headers only.
 	env := map[string]string{"CALIOPEN_ADMIN_PASSWORD": "admin-password-1", "API_BCRYPT_COST": "4",
 		"CALIOPEN_KEYS_SOURCES": "autocrypt"}
+	for k, v := range extra {
+		env[k] = v
+	}
 	go func() {
 		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
 			func(k string) string { return env[k] }, &out, &logs)

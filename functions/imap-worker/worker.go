@@ -58,21 +58,12 @@ func (w *worker) add(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.Res
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
-	now := w.deps.Now()
-	created, err := w.deps.Store.EnsureSchedule(ctx, id.UserID, id.ID, now)
+	started, err := idorders.Start(ctx, w.deps.Store, id, w.deps.Now())
 	if err != nil {
-		return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
+		return fnhttp.Result{}, err
 	}
-	if id.Status == store.Active && !created {
+	if !started {
 		return fnhttp.Result{Message: "worker of identity " + id.ID + " is already running"}, nil
-	}
-	if err := w.deps.Store.SetIdentityStatus(ctx, id.UserID, id.ID, store.Active); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("activate identity "+id.ID, err)
-	}
-	if !created {
-		if err := w.deps.Store.SetNextRun(ctx, id.UserID, id.ID, now); err != nil {
-			return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
-		}
 	}
 	return fnhttp.Result{Message: "worker of identity " + id.ID + " started"}, nil
 }
@@ -104,11 +95,8 @@ func (w *worker) remove(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
-	if err := w.deps.Store.SetIdentityStatus(ctx, id.UserID, id.ID, store.Inactive); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("deactivate identity "+id.ID, err)
-	}
-	if err := w.deps.Store.DeleteSchedule(ctx, id.UserID, id.ID); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("unschedule identity "+id.ID, err)
+	if err := idorders.Stop(ctx, w.deps.Store, id); err != nil {
+		return fnhttp.Result{}, err
 	}
 	return fnhttp.Result{Message: "worker of identity " + id.ID + " stopped"}, nil
 }

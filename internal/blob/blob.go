@@ -152,3 +152,28 @@ func (c ctxReader) Read(p []byte) (int, error) {
 type Lister interface {
 	List(ctx context.Context, prefix string, fn func(Info) error) error
 }
+
+// ErrTooLarge is returned by ReadLimited for an object over its limit.
+var ErrTooLarge = errors.New("blob: object over the size limit")
+
+// ReadLimited reads the object under key whole, refusing one of more than
+// max bytes with ErrTooLarge: before reading when the store says its size,
+// after max+1 bytes otherwise. A missing object gives ErrNotFound.
+func ReadLimited(ctx context.Context, s Store, key string, max int64) ([]byte, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if SizeOf(rc) > max {
+		return nil, fmt.Errorf("%s: %w", key, ErrTooLarge)
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: %w", key, ErrTooLarge)
+	}
+	return b, nil
+}

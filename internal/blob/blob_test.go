@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/blob/dirblob"
 )
 
 func TestValidKey(t *testing.T) {
@@ -52,5 +53,25 @@ func TestCopyExact(t *testing.T) {
 	cancel()
 	if _, err := blob.CopyExact(c, &bytes.Buffer{}, strings.NewReader("x"), 1); !errors.Is(err, context.Canceled) {
 		t.Errorf("CopyExact with a canceled context = %v", err)
+	}
+}
+
+func TestReadLimited(t *testing.T) {
+	ctx := context.Background()
+	s, err := dirblob.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "k", strings.NewReader("hello"), 5); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := blob.ReadLimited(ctx, s, "k", 5); err != nil || string(b) != "hello" {
+		t.Errorf("at the limit: %q %v", b, err)
+	}
+	if _, err := blob.ReadLimited(ctx, s, "k", 4); !errors.Is(err, blob.ErrTooLarge) {
+		t.Errorf("over the limit: %v", err)
+	}
+	if _, err := blob.ReadLimited(ctx, s, "nope", 4); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("missing: %v", err)
 	}
 }

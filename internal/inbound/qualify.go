@@ -72,7 +72,7 @@ type Qualifier struct {
 	// fields: DefaultLimits).
 	Limits Limits
 
-	discussions discussionCache
+	discussions DiscussionCache
 }
 
 // MessageID is the id of the message that raw message rawID gives user
@@ -170,7 +170,7 @@ func (q *Qualifier) Deliver(ctx context.Context, in Input) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if thread != "" {
-		q.discussions.put(in.UserID, thread, disc) // not the stored message's: a duplicate keeps its own
+		q.discussions.Put(in.UserID, thread, disc) // not the stored message's: a duplicate keeps its own
 	}
 	return out, nil
 }
@@ -287,7 +287,7 @@ func (q *Qualifier) discussion(ctx context.Context, d store.Delivery, m *store.M
 		}
 	}
 	key = ThreadKey(m.Participants, listIDs)
-	if id, ok := q.discussions.get(m.UserID, key); ok {
+	if id, ok := q.discussions.Get(m.UserID, key); ok {
 		return id, "", nil
 	}
 	if id, err = d.DiscussionID(ctx, m.UserID, key, m.Subject); err != nil {
@@ -321,7 +321,12 @@ func ThreadKey(ps []store.Participant, listIDs []string) string {
 
 // notification is the new-message notification of m; its id is derived
 // from the message id, so it is created once.
-func notification(m store.Message) store.Notification {
+func notification(m store.Message) store.Notification { return Notification(m, NotificationEmitter) }
+
+// Notification is the new-message notification of m signed by emitter
+// (long-lived); its id is derived from the message id, so a redelivered
+// message creates it once.
+func Notification(m store.Message, emitter string) store.Notification {
 	body, _ := json.Marshal(map[string]string{"message_id": m.ID, "discussion_id": m.DiscussionID}) // cannot fail
 	now := m.DateInsert
 	if now.IsZero() {
@@ -331,7 +336,7 @@ func notification(m store.Message) store.Notification {
 		ID:        uuid.NewSHA1(idSpace, []byte("notification\x00"+m.ID)).String(),
 		UserID:    m.UserID,
 		Type:      NotificationType,
-		Emitter:   NotificationEmitter,
+		Emitter:   emitter,
 		Reference: m.ID,
 		Body:      string(body),
 		ExpiresAt: now.Add(NotificationTTL),

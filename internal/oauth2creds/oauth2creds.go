@@ -13,7 +13,8 @@
 //	OAUTH2_PROVIDERS                    names, comma separated (default gmail)
 //	OAUTH2_<NAME>_CLIENT_ID             the application's client id
 //	OAUTH2_<NAME>_CLIENT_SECRET(_FILE)  its secret
-//	OAUTH2_<NAME>_TOKEN_URL             default https://oauth2.googleapis.com/token for gmail
+//	OAUTH2_<NAME>_TOKEN_URL             default https://oauth2.googleapis.com/token for gmail,
+//	                                    https://api.x.com/2/oauth2/token for twitter
 package oauth2creds
 
 import (
@@ -44,6 +45,9 @@ const (
 
 // GoogleTokenURL is gmail's token endpoint.
 const GoogleTokenURL = "https://oauth2.googleapis.com/token"
+
+// XTokenURL is X's (provider twitter) token endpoint.
+const XTokenURL = "https://api.x.com/2/oauth2/token"
 
 // Provider is an OAuth2 application at one provider.
 type Provider struct {
@@ -82,6 +86,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		p.ClientSecret = strings.TrimSpace(secret)
 		if p.TokenURL == "" && name == "gmail" {
 			p.TokenURL = GoogleTokenURL
+		}
+		if p.TokenURL == "" && name == "twitter" {
+			p.TokenURL = XTokenURL
 		}
 		switch {
 		case p.ClientID == "":

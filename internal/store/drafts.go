@@ -121,11 +121,12 @@ func (s *SQL) MarkSent(ctx context.Context, userID, id string, info SentInfo) (M
 		}
 		var err error
 		m, err = scanMessage(c.row(ctx, `UPDATE messages SET send_state = ?, is_draft = FALSE, external_message_id = ?,
-			raw_msg_id = ?, date_at = ?, sort_at = ?, updated_at = ?, send_error = '', send_raw_id = ''
+			raw_msg_id = ?, date_at = ?, sort_at = ?, updated_at = ?, send_error = '', send_raw_id = '',
+			discussion_id = COALESCE(?, discussion_id)
 			WHERE user_id = ? AND id = ? AND send_state = ?
 			RETURNING `+messageCols,
 			SendSent, nullStr(info.MessageID), nullStr(info.RawMsgID), micros(at), micros(at), micros(at),
-			userID, id, SendSending))
+			nullStr(info.DiscussionID), userID, id, SendSending))
 		if err != nil {
 			return err
 		}

@@ -85,7 +85,7 @@ type Credentials interface {
 
 const identityCols = `id, user_id, type, protocol, identifier, display_name, status, poll_interval_s, infos,
 	credentials, sync_cursor, sync_uidvalidity, last_sync_at, last_error, error_count, first_error_at,
-	last_error_at, syncing_until, created_at, updated_at`
+	last_error_at, syncing_until, created_at, updated_at, throttled_until`
 
 func scanIdentity(r scanner) (Identity, error) {
 	var (
@@ -98,7 +98,7 @@ func scanIdentity(r scanner) (Identity, error) {
 	err := r.Scan(&i.ID, &i.UserID, &i.Type, &i.Protocol, &i.Identifier, &i.DisplayName, &i.Status, &poll,
 		jsonCol{&i.Infos}, &creds, &st.Cursor, &uidv, timeCol{&st.LastSync}, &st.LastError, &st.ErrorCount,
 		timeCol{&st.FirstErrorAt}, timeCol{&st.LastErrorAt}, timeCol{&st.SyncingUntil},
-		timeCol{&i.CreatedAt}, timeCol{&i.UpdatedAt})
+		timeCol{&i.CreatedAt}, timeCol{&i.UpdatedAt}, timeCol{&st.ThrottledUntil})
 	if err != nil {
 		return Identity{}, err
 	}

@@ -71,6 +71,9 @@ type Participant struct {
 	Label      string   `json:"label,omitempty"`
 	Protocol   string   `json:"protocol,omitempty"`
 	ContactIDs []string `json:"contact_ids,omitempty"`
+	// ID is the account's id in its protocol when it is not the address
+	// (an X user id beside the username).
+	ID string `json:"id,omitempty"`
 }
 
 // ExternalRefs are the message's references in its protocol.
@@ -88,6 +91,9 @@ type Attachment struct {
 	Size         int64  `json:"size"`
 	BlobKey      string `json:"blob_key,omitempty"`
 	MIMEBoundary string `json:"mime_boundary,omitempty"`
+	// URL is where the bytes are when they are not in the blob store (an
+	// X direct message's media).
+	URL string `json:"url,omitempty"`
 }
 
 // PrivacyIndex is Caliopen's privacy index (PI) of a message or contact.
@@ -121,6 +127,9 @@ type SentInfo struct {
 	// RawMsgID): MarkSent writes it in its transaction, as PutRaw would
 	// (an existing record is kept).
 	Raw *RawMessage
+	// DiscussionID, when set, is the discussion the sent message joins
+	// (a direct message's conversation).
+	DiscussionID string
 }
 
 // SendAttempt is what BeginSend records of a send: the raw message id its

@@ -25,6 +25,9 @@ type SyncState struct {
 	LastErrorAt  time.Time
 	// SyncingUntil is the end of the lease taken by AcquireSync.
 	SyncingUntil time.Time
+	// ThrottledUntil is the end of the account's rate-limit window
+	// (SetThrottle): no sync calls its API before it.
+	ThrottledUntil time.Time
 }
 
 // SyncProgress is what a successful (possibly partial) sync records.
@@ -122,6 +125,50 @@ func (s *SQL) SetIdentityStatus(ctx context.Context, userID, identityID string, 
 	}
 	err := s.write().one(ctx, `UPDATE identities SET status = ?, updated_at = ? WHERE user_id = ? AND id = ?`,
 		st, micros(s.stamp()), userID, identityID)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	return nil
+}
+
+// SetThrottle records until when a remote account's API refuses calls
+// (its rate-limit window); the zero time clears it.
+func (s *SQL) SetThrottle(ctx context.Context, userID, identityID string, until time.Time) error {
+	var v any
+	if !until.IsZero() {
+		v = micros(norm(until))
+	}
+	err := s.write().one(ctx, `UPDATE identities SET throttled_until = ? WHERE user_id = ? AND id = ?`, v, userID, identityID)
+	if err != nil {
+		return s.fail("set throttle of identity "+identityID, err)
+	}
+	return nil
+}
+
+// SetIdentityInfos sets the given infos keys of an identity and keeps the
+// others (a worker records what it learnt of the account without
+// overwriting the user's settings); an empty value removes its key.
+func (s *SQL) SetIdentityInfos(ctx context.Context, userID, identityID string, set map[string]string) error {
+	op := "set infos of identity " + identityID
+	err := s.tx(ctx, func(c conn) error {
+		var infos map[string]string
+		if err := c.row(ctx, `SELECT infos FROM identities WHERE user_id = ? AND id = ?`, userID, identityID).
+			Scan(jsonCol{&infos}); err != nil {
+			return err
+		}
+		if infos == nil {
+			infos = map[string]string{}
+		}
+		for k, v := range set {
+			if v == "" {
+				delete(infos, k)
+			} else {
+				infos[k] = v
+			}
+		}
+		return c.one(ctx, `UPDATE identities SET infos = ?, updated_at = ? WHERE user_id = ? AND id = ?`,
+			jsonMap(infos), micros(s.stamp()), userID, identityID)
+	})
 	if err != nil {
 		return s.fail(op, err)
 	}

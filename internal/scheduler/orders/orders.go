@@ -1,12 +1,14 @@
 // Package orders is what the functions that change the polling of remote
-// identities (identities-orders, imap-worker) share: dispatch of an order
-// to its handler by name, and the classification of store errors.
+// identities (identities-orders, imap-worker, twitter-worker) share:
+// dispatch of an order to its handler by name, starting and stopping an
+// identity's polling, and the classification of store errors.
 package orders
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
@@ -44,4 +46,46 @@ func StoreError(op string, err error) error {
 		return fnhttp.WithCode(faults.Perm(err), "unknown_identity")
 	}
 	return fnhttp.WithCode(faults.Temp(err), "store_unavailable")
+}
+
+// Polling is what Start and Stop change in the store; *store.SQL has it.
+type Polling interface {
+	SetIdentityStatus(ctx context.Context, userID, identityID string, st store.IdentityStatus) error
+	SetNextRun(ctx context.Context, userID, identityID string, at time.Time) error
+	EnsureSchedule(ctx context.Context, userID, identityID string, at time.Time) (bool, error)
+	DeleteSchedule(ctx context.Context, userID, identityID string) error
+}
+
+// Start starts the polling of identity id (add_worker): active, with a
+// sync due at now. An identity already active and scheduled is left alone
+// and Start returns false, so a redelivered order sends no second sync.
+func Start(ctx context.Context, st Polling, id store.Identity, now time.Time) (bool, error) {
+	created, err := st.EnsureSchedule(ctx, id.UserID, id.ID, now)
+	if err != nil {
+		return false, StoreError("schedule identity "+id.ID, err)
+	}
+	if id.Status == store.Active && !created {
+		return false, nil
+	}
+	if err := st.SetIdentityStatus(ctx, id.UserID, id.ID, store.Active); err != nil {
+		return false, StoreError("activate identity "+id.ID, err)
+	}
+	if !created {
+		if err := st.SetNextRun(ctx, id.UserID, id.ID, now); err != nil {
+			return false, StoreError("schedule identity "+id.ID, err)
+		}
+	}
+	return true, nil
+}
+
+// Stop stops the polling of identity id (remove_worker): inactive, no
+// schedule. A sync already sent still runs to its end.
+func Stop(ctx context.Context, st Polling, id store.Identity) error {
+	if err := st.SetIdentityStatus(ctx, id.UserID, id.ID, store.Inactive); err != nil {
+		return StoreError("deactivate identity "+id.ID, err)
+	}
+	if err := st.DeleteSchedule(ctx, id.UserID, id.ID); err != nil {
+		return StoreError("unschedule identity "+id.ID, err)
+	}
+	return nil
 }

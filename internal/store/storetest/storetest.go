@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"Outbox", testOutbox},
 		{"OutboxLeases", testOutboxLeases},
 		{"IdempotencyKeys", testIdempotencyKeys},
+		{"AccountState", testAccountState},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package smtplistener_test
+package listenertest_test
 
 import (
 	"net"

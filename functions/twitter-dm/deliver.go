@@ -1,0 +1,291 @@
+package twitterdm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/xaccount"
+	"github.com/caliopen/functions/internal/xapi"
+)
+
+// threadPrefix begins the discussion key of a conversation (as
+// inbound-twitter's).
+const threadPrefix = "twitter:"
+
+// copyKey is the blob key of the sent copy with raw message id rawID.
+func copyKey(rawID string) string { return "sent/" + rawID + ".json" }
+
+// sentText is the success message, as smtp-deliver's.
+func sentText(id string) string { return "message " + id + " has been sent." }
+
+// sentCopy is what the sent copy holds: the event as X created it (ID
+// empty until X answered) and the target it was posted to.
+type sentCopy struct {
+	xapi.EventDoc
+	To string `json:"to"` // "user:<id>" or "conversation:<id>"
+}
+
+// deliver sends draft id from account ident once (see the package doc).
+func (b *bridge) deliver(ctx context.Context, ident store.Identity, id string, log *slog.Logger) (string, error) {
+	try := store.SendAttempt{RawMsgID: uuid.NewString(), Date: b.deps.Now().Truncate(time.Second)}
+	m, err := b.deps.Store.BeginSend(ctx, ident.UserID, id, b.cfg.SendLease, try)
+	if err != nil {
+		return b.notTaken(ctx, ident.UserID, id, err, log)
+	}
+	a, ok := store.Attempted(m)
+	if !ok {
+		return "", b.release(ctx, m, storeErr("begin send of "+id, errors.New("the send attempt was not recorded")), log)
+	}
+	if len(m.IdentityIDs) == 0 || m.IdentityIDs[0] != ident.ID {
+		return "", b.release(ctx, m, fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not sent from identity %s", id, ident.ID)),
+			"bad_identity"), log)
+	}
+	if a.RawMsgID != try.RawMsgID {
+		c, stored, err := b.storedCopy(ctx, a.RawMsgID)
+		if err != nil {
+			return "", err // the draft stays sending: a retry after the lease looks again
+		}
+		if stored {
+			log.Warn("finishing a send that an earlier attempt may have handed off", "outcome", "recovered")
+			return b.finish(ctx, m, a, c, log)
+		}
+		log.Info("sending a draft that an earlier attempt left before storing its copy", "outcome", "taken_over")
+	}
+	return b.send(ctx, ident, m, a, log)
+}
+
+// notTaken explains a BeginSend that failed.
+func (b *bridge) notTaken(ctx context.Context, userID, id string, err error, log *slog.Logger) (string, error) {
+	if !errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("begin send of %s: %w", id, err)), "unknown_message")
+		}
+		return "", storeErr("begin send of "+id, err)
+	}
+	m, gerr := b.deps.Store.GetMessage(ctx, userID, id)
+	switch {
+	case errors.Is(gerr, store.ErrNotFound):
+		return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("load message %s: %w", id, gerr)), "unknown_message")
+	case gerr != nil:
+		return "", storeErr("load message "+id, gerr)
+	case m.SendState == store.SendSent:
+		log.Info("already sent", "outcome", "duplicate")
+		return sentText(id), nil
+	case m.SendState == store.SendSending:
+		return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("message %s is being sent by another attempt", id)), "send_in_progress")
+	}
+	return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not a draft", id)), "not_a_draft")
+}
+
+// release marks draft m failed with cause's text (nothing went out) and
+// returns cause.
+func (b *bridge) release(ctx context.Context, m store.Message, cause error, log *slog.Logger) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := b.deps.Store.MarkSendFailed(rctx, m.UserID, m.ID, cause.Error()); err != nil {
+		log.Warn("draft not marked failed", "err", err.Error())
+	}
+	return cause
+}
+
+// send posts draft m as attempt a and finishes it.
+func (b *bridge) send(ctx context.Context, ident store.Identity, m store.Message, a store.SendAttempt, log *slog.Logger) (string, error) {
+	text := strings.TrimSpace(m.BodyPlain)
+	if text == "" {
+		return "", b.release(ctx, m, fnhttp.WithCode(faults.Perm(errors.New("the draft has no text")), "invalid_draft"), log)
+	}
+	acct, err := xaccount.Open(ctx, b.cfg.X, ident, b.deps.Keyring, b.deps.Tokens)
+	if err != nil {
+		return "", b.release(ctx, m, apiErr("open the account", err), log)
+	}
+	me, err := xaccount.Who(ctx, acct, b.deps.Store, false)
+	if err != nil {
+		return "", b.release(ctx, m, apiErr("identify the account", err), log)
+	}
+	to, err := b.target(ctx, acct.Client, m)
+	if err != nil {
+		return "", b.release(ctx, m, err, log)
+	}
+	c := sentCopy{To: to, EventDoc: xapi.EventDoc{Data: xapi.Event{EventType: xapi.MessageCreate, Text: text, SenderID: me.ID},
+		Includes: xapi.Includes{Users: []xapi.User{me}}}}
+	// From here on a retry treats the message as (possibly) handed off.
+	if err := b.putCopy(ctx, a.RawMsgID, c); err != nil {
+		return "", b.release(ctx, m, err, log)
+	}
+	var sent xapi.Sent
+	if conv, ok := strings.CutPrefix(to, "conversation:"); ok {
+		sent, _, err = acct.Client.SendToConversation(ctx, conv, text)
+	} else {
+		sent, _, err = acct.Client.SendToUser(ctx, strings.TrimPrefix(to, "user:"), text)
+	}
+	if err != nil {
+		var apiError *xapi.Error
+		if !errors.As(err, &apiError) && !faults.IsPermanent(err) {
+			// No answer: X may have created the message.
+			return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("send direct message (unconfirmed; a retry after the lease finishes it): %w",
+				err)), "send_unconfirmed")
+		}
+		if derr := b.deps.Blobs.Delete(context.WithoutCancel(ctx), copyKey(a.RawMsgID)); derr != nil {
+			log.Warn("sent copy of a refused message not removed", "err", derr.Error())
+		}
+		return "", b.release(ctx, m, apiErr("send direct message", err), log)
+	}
+	log.Info("handed off", "event_id", sent.DMEventID)
+	if b.afterHandoff != nil {
+		if err := b.afterHandoff(); err != nil {
+			return "", err
+		}
+	}
+	c.Data.ID, c.Data.DMConversationID = sent.DMEventID, sent.DMConversationID
+	c.Data.CreatedAt = a.Date.UTC().Format(time.RFC3339)
+	if err := b.putCopy(ctx, a.RawMsgID, c); err != nil {
+		return "", err
+	}
+	return b.finish(ctx, m, a, c, log)
+}
+
+// target is where draft m goes: its discussion's conversation, the
+// conversation of the direct message it replies to (In-Reply-To: an X
+// event id), or its first recipient.
+func (b *bridge) target(ctx context.Context, c *xapi.Client, m store.Message) (string, error) {
+	if m.DiscussionID != "" {
+		d, err := b.deps.Store.GetDiscussion(ctx, m.UserID, m.DiscussionID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", storeErr("load discussion "+m.DiscussionID, err)
+		}
+		if conv, ok := strings.CutPrefix(d.Key, threadPrefix); ok && xapi.IsConversationID(conv) {
+			return "conversation:" + conv, nil
+		}
+	}
+	if m.External.InReplyTo != "" {
+		found, err := b.deps.Store.MessagesByExternalID(ctx, m.UserID, []string{m.External.InReplyTo})
+		if err != nil {
+			return "", storeErr("find the message replied to", err)
+		}
+		for _, r := range found {
+			if r.Protocol == store.ProtocolTwitter && r.DiscussionID != "" {
+				d, err := b.deps.Store.GetDiscussion(ctx, m.UserID, r.DiscussionID)
+				if err != nil {
+					return "", storeErr("load discussion "+r.DiscussionID, err)
+				}
+				if conv, ok := strings.CutPrefix(d.Key, threadPrefix); ok && xapi.IsConversationID(conv) {
+					return "conversation:" + conv, nil
+				}
+			}
+		}
+	}
+	for _, p := range m.Participants {
+		if p.Type == "From" || (p.Protocol != "" && p.Protocol != store.ProtocolTwitter) {
+			continue
+		}
+		if xapi.IsID(p.ID) {
+			return "user:" + p.ID, nil
+		}
+		addr := strings.TrimPrefix(strings.TrimSpace(p.Address), "@")
+		if xapi.IsID(addr) {
+			return "user:" + addr, nil
+		}
+		u, _, err := c.UserByUsername(ctx, addr)
+		if xapi.IsNotFound(err) || (err != nil && faults.IsPermanent(err) && !xapi.IsAuth(err)) {
+			return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("recipient %q: %w", addr, err)), "unknown_recipient")
+		}
+		if err != nil {
+			return "", apiErr("look up recipient "+addr, err)
+		}
+		return "user:" + u.ID, nil
+	}
+	return "", fnhttp.WithCode(faults.Perm(errors.New("the draft has no twitter recipient")), "invalid_draft")
+}
+
+// putCopy stores the sent copy of attempt rawID.
+func (b *bridge) putCopy(ctx context.Context, rawID string, c sentCopy) error {
+	raw, _ := json.Marshal(c) // cannot fail
+	if err := b.deps.Blobs.Put(ctx, copyKey(rawID), bytes.NewReader(raw), int64(len(raw))); err != nil {
+		return fnhttp.WithCode(faults.Temp(fmt.Errorf("store the sent copy: %w", err)), "blob_unavailable")
+	}
+	return nil
+}
+
+// storedCopy reads the sent copy of attempt rawID, if it was stored.
+func (b *bridge) storedCopy(ctx context.Context, rawID string) (sentCopy, bool, error) {
+	raw, err := blob.ReadLimited(ctx, b.deps.Blobs, copyKey(rawID), 1<<20)
+	if errors.Is(err, blob.ErrNotFound) {
+		return sentCopy{}, false, nil
+	}
+	var c sentCopy
+	if err == nil {
+		err = json.Unmarshal(raw, &c)
+	}
+	if err != nil {
+		return sentCopy{}, false, fnhttp.WithCode(faults.Temp(fmt.Errorf("read an earlier attempt's sent copy: %w", err)),
+			"blob_unavailable")
+	}
+	return c, true, nil
+}
+
+// finish marks draft m sent as attempt a with copy c, in the discussion of
+// its conversation.
+func (b *bridge) finish(ctx context.Context, m store.Message, a store.SendAttempt, c sentCopy, log *slog.Logger) (string, error) {
+	info := store.SentInfo{MessageID: c.Data.ID, RawMsgID: a.RawMsgID, Date: a.Date}
+	raw, _ := json.Marshal(c) // cannot fail
+	info.Raw = &store.RawMessage{ID: a.RawMsgID, BlobKey: copyKey(a.RawMsgID), Size: int64(len(raw)), Delivered: true}
+	conv := c.Data.DMConversationID
+	if conv == "" { // an earlier attempt lost X's answer: its target names the conversation
+		conv = conversationOf(c)
+	}
+	if conv != "" {
+		d, err := b.deps.Store.EnsureDiscussion(ctx, m.UserID, threadPrefix+conv, "")
+		if err != nil {
+			return "", storeErr("ensure the discussion of conversation "+conv+" (the message was sent; a retry finishes it)", err)
+		}
+		info.DiscussionID = d.ID
+	}
+	if _, err := b.deps.Store.MarkSent(ctx, m.UserID, m.ID, info); err != nil {
+		return "", storeErr("mark message "+m.ID+" sent (it was sent; a retry finishes it)", err)
+	}
+	log.Info("sent", "outcome", "sent", "event_id", c.Data.ID)
+	return sentText(m.ID), nil
+}
+
+// apiErr classifies an X failure of op: refused credentials and other
+// permanent refusals, rate limiting (throttled), the rest temporary.
+func apiErr(op string, err error) error {
+	err = fmt.Errorf("%s: %w", op, err)
+	switch _, limited := xapi.RateLimited(err); {
+	case limited:
+		return fnhttp.WithCode(faults.Throttle(err), "rate_limited")
+	case xapi.IsAuth(err):
+		return fnhttp.WithCode(faults.Perm(err), "bad_credentials")
+	case faults.IsPermanent(err):
+		return fnhttp.WithCode(faults.Perm(err), "send_refused")
+	}
+	return fnhttp.WithCode(faults.Temp(err), "x_unavailable")
+}
+
+// conversationOf is the conversation copy c was posted to: its own, or the
+// one-to-one conversation of its sender and recipient ("<low>-<high>").
+func conversationOf(c sentCopy) string {
+	if conv, ok := strings.CutPrefix(c.To, "conversation:"); ok {
+		return conv
+	}
+	to, ok := strings.CutPrefix(c.To, "user:")
+	if !ok || !xapi.IsID(to) || !xapi.IsID(c.Data.SenderID) {
+		return ""
+	}
+	if xapi.Later(c.Data.SenderID, to) {
+		return to + "-" + c.Data.SenderID
+	}
+	return c.Data.SenderID + "-" + to
+}

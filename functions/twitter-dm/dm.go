@@ -1,0 +1,207 @@
+package twitterdm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/envconf"
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/gopool"
+	"github.com/caliopen/functions/internal/oauth2creds"
+	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/xaccount"
+)
+
+// Config configures twitter-dm.
+type Config struct {
+	X xaccount.Config
+	// MaxPages bounds the event pages one sync reads (100 events each).
+	MaxPages int
+	// InFlight is how many process_inbound requests run at once.
+	InFlight int
+	// Budget is how long one sync keeps starting process_inbound
+	// requests; the events left go to a follow-up sync. Keep Budget +
+	// ProcessTimeout + the walk's time below exec_timeout.
+	Budget time.Duration
+	// ProcessTimeout bounds one process_inbound request (the seed's 10 s).
+	ProcessTimeout time.Duration
+	// Lease is how long a sync holds the account; SendLease how long a
+	// deliver holds its draft. Both exceed the function's timeout.
+	Lease, SendLease time.Duration
+	// BaseInterval is the poll interval restored after a rate limit;
+	// MaxInterval caps the slowed one.
+	BaseInterval, MaxInterval time.Duration
+}
+
+// Environment variables read by LoadConfig (besides xaccount's).
+const (
+	EnvMaxPages       = "TWITTER_DM_MAX_PAGES"       // default 100
+	EnvInFlight       = "TWITTER_DM_IN_FLIGHT"       // default 16
+	EnvProcessTimeout = "TWITTER_DM_PROCESS_TIMEOUT" // default 10s
+	EnvBudget         = "TWITTER_DM_BUDGET"          // default 10s
+	EnvLease          = "TWITTER_DM_LEASE"           // default 2m
+	EnvSendLease      = "TWITTER_DM_SEND_LEASE"      // default 1m
+	EnvBaseInterval   = "CALIOPEN_POLL_TWITTER_INTERVAL"
+	EnvMaxInterval    = "TWITTER_DM_MAX_INTERVAL" // default 24h
+)
+
+// DefaultConfig is the configuration without environment.
+func DefaultConfig() Config {
+	return Config{MaxPages: 100, InFlight: 16, Budget: 10 * time.Second, ProcessTimeout: 10 * time.Second, Lease: 2 * time.Minute,
+		SendLease: time.Minute, BaseInterval: 2 * time.Minute, MaxInterval: 24 * time.Hour}
+}
+
+// LoadConfig reads the configuration, every problem at once.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	x, err := xaccount.LoadConfig(getenv)
+	cfg.X = x
+	errs := []error{err}
+	for name, dst := range map[string]*int{EnvMaxPages: &cfg.MaxPages, EnvInFlight: &cfg.InFlight} {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a whole number of at least 1", name, v))
+			}
+			*dst = n
+		}
+	}
+	for name, dst := range map[string]*time.Duration{EnvProcessTimeout: &cfg.ProcessTimeout, EnvBudget: &cfg.Budget, EnvLease: &cfg.Lease,
+		EnvSendLease: &cfg.SendLease, EnvBaseInterval: &cfg.BaseInterval, EnvMaxInterval: &cfg.MaxInterval} {
+		errs = append(errs, envconf.Duration(getenv, name, dst))
+	}
+	errs = append(errs, cfg.Validate())
+	return cfg, errors.Join(errs...)
+}
+
+// Validate reports what is wrong with cfg.
+func (cfg Config) Validate() error {
+	var errs []error
+	if cfg.MaxPages < 1 || cfg.InFlight < 1 {
+		errs = append(errs, errors.New("max pages and in-flight must be at least 1"))
+	}
+	if cfg.ProcessTimeout <= 0 || cfg.Budget <= 0 || cfg.Lease <= 0 || cfg.SendLease <= 0 {
+		errs = append(errs, errors.New("the budget, the process timeout and the leases must be positive"))
+	}
+	if cfg.Lease <= cfg.Budget+cfg.ProcessTimeout {
+		errs = append(errs, fmt.Errorf("the lease (%s) must exceed the budget and the process timeout (%s)",
+			cfg.Lease, cfg.Budget+cfg.ProcessTimeout))
+	}
+	if cfg.BaseInterval < time.Minute || cfg.MaxInterval < cfg.BaseInterval {
+		errs = append(errs, errors.New("the base interval must be at least 1m and the max interval at least the base"))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is what twitter-dm needs of the store; *store.SQL has it.
+type Store interface {
+	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
+	store.SyncStates
+	SetThrottle(ctx context.Context, userID, identityID string, until time.Time) error
+	SetIdentityInfos(ctx context.Context, userID, identityID string, set map[string]string) error
+	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
+	GetDiscussion(ctx context.Context, userID, id string) (store.Discussion, error)
+	MessagesByExternalID(ctx context.Context, userID string, messageIDs []string) ([]store.Message, error)
+	EnsureDiscussion(ctx context.Context, userID, key, subject string) (store.Discussion, error)
+	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a store.SendAttempt) (store.Message, error)
+	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
+	MarkSendFailed(ctx context.Context, userID, id, reason string) error
+}
+
+// Emitter sends orders; *emit.Emitter is one.
+type Emitter interface {
+	Request(ctx context.Context, subject string, payload any) ([]byte, error)
+	Publish(ctx context.Context, subject string, payload any) error
+}
+
+// Deps are twitter-dm's dependencies; all but Tokens and Now are required.
+type Deps struct {
+	Store   Store
+	Blobs   blob.Store
+	Keyring xaccount.Opener
+	// Tokens renews expired OAuth2 access tokens; nil renews nothing.
+	Tokens  oauth2creds.Freshener
+	Emitter Emitter
+	Logger  *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Build constructs twitter-dm from its environment (package functions
+// imports this one, so it takes the parts of functions.Env).
+func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, deps)
+}
+
+type bridge struct {
+	cfg  Config
+	deps Deps
+	pool gopool.Pool
+	// afterHandoff runs after X accepted a message; tests make it fail to
+	// play a crash before the mark.
+	afterHandoff func() error
+}
+
+// New returns the core of twitter-dm.
+func New(cfg Config, deps Deps) (fnhttp.Core, error) {
+	b, err := newBridge(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	return b.core, nil
+}
+
+func newBridge(cfg Config, deps Deps) (*bridge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("twitter-dm config: %w", err)
+	}
+	if deps.Store == nil || deps.Blobs == nil || deps.Keyring == nil || deps.Emitter == nil || deps.Logger == nil {
+		return nil, errors.New("twitter-dm: store, blobs, keyring, emitter and logger are required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &bridge{cfg: cfg, deps: deps}, nil
+}
+
+// core serves sync and deliver.
+func (b *bridge) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
+	o, ok := call.Request.Payload.(*contract.DeliverOrder)
+	if !ok {
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(errors.New("not a twitter_dm order")), "invalid_order")
+	}
+	ident, err := b.deps.Store.GetIdentity(ctx, o.UserID, o.RemoteID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("load identity %s: %w", o.RemoteID, err)), "unknown_identity")
+	case err != nil:
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("load identity %s: %w", o.RemoteID, err)), "store_unavailable")
+	case ident.Type != store.RemoteIdentity || ident.Protocol != store.ProtocolTwitter:
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is not a remote twitter account", o.RemoteID)),
+			"bad_identity")
+	}
+	log := call.Logger.With("identity_id", ident.ID)
+	switch o.Order {
+	case contract.OrderSync:
+		return b.sync(ctx, ident, log)
+	case contract.OrderDeliver:
+		msg, err := b.deliver(ctx, ident, o.MessageID, log.With("message_id", o.MessageID))
+		if err != nil {
+			return fnhttp.Result{}, err
+		}
+		return fnhttp.Result{Reply: contract.DeliverReply{Error: false, Message: msg}, Message: "sent"}, nil
+	}
+	return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("order %q is not sync or deliver", o.Order)), "invalid_order")
+}

@@ -1,0 +1,444 @@
+package twitterdm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/xaccount"
+	"github.com/caliopen/functions/internal/xapi"
+)
+
+// maxErrorText bounds the failure text stored on the identity.
+const maxErrorText = 500
+
+// rejectedCodes are inbound-twitter's answers that no retry changes: the
+// event counts as handled (and is logged).
+var rejectedCodes = map[string]bool{
+	contract.CodeInvalidJSON: true, contract.CodeMissingField: true, contract.CodeInvalidField: true,
+	"bad_event": true, "raw_too_large": true,
+}
+
+// walk is what a sync read of the account's events.
+type walk struct {
+	events   []xapi.Event // newer than the cursor, oldest first
+	users    map[string]xapi.User
+	media    map[string]xapi.Media
+	complete bool      // reached the cursor or the end
+	next     string    // the page token below what a cut walk read
+	limited  time.Time // the rate-limit window's end when it stopped the walk
+	pages    int
+}
+
+// sync imports the account's new events (see the package doc).
+func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logger) (fnhttp.Result, error) {
+	now := b.deps.Now()
+	switch {
+	case ident.Status == store.Inactive:
+		return fnhttp.Result{Message: "identity inactive, not synced"}, nil
+	case now.Before(ident.Sync.ThrottledUntil):
+		return fnhttp.Result{Message: "rate limited until " + ident.Sync.ThrottledUntil.UTC().Format(time.RFC3339) + ", not synced"}, nil
+	}
+	got, err := b.deps.Store.AcquireSync(ctx, ident.UserID, ident.ID, now, b.cfg.Lease)
+	if err != nil {
+		return fnhttp.Result{}, storeErr("sync lease of "+ident.ID, err)
+	}
+	if !got {
+		return fnhttp.Result{Message: "another sync of the identity is running"}, nil
+	}
+	res, more, err := b.syncHeld(ctx, ident, log)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if rerr := b.deps.Store.ReleaseSync(rctx, ident.UserID, ident.ID); rerr != nil {
+		log.Warn("sync lease not released", "err", rerr.Error())
+	}
+	if err != nil || !more {
+		return res, err
+	}
+	// After the release, so the follow-up finds the lease free.
+	if err := b.followUp(ctx, ident); err != nil {
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("send the follow-up sync: %w", err)), "publish_failed")
+	}
+	res.Message += ", more to come"
+	return res, nil
+}
+
+// followUp sends sync for ident on twitter_dm as the scheduler does: no
+// stream captures twitter_dm (it carries deliver requests), so it is a
+// request, which the connector hands off to its stream and answers
+// {"error":false,"message":"accepted"}.
+func (b *bridge) followUp(ctx context.Context, ident store.Identity) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	order := contract.RemoteOrder{Order: contract.OrderSync, RemoteID: ident.ID, UserID: ident.UserID}
+	body, err := b.deps.Emitter.Request(ctx, contract.SubjectTwitterDM, order)
+	if err != nil {
+		return err
+	}
+	var r contract.DeliverReply
+	if err := json.Unmarshal(body, &r); err != nil || r.Error {
+		return fmt.Errorf("not accepted: %.200q", body)
+	}
+	return nil
+}
+
+// syncHeld is the sync under the lease; more says that events were left
+// for a follow-up sync (the budget ran out).
+func (b *bridge) syncHeld(ctx context.Context, ident store.Identity, log *slog.Logger) (fnhttp.Result, bool, error) {
+	now := b.deps.Now()
+	acct, err := xaccount.Open(ctx, b.cfg.X, ident, b.deps.Keyring, b.deps.Tokens)
+	if err != nil {
+		return noMore(b.failed(ctx, ident, err, log))
+	}
+	me, err := xaccount.Who(ctx, acct, b.deps.Store, false)
+	if err != nil {
+		return noMore(b.failed(ctx, ident, err, log))
+	}
+	pos := parsePosition(ident.Sync.Cursor)
+	end := time.Now().Add(b.cfg.Budget)
+	w, err := b.walk(ctx, acct.Client, pos.cursor, pos.token, end)
+	if err != nil && pos.token != "" && faults.IsPermanent(err) && !xapi.IsAuth(err) {
+		// X no longer takes the page token of a cut walk: walk again from the top.
+		if serr := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID,
+			store.SyncProgress{Cursor: position{cursor: pos.cursor}.String(), At: now}); serr != nil {
+			return fnhttp.Result{}, false, storeErr("save sync progress", serr)
+		}
+	}
+	if err != nil {
+		return noMore(b.failed(ctx, ident, err, log))
+	}
+	handled, failures := b.handle(ctx, ident, me, w, end, log)
+	all := countTrue(handled) == len(handled)
+	next := nextPosition(pos, w, handled, all)
+	report := fmt.Sprintf("pages %d, events %d, handled %d, position %q", w.pages, len(w.events), countTrue(handled), next.String())
+	if failures != nil || !w.limited.IsZero() {
+		if next != pos {
+			if err := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID, store.SyncProgress{Cursor: next.String(), At: now}); err != nil {
+				return fnhttp.Result{}, false, storeErr("save sync progress", err)
+			}
+		}
+		if !w.limited.IsZero() {
+			return noMore(b.throttled(ctx, ident, w.limited, report, log))
+		}
+		return noMore(b.failed(ctx, ident, failures, log))
+	}
+	if err := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID, store.SyncProgress{Cursor: next.String(), At: now}); err != nil {
+		return fnhttp.Result{}, false, storeErr("save sync progress", err)
+	}
+	if !ident.Sync.ThrottledUntil.IsZero() {
+		if err := b.deps.Store.SetThrottle(ctx, ident.UserID, ident.ID, time.Time{}); err != nil {
+			return fnhttp.Result{}, false, storeErr("clear the throttle", err)
+		}
+		b.setInterval(ctx, ident, b.cfg.BaseInterval, log)
+	}
+	log.Info("direct messages synced", "pages", w.pages, "events", len(w.events), "position", next.String())
+	// What the budget or the page limit left: a follow-up sync goes on,
+	// provided this one made progress.
+	more := (!all || !w.complete) && next != pos
+	return fnhttp.Result{Message: report}, more, nil
+}
+
+// noMore passes a result on with no follow-up.
+func noMore(res fnhttp.Result, err error) (fnhttp.Result, bool, error) { return res, false, err }
+
+// position is where the next sync starts, kept as the identity's sync
+// cursor: the newest event handled with everything before it (cursor),
+// and while a walk cut short (rate limit, MaxPages) is being resumed, the
+// page token below what it read (token) and the newest event it read
+// (head), which becomes the cursor once the pages below are handled.
+type position struct{ cursor, token, head string }
+
+// String is the stored form: "cursor" or "cursor token head" (cursor "0"
+// before any event was handled).
+func (p position) String() string {
+	if p.token == "" {
+		return p.cursor
+	}
+	cursor := p.cursor
+	if cursor == "" {
+		cursor = "0" // every event is later
+	}
+	return cursor + " " + p.token + " " + p.head
+}
+
+func parsePosition(s string) position {
+	f := strings.Fields(s)
+	if len(f) == 3 {
+		return position{cursor: f[0], token: f[1], head: f[2]}
+	}
+	if len(f) == 1 && xapi.IsID(f[0]) {
+		return position{cursor: f[0]}
+	}
+	return position{}
+}
+
+// nextPosition is where the sync after walk w starts. A complete walk
+// moves the cursor over the longest run of handled events from the
+// oldest (to the head of the walk it resumed, when all were handled). A
+// cut walk whose events were all handled is resumed below them; one with
+// a failure is read again.
+func nextPosition(pos position, w walk, handled []bool, all bool) position {
+	newest := pos.cursor
+	if n := len(w.events); n > 0 {
+		newest = w.events[n-1].ID
+	}
+	switch {
+	case w.complete && all && pos.head != "":
+		return position{cursor: pos.head}
+	case w.complete:
+		cursor := pos.cursor
+		for i, ev := range w.events {
+			if !handled[i] {
+				break
+			}
+			cursor = ev.ID
+		}
+		return position{cursor: cursor}
+	case all && w.next != "" && !strings.ContainsAny(w.next, " \t\n"):
+		head := pos.head
+		if head == "" {
+			head = newest
+		}
+		return position{cursor: pos.cursor, token: w.next, head: head}
+	}
+	return pos
+}
+
+// walk pages the events newer than cursor, newest first, from page token
+// (the first page when ""), until end (one page at least), and returns
+// them oldest first. A rate limit ends it with w.limited set; other API
+// failures are returned.
+func (b *bridge) walk(ctx context.Context, c *xapi.Client, cursor, token string, end time.Time) (walk, error) {
+	w := walk{users: map[string]xapi.User{}, media: map[string]xapi.Media{}}
+	var newest []xapi.Event
+	q := xapi.EventsQuery{MaxResults: xapi.MaxResults, PaginationToken: token}
+	for w.pages < b.cfg.MaxPages && (w.pages == 0 || time.Now().Before(end)) {
+		p, err := c.DMEvents(ctx, q)
+		if reset, limited := xapi.RateLimited(err); limited {
+			w.limited = reset
+			break
+		}
+		if err != nil {
+			return walk{}, err
+		}
+		w.pages++
+		for _, u := range p.Includes.Users {
+			w.users[u.ID] = u
+		}
+		for _, m := range p.Includes.Media {
+			w.media[m.MediaKey] = m
+		}
+		reached := false
+		for _, ev := range p.Events {
+			if cursor != "" && !xapi.Later(ev.ID, cursor) {
+				reached = true
+				break
+			}
+			newest = append(newest, ev)
+		}
+		if reached || p.NextToken == "" {
+			w.complete = true
+			break
+		}
+		q.PaginationToken = p.NextToken
+		if p.Rate.Known && p.Rate.Remaining <= 0 {
+			w.limited = p.Rate.Reset // the next page would be refused
+			break
+		}
+	}
+	if !w.complete {
+		w.next = q.PaginationToken
+	}
+	slices.Reverse(newest)
+	w.events = newest
+	return w, nil
+}
+
+// handle stores and processes w's events, InFlight at a time, starting
+// none after end (one at least), and returns which were handled and the
+// first failure.
+func (b *bridge) handle(ctx context.Context, ident store.Identity, me xapi.User, w walk, end time.Time, log *slog.Logger) ([]bool, error) {
+	handled := make([]bool, len(w.events))
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, b.cfg.InFlight)
+	started := 0
+	for i, ev := range w.events {
+		if started > 0 && time.Now().After(end) || ctx.Err() != nil {
+			break // the rest is left to a follow-up sync; each sync handles one at least
+		}
+		if ev.EventType != xapi.MessageCreate {
+			handled[i] = true
+			continue
+		}
+		started++
+		sem <- struct{}{}
+		wg.Add(1)
+		b.pool.Go(func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := b.importOne(ctx, ident, doc(ev, me, w), log)
+			mu.Lock()
+			defer mu.Unlock()
+			handled[i] = err == nil
+			if err != nil && first == nil {
+				first = fmt.Errorf("event %s: %w", ev.ID, err)
+			}
+		})
+	}
+	wg.Wait()
+	return handled, first
+}
+
+// doc is the raw message of event ev: the event with the users it names
+// (its sender, the members of its one-to-one conversation, its
+// participants, the account) and its media.
+func doc(ev xapi.Event, me xapi.User, w walk) xapi.EventDoc {
+	d := xapi.EventDoc{Data: ev}
+	ids := []string{ev.SenderID, me.ID}
+	if a, b, ok := strings.Cut(ev.DMConversationID, "-"); ok {
+		ids = append(ids, a, b)
+	}
+	ids = append(ids, ev.ParticipantIDs...)
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] || id == "" {
+			continue
+		}
+		seen[id] = true
+		if u, ok := w.users[id]; ok {
+			d.Includes.Users = append(d.Includes.Users, u)
+		} else if id == me.ID {
+			d.Includes.Users = append(d.Includes.Users, me)
+		}
+	}
+	if ev.Attachments != nil {
+		for _, k := range ev.Attachments.MediaKeys {
+			if m, ok := w.media[k]; ok {
+				d.Includes.Media = append(d.Includes.Media, m)
+			}
+		}
+	}
+	return d
+}
+
+// importOne stores d once (content-addressed) and requests
+// process_inbound for it; nil means handled.
+func (b *bridge) importOne(ctx context.Context, ident store.Identity, d xapi.EventDoc, log *slog.Logger) error {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	id := store.RawID(raw)
+	if err := b.deps.Blobs.Put(ctx, store.RawKey(id), bytes.NewReader(raw), int64(len(raw))); err != nil {
+		return fmt.Errorf("store raw event %s: %w", id, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, b.cfg.ProcessTimeout)
+	defer cancel()
+	order := contract.DeliverOrder{MessageID: id, Order: contract.OrderProcessInbound, RemoteID: ident.ID, UserID: ident.UserID}
+	body, err := b.deps.Emitter.Request(pctx, contract.SubjectInboundTwitter, order)
+	if err != nil {
+		return fmt.Errorf("process_inbound of %s: %w", id, err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(body, &keys); err != nil {
+		return fmt.Errorf("process_inbound reply for %s is not JSON", id)
+	}
+	var reply contract.InboundReply
+	_ = json.Unmarshal(body, &reply)
+	if _, failed := keys["error"]; failed {
+		if rejectedCodes[reply.Error] {
+			log.Warn("event rejected by inbound-twitter, not retried", "raw_id", id, "event_id", d.Data.ID,
+				"outcome", "rejected", "err", reply.Error)
+			return nil
+		}
+		return fmt.Errorf("process_inbound of %s failed: %s: %s", id, reply.Error, reply.Message)
+	}
+	if reply.MessageID == "" {
+		return errors.New("process_inbound reply for " + id + " has no message_id")
+	}
+	return nil
+}
+
+// failed records cause on the identity and acknowledges the order; only a
+// store failure is returned.
+func (b *bridge) failed(ctx context.Context, ident store.Identity, cause error, log *slog.Logger) (fnhttp.Result, error) {
+	if reset, limited := xapi.RateLimited(cause); limited {
+		return b.throttled(ctx, ident, reset, "", log)
+	}
+	msg := cause.Error()
+	if len(msg) > maxErrorText {
+		msg = msg[:maxErrorText]
+	}
+	st, err := b.deps.Store.RecordSyncError(ctx, ident.UserID, ident.ID, msg, b.deps.Now())
+	if err != nil {
+		return fnhttp.Result{}, storeErr("record sync error ("+msg+")", err)
+	}
+	log.Warn("sync failed", "outcome", faults.ClassOf(cause).String(), "errors", st.ErrorCount, "err", msg)
+	return fnhttp.Result{Message: "failure recorded: " + msg}, nil
+}
+
+// throttled records the rate-limit window's end and slows polling down.
+func (b *bridge) throttled(ctx context.Context, ident store.Identity, reset time.Time, report string, log *slog.Logger) (fnhttp.Result, error) {
+	now := b.deps.Now()
+	if reset.Before(now) {
+		reset = now.Add(time.Minute)
+	}
+	if err := b.deps.Store.SetThrottle(ctx, ident.UserID, ident.ID, reset); err != nil {
+		return fnhttp.Result{}, storeErr("record the rate limit", err)
+	}
+	current := ident.PollInterval
+	if current <= 0 {
+		current = b.cfg.BaseInterval
+	}
+	wait := reset.Sub(now).Truncate(time.Minute) + time.Minute
+	b.setInterval(ctx, ident, min(max(2*current, wait), b.cfg.MaxInterval), log)
+	msg := "rate limited until " + reset.UTC().Format(time.RFC3339)
+	if report != "" {
+		msg = report + "; " + msg
+	}
+	log.Warn("rate limited", "outcome", "throttled", "reset", reset.UTC().Format(time.RFC3339))
+	return fnhttp.Result{Message: msg}, nil
+}
+
+// setInterval publishes update_interval on identitiesWorker, the seed's
+// payload. A failed publish is logged: the next sync tries again.
+func (b *bridge) setInterval(ctx context.Context, ident store.Identity, d time.Duration, log *slog.Logger) {
+	order := contract.IdentityOrder{IdentityID: ident.ID, Order: contract.OrderUpdateInterval,
+		PollIntervall: contract.Minutes(d / time.Minute), Protocol: store.ProtocolTwitter, UserID: ident.UserID}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := b.deps.Emitter.Publish(pctx, contract.SubjectIdentitiesWorker, order); err != nil {
+		log.Warn("poll interval not updated", "poll_minutes", int(d/time.Minute), "err", err.Error())
+		return
+	}
+	log.Info("poll interval updated", "poll_minutes", int(d/time.Minute))
+}
+
+func storeErr(op string, err error) error {
+	return fnhttp.WithCode(faults.Temp(fmt.Errorf("%s: %w", op, err)), "store_unavailable")
+}
+
+func countTrue(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
