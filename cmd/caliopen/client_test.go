@@ -191,7 +191,7 @@ func TestAgainstSystem(t *testing.T) {
 	if _, err := c.run("bob-password-1\n", "user", "create", "bob"); err == nil || !strings.Contains(err.Error(), "forbidden") {
 		t.Errorf("alice creating a user = %v, want forbidden", err)
 	}
-	if out := c.must("", "identity", "add", "ali", "-name", "Ali"); !strings.Contains(out, "added ali@caliopen.local") {
+	if out := c.must("", "identity", "add", "alice+ali", "-name", "Ali"); !strings.Contains(out, "added alice+ali@caliopen.local") {
 		t.Errorf("identity add printed %q", out)
 	}
 	out := c.must("imap-secret-1\n", "account", "add-imap", "alice@remote.example", "-imap", "imap.remote.example:993",
@@ -217,7 +217,7 @@ func TestAgainstSystem(t *testing.T) {
 		r["poll_interval"] != float64(30) || strings.Contains(raw, "imap-secret-1") {
 		t.Errorf("remote identity %v", r)
 	}
-	if out := c.must("", "identity", "list"); !strings.Contains(out, "alice@remote.example") || !strings.Contains(out, "ali@caliopen.local") {
+	if out := c.must("", "identity", "list"); !strings.Contains(out, "alice@remote.example") || !strings.Contains(out, "alice+ali@caliopen.local") {
 		t.Errorf("identity list printed\n%s", out)
 	}
 
@@ -262,7 +262,7 @@ func TestAgainstSystem(t *testing.T) {
 	}
 
 	// A draft from the flags, body from stdin, then sent by its id.
-	out = c.must("Dear self,\nhello.\n", "draft", "-to", "alice@caliopen.local", "-cc", "ali@caliopen.local", "-subject", "Note", "-body-file", "-")
+	out = c.must("Dear self,\nhello.\n", "draft", "-to", "alice@caliopen.local", "-cc", "alice+ali@caliopen.local", "-subject", "Note", "-body-file", "-")
 	id := strings.TrimSpace(strings.TrimPrefix(out, "draft "))
 	if drafts := c.must("", "messages", "-drafts"); !strings.Contains(drafts, id) || !strings.Contains(drafts, "draft") {
 		t.Errorf("messages -drafts\n%s\nlacks %s", drafts, id)

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caliopen/functions/internal/deploy"
+	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/secretenv/secretenvtest"
 	"github.com/caliopen/functions/internal/secrets"
@@ -52,6 +54,7 @@ func TestStackSecretLayouts(t *testing.T) {
 				"caliopen-nats-password": "nats-s3cret",
 				"caliopen-s3-secret-key": "unused",
 				"caliopen-keys":          key,
+				"caliopen-invoke-key":    strings.Repeat("k", 64),
 			}
 			for _, secret := range entry.Secrets {
 				v, ok := values[secret]
@@ -100,8 +103,18 @@ func TestStackSecretLayouts(t *testing.T) {
 				t.Fatalf("run() = %v before listening; logs:\n%s", err, out)
 			}
 			_, port, _ := net.SplitHostPort(addr)
-			resp, err := http.Post("http://127.0.0.1:"+port+"/", "application/json",
-				strings.NewReader(`{"order":"deliver","message_id":"00000000-0000-4000-8000-000000000001","remote_id":"00000000-0000-4000-8000-000000000003","user_id":"00000000-0000-4000-8000-000000000002"}`))
+			order := `{"order":"deliver","message_id":"00000000-0000-4000-8000-000000000001","remote_id":"00000000-0000-4000-8000-000000000003","user_id":"00000000-0000-4000-8000-000000000002"}`
+			// Signed with the key the function read from its secret, as the
+			// connector signs.
+			keys, err := invokeauth.ParseKeys(values["caliopen-invoke-key"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+port+"/", strings.NewReader(order))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(invokeauth.Header, keys.Sign(time.Now(), invokeauth.Call{Method: http.MethodPost,
+				Function: name, Body: []byte(order)}))
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,8 +123,8 @@ func TestStackSecretLayouts(t *testing.T) {
 			t.Logf("deliver of an unknown draft: %d %s", resp.StatusCode, body)
 			// The store, opened from the DSN's secret, was asked for the
 			// draft: a permanent failure naming its answer.
-			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "store: not found") {
-				t.Errorf("POST deliver = %d %s, want 422 with the store's not found", resp.StatusCode, body)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "has no message") {
+				t.Errorf("POST deliver = %d %s, want 422 saying the store has no such message", resp.StatusCode, body)
 			}
 			cancel()
 			if err := <-done; err != nil {

@@ -258,8 +258,14 @@ func TestSMTPListenerConfigMapLoads(t *testing.T) {
 // replica the connector asks its streams to keep.
 func TestStreamReplicas(t *testing.T) {
 	cfg, err := connector.LoadConfig(func(k string) string {
-		if k == "NATS_USER" || k == "NATS_PASSWORD" {
+		switch k {
+		case "NATS_USER", "NATS_PASSWORD":
 			return "x"
+		case "CALIOPEN_INVOKE_KEY", "CALIOPEN_INVOKE_KEY_FILE":
+			if k == "CALIOPEN_INVOKE_KEY" {
+				return strings.Repeat("k", 32)
+			}
+			return ""
 		}
 		return configMap(t, connectorDeployment)[k]
 	})
