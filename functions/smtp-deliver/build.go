@@ -11,7 +11,7 @@ import (
 //
 //	{Name: "smtp-deliver", Build: func(env Env) (fnhttp.Core, error) {
 //		return smtpdeliver.Build(env.Getenv, smtpdeliver.Deps{Store: env.Store,
-//			Blobs: env.Blobs, Keyring: env.Keyring, Logger: env.Logger})
+//			Blobs: env.Blobs, Keyring: env.Keyring, Requester: env.Emitter, Logger: env.Logger})
 //	}}
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)

@@ -1,9 +1,10 @@
 // Package outboundsys assembles the outbound path in one process, for
 // end-to-end tests and cmd/bench-outbound: an embedded NATS with
 // JetStream, a SQLite store, a blob directory and a keyring, the REST API,
-// smtp-deliver and imap-deliver each behind their own HTTP server, and the
-// connector with a static topic map pointing at them. Mail leaves through
-// the relay given in Options.
+// smtp-deliver, imap-deliver and inbound-email (which receives the mail of
+// hosted recipients) each behind their own HTTP server, and the connector
+// with a static topic map pointing at them. Mail leaves through the relay
+// given in Options.
 package outboundsys
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/functions/api"
 	imapdeliver "github.com/caliopen/functions/functions/imap-deliver"
+	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/blob/dirblob"
@@ -134,8 +136,8 @@ type served struct {
 	handler http.Handler
 }
 
-// serveFunctions serves the API, smtp-deliver and imap-deliver and
-// returns the deliver functions by subject.
+// serveFunctions serves the API, smtp-deliver, imap-deliver and
+// inbound-email and returns the NATS-triggered functions by subject.
 func (s *System) serveFunctions(o Options, em *emit.Emitter, logger *slog.Logger) (map[string]served, error) {
 	env := map[string]string{api.EnvLocalDomain: LocalDomain, api.EnvBcryptCost: "4"}
 	apiCfg, err := api.LoadConfig(func(k string) string { return env[k] })
@@ -151,7 +153,12 @@ func (s *System) serveFunctions(o Options, em *emit.Emitter, logger *slog.Logger
 	smtpCfg := smtpdeliver.DefaultConfig()
 	smtpCfg.Relay = o.Relay
 	smtpCore, err := smtpdeliver.New(smtpCfg, smtpdeliver.Deps{Store: s.Store, Blobs: s.Blobs, Keyring: s.Ring,
-		Logger: logger.With("fn", "smtp-deliver")})
+		Requester: em, Logger: logger.With("fn", "smtp-deliver")})
+	if err != nil {
+		return nil, err
+	}
+	inboundCore, err := inboundemail.New(inboundemail.Config{}, inboundemail.Deps{Store: s.Store, Blobs: s.Blobs,
+		Logger: logger.With("fn", inboundemail.Name)})
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +175,7 @@ func (s *System) serveFunctions(o Options, em *emit.Emitter, logger *slog.Logger
 	}{
 		contract.SubjectOutboundSMTP: {"smtp-deliver", smtpCore},
 		contract.SubjectOutboundIMAP: {"imap-deliver", imapCore},
+		contract.SubjectInboundSMTP:  {inboundemail.Name, inboundCore},
 	} {
 		h := fnhttp.New(fnhttp.Config{Function: fn.name}, c, fn.core, logger)
 		fns[subject] = served{url: s.serve(h), handler: h}
