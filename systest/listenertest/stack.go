@@ -2,8 +2,10 @@
 // and benchmarks: an embedded NATS server, the real connector with a static
 // topic map, the inbound-email function served over HTTP by the shared
 // adapter, a store (SQLite by default), a blob directory, and the SMTP/LMTP
-// listener on loopback ports. The function can be stopped and started again
-// to show what the listener answers meanwhile.
+// listener on loopback ports; on request smtp-deliver too, whose hosted
+// recipients receive their mail through the same inbound-email. The
+// function can be stopped and started again to show what the listener (or
+// smtp-deliver) answers meanwhile.
 //
 // Failure semantics: Start returns an error (and releases what it started)
 // when any part cannot start; Close stops everything and reports the first
@@ -27,6 +29,7 @@ import (
 
 	"github.com/caliopen/functions/connector"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
@@ -34,6 +37,7 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -55,6 +59,12 @@ type Options struct {
 	// as the local system reaches its functions (connector.InProcess).
 	// StopFunction then no longer stops the invocations.
 	InProcess bool
+	// Deliver, when set, also serves smtp-deliver on outboundSMTP with
+	// this configuration (Deps.Requester on the stack's NATS).
+	Deliver *smtpdeliver.Config
+	// WrapFunction, when set, wraps inbound-email's handler: a test puts
+	// a fault in front of the real function.
+	WrapFunction func(http.Handler) http.Handler
 }
 
 // Stack is a running inbound path.
@@ -72,6 +82,7 @@ type Stack struct {
 	fnSrv   *http.Server
 	fnAddr  string // inbound-email's current address
 	fnHost  string // inbound-email's first address, served in process when set
+	dlvURL  string // smtp-deliver's URL, "" unless Options.Deliver
 	stops   []func() error
 }
 
@@ -113,6 +124,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	s.handler = fnhttp.New(fnhttp.Config{Function: inboundemail.Name, Timeout: contract.InboundDeadline},
 		contract.Caliopen(), core, o.Logger)
+	if o.WrapFunction != nil {
+		s.handler = o.WrapFunction(s.handler)
+	}
+	if o.Deliver != nil {
+		if err := s.startDeliver(*o.Deliver); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.StartFunction(); err != nil {
 		return nil, err
 	}
@@ -154,13 +173,47 @@ func (s *Stack) startConnector() error {
 	return nil
 }
 
-func (s *Stack) startListener(o Options) error {
-	nc, err := nats.Connect(s.NATS.ClientURL(), nats.Name("smtp-listener"))
+// emitter connects to the stack's NATS as name.
+func (s *Stack) emitter(name string) (*emit.Emitter, error) {
+	nc, err := nats.Connect(s.NATS.ClientURL(), nats.Name(name))
+	if err != nil {
+		return nil, err
+	}
+	s.stops = append(s.stops, func() error { nc.Close(); return nil })
+	return emit.New(nc)
+}
+
+// startDeliver serves smtp-deliver with cfg on a loopback port.
+func (s *Stack) startDeliver(cfg smtpdeliver.Config) error {
+	em, err := s.emitter("smtp-deliver")
 	if err != nil {
 		return err
 	}
-	s.stops = append(s.stops, func() error { nc.Close(); return nil })
-	em, err := emit.New(nc)
+	secret := make([]byte, secrets.KeySize)
+	copy(secret, "listenertest key, not secret")
+	ring, err := secrets.NewKeyring(secrets.Key{ID: "test", Secret: secret})
+	if err != nil {
+		return err
+	}
+	core, err := smtpdeliver.New(cfg, smtpdeliver.Deps{Store: s.Store, Blobs: s.Blobs, Keyring: ring, Requester: em,
+		Logger: s.log.With("fn", "smtp-deliver")})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: fnhttp.New(fnhttp.Config{Function: "smtp-deliver"}, contract.Caliopen(), core, s.log),
+		ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	s.stops = append(s.stops, srv.Close)
+	s.dlvURL = "http://" + ln.Addr().String()
+	return nil
+}
+
+func (s *Stack) startListener(o Options) error {
+	em, err := s.emitter("smtp-listener")
 	if err != nil {
 		return err
 	}
@@ -201,7 +254,11 @@ func (s *Stack) StartFunction() error {
 	s.mu.Lock()
 	s.fnSrv, s.fnAddr = srv, ln.Addr().String()
 	s.mu.Unlock()
-	s.src.set(connector.TopicMap{contract.SubjectInboundSMTP: {{Name: inboundemail.Name, URL: "http://" + ln.Addr().String()}}})
+	tm := connector.TopicMap{contract.SubjectInboundSMTP: {{Name: inboundemail.Name, URL: "http://" + ln.Addr().String()}}}
+	if s.dlvURL != "" {
+		tm[contract.SubjectOutboundSMTP] = []connector.Target{{Name: "smtp-deliver", URL: s.dlvURL}}
+	}
+	s.src.set(tm)
 	time.Sleep(100 * time.Millisecond) // a few topic map rebuilds
 	return nil
 }
