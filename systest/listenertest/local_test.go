@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -385,5 +386,63 @@ func TestLocalMailInboundDown(t *testing.T) {
 	m := bobsMessage(t, s, bob)
 	if m.Subject != "Lunch?" || m.DiscussionID == "" {
 		t.Errorf("bob's message: subject %q discussion %q", m.Subject, m.DiscussionID)
+	}
+}
+
+// refuseFor answers process_inbound for user with a permanent refusal,
+// mime_rejected, in the function's reply shape; the other users' orders go
+// to the real function. Real mail over the parser's limits would be refused
+// so, but a draft cannot be made into such a mail.
+func refuseFor(user *atomic.Value) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+			var o contract.DeliverOrder
+			if json.Unmarshal(body, &o) != nil || o.UserID != user.Load() {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Nats-Service-Error-Code", "mime_rejected")
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_, _ = w.Write([]byte(`{"error":"mime_rejected","message":"the MIME structure is over the parser's limits"}`))
+		})
+	}
+}
+
+// TestLocalMailRefused: a hosted recipient refusing the mail for good fails
+// the send permanently with inbound-email's code, naming the recipient. The
+// draft is marked failed when nobody got the mail, sent when another
+// recipient did.
+func TestLocalMailRefused(t *testing.T) {
+	var refused atomic.Value
+	s, _ := localStack(t, refuseFor(&refused))
+	alice, aliceIdent := addUser(t, s, "alice")
+	bob, _ := addUser(t, s, "bob")
+	carol, _ := addUser(t, s, "carol")
+	refused.Store(carol)
+	for _, c := range []struct {
+		to    []string
+		state store.SendState
+		bob   int
+	}{
+		{[]string{"carol@example.test"}, store.SendFailed, 0},
+		{[]string{"bob@example.test", "carol@example.test"}, store.SendSent, 1},
+	} {
+		id := draft(t, s, alice, aliceIdent, "alice@example.test", c.to...)
+		r := deliver(t, s, alice, id)
+		if r.code != "mime_rejected" || !r.reply.Error || !strings.Contains(r.reply.Message, "carol@example.test") {
+			t.Errorf("%v: %+v, want mime_rejected naming carol", c.to, r)
+		}
+		if st := sendState(t, s, alice, id); st != c.state {
+			t.Errorf("%v: alice's message is %q, want %q", c.to, st, c.state)
+		}
+		if n := len(messages(t, s, bob)); n != c.bob {
+			t.Errorf("%v: bob has %d messages, want %d", c.to, n, c.bob)
+		}
+	}
+	if n := len(messages(t, s, carol)); n != 0 {
+		t.Errorf("carol has %d messages, want none", n)
 	}
 }
