@@ -7,8 +7,11 @@
 // the documentation table.
 //
 // Decoding an order never panics and never guesses: bad JSON, an unknown
-// order, a missing field or a field of the wrong type each give a
-// *ValidationError that names the problem.
+// order, a missing field, a field of the wrong type or a field given twice
+// with different values each give a *ValidationError that names the
+// problem. Decoding also accepts the names the original Caliopen code
+// really sent for some orders and fields (Order.Aliases, Field.Aliases) and
+// turns them into the seed's, so that what is emitted stays the seed's form.
 package contract
 
 import (
