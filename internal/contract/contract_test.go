@@ -205,8 +205,39 @@ func TestTable(t *testing.T) {
 			}
 		}
 	}
+	// An alias names nothing else: no other field of its payload, no other
+	// order of its subject.
+	for _, p := range c.Payloads {
+		var names [][]string
+		for _, f := range p.Fields {
+			names = append(names, append([]string{f.Name}, f.Aliases...))
+		}
+		namesOnce(t, p.Name, names)
+	}
+	for _, s := range c.Subjects {
+		var names [][]string
+		for _, o := range s.Orders {
+			names = append(names, append([]string{o.Name}, o.Aliases...))
+		}
+		namesOnce(t, s.Name, names)
+	}
 	if s, _ := c.Subject("twitter_dm"); s.Mode() != "mixed" || !s.HasPublishes() || !s.HasRequests() {
 		t.Error("twitter_dm must mix publish/subscribe and request/reply")
+	}
+}
+
+// namesOnce fails when one name stands for two entries of where; each entry
+// is its seed name followed by its aliases.
+func namesOnce(t *testing.T, where string, entries [][]string) {
+	t.Helper()
+	seen := map[string]string{}
+	for _, e := range entries {
+		for _, n := range e {
+			if other, dup := seen[n]; dup {
+				t.Errorf("%s: %s names both %s and %s", where, n, other, e[0])
+			}
+			seen[n] = e[0]
+		}
 	}
 }
 

@@ -112,9 +112,9 @@ func (c *Contract) Decode(subject string, data []byte) (*Request, error) {
 // Caliopen's keys), and an order under its name or one of its aliases: the
 // request holds the seed's order and the seed's payload either way, so what
 // is emitted from it is the seed's form. Absent, null, "" and 0 minutes all
-// mean not given. A field given under two keys with different values is refused
-// (CodeInvalidField, naming both keys): no rule could say which one the
-// sender meant.
+// mean not given. A field given under two keys with different values is
+// refused (CodeInvalidField, naming both keys): no rule could say which one
+// the sender meant.
 func (s *Subject) Decode(data []byte) (*Request, error) {
 	fail := func(code, order, field, detail string) error {
 		return &ValidationError{Code: code, Subject: s.Name, Order: order, Field: field, Detail: detail}
@@ -191,19 +191,19 @@ func (p *Payload) index(name string) int {
 // table. It sets each Field's slots, and describes the order key.
 type probeType struct {
 	typ   reflect.Type
-	index map[string]int
 	order Field // "order" and the aliases any payload gives it
 }
 
 func newProbeType(payloads []*Payload) *probeType {
-	p := &probeType{index: map[string]int{}, order: Field{Name: "order", Kind: KindString}}
+	p := &probeType{order: Field{Name: "order", Kind: KindString}}
 	var fields []reflect.StructField
+	index := map[string]int{}
 	slot := func(name string) int {
-		if i, ok := p.index[name]; ok {
+		if i, ok := index[name]; ok {
 			return i
 		}
 		i := len(fields)
-		p.index[name] = i
+		index[name] = i
 		fields = append(fields, reflect.StructField{
 			Name: fmt.Sprintf("F%d", i),
 			Type: reflect.TypeFor[json.RawMessage](),
