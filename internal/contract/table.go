@@ -61,8 +61,8 @@ func Caliopen() *Contract {
 	// (caliopen-original.md §0, §1.2, §2; the byte forms are in
 	// testdata/original). Its orders to brokers and workers name the
 	// identity identity_id (BrokerOrder, IMAPorder), or carried Go's own field
-	// names when their structs had no JSON tags (IMAPorder until January
-	// 2019, RemoteIDNatsMessage until February 2019); its update_interval
+	// names when their structs had no JSON tags (IMAPorder and
+	// RemoteIDNatsMessage until late January 2019); its update_interval
 	// carried the interval in order_param. "Order" and "Protocol" would match
 	// case-insensitively anyway; listing them lets a body that also holds
 	// "order" or "protocol" with another value be refused rather than
