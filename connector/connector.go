@@ -48,21 +48,20 @@ import (
 	"github.com/caliopen/functions/internal/gopool"
 )
 
-// Header names the connector reads or writes on NATS messages.
+// Header names the connector reads or writes on NATS messages (the
+// contract's).
 const (
-	HeaderCorrelationID = "Caliopen-Correlation-Id"
-	// HeaderTimeout lets a requester state its own timeout (a Go duration);
-	// the connector then answers before the shorter of it and the contract's.
-	HeaderTimeout          = "Caliopen-Timeout"
-	HeaderServiceError     = "Nats-Service-Error"
-	HeaderServiceErrorCode = "Nats-Service-Error-Code"
-	HeaderError            = "Caliopen-Error"
-	HeaderErrorCode        = "Caliopen-Error-Code"
-	HeaderStatus           = "Caliopen-Status"
-	HeaderAttempts         = "Caliopen-Attempts"
-	HeaderFunction         = "Caliopen-Function"
-	HeaderSubject          = "Caliopen-Subject"
-	HeaderStreamSeq        = "Caliopen-Stream-Seq"
+	HeaderCorrelationID    = contract.HeaderCorrelationID
+	HeaderTimeout          = contract.HeaderTimeout
+	HeaderServiceError     = contract.HeaderServiceError
+	HeaderServiceErrorCode = contract.HeaderServiceErrorCode
+	HeaderError            = contract.HeaderError
+	HeaderErrorCode        = contract.HeaderErrorCode
+	HeaderStatus           = contract.HeaderStatus
+	HeaderAttempts         = contract.HeaderAttempts
+	HeaderFunction         = contract.HeaderFunction
+	HeaderSubject          = contract.HeaderSubject
+	HeaderStreamSeq        = contract.HeaderStreamSeq
 )
 
 // Deps are the connector's collaborators.

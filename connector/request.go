@@ -193,7 +193,7 @@ func (c *Connector) respond(s *contract.Subject, m *nats.Msg, body []byte, h nat
 // traceHeaders copies W3C trace context onto the HTTP leg.
 func traceHeaders(h nats.Header) http.Header {
 	var out http.Header
-	for _, k := range []string{"traceparent", "tracestate"} {
+	for _, k := range []string{contract.HeaderTraceParent, contract.HeaderTraceState} {
 		if v := h.Get(k); v != "" {
 			if out == nil {
 				out = http.Header{}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caliopen/functions/internal/emit"
+	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -25,7 +25,7 @@ const (
 
 // HeaderCorrelationID carries the correlation id of a request, in and out;
 // the orders a request emits carry it too.
-const HeaderCorrelationID = "X-Correlation-Id"
+const HeaderCorrelationID = contract.HTTPCorrelationID
 
 // call is one request being served.
 type call struct {
@@ -75,7 +75,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.logRequest(rec, time.Since(start))
 	}()
-	ctx := emit.WithCorrelationID(r.Context(), rec.corrID)
+	ctx := contract.WithCorrelationID(r.Context(), rec.corrID)
 	s.mux.ServeHTTP(sw, r.WithContext(ctx))
 }
 

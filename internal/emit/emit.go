@@ -8,13 +8,16 @@
 // Each logical publish carries one Nats-Msg-Id, so a retry after a lost
 // acknowledgement is not stored twice.
 //
-// Request/reply orders use a core NATS request and return the reply body.
+// Request/reply orders use a core NATS request. Deliver, ProcessInbound and
+// Submit send them typed and classify the outcome once: a reply, or a
+// *RequestError that says whether a retry may succeed. Every order carries
+// the correlation id of its context and every request the time its
+// requester still waits, so nested requests keep both.
 package emit
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -22,13 +25,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/store"
 )
-
-// HeaderCorrelationID is the header the connector reads to tie an order's
-// log lines together.
-const HeaderCorrelationID = "Caliopen-Correlation-Id"
 
 // Emitter publishes and requests orders.
 type Emitter struct {
@@ -48,21 +48,14 @@ func New(nc *nats.Conn) (*Emitter, error) {
 	return &Emitter{nc: nc, js: js, RetryBase: 100 * time.Millisecond}, nil
 }
 
-type correlationKey struct{}
-
-// WithCorrelationID returns a context whose orders carry id.
-func WithCorrelationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
-}
-
+// header is the header of an order sent within ctx: its correlation id
+// (a new one when ctx has none).
 func header(ctx context.Context) nats.Header {
-	h := nats.Header{}
-	id, _ := ctx.Value(correlationKey{}).(string)
+	id := contract.CorrelationID(ctx)
 	if id == "" {
 		id = nuid.Next()
 	}
-	h.Set(HeaderCorrelationID, id)
-	return h
+	return nats.Header{contract.HeaderCorrelationID: []string{id}}
 }
 
 // Publish sends a publish/subscribe order and returns once the stream has
@@ -85,7 +78,7 @@ func Order(ctx context.Context, subject string, payload any) (store.Order, error
 	}
 	h := header(ctx)
 	return store.Order{ID: nuid.Next(), Subject: subject, Data: data,
-		Header: map[string]string{HeaderCorrelationID: h.Get(HeaderCorrelationID)}}, nil
+		Header: map[string]string{contract.HeaderCorrelationID: h.Get(contract.HeaderCorrelationID)}}, nil
 }
 
 // PublishOrder publishes an order of the outbox with its id as Nats-Msg-Id,
@@ -121,19 +114,22 @@ func (e *Emitter) publish(ctx context.Context, msg *nats.Msg, msgID string) erro
 }
 
 // Request sends a request/reply order and returns the reply body. The
-// deadline is ctx's. No responder and a timeout are temporary errors.
+// deadline is ctx's, stated to the connector in HeaderTimeout. No
+// responder, a timeout and a failed send are temporary *RequestErrors.
 func (e *Emitter) Request(ctx context.Context, subject string, payload any) ([]byte, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return nil, faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
-	reply, err := e.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: header(ctx)})
-	switch {
-	case err == nil:
-		return reply.Data, nil
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, faults.Temp(fmt.Errorf("request %s: nothing serves the subject: %w", subject, err))
-	default:
-		return nil, faults.Temp(fmt.Errorf("request %s: %w", subject, err))
+	h := header(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left > 0 {
+			h[contract.HeaderTimeout] = []string{left.Round(time.Millisecond).String()}
+		}
 	}
+	reply, err := e.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: h})
+	if err != nil {
+		return nil, transportError(subject, err)
+	}
+	return reply.Data, nil
 }

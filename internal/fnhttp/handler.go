@@ -156,7 +156,9 @@ func (h *handler) call(parent context.Context, call *Call, rec *record) answer {
 		rec.fail(outcomeTimeout, errors.New("caller deadline passed before the call"))
 		return sh.fail(http.StatusGatewayTimeout, contract.CodeTimeout, msgTimeout)
 	}
-	ctx, cancel := context.WithDeadline(parent, coreDeadline(time.Now(), call.Deadline))
+	// The orders the core sends carry the invocation's correlation id.
+	ctx, cancel := context.WithDeadline(contract.WithCorrelationID(parent, call.CorrelationID),
+		coreDeadline(time.Now(), call.Deadline))
 	defer cancel()
 	out := runCore(ctx, &h.pool, h.core, call, func(late ran) {
 		if late.panicked { // after the answer: the invocation's line is written

@@ -3,15 +3,15 @@ package smtplistener
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -24,16 +24,6 @@ const (
 	temporary
 	permanent
 )
-
-// permanentCodes are the error codes of replies that retrying cannot fix:
-// the contract's validation codes and inbound-email's permanent ones. Any
-// other error code is temporary, so the MTA retries.
-var permanentCodes = map[string]bool{
-	contract.CodeInvalidJSON: true, contract.CodeMissingField: true, contract.CodeInvalidField: true,
-	contract.CodeUnknownOrder: true, contract.CodeUnknownSubject: true, "too_large": true,
-	"raw_not_found": true, "raw_missing": true, "raw_too_large": true, "unknown_identity": true, "bad_identity": true,
-	"mime_rejected": true,
-}
 
 // result is the outcome of every recipient identity of one message.
 type result struct {
@@ -94,7 +84,10 @@ func (l *Listener) deliver(ctx context.Context, env envelope, data []byte, rcpts
 	start := time.Now()
 	id := store.RawID(data)
 	res := &result{byID: map[string]outcome{}}
-	log := l.deps.Logger.With("raw_id", id, "rcpts", len(rcpts), "bytes", len(data))
+	// One correlation id for the mail: every recipient's order carries it.
+	corr := rand.Text()
+	ctx = contract.WithCorrelationID(ctx, corr)
+	log := l.deps.Logger.With("raw_id", id, "corr_id", corr, "rcpts", len(rcpts), "bytes", len(data))
 	if err := l.storeRaw(ctx, id, env, data); err != nil {
 		log.Error("mail not stored", "outcome", "temporary", "err", err)
 		return res
@@ -189,27 +182,11 @@ func (l *Listener) process(ctx context.Context, rawID string, idn store.Identity
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.ProcessTimeout)
 	defer cancel()
 	order := contract.DeliverOrder{MessageID: rawID, Order: contract.OrderProcessInbound, RemoteID: idn.ID, UserID: idn.UserID}
-	body, err := l.deps.Requester.Request(ctx, contract.SubjectInboundSMTP, order)
-	if err != nil {
-		if faults.IsPermanent(err) {
-			return permanent, err
-		}
-		return temporary, err
-	}
-	var reply contract.InboundReply
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		return temporary, fmt.Errorf("process_inbound reply: %w", err)
-	}
-	_ = json.Unmarshal(body, &reply) // a non-string field leaves it empty
-	if _, failed := keys["error"]; !failed {
-		if reply.MessageID == "" {
-			return temporary, errors.New("process_inbound reply has no message_id")
-		}
+	_, err := emit.ProcessInbound(ctx, l.deps.Requester, contract.SubjectInboundSMTP, order)
+	switch {
+	case err == nil:
 		return delivered, nil
-	}
-	err = fmt.Errorf("process_inbound failed: %s: %s", reply.Error, reply.Message)
-	if permanentCodes[reply.Error] {
+	case faults.IsPermanent(err):
 		return permanent, err
 	}
 	return temporary, err

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -26,18 +27,12 @@ type Raws interface {
 	MarkRawDelivered(ctx context.Context, id string) error
 }
 
-// Requester sends a request/reply order and returns the reply body
-// (*emit.Emitter).
-type Requester interface {
-	Request(ctx context.Context, subject string, payload any) ([]byte, error)
-}
-
 // Deps are the listener's dependencies; all but Logger are required.
 type Deps struct {
 	Directory Directory
 	Raws      Raws
 	Blobs     blob.Store
-	Requester Requester
+	Requester emit.Requester
 	Logger    *slog.Logger
 }
 
