@@ -24,10 +24,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // Emitter publishes and requests orders.
@@ -49,13 +52,15 @@ func New(nc *nats.Conn) (*Emitter, error) {
 }
 
 // header is the header of an order sent within ctx: its correlation id
-// (a new one when ctx has none).
+// (a new one when ctx has none) and its trace context.
 func header(ctx context.Context) nats.Header {
 	id := contract.CorrelationID(ctx)
 	if id == "" {
 		id = nuid.Next()
 	}
-	return nats.Header{contract.HeaderCorrelationID: []string{id}}
+	h := nats.Header{contract.HeaderCorrelationID: []string{id}}
+	tracing.Inject(ctx, h)
+	return h
 }
 
 // Publish sends a publish/subscribe order and returns once the stream has
@@ -65,7 +70,10 @@ func (e *Emitter) Publish(ctx context.Context, subject string, payload any) erro
 	if err != nil {
 		return faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
-	return e.publish(ctx, &nats.Msg{Subject: subject, Data: data, Header: header(ctx)}, nuid.Next())
+	ctx, span := tracing.Start(ctx, "publish "+subject, trace.SpanKindProducer)
+	err = e.publish(ctx, &nats.Msg{Subject: subject, Data: data, Header: header(ctx)}, nuid.Next())
+	tracing.End(span, err)
+	return err
 }
 
 // Order returns the outbox row of a publish/subscribe order: the payload as
@@ -77,8 +85,11 @@ func Order(ctx context.Context, subject string, payload any) (store.Order, error
 		return store.Order{}, faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
 	h := header(ctx)
-	return store.Order{ID: nuid.Next(), Subject: subject, Data: data,
-		Header: map[string]string{contract.HeaderCorrelationID: h.Get(contract.HeaderCorrelationID)}}, nil
+	row := make(map[string]string, len(h))
+	for k, v := range h {
+		row[k] = v[0]
+	}
+	return store.Order{ID: nuid.Next(), Subject: subject, Data: data, Header: row}, nil
 }
 
 // PublishOrder publishes an order of the outbox with its id as Nats-Msg-Id,
@@ -121,6 +132,8 @@ func (e *Emitter) Request(ctx context.Context, subject string, payload any) ([]b
 	if err != nil {
 		return nil, faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
+	ctx, span := tracing.Start(ctx, "request "+subject, trace.SpanKindClient)
+	defer span.End()
 	h := header(ctx)
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left > 0 {
@@ -129,7 +142,12 @@ func (e *Emitter) Request(ctx context.Context, subject string, payload any) ([]b
 	}
 	reply, err := e.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: h})
 	if err != nil {
-		return nil, transportError(subject, err)
+		err = transportError(subject, err)
+		tracing.End(span, err)
+		return nil, err
+	}
+	if code := reply.Header.Get(contract.HeaderServiceErrorCode); code != "" && span.IsRecording() {
+		span.SetAttributes(attribute.String("caliopen.error_code", code))
 	}
 	return reply.Data, nil
 }

@@ -10,10 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // outcome of one recipient identity.
@@ -87,6 +91,12 @@ func (l *Listener) deliver(ctx context.Context, env envelope, data []byte, rcpts
 	// One correlation id for the mail: every recipient's order carries it.
 	corr := rand.Text()
 	ctx = contract.WithCorrelationID(ctx, corr)
+	if l.deps.Tracing != nil {
+		var span trace.Span
+		ctx, span = tracing.Tracer(l.deps.Tracing).Start(ctx, "smtp receive", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("caliopen.correlation_id", corr), attribute.Int("caliopen.recipients", len(rcpts))))
+		defer span.End()
+	}
 	log := l.deps.Logger.With("raw_id", id, "corr_id", corr, "rcpts", len(rcpts), "bytes", len(data))
 	if err := l.storeRaw(ctx, id, env, data); err != nil {
 		log.Error("mail not stored", "outcome", "temporary", "err", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/emit"
@@ -34,6 +35,9 @@ type Deps struct {
 	Blobs     blob.Store
 	Requester emit.Requester
 	Logger    *slog.Logger
+	// Tracing records a span per received mail, the root of the trace its
+	// process_inbound orders continue. Nil records nothing.
+	Tracing trace.TracerProvider
 }
 
 // Listener serves SMTP and, when asked, LMTP.
