@@ -224,7 +224,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		drained = true
 		conn.Drain() // the traced connector takes its subjects
 		if err := benchTracing(ctx, stdout, *jaeger, tracedPath{url: url, keys: keys, inprocess: *inprocess, core: core, n: *perWorker,
-			quiet: quiet, off1: c1, off32: c32}); err != nil {
+			quiet: quiet}); err != nil {
 			return fmt.Errorf("tracing on: %w", err)
 		}
 	}

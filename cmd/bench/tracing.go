@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,22 +24,28 @@ import (
 	"github.com/caliopen/functions/internal/tracing"
 )
 
-// tracedPath is what the traced run rebuilds, and the untraced figures
-// it is compared with.
+// tracedPath is what the tracing runs rebuild.
 type tracedPath struct {
-	url         string // NATS
-	keys        *invokeauth.Keys
-	inprocess   bool
-	core        fnhttp.Core
-	n           int
-	quiet       *slog.Logger
-	off1, off32 result // connector + HTTP function, tracing off
+	url       string // NATS
+	keys      *invokeauth.Keys
+	inprocess bool
+	core      fnhttp.Core
+	n         int
+	quiet     *slog.Logger
+}
+
+// measured is one load of the tracing comparison: its figures and the
+// process's CPU time per request.
+type measured struct {
+	result
+	cpu time.Duration
 }
 
 // benchTracing runs the request/reply load through a connector and a
-// function that record spans, every request the root of a trace, all
-// exported over OTLP to endpoint, and prints the cost per request against
-// the same path untraced in the same run.
+// function without tracing and with tracing on (every request the root of
+// a trace, three spans a request exported over OTLP to endpoint),
+// alternately, and prints the cost per request: CPU time, which the other
+// processes of the machine disturb less than latency, and p50.
 func benchTracing(ctx context.Context, stdout io.Writer, endpoint string, p tracedPath) error {
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint+"/v1/traces"))
 	if err != nil {
@@ -47,13 +54,62 @@ func benchTracing(ctx context.Context, stdout io.Writer, endpoint string, p trac
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName("caliopen-bench"))))
 	defer tp.Shutdown(context.WithoutCancel(ctx))
+	fmt.Fprintf(stdout, "\ntracing off and on (3 spans a request, exported over OTLP to %s), alternately, concurrency 1 then 32\n", endpoint)
+	fmt.Fprintf(stdout, "%-28s %5s %10s %10s %10s %12s\n", "path", "conc", "req/s", "p50", "p99", "CPU/request")
+	var off, on [2][]measured
+	for range 2 {
+		for _, traced := range []bool{false, true} {
+			var prov trace.TracerProvider
+			name := "connector + HTTP, untraced"
+			if traced {
+				prov, name = tp, "connector + HTTP, traced"
+			}
+			ms, err := tracedLoad(ctx, p, prov)
+			if err != nil {
+				return err
+			}
+			for i, m := range ms {
+				fmt.Fprintf(stdout, "%-28s %5d %10.0f %10s %10s %12s\n", name, m.conc, m.rate(), m.p50.Round(time.Microsecond),
+					m.p99.Round(time.Microsecond), m.cpu.Round(100*time.Nanosecond))
+				if traced {
+					on[i] = append(on[i], m)
+				} else {
+					off[i] = append(off[i], m)
+				}
+			}
+		}
+	}
+	if err := tp.ForceFlush(ctx); err != nil {
+		return fmt.Errorf("export to %s: %w", endpoint, err)
+	}
+	mean := func(ms []measured, f func(measured) time.Duration) time.Duration {
+		var sum time.Duration
+		for _, m := range ms {
+			sum += f(m)
+		}
+		return sum / time.Duration(len(ms))
+	}
+	cpu := func(m measured) time.Duration { return m.cpu }
+	p50 := func(m measured) time.Duration { return m.p50 }
+	for i, conc := range []int{1, 32} {
+		fmt.Fprintf(stdout, "tracing cost per request at concurrency %d: CPU %+s (%s untraced), p50 %+s (means of 2 runs each)\n", conc,
+			(mean(on[i], cpu) - mean(off[i], cpu)).Round(100*time.Nanosecond), mean(off[i], cpu).Round(100*time.Nanosecond),
+			(mean(on[i], p50) - mean(off[i], p50)).Round(time.Microsecond))
+	}
+	return nil
+}
+
+// tracedLoad builds a connector and a function recording spans with tp
+// (nil: none), sends the load at concurrency 1 and 32, each request the
+// root of a trace when tp is set, and tears them down.
+func tracedLoad(ctx context.Context, p tracedPath, tp trace.TracerProvider) ([]measured, error) {
 	c := contract.Caliopen()
 	mux := http.NewServeMux()
 	mux.Handle("/smtp/", http.StripPrefix("/smtp", fnhttp.New(fnhttp.Config{Function: "smtp-deliver", Keys: p.keys, Tracing: tp},
 		c, p.core, p.quiet)))
 	ln, stopHTTP, err := serveLoopback(mux)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stopHTTP()
 	cfg := connector.DefaultConfig()
@@ -65,27 +121,33 @@ func benchTracing(ctx context.Context, stdout io.Writer, endpoint string, p trac
 		transport = &connector.InProcess{Host: ln.Addr().String(), Handler: mux}
 	}
 	conn, err := connector.New(cfg, connector.Deps{Logger: p.quiet, Registry: prometheus.NewRegistry(), Contract: c,
-		Source:    connector.TopicMap{"outboundSMTP": {{Name: "smtp-deliver", URL: "http://" + ln.Addr().String() + "/"}}},
+		Source:    connector.TopicMap{"outboundSMTP": {{Name: "smtp-deliver", URL: "http://" + ln.Addr().String() + "/smtp/"}}},
 		Transport: transport, Tracing: tp})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := conn.Start(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Drain()
 	client, err := nats.Connect(p.url)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer client.Close()
-	tracer := tracing.Tracer(tp)
+	var tracer trace.Tracer
+	if tp != nil {
+		tracer = tracing.Tracer(tp)
+	}
 	one := func() error {
-		rctx, span := tracer.Start(ctx, "bench request", trace.WithSpanKind(trace.SpanKindClient))
-		defer span.End()
-		h := nats.Header{}
-		tracing.Inject(rctx, h)
-		m, err := client.RequestMsg(&nats.Msg{Subject: "outboundSMTP", Data: []byte(order), Header: h}, 10*time.Second)
+		msg := &nats.Msg{Subject: "outboundSMTP", Data: []byte(order)}
+		if tracer != nil {
+			rctx, span := tracer.Start(ctx, "bench request", trace.WithSpanKind(trace.SpanKindClient))
+			defer span.End()
+			msg.Header = nats.Header{}
+			tracing.Inject(rctx, msg.Header)
+		}
+		m, err := client.RequestMsg(msg, 10*time.Second)
 		if err != nil {
 			return err
 		}
@@ -94,25 +156,26 @@ func benchTracing(ctx context.Context, stdout io.Writer, endpoint string, p trac
 		}
 		return nil
 	}
-	var on [2]result
-	for i, conc := range []int{1, 32} {
+	var out []measured
+	for _, conc := range []int{1, 32} {
 		if _, err := drive(conc, p.n/10, one); err != nil {
-			return err
+			return nil, err
 		}
-		if on[i], err = drive(conc, p.n, one); err != nil {
-			return err
+		before := cpuTime()
+		r, err := drive(conc, p.n, one)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, measured{result: r, cpu: (cpuTime() - before) / time.Duration(r.n)})
 	}
-	if err := tp.ForceFlush(ctx); err != nil {
-		return fmt.Errorf("export to %s: %w", endpoint, err)
+	return out, nil
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
 	}
-	fmt.Fprintf(stdout, "\ntracing on (3 spans a request, exported over OTLP to %s), against the same path untraced above\n", endpoint)
-	fmt.Fprintf(stdout, "%-28s %5s %10s %10s %10s\n", "path", "conc", "req/s", "p50", "p99")
-	for _, r := range on {
-		fmt.Fprintf(stdout, "%-28s %5d %10.0f %10s %10s\n", "connector + HTTP, traced", r.conc, r.rate(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
-	}
-	perReq := time.Duration((1/on[1].rate() - 1/p.off32.rate()) * float64(time.Second))
-	fmt.Fprintf(stdout, "tracing cost per request: p50 +%s at concurrency 1; %s of the machine's time per request at concurrency 32 (throughput ratio traced/untraced %.2f)\n",
-		(on[0].p50 - p.off1.p50).Round(time.Microsecond), perReq.Round(100*time.Nanosecond), on[1].rate()/p.off32.rate())
-	return nil
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
