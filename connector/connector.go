@@ -43,26 +43,27 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gopool"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
-// Header names the connector reads or writes on NATS messages.
+// Header names the connector reads or writes on NATS messages (the
+// contract's).
 const (
-	HeaderCorrelationID = "Caliopen-Correlation-Id"
-	// HeaderTimeout lets a requester state its own timeout (a Go duration);
-	// the connector then answers before the shorter of it and the contract's.
-	HeaderTimeout          = "Caliopen-Timeout"
-	HeaderServiceError     = "Nats-Service-Error"
-	HeaderServiceErrorCode = "Nats-Service-Error-Code"
-	HeaderError            = "Caliopen-Error"
-	HeaderErrorCode        = "Caliopen-Error-Code"
-	HeaderStatus           = "Caliopen-Status"
-	HeaderAttempts         = "Caliopen-Attempts"
-	HeaderFunction         = "Caliopen-Function"
-	HeaderSubject          = "Caliopen-Subject"
-	HeaderStreamSeq        = "Caliopen-Stream-Seq"
+	HeaderCorrelationID    = contract.HeaderCorrelationID
+	HeaderTimeout          = contract.HeaderTimeout
+	HeaderServiceError     = contract.HeaderServiceError
+	HeaderServiceErrorCode = contract.HeaderServiceErrorCode
+	HeaderError            = contract.HeaderError
+	HeaderErrorCode        = contract.HeaderErrorCode
+	HeaderStatus           = contract.HeaderStatus
+	HeaderAttempts         = contract.HeaderAttempts
+	HeaderFunction         = contract.HeaderFunction
+	HeaderSubject          = contract.HeaderSubject
+	HeaderStreamSeq        = contract.HeaderStreamSeq
 )
 
 // Deps are the connector's collaborators.
@@ -78,6 +79,9 @@ type Deps struct {
 	// Transport carries the HTTP leg; nil uses a pooled TCP transport. The
 	// local system passes an InProcess transport for its own gateway.
 	Transport http.RoundTripper
+	// Tracing records a span per order, continuing the trace the order
+	// carries; nil records none (the trace context still passes through).
+	Tracing trace.TracerProvider
 }
 
 // Connector is one running connector instance.
@@ -104,6 +108,7 @@ type Connector struct {
 	pool       gopool.Pool // runs requests on kept goroutines
 	pending    atomic.Int64
 	ready      atomic.Bool
+	tracer     trace.Tracer // nil when tracing is off
 }
 
 // New checks the configuration and builds a connector; Start connects it.
@@ -133,11 +138,15 @@ func New(cfg Config, deps Deps) (*Connector, error) {
 		}
 	}
 	work, cancel := context.WithCancel(context.Background())
-	return &Connector{
+	c := &Connector{
 		cfg: cfg, log: deps.Logger, contract: deps.Contract, metrics: m,
 		router:  NewRouter(src, cfg.RebuildInterval, deps.Logger, m),
 		invoker: inv, nc: deps.Conn, work: work, cancelWork: cancel,
-	}, nil
+	}
+	if deps.Tracing != nil {
+		c.tracer = tracing.Tracer(deps.Tracing)
+	}
+	return c, nil
 }
 
 // Ready reports whether the connector is connected, has a topic map and

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
@@ -193,10 +195,17 @@ func (c *Connector) invokeEvent(s *contract.Subject, req *contract.Request, t Ta
 	}
 	defer release()
 	deadline, _ := ctx.Deadline()
+	ctx, span, traceHdr := c.traced(ctx, nats.Header(msg.Headers()), "connector "+s.Name, traceKindConsumer,
+		attribute.String("messaging.destination.name", s.Name), attribute.String("caliopen.correlation_id", corr),
+		attribute.Int("caliopen.attempt", attempt))
 	r := c.invoker.Invoke(ctx, t, &Invocation{
 		Subject: s.Name, Queue: s.Queue, Order: req.Order.Name, EventID: eventID, CorrelationID: corr,
-		Attempt: attempt, Deadline: deadline, Body: msg.Data(), Trace: traceHeaders(nats.Header(msg.Headers())),
+		Attempt: attempt, Deadline: deadline, Body: msg.Data(), Trace: traceHdr,
 	})
+	if r.Err != nil || r.Status >= 300 {
+		span.SetStatus(codes.Error, fmt.Sprintf("status %d", r.Status))
+	}
+	span.End()
 	if r.Err != nil {
 		code := contract.CodeFailed
 		if r.TimedOut() {

@@ -127,23 +127,23 @@ func (iv *Invoker) invoke(ctx context.Context, t Target, inv *Invocation) Respon
 	one("User-Agent", "caliopen-connector")
 	one("X-Connector", "caliopen-connector")
 	// CloudEvents binary mode: the body stays the original JSON.
-	one("Ce-Specversion", "1.0")
-	one("Ce-Id", inv.EventID)
-	one("Ce-Type", "caliopen.order."+inv.Order)
-	one("Ce-Source", "/nats/"+inv.Subject)
-	one("Ce-Subject", inv.Subject)
-	one("Ce-Time", time.Now().UTC().Format(time.RFC3339Nano))
-	one("Ce-Natssubject", inv.Subject)
-	one("X-Nats-Subject", inv.Subject)
-	one("X-Nats-Queue", inv.Queue)
-	one("X-Nats-Reply", strconv.FormatBool(inv.Reply))
-	one("X-Delivery-Attempt", strconv.Itoa(inv.Attempt))
-	one("X-Correlation-Id", inv.CorrelationID)
-	one("X-Call-Id", inv.CorrelationID)
+	one(contract.HTTPCloudEventSpec, "1.0")
+	one(contract.HTTPCloudEventID, inv.EventID)
+	one(contract.HTTPCloudEventType, "caliopen.order."+inv.Order)
+	one(contract.HTTPCloudEventSource, "/nats/"+inv.Subject)
+	one(contract.HTTPCloudEventSubject, inv.Subject)
+	one(contract.HTTPCloudEventTime, time.Now().UTC().Format(time.RFC3339Nano))
+	one(contract.HTTPCloudEventNATSSubject, inv.Subject)
+	one(contract.HTTPSubject, inv.Subject)
+	one(contract.HTTPQueue, inv.Queue)
+	one(contract.HTTPReply, strconv.FormatBool(inv.Reply))
+	one(contract.HTTPDeliveryAttempt, strconv.Itoa(inv.Attempt))
+	one(contract.HTTPCorrelationID, inv.CorrelationID)
+	one(contract.HTTPCallID, inv.CorrelationID)
 	if !inv.Deadline.IsZero() {
-		one("X-Caliopen-Deadline", inv.Deadline.UTC().Format(time.RFC3339Nano))
+		one(contract.HTTPDeadline, inv.Deadline.UTC().Format(time.RFC3339Nano))
 		if d := time.Until(inv.Deadline); d > 0 {
-			one("X-Timeout", d.Round(time.Millisecond).String())
+			one(contract.HTTPTimeout, d.Round(time.Millisecond).String())
 		}
 	}
 	for k, v := range inv.Trace {

@@ -10,8 +10,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // onCore handles the core queue subscription of a subject that carries
@@ -61,6 +65,9 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	log := c.log.With("subject", s.Name, "corr_id", corr)
 	ctx, cancel := context.WithTimeout(c.work, c.requestTimeout(s, m.Header))
 	defer cancel()
+	ctx, span, traceHdr := c.traced(ctx, m.Header, "connector "+s.Name, traceKindServer,
+		attribute.String("messaging.destination.name", s.Name), attribute.String("caliopen.correlation_id", corr))
+	defer span.End()
 
 	req, err := s.Decode(m.Data)
 	if err != nil {
@@ -106,11 +113,14 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	resp := c.invoker.Invoke(ctx, t, &Invocation{
 		Subject: s.Name, Queue: s.Queue, Order: req.Order.Name, EventID: nuid.Next(),
 		CorrelationID: corr, Attempt: 1, Deadline: deadline, Reply: true, Body: m.Data,
-		Trace: traceHeaders(m.Header),
+		Trace: traceHdr,
 	})
 	release()
 	body, hdr, outcome := c.replyFor(s, t, resp)
 	c.respond(s, m, body, hdr)
+	if outcome != "ok" && span.IsRecording() {
+		span.SetStatus(codes.Error, outcome)
+	}
 	c.metrics.messages.WithLabelValues(s.Name, "request", outcome).Inc()
 	// Answered requests are logged at debug level (the function logs each
 	// invocation itself); failures at warn.
@@ -190,10 +200,23 @@ func (c *Connector) respond(s *contract.Subject, m *nats.Msg, body []byte, h nat
 	c.metrics.replies.WithLabelValues(s.Name, result).Inc()
 }
 
+// traced starts the connector's span of an order, continuing the trace h
+// carries, and returns the trace context for the HTTP leg: the span's, or
+// with tracing off what h carries, unchanged.
+func (c *Connector) traced(ctx context.Context, h nats.Header, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, trace.Span, http.Header) {
+	if c.tracer == nil {
+		return ctx, trace.SpanFromContext(ctx), traceHeaders(h)
+	}
+	ctx, span := c.tracer.Start(tracing.Extract(ctx, h), name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	out := http.Header{}
+	tracing.Inject(ctx, out)
+	return ctx, span, out
+}
+
 // traceHeaders copies W3C trace context onto the HTTP leg.
 func traceHeaders(h nats.Header) http.Header {
 	var out http.Header
-	for _, k := range []string{"traceparent", "tracestate"} {
+	for _, k := range []string{contract.HeaderTraceParent, contract.HeaderTraceState} {
 		if v := h.Get(k); v != "" {
 			if out == nil {
 				out = http.Header{}
@@ -211,3 +234,10 @@ func userID(r *contract.Request) string {
 	}
 	return ""
 }
+
+// The span kinds of the connector's spans: it serves a request, consumes
+// an event.
+const (
+	traceKindServer   = trace.SpanKindServer
+	traceKindConsumer = trace.SpanKindConsumer
+)

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/caliopen/functions/functions/api"
 	contactaction "github.com/caliopen/functions/functions/contact-action"
 	identitiesorders "github.com/caliopen/functions/functions/identities-orders"
@@ -56,6 +58,9 @@ type Env struct {
 	// NATS-triggered function (package invokeauth). Nil checks nothing:
 	// development only.
 	InvokeKeys *invokeauth.Keys
+	// Tracing records the spans of each invocation (package tracing); nil
+	// records none.
+	Tracing trace.TracerProvider
 }
 
 // Spec describes one function. Exactly one of Build and HTTP is set.
@@ -82,7 +87,7 @@ func (s Spec) Handler(env Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fnhttp.New(fnhttp.Config{Function: s.Name, Keys: env.InvokeKeys}, env.Contract, core, env.Logger), nil
+	return fnhttp.New(fnhttp.Config{Function: s.Name, Keys: env.InvokeKeys, Tracing: env.Tracing}, env.Contract, core, env.Logger), nil
 }
 
 // All lists every function that exists, in contract order; the contract
@@ -95,7 +100,7 @@ func All() []Spec {
 				return nil, err
 			}
 			return api.New(cfg, api.Deps{Store: env.Store, Blobs: env.Blobs, Emitter: env.Emitter, Sealer: env.Keyring,
-				Logger: env.Logger.With("fn", "api")})
+				Logger: env.Logger.With("fn", "api"), Tracing: env.Tracing})
 		}},
 		{Name: "smtp-deliver", Build: func(env Env) (fnhttp.Core, error) {
 			tokens, err := tokens(env)

@@ -2,7 +2,7 @@
 # Runs every test, on a fresh machine too: installs and starts the servers the
 # tests need (PostgreSQL, an S3 server, Postfix's smtp-sink and a private
 # Postfix relay, Dovecot IMAP, GnuPG with nsd and sks, Debian's nats-server 2.9
-# for the connector's oldest supported server; swaks and smtp-source as clients), runs
+# for the connector's oldest supported server, Jaeger for the traces; swaks and smtp-source as clients), runs
 # `go test -race ./...`, stops what it started.
 # NATS otherwise needs nothing: the tests embed it. Extra arguments go to `go test`.
 set -euo pipefail
@@ -35,5 +35,7 @@ vars=$(bash scripts/test-peers/dovecot-imap.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_DOVECOT_IMAP_PID:-}" "${CALIOPEN_TEST_DOVECOT_IMAP_DIR:-}")
 vars=$(bash scripts/test-peers/nats29.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_NATS29_PID:-}" "${CALIOPEN_TEST_NATS29_DIR:-}")
+vars=$(bash scripts/test-peers/jaeger.sh) && eval "$vars"
+PEERS+=("${CALIOPEN_TEST_JAEGER_PID:-}" "${CALIOPEN_TEST_JAEGER_DIR:-}")
 
 go test -race -count=1 "$@" ./...

@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	inprocess := fs.Bool("inprocess", false, "call the function in process (as the local system does) instead of over loopback TCP")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	unsigned := fs.Bool("unsigned", false, "invoke without the invocation signature (deployments sign; this measures its cost)")
+	jaeger := fs.String("jaeger", os.Getenv("CALIOPEN_TEST_JAEGER_OTLP"), "OTLP/HTTP endpoint of a Jaeger: the request/reply run again with tracing on, its cost per request printed (empty: skipped)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,13 +113,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/smtp/", http.StripPrefix("/smtp", fnhttp.New(fnhttp.Config{Function: "smtp-deliver", Keys: keys}, c, core, quiet)))
 	mux.Handle("/contact/", http.StripPrefix("/contact", fnhttp.New(fnhttp.Config{Function: "contact-action", Keys: keys}, c, core, quiet)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, stopHTTP, err := serveLoopback(mux)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: mux}
-	go hs.Serve(ln)
-	defer hs.Close()
+	defer stopHTTP()
 	base := "http://" + ln.Addr().String()
 	src := connector.TopicMap{
 		"outboundSMTP":  {{Name: "smtp-deliver", URL: base + "/smtp/"}},
@@ -139,7 +138,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := conn.Start(ctx); err != nil {
 		return err
 	}
-	defer conn.Drain()
+	drained := false
+	defer func() {
+		if !drained {
+			conn.Drain()
+		}
+	}()
 
 	client, err := nats.Connect(url)
 	if err != nil {
@@ -213,6 +217,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	took := time.Since(start)
 	fmt.Fprintf(stdout, "publish/subscribe at-least-once: %d events published (acked by JetStream) in %s, dispatched to the HTTP function in %s: %.0f events/s\n",
 		*events, published.Round(time.Millisecond), took.Round(time.Millisecond), float64(*events)/took.Seconds())
+
+	if *jaeger == "" {
+		fmt.Fprintln(stdout, "tracing on: skipped (set CALIOPEN_TEST_JAEGER_OTLP or -jaeger)")
+	} else {
+		drained = true
+		conn.Drain() // the traced connector takes its subjects
+		if err := benchTracing(ctx, stdout, *jaeger, tracedPath{url: url, keys: keys, inprocess: *inprocess, core: core, n: *perWorker,
+			quiet: quiet}); err != nil {
+			return fmt.Errorf("tracing on: %w", err)
+		}
+	}
 
 	fmt.Fprintf(stdout, "\nstore: %d received messages (1 KiB body) written one by one, then listed in pages of 100; baseline: plain SQL on the same database\n", *storeN)
 	if err := benchStore(ctx, stdout, sqliteTarget(dir), *storeN); err != nil {
@@ -314,4 +329,14 @@ func summarize(lat [][]time.Duration, conc int, elapsed time.Duration) result {
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	return result{conc: conc, n: len(all), elapsed: elapsed, p50: all[len(all)/2], p99: all[len(all)*99/100]}
+}
+
+// serveLoopback serves h on a free loopback port until stop.
+func serveLoopback(h http.Handler) (ln net.Listener, stop func() error, err error) {
+	if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return nil, nil, err
+	}
+	hs := &http.Server{Handler: h}
+	go hs.Serve(ln)
+	return ln, hs.Close, nil
 }

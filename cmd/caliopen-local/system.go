@@ -22,11 +22,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/accounts"
+	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/httplimit"
@@ -39,6 +41,7 @@ import (
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // system is the running local system.
@@ -63,6 +66,10 @@ type system struct {
 	asyncStop func()
 	servers   []*http.Server
 	unlock    func() // releases the data directory's lock
+	// tracing is nil unless OTEL_EXPORTER_OTLP_ENDPOINT is set; shutdown
+	// flushes its spans.
+	tracing  trace.TracerProvider
+	shutdown func(context.Context) error
 }
 
 // run starts the system, prints where each part listens, and stops it
@@ -124,6 +131,13 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 		return nil, err
 	}
 	c := contract.Caliopen()
+	tcfg, err := tracing.LoadConfig(getenv, "caliopen-local")
+	if err != nil {
+		return nil, err
+	}
+	if sys.tracing, sys.shutdown, err = tracing.Open(ctx, tcfg); err != nil {
+		return nil, err
+	}
 
 	// Check the NATS port ourselves: the embedded server's own error is less clear.
 	probe, err := listen(cfg.Host, cfg.NATSPort, "nats-port")
@@ -147,6 +161,9 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if err != nil {
 		return nil, err
 	}
+	if sys.tracing != nil {
+		sys.deps.Blobs = blob.Traced(sys.deps.Blobs)
+	}
 	// The functions accept only calls the connector signed, with a key that
 	// lives as long as the process.
 	invokeKeys, err := invokeauth.ParseKeys(rand.Text() + rand.Text())
@@ -154,7 +171,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 		return nil, err
 	}
 	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: sys.deps.Store, Blobs: sys.deps.Blobs,
-		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring, InvokeKeys: invokeKeys}
+		Emitter: sys.deps.Emitter, Keyring: sys.deps.Keyring, InvokeKeys: invokeKeys, Tracing: sys.tracing}
 	if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
 		return nil, err
 	}
@@ -207,6 +224,7 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 		// The gateway runs in this process: reach it without a socket. It
 		// still lists the functions and serves /function/<name> over TCP.
 		Transport: &connector.InProcess{Host: gwLn.Addr().String(), Handler: gw},
+		Tracing:   sys.tracing,
 	})
 	if err != nil {
 		return nil, err
@@ -314,6 +332,11 @@ func (s *system) stop() error {
 		s.nats.Shutdown()
 		s.nats.WaitForShutdown()
 	}
+	if s.shutdown != nil {
+		if err := s.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("tracing: %w", err))
+		}
+	}
 	if s.unlock != nil {
 		s.unlock()
 	}
@@ -335,7 +358,7 @@ func (s *system) startSMTP(ctx context.Context, cfg config, getenv func(string) 
 	s.SMTPAddr = ln.Addr().String()
 	lcfg.Addr = s.SMTPAddr
 	l, err := smtplistener.New(lcfg, smtplistener.Deps{Directory: s.deps.Store, Raws: s.deps.Store, Blobs: s.deps.Blobs,
-		Requester: s.deps.Emitter, Logger: s.log.With("part", "smtp-listener")})
+		Requester: s.deps.Emitter, Logger: s.log.With("part", "smtp-listener"), Tracing: s.tracing})
 	if err != nil {
 		ln.Close()
 		return err

@@ -17,18 +17,25 @@ import (
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/httplimit"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // run wires the connector from the environment and serves until ctx ends.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := connector.LoadConfig(getenv)
+	tcfg, terr := tracing.LoadConfig(getenv, "connector")
+	if err := errors.Join(err, terr); err != nil {
+		return err
+	}
+	tp, shutdown, err := tracing.Open(ctx, tcfg)
 	if err != nil {
 		return err
 	}
+	defer shutdown(context.WithoutCancel(ctx))
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	c, err := connector.New(cfg, connector.Deps{Logger: logger, Registry: reg, Contract: contract.Caliopen()})
+	c, err := connector.New(cfg, connector.Deps{Logger: logger, Registry: reg, Contract: contract.Caliopen(), Tracing: tp})
 	if err != nil {
 		return err
 	}

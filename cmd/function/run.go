@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/caliopen/functions/functions"
+	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/invokeauth"
@@ -21,6 +22,7 @@ import (
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/secrets"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // Environment read here besides fnhttp.LoadConfig's.
@@ -53,8 +55,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("function %s: %w", cfg.spec.Name, err)
 	}
 	defer deps.Close()
+	tp, shutdown, err := tracing.Open(ctx, cfg.tracing)
+	if err != nil {
+		return fmt.Errorf("function %s: %w", cfg.spec.Name, err)
+	}
+	defer shutdown(context.WithoutCancel(ctx))
+	cfg.fn.Tracing = tp
+	if tp != nil {
+		deps.Blobs = blob.Traced(deps.Blobs)
+	}
 	env := functions.Env{Getenv: getenv, Logger: logger, Contract: c, Store: deps.Store, Blobs: deps.Blobs,
-		Emitter: deps.Emitter, Keyring: deps.Keyring, InvokeKeys: cfg.fn.Keys}
+		Emitter: deps.Emitter, Keyring: deps.Keyring, InvokeKeys: cfg.fn.Keys, Tracing: cfg.fn.Tracing}
 	var h http.Handler
 	if cfg.spec.HTTP != nil {
 		h, err = cfg.spec.HTTP(env)
@@ -80,6 +91,7 @@ type config struct {
 	addr     string
 	platform platform.Config
 	keyring  *secrets.Keyring
+	tracing  tracing.Config
 }
 
 // loadConfig reads and checks the configuration, reporting every problem at
@@ -116,6 +128,9 @@ func loadConfig(args []string, getenv func(string) string, c *contract.Contract,
 		errs = append(errs, err)
 	}
 	if cfg.keyring, err = secrets.LoadKeyring(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.tracing, err = tracing.LoadConfig(getenv, fn.Function); err != nil {
 		errs = append(errs, err)
 	}
 	port := defaultPort

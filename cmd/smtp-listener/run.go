@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/smtplistener"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // drainTimeout bounds the wait for sessions in progress at shutdown.
@@ -27,9 +29,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	pcfg, perr := platform.LoadConfig(getenv, "smtp-listener")
 	lcfg, lerr := smtplistener.LoadConfig(getenv)
-	if err := errors.Join(perr, lerr); err != nil {
+	tcfg, terr := tracing.LoadConfig(getenv, "smtp-listener")
+	if err := errors.Join(perr, lerr, terr); err != nil {
 		return err
 	}
+	tp, shutdown, err := tracing.Open(ctx, tcfg)
+	if err != nil {
+		return err
+	}
+	defer shutdown(context.WithoutCancel(ctx))
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(strings.ToUpper(strings.TrimSpace(getenv("LOG_LEVEL"))))); err != nil {
 		level = slog.LevelInfo
@@ -41,8 +49,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer deps.Close()
+	if tp != nil {
+		deps.Blobs = blob.Traced(deps.Blobs)
+	}
 	l, err := smtplistener.New(lcfg, smtplistener.Deps{Directory: deps.Store, Raws: deps.Store, Blobs: deps.Blobs,
-		Requester: deps.Emitter, Logger: logger})
+		Requester: deps.Emitter, Logger: logger, Tracing: tp})
 	if err != nil {
 		return err
 	}

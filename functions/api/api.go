@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // Store is the part of the store the API uses: the roles of the objects it
@@ -61,6 +64,10 @@ type Deps struct {
 	Sealer  Sealer
 	// Logger receives one line per request; bind "fn" before passing it.
 	Logger *slog.Logger
+	// Tracing records a span per request, continuing the trace its
+	// traceparent header carries; the orders it sends continue it. Nil
+	// records nothing.
+	Tracing trace.TracerProvider
 }
 
 // server is the API.
@@ -74,6 +81,7 @@ type server struct {
 	accounts *accounts.Service
 	throttle *accounts.LoginThrottle
 	mux      *http.ServeMux
+	tracer   trace.Tracer // nil when tracing is off
 }
 
 // New checks cfg and deps, reporting every problem at once, and returns the
@@ -100,6 +108,9 @@ func New(cfg Config, deps Deps) (http.Handler, error) {
 	}
 	s := &server{cfg: cfg, st: deps.Store, blobs: deps.Blobs, emitter: deps.Emitter, sealer: deps.Sealer,
 		log: deps.Logger, accounts: acc, throttle: accounts.NewLoginThrottle(cfg.Throttle, nil), mux: http.NewServeMux()}
+	if deps.Tracing != nil {
+		s.tracer = tracing.Tracer(deps.Tracing)
+	}
 	s.routes()
 	return s, nil
 }

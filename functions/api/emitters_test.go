@@ -61,8 +61,8 @@ func TestPubSubEmitters(t *testing.T) {
 	contactID := r.id(t, "contact_id")
 	o := e.wantOrder(contract.SubjectContactAction, "contactAction.contact_update.apiv2.REST.CreateContact.json",
 		map[string]string{"contact_id": contactID, "user_id": u.ID})
-	if got := o.header.Get(emit.HeaderCorrelationID); got != "corr-42" {
-		t.Errorf("order's %s = %q, want corr-42", emit.HeaderCorrelationID, got)
+	if got := o.header.Get(contract.HeaderCorrelationID); got != "corr-42" {
+		t.Errorf("order's %s = %q, want corr-42", contract.HeaderCorrelationID, got)
 	}
 	// A new contact with addresses starts a key discovery (the same payload
 	// as launchKeyDiscovery's).
@@ -223,7 +223,7 @@ func TestOrdersLeftToTheRelay(t *testing.T) {
 		}
 		golden := golden(t, w.file, map[string]string{"contact_id": id, "identity_id": ids[0].ID, "user_id": u.ID})
 		if m.Subject != w.subject || string(m.Data) != golden || m.Header.Get(nats.MsgIdHdr) != claimed[i].ID ||
-			m.Header.Get(emit.HeaderCorrelationID) == "" {
+			m.Header.Get(contract.HeaderCorrelationID) == "" {
 			t.Errorf("stream message %d: %s %s %v\nwant on %s: %s with Nats-Msg-Id %s", i+1, m.Subject, m.Data,
 				m.Header, w.subject, golden, claimed[i].ID)
 		}

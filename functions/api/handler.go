@@ -10,8 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caliopen/functions/internal/emit"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // access says who may call a route.
@@ -25,7 +30,7 @@ const (
 
 // HeaderCorrelationID carries the correlation id of a request, in and out;
 // the orders a request emits carry it too.
-const HeaderCorrelationID = "X-Correlation-Id"
+const HeaderCorrelationID = contract.HTTPCorrelationID
 
 // call is one request being served.
 type call struct {
@@ -75,7 +80,22 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.logRequest(rec, time.Since(start))
 	}()
-	ctx := emit.WithCorrelationID(r.Context(), rec.corrID)
+	ctx := contract.WithCorrelationID(r.Context(), rec.corrID)
+	if s.tracer != nil {
+		var span trace.Span
+		ctx, span = s.tracer.Start(tracing.Extract(ctx, r.Header), "api "+r.Method,
+			trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attribute.String("caliopen.correlation_id", rec.corrID)))
+		defer func() {
+			if rec.route != "" { // the route, not the path: one name for every message
+				span.SetName("api " + rec.route)
+			}
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
+			if rec.status >= 500 {
+				span.SetStatus(codes.Error, rec.outcome)
+			}
+			span.End()
+		}()
+	}
 	s.mux.ServeHTTP(sw, r.WithContext(ctx))
 }
 

@@ -2,12 +2,9 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
@@ -80,13 +77,6 @@ func deliverSubject(id store.Identity) (string, error) {
 		msg: fmt.Sprintf("no subject delivers messages of protocol %q", id.Protocol)}
 }
 
-// deliverReply is the reply to a deliver request. Error is a pointer so a
-// reply without it is told from {"error":false}.
-type deliverReply struct {
-	Error   *bool  `json:"error"`
-	Message string `json:"message"`
-}
-
 // deliver sends the deliver order of message m (owned by userID, sent from
 // identity sender) as a request on subject and waits up to SendTimeout for
 // the reply. It returns the reply on {"error":false}; otherwise an answer
@@ -97,28 +87,30 @@ func (s *server) deliver(c *call, subject string, m store.Message, sender store.
 	ctx, cancel := context.WithTimeout(c.ctx, s.cfg.SendTimeout)
 	defer cancel()
 	order := contract.DeliverOrder{MessageID: m.ID, Order: contract.OrderDeliver, RemoteID: sender.ID, UserID: m.UserID}
-	body, err := s.emitter.Request(ctx, subject, order)
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return contract.DeliverReply{}, &apiError{status: http.StatusBadGateway, code: "no_responder",
-			msg: "nothing serves " + subject + ": the message was not sent", err: err}
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return contract.DeliverReply{}, &apiError{status: http.StatusGatewayTimeout, code: "delivery_timeout",
-			msg: fmt.Sprintf("no reply from %s within %s: the message may or may not have been sent", subject, s.cfg.SendTimeout),
-			err: err}
-	case err != nil:
-		return contract.DeliverReply{}, &apiError{status: http.StatusBadGateway, code: "delivery_unavailable",
+	out, err := emit.Deliver(ctx, s.emitter, subject, order)
+	if err == nil {
+		return out, nil
+	}
+	var re *emit.RequestError
+	if !errors.As(err, &re) {
+		return contract.DeliverReply{}, &apiError{status: http.StatusBadGateway, code: contract.CodeUnsent,
 			msg: "the deliver order could not be sent on " + subject, err: err}
 	}
-	var r deliverReply
-	if err := json.Unmarshal(body, &r); err != nil || r.Error == nil {
-		return contract.DeliverReply{}, &apiError{status: http.StatusBadGateway, code: "bad_reply",
-			msg: "the reply from " + subject + " is not a deliver reply", err: fmt.Errorf("reply of %d bytes: %v", len(body), err)}
+	switch {
+	case re.Replied:
+		return out, &apiError{status: http.StatusBadGateway, code: "delivery_failed", msg: re.Message,
+			err: err, extra: map[string]any{"reply": out}}
+	case re.Code == contract.CodeNoResponder:
+		return contract.DeliverReply{}, &apiError{status: http.StatusBadGateway, code: re.Code,
+			msg: "nothing serves " + subject + ": the message was not sent", err: err}
+	case re.Code == contract.CodeNoReply:
+		return contract.DeliverReply{}, &apiError{status: http.StatusGatewayTimeout, code: re.Code,
+			msg: fmt.Sprintf("no reply from %s within %s: the message may or may not have been sent", subject, s.cfg.SendTimeout),
+			err: err}
+	case re.Code == contract.CodeBadReply:
+		return contract.DeliverReply{}, &apiError{status: http.StatusBadGateway, code: re.Code,
+			msg: "the reply from " + subject + " is not a deliver reply", err: err}
 	}
-	out := contract.DeliverReply{Error: *r.Error, Message: r.Message}
-	if out.Error {
-		return out, &apiError{status: http.StatusBadGateway, code: "delivery_failed", msg: r.Message,
-			err: fmt.Errorf("%s replied error: %s", subject, r.Message), extra: map[string]any{"reply": out}}
-	}
-	return out, nil
+	return contract.DeliverReply{}, &apiError{status: http.StatusBadGateway, code: re.Code,
+		msg: "the deliver order could not be sent on " + subject, err: err}
 }

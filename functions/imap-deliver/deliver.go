@@ -2,15 +2,13 @@ package imapdeliver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/oauth2creds"
@@ -23,12 +21,6 @@ type Store interface {
 	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
 	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
 	GetRaw(ctx context.Context, id string) (store.RawMessage, error)
-}
-
-// Requester sends a request order and returns the reply body;
-// *emit.Emitter is one.
-type Requester interface {
-	Request(ctx context.Context, subject string, payload any) ([]byte, error)
 }
 
 // Opener opens sealed credentials; *secrets.Keyring is one.
@@ -44,7 +36,7 @@ type Deps struct {
 	// Tokens renews an expired OAuth2 access token before the IMAP login;
 	// nil renews nothing.
 	Tokens  oauth2creds.Freshener
-	Emitter Requester
+	Emitter emit.Requester
 	Logger  *slog.Logger
 }
 
@@ -93,29 +85,22 @@ func (d *deliverer) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 	return fnhttp.Result{Reply: rep, Message: "sent, copied"}, nil
 }
 
-// send asks smtp-deliver to send the message and returns its reply.
+// send asks smtp-deliver to send the message and returns its reply, a
+// failure reply included: it goes back to the requester as it is.
 func (d *deliverer) send(ctx context.Context, o *contract.DeliverOrder) (contract.DeliverReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	defer cancel()
-	body, err := d.deps.Emitter.Request(ctx, contract.SubjectOutboundSMTP, o)
+	rep, err := emit.Deliver(ctx, d.deps.Emitter, contract.SubjectOutboundSMTP, *o)
+	var re *emit.RequestError
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return contract.DeliverReply{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("request %s: %w",
-			contract.SubjectOutboundSMTP, err)), "no_responder")
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return contract.DeliverReply{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("no reply from %s in %s: %w",
-			contract.SubjectOutboundSMTP, d.cfg.SendTimeout, err)), "delivery_timeout")
-	case err != nil:
-		return contract.DeliverReply{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("request %s: %w",
-			contract.SubjectOutboundSMTP, err)), "delivery_unavailable")
+	case err == nil:
+		return rep, nil
+	case errors.As(err, &re) && re.Replied:
+		return rep, nil
 	}
-	var r struct {
-		Error   *bool  `json:"error"`
-		Message string `json:"message"`
+	code := emit.CodeOf(err)
+	if code == "" {
+		code = contract.CodeUnsent
 	}
-	if err := json.Unmarshal(body, &r); err != nil || r.Error == nil {
-		return contract.DeliverReply{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("reply of %d bytes from %s is not a deliver reply",
-			len(body), contract.SubjectOutboundSMTP)), "bad_reply")
-	}
-	return contract.DeliverReply{Error: *r.Error, Message: r.Message}, nil
+	return contract.DeliverReply{}, fnhttp.WithCode(faults.Temp(err), code)
 }

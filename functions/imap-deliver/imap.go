@@ -13,10 +13,12 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // maxRaw is the largest sent copy appended (the adapter's body limits
@@ -25,9 +27,11 @@ const maxRaw = 64 << 20
 
 // copyToSent appends the sent copy of message id to the Sent folder of
 // remote identity ident.
-func (d *deliverer) copyToSent(ctx context.Context, userID, id string, ident store.Identity, log *slog.Logger) error {
+func (d *deliverer) copyToSent(ctx context.Context, userID, id string, ident store.Identity, log *slog.Logger) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.IMAPTimeout)
 	defer cancel()
+	ctx, span := tracing.Start(ctx, "imap append sent", trace.SpanKindClient)
+	defer func() { tracing.End(span, err) }()
 	m, err := d.deps.Store.GetMessage(ctx, userID, id)
 	if err != nil {
 		return fmt.Errorf("load message: %w", err)

@@ -3,22 +3,14 @@ package imapfetch
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/store"
 )
-
-// rejectedCodes are the process_inbound error codes that no retry can
-// change: the contract's validation codes and inbound-email's permanent
-// ones. A message refused with one counts as processed.
-var rejectedCodes = map[string]bool{
-	contract.CodeInvalidJSON: true, contract.CodeMissingField: true, contract.CodeInvalidField: true,
-	"too_large": true, "raw_too_large": true, "mime_rejected": true,
-}
 
 // importOne stores raw once (id = SHA-256 of the bytes, as the SMTP
 // listener does) and requests process_inbound for the identity. A nil
@@ -38,25 +30,14 @@ func (f *fetcher) importOne(ctx context.Context, ident store.Identity, raw []byt
 	pctx, cancel := context.WithTimeout(ctx, f.cfg.ProcessTimeout)
 	defer cancel()
 	order := contract.DeliverOrder{MessageID: id, Order: contract.OrderProcessInbound, RemoteID: ident.ID, UserID: ident.UserID}
-	body, err := f.deps.Emitter.Request(pctx, contract.SubjectInboundSMTP, order)
+	reply, err := emit.ProcessInbound(pctx, f.deps.Emitter, contract.SubjectInboundSMTP, order)
 	if err != nil {
-		return contract.InboundReply{}, fmt.Errorf("process_inbound of %s: %w", id, err)
-	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		return contract.InboundReply{}, fmt.Errorf("process_inbound reply for %s is not JSON", id)
-	}
-	var reply contract.InboundReply
-	_ = json.Unmarshal(body, &reply) // a non-string field leaves it empty
-	if _, failed := keys["error"]; failed {
-		if rejectedCodes[reply.Error] {
-			log.Warn("message rejected by inbound-email, not retried", "raw_id", id, "outcome", "rejected", "err", reply.Error)
-			return contract.InboundReply{Error: reply.Error}, nil
+		var re *emit.RequestError
+		if errors.As(err, &re) && re.Replied && re.Permanent() {
+			log.Warn("message rejected by inbound-email, not retried", "raw_id", id, "outcome", "rejected", "err", re.Code)
+			return contract.InboundReply{Error: re.Code}, nil
 		}
-		return contract.InboundReply{}, fmt.Errorf("process_inbound of %s failed: %s: %s", id, reply.Error, reply.Message)
-	}
-	if reply.MessageID == "" {
-		return contract.InboundReply{}, errors.New("process_inbound reply for " + id + " has no message_id")
+		return contract.InboundReply{}, fmt.Errorf("process_inbound of %s: %w", id, err)
 	}
 	if reply.Message == contract.InboundDuplicate {
 		reply.MessageID = "" // not new: no notification

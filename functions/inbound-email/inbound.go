@@ -28,12 +28,12 @@ const (
 
 // Error codes of permanent failures.
 const (
-	CodeRawNotFound     = "raw_not_found"
-	CodeRawMissing      = "raw_missing"
-	CodeRawTooLarge     = "raw_too_large"
-	CodeUnknownIdentity = "unknown_identity"
-	CodeBadIdentity     = "bad_identity"
-	CodeMIMERejected    = "mime_rejected"
+	CodeRawNotFound     = contract.CodeRawNotFound
+	CodeRawMissing      = contract.CodeRawMissing
+	CodeRawTooLarge     = contract.CodeRawTooLarge
+	CodeUnknownIdentity = contract.CodeUnknownIdentity
+	CodeBadIdentity     = contract.CodeBadIdentity
+	CodeMIMERejected    = contract.CodeMIMERejected
 )
 
 // Store is what the function needs from the record store (*store.SQL).

@@ -21,12 +21,12 @@ import (
 
 // Error codes of permanent failures.
 const (
-	CodeRawNotFound     = "raw_not_found"
-	CodeRawMissing      = "raw_missing"
-	CodeRawTooLarge     = "raw_too_large"
-	CodeBadEvent        = "bad_event"
-	CodeUnknownIdentity = "unknown_identity"
-	CodeBadIdentity     = "bad_identity"
+	CodeRawNotFound     = contract.CodeRawNotFound
+	CodeRawMissing      = contract.CodeRawMissing
+	CodeRawTooLarge     = contract.CodeRawTooLarge
+	CodeBadEvent        = contract.CodeBadEvent
+	CodeUnknownIdentity = contract.CodeUnknownIdentity
+	CodeBadIdentity     = contract.CodeBadIdentity
 )
 
 // NotificationEmitter signs the new_message notification, as the

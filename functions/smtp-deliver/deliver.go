@@ -11,11 +11,11 @@ import (
 
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/outbound"
-	"github.com/caliopen/functions/internal/processinbound"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -46,7 +46,7 @@ type Deps struct {
 	Keyring Opener
 	// Requester sends process_inbound for hosted recipients
 	// (*emit.Emitter).
-	Requester processinbound.Requester
+	Requester emit.Requester
 	// Tokens renews expired OAuth2 access tokens of remote identities
 	// before sending; nil renews nothing.
 	Tokens oauth2creds.Freshener

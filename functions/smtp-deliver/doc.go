@@ -17,7 +17,7 @@
 // the SMTP listener names what it receives, a Received header in front)
 // and process_inbound is requested on inboundSMTP for each hosted
 // recipient identity other than the author's, as the SMTP listener does
-// (package processinbound): discussion, contact resolution, privacy index
+// (emit.ProcessInbound): discussion, contact resolution, privacy index
 // and notification are inbound-email's. With no relay configured,
 // mail to hosted addresses is still delivered and mail to any other
 // address fails permanently (code no_relay). An address of the hosted

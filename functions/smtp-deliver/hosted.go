@@ -13,9 +13,9 @@ import (
 
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
-	"github.com/caliopen/functions/internal/processinbound"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -137,31 +137,33 @@ func (d *deliverer) receiveHosted(ctx context.Context, mark marker, rcpts []stor
 		return 0, err
 	}
 	log = log.With("raw_id", rawID)
-	res := make([]processinbound.Result, len(rcpts))
+	replies := make([]contract.InboundReply, len(rcpts))
 	errs := make([]error, len(rcpts))
 	var wg sync.WaitGroup
 	for i, idn := range rcpts {
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, contract.InboundDeadline)
 			defer cancel()
-			res[i], errs[i] = processinbound.Request(pctx, d.deps.Requester, rawID, idn)
+			order := contract.DeliverOrder{MessageID: rawID, RemoteID: idn.ID, UserID: idn.UserID}
+			replies[i], errs[i] = emit.ProcessInbound(pctx, d.deps.Requester, contract.SubjectInboundSMTP, order)
 		})
 	}
 	wg.Wait()
 	var n int
 	var temp, perm error
-	for i, r := range res {
-		switch r.Outcome {
-		case processinbound.Delivered:
+	for i, err := range errs {
+		outcome := "temporary"
+		switch {
+		case err == nil:
 			n++
 			continue
-		case processinbound.Temporary:
-			temp = firstErr(temp, fmt.Errorf("hosted recipient %s: %w", rcpts[i].Identifier, errs[i]))
-		case processinbound.Permanent:
-			perm = firstErr(perm, refused(rcpts[i], r.Reply, errs[i]))
+		case faults.IsPermanent(err):
+			outcome = "permanent"
+			perm = firstErr(perm, refused(rcpts[i], replies[i], err))
+		default:
+			temp = firstErr(temp, fmt.Errorf("hosted recipient %s: %w", rcpts[i].Identifier, err))
 		}
-		log.Warn("hosted recipient not delivered", "user_id", rcpts[i].UserID, "outcome", r.Outcome.String(),
-			"err", errs[i].Error())
+		log.Warn("hosted recipient not delivered", "user_id", rcpts[i].UserID, "outcome", outcome, "err", err.Error())
 	}
 	switch {
 	case temp != nil:

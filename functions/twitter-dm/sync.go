@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/store"
@@ -22,13 +23,6 @@ import (
 
 // maxErrorText bounds the failure text stored on the identity.
 const maxErrorText = 500
-
-// rejectedCodes are inbound-twitter's answers that no retry changes: the
-// event counts as handled (and is logged).
-var rejectedCodes = map[string]bool{
-	contract.CodeInvalidJSON: true, contract.CodeMissingField: true, contract.CodeInvalidField: true,
-	"bad_event": true, "raw_too_large": true,
-}
 
 // walk is what a sync read of the account's events.
 type walk struct {
@@ -82,15 +76,7 @@ func (b *bridge) followUp(ctx context.Context, ident store.Identity) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	order := contract.RemoteOrder{Order: contract.OrderSync, RemoteID: ident.ID, UserID: ident.UserID}
-	body, err := b.deps.Emitter.Request(ctx, contract.SubjectTwitterDM, order)
-	if err != nil {
-		return err
-	}
-	var r contract.DeliverReply
-	if err := json.Unmarshal(body, &r); err != nil || r.Error {
-		return fmt.Errorf("not accepted: %.200q", body)
-	}
-	return nil
+	return emit.Submit(ctx, b.deps.Emitter, contract.SubjectTwitterDM, order)
 }
 
 // syncHeld is the sync under the lease; more says that events were left
@@ -350,26 +336,14 @@ func (b *bridge) importOne(ctx context.Context, ident store.Identity, d xapi.Eve
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.ProcessTimeout)
 	defer cancel()
 	order := contract.DeliverOrder{MessageID: id, Order: contract.OrderProcessInbound, RemoteID: ident.ID, UserID: ident.UserID}
-	body, err := b.deps.Emitter.Request(pctx, contract.SubjectInboundTwitter, order)
-	if err != nil {
-		return fmt.Errorf("process_inbound of %s: %w", id, err)
-	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		return fmt.Errorf("process_inbound reply for %s is not JSON", id)
-	}
-	var reply contract.InboundReply
-	_ = json.Unmarshal(body, &reply)
-	if _, failed := keys["error"]; failed {
-		if rejectedCodes[reply.Error] {
+	if _, err := emit.ProcessInbound(pctx, b.deps.Emitter, contract.SubjectInboundTwitter, order); err != nil {
+		var re *emit.RequestError
+		if errors.As(err, &re) && re.Replied && re.Permanent() {
 			log.Warn("event rejected by inbound-twitter, not retried", "raw_id", id, "event_id", d.Data.ID,
-				"outcome", "rejected", "err", reply.Error)
+				"outcome", "rejected", "err", re.Code)
 			return nil
 		}
-		return fmt.Errorf("process_inbound of %s failed: %s: %s", id, reply.Error, reply.Message)
-	}
-	if reply.MessageID == "" {
-		return errors.New("process_inbound reply for " + id + " has no message_id")
+		return fmt.Errorf("process_inbound of %s: %w", id, err)
 	}
 	return nil
 }

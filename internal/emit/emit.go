@@ -8,27 +8,30 @@
 // Each logical publish carries one Nats-Msg-Id, so a retry after a lost
 // acknowledgement is not stored twice.
 //
-// Request/reply orders use a core NATS request and return the reply body.
+// Request/reply orders use a core NATS request. Deliver, ProcessInbound and
+// Submit send them typed and classify the outcome once: a reply, or a
+// *RequestError that says whether a retry may succeed. Every order carries
+// the correlation id of its context and every request the time its
+// requester still waits, so nested requests keep both.
 package emit
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/tracing"
 )
-
-// HeaderCorrelationID is the header the connector reads to tie an order's
-// log lines together.
-const HeaderCorrelationID = "Caliopen-Correlation-Id"
 
 // Emitter publishes and requests orders.
 type Emitter struct {
@@ -48,20 +51,15 @@ func New(nc *nats.Conn) (*Emitter, error) {
 	return &Emitter{nc: nc, js: js, RetryBase: 100 * time.Millisecond}, nil
 }
 
-type correlationKey struct{}
-
-// WithCorrelationID returns a context whose orders carry id.
-func WithCorrelationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
-}
-
+// header is the header of an order sent within ctx: its correlation id
+// (a new one when ctx has none) and its trace context.
 func header(ctx context.Context) nats.Header {
-	h := nats.Header{}
-	id, _ := ctx.Value(correlationKey{}).(string)
+	id := contract.CorrelationID(ctx)
 	if id == "" {
 		id = nuid.Next()
 	}
-	h.Set(HeaderCorrelationID, id)
+	h := nats.Header{contract.HeaderCorrelationID: []string{id}}
+	tracing.Inject(ctx, h)
 	return h
 }
 
@@ -72,7 +70,10 @@ func (e *Emitter) Publish(ctx context.Context, subject string, payload any) erro
 	if err != nil {
 		return faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
-	return e.publish(ctx, &nats.Msg{Subject: subject, Data: data, Header: header(ctx)}, nuid.Next())
+	ctx, span := tracing.Start(ctx, "publish "+subject, trace.SpanKindProducer)
+	err = e.publish(ctx, &nats.Msg{Subject: subject, Data: data, Header: header(ctx)}, nuid.Next())
+	tracing.End(span, err)
+	return err
 }
 
 // Order returns the outbox row of a publish/subscribe order: the payload as
@@ -84,8 +85,11 @@ func Order(ctx context.Context, subject string, payload any) (store.Order, error
 		return store.Order{}, faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
 	h := header(ctx)
-	return store.Order{ID: nuid.Next(), Subject: subject, Data: data,
-		Header: map[string]string{HeaderCorrelationID: h.Get(HeaderCorrelationID)}}, nil
+	row := make(map[string]string, len(h))
+	for k, v := range h {
+		row[k] = v[0]
+	}
+	return store.Order{ID: nuid.Next(), Subject: subject, Data: data, Header: row}, nil
 }
 
 // PublishOrder publishes an order of the outbox with its id as Nats-Msg-Id,
@@ -121,19 +125,29 @@ func (e *Emitter) publish(ctx context.Context, msg *nats.Msg, msgID string) erro
 }
 
 // Request sends a request/reply order and returns the reply body. The
-// deadline is ctx's. No responder and a timeout are temporary errors.
+// deadline is ctx's, stated to the connector in HeaderTimeout. No
+// responder, a timeout and a failed send are temporary *RequestErrors.
 func (e *Emitter) Request(ctx context.Context, subject string, payload any) ([]byte, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return nil, faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
-	reply, err := e.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: header(ctx)})
-	switch {
-	case err == nil:
-		return reply.Data, nil
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, faults.Temp(fmt.Errorf("request %s: nothing serves the subject: %w", subject, err))
-	default:
-		return nil, faults.Temp(fmt.Errorf("request %s: %w", subject, err))
+	ctx, span := tracing.Start(ctx, "request "+subject, trace.SpanKindClient)
+	defer span.End()
+	h := header(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left > 0 {
+			h[contract.HeaderTimeout] = []string{left.Round(time.Millisecond).String()}
+		}
 	}
+	reply, err := e.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data, Header: h})
+	if err != nil {
+		err = transportError(subject, err)
+		tracing.End(span, err)
+		return nil, err
+	}
+	if code := reply.Header.Get(contract.HeaderServiceErrorCode); code != "" && span.IsRecording() {
+		span.SetAttributes(attribute.String("caliopen.error_code", code))
+	}
+	return reply.Data, nil
 }

@@ -51,7 +51,7 @@ func TestPublishWaitsForTheStream(t *testing.T) {
 	}()
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
-	if err := e.Publish(WithCorrelationID(ctx2, "corr-1"), "contactAction", order); err != nil {
+	if err := e.Publish(contract.WithCorrelationID(ctx2, "corr-1"), "contactAction", order); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := js.Stream(context.Background(), "S")
@@ -62,7 +62,7 @@ func TestPublishWaitsForTheStream(t *testing.T) {
 	if got, want := string(m.Data), `{"order":"contact_update","contact_id":"c1","user_id":"u1"}`; got != want {
 		t.Errorf("stored %s, want %s", got, want)
 	}
-	if m.Header.Get(HeaderCorrelationID) != "corr-1" || m.Header.Get(jetstream.MsgIDHeader) == "" {
+	if m.Header.Get(contract.HeaderCorrelationID) != "corr-1" || m.Header.Get(jetstream.MsgIDHeader) == "" {
 		t.Errorf("headers %v", m.Header)
 	}
 	info, _ := st.Info(context.Background())
@@ -87,5 +87,102 @@ func TestRequest(t *testing.T) {
 	}
 	if want := `got:{"message_id":"m1","order":"deliver","remote_id":"i1","user_id":"u1"}`; string(got) != want {
 		t.Errorf("reply %s, want %s", got, want)
+	}
+}
+
+// TestRequestCarriesCorrelationAndDeadline checks what a nested request
+// passes on: its context's correlation id and the time left.
+func TestRequestCarriesCorrelationAndDeadline(t *testing.T) {
+	nc, e := setup(t)
+	got := make(chan nats.Header, 1)
+	sub, _ := nc.Subscribe("outboundSMTP", func(m *nats.Msg) {
+		got <- m.Header
+		m.Respond([]byte(`{"error":false,"message":"sent"}`))
+	})
+	defer sub.Unsubscribe()
+	ctx, cancel := context.WithTimeout(contract.WithCorrelationID(context.Background(), "corr-7"), 3*time.Second)
+	defer cancel()
+	rep, err := Deliver(ctx, e, "outboundSMTP", contract.DeliverOrder{MessageID: "m1", RemoteID: "i1", UserID: "u1"})
+	if err != nil || rep != (contract.DeliverReply{Message: "sent"}) {
+		t.Fatalf("Deliver = %+v, %v", rep, err)
+	}
+	h := <-got
+	if h.Get(contract.HeaderCorrelationID) != "corr-7" {
+		t.Errorf("correlation id %q, want corr-7", h.Get(contract.HeaderCorrelationID))
+	}
+	left, err := time.ParseDuration(h.Get(contract.HeaderTimeout))
+	if err != nil || left <= 2*time.Second || left > 3*time.Second {
+		t.Errorf("timeout header %q (%v), want the time left of 3s", h.Get(contract.HeaderTimeout), err)
+	}
+}
+
+// replier answers every request with body, or fails with err.
+type replier struct {
+	body []byte
+	err  error
+}
+
+func (r replier) Request(context.Context, string, any) ([]byte, error) { return r.body, r.err }
+
+func TestTypedRequestsClassify(t *testing.T) {
+	ctx := context.Background()
+	order := contract.DeliverOrder{MessageID: "m1", RemoteID: "i1", UserID: "u1"}
+	tests := []struct {
+		name     string
+		r        replier
+		inbound  bool
+		code     string
+		replied  bool
+		class    faults.Class
+		noFailed bool
+	}{
+		{name: "inbound stored", r: replier{body: []byte(`{"message":"ok","message_id":"x"}`)}, inbound: true, noFailed: true},
+		{name: "inbound permanent", r: replier{body: []byte(`{"error":"mime_rejected","message":"no"}`)}, inbound: true,
+			code: contract.CodeMIMERejected, replied: true, class: faults.Permanent},
+		{name: "inbound raw missing is temporary", r: replier{body: []byte(`{"error":"raw_missing","message":"no"}`)}, inbound: true,
+			code: contract.CodeRawMissing, replied: true, class: faults.Temporary},
+		{name: "inbound without message_id", r: replier{body: []byte(`{"message":"ok"}`)}, inbound: true,
+			code: contract.CodeBadReply, class: faults.Temporary},
+		{name: "no responder", r: replier{err: nats.ErrNoResponders}, inbound: true, code: contract.CodeNoResponder, class: faults.Temporary},
+		{name: "timeout", r: replier{err: context.DeadlineExceeded}, code: contract.CodeNoReply, class: faults.Temporary},
+		{name: "other", r: replier{err: errors.New("closed")}, code: contract.CodeUnsent, class: faults.Temporary},
+		{name: "deliver sent", r: replier{body: []byte(`{"error":false,"message":"sent"}`)}, noFailed: true},
+		{name: "deliver failed", r: replier{body: []byte(`{"error":true,"message":"refused"}`)}, code: contract.CodeFailed,
+			replied: true, class: faults.Temporary},
+		{name: "deliver malformed", r: replier{body: []byte(`{"error":"yes"}`)}, code: contract.CodeBadReply, class: faults.Temporary},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if tt.inbound {
+				_, err = ProcessInbound(ctx, tt.r, "inboundSMTP", order)
+			} else {
+				_, err = Deliver(ctx, tt.r, "outboundSMTP", order)
+			}
+			if tt.noFailed {
+				if err != nil {
+					t.Fatalf("err = %v, want none", err)
+				}
+				return
+			}
+			var re *RequestError
+			if !errors.As(err, &re) {
+				t.Fatalf("err = %v, want a *RequestError", err)
+			}
+			if re.Code != tt.code || re.Replied != tt.replied || faults.ClassOf(err) != tt.class {
+				t.Errorf("code %q replied %v class %v, want %q %v %v", re.Code, re.Replied, faults.ClassOf(err), tt.code, tt.replied, tt.class)
+			}
+		})
+	}
+}
+
+func TestSubmit(t *testing.T) {
+	o := contract.RemoteOrder{Order: "sync", RemoteID: "i1", UserID: "u1"}
+	if err := Submit(context.Background(), replier{body: []byte(`{"error":false,"message":"accepted"}`)}, "twitter_dm", o); err != nil {
+		t.Errorf("accepted: %v", err)
+	}
+	if err := Submit(context.Background(), replier{body: []byte(`{"error":true,"message":"no"}`)}, "twitter_dm", o); err == nil ||
+		faults.ClassOf(err) != faults.Temporary {
+		t.Errorf("refused: %v, want a temporary error", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/invokeauth"
 )
@@ -50,6 +52,11 @@ type Config struct {
 	// invokeauth.Load, which refuses to run without them unless told the
 	// process is a development one.
 	Keys *invokeauth.Keys
+	// Tracing records a span per invocation, continuing the trace its
+	// traceparent header carries; the core's context holds the span, so
+	// the orders it sends and the store and blob calls it makes continue
+	// the trace. Nil records nothing.
+	Tracing trace.TracerProvider
 }
 
 // LoadConfig reads Config from the environment (FUNCTION, FUNCTION_SUBJECTS,

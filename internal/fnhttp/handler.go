@@ -34,9 +34,14 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/gopool"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // writeSlack is how long after the call's deadline the response may still be
@@ -50,6 +55,7 @@ type handler struct {
 	// pool runs the core: its goroutines keep the stacks the core grew.
 	pool   gopool.Pool
 	logger *slog.Logger
+	tracer trace.Tracer // nil when tracing is off
 }
 
 // New returns the HTTP handler of a function around its core. Zero fields of
@@ -59,6 +65,9 @@ type handler struct {
 func New(cfg Config, c *contract.Contract, core Core, logger *slog.Logger) http.Handler {
 	cfg = cfg.withDefaults(c)
 	h := &handler{cfg: cfg, core: core, logger: logger.With("fn", cfg.Function)}
+	if cfg.Tracing != nil {
+		h.tracer = tracing.Tracer(cfg.Tracing)
+	}
 	for _, name := range cfg.Subjects {
 		if s, ok := c.Subject(name); ok {
 			h.subjects = append(h.subjects, s)
@@ -146,7 +155,18 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request, rec *record) an
 		Deadline:      deadline,
 		Logger:        h.logger.With("subject", rec.subject, "order", rec.order, "user_id", rec.userID, "corr_id", rec.corrID),
 	}
-	return h.call(r.Context(), call, rec)
+	if h.tracer == nil {
+		return h.call(r.Context(), call, rec)
+	}
+	ctx, span := h.tracer.Start(tracing.Extract(r.Context(), r.Header), h.cfg.Function+" "+rec.order,
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+			attribute.String("messaging.destination.name", rec.subject), attribute.String("caliopen.correlation_id", rec.corrID)))
+	a := h.call(ctx, call, rec)
+	if rec.outcome != outcomeOK {
+		span.SetStatus(codes.Error, rec.outcome)
+	}
+	span.End()
+	return a
 }
 
 // call runs the core under the call's deadline and maps its outcome.
@@ -156,7 +176,9 @@ func (h *handler) call(parent context.Context, call *Call, rec *record) answer {
 		rec.fail(outcomeTimeout, errors.New("caller deadline passed before the call"))
 		return sh.fail(http.StatusGatewayTimeout, contract.CodeTimeout, msgTimeout)
 	}
-	ctx, cancel := context.WithDeadline(parent, coreDeadline(time.Now(), call.Deadline))
+	// The orders the core sends carry the invocation's correlation id.
+	ctx, cancel := context.WithDeadline(contract.WithCorrelationID(parent, call.CorrelationID),
+		coreDeadline(time.Now(), call.Deadline))
 	defer cancel()
 	out := runCore(ctx, &h.pool, h.core, call, func(late ran) {
 		if late.panicked { // after the answer: the invocation's line is written

@@ -257,3 +257,17 @@ func TestMethodsAndHealth(t *testing.T) {
 		t.Errorf("got %d log lines, want 2 (the two POSTs only)", n)
 	}
 }
+
+// TestCoreContextCarriesCorrelationID: the orders a core sends repeat the
+// invocation's correlation id.
+func TestCoreContextCarriesCorrelationID(t *testing.T) {
+	got := make(chan string, 1)
+	h, _ := newTestHandler(t, Config{Function: "contact-action"}, func(ctx context.Context, call *Call) (Result, error) {
+		got <- contract.CorrelationID(ctx)
+		return Result{}, nil
+	})
+	post(h, "/", contactOrder, map[string]string{HeaderCorrelationID: "corr-9"})
+	if id := <-got; id != "corr-9" {
+		t.Errorf("core's context carries %q, want corr-9", id)
+	}
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // CodeTooLarge is the error code of a request body over Config.MaxBodyBytes.
-const CodeTooLarge = "too_large"
+const CodeTooLarge = contract.CodeTooLarge
 
 // PubSubReply is the body answered to publish/subscribe orders. Nobody waits
 // for it on NATS; the connector reads the status (ack, retry, dead-letter)

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 )
 
@@ -32,11 +33,11 @@ const (
 
 // Headers a dead-lettered call carries, as the connector's dead letters do.
 const (
-	headerError     = "Caliopen-Error"
-	headerErrorCode = "Caliopen-Error-Code"
-	headerStatus    = "Caliopen-Status"
-	headerAttempts  = "Caliopen-Attempts"
-	headerFunction  = "Caliopen-Function"
+	headerError     = contract.HeaderError
+	headerErrorCode = contract.HeaderErrorCode
+	headerStatus    = contract.HeaderStatus
+	headerAttempts  = contract.HeaderAttempts
+	headerFunction  = contract.HeaderFunction
 	headerPath      = "Caliopen-Path"
 	headerQuery     = "Caliopen-Query"
 )

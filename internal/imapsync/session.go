@@ -14,8 +14,11 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // Mailbox is what EXAMINE reports.
@@ -35,7 +38,9 @@ type Session struct {
 
 // Open connects, logs in and examines INBOX. The connection is closed when
 // ctx ends; Close releases it earlier.
-func Open(ctx context.Context, acct Account) (*Session, error) {
+func Open(ctx context.Context, acct Account) (_ *Session, err error) {
+	_, span := tracing.Start(ctx, "imap open", trace.SpanKindClient, attribute.String("server.address", acct.Addr))
+	defer func() { tracing.End(span, err) }()
 	c, err := dial(acct)
 	if err != nil {
 		return nil, err

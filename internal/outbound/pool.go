@@ -7,6 +7,11 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // Pool keeps connections to SMTP servers open between messages, as an
@@ -43,7 +48,10 @@ func NewPool(maxIdle int, idleTimeout time.Duration) *Pool {
 }
 
 // Send is Send on a kept connection when there is one.
-func (p *Pool) Send(ctx context.Context, srv Server, from string, to []string, raw []byte) error {
+func (p *Pool) Send(ctx context.Context, srv Server, from string, to []string, raw []byte) (err error) {
+	ctx, span := tracing.Start(ctx, "smtp send", trace.SpanKindClient,
+		attribute.String("server.address", srv.Addr), attribute.Int("caliopen.recipients", len(to)))
+	defer func() { tracing.End(span, err) }()
 	if err := srv.Check(); err != nil {
 		return sendErr("config", err)
 	}

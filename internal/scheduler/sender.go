@@ -2,11 +2,8 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-
 	"github.com/caliopen/functions/internal/contract"
-	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/emit"
 )
 
 // Emitter is what NATSSender needs; *emit.Emitter has it.
@@ -27,16 +24,5 @@ func (n NATSSender) Send(ctx context.Context, subject string, order contract.Rem
 	if subject != contract.SubjectTwitterDM {
 		return n.Emitter.Publish(ctx, subject, order)
 	}
-	body, err := n.Emitter.Request(ctx, subject, order)
-	if err != nil {
-		return err
-	}
-	var r contract.DeliverReply
-	if err := json.Unmarshal(body, &r); err != nil {
-		return faults.Temp(fmt.Errorf("%s sync: unexpected reply %.200q: %w", subject, body, err))
-	}
-	if r.Error {
-		return faults.Temp(fmt.Errorf("%s sync not accepted: %s", subject, r.Message))
-	}
-	return nil
+	return emit.Submit(ctx, n.Emitter, subject, order)
 }

@@ -3,23 +3,30 @@ package smtplistener
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/caliopen/functions/internal/processinbound"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // outcome of one recipient identity.
-type outcome = processinbound.Outcome
+type outcome int
 
 const (
-	delivered = processinbound.Delivered
-	temporary = processinbound.Temporary
-	permanent = processinbound.Permanent
+	delivered outcome = iota
+	temporary
+	permanent
 )
 
 // result is the outcome of every recipient identity of one message.
@@ -81,7 +88,16 @@ func (l *Listener) deliver(ctx context.Context, env envelope, data []byte, rcpts
 	start := time.Now()
 	id := store.RawID(data)
 	res := &result{byID: map[string]outcome{}}
-	log := l.deps.Logger.With("raw_id", id, "rcpts", len(rcpts), "bytes", len(data))
+	// One correlation id for the mail: every recipient's order carries it.
+	corr := rand.Text()
+	ctx = contract.WithCorrelationID(ctx, corr)
+	if l.deps.Tracing != nil {
+		var span trace.Span
+		ctx, span = tracing.Tracer(l.deps.Tracing).Start(ctx, "smtp receive", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("caliopen.correlation_id", corr), attribute.Int("caliopen.recipients", len(rcpts))))
+		defer span.End()
+	}
+	log := l.deps.Logger.With("raw_id", id, "corr_id", corr, "rcpts", len(rcpts), "bytes", len(data))
 	if err := l.storeRaw(ctx, id, env, data); err != nil {
 		log.Error("mail not stored", "outcome", "temporary", "err", err)
 		return res
@@ -122,6 +138,10 @@ func (l *Listener) deliver(ctx context.Context, env envelope, data []byte, rcpts
 	log.Info("mail received", "delivered", counts[delivered], "temporary", counts[temporary],
 		"permanent", counts[permanent], "ms", time.Since(start).Milliseconds())
 	return res
+}
+
+func (o outcome) String() string {
+	return [...]string{"delivered", "temporary", "permanent"}[o]
 }
 
 // storeRaw writes the blob (with a Received header in front) and its record.
@@ -171,6 +191,13 @@ func headerSafe(s string) string {
 func (l *Listener) process(ctx context.Context, rawID string, idn store.Identity) (outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.ProcessTimeout)
 	defer cancel()
-	res, err := processinbound.Request(ctx, l.deps.Requester, rawID, idn)
-	return res.Outcome, err
+	order := contract.DeliverOrder{MessageID: rawID, Order: contract.OrderProcessInbound, RemoteID: idn.ID, UserID: idn.UserID}
+	_, err := emit.ProcessInbound(ctx, l.deps.Requester, contract.SubjectInboundSMTP, order)
+	switch {
+	case err == nil:
+		return delivered, nil
+	case faults.IsPermanent(err):
+		return permanent, err
+	}
+	return temporary, err
 }

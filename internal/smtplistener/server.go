@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -26,19 +28,16 @@ type Raws interface {
 	MarkRawDelivered(ctx context.Context, id string) error
 }
 
-// Requester sends a request/reply order and returns the reply body
-// (*emit.Emitter).
-type Requester interface {
-	Request(ctx context.Context, subject string, payload any) ([]byte, error)
-}
-
 // Deps are the listener's dependencies; all but Logger are required.
 type Deps struct {
 	Directory Directory
 	Raws      Raws
 	Blobs     blob.Store
-	Requester Requester
+	Requester emit.Requester
 	Logger    *slog.Logger
+	// Tracing records a span per received mail, the root of the trace its
+	// process_inbound orders continue. Nil records nothing.
+	Tracing trace.TracerProvider
 }
 
 // Listener serves SMTP and, when asked, LMTP.

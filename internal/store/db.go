@@ -9,6 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/caliopen/functions/internal/tracing"
 )
 
 // querier is what *sql.DB and *sql.Tx have in common.
@@ -49,7 +53,23 @@ func (c conn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return c.cache.get(ctx, query)
 }
 
-func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+// traceQuery opens the span of one statement when ctx's span records
+// (package tracing); the statement's text names no value, its arguments
+// are not recorded.
+func traceQuery(ctx context.Context, op, query string) (context.Context, trace.Span) {
+	ctx, span := tracing.Start(ctx, "store "+op, trace.SpanKindClient)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("db.query.text", query))
+	}
+	return ctx, span
+}
+
+func (c conn) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	if c.batch == nil || c.tx != nil {
+		var span trace.Span
+		ctx, span = traceQuery(ctx, "exec", query)
+		defer func() { tracing.End(span, err) }()
+	}
 	if c.batch != nil && c.tx == nil {
 		var res sql.Result
 		err := c.batch.do(ctx, func(tc conn) error {
@@ -67,7 +87,9 @@ func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	return st.ExecContext(ctx, args...)
 }
 
-func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (c conn) query(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
+	ctx, span := traceQuery(ctx, "query", query)
+	defer func() { tracing.End(span, err) }()
 	query = c.d.rebind(query)
 	st, err := c.stmt(ctx, query)
 	if err != nil || st == nil {
@@ -83,6 +105,8 @@ func (c conn) row(ctx context.Context, query string, args ...any) *sql.Row {
 	if c.batch != nil && c.tx == nil {
 		panic("store: row on the batched writer outside a transaction")
 	}
+	ctx, span := traceQuery(ctx, "row", query)
+	defer span.End()
 	query = c.d.rebind(query)
 	st, err := c.stmt(ctx, query)
 	if err != nil || st == nil {
@@ -100,7 +124,9 @@ func (s *SQL) write() conn { return conn{q: s.w, cache: s.wc, d: s.d, batch: s.b
 // tx runs fn in a write transaction, committed when fn returns nil. On
 // SQLite the transaction may be shared with other writes (group commit);
 // fn must then not write through s itself.
-func (s *SQL) tx(ctx context.Context, fn func(c conn) error) error {
+func (s *SQL) tx(ctx context.Context, fn func(c conn) error) (err error) {
+	ctx, span := tracing.Start(ctx, "store tx", trace.SpanKindClient)
+	defer func() { tracing.End(span, err) }()
 	if s.batch != nil {
 		return s.batch.do(ctx, fn)
 	}

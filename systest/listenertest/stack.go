@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/connector"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
@@ -65,6 +66,9 @@ type Options struct {
 	// WrapFunction, when set, wraps inbound-email's handler: a test puts
 	// a fault in front of the real function.
 	WrapFunction func(http.Handler) http.Handler
+	// Tracing has the listener, the connector and inbound-email record
+	// their spans, and the blobs theirs; nil records none.
+	Tracing trace.TracerProvider
 }
 
 // Stack is a running inbound path.
@@ -84,6 +88,7 @@ type Stack struct {
 	fnHost  string // inbound-email's first address, served in process when set
 	dlvURL  string // smtp-deliver's URL, "" unless Options.Deliver
 	stops   []func() error
+	tracing trace.TracerProvider
 }
 
 // Start starts a stack.
@@ -94,7 +99,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{log: o.Logger, src: &staticSource{}}
+	s := &Stack{log: o.Logger, src: &staticSource{}, tracing: o.Tracing}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -117,12 +122,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.Blobs = blob.NewRecent(dir, store.RawPrefix, platform.LocalRecentRaw) // as the local system
+	if o.Tracing != nil {
+		s.Blobs = blob.Traced(s.Blobs)
+	}
 	core, err := inboundemail.New(inboundemail.Config{}, inboundemail.Deps{Store: s.Store, Blobs: s.Blobs,
 		Logger: o.Logger.With("fn", inboundemail.Name)})
 	if err != nil {
 		return nil, err
 	}
-	s.handler = fnhttp.New(fnhttp.Config{Function: inboundemail.Name, Timeout: contract.InboundDeadline},
+	s.handler = fnhttp.New(fnhttp.Config{Function: inboundemail.Name, Timeout: contract.InboundDeadline, Tracing: o.Tracing},
 		contract.Caliopen(), core, o.Logger)
 	if o.WrapFunction != nil {
 		s.handler = o.WrapFunction(s.handler)
@@ -151,7 +159,7 @@ func (s *Stack) startConnector() error {
 	cfg.MaxInflight = 256
 	cfg.DrainTimeout = 5 * time.Second
 	deps := connector.Deps{Logger: s.log.With("fn", "connector"), Registry: prometheus.NewRegistry(),
-		Contract: contract.Caliopen(), Source: s.src}
+		Contract: contract.Caliopen(), Source: s.src, Tracing: s.tracing}
 	if s.fnHost != "" {
 		deps.Transport = &connector.InProcess{Host: s.fnHost, Handler: s.handler}
 	}
@@ -218,7 +226,7 @@ func (s *Stack) startListener(o Options) error {
 		return err
 	}
 	l, err := smtplistener.New(o.Listener, smtplistener.Deps{Directory: s.Store, Raws: s.Store, Blobs: s.Blobs,
-		Requester: em, Logger: s.log.With("fn", "smtp-listener")})
+		Requester: em, Logger: s.log.With("fn", "smtp-listener"), Tracing: o.Tracing})
 	if err != nil {
 		return err
 	}

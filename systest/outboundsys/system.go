@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/functions/api"
@@ -28,6 +29,7 @@ import (
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/accounts"
+	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
@@ -55,6 +57,9 @@ type Options struct {
 	// socket (connector.InProcess), as the local system reaches its
 	// functions; their HTTP servers still answer on their URLs.
 	InProcess bool
+	// Tracing has the API, the connector and the functions record their
+	// spans, and the blobs theirs; nil records none.
+	Tracing trace.TracerProvider
 }
 
 // System is the running outbound path.
@@ -140,29 +145,33 @@ type served struct {
 // inbound-email and returns the NATS-triggered functions by subject.
 func (s *System) serveFunctions(o Options, em *emit.Emitter, logger *slog.Logger) (map[string]served, error) {
 	env := map[string]string{api.EnvLocalDomain: LocalDomain, api.EnvBcryptCost: "4"}
+	var blobs blob.Store = s.Blobs
+	if o.Tracing != nil {
+		blobs = blob.Traced(blobs)
+	}
 	apiCfg, err := api.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		return nil, err
 	}
-	apiH, err := api.New(apiCfg, api.Deps{Store: s.Store, Blobs: s.Blobs, Emitter: em, Sealer: s.Ring,
-		Logger: logger.With("fn", "api")})
+	apiH, err := api.New(apiCfg, api.Deps{Store: s.Store, Blobs: blobs, Emitter: em, Sealer: s.Ring,
+		Logger: logger.With("fn", "api"), Tracing: o.Tracing})
 	if err != nil {
 		return nil, err
 	}
 	s.APIURL = s.serve(apiH)
 	smtpCfg := smtpdeliver.DefaultConfig()
 	smtpCfg.Relay = o.Relay
-	smtpCore, err := smtpdeliver.New(smtpCfg, smtpdeliver.Deps{Store: s.Store, Blobs: s.Blobs, Keyring: s.Ring,
+	smtpCore, err := smtpdeliver.New(smtpCfg, smtpdeliver.Deps{Store: s.Store, Blobs: blobs, Keyring: s.Ring,
 		Requester: em, Logger: logger.With("fn", "smtp-deliver")})
 	if err != nil {
 		return nil, err
 	}
-	inboundCore, err := inboundemail.New(inboundemail.Config{}, inboundemail.Deps{Store: s.Store, Blobs: s.Blobs,
+	inboundCore, err := inboundemail.New(inboundemail.Config{}, inboundemail.Deps{Store: s.Store, Blobs: blobs,
 		Logger: logger.With("fn", inboundemail.Name)})
 	if err != nil {
 		return nil, err
 	}
-	imapCore, err := imapdeliver.New(imapdeliver.DefaultConfig(), imapdeliver.Deps{Store: s.Store, Blobs: s.Blobs,
+	imapCore, err := imapdeliver.New(imapdeliver.DefaultConfig(), imapdeliver.Deps{Store: s.Store, Blobs: blobs,
 		Keyring: s.Ring, Emitter: em, Logger: logger.With("fn", "imap-deliver")})
 	if err != nil {
 		return nil, err
@@ -177,7 +186,7 @@ func (s *System) serveFunctions(o Options, em *emit.Emitter, logger *slog.Logger
 		contract.SubjectOutboundIMAP: {"imap-deliver", imapCore},
 		contract.SubjectInboundSMTP:  {inboundemail.Name, inboundCore},
 	} {
-		h := fnhttp.New(fnhttp.Config{Function: fn.name}, c, fn.core, logger)
+		h := fnhttp.New(fnhttp.Config{Function: fn.name, Tracing: o.Tracing}, c, fn.core, logger)
 		fns[subject] = served{url: s.serve(h), handler: h}
 	}
 	return fns, nil
@@ -211,7 +220,7 @@ func (s *System) runConnector(ctx context.Context, ns *server.Server, fns map[st
 		}
 	}
 	c, err := connector.New(cfg, connector.Deps{Logger: logger.With("fn", "connector"), Registry: prometheus.NewRegistry(),
-		Contract: contract.Caliopen(), Source: tm, Conn: s.NC, Transport: transport})
+		Contract: contract.Caliopen(), Source: tm, Conn: s.NC, Transport: transport, Tracing: o.Tracing})
 	if err != nil {
 		return fmt.Errorf("connector: %w", err)
 	}

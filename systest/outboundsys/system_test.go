@@ -19,8 +19,14 @@ import (
 
 func start(t *testing.T, relay string) *outboundsys.System {
 	t.Helper()
-	sys, err := outboundsys.Start(context.Background(), outboundsys.Options{Dir: t.TempDir(),
-		Relay: outbound.Server{Addr: relay, TLS: outbound.TLSNone}})
+	return startWith(t, outboundsys.Options{Relay: outbound.Server{Addr: relay, TLS: outbound.TLSNone}})
+}
+
+// startWith starts a system with o (its Dir set here) for the test.
+func startWith(t *testing.T, o outboundsys.Options) *outboundsys.System {
+	t.Helper()
+	o.Dir = t.TempDir()
+	sys, err := outboundsys.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,17 +105,7 @@ func TestAPISendRemoteIdentityCopiesToDovecotSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ident struct {
-		ID string `json:"identity_id"`
-	}
-	if _, err := alice.Do(ctx, http.MethodPost, "/identities/remotes", map[string]any{
-		"protocol": "email", "identifier": "alice@remote.example", "display_name": "Alice Remote",
-		"infos": map[string]string{"outserver": smtpSrv.Addr, "outtls": "none", "inserver": dv.Addr, "intls": "none"},
-		"credentials": map[string]string{"outusername": "alice.remote", "outpassword": "smtp-pass",
-			"inusername": dv.User, "inpassword": dv.Pass},
-	}, &ident); err != nil {
-		t.Fatal(err)
-	}
+	ident := addRemote(t, alice, smtpSrv.Addr, dv)
 	subject := "Remote " + time.Now().Format(time.RFC3339Nano)
 	id, err := alice.Draft(ctx, ident.ID, []string{"friend@example.org"}, subject, "Via my own server.")
 	if err != nil {
@@ -191,4 +187,26 @@ func userOf(t *testing.T, sys *outboundsys.System, name string) string {
 		t.Fatal(err)
 	}
 	return u.ID
+}
+
+// remote is a remote identity of the API.
+type remote struct {
+	ID string `json:"identity_id"`
+}
+
+// addRemote gives c a remote e-mail identity sending through the SMTP
+// server at smtpAddr (user alice.remote, password smtp-pass) and filing
+// its sent copies on dv.
+func addRemote(t *testing.T, c *outboundsys.Client, smtpAddr string, dv outboundtest.IMAP) remote {
+	t.Helper()
+	var ident remote
+	if _, err := c.Do(context.Background(), http.MethodPost, "/identities/remotes", map[string]any{
+		"protocol": "email", "identifier": "alice@remote.example", "display_name": "Alice Remote",
+		"infos": map[string]string{"outserver": smtpAddr, "outtls": "none", "inserver": dv.Addr, "intls": "none"},
+		"credentials": map[string]string{"outusername": "alice.remote", "outpassword": "smtp-pass",
+			"inusername": dv.User, "inpassword": dv.Pass},
+	}, &ident); err != nil {
+		t.Fatal(err)
+	}
+	return ident
 }

@@ -168,3 +168,17 @@ func imapOf(v map[string]string) IMAP {
 		Pass: v["CALIOPEN_TEST_DOVECOT_IMAP_PASS"], TLSAddr: v["CALIOPEN_TEST_DOVECOT_IMAP_TLS_ADDR"],
 		CA: v["CALIOPEN_TEST_DOVECOT_IMAP_CA"]}
 }
+
+// Jaeger is a Jaeger collector and query service.
+type Jaeger struct {
+	OTLP  string // the OTLP/HTTP receiver's base URL
+	Query string // the query API's base URL
+}
+
+// JaegerPeer returns the Jaeger of CALIOPEN_TEST_JAEGER_OTLP, or starts
+// one for the test (scripts/test-peers/jaeger.sh).
+func JaegerPeer(t testing.TB) Jaeger {
+	t.Helper()
+	v := peer(t, "CALIOPEN_TEST_JAEGER_OTLP", "jaeger.sh")
+	return Jaeger{OTLP: v["CALIOPEN_TEST_JAEGER_OTLP"], Query: v["CALIOPEN_TEST_JAEGER_QUERY"]}
+}
