@@ -75,6 +75,8 @@ func (f *function) acquire(ctx context.Context) (*replica, error) {
 			switch {
 			case !r.ready:
 				starting++
+			case r.hasExited():
+				// Dead, and not yet replaced: run is about to.
 			case r.inflight < f.spec.inflight && (best == nil || r.inflight < best.inflight):
 				best = r
 			}
@@ -123,7 +125,8 @@ func (f *function) release(r *replica) {
 // startLocked adds a starting replica; f.mu is held.
 func (f *function) startLocked() {
 	f.seq++
-	r := &replica{id: f.name + "-" + strconv.Itoa(f.seq), fn: f, exited: make(chan struct{}), lastUsed: time.Now()}
+	r := &replica{id: f.name + "-" + strconv.Itoa(f.seq), fn: f, exited: make(chan struct{}), stopCh: make(chan struct{}),
+		listening: make(chan string, 1), lastUsed: time.Now()}
 	f.replicas = append(f.replicas, r)
 	f.notifyLocked()
 	f.p.wg.Add(1)
@@ -133,8 +136,9 @@ func (f *function) startLocked() {
 	}()
 }
 
-// run starts a replica's process, marks it ready once it listens, and
-// handles its end: a replica that ends on its own is replaced.
+// run owns a replica's process: it starts it, marks it ready once it
+// listens, stops it when asked (stopLocked), and handles its end: a ready
+// replica that ends on its own is replaced.
 func (f *function) run(r *replica) {
 	start := time.Now()
 	err := r.start()
@@ -142,7 +146,8 @@ func (f *function) run(r *replica) {
 		err = r.waitReady(f.p.cfg.StartTimeout)
 	}
 	f.mu.Lock()
-	if err == nil && !r.stopping {
+	stopping := r.stopping
+	if err == nil && !stopping {
 		r.ready = true
 		d := time.Since(start)
 		f.p.metrics.coldStarts.WithLabelValues(qualified(f.name)).Inc()
@@ -152,9 +157,18 @@ func (f *function) run(r *replica) {
 		f.notifyLocked()
 	}
 	f.mu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil && !stopping:
 		f.p.logger.Error("replica failed to start", "fn", f.name, "instance", r.id, "err", err)
 		r.kill()
+	case err != nil:
+		r.kill() // stopped before it was ready
+	default:
+		select {
+		case <-r.exited:
+		case <-r.stopCh:
+			r.stop(f.p.cfg.StopGrace)
+		}
 	}
 	<-r.exited
 	f.mu.Lock()
@@ -163,9 +177,9 @@ func (f *function) run(r *replica) {
 	r.ready = false
 	f.drop(r)
 	switch {
+	case r.stopping:
 	case err != nil:
 		f.startErr, f.failedAt = fmt.Errorf("function %s failed to start: %w", f.name, err), time.Now()
-	case r.stopping:
 	default:
 		f.p.metrics.deaths.WithLabelValues(qualified(f.name)).Inc()
 		f.p.logger.Error("replica died", "fn", f.name, "instance", r.id, "err", r.exitErr, "in_flight", r.inflight)
@@ -188,14 +202,10 @@ func (f *function) stopLocked(r *replica, why string) {
 		return
 	}
 	r.stopping = true
+	close(r.stopCh)
 	f.drop(r)
 	f.notifyLocked()
 	f.p.logger.Info("replica stopping", "fn", f.name, "instance", r.id, "reason", why, "in_flight", r.inflight)
-	f.p.wg.Add(1)
-	go func() {
-		defer f.p.wg.Done()
-		r.stop(f.p.cfg.StopGrace)
-	}()
 }
 
 // reapIdle stops replicas idle for the idle time, down to the minimum.

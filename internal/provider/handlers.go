@@ -99,6 +99,14 @@ func (p *Provider) newProxy() *httputil.ReverseProxy {
 			rep := r.Context().Value(replicaKey{}).(*replica)
 			if r.Context().Err() == nil {
 				p.logger.Warn("replica call failed", "fn", rep.fn.name, "instance", rep.id, "err", err)
+				// A connection cut is most often the replica's death:
+				// once known, acquire passes it by.
+				t := time.NewTimer(exitWait)
+				select {
+				case <-rep.exited:
+				case <-t.C:
+				}
+				t.Stop()
 			}
 			http.Error(w, fmt.Sprintf("function %s: replica %s failed before answering", rep.fn.name, rep.id), http.StatusBadGateway)
 		},

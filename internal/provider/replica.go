@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// replica is one process of a function. Its fields other than the process
-// are guarded by its function's mutex.
+// replica is one process of a function. Its fields are guarded by its
+// function's mutex, except the channels; its function's run alone starts
+// and signals the process.
 type replica struct {
 	id       string
 	fn       *function
@@ -26,6 +27,7 @@ type replica struct {
 	lastUsed time.Time
 
 	listening chan string   // the address it listens on, once
+	stopCh    chan struct{} // closed when the replica is to stop
 	exited    chan struct{} // closed when the process has ended
 	exitErr   error
 }
@@ -37,7 +39,6 @@ func (r *replica) start() error {
 	cmd.Env = f.spec.env
 	cmd.Dir = f.p.cfg.DataDir
 	cmd.SysProcAttr = sysProcAttr()
-	r.listening = make(chan string, 1)
 	out := &lineWriter{line: func(line []byte) { r.line(line) }}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = time.Second
@@ -45,7 +46,9 @@ func (r *replica) start() error {
 		close(r.exited)
 		return fmt.Errorf("start %s: %w", f.p.cfg.Binary, err)
 	}
+	f.mu.Lock()
 	r.cmd = cmd
+	f.mu.Unlock()
 	go func() {
 		r.exitErr = cmd.Wait()
 		out.flush()
@@ -80,6 +83,9 @@ func (r *replica) line(line []byte) {
 	}
 }
 
+// errStopped ends a start that was asked to stop.
+var errStopped = errors.New("stopped before it was ready")
+
 // waitReady waits for the replica's "listening" line.
 func (r *replica) waitReady(timeout time.Duration) error {
 	t := time.NewTimer(timeout)
@@ -92,6 +98,8 @@ func (r *replica) waitReady(timeout time.Duration) error {
 		return nil
 	case <-r.exited:
 		return fmt.Errorf("exited before listening (%v); see its log: faas-cli logs %s", r.exitErr, r.fn.name)
+	case <-r.stopCh:
+		return errStopped
 	case <-t.C:
 		return fmt.Errorf("not listening after %s", timeout)
 	}
@@ -99,10 +107,6 @@ func (r *replica) waitReady(timeout time.Duration) error {
 
 // stop sends SIGTERM, then SIGKILL after grace, and waits for the end.
 func (r *replica) stop(grace time.Duration) {
-	if r.cmd == nil {
-		<-r.exited
-		return
-	}
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
@@ -122,6 +126,20 @@ func (r *replica) kill() {
 		}
 	}
 }
+
+// hasExited says whether the process has ended.
+func (r *replica) hasExited() bool {
+	select {
+	case <-r.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// exitWait bounds how long a call that failed on a replica waits to learn
+// whether the replica died, so that the next calls avoid a dead one.
+const exitWait = time.Second
 
 func (r *replica) pid() int {
 	if r.cmd == nil || r.cmd.Process == nil {
