@@ -42,13 +42,14 @@ type harness struct {
 	keys *invokeauth.Keys
 	reg  *prometheus.Registry
 	dir  string // the fake's folder
+	data string // the provider's data directory
 }
 
 // newHarness starts a provider running binary (the test binary itself for
 // the fake when binary is ""), with the platform settings env.
 func newHarness(t *testing.T, binary string, env map[string]string, idle time.Duration) *harness {
 	t.Helper()
-	h := &harness{dir: t.TempDir(), reg: prometheus.NewRegistry()}
+	h := &harness{dir: t.TempDir(), data: filepath.Join(t.TempDir(), "provider"), reg: prometheus.NewRegistry()}
 	if binary == "" {
 		binary = os.Args[0]
 	}
@@ -58,7 +59,7 @@ func newHarness(t *testing.T, binary string, env map[string]string, idle time.Du
 	}
 	logger := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
 	p, err := provider.New(provider.Config{
-		Binary: binary, DataDir: filepath.Join(t.TempDir(), "provider"), Functions: names, Env: env,
+		Binary: binary, DataDir: h.data, Functions: names, Env: env,
 		DropEnv:     []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_", "CALIOPEN_S3_", "NATS_", "CALIOPEN_SECRETS_KEYS"},
 		IdleTimeout: idle, StopGrace: 10 * time.Second,
 	}, h.reg, logger)

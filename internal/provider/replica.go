@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,8 @@ type replica struct {
 	stopCh    chan struct{} // closed when the replica is to stop
 	exited    chan struct{} // closed when the process has ended
 	exitErr   error
+	lastLine  string      // the last line of output before it listened
+	listened  atomic.Bool // it said where it listens
 }
 
 // start starts the process, its output going to the function's log.
@@ -66,6 +69,9 @@ func (r *replica) line(line []byte) {
 		_, _ = w.Write(append(slices.Clip(line), '\n'))
 	}
 	if !bytes.Contains(line, []byte(`"listening"`)) {
+		if !r.listened.Load() {
+			r.lastLine = string(line) // read once exited, after the writer's end
+		}
 		return
 	}
 	var l struct {
@@ -76,6 +82,7 @@ func (r *replica) line(line []byte) {
 		return
 	}
 	if _, port, err := net.SplitHostPort(l.Addr); err == nil {
+		r.listened.Store(true)
 		select {
 		case r.listening <- net.JoinHostPort("127.0.0.1", port):
 		default:
@@ -97,7 +104,7 @@ func (r *replica) waitReady(timeout time.Duration) error {
 		r.fn.mu.Unlock()
 		return nil
 	case <-r.exited:
-		return fmt.Errorf("exited before listening (%v); see its log: faas-cli logs %s", r.exitErr, r.fn.name)
+		return fmt.Errorf("exited before listening (%v), saying %s; faas-cli logs %s has the rest", r.exitErr, r.lastLine, r.fn.name)
 	case <-r.stopCh:
 		return errStopped
 	case <-t.C:
