@@ -164,41 +164,16 @@ func (h *harness) status(t *testing.T, fn string) types.FunctionStatus {
 	return st
 }
 
-// waitFor polls cond until it holds, failing after a minute: a bound on a
-// hang, not a speed assertion.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a minute", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	providertest.WaitFor(t, what, cond)
 }
 
 // hold makes the fake's calls wait until release is called.
-func (h *harness) hold(t *testing.T) (release func()) {
-	t.Helper()
-	name := filepath.Join(h.dir, providertest.HoldFile)
-	if err := os.WriteFile(name, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() { once.Do(func() { os.Remove(name) }) }
-	t.Cleanup(release)
-	return release
-}
+func (h *harness) hold(t *testing.T) (release func()) { return providertest.Hold(t, h.dir) }
 
 // processed lists the ids the fake completed.
-func (h *harness) processed(t *testing.T) []string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(h.dir, providertest.ProcessedFile))
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return strings.Fields(string(b))
-}
+func (h *harness) processed(t *testing.T) []string { return providertest.Processed(t, h.dir) }
 
 // functionBinary builds cmd/function once per test binary.
 var functionBinary = sync.OnceValues(func() (string, error) {
