@@ -439,6 +439,10 @@ func (s *system) printSummary(w io.Writer, cfg config) {
   data directory     %s
   functions          %s
 `, s.NATSURL, s.GatewayURL, s.GatewayURL, s.SMTPAddr, s.AdminURL, cfg.DataDir, fns)
+	if s.prov != nil {
+		fmt.Fprintf(w, "  isolation          process: each function its own processes of %s, from zero replicas\n"+
+			"                     (faas-cli -g %s list, describe, deploy, scale, logs, secret)\n", cfg.FunctionBin, s.GatewayURL)
+	}
 	login := "admin"
 	if s.Admin == "" {
 		fmt.Fprintf(w, `Quickstart (no admin user yet)
