@@ -53,6 +53,9 @@ type config struct {
 	// IdleTimeout is how long a function's replica may stay idle before it
 	// is stopped, in the process isolation.
 	IdleTimeout time.Duration
+	// echo receives the lines the replicas write, as the in-process
+	// functions' logs go to the system's standard error.
+	echo io.Writer
 }
 
 // Isolations.
@@ -81,7 +84,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 		return def
 	}
-	var c config
+	c := config{echo: stderr}
 	fs := flag.NewFlagSet("caliopen-local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data", envStr("CALIOPEN_DATA_DIR", ".data"), "directory for all the system's data")

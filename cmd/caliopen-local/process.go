@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -54,7 +53,7 @@ func startProvider(cfg config, c *contract.Contract, natsURL, keysFile, invokeKe
 		// A cluster's endpoints and the files of their secrets.
 		DropEnv:     []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_", "CALIOPEN_S3_", "NATS_", "CALIOPEN_SECRETS_KEYS"},
 		IdleTimeout: cfg.IdleTimeout,
-		Echo:        os.Stderr,
+		Echo:        cfg.echo,
 	}, reg, logger.With("part", "provider"))
 	if err != nil {
 		return nil, nil, err

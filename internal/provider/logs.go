@@ -201,9 +201,7 @@ func (s *logStore) read(r logs.Request) ([]logs.Message, error) {
 func (s *logStore) unfollow(fn string, ch chan logs.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.followers[fn][ch]; ok {
-		delete(s.followers[fn], ch)
-	}
+	delete(s.followers[fn], ch)
 }
 
 // close ends every follower's stream and closes the files.
