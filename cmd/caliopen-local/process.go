@@ -1,10 +1,15 @@
 package main
 
 import (
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/openfaas/faas-provider/auth"
 	"github.com/openfaas/faas-provider/types"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -25,6 +30,34 @@ const (
 	startScaleMin = 0
 	startScaleMax = 4
 )
+
+// basicAuth returns the gateway's credentials kept in dir
+// (basic-auth-user, basic-auth-password, owner-only), making them on first
+// use as faasd does: the provider API deploys and configures what runs as
+// the user, so anyone else able to reach the port must not use it.
+func basicAuth(dir string) (*auth.BasicAuthCredentials, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("gateway credentials: %w", err)
+	}
+	for name, value := range map[string]string{"basic-auth-user": "admin", "basic-auth-password": rand.Text()} {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("gateway credentials: %w", err)
+		}
+		_, err = f.WriteString(value)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("gateway credentials: %w", err)
+		}
+	}
+	reader := auth.ReadBasicAuthFromDisk{SecretMountPath: dir}
+	return reader.Read()
+}
 
 // startProvider starts the provider of -isolation=process with every
 // function of the module deployed at zero replicas, and returns the

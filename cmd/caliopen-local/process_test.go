@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -28,12 +30,13 @@ func TestRunProcessIsolation(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
 		t.Fatalf("build cmd/function: %v\n%s", err, out)
 	}
+	data := t.TempDir()
 	var out, logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0",
+		done <- run(ctx, []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0",
 			"-smtp-port", "0", "-isolation", "process", "-function-bin", bin}, func(string) string { return "" }, &out, &logs)
 	}()
 	var natsURL, gatewayURL string
@@ -55,8 +58,29 @@ func TestRunProcessIsolation(t *testing.T) {
 			gatewayURL = m[1]
 		}
 	}
-	var st types.FunctionStatus
-	getJSON(t, gatewayURL+"/system/function/smtp-deliver", &st)
+	// The provider API takes the credentials in the data directory.
+	if code := get(t, gatewayURL+"/system/functions"); code != http.StatusUnauthorized {
+		t.Errorf("GET /system/functions without credentials = %d, want 401", code)
+	}
+	status := func() types.FunctionStatus {
+		req, _ := http.NewRequest(http.MethodGet, gatewayURL+"/system/function/smtp-deliver", nil)
+		pw, err := os.ReadFile(filepath.Join(data, "provider", "auth", "basic-auth-password"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("admin", string(pw))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st types.FunctionStatus
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("describe smtp-deliver = %d, %v", resp.StatusCode, err)
+		}
+		return st
+	}
+	st := status()
 	if st.Replicas != 0 {
 		t.Errorf("smtp-deliver replicas at start = %d, want 0", st.Replicas)
 	}
@@ -73,7 +97,7 @@ func TestRunProcessIsolation(t *testing.T) {
 	if code := reply.Header.Get(connector.HeaderServiceErrorCode); code != "unknown_message" {
 		t.Errorf("deliver of an unknown message: code %q (%s), want the function's unknown_message", code, reply.Data)
 	}
-	getJSON(t, gatewayURL+"/system/function/smtp-deliver", &st)
+	st = status()
 	if st.Replicas != 1 || st.AvailableReplicas != 1 {
 		t.Errorf("smtp-deliver replicas after an order = %d (%d available), want 1", st.Replicas, st.AvailableReplicas)
 	}

@@ -169,6 +169,9 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 			return nil, err
 		}
 		gwCfg.Provider = sys.prov.Handlers()
+		if gwCfg.BasicAuth, err = basicAuth(filepath.Join(cfg.DataDir, "provider", "auth")); err != nil {
+			return nil, err
+		}
 	} else if fns, err = buildFunctions(c, env); err != nil {
 		return nil, err
 	}
@@ -209,6 +212,9 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	ccfg.GatewayURL = sys.GatewayURL
 	ccfg.RebuildInterval = 2 * time.Second
 	ccfg.InvokeKeys = invokeKeys
+	if gwCfg.BasicAuth != nil {
+		ccfg.GatewayBasicAuth, ccfg.SecretMountPath = true, filepath.Join(cfg.DataDir, "provider", "auth")
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sys.conn, err = connector.New(ccfg, connector.Deps{
@@ -441,7 +447,8 @@ func (s *system) printSummary(w io.Writer, cfg config) {
 `, s.NATSURL, s.GatewayURL, s.GatewayURL, s.SMTPAddr, s.AdminURL, cfg.DataDir, fns)
 	if s.prov != nil {
 		fmt.Fprintf(w, "  isolation          process: each function its own processes of %s, from zero replicas\n"+
-			"                     (faas-cli -g %s list, describe, deploy, scale, logs, secret)\n", cfg.FunctionBin, s.GatewayURL)
+			"                     faas-cli login -g %s -u admin --password-stdin < %s\n",
+			cfg.FunctionBin, s.GatewayURL, filepath.Join(cfg.DataDir, "provider", "auth", "basic-auth-password"))
 	}
 	login := "admin"
 	if s.Admin == "" {

@@ -46,6 +46,13 @@ func (p *Provider) parse(d types.FunctionDeployment) (spec, error) {
 		// function checks: the service must carry it.
 		errs = append(errs, fmt.Sprintf("service %q runs function %q: deploy it under the function's name", d.Service, s.function))
 	}
+	for k := range d.EnvVars {
+		// The dynamic loader's settings would run other code than the
+		// function's in its process.
+		if strings.HasPrefix(k, "LD_") {
+			errs = append(errs, fmt.Sprintf("setting %s is refused: it changes what the process loads", k))
+		}
+	}
 	for _, name := range d.Secrets {
 		if !validSecretName(name) {
 			errs = append(errs, fmt.Sprintf("secret name %q is not valid", name))

@@ -89,6 +89,11 @@ func TestFaasCLIRequests(t *testing.T) {
 		t.Errorf("deploy figlet = %d %s, want 400 naming the problem", code, body)
 	}
 
+	preload := types.FunctionDeployment{Service: "smtp-deliver", Image: "local/smtp-deliver", EnvVars: map[string]string{"LD_PRELOAD": "/tmp/x.so"}}
+	if code, body := h.do(t, http.MethodPut, "/system/functions", preload); code != http.StatusBadRequest || !strings.Contains(body, "LD_PRELOAD") {
+		t.Errorf("deploy with LD_PRELOAD = %d %s, want 400 naming it", code, body)
+	}
+
 	// faas-cli list; every entry runs its minimum, one replica.
 	waitFor(t, "every function at its minimum", func() bool {
 		code, body := h.do(t, http.MethodGet, "/system/functions", nil)
