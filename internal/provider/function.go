@@ -40,6 +40,7 @@ type function struct {
 	// an invocation soon after gets it at once instead of starting another.
 	startErr error
 	failedAt time.Time
+	failures int // failed starts in a row
 }
 
 func newFunction(p *Provider, d types.FunctionDeployment, s spec, created time.Time, calls *atomic.Uint64) *function {
@@ -55,9 +56,24 @@ func (f *function) notifyLocked() {
 	}
 }
 
-// startBackoff is how long after a failed start an invocation gets that
-// failure instead of starting another replica.
-const startBackoff = time.Second
+// After a failed start, invocations get that failure instead of starting
+// another replica for a while: a second, doubling with each failure in a
+// row up to a minute, so that a function that cannot start (a missing
+// setting) is not restarted in a loop.
+const (
+	startBackoff    = time.Second
+	maxStartBackoff = time.Minute
+)
+
+// backingOff says whether a failed start is recent enough to be given
+// instead of a new start; f.mu is held.
+func (f *function) backingOff() bool {
+	if f.startErr == nil {
+		return false
+	}
+	wait := startBackoff << min(f.failures-1, 6)
+	return time.Since(f.failedAt) < min(wait, maxStartBackoff)
+}
 
 // acquire returns a ready replica with a free slot, holding one; the
 // caller releases it. It starts replicas as the load needs, and waits up to
@@ -85,7 +101,7 @@ func (f *function) acquire(ctx context.Context) (*replica, error) {
 			best.inflight++
 			return best, nil
 		}
-		if f.startErr != nil && len(f.replicas) == 0 && time.Since(f.failedAt) < startBackoff {
+		if len(f.replicas) == 0 && f.backingOff() {
 			return nil, f.startErr
 		}
 		// Start a replica when the ones starting cannot take every waiting
@@ -105,7 +121,7 @@ func (f *function) acquire(ctx context.Context) (*replica, error) {
 		f.mu.Lock()
 		f.waiting--
 		if err != nil {
-			if f.startErr != nil && time.Since(f.failedAt) < startBackoff {
+			if f.backingOff() {
 				return nil, fmt.Errorf("%w: %w", errNoReplica, f.startErr)
 			}
 			return nil, fmt.Errorf("%w: %w", errNoReplica, err)
@@ -153,7 +169,7 @@ func (f *function) run(r *replica) {
 		f.p.metrics.coldStarts.WithLabelValues(qualified(f.name)).Inc()
 		f.p.metrics.coldStartSeconds.WithLabelValues(qualified(f.name)).Observe(d.Seconds())
 		f.p.logger.Info("replica ready", "fn", f.name, "instance", r.id, "pid", r.pid(), "addr", r.addr, "cold_start_s", d.Seconds())
-		f.startErr = nil
+		f.startErr, f.failures = nil, 0
 		f.notifyLocked()
 	}
 	f.mu.Unlock()
@@ -180,6 +196,7 @@ func (f *function) run(r *replica) {
 	case r.stopping:
 	case err != nil:
 		f.startErr, f.failedAt = fmt.Errorf("function %s failed to start: %w", f.name, err), time.Now()
+		f.failures++
 	default:
 		f.p.metrics.deaths.WithLabelValues(qualified(f.name)).Inc()
 		f.p.logger.Error("replica died", "fn", f.name, "instance", r.id, "err", r.exitErr, "in_flight", r.inflight)
@@ -230,7 +247,7 @@ func (f *function) reapIdle(now time.Time) {
 func (f *function) ensureMin() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.removed || f.p.isClosing() || (f.startErr != nil && time.Since(f.failedAt) < startBackoff) {
+	if f.removed || f.p.isClosing() || f.backingOff() {
 		return
 	}
 	for len(f.replicas) < f.spec.min {

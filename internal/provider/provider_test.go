@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/provider/providertest"
 	"github.com/caliopen/functions/internal/secrets"
 )
 
@@ -219,4 +220,29 @@ func metric(t *testing.T, h *harness, name, fn string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestFailedStart: a function whose replica exits before it listens (here
+// the fake without its invocation key) answers 503 naming why, without
+// waiting for the call's deadline.
+func TestFailedStart(t *testing.T) {
+	h := newHarness(t, "", nil, time.Minute)
+	d := map[string]any{"service": "contact-action", "image": "local/contact-action",
+		"envVars": providertest.Env("contact-action", h.dir),
+		"labels":  map[string]string{"com.openfaas.scale.min": "0", "com.openfaas.scale.max": "1"}}
+	if code, body := h.do(t, http.MethodPost, "/system/functions", d); code != http.StatusAccepted {
+		t.Fatalf("deploy = %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	code, body, err := h.invoke(ctx, "contact-action", "contactAction", `{"order":"contact_update","contact_id":"c1","user_id":"u1"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "failed to start") || !strings.Contains(body, "CALIOPEN_INVOKE_KEY") {
+		t.Errorf("call = %d %s, want 503 saying the start failed and why", code, body)
+	}
+	if st := h.status(t, "contact-action"); st.Replicas != 0 {
+		t.Errorf("replicas = %d, want 0", st.Replicas)
+	}
 }
