@@ -13,6 +13,8 @@ import (
 
 	"github.com/openfaas/faas-provider/logs"
 	"github.com/openfaas/faas-provider/types"
+
+	"github.com/caliopen/functions/internal/fnhttp"
 )
 
 // maxRequestBytes bounds the body of a request to the provider's API.
@@ -49,9 +51,10 @@ func (p *Provider) Handlers() *types.FaaSHandlers {
 
 // Function is the proxy to a function's replicas: each request, its path
 // relative to the function, goes to the least loaded ready replica, started
-// first when none is free. A function not deployed gets 404; no replica
-// ready in time gets 503 (504 past the request's deadline); a replica that
-// fails mid-call gets 502.
+// first when none is free. The wait for a replica ends with the request,
+// at its X-Caliopen-Deadline, or after the start timeout. A function not
+// deployed gets 404; no replica ready in time gets 504 (503 when its
+// start failed); a replica that fails mid-call gets 502.
 func (p *Provider) Function(name string) http.Handler {
 	name, _ = strings.CutSuffix(name, "."+Namespace)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -60,11 +63,14 @@ func (p *Provider) Function(name string) http.Handler {
 			http.Error(w, fmt.Sprintf("function %s is not deployed", name), http.StatusNotFound)
 			return
 		}
-		ctx := r.Context()
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, p.cfg.StartTimeout)
-			defer cancel()
+		ctx, cancel := context.WithTimeout(r.Context(), p.cfg.StartTimeout)
+		defer cancel()
+		// The caller's deadline, as the connector states it, bounds the
+		// wait for a replica.
+		if at, err := time.Parse(time.RFC3339Nano, r.Header.Get(fnhttp.HeaderDeadline)); err == nil {
+			var cancelAt context.CancelFunc
+			ctx, cancelAt = context.WithDeadline(ctx, at)
+			defer cancelAt()
 		}
 		f.calls.Add(1)
 		rep, err := f.acquire(ctx)

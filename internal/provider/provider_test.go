@@ -246,3 +246,27 @@ func TestFailedStart(t *testing.T) {
 		t.Errorf("replicas = %d, want 0", st.Replicas)
 	}
 }
+
+// TestWaitEndsAtDeadline: at its maximum, every replica's slot held, a call
+// waits for a slot until the deadline it states, then gets 504.
+func TestWaitEndsAtDeadline(t *testing.T) {
+	h := newHarness(t, "", nil, time.Minute)
+	h.deployFake(t, "contact-action", "1", "1", "1")
+	h.hold(t)
+	go h.invoke(context.Background(), "contact-action", "contactAction", `{"order":"contact_update","contact_id":"c1","user_id":"u1"}`)
+	waitFor(t, "the slot held", func() bool {
+		in := h.p.Instances("contact-action")
+		return len(in) == 1 && in[0].InFlight == 1
+	})
+	order := `{"order":"contact_update","contact_id":"c2","user_id":"u1"}`
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/function/contact-action", strings.NewReader(order))
+	req.Header.Set("X-Caliopen-Deadline", time.Now().Add(200*time.Millisecond).Format(time.RFC3339Nano))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("call past its deadline = %d, want 504", resp.StatusCode)
+	}
+}
