@@ -6,9 +6,10 @@ BIN := bin
 
 .PHONY: run test test-short bench build lint docs fuzz clean
 
-## run: the whole system in one process on embedded defaults (Ctrl-C stops it)
+## run: the whole system in one process on embedded defaults (Ctrl-C stops it);
+## ARGS=-isolation=process runs each function as processes of bin/function
 run:
-	$(GO) build -o $(BIN)/caliopen-local ./cmd/caliopen-local
+	$(GO) build -o $(BIN)/ ./cmd/caliopen-local ./cmd/function
 	$(BIN)/caliopen-local $(ARGS)
 
 ## test: every test, starting the servers they need (PostgreSQL, S3)

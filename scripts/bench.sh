@@ -21,7 +21,8 @@ go run ./cmd/bench-scheduler
 # inbound-email, beside mbsync with FSync on and off.
 imap=$(go run ./cmd/bench-imap | tee /dev/stderr)
 # A function's cold start (process start to first reply), beside a bare
-# process start and exit.
+# process start and exit; then every function's in the local system's
+# process mode (zero replicas to the first reply), against 50 ms.
 go run ./cmd/bench-coldstart
 # Key discovery: discover_key for 1,000 contacts against nsd, sks and a WKD
 # server, beside GnuPG locating the same addresses one after another.

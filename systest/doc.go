@@ -9,5 +9,7 @@
 //     connector) and its end-to-end tests;
 //   - listenertest: the inbound path behind the SMTP listener and the
 //     listener's tests;
-//   - scheduler: the scheduler's orders through the connector.
+//   - scheduler: the scheduler's orders through the connector;
+//   - processsys: the connector before the gateway in process mode
+//     (package provider), a replica killed under an order.
 package systest

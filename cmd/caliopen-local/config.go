@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/caliopen/functions/internal/provider"
 )
 
 // Default ports: away from the standard ones (NATS 4222, PostgreSQL 5432,
@@ -39,7 +42,27 @@ type config struct {
 	// the data directory. Keep it apart from the data (another disk, a
 	// secrets store) so that a copy of the data is not a copy of the key.
 	KeysFile string
+	// Isolation is how functions run: "inprocess" (default), every
+	// function a handler of this process; or "process", each function
+	// its own OS processes of FunctionBin, scaled by the gateway's provider
+	// (package provider).
+	Isolation string
+	// FunctionBin is the function binary of the process isolation; default
+	// "function" beside this program's own (go build -o bin/ ./cmd/function).
+	FunctionBin string
+	// IdleTimeout is how long a function's replica may stay idle before it
+	// is stopped, in the process isolation.
+	IdleTimeout time.Duration
+	// echo receives the lines the replicas write, as the in-process
+	// functions' logs go to the system's standard error.
+	echo io.Writer
 }
+
+// Isolations.
+const (
+	isolationInProcess = "inprocess"
+	isolationProcess   = "process"
+)
 
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var errs []error
@@ -61,7 +84,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 		return def
 	}
-	var c config
+	c := config{echo: stderr}
 	fs := flag.NewFlagSet("caliopen-local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data", envStr("CALIOPEN_DATA_DIR", ".data"), "directory for all the system's data")
@@ -73,6 +96,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&c.LogLevel, "log-level", envStr("LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.StringVar(&c.KeysFile, "keys-file", envStr("CALIOPEN_SECRETS_KEYS_FILE", ""),
 		"keyring sealing remote-account passwords, created on first use (default: secrets.keys in the data directory; better kept elsewhere)")
+	fs.StringVar(&c.Isolation, "isolation", envStr("CALIOPEN_ISOLATION", isolationInProcess),
+		"how functions run: inprocess (handlers of this process) or process (each function its own processes, scaled to zero when idle)")
+	fs.StringVar(&c.FunctionBin, "function-bin", envStr("CALIOPEN_FUNCTION_BIN", ""),
+		"the function binary of -isolation=process (default: function beside this program; go build -o bin/ ./cmd/function)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", provider.DefaultIdleTimeout,
+		"with -isolation=process, how long a function's replica may stay idle before it is stopped")
 	pwFile := fs.String("admin-password-file", "", "create the admin user at start with the password in this file (or set CALIOPEN_ADMIN_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -89,6 +118,22 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		if p < 0 || p > 65535 {
 			errs = append(errs, fmt.Errorf("-%s: %d is not a port", name, p))
 		}
+	}
+	switch c.Isolation {
+	case isolationInProcess:
+	case isolationProcess:
+		if c.FunctionBin == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("-function-bin: %w", err))
+			}
+			c.FunctionBin = filepath.Join(filepath.Dir(exe), "function")
+		}
+	default:
+		errs = append(errs, fmt.Errorf("-isolation: want %s or %s, got %q", isolationInProcess, isolationProcess, c.Isolation))
+	}
+	if c.IdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("-idle-timeout: want a positive duration, got %s", c.IdleTimeout))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("-data: required"))

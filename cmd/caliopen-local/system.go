@@ -37,6 +37,7 @@ import (
 	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/procs"
+	"github.com/caliopen/functions/internal/provider"
 	"github.com/caliopen/functions/internal/rawsweep"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/smtplistener"
@@ -64,6 +65,7 @@ type system struct {
 	nc        *nats.Conn
 	conn      *connector.Connector
 	asyncStop func()
+	prov      *provider.Provider // -isolation=process
 	servers   []*http.Server
 	unlock    func() // releases the data directory's lock
 	// tracing is nil unless OTEL_EXPORTER_OTLP_ENDPOINT is set; shutdown
@@ -166,7 +168,8 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	}
 	// The functions accept only calls the connector signed, with a key that
 	// lives as long as the process.
-	invokeKeys, err := invokeauth.ParseKeys(rand.Text() + rand.Text())
+	invokeKey := rand.Text() + rand.Text()
+	invokeKeys, err := invokeauth.ParseKeys(invokeKey)
 	if err != nil {
 		return nil, err
 	}
@@ -175,12 +178,21 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	if sys.Admin, err = ensureAdmin(ctx, getenv, sys.deps.Store, cfg.AdminPassword); err != nil {
 		return nil, err
 	}
-	fns, err := buildFunctions(c, env)
-	if err != nil {
+	gwReg := prometheus.NewRegistry()
+	gwCfg := gateway.Config{WKDFunction: "api"}
+	var fns []gateway.Function
+	if cfg.Isolation == isolationProcess {
+		if sys.prov, fns, err = startProvider(cfg, c, sys.NATSURL, keysFile, invokeKey, gwReg, logger); err != nil {
+			return nil, err
+		}
+		gwCfg.Provider = sys.prov.Handlers()
+		if gwCfg.BasicAuth, err = basicAuth(filepath.Join(cfg.DataDir, "provider", "auth")); err != nil {
+			return nil, err
+		}
+	} else if fns, err = buildFunctions(c, env); err != nil {
 		return nil, err
 	}
-	gwReg := prometheus.NewRegistry()
-	gw, err := gateway.New(gateway.Config{WKDFunction: "api"}, fns, gwReg, logger.With("part", "gateway"))
+	gw, err := gateway.New(gwCfg, fns, gwReg, logger.With("part", "gateway"))
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +229,9 @@ func start(ctx context.Context, cfg config, getenv func(string) string, logger *
 	ccfg.GatewayURL = sys.GatewayURL
 	ccfg.RebuildInterval = 2 * time.Second
 	ccfg.InvokeKeys = invokeKeys
+	if gwCfg.BasicAuth != nil {
+		ccfg.GatewayBasicAuth, ccfg.SecretMountPath = true, filepath.Join(cfg.DataDir, "provider", "auth")
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sys.conn, err = connector.New(ccfg, connector.Deps{
@@ -261,20 +276,26 @@ func buildFunctions(c *contract.Contract, env functions.Env) ([]gateway.Function
 			errs = append(errs, fmt.Errorf("function %s: %w", spec.Name, err))
 			continue
 		}
-		var topics []string
-		queue := ""
-		for _, s := range c.SubjectsOf(spec.Name) {
-			topics = append(topics, s.Name)
-			queue = s.Queue
-		}
-		ann := map[string]string{}
-		if len(topics) > 0 {
-			ann["topic"] = strings.Join(topics, ",")
-			ann["caliopen.queue"] = queue
-		}
-		out = append(out, gateway.Function{Name: spec.Name, Handler: h, Annotations: ann})
+		out = append(out, gateway.Function{Name: spec.Name, Handler: h, Annotations: annotations(c, spec.Name)})
 	}
 	return out, errors.Join(errs...)
+}
+
+// annotations are a function's subjects and queue group, as its stack.yml
+// entry has them (none for an HTTP function such as the API).
+func annotations(c *contract.Contract, name string) map[string]string {
+	var topics []string
+	queue := ""
+	for _, s := range c.SubjectsOf(name) {
+		topics = append(topics, s.Name)
+		queue = s.Queue
+	}
+	ann := map[string]string{}
+	if len(topics) > 0 {
+		ann["topic"] = strings.Join(topics, ",")
+		ann["caliopen.queue"] = queue
+	}
+	return ann
 }
 
 func (s *system) serve(ln net.Listener, h http.Handler) {
@@ -317,6 +338,11 @@ func (s *system) stop() error {
 	defer cancel()
 	for _, srv := range s.servers {
 		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.prov != nil {
+		if err := s.prov.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -442,6 +468,11 @@ func (s *system) printSummary(w io.Writer, cfg config) {
   data directory     %s
   functions          %s
 `, s.NATSURL, s.GatewayURL, s.GatewayURL, s.SMTPAddr, s.AdminURL, cfg.DataDir, fns)
+	if s.prov != nil {
+		fmt.Fprintf(w, "  isolation          process: each function its own processes of %s, from zero replicas\n"+
+			"                     faas-cli login -g %s -u admin --password-stdin < %s\n",
+			cfg.FunctionBin, s.GatewayURL, filepath.Join(cfg.DataDir, "provider", "auth", "basic-auth-password"))
+	}
 	login := "admin"
 	if s.Admin == "" {
 		fmt.Fprintf(w, `Quickstart (no admin user yet)

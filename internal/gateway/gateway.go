@@ -7,8 +7,11 @@
 // serves asynchronous calls at /async-function/<name> through JetStream
 // (async.go), as faas-cli invoke --async expects.
 //
-// It deploys nothing: the functions are fixed at New. Every function has one
-// replica, in namespace openfaas-fn. A request to an unknown function gets
+// By itself it deploys nothing: the functions are fixed at New, one replica
+// each, in namespace openfaas-fn. With Config.Provider it serves the
+// provider API of package provider instead (deploy, remove, scale, secrets,
+// logs, replica counts), its functions' handlers proxying to what that
+// provider runs. A request to an unknown function gets
 // 404; a handler's panic gets 500 and is logged; the gateway itself never
 // retries.
 package gateway
@@ -25,6 +28,7 @@ import (
 	"time"
 
 	"github.com/openfaas/faas-provider/auth"
+	"github.com/openfaas/faas-provider/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -56,6 +60,13 @@ type Config struct {
 	// /.well-known/openpgpkey/... unchanged, at the path OpenPGP clients
 	// ask (the local system names api). Default "": no such route.
 	WKDFunction string
+	// Provider, when set, serves the OpenFaaS provider API in place of the
+	// gateway's fixed list: deploy, update, remove, list and describe,
+	// scale, secrets, logs, info and namespaces (package provider). The
+	// functions' handlers then proxy to what it runs, and the replica count
+	// (gateway_service_count) is its to report. Default nil: the functions
+	// are fixed at New, one replica each.
+	Provider *types.FaaSHandlers
 }
 
 // Function is one function the gateway serves.
@@ -113,7 +124,7 @@ func New(cfg Config, fns []Function, reg prometheus.Registerer, logger *slog.Log
 	g := &Gateway{cfg: cfg, fns: map[string]*served{}, logger: logger, created: time.Now().UTC()}
 	for i, fn := range fns {
 		switch {
-		case !validName(fn.Name):
+		case !ValidName(fn.Name):
 			errs = append(errs, fmt.Errorf("function %d: name %q is not a DNS label", i, fn.Name))
 		case g.fns[fn.Name] != nil:
 			errs = append(errs, fmt.Errorf("function %q is listed twice", fn.Name))
@@ -135,7 +146,7 @@ func New(cfg Config, fns []Function, reg prometheus.Registerer, logger *slog.Log
 	if !ok {
 		errs = append(errs, errors.New("metrics registerer is not a gatherer: pass a *prometheus.Registry"))
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(reg, cfg.Provider == nil)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -143,8 +154,10 @@ func New(cfg Config, fns []Function, reg prometheus.Registerer, logger *slog.Log
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.metrics = m
-	for _, name := range g.names {
-		m.serviceCount.WithLabelValues(qualified(name)).Set(1)
+	if m.serviceCount != nil {
+		for _, name := range g.names {
+			m.serviceCount.WithLabelValues(qualified(name)).Set(1)
+		}
 	}
 	g.mux = g.routes(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return g, nil
@@ -153,14 +166,18 @@ func New(cfg Config, fns []Function, reg prometheus.Registerer, logger *slog.Log
 // routes maps the gateway's paths.
 func (g *Gateway) routes(metrics http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
+	if p := g.cfg.Provider; p != nil {
+		g.providerRoutes(mux, p)
+	} else {
+		mux.Handle("GET /system/functions", g.system(g.listFunctions))
+		mux.Handle("GET /system/function/{name}", g.system(g.describeFunction))
+		mux.Handle("GET /system/namespaces", g.system(g.listNamespaces))
+		mux.Handle("GET /system/info", g.system(g.info))
+	}
 	mux.HandleFunc("/function/{name}", g.invoke)
 	mux.HandleFunc("/function/{name}/{rest...}", g.invoke)
 	mux.HandleFunc("POST /async-function/{name}", g.acceptAsync)
 	mux.HandleFunc("POST /async-function/{name}/{rest...}", g.acceptAsync)
-	mux.Handle("GET /system/functions", g.system(g.listFunctions))
-	mux.Handle("GET /system/function/{name}", g.system(g.describeFunction))
-	mux.Handle("GET /system/namespaces", g.system(g.listNamespaces))
-	mux.Handle("GET /system/info", g.system(g.info))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("OK"))
@@ -174,6 +191,21 @@ func (g *Gateway) routes(metrics http.Handler) *http.ServeMux {
 		})
 	}
 	return mux
+}
+
+// providerRoutes maps the provider API's paths, as faas-provider's
+// bootstrap does, to p's handlers.
+func (g *Gateway) providerRoutes(mux *http.ServeMux, p *types.FaaSHandlers) {
+	mux.Handle("GET /system/functions", g.system(p.FunctionReader))
+	mux.Handle("POST /system/functions", g.system(p.DeployHandler))
+	mux.Handle("PUT /system/functions", g.system(p.UpdateHandler))
+	mux.Handle("DELETE /system/functions", g.system(p.DeleteHandler))
+	mux.Handle("GET /system/function/{name}", g.system(p.ReplicaReader))
+	mux.Handle("POST /system/scale-function/{name}", g.system(p.ReplicaUpdater))
+	mux.Handle("/system/secrets", g.system(p.SecretHandler))
+	mux.Handle("GET /system/logs", g.system(p.LogHandler))
+	mux.Handle("GET /system/namespaces", g.system(p.ListNamespaceHandler))
+	mux.Handle("GET /system/info", g.system(p.InfoHandler))
 }
 
 // ServeHTTP routes one request.
@@ -202,8 +234,8 @@ func (g *Gateway) lookup(name string) (*served, bool) {
 // qualified is the name the real gateway writes in metrics: name.namespace.
 func qualified(name string) string { return name + "." + Namespace }
 
-// validName says whether s is a DNS-1123 label, as OpenFaaS function names are.
-func validName(s string) bool {
+// ValidName says whether s is a DNS-1123 label, as OpenFaaS function names are.
+func ValidName(s string) bool {
 	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}

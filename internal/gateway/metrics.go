@@ -15,7 +15,9 @@ type metrics struct {
 	serviceCount *prometheus.GaugeVec     // gateway_service_count{function_name}
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the metrics; gateway_service_count only when
+// replicas is set (else a provider reports it).
+func newMetrics(reg prometheus.Registerer, replicas bool) (*metrics, error) {
 	m := &metrics{
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_function_invocation_total",
@@ -35,7 +37,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Replicas of each function.",
 		}, []string{"function_name"}),
 	}
-	for _, c := range []prometheus.Collector{m.invocations, m.seconds, m.started, m.serviceCount} {
+	cs := []prometheus.Collector{m.invocations, m.seconds, m.started}
+	if replicas {
+		cs = append(cs, m.serviceCount)
+	} else {
+		m.serviceCount = nil
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register gateway metrics: %w", err)
 		}

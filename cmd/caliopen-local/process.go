@@ -1,0 +1,126 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/openfaas/faas-provider/auth"
+	"github.com/openfaas/faas-provider/types"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caliopen/functions/functions"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/gateway"
+	"github.com/caliopen/functions/internal/invokeauth"
+	"github.com/caliopen/functions/internal/provider"
+)
+
+// invokeKeySecret is the secret holding the invocation key, as stack.yml
+// names it.
+const invokeKeySecret = "caliopen-invoke-key"
+
+// Scale of the functions deployed at start in the process isolation: none
+// runs until called, a few at most.
+const (
+	startScaleMin = 0
+	startScaleMax = 4
+)
+
+// basicAuth returns the gateway's credentials kept in dir
+// (basic-auth-user, basic-auth-password, owner-only), making them on first
+// use as faasd does: the provider API deploys and configures what runs as
+// the user, so anyone else able to reach the port must not use it.
+func basicAuth(dir string) (*auth.BasicAuthCredentials, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("gateway credentials: %w", err)
+	}
+	for name, value := range map[string]string{"basic-auth-user": "admin", "basic-auth-password": rand.Text()} {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("gateway credentials: %w", err)
+		}
+		_, err = f.WriteString(value)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("gateway credentials: %w", err)
+		}
+	}
+	reader := auth.ReadBasicAuthFromDisk{SecretMountPath: dir}
+	return reader.Read()
+}
+
+// startProvider starts the provider of -isolation=process with every
+// function of the module deployed at zero replicas, and returns the
+// gateway's functions: each a proxy to its replicas. The replicas get the
+// local system's platform (its SQLite store, blob folder, NATS and keyring)
+// over what a deployment says, and the invocation key as the secret
+// caliopen-invoke-key, so they check the connector's signatures as a
+// cluster's functions do.
+func startProvider(cfg config, c *contract.Contract, natsURL, keysFile, invokeKey string, reg prometheus.Registerer,
+	logger *slog.Logger) (*provider.Provider, []gateway.Function, error) {
+	var names []string
+	for _, spec := range functions.All() {
+		names = append(names, spec.Name)
+	}
+	p, err := provider.New(provider.Config{
+		Binary:    cfg.FunctionBin,
+		DataDir:   filepath.Join(cfg.DataDir, "provider"),
+		Functions: names,
+		Env: map[string]string{
+			"CALIOPEN_STORE_DSN":         "sqlite://" + filepath.Join(cfg.DataDir, "caliopen.db"),
+			"CALIOPEN_BLOB_BACKEND":      "dir",
+			"CALIOPEN_BLOB_DIR":          filepath.Join(cfg.DataDir, "blobs"),
+			"NATS_URL":                   natsURL,
+			"CALIOPEN_SECRETS_KEYS_FILE": keysFile,
+		},
+		// A cluster's endpoints and the files of their secrets.
+		DropEnv:     []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_", "CALIOPEN_S3_", "NATS_", "CALIOPEN_SECRETS_KEYS"},
+		IdleTimeout: cfg.IdleTimeout,
+		Echo:        cfg.echo,
+	}, reg, logger.With("part", "provider"))
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*provider.Provider, []gateway.Function, error) {
+		p.Close()
+		return nil, nil, err
+	}
+	if err := p.PutSecret(invokeKeySecret, []byte(invokeKey+"\n")); err != nil {
+		return fail(err)
+	}
+	var fns []gateway.Function
+	for _, spec := range functions.All() {
+		d := types.FunctionDeployment{
+			Service: spec.Name, Image: "local/" + spec.Name, Namespace: provider.Namespace,
+			EnvVars: map[string]string{provider.EnvFunction: spec.Name},
+			Labels: &map[string]string{provider.LabelScaleMin: strconv.Itoa(startScaleMin),
+				provider.LabelScaleMax: strconv.Itoa(startScaleMax)},
+		}
+		if ann := annotations(c, spec.Name); len(ann) > 0 {
+			d.Annotations = &ann
+		}
+		if spec.HTTP == nil {
+			d.Secrets = []string{invokeKeySecret}
+			d.EnvVars[invokeauth.EnvKey+"_FILE"] = provider.SecretsMount + invokeKeySecret
+		} else {
+			// The gateway's proxy appends the client's address to
+			// X-Forwarded-For: the API sees clients, not the gateway.
+			d.EnvVars["API_TRUSTED_PROXY_HOPS"] = "1"
+		}
+		if err := p.Deploy(d); err != nil {
+			return fail(err)
+		}
+		fns = append(fns, gateway.Function{Name: spec.Name, Handler: p.Function(spec.Name)})
+	}
+	return p, fns, nil
+}
