@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -86,13 +87,14 @@ type Store interface {
 type Service struct {
 	cfg   Config
 	st    Store
-	dummy []byte // a hash compared against when the user is unknown
+	dummy func() []byte // a hash compared against when the user is unknown
 	now   func() time.Time
 	rand  io.Reader
 }
 
-// New checks cfg, fills its defaults and returns the service. It computes
-// one bcrypt hash (the decoy of the unknown-user path).
+// New checks cfg, fills its defaults and returns the service. The decoy
+// hash of the unknown-user path is computed at its first use rather than
+// here: a bcrypt hash would be most of a function's cold start.
 func New(cfg Config, st Store) (*Service, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -101,14 +103,13 @@ func New(cfg Config, st Store) (*Service, error) {
 	if st == nil {
 		return nil, errors.New("accounts: nil store")
 	}
-	decoy := make([]byte, 16)
-	if _, err := rand.Read(decoy); err != nil {
-		return nil, fmt.Errorf("accounts: decoy password: %w", err)
-	}
-	dummy, err := bcrypt.GenerateFromPassword(decoy, cfg.BcryptCost)
-	if err != nil {
-		return nil, fmt.Errorf("accounts: decoy hash: %w", err)
-	}
+	cost := cfg.BcryptCost
+	dummy := sync.OnceValue(func() []byte {
+		// A random password nobody knows; the cost was validated above, and
+		// crypto/rand does not fail, so the hash always exists.
+		h, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
+		return h
+	})
 	return &Service{cfg: cfg, st: st, dummy: dummy, now: time.Now, rand: rand.Reader}, nil
 }
 

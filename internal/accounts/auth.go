@@ -35,14 +35,14 @@ func (s *Service) Authenticate(ctx context.Context, name, password string) (stor
 	u, err := s.st.GetUserByName(ctx, NormalizeName(name))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(password)) // same work as a known user
+		_ = bcrypt.CompareHashAndPassword(s.dummy(), []byte(password)) // same work as a known user
 		return store.User{}, ErrBadCredentials
 	case err != nil:
 		return store.User{}, fmt.Errorf("authenticate: %w", err)
 	}
 	hash := []byte(u.PasswordHash)
 	if u.PasswordHash == "" {
-		hash = s.dummy // an account without a password cannot log in
+		hash = s.dummy() // an account without a password cannot log in
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u.PasswordHash == "" {
 		return store.User{}, ErrBadCredentials
