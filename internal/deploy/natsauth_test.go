@@ -1,0 +1,196 @@
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/caliopen/functions/connector"
+	"github.com/caliopen/functions/internal/contract"
+)
+
+// The generated part of nats.yaml's nats.conf lies between these lines.
+const (
+	natsUsersBegin = "    # BEGIN generated users: go test ./internal/deploy/ -run TestNATSAuthFiles -update\n"
+	natsUsersEnd   = "    # END generated users\n"
+)
+
+// The pods of infra/k8s/base and their NATS users.
+var natsPods = map[string]string{
+	connectorDeployment:      NATSUserConnector,
+	"caliopen-smtp-listener": NATSUserSMTPListener,
+	"caliopen-scheduler":     NATSUserScheduler,
+}
+
+func natsUsers(t *testing.T) []NATSUser {
+	t.Helper()
+	users, err := NATSUsers(contract.Caliopen(), registryNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
+}
+
+// TestNATSAuthFiles checks that nats.yaml's authorization block is what
+// NATSUsers generates (-update writes it), and that the Secret, the pods
+// and stack.yml give each component its own user, password and inbox
+// prefix.
+func TestNATSAuthFiles(t *testing.T) {
+	root := moduleRoot(t)
+	users := natsUsers(t)
+	name := filepath.Join(root, "infra", "k8s", "base", "nats.yaml")
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i, j := strings.Index(text, natsUsersBegin), strings.Index(text, natsUsersEnd)
+	if i < 0 || j < i {
+		t.Fatalf("%s: no lines %q ... %q", name, natsUsersBegin, natsUsersEnd)
+	}
+	var want strings.Builder
+	for _, line := range strings.SplitAfter(NATSAuthorization(users), "\n") {
+		if line != "" {
+			want.WriteString("    " + line)
+		}
+	}
+	got := text[i+len(natsUsersBegin) : j]
+	if *update {
+		text = text[:i+len(natsUsersBegin)] + want.String() + text[j:]
+		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	} else if got != want.String() {
+		t.Errorf("%s: the authorization block differs from what NATSUsers generates: run go test ./internal/deploy/ -run TestNATSAuthFiles -update", name)
+	}
+
+	_, docs := readInfra(t)
+	secret := map[string]string{}
+	for _, d := range docs {
+		if d.File == "k8s/base/secrets.yaml" {
+			var s struct {
+				Metadata   struct{ Name string }
+				StringData map[string]string `yaml:"stringData"`
+			}
+			if err := d.Decode(&s); err == nil && s.Metadata.Name == "caliopen-nats-auth" {
+				secret = s.StringData
+			}
+		}
+	}
+	var keys, wantKeys []string
+	for k := range secret {
+		keys = append(keys, k)
+	}
+	for _, u := range users {
+		wantKeys = append(wantKeys, u.PasswordEnv())
+	}
+	slices.Sort(keys)
+	slices.Sort(wantKeys)
+	if !slices.Equal(keys, wantKeys) {
+		t.Errorf("Secret caliopen-nats-auth holds %v, want the users' passwords %v", keys, wantKeys)
+	}
+
+	for deployment, user := range natsPods {
+		env, errs := EnvValues(docs, deployment)
+		reportAll(t, errs)
+		for k, v := range map[string]string{"NATS_USER": user, "NATS_INBOX_PREFIX": InboxPrefixOf(user),
+			"NATS_PASSWORD": "secret caliopen-nats-auth/" + PasswordEnvOf(user)} {
+			if env[k] != v {
+				t.Errorf("deployment %s: %s = %q, want %q", deployment, k, env[k], v)
+			}
+		}
+	}
+
+	s, err := ReadStack(filepath.Join(root, "stack.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range s.Functions {
+		for k, v := range map[string]string{"NATS_USER": name, "NATS_INBOX_PREFIX": InboxPrefixOf(name),
+			"NATS_PASSWORD_FILE": SecretsPath + NATSSecretOf(name)} {
+			if f.Environment[k] != v {
+				t.Errorf("stack.yml %s: %s = %q, want %q", name, k, f.Environment[k], v)
+			}
+		}
+		if !slices.Contains(f.Secrets, NATSSecretOf(name)) {
+			t.Errorf("stack.yml %s: secrets %v lack %s", name, f.Secrets, NATSSecretOf(name))
+		}
+		for _, sec := range f.Secrets {
+			if strings.HasPrefix(sec, "caliopen-nats-") && sec != NATSSecretOf(name) {
+				t.Errorf("stack.yml %s: mounts %s, another component's NATS password", name, sec)
+			}
+		}
+	}
+}
+
+// TestNATSAuthParses checks that the NATS server's own parser reads the
+// generated block with every password set, and refuses it with one missing.
+func TestNATSAuthParses(t *testing.T) {
+	users := natsUsers(t)
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte(NATSAuthorization(users)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users[1:] {
+		t.Setenv(u.PasswordEnv(), "pw-"+u.Name)
+	}
+	if _, err := server.ProcessConfigFile(conf); err == nil || !strings.Contains(err.Error(), users[0].PasswordEnv()) {
+		t.Errorf("ProcessConfigFile without %s = %v, want an error naming it", users[0].PasswordEnv(), err)
+	}
+	t.Setenv(users[0].PasswordEnv(), "pw-"+users[0].Name)
+	o, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Users) != len(users) {
+		t.Fatalf("%d users parsed, want %d", len(o.Users), len(users))
+	}
+	for i, u := range o.Users {
+		if u.Username != users[i].Name || u.Password != "pw-"+users[i].Name {
+			t.Errorf("user %d = %s, want %s with its password", i, u.Username, users[i].Name)
+		}
+		if (u.Permissions.Response != nil) != users[i].Responses {
+			t.Errorf("user %s: allow_responses %v, want %v", u.Username, u.Permissions.Response != nil, users[i].Responses)
+		}
+	}
+}
+
+// TestNATSUsersTable checks what the table must keep true: the connector
+// alone subscribes to the contract's subjects and publishes to the
+// JetStream API, and every name of the stack has a user.
+func TestNATSUsersTable(t *testing.T) {
+	users := natsUsers(t)
+	d := connector.DefaultConfig()
+	if d.StreamName != NATSStream || d.HandoffPrefix != NATSHandoffPrefix || d.DLQPrefix != NATSDLQPrefix {
+		t.Errorf("connector defaults %s %s %s, want %s %s %s", d.StreamName, d.HandoffPrefix, d.DLQPrefix,
+			NATSStream, NATSHandoffPrefix, NATSDLQPrefix)
+	}
+	seen := map[string]bool{}
+	for _, u := range users {
+		seen[u.Name] = true
+		if u.Name == NATSUserConnector {
+			continue
+		}
+		if !slices.Equal(u.Subscribe, []string{InboxPrefixOf(u.Name) + ".>"}) || u.Responses {
+			t.Errorf("user %s subscribes %v (responses %v), want its inbox alone", u.Name, u.Subscribe, u.Responses)
+		}
+		for _, p := range u.Publish {
+			if strings.HasPrefix(p, "$") || strings.HasPrefix(p, "_INBOX") || strings.ContainsAny(p, "*>") {
+				t.Errorf("user %s publishes %s", u.Name, p)
+			}
+		}
+	}
+	for _, n := range append(registryNames(), NATSUserConnector, NATSUserSMTPListener, NATSUserScheduler) {
+		if !seen[n] {
+			t.Errorf("no NATS user %s", n)
+		}
+	}
+	if _, err := NATSUsers(contract.Caliopen(), append(registryNames(), "new-function")); err == nil ||
+		!strings.Contains(err.Error(), "new-function") {
+		t.Errorf("NATSUsers with a function outside the table = %v, want an error naming it", err)
+	}
+}
