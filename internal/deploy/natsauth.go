@@ -142,10 +142,10 @@ func connectorUser(c *contract.Contract) NATSUser {
 	js := "$JS.API."
 	dlq := NATSStream + "_DLQ"
 	pub := []string{
-		js + "STREAM.CREATE." + NATSStream, js + "STREAM.UPDATE." + NATSStream, js + "STREAM.INFO." + NATSStream,
-		js + "STREAM.CREATE." + dlq, js + "STREAM.UPDATE." + dlq, js + "STREAM.INFO." + dlq,
-		js + "CONSUMER.CREATE." + NATSStream + ".>", js + "CONSUMER.DURABLE.CREATE." + NATSStream + ".>",
-		js + "CONSUMER.INFO." + NATSStream + ".>", js + "CONSUMER.MSG.NEXT." + NATSStream + ".>",
+		js + "STREAM.CREATE." + NATSStream, js + "STREAM.UPDATE." + NATSStream,
+		js + "STREAM.CREATE." + dlq, js + "STREAM.UPDATE." + dlq,
+		js + "CONSUMER.CREATE." + NATSStream + ".>", js + "CONSUMER.INFO." + NATSStream + ".>",
+		js + "CONSUMER.MSG.NEXT." + NATSStream + ".>",
 		"$JS.ACK." + NATSStream + ".>",
 	}
 	var sub []string
