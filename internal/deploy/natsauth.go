@@ -23,6 +23,9 @@ const (
 	NATSUserConnector    = "connector"
 	NATSUserSMTPListener = "smtp-listener"
 	NATSUserScheduler    = "scheduler"
+	// NATSUserOperator is the operator's command line (cmd/caliopen): it
+	// sends any order and reads the dead letters.
+	NATSUserOperator = "operator"
 )
 
 // NATSUser is one NATS client identity and what it may do: publish (and so
@@ -101,7 +104,7 @@ func NATSUsers(c *contract.Contract, functions []string) ([]NATSUser, error) {
 		relayed = append(relayed, subs...)
 	}
 	names := append([]string{NATSUserSMTPListener, NATSUserScheduler}, functions...)
-	users := []NATSUser{connectorUser(c)}
+	users := []NATSUser{connectorUser(c), operatorUser(c)}
 	var errs []string
 	for _, name := range names {
 		sends, ok := natsSends[name]
@@ -158,6 +161,20 @@ func connectorUser(c *contract.Contract) NATSUser {
 	}
 	sub = append(sub, InboxPrefixOf(NATSUserConnector)+".>")
 	return NATSUser{Name: NATSUserConnector, Publish: pub, Subscribe: sub, Responses: true}
+}
+
+// operatorUser is the operator's user: it sends orders on every subject of
+// the contract and reads the dead-letter stream through an ordered
+// consumer, but cannot consume the order stream.
+func operatorUser(c *contract.Contract) NATSUser {
+	js := "$JS.API."
+	dlq := NATSStream + "_DLQ"
+	pub := []string{js + "STREAM.INFO." + dlq, js + "CONSUMER.CREATE." + dlq + ".>", js + "CONSUMER.INFO." + dlq + ".>",
+		js + "CONSUMER.MSG.NEXT." + dlq + ".>", js + "CONSUMER.DELETE." + dlq + ".>"}
+	for _, s := range c.Subjects {
+		pub = append(pub, s.Name)
+	}
+	return NATSUser{Name: NATSUserOperator, Publish: pub, Subscribe: []string{InboxPrefixOf(NATSUserOperator) + ".>"}}
 }
 
 // NATSAuthorization renders the users as the authorization block of

@@ -332,6 +332,51 @@ func checkUsers(t *testing.T, url string) {
 		waitFor(t, "the relayed order reaches the function", func() bool { return fn.count(contract.SubjectContactAction) > before })
 	})
 
+	t.Run("the operator reads the dead letters, as cmd/caliopen dlq", func(t *testing.T) {
+		em, err := emit.New(dial(t, url, "key-action").nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Not a contact_update: the connector dead-letters it at once.
+		if err := em.Publish(ctx, contract.SubjectContactAction, map[string]string{"order": "nonsense"}); err != nil {
+			t.Fatal(err)
+		}
+		js, err := jetstream.New(dial(t, url, deploy.NATSUserOperator).nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		filter := deploy.NATSDLQPrefix + "." + contract.SubjectContactAction
+		var last uint64
+		waitFor(t, "the dead letter", func() bool {
+			stream, err := js.Stream(ctx, deploy.NATSStream+"_DLQ")
+			if err != nil {
+				return false
+			}
+			info, err := stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = info.State.LastSeq
+			return info.State.Msgs > 0
+		})
+		stream, err := js.Stream(ctx, deploy.NATSStream+"_DLQ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter},
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Headers().Get(connector.HeaderErrorCode) == "" {
+			t.Errorf("dead letter without %s: %v", connector.HeaderErrorCode, m.Headers())
+		}
+	})
+
 	t.Run("imap-worker cannot publish outboundSMTP", func(t *testing.T) {
 		c := dial(t, url, "imap-worker")
 		before := fn.count(contract.SubjectOutboundSMTP)
