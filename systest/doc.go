@@ -9,5 +9,7 @@
 //     connector) and its end-to-end tests;
 //   - listenertest: the inbound path behind the SMTP listener and the
 //     listener's tests;
-//   - scheduler: the scheduler's orders through the connector.
+//   - scheduler: the scheduler's orders through the connector;
+//   - natsauth: every component under its own NATS user (internal/deploy's
+//     generated authorization), what each may and may not do.
 package systest
