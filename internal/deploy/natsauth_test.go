@@ -197,3 +197,30 @@ func TestNATSUsersTable(t *testing.T) {
 		t.Errorf("NATSUsers with a function outside the table = %v, want an error naming it", err)
 	}
 }
+
+// TestNATSConfParses reads nats.yaml's whole nats.conf with the NATS
+// server's parser, as the StatefulSet's servers do: every user with its
+// password from the Secret's variables, and JetStream on.
+func TestNATSConfParses(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte(configMap(t, "nats-config")["nats.conf"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SERVER_NAME", "nats-0")
+	users := natsUsers(t)
+	for _, u := range users {
+		t.Setenv(u.PasswordEnv(), "pw-"+u.Name)
+	}
+	o, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.JetStream || len(o.Users) != len(users) || o.ServerName != "nats-0" {
+		t.Errorf("nats.conf: jetstream %v, %d users (want %d), server name %q", o.JetStream, len(o.Users), len(users), o.ServerName)
+	}
+	for _, u := range o.Users {
+		if u.Password != "pw-"+u.Username {
+			t.Errorf("user %s does not take its password from %s", u.Username, PasswordEnvOf(u.Username))
+		}
+	}
+}
