@@ -1,9 +1,13 @@
 package deploy
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -223,4 +227,134 @@ func TestNATSConfParses(t *testing.T) {
 			t.Errorf("user %s does not take its password from %s", u.Username, PasswordEnvOf(u.Username))
 		}
 	}
+}
+
+// TestNATSSendsCoverCode reads the code of each component and finds the
+// subjects it passes to a call (an emitter's Publish or Request, emit.Order,
+// the API's order helpers): each must be in the component's row of the
+// table, or the component would be refused on a cluster. A subject chosen
+// at run time (the API's deliverSubject, schedule.SubjectFor) escapes this
+// check; the real-server tests of systest/natsauth cover those paths.
+func TestNATSSendsCoverCode(t *testing.T) {
+	root := moduleRoot(t)
+	values := subjectConstants(t, filepath.Join(root, "internal", "contract", "table.go"))
+	dirs := map[string][]string{
+		NATSUserSMTPListener: {"internal/smtplistener", "cmd/smtp-listener"},
+		NATSUserScheduler:    {"internal/scheduler", "cmd/scheduler"},
+	}
+	for _, name := range registryNames() {
+		dirs[name] = []string{"functions/" + name}
+	}
+	for _, u := range natsUsers(t) {
+		if u.Name == NATSUserConnector || u.Name == NATSUserOperator {
+			continue
+		}
+		found := map[string]bool{}
+		for _, dir := range dirs[u.Name] {
+			for s := range sentSubjects(t, filepath.Join(root, filepath.FromSlash(dir)), values) {
+				found[s] = true
+			}
+		}
+		// processinbound.Request sends process_inbound on inboundSMTP.
+		for _, dir := range dirs[u.Name] {
+			if imports(t, filepath.Join(root, filepath.FromSlash(dir)), "internal/processinbound") {
+				found[contract.SubjectInboundSMTP] = true
+			}
+		}
+		for s := range found {
+			if !slices.Contains(u.Publish, s) {
+				t.Errorf("%s sends %s in its code, but its NATS user may not publish it: add it to natsSends", u.Name, s)
+			}
+		}
+	}
+}
+
+// subjectConstants maps the contract's Subject* constants to their values.
+func subjectConstants(t *testing.T, file string) map[string]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok && len(vs.Names) == 1 && len(vs.Values) == 1 &&
+			strings.HasPrefix(vs.Names[0].Name, "Subject") {
+			if lit, ok := vs.Values[0].(*ast.BasicLit); ok {
+				out[vs.Names[0].Name], _ = strconv.Unquote(lit.Value)
+			}
+		}
+		return true
+	})
+	if len(out) == 0 {
+		t.Fatalf("%s: no Subject constants", file)
+	}
+	return out
+}
+
+// goFiles parses the non-test Go files of dir.
+func goFiles(t *testing.T, dir string) []*ast.File {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("%s: no Go files (%v)", dir, err)
+	}
+	var files []*ast.File
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return files
+}
+
+// sentSubjects lists the contract subjects passed as an argument to a call
+// in dir, messages and logs aside.
+func sentSubjects(t *testing.T, dir string, values map[string]string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, f := range goFiles(t, dir) {
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			if fn, ok := call.Fun.(*ast.SelectorExpr); ok {
+				if pkg, ok := fn.X.(*ast.Ident); ok && (pkg.Name == "fmt" || pkg.Name == "errors" || pkg.Name == "slog") {
+					return true
+				}
+			}
+			for _, arg := range call.Args {
+				sel, ok := arg.(*ast.SelectorExpr)
+				if !ok {
+					continue
+				}
+				if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "contract" {
+					if v, ok := values[sel.Sel.Name]; ok {
+						out[v] = true
+					}
+				}
+			}
+			return true
+		})
+	}
+	return out
+}
+
+// imports says whether a file of dir imports the module's package pkg.
+func imports(t *testing.T, dir, pkg string) bool {
+	t.Helper()
+	for _, f := range goFiles(t, dir) {
+		for _, imp := range f.Imports {
+			if strings.HasSuffix(strings.Trim(imp.Path.Value, `"`), "/"+pkg) {
+				return true
+			}
+		}
+	}
+	return false
 }
