@@ -12,4 +12,6 @@
 //   - scheduler: the scheduler's orders through the connector;
 //   - processsys: the connector before the gateway in process mode
 //     (package provider), a replica killed under an order.
+//   - natsauth: every component under its own NATS user (internal/deploy's
+//     generated authorization), what each may and may not do.
 package systest

@@ -51,7 +51,7 @@ func TestStackSecretLayouts(t *testing.T) {
 			}
 			values := map[string]string{
 				"caliopen-store-dsn":     "sqlite://" + filepath.Join(dir, "caliopen.db"),
-				"caliopen-nats-password": "nats-s3cret",
+				"caliopen-nats-" + name:  "nats-s3cret",
 				"caliopen-s3-secret-key": "unused",
 				"caliopen-keys":          key,
 				"caliopen-invoke-key":    strings.Repeat("k", 64),
@@ -77,7 +77,7 @@ func TestStackSecretLayouts(t *testing.T) {
 				}
 			}
 			ns, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "nats"),
-				Username: e["NATS_USER"], Password: values["caliopen-nats-password"]})
+				Username: e["NATS_USER"], Password: values["caliopen-nats-"+name]})
 			if err != nil {
 				t.Fatal(err)
 			}

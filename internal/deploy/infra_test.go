@@ -74,6 +74,11 @@ func TestInfraManifests(t *testing.T) {
 		"Deployment/" + connectorDeployment,
 		"Service/" + connectorDeployment,
 		"ConfigMap/" + connectorDeployment,
+		"NetworkPolicy/default-deny-ingress",
+		"NetworkPolicy/nats-clients",
+		"NetworkPolicy/smtp-listener",
+		"NetworkPolicy/knative",
+		"NetworkPolicy/openfaas-gateway",
 	} {
 		if !found[want] {
 			t.Errorf("infra/ defines no %s", want)

@@ -24,6 +24,10 @@ const (
 	// Autoscaling annotations of a Revision template.
 	AnnotationMinScale = "autoscaling.knative.dev/min-scale"
 	AnnotationMaxScale = "autoscaling.knative.dev/max-scale"
+	// LabelVisibility set to VisibilityClusterLocal keeps a Service off
+	// the public ingress.
+	LabelVisibility        = "networking.knative.dev/visibility"
+	VisibilityClusterLocal = "cluster-local"
 	// SecretsPath is where OpenFaaS mounts secrets, and where the Services
 	// mount them, so the stack's *_FILE paths hold on both.
 	SecretsPath = "/var/openfaas/secrets/"
@@ -155,10 +159,16 @@ func KnativeServices(s *Stack, c *contract.Contract) ([]KnativeService, error) {
 		if len(annotations) == 0 {
 			annotations = nil
 		}
+		labels := map[string]string{"app.kubernetes.io/part-of": "caliopen", "app.kubernetes.io/name": name}
+		if _, nats := f.Annotations[AnnotationTopic]; nats {
+			// Only the connector calls a NATS-triggered function: the
+			// ingress does not publish it outside the cluster.
+			labels[LabelVisibility] = VisibilityClusterLocal
+		}
 		out = append(out, KnativeService{
 			TypeMeta: metav1.TypeMeta{APIVersion: KnativeAPIVersion, Kind: "Service"},
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: KnativeNamespace, Annotations: annotations,
-				Labels: map[string]string{"app.kubernetes.io/part-of": "caliopen", "app.kubernetes.io/name": name}},
+				Labels: labels},
 			Spec: KnativeServiceSpec{Template: RevisionTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Annotations: template},
 				Spec: RevisionSpec{

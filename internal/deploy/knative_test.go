@@ -212,10 +212,23 @@ spec:
       containers:
         - image: fn:dev
 `
+	const policy = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: nats-clients}
+spec:
+  podSelector: {matchLabels: {app: nats}}
+  policyTypes: ["Ingress"]
+  ingress:
+    - from: [{podSelector: {}}]
+      ports: [{port: client}]
+`
 	tests := []struct {
 		name, doc, wantErr string
 	}{
 		{name: "deployment", doc: deployment},
+		{name: "network policy", doc: policy},
+		{name: "misspelt network policy field", doc: strings.Replace(policy, "podSelector: {}", "podSelektor: {}", 1),
+			wantErr: `unknown field "podSelektor"`},
 		{name: "knative service", doc: service},
 		{name: "misspelt field", doc: strings.Replace(deployment, "replicas:", "replica:", 1), wantErr: `unknown field "replica"`},
 		{name: "misspelt knative field", doc: strings.Replace(service, "containerConcurrency:", "containerConcurency:", 1),

@@ -157,7 +157,12 @@ type workload struct {
 				Containers []struct {
 					Name string `yaml:"name"`
 					Env  []struct {
-						Name string `yaml:"name"`
+						Name      string `yaml:"name"`
+						Value     string `yaml:"value"`
+						ValueFrom *struct {
+							SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
+							ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
+						} `yaml:"valueFrom"`
 					} `yaml:"env"`
 					EnvFrom []struct {
 						ConfigMapRef *envSource `yaml:"configMapRef"`
@@ -167,6 +172,12 @@ type workload struct {
 			} `yaml:"spec"`
 		} `yaml:"template"`
 	} `yaml:"spec"`
+}
+
+// keyRef names a key of a ConfigMap or Secret.
+type keyRef struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
 }
 
 type keyed struct {
@@ -181,7 +192,15 @@ type keyed struct {
 // entries name. A ConfigMap or Secret that no document defines is an error
 // unless the reference is optional.
 func EnvOf(docs []Doc, deployment string) ([]string, []error) {
-	keys := map[string]map[string]bool{} // "ConfigMap/name" -> keys
+	env, errs := EnvValues(docs, deployment)
+	return slices.Sorted(maps.Keys(env)), errs
+}
+
+// EnvValues is EnvOf with each variable's value: a ConfigMap's value as
+// written, "secret NAME/KEY" for a value taken from a Secret (envFrom or
+// secretKeyRef), "configmap NAME/KEY" for a configMapKeyRef.
+func EnvValues(docs []Doc, deployment string) (map[string]string, []error) {
+	keys := map[string]map[string]string{} // "ConfigMap/name" -> key -> value
 	var deployments []workload
 	var errs []error
 	for _, d := range docs {
@@ -198,13 +217,18 @@ func EnvOf(docs []Doc, deployment string) ([]string, []error) {
 			}
 			id := o.Kind + "/" + o.Metadata.Name
 			if keys[id] == nil {
-				keys[id] = map[string]bool{}
+				keys[id] = map[string]string{}
 			}
-			for name := range k.Data {
-				keys[id][name] = true
+			for name, v := range k.Data {
+				keys[id][name] = v
 			}
-			for name := range k.StringData {
-				keys[id][name] = true
+			for name, v := range k.StringData {
+				keys[id][name] = v
+			}
+			if o.Kind == "Secret" {
+				for name := range keys[id] {
+					keys[id][name] = "secret " + o.Metadata.Name + "/" + name
+				}
 			}
 		case "Deployment":
 			if o.Metadata.Name != deployment {
@@ -221,7 +245,7 @@ func EnvOf(docs []Doc, deployment string) ([]string, []error) {
 	if len(deployments) == 0 {
 		return nil, append(errs, fmt.Errorf("no Deployment %s", deployment))
 	}
-	names := map[string]bool{}
+	values := map[string]string{}
 	from := func(kind string, src *envSource) {
 		if src == nil {
 			return
@@ -230,22 +254,28 @@ func EnvOf(docs []Doc, deployment string) ([]string, []error) {
 		if !ok && !src.Optional {
 			errs = append(errs, fmt.Errorf("deployment %s takes env from %s %s, which no document defines", deployment, kind, src.Name))
 		}
-		for k := range ks {
-			names[k] = true
+		for k, v := range ks {
+			values[k] = v
 		}
 	}
 	for _, w := range deployments {
 		for _, c := range w.Spec.Template.Spec.Containers {
-			for _, e := range c.Env {
-				names[e.Name] = true
-			}
 			for _, ef := range c.EnvFrom {
 				from("ConfigMap", ef.ConfigMapRef)
 				from("Secret", ef.SecretRef)
 			}
+			for _, e := range c.Env {
+				v := e.Value
+				if vf := e.ValueFrom; vf != nil && vf.SecretKeyRef != nil {
+					v = "secret " + vf.SecretKeyRef.Name + "/" + vf.SecretKeyRef.Key
+				} else if vf != nil && vf.ConfigMapKeyRef != nil {
+					v = "configmap " + vf.ConfigMapKeyRef.Name + "/" + vf.ConfigMapKeyRef.Key
+				}
+				values[e.Name] = v
+			}
 		}
 	}
-	return slices.Sorted(maps.Keys(names)), errs
+	return values, errs
 }
 
 // CheckEnvNames reports every name that accepted does not list.

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -61,6 +62,7 @@ var kinds = map[string]func() any{
 	"apps/v1 Deployment":                            func() any { return &appsv1.Deployment{} },
 	"apps/v1 StatefulSet":                           func() any { return &appsv1.StatefulSet{} },
 	"policy/v1 PodDisruptionBudget":                 func() any { return &policyv1.PodDisruptionBudget{} },
+	"networking.k8s.io/v1 NetworkPolicy":            func() any { return &networkingv1.NetworkPolicy{} },
 	KnativeAPIVersion + " Service":                  func() any { return &KnativeService{} },
 	OpenFaaSAPIVersion + " Function":                func() any { return &OpenFaaSFunction{} },
 	"kustomize.config.k8s.io/v1beta1 Kustomization": func() any { return &kustomize.Kustomization{} },

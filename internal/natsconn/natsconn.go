@@ -59,6 +59,9 @@ func (c Config) Options(logger *slog.Logger, onReconnect func()) ([]nats.Option,
 	case c.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
 	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
+	}
 	if c.TLSCAFile != "" {
 		opts = append(opts, nats.RootCAs(c.TLSCAFile))
 	}
@@ -87,12 +90,17 @@ type Config struct {
 	TLSCAFile, TLSCertFile, TLSKeyFile string
 	// Name is the client name shown by the server (NATS_CLIENT_NAME).
 	Name string
+	// InboxPrefix is NATS_INBOX_PREFIX (default nats.go's _INBOX): the
+	// prefix of the subjects replies come back on. A server that gives each
+	// component its own prefix (and the permission to subscribe to it
+	// alone) keeps one component from reading another's replies.
+	InboxPrefix string
 }
 
 // EnvNames lists the variables LoadConfig reads.
 func EnvNames() []string {
 	return []string{"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_PASSWORD_FILE", "NATS_TOKEN", "NATS_TOKEN_FILE", "NATS_NKEY_SEED_FILE", "NATS_CREDS_FILE",
-		"NATS_TLS_CA_FILE", "NATS_TLS_CERT_FILE", "NATS_TLS_KEY_FILE", "NATS_CLIENT_NAME"}
+		"NATS_TLS_CA_FILE", "NATS_TLS_CERT_FILE", "NATS_TLS_KEY_FILE", "NATS_CLIENT_NAME", "NATS_INBOX_PREFIX"}
 }
 
 // LoadConfig reads the settings, with name as the default client name, and
@@ -128,6 +136,7 @@ func LoadConfig(getenv func(string) string, name string) (Config, error) {
 	set(&c.TLSCertFile, "NATS_TLS_CERT_FILE", true)
 	set(&c.TLSKeyFile, "NATS_TLS_KEY_FILE", true)
 	set(&c.Name, "NATS_CLIENT_NAME", true)
+	set(&c.InboxPrefix, "NATS_INBOX_PREFIX", true)
 	errs = append(errs, c.Validate())
 	return c, errors.Join(errs...)
 }
@@ -149,6 +158,10 @@ func (c Config) Validate() error {
 	}
 	if auth > 1 {
 		errs = append(errs, errors.New("NATS auth: set only one of NATS_USER, NATS_TOKEN, NATS_NKEY_SEED_FILE, NATS_CREDS_FILE"))
+	}
+	if p := c.InboxPrefix; p != "" && (strings.ContainsAny(p, "*> \t") || strings.HasPrefix(p, ".") ||
+		strings.HasSuffix(p, ".") || strings.Contains(p, "..")) {
+		errs = append(errs, fmt.Errorf("NATS_INBOX_PREFIX %q: want a subject without wildcards, spaces or a trailing dot", p))
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE: set both or neither"))

@@ -150,3 +150,57 @@ func operatorMode(t *testing.T) (credsFile, strangerCreds string, operator *jwt.
 	strangerCreds = user(account(other, false))
 	return credsFile, strangerCreds, operator, mem
 }
+
+// TestInboxPrefix reads NATS_INBOX_PREFIX, refuses one the server could not
+// route, and makes requests wait for their replies under it.
+func TestInboxPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		prefix string
+		ok     bool
+	}{{"", true}, {"_INBOX_api", true}, {"_INBOX.api", true}, {"_INBOX.*", false}, {"_INBOX.>", false},
+		{"_INBOX.", false}, {".x", false}, {"a..b", false}, {"a b", false}} {
+		_, err := LoadConfig(func(k string) string {
+			if k == "NATS_INBOX_PREFIX" {
+				return tt.prefix
+			}
+			return ""
+		}, "t")
+		if (err == nil) != tt.ok {
+			t.Errorf("NATS_INBOX_PREFIX %q: err = %v, want ok %v", tt.prefix, err, tt.ok)
+		}
+	}
+
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(5 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	cfg, err := LoadConfig(func(k string) string {
+		return map[string]string{"NATS_URL": s.ClientURL(), "NATS_INBOX_PREFIX": "_INBOX_api"}[k]
+	}, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	nc, err := cfg.Connect(logger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	replies := make(chan string, 1)
+	sub, err := nc.Subscribe("echo", func(m *nats.Msg) { replies <- m.Reply; m.Respond(m.Data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if _, err := nc.Request("echo", []byte("x"), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-replies; len(got) < len("_INBOX_api.") || got[:len("_INBOX_api.")] != "_INBOX_api." {
+		t.Errorf("reply subject %q, want it under _INBOX_api.", got)
+	}
+}

@@ -28,3 +28,5 @@ log "started $(/usr/sbin/nats-server --version) pid $PID on 127.0.0.1:$PORT, sto
 echo "export CALIOPEN_TEST_NATS29_URL=nats://127.0.0.1:$PORT"
 echo "export CALIOPEN_TEST_NATS29_DIR=$DIR"
 echo "export CALIOPEN_TEST_NATS29_PID=$PID"
+# The binary itself, for tests that start it with a configuration of their own.
+echo "export CALIOPEN_TEST_NATS29_BIN=/usr/sbin/nats-server"
