@@ -95,7 +95,7 @@ func TestDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	if err != nil || !regexp.MustCompile(`(?m)^run:\n\t\$\(GO\) build -o \$\(BIN\)/caliopen-local ./cmd/caliopen-local\n\t\$\(BIN\)/caliopen-local \$\(ARGS\)$`).Match(makefile) {
+	if err != nil || !regexp.MustCompile(`(?m)^run:\n\t\$\(GO\) build -o \$\(BIN\)/ ./cmd/caliopen-local ./cmd/function\n\t\$\(BIN\)/caliopen-local \$\(ARGS\)$`).Match(makefile) {
 		t.Fatalf("the Makefile's run target is not the build and start of cmd/caliopen-local this test does in its place (%v)", err)
 	}
 	bin, goCmd := localBinary(t)
@@ -140,10 +140,10 @@ func localBinary(t *testing.T) (dir, goCmd string) {
 		if built.dir, built.err = os.MkdirTemp("", "caliopen-local-bin"); built.err != nil {
 			return
 		}
-		build := exec.Command(built.goCmd, "build", "-o", built.dir+string(os.PathSeparator), "./cmd/caliopen-local")
+		build := exec.Command(built.goCmd, "build", "-o", built.dir+string(os.PathSeparator), "./cmd/caliopen-local", "./cmd/function")
 		build.Dir = filepath.Join("..", "..")
 		if out, err := build.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("build cmd/caliopen-local: %v\n%s", err, out)
+			built.err = fmt.Errorf("build cmd/caliopen-local and cmd/function: %v\n%s", err, out)
 		}
 	})
 	if built.err != nil {
