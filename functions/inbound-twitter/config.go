@@ -3,12 +3,11 @@ package inboundtwitter
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 
-	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/xinbound"
 )
 
 // Name is the function's name in the contract and stack.yml.
@@ -18,18 +17,17 @@ const Name = "inbound-twitter"
 // DefaultMaxRawBytes).
 const EnvMaxRawBytes = "INBOUND_TWITTER_MAX_RAW_BYTES"
 
-// DefaultMaxRawBytes bounds a raw event: a direct message is at most
-// 10,000 characters, with its users and media far below this.
-const DefaultMaxRawBytes int64 = 256 << 10
-
-// MaxDepth bounds the JSON nesting of a raw event (the API's is 4).
-const MaxDepth = 16
+// DefaultMaxRawBytes bounds a raw event.
+const DefaultMaxRawBytes = xinbound.DefaultMaxRawBytes
 
 // Config configures the function.
-type Config struct {
-	// MaxRawBytes bounds the raw event loaded; 0 means DefaultMaxRawBytes.
-	MaxRawBytes int64
-}
+type Config = xinbound.Config
+
+// Deps are the function's dependencies; Store and Blobs are required.
+type Deps = xinbound.Deps
+
+// New returns the function's core (package xinbound).
+func New(cfg Config, deps Deps) (fnhttp.Core, error) { return xinbound.New(cfg, deps) }
 
 // LoadConfig reads Config from the environment, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
@@ -43,13 +41,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.MaxRawBytes = n
 	}
 	return cfg, errors.Join(errs...)
-}
-
-// Deps are the function's dependencies; Store and Blobs are required.
-type Deps struct {
-	Store  Store
-	Blobs  blob.Store
-	Logger *slog.Logger // nil discards
 }
 
 // Build builds the function from the shared environment's parts (package
