@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caliopen/functions/systest/listenertest"
+	"github.com/caliopen/functions/system/systemtest"
 )
 
 // smtpSource runs smtp-source against addr and returns the elapsed time.
@@ -123,8 +123,8 @@ func startDovecot(ctx context.Context, scripts, dir string) (map[string]string, 
 // benchCaliopen measures the listener over SMTP and LMTP, each mail
 // accepted only once inbound-email stored it, then checks the store.
 func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
-	s, err := listenertest.Start(ctx, listenertest.Options{Dir: filepath.Join(tmp, "caliopen"), StoreDSN: o.storeDSN,
-		LMTP: true, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	s, err := systemtest.Start(ctx, systemtest.Options{Dir: filepath.Join(tmp, "caliopen"), StoreDSN: o.storeDSN,
+		LMTP: true, OverTCP: true, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, err
 	}

@@ -12,19 +12,21 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/caliopen/functions/internal/contract"
-	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
-	"github.com/caliopen/functions/systest/outboundsys"
+	"github.com/caliopen/functions/system/systemtest"
 )
 
-func start(t *testing.T, relay string) *outboundsys.System {
+func start(t *testing.T, relay string) *systemtest.System {
 	t.Helper()
-	sys, err := outboundsys.Start(context.Background(), outboundsys.Options{Dir: t.TempDir(),
-		Relay: outbound.Server{Addr: relay, TLS: outbound.TLSNone}})
+	sys, err := systemtest.Start(context.Background(), systemtest.Options{Dir: t.TempDir(), RelayAddr: relay})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sys.Close)
+	t.Cleanup(func() {
+		if err := sys.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return sys
 }
 
@@ -40,7 +42,7 @@ func TestAPISendThroughPostfixToSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := alice.Draft(ctx, "", []string{"friend@example.org", "bob@" + outboundsys.LocalDomain}, "Through the API", "Hi!")
+	id, err := alice.Draft(ctx, "", []string{"friend@example.org", "bob@" + systemtest.LocalDomain}, "Through the API", "Hi!")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func checkSentFolder(t *testing.T, dv outboundtest.IMAP, subject string) {
 }
 
 // userOf returns the id of the user named name.
-func userOf(t *testing.T, sys *outboundsys.System, name string) string {
+func userOf(t *testing.T, sys *systemtest.System, name string) string {
 	t.Helper()
 	u, err := sys.Store.GetUserByName(context.Background(), name)
 	if err != nil {
