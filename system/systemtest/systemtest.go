@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,7 +83,7 @@ func Start(ctx context.Context, o Options) (_ *System, err error) {
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	g := &gate{down: map[string]bool{}}
+	g := &gate{down: map[string]bool{}, intercept: map[string]http.Handler{}}
 	listener := o.Listener
 	sys, err := system.Start(ctx, system.Config{DataDir: o.Dir, StoreDSN: o.StoreDSN, Logger: o.Logger,
 		Getenv: func(k string) string { return env[k] }, SMTP: true, LMTP: o.LMTP, Listener: &listener,
@@ -121,12 +122,21 @@ func (s *System) StopFunction(name string) { s.gate.set(name, true) }
 // StartFunction brings function name back.
 func (s *System) StartFunction(name string) { s.gate.set(name, false) }
 
-// gate is the connector's transport, refusing the invocations of the
-// functions taken away.
+// Intercept has h answer the invocations of function name in its place
+// (a test records the orders a function would get).
+func (s *System) Intercept(name string, h http.Handler) {
+	s.gate.mu.Lock()
+	s.gate.intercept[name] = h
+	s.gate.mu.Unlock()
+}
+
+// gate is the connector's transport: it refuses the invocations of the
+// functions taken away and hands those intercepted to their handler.
 type gate struct {
-	next http.RoundTripper
-	mu   sync.Mutex
-	down map[string]bool
+	next      http.RoundTripper
+	mu        sync.Mutex
+	down      map[string]bool
+	intercept map[string]http.Handler
 }
 
 func (g *gate) set(name string, down bool) {
@@ -140,13 +150,18 @@ func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
 	name, _, _ = strings.Cut(name, "/")
 	name, _, _ = strings.Cut(name, ".") // name.namespace
 	g.mu.Lock()
-	down := g.down[name]
+	down, h := g.down[name], g.intercept[name]
 	g.mu.Unlock()
 	if down {
 		if req.Body != nil {
 			req.Body.Close()
 		}
 		return nil, fmt.Errorf("dial %s: %w", req.URL.Host, syscall.ECONNREFUSED)
+	}
+	if h != nil {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Result(), nil
 	}
 	return g.next.RoundTrip(req)
 }
