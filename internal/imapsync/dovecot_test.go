@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/imapsync"
-	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 )
 
@@ -34,17 +34,17 @@ func TestDovecotTLS(t *testing.T) {
 	cases := []struct {
 		name string
 		addr string
-		mode outbound.TLSMode
-		auth imapsync.Auth
+		mode mailconn.TLSMode
+		auth mailconn.Mech
 		cfg  *tls.Config
 		ok   bool
 	}{
-		{"starttls, login", d.Addr, outbound.TLSStart, imapsync.AuthLogin, trusted, true},
-		{"starttls, plain", d.Addr, outbound.TLSStart, imapsync.AuthPlain, trusted, true},
-		{"implicit tls, login", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthLogin, trusted, true},
-		{"implicit tls, plain", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthPlain, trusted, true},
-		{"implicit tls, certificate not trusted", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthLogin, nil, false},
-		{"starttls, certificate not trusted", d.Addr, outbound.TLSStart, imapsync.AuthLogin, nil, false},
+		{"starttls, login", d.Addr, mailconn.TLSStart, mailconn.MechLogin, trusted, true},
+		{"starttls, plain", d.Addr, mailconn.TLSStart, mailconn.MechPlain, trusted, true},
+		{"implicit tls, login", d.TLSAddr, mailconn.TLSImplicit, mailconn.MechLogin, trusted, true},
+		{"implicit tls, plain", d.TLSAddr, mailconn.TLSImplicit, mailconn.MechPlain, trusted, true},
+		{"implicit tls, certificate not trusted", d.TLSAddr, mailconn.TLSImplicit, mailconn.MechLogin, nil, false},
+		{"starttls, certificate not trusted", d.Addr, mailconn.TLSStart, mailconn.MechLogin, nil, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -68,7 +68,7 @@ func TestDovecotTLS(t *testing.T) {
 		})
 	}
 	// A wrong password over TLS is refused as KindAuth.
-	acct := imapsync.Account{Addr: d.TLSAddr, TLS: outbound.TLSImplicit, TLSConfig: trusted, Auth: imapsync.AuthLogin,
+	acct := imapsync.Account{Addr: d.TLSAddr, TLS: mailconn.TLSImplicit, TLSConfig: trusted, Auth: mailconn.MechLogin,
 		User: d.User, Secret: "not-" + d.Pass, Timeout: 5 * time.Second}
 	_, err = imapsync.Open(context.Background(), acct)
 	var e *imapsync.Error

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caliopen/functions/internal/imapsync/imaptest"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -69,7 +70,7 @@ func TestPlainAndRefused(t *testing.T) {
 	if err := c.Append([]byte("Subject: a\r\n\r\none\r\n"), []byte("Subject: b\r\n\r\ntwo\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	acct := Account{Addr: srv.Addr, TLS: "none", Auth: AuthPlain, User: "alice", Secret: "pw", Timeout: time.Second}
+	acct := Account{Addr: srv.Addr, TLS: "none", Auth: mailconn.MechPlain, User: "alice", Secret: "pw", Timeout: time.Second}
 	s, err := Open(context.Background(), acct)
 	if err != nil {
 		t.Fatal(err)

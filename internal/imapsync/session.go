@@ -13,9 +13,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-sasl"
 
-	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/mailconn"
 )
 
 // Mailbox is what EXAMINE reports.
@@ -41,7 +40,7 @@ func Open(ctx context.Context, acct Account) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{c: c, acct: acct, stop: context.AfterFunc(ctx, func() { _ = c.Close() })}
-	if err := s.login(); err != nil {
+	if err := login(c, acct); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -65,16 +64,16 @@ func dial(a Account) (*imapclient.Client, error) {
 // Dial connects to the IMAP server at addr: in plain text (TLSNone, for
 // tests), with implicit TLS, or upgraded with STARTTLS; cfg (nil: the
 // system roots) verifies the server; timeout bounds the dial.
-func Dial(addr string, mode outbound.TLSMode, cfg *tls.Config, timeout time.Duration) (*imapclient.Client, error) {
+func Dial(addr string, mode mailconn.TLSMode, cfg *tls.Config, timeout time.Duration) (*imapclient.Client, error) {
 	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: timeout}, TLSConfig: cfg}
 	var (
 		c   *imapclient.Client
 		err error
 	)
 	switch mode {
-	case outbound.TLSNone:
+	case mailconn.TLSNone:
 		c, err = imapclient.DialInsecure(addr, opts)
-	case outbound.TLSImplicit:
+	case mailconn.TLSImplicit:
 		c, err = imapclient.DialTLS(addr, opts)
 	default:
 		c, err = imapclient.DialStartTLS(addr, opts)
@@ -85,17 +84,29 @@ func Dial(addr string, mode outbound.TLSMode, cfg *tls.Config, timeout time.Dura
 	return c, nil
 }
 
-// login authenticates; a NO or BAD answer is KindAuth.
-func (s *Session) login() error {
-	a := s.acct
+// Connect connects and logs in as acct says, without examining a mailbox
+// (to append to one); the caller closes the client.
+func Connect(acct Account) (*imapclient.Client, error) {
+	c, err := dial(acct)
+	if err != nil {
+		return nil, err
+	}
+	if err := login(c, acct); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// login authenticates (the error never holds the secret); a NO or BAD
+// answer is KindAuth.
+func login(c *imapclient.Client, a Account) error {
 	var err error
 	switch a.Auth {
-	case AuthXOAuth2:
-		err = s.c.Authenticate(outbound.NewXOAuth2(a.User, a.Secret))
-	case AuthPlain:
-		err = s.c.Authenticate(sasl.NewPlainClient("", a.User, a.Secret))
+	case mailconn.MechLogin, mailconn.MechNone:
+		err = c.Login(a.User, a.Secret).Wait()
 	default:
-		err = s.c.Login(a.User, a.Secret).Wait()
+		err = c.Authenticate(mailconn.SASL(a.Auth, a.User, a.Secret))
 	}
 	if err == nil {
 		return nil

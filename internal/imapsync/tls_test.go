@@ -12,7 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/caliopen/functions/internal/imapsync/imaptest"
-	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 	"github.com/caliopen/functions/internal/testcert"
 )
@@ -83,20 +83,20 @@ func TestOpenTLS(t *testing.T) {
 		name     string
 		cert     *testcert.Cert
 		implicit bool
-		mode     outbound.TLSMode
+		mode     mailconn.TLSMode
 		cfg      *tls.Config
 		ok       bool
 	}{
-		{"starttls", &cert, false, outbound.TLSStart, trusted, true},
-		{"implicit tls", &cert, true, outbound.TLSImplicit, trusted, true},
-		{"starttls, certificate not trusted", &cert, false, outbound.TLSStart, nil, false},
-		{"implicit tls, certificate not trusted", &cert, true, outbound.TLSImplicit, nil, false},
-		{"starttls required, server without it", nil, false, outbound.TLSStart, trusted, false},
+		{"starttls", &cert, false, mailconn.TLSStart, trusted, true},
+		{"implicit tls", &cert, true, mailconn.TLSImplicit, trusted, true},
+		{"starttls, certificate not trusted", &cert, false, mailconn.TLSStart, nil, false},
+		{"implicit tls, certificate not trusted", &cert, true, mailconn.TLSImplicit, nil, false},
+		{"starttls required, server without it", nil, false, mailconn.TLSStart, trusted, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ts := startTLSServer(t, c.cert, c.implicit)
-			acct := Account{Addr: ts.addr, TLS: c.mode, TLSConfig: c.cfg, Auth: AuthLogin, User: "alice", Secret: "pw",
+			acct := Account{Addr: ts.addr, TLS: c.mode, TLSConfig: c.cfg, Auth: mailconn.MechLogin, User: "alice", Secret: "pw",
 				Timeout: 5 * time.Second}
 			s, err := Open(context.Background(), acct)
 			if c.ok {
@@ -125,7 +125,7 @@ func TestOpenTLS(t *testing.T) {
 func TestOpenXOAuth2(t *testing.T) {
 	cert := testcert.New(t)
 	ts := startTLSServer(t, &cert, true)
-	acct := Account{Addr: ts.addr, TLS: outbound.TLSImplicit, TLSConfig: cert.Client("127.0.0.1"), Auth: AuthXOAuth2,
+	acct := Account{Addr: ts.addr, TLS: mailconn.TLSImplicit, TLSConfig: cert.Client("127.0.0.1"), Auth: mailconn.MechXOAuth2,
 		User: "alice", Secret: "token-of-alice", Timeout: 5 * time.Second}
 	s, err := Open(context.Background(), acct)
 	if err != nil {

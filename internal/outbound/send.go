@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/caliopen/functions/internal/mailconn"
 )
 
 // SendError is why Send failed.
@@ -93,14 +94,14 @@ func open(ctx context.Context, srv Server) (*session, *SendError) {
 	defer stop()
 	s := &session{conn: conn}
 	switch srv.tlsMode() {
-	case TLSImplicit:
+	case mailconn.TLSImplicit:
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = conn.Close()
 			return nil, sendErr("tls", err)
 		}
 		s.c = smtp.NewClient(tc)
-	case TLSStart:
+	case mailconn.TLSStart:
 		if s.c, err = smtp.NewClientStartTLS(conn, cfg); err != nil {
 			return nil, sendErr("tls", err)
 		}
@@ -155,14 +156,14 @@ func helloName(srv Server) string {
 
 // greet runs EHLO and AUTH on c.
 func greet(c *smtp.Client, srv Server) *SendError {
-	if srv.tlsMode() != TLSStart {
+	if srv.tlsMode() != mailconn.TLSStart {
 		// With STARTTLS the client greeted with "localhost" already.
 		if err := c.Hello(helloName(srv)); err != nil {
 			return sendErr("hello", err)
 		}
 	}
-	if srv.Auth == AuthPlain && !c.SupportsAuth("PLAIN") && c.SupportsAuth("LOGIN") {
-		srv.Auth = AuthLogin // the server offers LOGIN only
+	if srv.Auth == mailconn.MechPlain && !c.SupportsAuth("PLAIN") && c.SupportsAuth("LOGIN") {
+		srv.Auth = mailconn.MechLogin // the server offers LOGIN only
 	}
 	if a := saslClient(srv); a != nil {
 		if err := c.Auth(a); err != nil {
@@ -199,34 +200,12 @@ func transact(c *smtp.Client, from string, to []string, raw []byte) *SendError {
 
 // saslClient returns the AUTH client of srv, nil for none.
 func saslClient(srv Server) sasl.Client {
-	switch srv.Auth {
-	case AuthPlain:
-		return sasl.NewPlainClient("", srv.Username, srv.Password)
-	case AuthLogin:
-		return sasl.NewLoginClient(srv.Username, srv.Password)
-	case AuthXOAuth2:
-		return NewXOAuth2(srv.Username, srv.Token)
+	secret := srv.Password
+	if srv.Auth == mailconn.MechXOAuth2 {
+		secret = srv.Token
 	}
-	return nil
+	return mailconn.SASL(srv.Auth, srv.Username, secret)
 }
-
-// NewXOAuth2 returns a client of Google's XOAUTH2 SASL mechanism (SMTP and
-// IMAP).
-func NewXOAuth2(user, token string) sasl.Client { return xoauth2{user: user, token: token} }
-
-// xoauth2 is Google's XOAUTH2 SASL mechanism.
-type xoauth2 struct{ user, token string }
-
-// Start sends the user and the bearer token.
-func (x xoauth2) Start() (string, []byte, error) {
-	var b bytes.Buffer
-	b.WriteString("user=" + x.user + "\x01auth=Bearer " + x.token + "\x01\x01")
-	return string(AuthXOAuth2), b.Bytes(), nil
-}
-
-// Next answers a challenge (an error description) with an empty response,
-// as the mechanism asks; the server then fails the exchange.
-func (x xoauth2) Next(challenge []byte) ([]byte, error) { return []byte{}, nil }
 
 // isTLS reports whether err comes from the TLS layer: a handshake alert,
 // a certificate that does not verify, a peer that does not speak TLS.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 	"github.com/caliopen/functions/internal/testcert"
@@ -16,7 +17,7 @@ import (
 
 func TestSendClassifiesReplies(t *testing.T) {
 	f := outboundtest.StartFakeSMTP(t)
-	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone, Timeout: 5 * time.Second}
+	srv := outbound.Server{Addr: f.Addr, TLS: mailconn.TLSNone, Timeout: 5 * time.Second}
 	raw := build(t, draft(), nil).Raw
 	ctx := context.Background()
 	send := func() *outbound.SendError {
@@ -70,12 +71,12 @@ func TestSendAuthMechanisms(t *testing.T) {
 	raw := build(t, draft(), nil).Raw
 	ctx := context.Background()
 	for _, srv := range []outbound.Server{
-		{Auth: outbound.AuthPlain, Username: "u", Password: "pw"},
-		{Auth: outbound.AuthLogin, Username: "u", Password: "pw"},
-		{Auth: outbound.AuthXOAuth2, Username: "u", Token: "pw"},
+		{Auth: mailconn.MechPlain, Username: "u", Password: "pw"},
+		{Auth: mailconn.MechLogin, Username: "u", Password: "pw"},
+		{Auth: mailconn.MechXOAuth2, Username: "u", Token: "pw"},
 	} {
 		f.RequireAuth("u", "pw")
-		srv.Addr, srv.TLS = f.Addr, outbound.TLSNone
+		srv.Addr, srv.TLS = f.Addr, mailconn.TLSNone
 		if err := outbound.Send(ctx, srv, "a@caliopen.test", []string{"b@example.org"}, raw); err != nil {
 			t.Errorf("%s: %v", srv.Auth, err)
 		}
@@ -99,7 +100,7 @@ func TestSendToSMTPSink(t *testing.T) {
 	m := draft()
 	m.ID = "sink-" + time.Now().Format("150405.000000000")
 	b := build(t, m, nil)
-	srv := outbound.Server{Addr: sink.Addr, TLS: outbound.TLSNone}
+	srv := outbound.Server{Addr: sink.Addr, TLS: mailconn.TLSNone}
 	if err := outbound.Send(context.Background(), srv, b.From, b.Recipients, b.Raw); err != nil {
 		t.Fatal(err)
 	}
@@ -131,15 +132,15 @@ func TestSendTLS(t *testing.T) {
 		name      string
 		implicit  bool // the server speaks TLS from the first byte
 		offerTLS  bool // the server has a certificate at all
-		mode      outbound.TLSMode
+		mode      mailconn.TLSMode
 		trust     *tls.Config
 		wantStage string // "" = sent
 	}{
-		{"starttls", false, true, outbound.TLSStart, trusted, ""},
-		{"implicit tls", true, true, outbound.TLSImplicit, trusted, ""},
-		{"starttls, certificate not trusted", false, true, outbound.TLSStart, nil, "tls"},
-		{"implicit tls, certificate not trusted", true, true, outbound.TLSImplicit, nil, "tls"},
-		{"starttls required, server without it", false, false, outbound.TLSStart, trusted, "tls"},
+		{"starttls", false, true, mailconn.TLSStart, trusted, ""},
+		{"implicit tls", true, true, mailconn.TLSImplicit, trusted, ""},
+		{"starttls, certificate not trusted", false, true, mailconn.TLSStart, nil, "tls"},
+		{"implicit tls, certificate not trusted", true, true, mailconn.TLSImplicit, nil, "tls"},
+		{"starttls required, server without it", false, false, mailconn.TLSStart, trusted, "tls"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -150,7 +151,7 @@ func TestSendTLS(t *testing.T) {
 				f = outboundtest.StartFakeSMTP(t)
 			}
 			f.RequireAuth("alice", "secret")
-			srv := outbound.Server{Addr: f.Addr, TLS: c.mode, TLSConfig: c.trust, Auth: outbound.AuthPlain,
+			srv := outbound.Server{Addr: f.Addr, TLS: c.mode, TLSConfig: c.trust, Auth: mailconn.MechPlain,
 				Username: "alice", Password: "secret", Timeout: 5 * time.Second}
 			err := outbound.Send(context.Background(), srv, "alice@caliopen.test", []string{"bob@example.org"}, raw)
 			if c.wantStage == "" {

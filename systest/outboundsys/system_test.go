@@ -97,23 +97,9 @@ func TestAPISendRemoteIdentityCopiesToDovecotSent(t *testing.T) {
 	relay := outboundtest.StartFakeSMTP(t)
 	sys := start(t, relay.Addr)
 	ctx := context.Background()
-	alice, err := sys.NewUser(ctx, "alice", "alice-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ident struct {
-		ID string `json:"identity_id"`
-	}
-	if _, err := alice.Do(ctx, http.MethodPost, "/identities/remotes", map[string]any{
-		"protocol": "email", "identifier": "alice@remote.example", "display_name": "Alice Remote",
-		"infos": map[string]string{"outserver": smtpSrv.Addr, "outtls": "none", "inserver": dv.Addr, "intls": "none"},
-		"credentials": map[string]string{"outusername": "alice.remote", "outpassword": "smtp-pass",
-			"inusername": dv.User, "inpassword": dv.Pass},
-	}, &ident); err != nil {
-		t.Fatal(err)
-	}
+	alice, identID := aliceRemote(t, sys, smtpSrv.Addr, dv, "")
 	subject := "Remote " + time.Now().Format(time.RFC3339Nano)
-	id, err := alice.Draft(ctx, ident.ID, []string{"friend@example.org"}, subject, "Via my own server.")
+	id, err := alice.Draft(ctx, identID, []string{"friend@example.org"}, subject, "Via my own server.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +107,7 @@ func TestAPISendRemoteIdentityCopiesToDovecotSent(t *testing.T) {
 	if err != nil || strings.Contains(msg, "failed") {
 		t.Fatalf("send: %q %v", msg, err)
 	}
-	order, _ := json.Marshal(contract.DeliverOrder{MessageID: id, Order: "deliver", RemoteID: ident.ID,
+	order, _ := json.Marshal(contract.DeliverOrder{MessageID: id, Order: "deliver", RemoteID: identID,
 		UserID: userOf(t, sys, "alice")})
 	if rep, err := sys.NC.Request(contract.SubjectOutboundIMAP, order, 10*time.Second); err != nil ||
 		!strings.Contains(string(rep.Data), `"error":false`) || strings.Contains(string(rep.Data), "failed") {
@@ -133,11 +119,11 @@ func TestAPISendRemoteIdentityCopiesToDovecotSent(t *testing.T) {
 	checkSentFolder(t, dv, subject)
 
 	// A failed append leaves the mail sent and says so.
-	id2, err := alice.Draft(ctx, ident.ID, []string{"friend@example.org"}, subject+" 2", "Again.")
+	id2, err := alice.Draft(ctx, identID, []string{"friend@example.org"}, subject+" 2", "Again.")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Do(ctx, http.MethodPatch, "/identities/remotes/"+ident.ID, map[string]any{
+	if _, err := alice.Do(ctx, http.MethodPatch, "/identities/remotes/"+identID, map[string]any{
 		"credentials": map[string]string{"outusername": "alice.remote", "outpassword": "smtp-pass",
 			"inusername": dv.User, "inpassword": "wrong"}}, nil); err != nil {
 		t.Fatal(err)
@@ -193,4 +179,56 @@ func userOf(t *testing.T, sys *systemtest.System, name string) string {
 		t.Fatal(err)
 	}
 	return u.ID
+}
+
+// An identity with authtype plain logs in with SASL PLAIN on both servers:
+// imap-deliver reads the identity's settings as imap-fetch does (package
+// mailconn), so its Sent copy lands too.
+func TestAPISendPlainAuthCopiesToDovecotSent(t *testing.T) {
+	dv := outboundtest.DovecotIMAP(t)
+	smtpSrv := outboundtest.StartFakeSMTP(t)
+	smtpSrv.RequireAuth("alice.remote", "smtp-pass")
+	sys := start(t, outboundtest.StartFakeSMTP(t).Addr)
+	ctx := context.Background()
+	alice, identID := aliceRemote(t, sys, smtpSrv.Addr, dv, "plain")
+	subject := "Plain " + time.Now().Format(time.RFC3339Nano)
+	id, err := alice.Draft(ctx, identID, []string{"friend@example.org"}, subject, "Logged in with PLAIN.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := alice.Send(ctx, id)
+	if err != nil || !strings.Contains(msg, "has been sent") || strings.Contains(msg, "failed") {
+		t.Fatalf("send: %q %v", msg, err)
+	}
+	if n := smtpSrv.Attempts(); n != 1 {
+		t.Errorf("remote server got %d messages, want 1", n)
+	}
+	checkSentFolder(t, dv, subject)
+}
+
+// aliceRemote creates alice with a remote identity on the SMTP server at
+// smtpAddr (user alice.remote, password smtp-pass) and Dovecot, with
+// authtype ("" leaves the API's default).
+func aliceRemote(t *testing.T, sys *systemtest.System, smtpAddr string, dv outboundtest.IMAP, authtype string) (alice *systemtest.Client, identID string) {
+	t.Helper()
+	ctx := context.Background()
+	alice, err := sys.NewUser(ctx, "alice", "alice-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos := map[string]string{"outserver": smtpAddr, "outtls": "none", "inserver": dv.Addr, "intls": "none"}
+	if authtype != "" {
+		infos["authtype"] = authtype
+	}
+	var ident struct {
+		ID string `json:"identity_id"`
+	}
+	if _, err := alice.Do(ctx, http.MethodPost, "/identities/remotes", map[string]any{
+		"protocol": "email", "identifier": "alice@remote.example", "display_name": "Alice Remote", "infos": infos,
+		"credentials": map[string]string{"outusername": "alice.remote", "outpassword": "smtp-pass",
+			"inusername": dv.User, "inpassword": dv.Pass},
+	}, &ident); err != nil {
+		t.Fatal(err)
+	}
+	return alice, ident.ID
 }
