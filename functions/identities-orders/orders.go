@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
@@ -25,10 +24,9 @@ type Store interface {
 	SetPollInterval(ctx context.Context, userID, identityID string, d time.Duration) error
 }
 
-// Deps are identities-orders' dependencies. Store and Logger are required.
+// Deps are identities-orders' dependencies. Store is required.
 type Deps struct {
-	Store  Store
-	Logger *slog.Logger
+	Store Store
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -43,7 +41,7 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identities-orders config: %w", err)
 	}
-	if deps.Store == nil || deps.Logger == nil {
+	if deps.Store == nil {
 		return nil, errors.New("identities-orders: store and logger are required")
 	}
 	if deps.Now == nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
@@ -25,10 +24,9 @@ type Store interface {
 	ClearSyncError(ctx context.Context, userID, identityID string) error
 }
 
-// Deps are imap-worker's dependencies. Store and Logger are required.
+// Deps are imap-worker's dependencies. Store is required.
 type Deps struct {
-	Store  Store
-	Logger *slog.Logger
+	Store Store
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -37,7 +35,7 @@ type worker struct{ deps Deps }
 
 // New returns the core of imap-worker.
 func New(_ Config, deps Deps) (fnhttp.Core, error) {
-	if deps.Store == nil || deps.Logger == nil {
+	if deps.Store == nil {
 		return nil, errors.New("imap-worker: store and logger are required")
 	}
 	if deps.Now == nil {

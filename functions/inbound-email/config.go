@@ -47,20 +47,14 @@ type Deps struct {
 	Logger *slog.Logger // nil discards
 }
 
-// Build builds the function from the shared environment's parts. It takes
-// them one by one rather than a functions.Env because package functions
-// imports this package (an Env parameter would be an import cycle):
-//
-//	{Name: "inbound-email", Build: func(env Env) (fnhttp.Core, error) {
-//		return inboundemail.Build(env.Getenv, env.Store, env.Blobs, env.Logger)
-//	}},
-func Build(getenv func(string) string, st Store, blobs blob.Store, logger *slog.Logger) (fnhttp.Core, error) {
+// Build builds inbound-email from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
+func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return New(cfg, Deps{Store: st, Blobs: blobs, Logger: logger.With("fn", Name)})
+	return New(cfg, deps)
 }

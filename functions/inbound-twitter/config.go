@@ -43,8 +43,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// Build builds the function from the shared environment's parts (package
-// functions imports this one, so it takes them one by one).
+// Build builds inbound-twitter from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {

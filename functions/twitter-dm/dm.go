@@ -135,8 +135,10 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Build constructs twitter-dm from its environment (package functions
-// imports this one, so it takes the parts of functions.Env).
+// Build builds twitter-dm from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {

@@ -31,7 +31,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
@@ -57,14 +56,13 @@ type Store interface {
 	SaveSyncProgress(ctx context.Context, userID, identityID string, p store.SyncProgress) error
 }
 
-// Deps are twitter-worker's dependencies; Store, Keyring and Logger are
+// Deps are twitter-worker's dependencies; Store and Keyring are
 // required.
 type Deps struct {
 	Store   Store
 	Keyring xaccount.Opener
 	// Tokens renews expired OAuth2 access tokens; nil renews nothing.
 	Tokens oauth2creds.Freshener
-	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -78,8 +76,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return Config{X: x}, err
 }
 
-// Build constructs twitter-worker from its environment (package functions
-// imports this one, so it takes the parts of functions.Env).
+// Build builds twitter-worker from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
@@ -95,7 +95,7 @@ type worker struct {
 
 // New returns the core of twitter-worker.
 func New(cfg Config, deps Deps) (fnhttp.Core, error) {
-	if deps.Store == nil || deps.Keyring == nil || deps.Logger == nil {
+	if deps.Store == nil || deps.Keyring == nil {
 		return nil, errors.New("twitter-worker: store, keyring and logger are required")
 	}
 	if deps.Now == nil {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -58,9 +57,8 @@ type Config struct {
 
 // Deps are the core's dependencies; Store and Blobs are required.
 type Deps struct {
-	Store  Store
-	Blobs  blob.Store
-	Logger *slog.Logger // nil discards
+	Store Store
+	Blobs blob.Store
 }
 
 // Store is what the function needs of the record store (*store.SQL).
@@ -88,9 +86,6 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 	}
 	if cfg.MaxRawBytes == 0 {
 		cfg.MaxRawBytes = DefaultMaxRawBytes
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	f := &function{cfg: cfg, deps: deps}
 	return f.serve, nil
