@@ -38,7 +38,7 @@ type action struct {
 // New returns the core of contact-action.
 func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 	if deps.Store == nil {
-		return nil, errors.New("contact-action: store and logger are required")
+		return nil, errors.New("contact-action: a store is required")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

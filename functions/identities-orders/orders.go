@@ -42,7 +42,7 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 		return nil, fmt.Errorf("identities-orders config: %w", err)
 	}
 	if deps.Store == nil {
-		return nil, errors.New("identities-orders: store and logger are required")
+		return nil, errors.New("identities-orders: a store is required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

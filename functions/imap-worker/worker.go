@@ -36,7 +36,7 @@ type worker struct{ deps Deps }
 // New returns the core of imap-worker.
 func New(_ Config, deps Deps) (fnhttp.Core, error) {
 	if deps.Store == nil {
-		return nil, errors.New("imap-worker: store and logger are required")
+		return nil, errors.New("imap-worker: a store is required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

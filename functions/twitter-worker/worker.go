@@ -96,7 +96,7 @@ type worker struct {
 // New returns the core of twitter-worker.
 func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 	if deps.Store == nil || deps.Keyring == nil {
-		return nil, errors.New("twitter-worker: store, keyring and logger are required")
+		return nil, errors.New("twitter-worker: a store and a keyring are required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
