@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -33,11 +34,11 @@ func (a Account) String() string {
 }
 
 // AccountOf reads ident's IMAP settings and opens its credentials
-// (package mailconn); a problem is KindConfig.
+// (package mailconn); a problem is permanent (mailconn.ErrSettings).
 func AccountOf(ident store.Identity, keys Opener, timeout time.Duration) (Account, error) {
 	set, err := mailconn.IMAP(ident, keys)
 	if err != nil {
-		return Account{}, fail(KindConfig, err)
+		return Account{}, faults.Perm(err)
 	}
 	return Account{Addr: set.Addr, TLS: set.TLS, Auth: set.Mech, User: set.User, Secret: set.Secret, Timeout: timeout}, nil
 }

@@ -12,10 +12,10 @@
 // caller keeps a cursor (the UIDVALIDITY and the highest UID processed);
 // UIDsAfter lists what lies beyond it.
 //
-// Failure semantics: errors are wrapped with the operation and, once, with
-// a Kind: KindConfig (the identity's settings or credentials are unusable:
-// retrying will not help until they change), KindAuth (the server refused
-// the login), KindNetwork (connect, TLS, or the connection dropped: worth
-// retrying). KindOf reads it back. Errors never contain a password or a
-// token, and never a message body.
+// Failure semantics: errors are wrapped with the operation and classified
+// once with package faults: permanent when the identity's settings or
+// credentials are unusable (mailconn.ErrSettings) or the server refused the
+// login (ErrLoginRefused), since retrying cannot help until they change;
+// temporary when connecting, TLS or the connection failed. Errors never
+// contain a password or a token, and never a message body.
 package imapsync

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
@@ -16,7 +17,7 @@ import (
 
 // TestDovecotTLS: logins to a real Dovecot over STARTTLS and implicit
 // TLS, with LOGIN and PLAIN, trusting its certificate; without that trust
-// the connection fails as KindNetwork before any credential is sent.
+// the connection fails, temporarily, before any credential is sent.
 func TestDovecotTLS(t *testing.T) {
 	d := outboundtest.DovecotIMAP(t)
 	if d.TLSAddr == "" || d.CA == "" {
@@ -61,18 +62,16 @@ func TestDovecotTLS(t *testing.T) {
 				}
 				return
 			}
-			var e *imapsync.Error
-			if err == nil || !errors.As(err, &e) || e.Kind != imapsync.KindNetwork {
-				t.Fatalf("err = %v, want a KindNetwork error", err)
+			if err == nil || faults.ClassOf(err) != faults.Temporary || errors.Is(err, imapsync.ErrLoginRefused) {
+				t.Fatalf("err = %v, want a temporary error", err)
 			}
 		})
 	}
-	// A wrong password over TLS is refused as KindAuth.
+	// A wrong password over TLS is refused: permanent ErrLoginRefused.
 	acct := imapsync.Account{Addr: d.TLSAddr, TLS: mailconn.TLSImplicit, TLSConfig: trusted, Auth: mailconn.MechLogin,
 		User: d.User, Secret: "not-" + d.Pass, Timeout: 5 * time.Second}
 	_, err = imapsync.Open(context.Background(), acct)
-	var e *imapsync.Error
-	if !errors.As(err, &e) || e.Kind != imapsync.KindAuth {
-		t.Errorf("wrong password: %v, want KindAuth", err)
+	if !faults.IsPermanent(err) || !errors.Is(err, imapsync.ErrLoginRefused) {
+		t.Errorf("wrong password: %v, want a permanent ErrLoginRefused", err)
 	}
 }

@@ -47,7 +47,7 @@ func Open(ctx context.Context, acct Account) (*Session, error) {
 	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
 		s.Close()
-		return nil, fail(KindNetwork, fmt.Errorf("examine INBOX on %s: %w", acct.Addr, err))
+		return nil, unreachable(fmt.Errorf("examine INBOX on %s: %w", acct.Addr, err))
 	}
 	s.Box = Mailbox{UIDValidity: sel.UIDValidity, UIDNext: uint32(sel.UIDNext), Messages: sel.NumMessages}
 	return s, nil
@@ -56,7 +56,7 @@ func Open(ctx context.Context, acct Account) (*Session, error) {
 func dial(a Account) (*imapclient.Client, error) {
 	c, err := Dial(a.Addr, a.TLS, a.TLSConfig, a.Timeout)
 	if err != nil {
-		return nil, fail(KindNetwork, err)
+		return nil, unreachable(err)
 	}
 	return c, nil
 }
@@ -99,7 +99,7 @@ func Connect(acct Account) (*imapclient.Client, error) {
 }
 
 // login authenticates (the error never holds the secret); a NO or BAD
-// answer is KindAuth.
+// answer is a permanent ErrLoginRefused, anything else temporary.
 func login(c *imapclient.Client, a Account) error {
 	var err error
 	switch a.Auth {
@@ -114,9 +114,9 @@ func login(c *imapclient.Client, a Account) error {
 	err = fmt.Errorf("imap %s login of %s on %s: %w", a.Auth, a.User, a.Addr, err)
 	var ie *imap.Error
 	if errors.As(err, &ie) {
-		return fail(KindAuth, err)
+		return refused(err)
 	}
-	return fail(KindNetwork, err)
+	return unreachable(err)
 }
 
 // UIDsAfter returns the UIDs of INBOX above after, ascending.
@@ -124,7 +124,7 @@ func (s *Session) UIDsAfter(after uint32) ([]imap.UID, error) {
 	set := imap.UIDSet{imap.UIDRange{Start: imap.UID(after + 1), Stop: 0}}
 	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
 	if err != nil {
-		return nil, fail(KindNetwork, fmt.Errorf("uid search INBOX on %s: %w", s.acct.Addr, err))
+		return nil, unreachable(fmt.Errorf("uid search INBOX on %s: %w", s.acct.Addr, err))
 	}
 	// "n:*" matches the highest UID even when it is below n.
 	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool { return uint32(u) <= after })
@@ -148,14 +148,14 @@ func (s *Session) Fetch(uids []imap.UID, fn func(uid imap.UID, raw []byte) bool)
 			// go-imap would read the broken literal a second time while
 			// draining, racing its decoder: close without draining.
 			_ = s.c.Close()
-			return fail(KindNetwork, fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
+			return unreachable(fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
 		}
 		if uid != 0 && raw != nil && !fn(uid, raw) {
 			break
 		}
 	}
 	if err := cmd.Close(); err != nil {
-		return fail(KindNetwork, fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
+		return unreachable(fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-sasl"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/imapsync/imaptest"
 	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
@@ -75,7 +76,7 @@ func (s *countingSession) Login(user, pass string) error {
 
 // Logins with implicit TLS and STARTTLS against go-imap's server; a
 // certificate the client does not trust, or a server without STARTTLS,
-// fails as KindNetwork before any credential is sent.
+// fails, temporarily, before any credential is sent.
 func TestOpenTLS(t *testing.T) {
 	cert := testcert.New(t)
 	trusted := cert.Client("127.0.0.1")
@@ -109,9 +110,8 @@ func TestOpenTLS(t *testing.T) {
 				}
 				return
 			}
-			var e *Error
-			if err == nil || !errors.As(err, &e) || e.Kind != KindNetwork {
-				t.Fatalf("err = %v, want a KindNetwork error", err)
+			if err == nil || faults.ClassOf(err) != faults.Temporary || errors.Is(err, ErrLoginRefused) {
+				t.Fatalf("err = %v, want a temporary error", err)
 			}
 			if n := ts.loggedIn.Load(); n != 0 {
 				t.Errorf("%d logins reached the server", n)
@@ -121,7 +121,7 @@ func TestOpenTLS(t *testing.T) {
 }
 
 // XOAUTH2 over implicit TLS: the right token logs in, a wrong one is
-// KindAuth.
+// a permanent ErrLoginRefused.
 func TestOpenXOAuth2(t *testing.T) {
 	cert := testcert.New(t)
 	ts := startTLSServer(t, &cert, true)
@@ -137,8 +137,7 @@ func TestOpenXOAuth2(t *testing.T) {
 	}
 	acct.Secret = "expired"
 	_, err = Open(context.Background(), acct)
-	var e *Error
-	if !errors.As(err, &e) || e.Kind != KindAuth {
-		t.Fatalf("wrong token: %v, want KindAuth", err)
+	if !faults.IsPermanent(err) || !errors.Is(err, ErrLoginRefused) {
+		t.Fatalf("wrong token: %v, want a permanent ErrLoginRefused", err)
 	}
 }

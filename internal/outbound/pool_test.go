@@ -85,7 +85,7 @@ func TestPoolFailures(t *testing.T) {
 	f, p, srv := poolFixture(t, 4, time.Minute)
 	f.Fail("rcpt", 550)
 	var se *outbound.SendError
-	if err := poolSend(p, srv, 1); !errors.As(err, &se) || se.Code != 550 || se.Temporary {
+	if err := poolSend(p, srv, 1); !errors.As(err, &se) || se.Code != 550 || !se.Permanent() {
 		t.Fatalf("refused recipient: %v", err)
 	}
 	f.Fail("rcpt", 0)

@@ -22,9 +22,9 @@ type SendError struct {
 	Stage string
 	// Code is the SMTP reply code, 0 when there was none (network error).
 	Code int
-	// Temporary is true for 4xx replies and network errors, false for 5xx
-	// replies and configuration errors.
-	Temporary bool
+	// permanent is true for 5xx replies and configuration errors; 4xx
+	// replies and network errors are temporary (package faults reads it).
+	permanent bool
 	// Unconfirmed is true when the connection failed after the message
 	// was written and before the server's answer: the server may or may
 	// not have taken it.
@@ -41,6 +41,10 @@ func (e *SendError) Error() string {
 // Unwrap returns the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
 
+// Permanent reports whether a retry cannot succeed; faults.ClassOf reads
+// it, so that a SendError has the one error vocabulary's class.
+func (e *SendError) Permanent() bool { return e.permanent }
+
 // sendErr classifies err of stage. A TLS failure is reported at stage
 // "tls" wherever it shows: with STARTTLS the handshake runs with the first
 // command after it. It is temporary (the server's certificate may be
@@ -51,12 +55,12 @@ func sendErr(stage string, err error) *SendError {
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		return &SendError{Stage: stage, Code: se.Code, Temporary: se.Code < 500, Err: err}
+		return &SendError{Stage: stage, Code: se.Code, permanent: se.Code >= 500, Err: err}
 	}
 	if errors.Is(err, ErrInvalid) {
-		return &SendError{Stage: stage, Err: err}
+		return &SendError{Stage: stage, permanent: true, Err: err}
 	}
-	return &SendError{Stage: stage, Temporary: true, Err: err}
+	return &SendError{Stage: stage, Err: err}
 }
 
 // Send hands the message raw to srv with the envelope from → to, on a
@@ -188,7 +192,7 @@ func transact(c *smtp.Client, from string, to []string, raw []byte) *SendError {
 		return sendErr("data", err)
 	}
 	if _, err := w.Write(raw); err != nil {
-		return &SendError{Stage: "data", Temporary: true, Err: err}
+		return &SendError{Stage: "data", Err: err}
 	}
 	if err := w.Close(); err != nil {
 		se := sendErr("data", err)

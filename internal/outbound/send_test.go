@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
@@ -44,14 +45,15 @@ func TestSendClassifiesReplies(t *testing.T) {
 		f.Fail(c.stage, c.code)
 		se := send()
 		f.Fail(c.stage, 0)
-		if se == nil || se.Code != c.code || se.Temporary != c.temporary || se.Unconfirmed || se.Stage != c.stage {
+		if se == nil || se.Code != c.code || se.Permanent() == c.temporary || faults.IsPermanent(se) == c.temporary ||
+			se.Unconfirmed || se.Stage != c.stage {
 			t.Errorf("%s %d: got %+v", c.stage, c.code, se)
 		}
 	}
 	f.HangUp(true)
 	se := send()
 	f.HangUp(false)
-	if se == nil || !se.Unconfirmed || !se.Temporary {
+	if se == nil || !se.Unconfirmed || se.Permanent() {
 		t.Errorf("hang-up after the message: got %+v, want temporary and unconfirmed", se)
 	}
 	if got := len(f.Received()); got != 2 {
@@ -61,7 +63,7 @@ func TestSendClassifiesReplies(t *testing.T) {
 		t.Error("the server did not get the built bytes")
 	}
 	srv.Addr = "127.0.0.1:1"
-	if se := send(); se == nil || !se.Temporary || se.Stage != "dial" {
+	if se := send(); se == nil || se.Permanent() || se.Stage != "dial" {
 		t.Errorf("refused connection: %+v", se)
 	}
 }
@@ -86,7 +88,7 @@ func TestSendAuthMechanisms(t *testing.T) {
 		srv.Password, srv.Token = "wrong", "wrong"
 		err := outbound.Send(ctx, srv, "a@caliopen.test", []string{"b@example.org"}, raw)
 		var se *outbound.SendError
-		if !errors.As(err, &se) || se.Temporary || se.Stage != "auth" {
+		if !errors.As(err, &se) || !se.Permanent() || se.Stage != "auth" {
 			t.Errorf("%s with a bad secret: %v, want a permanent auth failure", srv.Auth, err)
 		}
 	}
@@ -165,7 +167,7 @@ func TestSendTLS(t *testing.T) {
 				return
 			}
 			var se *outbound.SendError
-			if !errors.As(err, &se) || se.Stage != c.wantStage || !se.Temporary {
+			if !errors.As(err, &se) || se.Stage != c.wantStage || se.Permanent() {
 				t.Fatalf("err = %v, want a temporary SendError at stage %q", err, c.wantStage)
 			}
 			if n := len(f.Received()); n != 0 {
