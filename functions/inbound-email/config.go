@@ -1,13 +1,10 @@
 package inboundemail
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 
 	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/fnhttp"
 )
 
@@ -29,15 +26,8 @@ type Config struct {
 // reports every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	var cfg Config
-	var errs []error
-	if v := strings.TrimSpace(getenv(EnvMaxRawBytes)); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive number of bytes", EnvMaxRawBytes, v))
-		}
-		cfg.MaxRawBytes = n
-	}
-	return cfg, errors.Join(errs...)
+	err := envconf.PositiveInt64(getenv, EnvMaxRawBytes, &cfg.MaxRawBytes)
+	return cfg, err
 }
 
 // Deps are the function's dependencies.

@@ -1,11 +1,7 @@
 package inboundtwitter
 
 import (
-	"errors"
-	"fmt"
-	"strconv"
-	"strings"
-
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/xinbound"
 )
@@ -32,15 +28,8 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) { return xinbound.New(cfg, 
 // LoadConfig reads Config from the environment, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	var cfg Config
-	var errs []error
-	if v := strings.TrimSpace(getenv(EnvMaxRawBytes)); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive number of bytes", EnvMaxRawBytes, v))
-		}
-		cfg.MaxRawBytes = n
-	}
-	return cfg, errors.Join(errs...)
+	err := envconf.PositiveInt64(getenv, EnvMaxRawBytes, &cfg.MaxRawBytes)
+	return cfg, err
 }
 
 // Build builds inbound-twitter from its environment (LoadConfig, every problem at

@@ -92,13 +92,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if d := strings.ToLower(get(EnvLocalDomain)); d != "" {
 		cfg.HostedDomain = d
 	}
-	switch v := strings.ToLower(get(EnvLocalDelivery)); v {
-	case "", "true", "1", "yes":
-	case "false", "0", "no":
-		cfg.LocalDelivery = false
-	default:
-		errs = append(errs, fmt.Errorf("%s: %q is not true or false", EnvLocalDelivery, v))
-	}
+	errs = append(errs, envconf.Bool(getenv, EnvLocalDelivery, &cfg.LocalDelivery))
 	if err := envconf.Durations(getenv, map[string]*time.Duration{EnvSendLease: &cfg.SendLease, EnvSMTPTimeout: &cfg.SMTPTimeout}); err != nil {
 		errs = append(errs, err)
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caliopen/functions/internal/blob"
@@ -66,13 +64,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.X = x
 	errs := []error{err}
 	for name, dst := range map[string]*int{EnvMaxPages: &cfg.MaxPages, EnvInFlight: &cfg.InFlight} {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				errs = append(errs, fmt.Errorf("%s=%q: want a whole number of at least 1", name, v))
-			}
-			*dst = n
-		}
+		errs = append(errs, envconf.PositiveInt(getenv, name, dst))
 	}
 	for name, dst := range map[string]*time.Duration{EnvProcessTimeout: &cfg.ProcessTimeout, EnvBudget: &cfg.Budget, EnvLease: &cfg.Lease,
 		EnvSendLease: &cfg.SendLease, EnvBaseInterval: &cfg.BaseInterval, EnvMaxInterval: &cfg.MaxInterval} {
