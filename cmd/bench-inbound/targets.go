@@ -124,7 +124,7 @@ func startDovecot(ctx context.Context, scripts, dir string) (map[string]string, 
 // accepted only once inbound-email stored it, then checks the store.
 func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
 	s, err := systemtest.Start(ctx, systemtest.Options{Dir: filepath.Join(tmp, "caliopen"), StoreDSN: o.storeDSN,
-		LMTP: true, OverTCP: true, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		LMTP: true, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, err
 	}
