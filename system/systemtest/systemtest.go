@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -128,6 +129,31 @@ func (s *System) Intercept(name string, h http.Handler) {
 	s.gate.mu.Lock()
 	s.gate.intercept[name] = h
 	s.gate.mu.Unlock()
+}
+
+// Wrap puts w in front of function name: its invocations go to
+// w(the real function), so that a test changes a request or an answer,
+// or puts a fault in the way.
+func (s *System) Wrap(name string, w func(http.Handler) http.Handler) {
+	s.Intercept(name, w(forward{s.gate}))
+}
+
+// forward serves a request through the gate's own transport: the real
+// function.
+type forward struct{ g *gate }
+
+func (f forward) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	res, err := f.g.next.RoundTrip(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer res.Body.Close()
+	for k, v := range res.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(res.StatusCode)
+	_, _ = io.Copy(w, res.Body)
 }
 
 // gate is the connector's transport: it refuses the invocations of the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
@@ -37,5 +38,33 @@ func TestStackInProcessAndOverTCP(t *testing.T) {
 		if n, err := s.CountMessages(context.Background(), userID); err != nil || n != 1 {
 			t.Fatalf("overTCP %v: %d messages stored (%v), want 1", overTCP, n, err)
 		}
+	}
+}
+
+// A function wrapped by the harness still answers through the real one;
+// a fault put in front of it reaches the listener as a temporary failure.
+func TestWrapFunction(t *testing.T) {
+	s := startStackWith(t, systemtest.Options{})
+	userID, _ := addUser(t, s, "alice")
+	var fail atomic.Bool
+	fail.Store(true)
+	s.Wrap(inboundemail.Name, func(real http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if fail.Load() {
+				http.Error(w, `{"error":"unavailable"}`, http.StatusServiceUnavailable)
+				return
+			}
+			real.ServeHTTP(w, r)
+		})
+	})
+	if err := send(t, s.SMTPAddr, []string{"alice@example.test"}, testMail("wrapped", 512)); code(err) != 451 {
+		t.Fatalf("with a fault in front of inbound-email: %v, want 451", err)
+	}
+	fail.Store(false)
+	if err := send(t, s.SMTPAddr, []string{"alice@example.test"}, testMail("wrapped", 512)); err != nil {
+		t.Fatalf("through the real function: %v", err)
+	}
+	if n, err := s.CountMessages(context.Background(), userID); err != nil || n != 1 {
+		t.Fatalf("%d messages stored (%v), want 1", n, err)
 	}
 }
