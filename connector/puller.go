@@ -35,8 +35,8 @@ const (
 // arrives; if none is outstanding, nothing arrives until its heartbeat
 // timer fires (2 × 15 s). nats-server 2.9 delivers a pull request's events
 // in one burst as acks free MaxAckPending room, which makes that race
-// likely: a burst of 20,000 orders stopped after about 9,000 with nothing
-// waiting on the server. A request per batch keeps no count to go wrong.
+// likely under a burst of orders (docs/benchmarks.md, "Publish/subscribe").
+// A request per batch keeps no count to go wrong.
 type puller struct {
 	c     *Connector
 	s     *contract.Subject

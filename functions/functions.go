@@ -103,7 +103,7 @@ func All() []Spec {
 				return nil, err
 			}
 			return smtpdeliver.Build(env.Getenv, smtpdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
-				Keyring: env.Keyring, Tokens: tokens, Logger: env.Logger.With("fn", "smtp-deliver")})
+				Keyring: env.Keyring, Tokens: tokens, Requester: env.Emitter, Logger: env.Logger.With("fn", "smtp-deliver")})
 		}},
 		{Name: "inbound-email", Build: func(env Env) (fnhttp.Core, error) {
 			return inboundemail.Build(env.Getenv, inboundemail.Deps{Store: env.Store, Blobs: env.Blobs,

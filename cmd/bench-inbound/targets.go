@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/system/systemtest"
 )
 
@@ -123,8 +128,11 @@ func startDovecot(ctx context.Context, scripts, dir string) (map[string]string, 
 // benchCaliopen measures the listener over SMTP and LMTP, each mail
 // accepted only once inbound-email stored it, then checks the store.
 func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
+	// smtp-deliver's hosted domain is the users' here: mail between them
+	// goes through process_inbound.
 	s, err := systemtest.Start(ctx, systemtest.Options{Dir: filepath.Join(tmp, "caliopen"), StoreDSN: o.storeDSN,
-		LMTP: true, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		LMTP: true, Env: map[string]string{"CALIOPEN_LOCAL_DOMAIN": "caliopen.example"},
+		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +161,81 @@ func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
 		rows = append(rows, row{name: it.name, mails: o.mails, elapsed: d,
 			checked: fmt.Sprintf("%d messages in the store (%s)", n, s.Store.Dialect())})
 	}
-	return rows, nil
+	local, err := benchLocal(ctx, o, s)
+	if err != nil {
+		return nil, fmt.Errorf("local mail: %w", err)
+	}
+	return append(rows, local), nil
+}
+
+// benchLocal measures mail between two local users: deliver orders on
+// outboundSMTP, -sessions at a time, for drafts of -size bytes, each
+// answered once smtp-deliver stored its sent copy and inbound-email the
+// recipient's message.
+func benchLocal(ctx context.Context, o options, s *systemtest.System) (row, error) {
+	name := fmt.Sprintf("bench%d", time.Now().UnixNano())
+	from, fromIdent, err := s.AddLocalUser(ctx, name+"a", name+"a@caliopen.example")
+	if err != nil {
+		return row{}, err
+	}
+	to, _, err := s.AddLocalUser(ctx, name+"b", name+"b@caliopen.example")
+	if err != nil {
+		return row{}, err
+	}
+	body := strings.Repeat("0123456789abcde\n", o.size/16+1)[:o.size]
+	orders := make([][]byte, o.mails)
+	for i := range orders {
+		m, err := s.Store.CreateDraft(ctx, store.Message{UserID: from, IdentityIDs: []string{fromIdent},
+			Protocol: store.ProtocolEmail, Subject: fmt.Sprint("bench ", i), BodyPlain: body,
+			Participants: []store.Participant{{Type: "From", Address: name + "a@caliopen.example"},
+				{Type: "To", Address: name + "b@caliopen.example"}}})
+		if err != nil {
+			return row{}, err
+		}
+		orders[i], _ = json.Marshal(contract.DeliverOrder{MessageID: m.ID, Order: contract.OrderDeliver, RemoteID: fromIdent, UserID: from})
+	}
+	nc, err := nats.Connect(s.NATSURL)
+	if err != nil {
+		return row{}, err
+	}
+	defer nc.Close()
+	next := make(chan []byte)
+	errs := make(chan error, o.sessions)
+	start := time.Now()
+	for range o.sessions {
+		go func() {
+			for order := range next {
+				rep, err := nc.Request(contract.SubjectOutboundSMTP, order, contract.DeliverDeadline)
+				if err == nil && !bytes.Contains(rep.Data, []byte(`"error":false`)) {
+					err = fmt.Errorf("deliver: %s", rep.Data)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for _, order := range orders {
+		next <- order
+	}
+	close(next)
+	for range o.sessions {
+		if err := <-errs; err != nil {
+			return row{}, err
+		}
+	}
+	elapsed := time.Since(start)
+	n, err := s.CountMessages(ctx, to)
+	if err != nil {
+		return row{}, err
+	}
+	if n != o.mails {
+		return row{}, fmt.Errorf("%d of %d mails stored", n, o.mails)
+	}
+	return row{name: "caliopen smtp-deliver (local user to user)", mails: o.mails, elapsed: elapsed,
+		checked: fmt.Sprintf("%d messages in the store (%s)", n, s.Store.Dialect())}, nil
 }
 
 // waitPort waits until addr accepts connections.

@@ -51,7 +51,11 @@ type env struct {
 	js     jetstream.JetStream
 	srv    *httptest.Server
 	orders chan order
-	acc    *accounts.Service
+	// early holds orders read while waiting for one on another subject:
+	// each subject has its own subscription, so orders published together
+	// on two subjects may arrive in either order.
+	early []order
+	acc   *accounts.Service
 	// logPath is the file the API logs to (os.File writes are safe from
 	// the server's goroutines).
 	logPath string
@@ -326,6 +330,11 @@ func (r response) id(t *testing.T, field string) string {
 // nextOrder waits for the next order on NATS.
 func (e *env) nextOrder() order {
 	e.t.Helper()
+	if len(e.early) > 0 {
+		o := e.early[0]
+		e.early = e.early[1:]
+		return o
+	}
 	select {
 	case o := <-e.orders:
 		return o
@@ -335,9 +344,38 @@ func (e *env) nextOrder() order {
 	return order{}
 }
 
+// orderOn returns the next order on subject; orders on other subjects that
+// arrive first are kept, in their order, for the next calls.
+func (e *env) orderOn(subject string) order {
+	e.t.Helper()
+	for i, o := range e.early {
+		if o.subject == subject {
+			e.early = append(e.early[:i:i], e.early[i+1:]...)
+			return o
+		}
+	}
+	deadline := time.After(3 * time.Second)
+	for {
+		select {
+		case o := <-e.orders:
+			if o.subject == subject {
+				return o
+			}
+			e.early = append(e.early, o)
+		case <-deadline:
+			e.t.Fatalf("no order on %s (others pending: %d)", subject, len(e.early))
+			return order{}
+		}
+	}
+}
+
 // noOrder checks that no order arrives for a moment.
 func (e *env) noOrder() {
 	e.t.Helper()
+	for _, o := range e.early {
+		e.t.Errorf("unexpected order on %s: %s", o.subject, o.data)
+	}
+	e.early = nil
 	select {
 	case o := <-e.orders:
 		e.t.Errorf("unexpected order on %s: %s", o.subject, o.data)
@@ -368,7 +406,7 @@ func golden(t *testing.T, file string, values map[string]string) string {
 // bytes of the golden payload file filled with values.
 func (e *env) wantOrder(subject, file string, values map[string]string) order {
 	e.t.Helper()
-	o := e.nextOrder()
+	o := e.orderOn(subject)
 	want := golden(e.t, file, values)
 	if o.subject != subject || o.data != want {
 		e.t.Errorf("order on %s: %s\nwant on %s: %s", o.subject, o.data, subject, want)

@@ -25,10 +25,11 @@ var rejectedCodes = map[string]bool{
 // error means processed; the reply's MessageID is set when the message is
 // new to the user (not a duplicate, not rejected). The raw message's
 // record is left to inbound-email, which writes it in the message's
-// transaction (the key follows from the id): a write of its own cost a
-// tenth of the sync's CPU on SQLite. It is not marked delivered: the
-// identity's cursor records what was processed. A message rejected for
-// good counts as processed too: the reply then carries only its Error code.
+// transaction (the key follows from the id), so that it costs no store
+// write of its own (docs/benchmarks.md, "IMAP sync"). It is not marked
+// delivered: the identity's cursor records what was processed. A message
+// rejected for good counts as processed too: the reply then carries only
+// its Error code.
 func (f *fetcher) importOne(ctx context.Context, ident store.Identity, raw []byte, log *slog.Logger) (contract.InboundReply, error) {
 	id := store.RawID(raw)
 	if err := f.deps.Blobs.Put(ctx, store.RawKey(id), bytes.NewReader(raw), int64(len(raw))); err != nil {

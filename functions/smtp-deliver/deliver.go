@@ -15,6 +15,7 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/processinbound"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -27,7 +28,6 @@ type Store interface {
 	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a store.SendAttempt) (store.Message, error)
 	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
 	MarkSendFailed(ctx context.Context, userID, id, reason string) error
-	PutInbound(ctx context.Context, m store.Message) (store.Message, bool, error)
 }
 
 // Opener opens sealed credentials; *secrets.Keyring is one.
@@ -39,11 +39,14 @@ type Opener interface {
 type SendFunc func(ctx context.Context, srv outbound.Server, from string, to []string, raw []byte) error
 
 // Deps are smtp-deliver's dependencies. Store, Blobs, Keyring and Logger
-// are required.
+// are required, and Requester with Config.LocalDelivery.
 type Deps struct {
 	Store   Store
 	Blobs   blob.Store
 	Keyring Opener
+	// Requester sends process_inbound for hosted recipients
+	// (*emit.Emitter).
+	Requester processinbound.Requester
 	// Tokens renews expired OAuth2 access tokens of remote identities
 	// before sending; nil renews nothing.
 	Tokens oauth2creds.Freshener
@@ -78,6 +81,9 @@ func newDeliverer(cfg Config, deps Deps) (*deliverer, error) {
 	}
 	if deps.Store == nil || deps.Blobs == nil || deps.Keyring == nil || deps.Logger == nil {
 		return nil, errors.New("smtp-deliver: store, blobs, keyring and logger are required")
+	}
+	if cfg.LocalDelivery && deps.Requester == nil {
+		return nil, errors.New("smtp-deliver: local delivery needs a requester (NATS)")
 	}
 	if deps.Send == nil {
 		// Connections to the relay (and to the remote accounts' servers)
@@ -131,7 +137,11 @@ func (d *deliverer) deliver(ctx context.Context, userID, id string, log *slog.Lo
 		}
 		if stored {
 			log.Warn("finishing a send that an earlier attempt may have handed off", "outcome", "recovered")
-			return d.finish(ctx, m, mark, true, log)
+			hosted, err := d.hostedOf(ctx, m)
+			if err != nil {
+				return "", err // the draft stays sending: a retry after the lease looks again
+			}
+			return d.finish(ctx, m, mark, hosted, true, log)
 		}
 		log.Info("sending a draft that an earlier attempt left before storing its copy", "outcome", "taken_over")
 	}
@@ -154,7 +164,7 @@ func (d *deliverer) notTaken(ctx context.Context, userID, id string, err error, 
 		return "", storeErr("load message "+id, gerr, "unknown_message")
 	case m.SendState == store.SendSent:
 		log.Info("already sent", "outcome", "duplicate")
-		return sentText(id), d.localCopies(ctx, m, log)
+		return sentText(id), nil
 	case m.SendState == store.SendSending:
 		return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("message %s is being sent by another attempt", id)),
 			"send_in_progress")
@@ -201,22 +211,42 @@ func (d *deliverer) send(ctx context.Context, m store.Message, a store.SendAttem
 			}
 		}
 	}
-	return d.finish(ctx, m, mark, len(rcpts.local) > 0, log)
+	return d.finish(ctx, m, mark, rcpts.hosted, len(rcpts.remote) > 0, log)
 }
 
-// finish marks draft m sent with the copy mark names (writing the copy's
-// record) and stores the hosted recipients' copies (when hosted says there
-// may be some).
-func (d *deliverer) finish(ctx context.Context, m store.Message, mark marker, hosted bool, log *slog.Logger) (string, error) {
-	sent, err := d.deps.Store.MarkSent(ctx, m.UserID, m.ID, mark.info())
-	if err != nil {
+// finish has the hosted recipients receive the sent copy mark names, then
+// marks draft m sent with that copy (writing the copy's record).
+// handedOff says whether the copy went (or may have gone) to a server.
+//
+// A hosted recipient that may get the mail on a retry (inbound-email not
+// answering, a temporary refusal) leaves the draft sending with its
+// attempt: a retry after the lease finishes the send with the same copy,
+// and the recipients that have it find it a duplicate. Hosted recipients
+// refusing it for good fail the send with inbound-email's code; the draft
+// is marked sent all the same when the mail went elsewhere too, failed
+// otherwise.
+func (d *deliverer) finish(ctx context.Context, m store.Message, mark marker, hosted []store.Identity, handedOff bool,
+	log *slog.Logger) (string, error) {
+	var refused error
+	if rcpts := targets(m.UserID, hosted); len(rcpts) > 0 {
+		n, err := d.receiveHosted(ctx, mark, rcpts, log)
+		switch {
+		case err != nil && !faults.IsPermanent(err):
+			log.Warn("hosted recipients missing; the draft stays sending until its lease ends", "outcome", "temporary")
+			return "", err
+		case err != nil && n == 0 && !handedOff:
+			defer d.dropCopy(ctx, mark, log)
+			return "", d.release(ctx, m, err, log)
+		}
+		refused = err
+	}
+	if _, err := d.deps.Store.MarkSent(ctx, m.UserID, m.ID, mark.info()); err != nil {
 		return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("mark message %s sent (it was handed off; a retry finishes it): %w",
 			m.ID, err)), "store_unavailable")
 	}
-	if hosted {
-		if err := d.localCopies(ctx, sent, log); err != nil {
-			return "", err
-		}
+	if refused != nil {
+		log.Warn("sent, but refused by hosted recipients", "outcome", "partly_refused")
+		return "", refused
 	}
 	log.Info("sent", "outcome", "sent")
 	return sentText(m.ID), nil

@@ -189,31 +189,46 @@ func TestDeliverRelayErrors(t *testing.T) {
 	}
 }
 
-func TestDeliverLocalRecipientsWithoutRelay(t *testing.T) {
+// TestDeliverHostedRecipientsNotAnswered: nothing serves inboundSMTP, so
+// the hosted recipient cannot receive the mail. The send answers
+// temporary local_delivery_failed and the draft stays sending with its
+// attempt: the relay got the other recipient's copy once, the hosted
+// recipients' raw message was stored once, and neither is repeated by the
+// retry after the lease, which fails the same way. Without a relay, mail
+// to another address fails with no_relay.
+func TestDeliverHostedRecipientsNotAnswered(t *testing.T) {
 	f := outboundtest.StartFakeSMTP(t)
-	h := newHarness(t, testConfig(f.Addr))
+	cfg := testConfig(f.Addr)
+	cfg.SMTPTimeout, cfg.SendLease = time.Second, 1500*time.Millisecond
+	h := newHarness(t, cfg)
 	m := h.draft(h.alice, "bob@caliopen.test", "Cc:ext@example.org")
-	h.ok(h.deliver(h.alice.UserID, m.ID))
-	h.ok(h.deliver(h.alice.UserID, m.ID))
+	for i := range 2 {
+		if i > 0 {
+			if a := h.deliver(h.alice.UserID, m.ID); a.code != "send_in_progress" {
+				t.Errorf("retry under the lease: %+v, want send_in_progress", a)
+			}
+			time.Sleep(cfg.SendLease + 50*time.Millisecond)
+		}
+		a := h.deliver(h.alice.UserID, m.ID)
+		if a.code != "local_delivery_failed" || a.status != http.StatusServiceUnavailable || !a.reply.Error {
+			t.Fatalf("attempt %d: %+v, want 503 local_delivery_failed", i+1, a)
+		}
+		if got := h.message(h.alice.UserID, m.ID); got.SendState != store.SendSending || !got.IsDraft {
+			t.Fatalf("attempt %d: draft %v state %q, want a draft still sending", i+1, got.IsDraft, got.SendState)
+		}
+	}
 	got := f.Received()
 	if len(got) != 1 || strings.Join(got[0].To, " ") != "ext@example.org" {
-		t.Fatalf("relay got %+v, want only ext@example.org", got)
+		t.Fatalf("relay got %+v, want one mail for ext@example.org only", got)
 	}
-	sent := h.message(h.alice.UserID, m.ID)
-	inbox, _, err := h.st.ListMessages(context.Background(), h.bob.UserID, store.MessageFilter{}, store.Page{})
-	if err != nil {
-		t.Fatal(err)
+	if n := h.blobCount("raw"); n != 1 {
+		t.Errorf("%d raw messages stored for the hosted recipients, want 1", n)
 	}
-	if len(inbox) != 1 || inbox[0].External.MessageID != sent.External.MessageID || !inbox[0].IsReceived ||
-		inbox[0].RawMsgID != sent.RawMsgID || inbox[0].IdentityIDs[0] != h.bob.ID {
-		t.Fatalf("bob's mailbox: %+v", inbox)
+	if n := h.sentCopies(); n != 1 {
+		t.Errorf("%d sent copies, want 1", n)
 	}
 
-	// Only hosted recipients and no relay at all: delivered; another
-	// address: no_relay, permanent.
 	h2 := newHarness(t, testConfig(""))
-	m2 := h2.draft(h2.alice, "bob@caliopen.test")
-	h2.ok(h2.deliver(h2.alice.UserID, m2.ID))
 	m3 := h2.draft(h2.alice, "ext@example.org")
 	if a := h2.deliver(h2.alice.UserID, m3.ID); a.code != "no_relay" || a.status != http.StatusUnprocessableEntity {
 		t.Errorf("no relay: %+v", a)

@@ -16,14 +16,19 @@ import (
 
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/natsembed/natstest"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
 
 // harness is smtp-deliver behind the shared HTTP adapter, on a SQLite
-// store, a blob directory and a keyring, with user alice (local identity
-// alice@caliopen.test) and user bob (local identity bob@caliopen.test).
+// store, a blob directory, a keyring and an embedded NATS server where
+// nothing serves inboundSMTP (inbound-email does not answer; the hosted
+// recipients' path with inbound-email is tested in systest/listenertest),
+// with user alice (local identity alice@caliopen.test) and user bob
+// (local identity bob@caliopen.test).
 type harness struct {
 	t       *testing.T
 	st      *store.SQL
@@ -63,9 +68,14 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, nc := natstest.Start(t)
+	em, err := emit.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := &harness{t: t, st: st, blobs: blobs, blobDir: filepath.Join(dir, "blobs"), ring: ring, logBuf: &bytes.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: h.logBuf}, nil))
-	if h.d, err = newDeliverer(cfg, Deps{Store: st, Blobs: blobs, Keyring: ring, Logger: logger}); err != nil {
+	if h.d, err = newDeliverer(cfg, Deps{Store: st, Blobs: blobs, Keyring: ring, Requester: em, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	h.h = fnhttp.New(fnhttp.Config{Function: "smtp-deliver"}, contract.Caliopen(), h.d.core, logger)
@@ -177,9 +187,12 @@ func (h *harness) checkSent(m store.Message) {
 }
 
 // sentCopies counts the sent copies in the blob store.
-func (h *harness) sentCopies() int {
+func (h *harness) sentCopies() int { return h.blobCount("sent") }
+
+// blobCount counts the blobs under a folder of the blob store.
+func (h *harness) blobCount(folder string) int {
 	h.t.Helper()
-	entries, err := os.ReadDir(filepath.Join(h.blobDir, "sent"))
+	entries, err := os.ReadDir(filepath.Join(h.blobDir, folder))
 	if err != nil && !os.IsNotExist(err) {
 		h.t.Fatal(err)
 	}

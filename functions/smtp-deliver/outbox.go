@@ -1,10 +1,10 @@
 package smtpdeliver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/mail"
 	"strings"
 	"time"
@@ -21,6 +21,8 @@ type marker struct {
 	Date      time.Time
 	// raw is the sent copy's record; MarkSent writes it.
 	raw *store.RawMessage
+	// data are the sent copy's bytes.
+	data []byte
 }
 
 // info is what the store records of mk.
@@ -38,7 +40,7 @@ func (d *deliverer) storeCopy(ctx context.Context, a store.SendAttempt, b outbou
 	if err := d.deps.Blobs.Put(ctx, key, bytes.NewReader(b.Raw), int64(len(b.Raw))); err != nil {
 		return marker{}, blobErr("store the sent copy", err)
 	}
-	return marker{RawMsgID: a.RawMsgID, MessageID: b.MessageID, Date: a.Date,
+	return marker{RawMsgID: a.RawMsgID, MessageID: b.MessageID, Date: a.Date, data: b.Raw,
 		raw: &store.RawMessage{ID: a.RawMsgID, BlobKey: key, Size: int64(len(b.Raw)), Delivered: true}}, nil
 }
 
@@ -58,11 +60,15 @@ func (d *deliverer) storedCopy(ctx context.Context, a store.SendAttempt) (marker
 		return marker{}, false, blobErr("read an earlier attempt's sent copy", err)
 	}
 	defer rc.Close()
-	msg, err := mail.ReadMessage(bufio.NewReader(rc))
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return marker{}, false, blobErr("read an earlier attempt's sent copy", err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	if err != nil {
 		return marker{}, false, blobErr("read an earlier attempt's sent copy", err)
 	}
 	id := strings.Trim(strings.TrimSpace(msg.Header.Get("Message-ID")), "<>")
-	return marker{RawMsgID: a.RawMsgID, MessageID: id, Date: a.Date,
+	return marker{RawMsgID: a.RawMsgID, MessageID: id, Date: a.Date, data: data,
 		raw: &store.RawMessage{ID: a.RawMsgID, BlobKey: key, Size: info.Size, Delivered: true}}, true, nil
 }

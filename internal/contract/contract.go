@@ -7,8 +7,11 @@
 // the documentation table.
 //
 // Decoding an order never panics and never guesses: bad JSON, an unknown
-// order, a missing field or a field of the wrong type each give a
-// *ValidationError that names the problem.
+// order, a missing field, a field of the wrong type or a field given twice
+// with different values each give a *ValidationError that names the
+// problem. Decoding also accepts the names the original Caliopen code
+// really sent for some orders and fields (Order.Aliases, Field.Aliases) and
+// turns them into the seed's, so that what is emitted stays the seed's form.
 package contract
 
 import (
@@ -50,6 +53,12 @@ const (
 type Field struct {
 	Name string
 	Kind FieldKind
+	// Aliases are the other keys the field arrives under: the ones the
+	// original Caliopen code really sent (caliopen-original.md §0, §1.2, §2).
+	// Decoding accepts them; encoding writes Name only.
+	Aliases []string
+
+	slots []int // the probe's fields for Name then each alias
 }
 
 // Payload is one payload type: its Go type name and its fields in seed order.
@@ -96,6 +105,10 @@ type Order struct {
 	// Extra marks an order the seed emits but no seed handler handles
 	// (design §2: we handle it anyway).
 	Extra bool
+	// Aliases are the names the original Caliopen code gave the order on
+	// the wire (process_raw for process_inbound). Decoding accepts them and
+	// gives the order its seed name.
+	Aliases []string
 }
 
 // Subject is one NATS subject of the contract.
@@ -117,6 +130,21 @@ func (s *Subject) Order(name string) (*Order, bool) {
 	for i := range s.Orders {
 		if s.Orders[i].Name == name {
 			return &s.Orders[i], true
+		}
+	}
+	return nil, false
+}
+
+// orderNamed returns the order whose name or alias is name.
+func (s *Subject) orderNamed(name string) (*Order, bool) {
+	if o, ok := s.Order(name); ok {
+		return o, true
+	}
+	for i := range s.Orders {
+		for _, a := range s.Orders[i].Aliases {
+			if a == name {
+				return &s.Orders[i], true
+			}
 		}
 	}
 	return nil, false
@@ -214,7 +242,9 @@ func (c *Contract) SubjectsOf(function string) []*Subject {
 	return out
 }
 
-func payload(name string, v any, kinds map[string]FieldKind) *Payload {
+// payload describes the Go type of v: one field per JSON tag, of the kind
+// kinds names (string by default), accepted also under aliases[tag].
+func payload(name string, v any, kinds map[string]FieldKind, aliases map[string][]string) *Payload {
 	t := reflect.TypeOf(v)
 	p := &Payload{Name: name, goType: t}
 	for i := 0; i < t.NumField(); i++ {
@@ -229,7 +259,7 @@ func payload(name string, v any, kinds map[string]FieldKind) *Payload {
 		if kk, ok := kinds[tag]; ok {
 			k = kk
 		}
-		p.Fields = append(p.Fields, Field{Name: tag, Kind: k})
+		p.Fields = append(p.Fields, Field{Name: tag, Kind: k, Aliases: aliases[tag]})
 	}
 	return p
 }

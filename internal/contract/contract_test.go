@@ -111,7 +111,8 @@ func TestDecode(t *testing.T) {
 		code, field, order  string
 	}{
 		{"deliver ok", "outboundSMTP", `{"message_id":"m","order":"deliver","remote_id":"i","user_id":"u"}`, "", "", "deliver"},
-		{"unknown fields ignored", "outboundSMTP", `{"message_id":"m","order":"deliver","remote_id":"i","user_id":"u","identity_id":"x"}`, "", "", "deliver"},
+		{"unknown fields ignored", "outboundSMTP", `{"message_id":"m","order":"deliver","remote_id":"i","user_id":"u","login":"x"}`, "", "", "deliver"},
+		{"alias that disagrees", "outboundSMTP", `{"message_id":"m","order":"deliver","remote_id":"i","user_id":"u","identity_id":"x"}`, CodeInvalidField, "remote_id", "deliver"},
 		{"sync without message_id on twitter_dm", "twitter_dm", `{"order":"sync","remote_id":"i","user_id":"u"}`, "", "", "sync"},
 		{"deliver needs message_id on twitter_dm", "twitter_dm", `{"order":"deliver","remote_id":"i","user_id":"u"}`, CodeMissingField, "message_id", "deliver"},
 		{"update_interval string minutes", "identitiesWorker", `{"identity_id":"i","order":"update_interval","poll_intervall":"15","protocol":"imap","user_id":"u"}`, "", "", "update_interval"},
@@ -204,8 +205,39 @@ func TestTable(t *testing.T) {
 			}
 		}
 	}
+	// An alias names nothing else: no other field of its payload, no other
+	// order of its subject.
+	for _, p := range c.Payloads {
+		var names [][]string
+		for _, f := range p.Fields {
+			names = append(names, append([]string{f.Name}, f.Aliases...))
+		}
+		namesOnce(t, p.Name, names)
+	}
+	for _, s := range c.Subjects {
+		var names [][]string
+		for _, o := range s.Orders {
+			names = append(names, append([]string{o.Name}, o.Aliases...))
+		}
+		namesOnce(t, s.Name, names)
+	}
 	if s, _ := c.Subject("twitter_dm"); s.Mode() != "mixed" || !s.HasPublishes() || !s.HasRequests() {
 		t.Error("twitter_dm must mix publish/subscribe and request/reply")
+	}
+}
+
+// namesOnce fails when one name stands for two entries of where; each entry
+// is its seed name followed by its aliases.
+func namesOnce(t *testing.T, where string, entries [][]string) {
+	t.Helper()
+	seen := map[string]string{}
+	for _, e := range entries {
+		for _, n := range e {
+			if other, dup := seen[n]; dup {
+				t.Errorf("%s: %s names both %s and %s", where, n, other, e[0])
+			}
+			seen[n] = e[0]
+		}
 	}
 }
 
@@ -226,7 +258,7 @@ func TestDocTable(t *testing.T) {
 	}
 }
 
-const docHeader = "# The NATS contract\n\nGenerated from `internal/contract` by `go run ./cmd/contract` (checked by `go test ./internal/contract`).\nRequired fields must be present and non-empty; unknown fields are ignored.\n\n"
+const docHeader = "# The NATS contract\n\nGenerated from `internal/contract` by `go run ./cmd/contract` (checked by `go test ./internal/contract`).\nRequired fields must be present and non-empty (minutes above 0); unknown fields are ignored.\n\n"
 
 func FuzzDecode(f *testing.F) {
 	c := Caliopen()
@@ -239,6 +271,10 @@ func FuzzDecode(f *testing.F) {
 		f.Add("identitiesWorker", []byte(s))
 		f.Add("twitter_dm", []byte(s))
 	}
+	// The original Caliopen's forms, each on its subject.
+	for name, b := range originalFiles(f) {
+		f.Add(originalSubject(name), b)
+	}
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
 		req, err := c.Decode(subject, data)
 		if err != nil {
@@ -248,13 +284,18 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		// A payload that validates re-encodes to JSON that validates again.
+		// A payload that validates, whatever keys it came under, re-encodes
+		// in the seed's form to JSON that decodes to the same request.
 		b, err := json.Marshal(req.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Decode(subject, b); err != nil {
+		again, err := c.Decode(subject, b)
+		if err != nil {
 			t.Fatalf("re-encoded %s does not validate: %v", b, err)
+		}
+		if again.Order != req.Order || !reflect.DeepEqual(again.Payload, req.Payload) {
+			t.Fatalf("re-encoded %s decodes to %s %#v, want %s %#v", b, again.Order.Name, again.Payload, req.Order.Name, req.Payload)
 		}
 	})
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error codes. They are stable: they appear in inbound error replies, in the
@@ -24,8 +26,11 @@ type ValidationError struct {
 	Code    string
 	Subject string
 	Order   string // empty when the order is unknown or unreadable
-	Field   string // the missing or malformed field, if any
-	Detail  string
+	Field   string // the missing or malformed field, if any (the key as sent when malformed)
+	// Conflict names the two keys, when a field was given under both (its
+	// seed name and an alias, or two aliases) with different values.
+	Conflict []string
+	Detail   string
 }
 
 func (e *ValidationError) Error() string {
@@ -40,6 +45,10 @@ func (e *ValidationError) Error() string {
 	case CodeMissingField:
 		fmt.Fprintf(&b, "missing field %q in order %q on %s", e.Field, e.Order, e.Subject)
 	case CodeInvalidField:
+		if e.Conflict != nil {
+			b.WriteString(e.conflict())
+			break
+		}
 		fmt.Fprintf(&b, "malformed field %q in order %q on %s: %s", e.Field, e.Order, e.Subject, e.Detail)
 	default:
 		fmt.Fprintf(&b, "%s on %s: %s", e.Code, e.Subject, e.Detail)
@@ -55,6 +64,9 @@ func (e *ValidationError) Public() string {
 	case CodeUnknownOrder:
 		return fmt.Sprintf("unknown order on %s (%s)", e.Subject, e.Detail)
 	case CodeInvalidField:
+		if e.Conflict != nil {
+			return e.conflict()
+		}
 		msg := fmt.Sprintf("malformed field %q in order %q on %s", e.Field, e.Order, e.Subject)
 		if want, _, _ := strings.Cut(e.Detail, ", got "); strings.HasPrefix(want, "want ") {
 			msg += ": " + want
@@ -62,6 +74,12 @@ func (e *ValidationError) Public() string {
 		return msg
 	}
 	return e.Error()
+}
+
+// conflict words a field given twice with different values; it names the
+// keys, never the values.
+func (e *ValidationError) conflict() string {
+	return fmt.Sprintf("conflicting values for field %q in order %q on %s: given as %q and as %q", e.Field, e.Order, e.Subject, e.Conflict[0], e.Conflict[1])
 }
 
 // Permanent marks validation errors as not worth retrying.
@@ -86,8 +104,17 @@ func (c *Contract) Decode(subject string, data []byte) (*Request, error) {
 }
 
 // Decode validates data as an order on the subject and decodes it. It reads
-// the JSON once, into a probe holding the raw value of every field the
-// contract knows; field names match case-insensitively, as encoding/json does.
+// the JSON once, into a probe holding the raw value of every key the
+// contract knows, seed names and aliases; other keys match
+// case-insensitively, as encoding/json does.
+//
+// A field may arrive under its seed name or one of its aliases (the original
+// Caliopen's keys), and an order under its name or one of its aliases: the
+// request holds the seed's order and the seed's payload either way, so what
+// is emitted from it is the seed's form. Absent, null, "" and 0 minutes all
+// mean not given. A field given under two keys with different values is
+// refused (CodeInvalidField, naming both keys): no rule could say which one
+// the sender meant.
 func (s *Subject) Decode(data []byte) (*Request, error) {
 	fail := func(code, order, field, detail string) error {
 		return &ValidationError{Code: code, Subject: s.Name, Order: order, Field: field, Detail: detail}
@@ -107,75 +134,102 @@ func (s *Subject) Decode(data []byte) (*Request, error) {
 	if err := json.Unmarshal(data, pr.ptr); err != nil {
 		return nil, fail(CodeInvalidJSON, "", "", jsonProblem(err))
 	}
-	rawOrder := pr.raw("order")
-	if len(rawOrder) == 0 {
+	name, given, err := pr.value(&s.probe.order, s.Name, "")
+	if err != nil {
+		return nil, err
+	}
+	if !given {
 		return nil, fail(CodeMissingField, "", "order", "")
 	}
-	name, ok := unquote(rawOrder)
+	o, ok := s.orderNamed(name.str)
 	if !ok {
-		return nil, fail(CodeInvalidField, "", "order", "want a string, got "+jsonKind(rawOrder))
+		return nil, fail(CodeUnknownOrder, name.str, "", "want one of "+strings.Join(s.OrderNames(), ", "))
 	}
-	if name == "" {
-		return nil, fail(CodeMissingField, "", "order", "")
-	}
-	o, ok := s.Order(name)
-	if !ok {
-		return nil, fail(CodeUnknownOrder, name, "", "want one of "+strings.Join(s.OrderNames(), ", "))
-	}
-	// Type-check every known field that is present, in payload order, so the
+	// Type-check every known field that is given, in payload order, so the
 	// first problem named is stable, and fill the typed payload.
 	v := reflect.New(o.Payload.goType)
-	for i, f := range o.Payload.Fields {
-		raw := pr.raw(f.Name)
-		if len(raw) == 0 || string(raw) == "null" {
+	var present uint64
+	for i := range o.Payload.Fields {
+		f := &o.Payload.Fields[i]
+		val, given, err := pr.value(f, s.Name, o.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !given {
 			continue
 		}
-		switch f.Kind {
-		case KindString:
-			str, ok := unquote(raw)
-			if !ok {
-				return nil, fail(CodeInvalidField, name, f.Name, "want a string, got "+jsonKind(raw))
-			}
-			v.Elem().Field(i).SetString(str)
-		case KindMinutes:
-			n, err := parseMinutes(raw)
-			if err != nil {
-				return nil, fail(CodeInvalidField, name, f.Name, err.Error())
-			}
-			v.Elem().Field(i).SetInt(int64(n))
+		present |= 1 << i
+		switch {
+		case f.Name == "order":
+			v.Elem().Field(i).SetString(o.Name)
+		case f.Kind == KindMinutes:
+			v.Elem().Field(i).SetInt(int64(val.n))
+		default:
+			v.Elem().Field(i).SetString(val.str)
 		}
 	}
 	for _, req := range o.Required {
-		raw := pr.raw(req)
-		if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
-			return nil, fail(CodeMissingField, name, req, "")
+		if i := o.Payload.index(req); i < 0 || present&(1<<i) == 0 {
+			return nil, fail(CodeMissingField, o.Name, req, "")
 		}
 	}
 	return &Request{Subject: s, Order: o, Payload: v.Interface()}, nil
 }
 
-// probeType is a struct type with one json.RawMessage field per field name
-// of the contract, built once from the table.
+// index is the position of the named field in the payload, or -1.
+func (p *Payload) index(name string) int {
+	for i := range p.Fields {
+		if p.Fields[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// probeType is a struct type with one json.RawMessage field per key the
+// contract knows (every field's name and aliases), built once from the
+// table. It sets each Field's slots, and describes the order key.
 type probeType struct {
 	typ   reflect.Type
-	index map[string]int
+	order Field // "order" and the aliases any payload gives it
 }
 
 func newProbeType(payloads []*Payload) *probeType {
-	p := &probeType{index: map[string]int{}}
+	p := &probeType{order: Field{Name: "order", Kind: KindString}}
 	var fields []reflect.StructField
-	for _, pl := range payloads {
-		for _, f := range pl.Fields {
-			if _, ok := p.index[f.Name]; ok {
-				continue
-			}
-			p.index[f.Name] = len(fields)
-			fields = append(fields, reflect.StructField{
-				Name: fmt.Sprintf("F%d", len(fields)),
-				Type: reflect.TypeFor[json.RawMessage](),
-				Tag:  reflect.StructTag(`json:"` + f.Name + `"`),
-			})
+	index := map[string]int{}
+	slot := func(name string) int {
+		if i, ok := index[name]; ok {
+			return i
 		}
+		i := len(fields)
+		index[name] = i
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("F%d", i),
+			Type: reflect.TypeFor[json.RawMessage](),
+			Tag:  reflect.StructTag(`json:"` + name + `"`),
+		})
+		return i
+	}
+	for _, pl := range payloads {
+		for i := range pl.Fields {
+			f := &pl.Fields[i]
+			f.slots = []int{slot(f.Name)}
+			for _, a := range f.Aliases {
+				f.slots = append(f.slots, slot(a))
+			}
+			if f.Name == "order" {
+				for _, a := range f.Aliases {
+					if !slices.Contains(p.order.Aliases, a) {
+						p.order.Aliases = append(p.order.Aliases, a)
+					}
+				}
+			}
+		}
+	}
+	p.order.slots = []int{slot("order")}
+	for _, a := range p.order.Aliases {
+		p.order.slots = append(p.order.slots, slot(a))
 	}
 	p.typ = reflect.StructOf(fields)
 	return p
@@ -192,12 +246,53 @@ func (p *probeType) new() probe {
 	return probe{t: p, v: v.Elem(), ptr: v.Interface()}
 }
 
-func (p probe) raw(name string) json.RawMessage {
-	i, ok := p.t.index[name]
-	if !ok {
-		return nil
+// fieldValue is a field's decoded value: str for a string, n for minutes.
+type fieldValue struct {
+	str string
+	n   int
+}
+
+// value decodes field f from whichever of its keys are given. It fails when
+// a given key holds a value of the wrong type, or when two keys hold
+// different values.
+func (p probe) value(f *Field, subject, order string) (val fieldValue, given bool, err error) {
+	var from string
+	for j, slot := range f.slots {
+		raw := json.RawMessage(p.v.Field(slot).Bytes())
+		if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
+			continue
+		}
+		key := f.Name
+		if j > 0 {
+			key = f.Aliases[j-1]
+		}
+		var got fieldValue
+		switch f.Kind {
+		case KindString:
+			str, ok := unquote(raw)
+			if !ok {
+				return val, false, &ValidationError{Code: CodeInvalidField, Subject: subject, Order: order, Field: key, Detail: "want a string, got " + jsonKind(raw)}
+			}
+			got.str = str
+		case KindMinutes:
+			n, err := parseMinutes(raw)
+			if err != nil {
+				return val, false, &ValidationError{Code: CodeInvalidField, Subject: subject, Order: order, Field: key, Detail: err.Error()}
+			}
+			if n == 0 {
+				continue // encoded, 0 is omitted: it means not given
+			}
+			got.n = n
+		}
+		if !given {
+			val, given, from = got, true, key
+			continue
+		}
+		if got != val {
+			return val, false, &ValidationError{Code: CodeInvalidField, Subject: subject, Order: order, Field: f.Name, Conflict: []string{from, key}}
+		}
 	}
-	return p.v.Field(i).Bytes()
+	return val, given, nil
 }
 
 // unquote decodes a JSON string; ok is false when raw is not one.
@@ -205,7 +300,10 @@ func unquote(raw json.RawMessage) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
-	if bytes.IndexByte(raw, '\\') < 0 {
+	// Without escapes the bytes are the string, when they are valid UTF-8;
+	// otherwise encoding/json decodes it (invalid bytes become U+FFFD, as
+	// they do when the payload is encoded again).
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return string(raw[1 : len(raw)-1]), true
 	}
 	var s string

@@ -41,6 +41,14 @@ const (
 	OrderDeleteKey      = "delete_key"
 )
 
+// The original Caliopen's names of seed orders (caliopen-original.md §0):
+// accepted when decoding, never emitted.
+const (
+	OrderProcessRaw = "process_raw" // process_inbound
+	OrderAdd        = "add"         // add_identity
+	OrderDelete     = "delete"      // delete_identity
+)
+
 // Requester deadlines of the original (caliopen-original.md §1.1).
 const (
 	DeliverDeadline = 30 * time.Second
@@ -49,11 +57,34 @@ const (
 
 // Caliopen returns the contract of the seed. Each call builds a fresh value.
 func Caliopen() *Contract {
-	deliver := payload("DeliverOrder", DeliverOrder{}, nil)
-	remote := payload("RemoteOrder", RemoteOrder{}, nil)
-	contact := payload("ContactOrder", ContactOrder{}, nil)
-	key := payload("KeyOrder", KeyOrder{}, nil)
-	identity := payload("IdentityOrder", IdentityOrder{}, map[string]FieldKind{"poll_intervall": KindMinutes})
+	// The keys the original Caliopen code sent in place of the seed's
+	// (caliopen-original.md §0, §1.2, §2; the byte forms are in
+	// testdata/original). Its orders to brokers and workers name the
+	// identity identity_id (BrokerOrder, IMAPorder), or carried Go's own field
+	// names when their structs had no JSON tags (IMAPorder and
+	// RemoteIDNatsMessage until late January 2019); its update_interval
+	// carried the interval in order_param. "Order" and "Protocol" would match
+	// case-insensitively anyway; listing them lets a body that also holds
+	// "order" or "protocol" with another value be refused rather than
+	// decided by key order.
+	order := map[string][]string{"order": {"Order"}}
+	remoteAliases := map[string][]string{
+		"order":     {"Order"},
+		"remote_id": {"identity_id", "IdentityId", "RemoteId"},
+		"user_id":   {"UserId"},
+	}
+	identityAliases := map[string][]string{
+		"identity_id":    {"IdentityId"},
+		"order":          {"Order"},
+		"poll_intervall": {"order_param", "OrderParam", "PollInterval"},
+		"protocol":       {"Protocol"},
+		"user_id":        {"UserId"},
+	}
+	deliver := payload("DeliverOrder", DeliverOrder{}, nil, remoteAliases)
+	remote := payload("RemoteOrder", RemoteOrder{}, nil, remoteAliases)
+	contact := payload("ContactOrder", ContactOrder{}, nil, order)
+	key := payload("KeyOrder", KeyOrder{}, nil, order)
+	identity := payload("IdentityOrder", IdentityOrder{}, map[string]FieldKind{"poll_intervall": KindMinutes}, identityAliases)
 
 	all := func(p *Payload) []string { return fieldNames(p) }
 	emit := func(service, fn string, p *Payload, fields ...string) Emitter {
@@ -94,7 +125,7 @@ func Caliopen() *Contract {
 			{
 				Name: SubjectInboundSMTP, Queue: QueueSMTP, Function: "inbound-email", Deadline: InboundDeadline,
 				Orders: []Order{{
-					Name: OrderProcessInbound, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Name: OrderProcessInbound, Aliases: []string{OrderProcessRaw}, Mode: RequestReply, Payload: deliver, Required: deliverReq,
 					Handler: "mq-worker InboundEmail", Reply: ReplyInbound,
 					Emitters: []Emitter{emit("smtp-bridge", "processInbound", deliver)},
 				}},
@@ -146,7 +177,7 @@ func Caliopen() *Contract {
 			{
 				Name: SubjectInboundTwitter, Queue: QueueInboundTw, Function: "inbound-twitter", Deadline: InboundDeadline,
 				Orders: []Order{{
-					Name: OrderProcessInbound, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Name: OrderProcessInbound, Aliases: []string{OrderProcessRaw}, Mode: RequestReply, Payload: deliver, Required: deliverReq,
 					Handler: "mq-worker InboundTwitter", Reply: ReplyInbound,
 					Emitters: []Emitter{emit("twitter-bridge", "processInDM", deliver)},
 				}},
@@ -164,7 +195,7 @@ func Caliopen() *Contract {
 						},
 					},
 					{
-						Name: OrderAddIdentity, Mode: PubSub, Payload: identity, Required: identityReq,
+						Name: OrderAddIdentity, Aliases: []string{OrderAdd}, Mode: PubSub, Payload: identity, Required: identityReq,
 						Handler:  "identities-worker natsOrdersHandler",
 						Emitters: []Emitter{emit("apiv2", "REST.CreateUserIdentity", identity, identityFields...)},
 					},
@@ -174,7 +205,7 @@ func Caliopen() *Contract {
 						Emitters: []Emitter{emit("apiv2", "REST.PatchUserIdentity", identity, identityFields...)},
 					},
 					{
-						Name: OrderDeleteIdentity, Mode: PubSub, Payload: identity, Required: identityReq,
+						Name: OrderDeleteIdentity, Aliases: []string{OrderDelete}, Mode: PubSub, Payload: identity, Required: identityReq,
 						Handler:  "identities-worker natsOrdersHandler",
 						Emitters: []Emitter{emit("apiv2", "REST.DeleteUserIdentity", identity, identityFields...)},
 					},

@@ -16,11 +16,9 @@ import (
 // Creating and fsyncing files, and SQLite's reads and writes, are blocking
 // system calls: a goroutine in one keeps its P until it returns or the
 // runtime takes the P back, so with one P a CPU, runnable goroutines wait
-// while CPUs sit idle. On two cores, four Ps took the IMAP sync from 0.69
-// to 0.88–0.96 × mbsync, SMTP delivery from 0.80 to 1.00 × Dovecot and the
-// outbound path from 870 to 1,100 messages a second (docs/benchmarks.md).
-// The default already follows a container's CPU limit; twice it stays in
-// proportion.
+// while CPUs sit idle. Twice as many Ps keep the CPUs busy on the mail
+// paths (docs/benchmarks.md, "GOMAXPROCS for file I/O"). The default
+// already follows a container's CPU limit; twice it stays in proportion.
 func ForFileIO(getenv func(string) string, localFiles bool) int {
 	if !localFiles || getenv("GOMAXPROCS") != "" {
 		return runtime.GOMAXPROCS(0)
@@ -41,10 +39,10 @@ const LocalGCPercent = 200
 // in effect.
 //
 // Every function, NATS, the connector and the store share one heap there,
-// and mail is read, parsed and written in buffers that die young: with
-// Go's default of 100 the collector ran often over a small live heap. At
-// 200 the IMAP sync's benchmark spent 8–17 % less CPU a message, for 10 MB
-// more resident memory (59 to 69 MB, docs/benchmarks.md).
+// and mail is read, parsed and written in buffers that die young, so at
+// Go's default of 100 the collector runs often over a small live heap; a
+// higher target trades a little resident memory for less CPU a message
+// (docs/benchmarks.md, "GOGC of the local system").
 func ForWholeSystem(getenv func(string) string) int {
 	if getenv("GOGC") != "" {
 		p := debug.SetGCPercent(100)

@@ -4,36 +4,23 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/caliopen/functions/internal/contract"
-	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/processinbound"
 	"github.com/caliopen/functions/internal/store"
 )
 
 // outcome of one recipient identity.
-type outcome int
+type outcome = processinbound.Outcome
 
 const (
-	delivered outcome = iota
-	temporary
-	permanent
+	delivered = processinbound.Delivered
+	temporary = processinbound.Temporary
+	permanent = processinbound.Permanent
 )
-
-// permanentCodes are the error codes of replies that retrying cannot fix:
-// the contract's validation codes and inbound-email's permanent ones. Any
-// other error code is temporary, so the MTA retries.
-var permanentCodes = map[string]bool{
-	contract.CodeInvalidJSON: true, contract.CodeMissingField: true, contract.CodeInvalidField: true,
-	contract.CodeUnknownOrder: true, contract.CodeUnknownSubject: true, "too_large": true,
-	"raw_not_found": true, "raw_missing": true, "raw_too_large": true, "unknown_identity": true, "bad_identity": true,
-	"mime_rejected": true,
-}
 
 // result is the outcome of every recipient identity of one message.
 type result struct {
@@ -137,10 +124,6 @@ func (l *Listener) deliver(ctx context.Context, env envelope, data []byte, rcpts
 	return res
 }
 
-func (o outcome) String() string {
-	return [...]string{"delivered", "temporary", "permanent"}[o]
-}
-
 // storeRaw writes the blob (with a Received header in front) and its record.
 func (l *Listener) storeRaw(ctx context.Context, id string, env envelope, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.ProcessTimeout)
@@ -188,29 +171,6 @@ func headerSafe(s string) string {
 func (l *Listener) process(ctx context.Context, rawID string, idn store.Identity) (outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.ProcessTimeout)
 	defer cancel()
-	order := contract.DeliverOrder{MessageID: rawID, Order: contract.OrderProcessInbound, RemoteID: idn.ID, UserID: idn.UserID}
-	body, err := l.deps.Requester.Request(ctx, contract.SubjectInboundSMTP, order)
-	if err != nil {
-		if faults.IsPermanent(err) {
-			return permanent, err
-		}
-		return temporary, err
-	}
-	var reply contract.InboundReply
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		return temporary, fmt.Errorf("process_inbound reply: %w", err)
-	}
-	_ = json.Unmarshal(body, &reply) // a non-string field leaves it empty
-	if _, failed := keys["error"]; !failed {
-		if reply.MessageID == "" {
-			return temporary, errors.New("process_inbound reply has no message_id")
-		}
-		return delivered, nil
-	}
-	err = fmt.Errorf("process_inbound failed: %s: %s", reply.Error, reply.Message)
-	if permanentCodes[reply.Error] {
-		return permanent, err
-	}
-	return temporary, err
+	res, err := processinbound.Request(ctx, l.deps.Requester, rawID, idn)
+	return res.Outcome, err
 }

@@ -31,9 +31,9 @@ func RawID(data []byte) string {
 // RawKey is the blob key of raw message id, an id RawID gave: "raw/<id>".
 // The keys share one prefix, as a Maildir folder's messages share one
 // directory: in a blob directory the messages written at the same time
-// then share the directory's fsync, which 256 directories by the id's
-// first byte made one a message (about a tenth of an IMAP sync's CPU).
-// Records written before keep the key they name.
+// then share the directory's fsync, where spreading them over directories
+// would cost each its own (docs/benchmarks.md, "IMAP sync"). A record
+// names its key, so records stored under another layout stay readable.
 func RawKey(id string) string { return RawPrefix + id }
 
 // RawPrefix begins every RawKey.

@@ -31,11 +31,13 @@ func startStack(t *testing.T, cfg smtplistener.Config, lmtp bool) *systemtest.Sy
 	return startStackWith(t, systemtest.Options{Listener: cfg, LMTP: lmtp})
 }
 
-// startStackWith runs the inbound path with o (its Dir and Logger set
-// here) until the test ends.
+// startStackWith runs the inbound path with o (its Logger set here, its
+// Dir unless given) until the test ends.
 func startStackWith(t *testing.T, o systemtest.Options) *systemtest.System {
 	t.Helper()
-	o.Dir = t.TempDir()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
 	o.Logger = slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := systemtest.Start(context.Background(), o)
 	if err != nil {
