@@ -28,10 +28,11 @@ bench:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## lint: formatting, vet and staticcheck
+## lint: formatting, vet, the import graph (no package imports a layer above it) and staticcheck
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) test -count=1 ./internal/importgraph
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 ## docs: regenerate docs/contract.md from the contract table

@@ -111,15 +111,14 @@ func All() []Spec {
 				Keyring: env.Keyring, Tokens: tokens, Requester: env.Emitter, Logger: env.Logger.With("fn", "smtp-deliver")})
 		}},
 		{Name: "inbound-email", Build: func(env Env) (fnhttp.Core, error) {
-			return inboundemail.Build(env.Getenv, env.Store, env.Blobs, env.Logger.With("fn", "inbound-email"))
+			return inboundemail.Build(env.Getenv, inboundemail.Deps{Store: env.Store, Blobs: env.Blobs,
+				Logger: env.Logger.With("fn", "inbound-email")})
 		}},
 		{Name: "identities-orders", Build: func(env Env) (fnhttp.Core, error) {
-			return identitiesorders.Build(env.Getenv, identitiesorders.Deps{Store: env.Store,
-				Logger: env.Logger.With("fn", "identities-orders")})
+			return identitiesorders.Build(env.Getenv, identitiesorders.Deps{Store: env.Store})
 		}},
 		{Name: "imap-worker", Build: func(env Env) (fnhttp.Core, error) {
-			return imapworker.Build(env.Getenv, imapworker.Deps{Store: env.Store,
-				Logger: env.Logger.With("fn", "imap-worker")})
+			return imapworker.Build(env.Getenv, imapworker.Deps{Store: env.Store})
 		}},
 		{Name: "imap-fetch", Build: func(env Env) (fnhttp.Core, error) {
 			tokens, err := tokens(env)
@@ -142,8 +141,7 @@ func All() []Spec {
 			if err != nil {
 				return nil, err
 			}
-			return twitterworker.Build(env.Getenv, twitterworker.Deps{Store: env.Store, Keyring: env.Keyring, Tokens: tokens,
-				Logger: env.Logger.With("fn", "twitter-worker")})
+			return twitterworker.Build(env.Getenv, twitterworker.Deps{Store: env.Store, Keyring: env.Keyring, Tokens: tokens})
 		}},
 		{Name: "twitter-dm", Build: func(env Env) (fnhttp.Core, error) {
 			tokens, err := tokens(env)
@@ -154,12 +152,10 @@ func All() []Spec {
 				Tokens: tokens, Emitter: env.Emitter, Logger: env.Logger.With("fn", "twitter-dm")})
 		}},
 		{Name: "inbound-twitter", Build: func(env Env) (fnhttp.Core, error) {
-			return inboundtwitter.Build(env.Getenv, inboundtwitter.Deps{Store: env.Store, Blobs: env.Blobs,
-				Logger: env.Logger.With("fn", "inbound-twitter")})
+			return inboundtwitter.Build(env.Getenv, inboundtwitter.Deps{Store: env.Store, Blobs: env.Blobs})
 		}},
 		{Name: "contact-action", Build: func(env Env) (fnhttp.Core, error) {
-			return contactaction.Build(env.Getenv, contactaction.Deps{Store: env.Store,
-				Logger: env.Logger.With("fn", "contact-action")})
+			return contactaction.Build(env.Getenv, contactaction.Deps{Store: env.Store})
 		}},
 		{Name: "key-action", Build: func(env Env) (fnhttp.Core, error) {
 			return keyaction.Build(env.Getenv, keyaction.Deps{Store: env.Store, Blobs: env.Blobs, Emitter: env.Emitter,

@@ -1,17 +1,23 @@
-// Package systest holds the harnesses and tests that assemble several parts
-// of the system in one process: the connector with the functions, the SMTP
-// listener and the scheduler. It sits above connector/, functions/ and
-// internal/, none of which import it, so that a function image, built from
-// functions/, internal/ and cmd/function alone (stack.yml's
-// configuration.copy), compiles and tests without it.
+// Package systest holds the end-to-end tests that run the whole system
+// (package system, through its test harness system/systemtest): the
+// connector with the functions, the SMTP listener and the scheduler. It
+// sits above connector/, functions/ and internal/, none of which import
+// it, so that a function image, built from functions/, internal/ and
+// cmd/function alone (stack.yml's configuration.copy), compiles and tests
+// without it.
 //
 //   - outboundsys: the outbound path (API, smtp-deliver, imap-deliver, the
-//     connector) and its end-to-end tests;
-//   - listenertest: the inbound path behind the SMTP listener and the
-//     listener's tests;
+//     connector, a relay);
+//   - listenertest: the inbound path behind the SMTP listener, and the
+//     listener's limits;
 //   - scheduler: the scheduler's orders through the connector;
+//   - providersys: the OpenFaaS provider of the process mode (package
+//     provider) with the real cmd/function: scaling from and to zero, a
+//     killed replica, faas-cli's requests for every stack.yml entry;
 //   - processsys: the connector before the gateway in process mode
-//     (package provider), a replica killed under an order.
-//   - natsauth: every component under its own NATS user (internal/deploy's
-//     generated authorization), what each may and may not do.
+//     (package provider), a replica killed under an order;
+//   - natsauth: every component under its own NATS user (deploy's
+//     generated authorization), what each may and may not do;
+//   - the two tracing tests (listenertest, outboundsys): one mail in and
+//     one send out, each one trace in a real Jaeger.
 package systest

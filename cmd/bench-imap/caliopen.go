@@ -19,21 +19,21 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
-	"github.com/caliopen/functions/systest/listenertest"
+	"github.com/caliopen/functions/system/systemtest"
 )
 
 // caliopen drains the mailbox with imap-fetch into the inbound path of
-// listenertest (embedded NATS, the connector, inbound-email, SQLite,
+// the whole system (package systemtest: embedded NATS, the connector, inbound-email, SQLite,
 // blobs), invoking the core for each order of the follow-up chain, and
 // checks that the store holds every message.
 func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error) {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	s, err := listenertest.Start(ctx, listenertest.Options{Dir: dir, Logger: logger, InProcess: true})
+	s, err := systemtest.Start(ctx, systemtest.Options{Dir: dir, Logger: logger})
 	if err != nil {
 		return row{}, err
 	}
 	defer func() { _ = s.Close() }()
-	nc, err := nats.Connect(s.NATS.ClientURL(), nats.Name("imap-fetch"))
+	nc, err := nats.Connect(s.NATSURL, nats.Name("imap-fetch"))
 	if err != nil {
 		return row{}, err
 	}

@@ -17,10 +17,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/store"
-	"github.com/caliopen/functions/systest/listenertest"
+	"github.com/caliopen/functions/system/systemtest"
 )
 
 // smtpSource runs smtp-source against addr and returns the elapsed time.
@@ -129,10 +128,11 @@ func startDovecot(ctx context.Context, scripts, dir string) (map[string]string, 
 // benchCaliopen measures the listener over SMTP and LMTP, each mail
 // accepted only once inbound-email stored it, then checks the store.
 func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
-	dlv := smtpdeliver.DefaultConfig()
-	dlv.HostedDomain = "caliopen.example"
-	s, err := listenertest.Start(ctx, listenertest.Options{Dir: filepath.Join(tmp, "caliopen"), StoreDSN: o.storeDSN,
-		LMTP: true, Deliver: &dlv, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	// smtp-deliver's hosted domain is the users' here: mail between them
+	// goes through process_inbound.
+	s, err := systemtest.Start(ctx, systemtest.Options{Dir: filepath.Join(tmp, "caliopen"), StoreDSN: o.storeDSN,
+		LMTP: true, Env: map[string]string{"CALIOPEN_LOCAL_DOMAIN": "caliopen.example"},
+		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func benchCaliopen(ctx context.Context, o options, tmp string) ([]row, error) {
 // outboundSMTP, -sessions at a time, for drafts of -size bytes, each
 // answered once smtp-deliver stored its sent copy and inbound-email the
 // recipient's message.
-func benchLocal(ctx context.Context, o options, s *listenertest.Stack) (row, error) {
+func benchLocal(ctx context.Context, o options, s *systemtest.System) (row, error) {
 	name := fmt.Sprintf("bench%d", time.Now().UnixNano())
 	from, fromIdent, err := s.AddLocalUser(ctx, name+"a", name+"a@caliopen.example")
 	if err != nil {
@@ -194,7 +194,7 @@ func benchLocal(ctx context.Context, o options, s *listenertest.Stack) (row, err
 		}
 		orders[i], _ = json.Marshal(contract.DeliverOrder{MessageID: m.ID, Order: contract.OrderDeliver, RemoteID: fromIdent, UserID: from})
 	}
-	nc, err := nats.Connect(s.NATS.ClientURL())
+	nc, err := nats.Connect(s.NATSURL)
 	if err != nil {
 		return row{}, err
 	}

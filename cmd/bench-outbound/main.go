@@ -7,7 +7,7 @@
 //
 // It starts Postfix's smtp-sink with scripts/test-peers/smtp-sink.sh
 // unless -sink names one, and sends through -relay (default: straight to
-// the sink). Everything else runs in process (package outboundsys); the
+// the sink). Everything else runs in process (package systemtest); the
 // connector reaches smtp-deliver through its HTTP handler without a socket,
 // as the local system reaches its functions (-http: over loopback TCP).
 package main

@@ -14,8 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/caliopen/functions/internal/outbound"
-	"github.com/caliopen/functions/systest/outboundsys"
+	"github.com/caliopen/functions/system/systemtest"
 
 	"github.com/caliopen/functions/internal/cpuprof"
 	"github.com/caliopen/functions/internal/procs"
@@ -154,12 +153,12 @@ func wholePath(ctx context.Context, o options) (float64, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer closeLog()
-	sys, err := outboundsys.Start(ctx, outboundsys.Options{Dir: dir, MaxInflight: 4 * o.c, Logger: logger, InProcess: !o.overHTTP,
-		Relay: outbound.Server{Addr: o.relay, TLS: outbound.TLSNone}})
+	sys, err := systemtest.Start(ctx, systemtest.Options{Dir: dir, MaxInflight: 4 * o.c, Logger: logger, OverTCP: o.overHTTP,
+		RelayAddr: o.relay})
 	if err != nil {
 		return 0, 0, err
 	}
-	defer sys.Close()
+	defer func() { _ = sys.Close() }()
 	alice, err := sys.NewUser(ctx, "alice", "alice-password")
 	if err != nil {
 		return 0, 0, err

@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	blobs := blob.NewRecent(bdir, store.RawPrefix, platform.LocalRecentRaw) // as the local system
-	in, err := inboundtwitter.New(inboundtwitter.Config{}, inboundtwitter.Deps{Store: st, Blobs: blobs, Logger: logger})
+	in, err := inboundtwitter.New(inboundtwitter.Config{}, inboundtwitter.Deps{Store: st, Blobs: blobs})
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caliopen/functions/internal/deploy"
+	"github.com/caliopen/functions/deploy"
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/secretenv/secretenvtest"

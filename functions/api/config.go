@@ -3,12 +3,12 @@ package api
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/envconf"
 )
 
 // Environment variables read by LoadConfig.
@@ -79,48 +79,23 @@ type Config struct {
 // at once. Unset variables leave their field zero, that is, defaulted.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	var cfg Config
-	var errs []error
-	duration := func(name string, dst *time.Duration) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, v))
-			return
-		}
-		*dst = d
-	}
-	integer := func(name string) int64 {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive whole number", name, v))
-			return 0
-		}
-		return n
-	}
 	cfg.LocalDomain = strings.TrimSpace(getenv(EnvLocalDomain))
 	cfg.AdminName = strings.TrimSpace(getenv(EnvAdminName))
-	duration(EnvTokenTTL, &cfg.TokenTTL)
-	duration(EnvSendTimeout, &cfg.SendTimeout)
-	duration(EnvPublishTimeout, &cfg.PublishTimeout)
-	cfg.MaxBodyBytes = integer(EnvMaxBodyBytes)
-	cfg.BcryptCost = int(integer(EnvBcryptCost))
-	cfg.Throttle.AddressBurst = int(integer(EnvLoginAddressBurst))
-	cfg.Throttle.AccountBurst = int(integer(EnvLoginAccountBurst))
-	duration(EnvLoginAddressEvery, &cfg.Throttle.AddressEvery)
-	duration(EnvLoginAccountEvery, &cfg.Throttle.AccountEvery)
-	if v := strings.TrimSpace(getenv(EnvTrustedProxyHops)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 16 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a whole number from 0 to 16", EnvTrustedProxyHops, v))
-		}
-		cfg.TrustedProxyHops = n
+	errs := []error{
+		envconf.PositiveDuration(getenv, EnvTokenTTL, &cfg.TokenTTL),
+		envconf.PositiveDuration(getenv, EnvSendTimeout, &cfg.SendTimeout),
+		envconf.PositiveDuration(getenv, EnvPublishTimeout, &cfg.PublishTimeout),
+		envconf.PositiveInt64(getenv, EnvMaxBodyBytes, &cfg.MaxBodyBytes),
+		envconf.PositiveInt(getenv, EnvBcryptCost, &cfg.BcryptCost),
+		envconf.PositiveInt(getenv, EnvLoginAddressBurst, &cfg.Throttle.AddressBurst),
+		envconf.PositiveInt(getenv, EnvLoginAccountBurst, &cfg.Throttle.AccountBurst),
+		envconf.PositiveDuration(getenv, EnvLoginAddressEvery, &cfg.Throttle.AddressEvery),
+		envconf.PositiveDuration(getenv, EnvLoginAccountEvery, &cfg.Throttle.AccountEvery),
+	}
+	if err := envconf.Int(getenv, EnvTrustedProxyHops, &cfg.TrustedProxyHops); err != nil {
+		errs = append(errs, err)
+	} else if n := cfg.TrustedProxyHops; n < 0 || n > 16 {
+		errs = append(errs, fmt.Errorf("%s=%d: want a whole number from 0 to 16", EnvTrustedProxyHops, n))
 	}
 	if _, err := cfg.withDefaults(); err != nil {
 		errs = append(errs, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"time"
 
@@ -24,10 +23,9 @@ type Store interface {
 	SetContactPrivacy(ctx context.Context, userID, contactID string, pi store.PrivacyIndex, features map[string]string) error
 }
 
-// Deps are contact-action's dependencies. Store and Logger are required.
+// Deps are contact-action's dependencies. Store is required.
 type Deps struct {
-	Store  Store
-	Logger *slog.Logger
+	Store Store
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -39,8 +37,8 @@ type action struct {
 
 // New returns the core of contact-action.
 func New(cfg Config, deps Deps) (fnhttp.Core, error) {
-	if deps.Store == nil || deps.Logger == nil {
-		return nil, errors.New("contact-action: store and logger are required")
+	if deps.Store == nil {
+		return nil, errors.New("contact-action: a store is required")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { _ = st.Close() })
 	f := &fixture{t: t, st: st, now: day0.Add(30 * 24 * time.Hour)}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	core, err := Build(func(string) string { return "" }, Deps{Store: st, Logger: log, Now: func() time.Time { return f.now }})
+	core, err := Build(func(string) string { return "" }, Deps{Store: st, Now: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,8 +38,10 @@ func (cfg Config) Validate() error {
 	return nil
 }
 
-// Build constructs contact-action from its environment and the shared
-// dependencies (package functions passes the fields of its Env).
+// Build builds contact-action from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {

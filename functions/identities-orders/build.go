@@ -2,14 +2,10 @@ package identitiesorders
 
 import "github.com/caliopen/functions/internal/fnhttp"
 
-// Build constructs identities-orders from its environment and the shared
-// dependencies. It takes the fields of functions.Env rather than the Env
-// itself, since package functions imports this one:
-//
-//	{Name: "identities-orders", Build: func(env Env) (fnhttp.Core, error) {
-//		return identitiesorders.Build(env.Getenv, identitiesorders.Deps{Store: env.Store,
-//			Logger: env.Logger.With("fn", "identities-orders")})
-//	}}
+// Build builds identities-orders from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {

@@ -38,7 +38,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { _ = st.Close() })
 	h := &harness{t: t, st: st, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	core, err := New(DefaultConfig(), Deps{Store: st, Logger: logger, Now: h.clock})
+	core, err := New(DefaultConfig(), Deps{Store: st, Now: h.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/schedule"
-	idorders "github.com/caliopen/functions/internal/scheduler/orders"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -25,10 +24,9 @@ type Store interface {
 	SetPollInterval(ctx context.Context, userID, identityID string, d time.Duration) error
 }
 
-// Deps are identities-orders' dependencies. Store and Logger are required.
+// Deps are identities-orders' dependencies. Store is required.
 type Deps struct {
-	Store  Store
-	Logger *slog.Logger
+	Store Store
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -43,15 +41,15 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identities-orders config: %w", err)
 	}
-	if deps.Store == nil || deps.Logger == nil {
-		return nil, errors.New("identities-orders: store and logger are required")
+	if deps.Store == nil {
+		return nil, errors.New("identities-orders: a store is required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	o := &orders{cfg: cfg, deps: deps}
-	return idorders.Core("identities-orders", func(ord *contract.IdentityOrder) string { return ord.Order },
-		map[string]idorders.Handler[contract.IdentityOrder]{
+	return fnhttp.Dispatch("identities-orders", func(ord *contract.IdentityOrder) string { return ord.Order },
+		map[string]fnhttp.OrderHandler[contract.IdentityOrder]{
 			contract.OrderAddIdentity:    o.add,
 			contract.OrderUpdateIdentity: o.update,
 			contract.OrderDeleteIdentity: o.remove,
@@ -70,7 +68,7 @@ func (o *orders) add(ctx context.Context, ord *contract.IdentityOrder) (fnhttp.R
 	}
 	created, err := o.deps.Store.EnsureSchedule(ctx, id.UserID, id.ID, o.deps.Now())
 	if err != nil {
-		return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("schedule identity "+id.ID, err)
 	}
 	if !created {
 		return fnhttp.Result{Message: "identity " + id.ID + " is already scheduled"}, nil
@@ -90,14 +88,14 @@ func (o *orders) update(ctx context.Context, ord *contract.IdentityOrder) (fnhtt
 	now := o.deps.Now()
 	created, err := o.deps.Store.EnsureSchedule(ctx, id.UserID, id.ID, now)
 	if err != nil {
-		return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("schedule identity "+id.ID, err)
 	}
 	if created {
 		return fnhttp.Result{Message: "polling of identity " + id.ID + " started"}, nil
 	}
 	every := o.cfg.Policy.Interval(id.Protocol, id.PollInterval)
 	if err := o.deps.Store.PullSchedule(ctx, id.UserID, id.ID, now.Add(every)); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("reschedule identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("reschedule identity "+id.ID, err)
 	}
 	return fnhttp.Result{Message: fmt.Sprintf("identity %s polled every %s", id.ID, every)}, nil
 }
@@ -121,11 +119,11 @@ func (o *orders) interval(ctx context.Context, ord *contract.IdentityOrder) (fnh
 		return fnhttp.Result{Message: fmt.Sprintf("identity %s already polled every %s", id.ID, every)}, nil
 	}
 	if err := o.deps.Store.SetPollInterval(ctx, id.UserID, id.ID, every); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("set poll interval of identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("set poll interval of identity "+id.ID, err)
 	}
 	if polled(id) {
 		if err := o.deps.Store.SetNextRun(ctx, id.UserID, id.ID, o.deps.Now().Add(every)); err != nil {
-			return fnhttp.Result{}, idorders.StoreError("reschedule identity "+id.ID, err)
+			return fnhttp.Result{}, polling.StoreError("reschedule identity "+id.ID, err)
 		}
 	}
 	return fnhttp.Result{Message: fmt.Sprintf("identity %s polled every %s", id.ID, every)}, nil
@@ -135,7 +133,7 @@ func (o *orders) interval(ctx context.Context, ord *contract.IdentityOrder) (fnh
 func (o *orders) identity(ctx context.Context, ord *contract.IdentityOrder) (store.Identity, error) {
 	id, err := o.deps.Store.GetIdentity(ctx, ord.UserID, ord.IdentityID)
 	if err != nil {
-		return store.Identity{}, idorders.StoreError("load identity "+ord.IdentityID, err)
+		return store.Identity{}, polling.StoreError("load identity "+ord.IdentityID, err)
 	}
 	return id, nil
 }
@@ -143,7 +141,7 @@ func (o *orders) identity(ctx context.Context, ord *contract.IdentityOrder) (sto
 // unschedule removes a schedule and answers msg.
 func (o *orders) unschedule(ctx context.Context, userID, identityID, msg string) (fnhttp.Result, error) {
 	if err := o.deps.Store.DeleteSchedule(ctx, userID, identityID); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("unschedule identity "+identityID, err)
+		return fnhttp.Result{}, polling.StoreError("unschedule identity "+identityID, err)
 	}
 	return fnhttp.Result{Message: msg}, nil
 }

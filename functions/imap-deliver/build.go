@@ -2,22 +2,14 @@ package imapdeliver
 
 import "github.com/caliopen/functions/internal/fnhttp"
 
-// Build constructs imap-deliver from its environment and the shared
-// dependencies (the logger gets "fn"). It takes the fields of
-// functions.Env rather than the Env itself, since package functions
-// imports this one:
-//
-//	{Name: "imap-deliver", Build: func(env Env) (fnhttp.Core, error) {
-//		return imapdeliver.Build(env.Getenv, imapdeliver.Deps{Store: env.Store, Blobs: env.Blobs,
-//			Keyring: env.Keyring, Emitter: env.Emitter, Logger: env.Logger})
-//	}}
+// Build builds imap-deliver from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return nil, err
-	}
-	if deps.Logger != nil {
-		deps.Logger = deps.Logger.With("fn", "imap-deliver")
 	}
 	return New(cfg, deps)
 }

@@ -2,21 +2,17 @@ package imapdeliver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/imapsync"
-	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/tracing"
 )
@@ -49,20 +45,17 @@ func (d *deliverer) copyToSent(ctx context.Context, userID, id string, ident sto
 			return err
 		}
 	}
-	acct, err := d.account(ident)
+	acct, err := imapsync.AccountOf(ident, d.deps.Keyring, d.cfg.IMAPTimeout)
 	if err != nil {
 		return err
 	}
-	c, err := acct.dial(ctx)
+	c, err := imapsync.Connect(acct)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = c.Close() }()
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
-	if err := acct.login(c); err != nil {
-		return err
-	}
 	box, err := sentMailbox(c)
 	if err != nil {
 		return err
@@ -95,77 +88,6 @@ func (d *deliverer) sentCopy(ctx context.Context, m store.Message) ([]byte, erro
 		return nil, fmt.Errorf("read the sent copy: %w", err)
 	}
 	return b, nil
-}
-
-// account is how to reach a remote identity's IMAP server.
-type account struct {
-	addr        string
-	tls         outbound.TLSMode
-	user, pass  string
-	token       string // XOAUTH2 instead of a password
-	dialTimeout time.Duration
-}
-
-// account reads ident's IMAP settings (infos inserver host:port, intls
-// none/starttls/tls: default tls on 993 else starttls) and credentials
-// (inusername/inpassword, or username/oauth2accesstoken for Oauth2).
-func (d *deliverer) account(ident store.Identity) (account, error) {
-	a := account{addr: strings.TrimSpace(ident.Infos["inserver"]), tls: outbound.TLSStart, dialTimeout: d.cfg.IMAPTimeout}
-	_, port, err := net.SplitHostPort(a.addr)
-	if err != nil {
-		return account{}, fmt.Errorf("inserver %q is not host:port", a.addr)
-	}
-	if port == "993" {
-		a.tls = outbound.TLSImplicit
-	}
-	if v := ident.Infos["intls"]; v != "" {
-		if a.tls, err = outbound.ParseTLSMode(v); err != nil {
-			return account{}, err
-		}
-	}
-	if ident.Credentials.IsZero() {
-		return account{}, errors.New("remote identity has no credentials")
-	}
-	plain, err := d.deps.Keyring.Open(ident.Credentials, []byte(ident.ID))
-	if err != nil {
-		return account{}, fmt.Errorf("open credentials: %w", err)
-	}
-	var creds map[string]string
-	if err := json.Unmarshal(plain, &creds); err != nil {
-		return account{}, errors.New("credentials are not a JSON object")
-	}
-	if strings.EqualFold(ident.Infos["authtype"], "oauth2") {
-		a.user, a.token = creds["username"], creds["oauth2accesstoken"]
-	} else {
-		a.user, a.pass = creds["inusername"], creds["inpassword"]
-	}
-	if a.user == "" || a.pass == "" && a.token == "" {
-		return account{}, errors.New("incomplete IMAP credentials")
-	}
-	return a, nil
-}
-
-// dial connects as a says.
-func (a account) dial(ctx context.Context) (*imapclient.Client, error) {
-	c, err := imapsync.Dial(a.addr, a.tls, nil, a.dialTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return c, ctx.Err()
-}
-
-// login authenticates (the error never holds the secret).
-func (a account) login(c *imapclient.Client) error {
-	var err error
-	if a.token != "" {
-		err = c.Authenticate(outbound.NewXOAuth2(a.user, a.token))
-	} else {
-		err = c.Login(a.user, a.pass).Wait()
-	}
-	if err != nil {
-		return fmt.Errorf("imap login of %s: %w", a.user, err)
-	}
-	return nil
 }
 
 // sentMailbox finds the Sent folder: SPECIAL-USE \Sent, else "Sent" by

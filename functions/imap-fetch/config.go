@@ -3,8 +3,6 @@ package imapfetch
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caliopen/functions/internal/envconf"
@@ -70,13 +68,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := DefaultConfig()
 	var errs []error
 	for name, dst := range map[string]*int{EnvBatch: &cfg.Batch, EnvInFlight: &cfg.InFlight, EnvSlowAfter: &cfg.SlowAfter} {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %q is not a whole number", name, v))
-			}
-			*dst = n
-		}
+		errs = append(errs, envconf.Int(getenv, name, dst))
 	}
 	for name, dst := range map[string]*time.Duration{EnvBudget: &cfg.Budget, EnvIMAPTimeout: &cfg.IMAPTimeout,
 		EnvProcessTimeout: &cfg.ProcessTimeout, EnvLease: &cfg.Lease, EnvBaseInterval: &cfg.BaseInterval,

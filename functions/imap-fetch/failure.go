@@ -8,7 +8,6 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
-	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -31,7 +30,7 @@ func (r *syncRun) failed(ctx context.Context, out outcome, cause error) (outcome
 		return out, fnhttp.WithCode(faults.Temp(fmt.Errorf("record sync error (%s): %w", msg, err)), "store_unavailable")
 	}
 	out.failure = msg
-	r.log.Warn("sync failed", "outcome", imapsync.KindOf(cause).String(), "errors", st.ErrorCount, "err", msg)
+	r.log.Warn("sync failed", "outcome", faults.ClassOf(cause).String(), "errors", st.ErrorCount, "err", msg)
 	if span := st.LastErrorAt.Sub(st.FirstErrorAt); span > r.f.cfg.DisableAfter {
 		if err := r.f.deps.Store.SetIdentityStatus(ctx, r.ident.UserID, r.ident.ID, store.Inactive); err != nil {
 			return out, fnhttp.WithCode(faults.Temp(fmt.Errorf("disable identity: %w", err)), "store_unavailable")

@@ -34,11 +34,10 @@ func (r *syncRun) sync(ctx context.Context) (outcome, error) {
 	if r.f.deps.Tokens != nil {
 		ident, err := r.f.deps.Tokens.Fresh(ctx, r.ident)
 		if err != nil {
-			kind := imapsync.KindNetwork // the token endpoint may answer later
-			if faults.IsPermanent(err) {
-				kind = imapsync.KindAuth // the user must authorize again
-			}
-			return r.failed(ctx, outcome{}, &imapsync.Error{Kind: kind, Err: err})
+			// Classified by the refresher: temporary when the token
+			// endpoint may answer later, permanent when the user must
+			// authorize again.
+			return r.failed(ctx, outcome{}, err)
 		}
 		r.ident = ident
 	}

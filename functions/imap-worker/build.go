@@ -8,14 +8,10 @@ type Config struct{}
 // LoadConfig reads the configuration from getenv.
 func LoadConfig(getenv func(string) string) (Config, error) { return Config{}, nil }
 
-// Build constructs imap-worker from its environment and the shared
-// dependencies. It takes the fields of functions.Env rather than the Env
-// itself, since package functions imports this one:
-//
-//	{Name: "imap-worker", Build: func(env Env) (fnhttp.Core, error) {
-//		return imapworker.Build(env.Getenv, imapworker.Deps{Store: env.Store,
-//			Logger: env.Logger.With("fn", "imap-worker")})
-//	}}
+// Build builds imap-worker from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/schedule"
-	idorders "github.com/caliopen/functions/internal/scheduler/orders"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -25,10 +24,9 @@ type Store interface {
 	ClearSyncError(ctx context.Context, userID, identityID string) error
 }
 
-// Deps are imap-worker's dependencies. Store and Logger are required.
+// Deps are imap-worker's dependencies. Store is required.
 type Deps struct {
-	Store  Store
-	Logger *slog.Logger
+	Store Store
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -37,15 +35,15 @@ type worker struct{ deps Deps }
 
 // New returns the core of imap-worker.
 func New(_ Config, deps Deps) (fnhttp.Core, error) {
-	if deps.Store == nil || deps.Logger == nil {
-		return nil, errors.New("imap-worker: store and logger are required")
+	if deps.Store == nil {
+		return nil, errors.New("imap-worker: a store is required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	w := &worker{deps: deps}
-	return idorders.Core("imap-worker", func(o *contract.RemoteOrder) string { return o.Order },
-		map[string]idorders.Handler[contract.RemoteOrder]{
+	return fnhttp.Dispatch("imap-worker", func(o *contract.RemoteOrder) string { return o.Order },
+		map[string]fnhttp.OrderHandler[contract.RemoteOrder]{
 			contract.OrderAddWorker:    w.add,
 			contract.OrderReloadWorker: w.reload,
 			contract.OrderRemoveWorker: w.remove,
@@ -58,7 +56,7 @@ func (w *worker) add(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.Res
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
-	started, err := idorders.Start(ctx, w.deps.Store, id, w.deps.Now())
+	started, err := polling.Start(ctx, w.deps.Store, id, w.deps.Now())
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
@@ -75,13 +73,13 @@ func (w *worker) reload(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.
 		return fnhttp.Result{}, err
 	}
 	if err := w.deps.Store.ClearSyncError(ctx, id.UserID, id.ID); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("clear errors of identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("clear errors of identity "+id.ID, err)
 	}
 	if id.Status != store.Active {
 		return fnhttp.Result{Message: "worker of identity " + id.ID + " is stopped; errors cleared, add_worker starts it"}, nil
 	}
 	if err := w.deps.Store.SetNextRun(ctx, id.UserID, id.ID, w.deps.Now()); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("schedule identity "+id.ID, err)
 	}
 	return fnhttp.Result{Message: "worker of identity " + id.ID + " reloaded"}, nil
 }
@@ -95,7 +93,7 @@ func (w *worker) remove(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
-	if err := idorders.Stop(ctx, w.deps.Store, id); err != nil {
+	if err := polling.Stop(ctx, w.deps.Store, id); err != nil {
 		return fnhttp.Result{}, err
 	}
 	return fnhttp.Result{Message: "worker of identity " + id.ID + " stopped"}, nil
@@ -106,7 +104,7 @@ func (w *worker) remove(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.
 func (w *worker) identity(ctx context.Context, ord *contract.RemoteOrder) (store.Identity, error) {
 	id, err := w.deps.Store.GetIdentity(ctx, ord.UserID, ord.RemoteID)
 	if err != nil {
-		return store.Identity{}, idorders.StoreError("load identity "+ord.RemoteID, err)
+		return store.Identity{}, polling.StoreError("load identity "+ord.RemoteID, err)
 	}
 	if subj, _ := schedule.SubjectFor(id.Protocol); id.Type != store.RemoteIdentity || subj != contract.SubjectIMAPFetcher {
 		return store.Identity{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is a %s %s identity, not a remote e-mail account",

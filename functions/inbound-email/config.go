@@ -1,13 +1,10 @@
 package inboundemail
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 
 	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/fnhttp"
 )
 
@@ -29,15 +26,8 @@ type Config struct {
 // reports every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	var cfg Config
-	var errs []error
-	if v := strings.TrimSpace(getenv(EnvMaxRawBytes)); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive number of bytes", EnvMaxRawBytes, v))
-		}
-		cfg.MaxRawBytes = n
-	}
-	return cfg, errors.Join(errs...)
+	err := envconf.PositiveInt64(getenv, EnvMaxRawBytes, &cfg.MaxRawBytes)
+	return cfg, err
 }
 
 // Deps are the function's dependencies.
@@ -47,20 +37,14 @@ type Deps struct {
 	Logger *slog.Logger // nil discards
 }
 
-// Build builds the function from the shared environment's parts. It takes
-// them one by one rather than a functions.Env because package functions
-// imports this package (an Env parameter would be an import cycle):
-//
-//	{Name: "inbound-email", Build: func(env Env) (fnhttp.Core, error) {
-//		return inboundemail.Build(env.Getenv, env.Store, env.Blobs, env.Logger)
-//	}},
-func Build(getenv func(string) string, st Store, blobs blob.Store, logger *slog.Logger) (fnhttp.Core, error) {
+// Build builds inbound-email from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
+func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return New(cfg, Deps{Store: st, Blobs: blobs, Logger: logger.With("fn", Name)})
+	return New(cfg, deps)
 }

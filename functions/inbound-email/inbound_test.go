@@ -57,7 +57,7 @@ func newEnvWith(t *testing.T, vars map[string]string) *env {
 		t.Fatal(err)
 	}
 	getenv := func(k string) string { return vars[k] }
-	core, err := inboundemail.Build(getenv, st, blobs, slog.New(slog.DiscardHandler))
+	core, err := inboundemail.Build(getenv, inboundemail.Deps{Store: st, Blobs: blobs})
 	if err != nil {
 		t.Fatal(err)
 	}

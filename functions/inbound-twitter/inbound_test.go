@@ -17,6 +17,7 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xapi"
+	"github.com/caliopen/functions/internal/xinbound"
 )
 
 // env is the function behind the shared adapter, on SQLite and a blob
@@ -187,14 +188,14 @@ func TestBadOrders(t *testing.T) {
 	for _, tc := range []struct {
 		name, raw, ident, user, code string
 	}{
-		{"unknown raw", strings.Repeat("ab", 32), e.ident, e.user, inboundtwitter.CodeRawNotFound},
-		{"too deep", deep, e.ident, e.user, inboundtwitter.CodeBadEvent},
-		{"too large", big, e.ident, e.user, inboundtwitter.CodeRawTooLarge},
-		{"not JSON", e.put([]byte("hello")), e.ident, e.user, inboundtwitter.CodeBadEvent},
-		{"not a message", join, e.ident, e.user, inboundtwitter.CodeBadEvent},
-		{"unknown identity", good, "nope", e.user, inboundtwitter.CodeUnknownIdentity},
-		{"other user", good, e.ident, "someone", inboundtwitter.CodeUnknownIdentity},
-		{"e-mail identity", good, mail.ID, e.user, inboundtwitter.CodeBadIdentity},
+		{"unknown raw", strings.Repeat("ab", 32), e.ident, e.user, xinbound.CodeRawNotFound},
+		{"too deep", deep, e.ident, e.user, xinbound.CodeBadEvent},
+		{"too large", big, e.ident, e.user, xinbound.CodeRawTooLarge},
+		{"not JSON", e.put([]byte("hello")), e.ident, e.user, xinbound.CodeBadEvent},
+		{"not a message", join, e.ident, e.user, xinbound.CodeBadEvent},
+		{"unknown identity", good, "nope", e.user, xinbound.CodeUnknownIdentity},
+		{"other user", good, e.ident, "someone", xinbound.CodeUnknownIdentity},
+		{"e-mail identity", good, mail.ID, e.user, xinbound.CodeBadIdentity},
 	} {
 		code, errCode, reply := e.call(tc.raw, tc.ident, tc.user)
 		if code != http.StatusUnprocessableEntity || errCode != tc.code || reply.Error == "" {
@@ -211,7 +212,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"data":{"event_type":"MessageCreate","id":"1","sender_id":"2","dm_conversation_id":"1-2"}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		doc, err := inboundtwitter.Parse(raw)
+		doc, err := xinbound.Parse(raw)
 		if err == nil && (doc.Data.EventType != xapi.MessageCreate || !xapi.IsID(doc.Data.ID)) {
 			t.Errorf("accepted %q", raw)
 		}
@@ -221,12 +222,12 @@ func FuzzParse(f *testing.F) {
 func TestParseDepth(t *testing.T) {
 	inString := dm("1", "2", "1-2", strings.Repeat("[{", 40)+`\"]}`+strings.Repeat("]", 3))
 	b, _ := json.Marshal(inString)
-	if _, err := inboundtwitter.Parse(b); err != nil {
+	if _, err := xinbound.Parse(b); err != nil {
 		t.Errorf("brackets inside the text refused: %v", err)
 	}
 	deep := `{"data":{"id":"1","event_type":"MessageCreate","sender_id":"2","dm_conversation_id":"1-2","x":` +
-		strings.Repeat("[", inboundtwitter.MaxDepth) + strings.Repeat("]", inboundtwitter.MaxDepth) + `}}`
-	if _, err := inboundtwitter.Parse([]byte(deep)); err == nil || !strings.Contains(err.Error(), "deeper") {
-		t.Errorf("a document nested %d deep accepted: %v", inboundtwitter.MaxDepth+2, err)
+		strings.Repeat("[", xinbound.MaxDepth) + strings.Repeat("]", xinbound.MaxDepth) + `}}`
+	if _, err := xinbound.Parse([]byte(deep)); err == nil || !strings.Contains(err.Error(), "deeper") {
+		t.Errorf("a document nested %d deep accepted: %v", xinbound.MaxDepth+2, err)
 	}
 }

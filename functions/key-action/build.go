@@ -2,8 +2,10 @@ package keyaction
 
 import "github.com/caliopen/functions/internal/fnhttp"
 
-// Build constructs key-action from its environment and the shared
-// dependencies (package functions passes the fields of its Env).
+// Build builds key-action from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -67,11 +66,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := strings.TrimSpace(getenv(EnvHKPServers)); v == "none" {
 		cfg.HKPServers = nil
 	}
-	if v := strings.TrimSpace(getenv(EnvAllowPrivate)); v != "" {
-		b, err := strconv.ParseBool(v)
-		errs = append(errs, err)
-		cfg.AllowPrivate = b
-	}
+	errs = append(errs, envconf.Bool(getenv, EnvAllowPrivate, &cfg.AllowPrivate))
 	cfg.DNSServer = strings.TrimSpace(getenv(EnvDNSServer))
 	if cfg.DNSServer == "" {
 		if cc, err := dns.ClientConfigFromFile("/etc/resolv.conf"); err == nil && len(cc.Servers) > 0 {

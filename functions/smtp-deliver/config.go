@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/envconf"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/secretenv"
 )
@@ -64,7 +65,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	var errs []error
 	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
 	cfg.Relay.Addr = get(EnvRelayAddr)
-	mode, err := outbound.ParseTLSMode(get(EnvRelayTLS))
+	mode, err := mailconn.ParseTLSMode(get(EnvRelayTLS))
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", EnvRelayTLS, err))
 	}
@@ -76,11 +77,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if cfg.Relay.Password, err = secretenv.Value(getenv, EnvRelayPassword); err != nil {
 			errs = append(errs, err)
 		}
-		cfg.Relay.Auth = outbound.AuthPlain
+		cfg.Relay.Auth = mailconn.MechPlain
 		switch a := strings.ToUpper(get(EnvRelayAuth)); a {
 		case "", "PLAIN":
 		case "LOGIN":
-			cfg.Relay.Auth = outbound.AuthLogin
+			cfg.Relay.Auth = mailconn.MechLogin
 		default:
 			errs = append(errs, fmt.Errorf("%s: %q is not PLAIN or LOGIN", EnvRelayAuth, a))
 		}
@@ -91,13 +92,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if d := strings.ToLower(get(EnvLocalDomain)); d != "" {
 		cfg.HostedDomain = d
 	}
-	switch v := strings.ToLower(get(EnvLocalDelivery)); v {
-	case "", "true", "1", "yes":
-	case "false", "0", "no":
-		cfg.LocalDelivery = false
-	default:
-		errs = append(errs, fmt.Errorf("%s: %q is not true or false", EnvLocalDelivery, v))
-	}
+	errs = append(errs, envconf.Bool(getenv, EnvLocalDelivery, &cfg.LocalDelivery))
 	if err := envconf.Durations(getenv, map[string]*time.Duration{EnvSendLease: &cfg.SendLease, EnvSMTPTimeout: &cfg.SMTPTimeout}); err != nil {
 		errs = append(errs, err)
 	}

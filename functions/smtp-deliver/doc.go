@@ -24,11 +24,9 @@
 // domain (Config.HostedDomain, CALIOPEN_LOCAL_DOMAIN) that no active local
 // identity has does not exist: the send fails permanently (code
 // unknown_recipient) and nothing is sent. A remote identity's mail goes
-// through the identity's own server (infos outserver host:port, outtls
-// none/starttls/tls, default tls on port 465 else starttls) with its
-// sealed credentials: authtype Oauth2 → XOAUTH2 (username,
-// oauth2accesstoken), otherwise PLAIN, or LOGIN when the server offers
-// only LOGIN (outusername, outpassword).
+// through the identity's own server with its sealed credentials, as
+// package mailconn reads them (outserver, outtls, authtype: XOAUTH2, or
+// PLAIN, or LOGIN when the server offers only LOGIN).
 //
 // Exactly once. The draft's outbox state in the store is draft → sending
 // → sent (or failed, which may be sent again). A deliver takes the draft

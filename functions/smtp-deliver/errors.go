@@ -59,7 +59,7 @@ func (d *deliverer) release(ctx context.Context, m store.Message, err error, log
 func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, mark marker, err error, log *slog.Logger) error {
 	var se *outbound.SendError
 	if !errors.As(err, &se) {
-		se = &outbound.SendError{Stage: "send", Temporary: true, Err: err}
+		se = &outbound.SendError{Stage: "send", Err: err} // temporary
 	}
 	if se.Unconfirmed {
 		log.Warn("hand-off unconfirmed; a retry after the lease finishes it without sending",
@@ -69,7 +69,7 @@ func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, m
 	}
 	wrapped := fmt.Errorf("failed to send message %s via %s: %w", m.ID, rt.server, se)
 	defer d.dropCopy(ctx, mark, log)
-	if se.Temporary {
+	if !se.Permanent() {
 		return d.release(ctx, m, fnhttp.WithCode(faults.Temp(wrapped), "relay_unavailable"), log)
 	}
 	// The relay's refusal is the sender's business: the reply keeps it.

@@ -2,14 +2,11 @@ package smtpdeliver
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"strings"
 
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -59,42 +56,19 @@ func (d *deliverer) sender(ctx context.Context, m store.Message) (store.Identity
 	return ident, nil
 }
 
-// remoteServer is a remote identity's own SMTP server with its credentials.
+// remoteServer is a remote identity's own SMTP server with its credentials
+// (package mailconn).
 func (d *deliverer) remoteServer(ident store.Identity) (outbound.Server, error) {
-	addr := strings.TrimSpace(ident.Infos["outserver"])
-	_, port, err := net.SplitHostPort(addr)
+	set, err := mailconn.SMTP(ident, d.deps.Keyring)
 	if err != nil {
-		return outbound.Server{}, fmt.Errorf("outserver %q is not host:port", addr)
+		return outbound.Server{}, err
 	}
-	srv := outbound.Server{Addr: addr, HelloName: d.cfg.HelloName, Timeout: d.cfg.SMTPTimeout, TLS: outbound.TLSStart}
-	if port == "465" {
-		srv.TLS = outbound.TLSImplicit
-	}
-	if v := ident.Infos["outtls"]; v != "" {
-		if srv.TLS, err = outbound.ParseTLSMode(v); err != nil {
-			return outbound.Server{}, err
-		}
-	}
-	if ident.Credentials.IsZero() {
-		return outbound.Server{}, errors.New("remote identity has no credentials")
-	}
-	plain, err := d.deps.Keyring.Open(ident.Credentials, []byte(ident.ID))
-	if err != nil {
-		return outbound.Server{}, fmt.Errorf("open credentials: %w", err)
-	}
-	var creds map[string]string
-	if err := json.Unmarshal(plain, &creds); err != nil {
-		return outbound.Server{}, errors.New("credentials are not a JSON object")
-	}
-	switch a := strings.ToLower(ident.Infos["authtype"]); a {
-	case "oauth2":
-		srv.Auth, srv.Username, srv.Token = outbound.AuthXOAuth2, creds["username"], creds["oauth2accesstoken"]
-	case "", "login-password":
-		srv.Auth, srv.Username, srv.Password = outbound.AuthPlain, creds["outusername"], creds["outpassword"]
-	case "oauth1":
-		return outbound.Server{}, errors.New("oauth1 mechanism not implemented")
-	default:
-		return outbound.Server{}, fmt.Errorf("unknown auth mechanism %q", a)
+	srv := outbound.Server{Addr: set.Addr, TLS: set.TLS, Auth: set.Mech, Username: set.User,
+		HelloName: d.cfg.HelloName, Timeout: d.cfg.SMTPTimeout}
+	if set.Mech == mailconn.MechXOAuth2 {
+		srv.Token = set.Secret
+	} else {
+		srv.Password = set.Secret
 	}
 	if err := srv.Check(); err != nil {
 		return outbound.Server{}, err

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caliopen/functions/internal/blob"
@@ -66,13 +64,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg.X = x
 	errs := []error{err}
 	for name, dst := range map[string]*int{EnvMaxPages: &cfg.MaxPages, EnvInFlight: &cfg.InFlight} {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				errs = append(errs, fmt.Errorf("%s=%q: want a whole number of at least 1", name, v))
-			}
-			*dst = n
-		}
+		errs = append(errs, envconf.PositiveInt(getenv, name, dst))
 	}
 	for name, dst := range map[string]*time.Duration{EnvProcessTimeout: &cfg.ProcessTimeout, EnvBudget: &cfg.Budget, EnvLease: &cfg.Lease,
 		EnvSendLease: &cfg.SendLease, EnvBaseInterval: &cfg.BaseInterval, EnvMaxInterval: &cfg.MaxInterval} {
@@ -135,8 +127,10 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Build constructs twitter-dm from its environment (package functions
-// imports this one, so it takes the parts of functions.Env).
+// Build builds twitter-dm from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {

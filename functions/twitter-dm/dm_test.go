@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	inboundtwitter "github.com/caliopen/functions/functions/inbound-twitter"
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
@@ -25,9 +24,10 @@ import (
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xaccount"
 	"github.com/caliopen/functions/internal/xapitest"
+	"github.com/caliopen/functions/internal/xinbound"
 )
 
-// emitter answers process_inbound with the real inbound-twitter (through
+// emitter answers process_inbound with the real inbound-twitter core (through
 // the shared adapter) and records what is published; fail makes the
 // process_inbound of a text fail once.
 type emitter struct {
@@ -156,7 +156,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.ident = id
 	log := slog.New(slog.DiscardHandler)
-	in, err := inboundtwitter.New(inboundtwitter.Config{}, inboundtwitter.Deps{Store: st, Blobs: blobs})
+	in, err := xinbound.New(xinbound.Config{}, xinbound.Deps{Store: st, Blobs: blobs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,14 +31,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/oauth2creds"
-	idorders "github.com/caliopen/functions/internal/scheduler/orders"
+	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xaccount"
 	"github.com/caliopen/functions/internal/xapi"
@@ -57,14 +56,13 @@ type Store interface {
 	SaveSyncProgress(ctx context.Context, userID, identityID string, p store.SyncProgress) error
 }
 
-// Deps are twitter-worker's dependencies; Store, Keyring and Logger are
+// Deps are twitter-worker's dependencies; Store and Keyring are
 // required.
 type Deps struct {
 	Store   Store
 	Keyring xaccount.Opener
 	// Tokens renews expired OAuth2 access tokens; nil renews nothing.
 	Tokens oauth2creds.Freshener
-	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -78,8 +76,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return Config{X: x}, err
 }
 
-// Build constructs twitter-worker from its environment (package functions
-// imports this one, so it takes the parts of functions.Env).
+// Build builds twitter-worker from its environment (LoadConfig, every problem at
+// once) and its dependencies. Every function's Build has this shape; the
+// registry (package functions) passes the shared parts and a logger that
+// already carries "fn".
 func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
@@ -95,15 +95,15 @@ type worker struct {
 
 // New returns the core of twitter-worker.
 func New(cfg Config, deps Deps) (fnhttp.Core, error) {
-	if deps.Store == nil || deps.Keyring == nil || deps.Logger == nil {
-		return nil, errors.New("twitter-worker: store, keyring and logger are required")
+	if deps.Store == nil || deps.Keyring == nil {
+		return nil, errors.New("twitter-worker: a store and a keyring are required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	w := &worker{cfg: cfg, deps: deps}
-	return idorders.Core("twitter-worker", func(o *contract.RemoteOrder) string { return o.Order },
-		map[string]idorders.Handler[contract.RemoteOrder]{
+	return fnhttp.Dispatch("twitter-worker", func(o *contract.RemoteOrder) string { return o.Order },
+		map[string]fnhttp.OrderHandler[contract.RemoteOrder]{
 			contract.OrderAddWorker:    w.add,
 			contract.OrderReloadWorker: w.reload,
 			contract.OrderRemoveWorker: w.remove,
@@ -120,7 +120,7 @@ func (w *worker) add(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.Res
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
-	started, err := idorders.Start(ctx, w.deps.Store, id, w.deps.Now())
+	started, err := polling.Start(ctx, w.deps.Store, id, w.deps.Now())
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
@@ -142,16 +142,16 @@ func (w *worker) reload(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.
 		return fnhttp.Result{}, err
 	}
 	if err := w.deps.Store.ClearSyncError(ctx, id.UserID, id.ID); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("clear errors of identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("clear errors of identity "+id.ID, err)
 	}
 	if err := w.deps.Store.SetThrottle(ctx, id.UserID, id.ID, time.Time{}); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("clear the throttle of identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("clear the throttle of identity "+id.ID, err)
 	}
 	if id.Status != store.Active {
 		return fnhttp.Result{Message: "worker of identity " + id.ID + " is stopped; errors cleared, add_worker starts it"}, nil
 	}
 	if err := w.deps.Store.SetNextRun(ctx, id.UserID, id.ID, w.deps.Now()); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("schedule identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("schedule identity "+id.ID, err)
 	}
 	return fnhttp.Result{Message: "worker of identity " + id.ID + " (@" + me.Username + ") reloaded"}, nil
 }
@@ -166,11 +166,11 @@ func (w *worker) remove(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.
 	if err != nil {
 		return fnhttp.Result{}, err
 	}
-	if err := idorders.Stop(ctx, w.deps.Store, id); err != nil {
+	if err := polling.Stop(ctx, w.deps.Store, id); err != nil {
 		return fnhttp.Result{}, err
 	}
 	if err := w.deps.Store.SaveSyncProgress(ctx, id.UserID, id.ID, store.SyncProgress{At: w.deps.Now()}); err != nil {
-		return fnhttp.Result{}, idorders.StoreError("forget the cursor of identity "+id.ID, err)
+		return fnhttp.Result{}, polling.StoreError("forget the cursor of identity "+id.ID, err)
 	}
 	return fnhttp.Result{Message: "worker of identity " + id.ID + " stopped"}, nil
 }
@@ -198,7 +198,7 @@ func (w *worker) check(ctx context.Context, id store.Identity) (xapi.User, error
 func (w *worker) identity(ctx context.Context, ord *contract.RemoteOrder) (store.Identity, error) {
 	id, err := w.deps.Store.GetIdentity(ctx, ord.UserID, ord.RemoteID)
 	if err != nil {
-		return store.Identity{}, idorders.StoreError("load identity "+ord.RemoteID, err)
+		return store.Identity{}, polling.StoreError("load identity "+ord.RemoteID, err)
 	}
 	if id.Type != store.RemoteIdentity || id.Protocol != store.ProtocolTwitter {
 		return store.Identity{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is a %s %s identity, not a remote twitter account",

@@ -50,7 +50,7 @@ func TestWorker(t *testing.T) {
 	good := mk("tw1", "alice", "good")
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	core, err := New(Config{X: xaccount.Config{BaseURL: x.URL, Timeout: 5 * time.Second}},
-		Deps{Store: st, Keyring: ring, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+		Deps{Store: st, Keyring: ring, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package envconf
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -54,4 +55,51 @@ func TestIntAndList(t *testing.T) {
 	if err := List(getenv, "UNSET", &l); err != nil || len(l) != 2 {
 		t.Errorf("List(UNSET) = %q", l)
 	}
+}
+
+func TestPositiveAndBool(t *testing.T) {
+	env := map[string]string{"D0": "0s", "D": "2s", "N0": "0", "N": " 3 ", "NX": "x", "BIG": "9000000000",
+		"T": "Yes", "F": "0", "BX": "maybe"}
+	get := func(k string) string { return env[k] }
+	for _, tt := range []struct {
+		name string
+		read func() error
+		ok   bool
+	}{
+		{"D0", func() error { d := time.Minute; return PositiveDuration(get, "D0", &d) }, false},
+		{"D", func() error {
+			var d time.Duration
+			err := PositiveDuration(get, "D", &d)
+			return check(d == 2*time.Second, err)
+		}, true},
+		{"unset duration", func() error {
+			d := time.Minute
+			err := PositiveDuration(get, "NONE", &d)
+			return check(d == time.Minute, err)
+		}, true},
+		{"N0", func() error { n := 5; return PositiveInt(get, "N0", &n) }, false},
+		{"N", func() error { var n int; err := PositiveInt(get, "N", &n); return check(n == 3, err) }, true},
+		{"NX", func() error { var n int64; return PositiveInt64(get, "NX", &n) }, false},
+		{"BIG", func() error { var n int64; err := Int64(get, "BIG", &n); return check(n == 9000000000, err) }, true},
+		{"T", func() error { var b bool; err := Bool(get, "T", &b); return check(b, err) }, true},
+		{"F", func() error { b := true; err := Bool(get, "F", &b); return check(!b, err) }, true},
+		{"unset bool", func() error { b := true; err := Bool(get, "NONE", &b); return check(b, err) }, true},
+		{"BX", func() error { var b bool; return Bool(get, "BX", &b) }, false},
+	} {
+		err := tt.read()
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if err != nil && !tt.ok && !strings.Contains(err.Error(), tt.name) {
+			t.Errorf("%s: error %q does not name the variable", tt.name, err)
+		}
+	}
+}
+
+// check turns a wrong value into an error.
+func check(ok bool, err error) error {
+	if err == nil && !ok {
+		return errors.New("wrong value")
+	}
+	return err
 }

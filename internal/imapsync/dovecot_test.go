@@ -9,14 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/imapsync"
-	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 )
 
 // TestDovecotTLS: logins to a real Dovecot over STARTTLS and implicit
 // TLS, with LOGIN and PLAIN, trusting its certificate; without that trust
-// the connection fails as KindNetwork before any credential is sent.
+// the connection fails, temporarily, before any credential is sent.
 func TestDovecotTLS(t *testing.T) {
 	d := outboundtest.DovecotIMAP(t)
 	if d.TLSAddr == "" || d.CA == "" {
@@ -34,17 +35,17 @@ func TestDovecotTLS(t *testing.T) {
 	cases := []struct {
 		name string
 		addr string
-		mode outbound.TLSMode
-		auth imapsync.Auth
+		mode mailconn.TLSMode
+		auth mailconn.Mech
 		cfg  *tls.Config
 		ok   bool
 	}{
-		{"starttls, login", d.Addr, outbound.TLSStart, imapsync.AuthLogin, trusted, true},
-		{"starttls, plain", d.Addr, outbound.TLSStart, imapsync.AuthPlain, trusted, true},
-		{"implicit tls, login", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthLogin, trusted, true},
-		{"implicit tls, plain", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthPlain, trusted, true},
-		{"implicit tls, certificate not trusted", d.TLSAddr, outbound.TLSImplicit, imapsync.AuthLogin, nil, false},
-		{"starttls, certificate not trusted", d.Addr, outbound.TLSStart, imapsync.AuthLogin, nil, false},
+		{"starttls, login", d.Addr, mailconn.TLSStart, mailconn.MechLogin, trusted, true},
+		{"starttls, plain", d.Addr, mailconn.TLSStart, mailconn.MechPlain, trusted, true},
+		{"implicit tls, login", d.TLSAddr, mailconn.TLSImplicit, mailconn.MechLogin, trusted, true},
+		{"implicit tls, plain", d.TLSAddr, mailconn.TLSImplicit, mailconn.MechPlain, trusted, true},
+		{"implicit tls, certificate not trusted", d.TLSAddr, mailconn.TLSImplicit, mailconn.MechLogin, nil, false},
+		{"starttls, certificate not trusted", d.Addr, mailconn.TLSStart, mailconn.MechLogin, nil, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,18 +62,16 @@ func TestDovecotTLS(t *testing.T) {
 				}
 				return
 			}
-			var e *imapsync.Error
-			if err == nil || !errors.As(err, &e) || e.Kind != imapsync.KindNetwork {
-				t.Fatalf("err = %v, want a KindNetwork error", err)
+			if err == nil || faults.ClassOf(err) != faults.Temporary || errors.Is(err, imapsync.ErrLoginRefused) {
+				t.Fatalf("err = %v, want a temporary error", err)
 			}
 		})
 	}
-	// A wrong password over TLS is refused as KindAuth.
-	acct := imapsync.Account{Addr: d.TLSAddr, TLS: outbound.TLSImplicit, TLSConfig: trusted, Auth: imapsync.AuthLogin,
+	// A wrong password over TLS is refused: permanent ErrLoginRefused.
+	acct := imapsync.Account{Addr: d.TLSAddr, TLS: mailconn.TLSImplicit, TLSConfig: trusted, Auth: mailconn.MechLogin,
 		User: d.User, Secret: "not-" + d.Pass, Timeout: 5 * time.Second}
 	_, err = imapsync.Open(context.Background(), acct)
-	var e *imapsync.Error
-	if !errors.As(err, &e) || e.Kind != imapsync.KindAuth {
-		t.Errorf("wrong password: %v, want KindAuth", err)
+	if !faults.IsPermanent(err) || !errors.Is(err, imapsync.ErrLoginRefused) {
+		t.Errorf("wrong password: %v, want a permanent ErrLoginRefused", err)
 	}
 }

@@ -1,41 +1,19 @@
 package imapsync
 
-import "errors"
+import (
+	"errors"
+	"fmt"
 
-// Kind says what went wrong with an IMAP account.
-type Kind int
-
-// Kinds of failure.
-const (
-	KindNetwork Kind = iota // connection, TLS, protocol, dropped connection
-	KindAuth                // the server refused the credentials
-	KindConfig              // settings or credentials unusable
+	"github.com/caliopen/functions/internal/faults"
 )
 
-// String names the kind for logs ("network", "auth", "config").
-func (k Kind) String() string {
-	return [...]string{"network", "auth", "config"}[k]
-}
+// ErrLoginRefused marks a login the server refused (NO or BAD): the
+// credentials must change before a retry can succeed.
+var ErrLoginRefused = errors.New("imap login refused")
 
-// Error is a failure of one IMAP operation.
-type Error struct {
-	Kind Kind
-	Err  error
-}
+// refused classifies a refused login: permanent.
+func refused(err error) error { return faults.Perm(fmt.Errorf("%w: %w", ErrLoginRefused, err)) }
 
-// Error returns the wrapped message.
-func (e *Error) Error() string { return e.Err.Error() }
-
-// Unwrap returns the wrapped error.
-func (e *Error) Unwrap() error { return e.Err }
-
-func fail(k Kind, err error) error { return &Error{Kind: k, Err: err} }
-
-// KindOf returns the kind of err; an unclassified error is KindNetwork.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return KindNetwork
-}
+// unreachable classifies a failure to connect, to secure the connection
+// or to talk with the server: temporary.
+func unreachable(err error) error { return faults.Temp(err) }

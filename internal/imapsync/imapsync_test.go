@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/imapsync/imaptest"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -46,8 +49,8 @@ func TestAccountOf(t *testing.T) {
 		got := a.String()
 		if err != nil {
 			got = err.Error()
-			if KindOf(err) != KindConfig {
-				t.Errorf("%v: kind %s", c.infos, KindOf(err))
+			if !faults.IsPermanent(err) || !errors.Is(err, mailconn.ErrSettings) {
+				t.Errorf("%v: %v (%s), want permanent unusable settings", c.infos, err, faults.ClassOf(err))
 			}
 		}
 		if !strings.Contains(got, c.want) || strings.Contains(got, `"p"`) {
@@ -58,7 +61,7 @@ func TestAccountOf(t *testing.T) {
 
 // TestPlainAndRefused logs in with AUTHENTICATE PLAIN on go-imap's
 // in-memory server, reads past a cursor without setting \Seen, and shows a
-// refused login as KindAuth.
+// refused login as a permanent ErrLoginRefused.
 func TestPlainAndRefused(t *testing.T) {
 	srv := imaptest.StartMem(t, imaptest.MemOptions{})
 	c, err := imaptest.Dial(srv.Addr, "alice", "pw")
@@ -69,7 +72,7 @@ func TestPlainAndRefused(t *testing.T) {
 	if err := c.Append([]byte("Subject: a\r\n\r\none\r\n"), []byte("Subject: b\r\n\r\ntwo\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	acct := Account{Addr: srv.Addr, TLS: "none", Auth: AuthPlain, User: "alice", Secret: "pw", Timeout: time.Second}
+	acct := Account{Addr: srv.Addr, TLS: "none", Auth: mailconn.MechPlain, User: "alice", Secret: "pw", Timeout: time.Second}
 	s, err := Open(context.Background(), acct)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +93,7 @@ func TestPlainAndRefused(t *testing.T) {
 		t.Errorf("%d of %d seen (%v)", seen, total, err)
 	}
 	acct.Secret = "wrong"
-	if _, err := Open(context.Background(), acct); KindOf(err) != KindAuth || strings.Contains(err.Error(), "wrong") {
-		t.Errorf("refused login: %v (kind %s)", err, KindOf(err))
+	if _, err := Open(context.Background(), acct); !faults.IsPermanent(err) || !errors.Is(err, ErrLoginRefused) || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("refused login: %v (%s)", err, faults.ClassOf(err))
 	}
 }

@@ -13,11 +13,10 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-sasl"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/tracing"
 )
 
@@ -46,14 +45,14 @@ func Open(ctx context.Context, acct Account) (_ *Session, err error) {
 		return nil, err
 	}
 	s := &Session{c: c, acct: acct, stop: context.AfterFunc(ctx, func() { _ = c.Close() })}
-	if err := s.login(); err != nil {
+	if err := login(c, acct); err != nil {
 		s.Close()
 		return nil, err
 	}
 	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
 		s.Close()
-		return nil, fail(KindNetwork, fmt.Errorf("examine INBOX on %s: %w", acct.Addr, err))
+		return nil, unreachable(fmt.Errorf("examine INBOX on %s: %w", acct.Addr, err))
 	}
 	s.Box = Mailbox{UIDValidity: sel.UIDValidity, UIDNext: uint32(sel.UIDNext), Messages: sel.NumMessages}
 	return s, nil
@@ -62,7 +61,7 @@ func Open(ctx context.Context, acct Account) (_ *Session, err error) {
 func dial(a Account) (*imapclient.Client, error) {
 	c, err := Dial(a.Addr, a.TLS, a.TLSConfig, a.Timeout)
 	if err != nil {
-		return nil, fail(KindNetwork, err)
+		return nil, unreachable(err)
 	}
 	return c, nil
 }
@@ -70,16 +69,16 @@ func dial(a Account) (*imapclient.Client, error) {
 // Dial connects to the IMAP server at addr: in plain text (TLSNone, for
 // tests), with implicit TLS, or upgraded with STARTTLS; cfg (nil: the
 // system roots) verifies the server; timeout bounds the dial.
-func Dial(addr string, mode outbound.TLSMode, cfg *tls.Config, timeout time.Duration) (*imapclient.Client, error) {
+func Dial(addr string, mode mailconn.TLSMode, cfg *tls.Config, timeout time.Duration) (*imapclient.Client, error) {
 	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: timeout}, TLSConfig: cfg}
 	var (
 		c   *imapclient.Client
 		err error
 	)
 	switch mode {
-	case outbound.TLSNone:
+	case mailconn.TLSNone:
 		c, err = imapclient.DialInsecure(addr, opts)
-	case outbound.TLSImplicit:
+	case mailconn.TLSImplicit:
 		c, err = imapclient.DialTLS(addr, opts)
 	default:
 		c, err = imapclient.DialStartTLS(addr, opts)
@@ -90,17 +89,29 @@ func Dial(addr string, mode outbound.TLSMode, cfg *tls.Config, timeout time.Dura
 	return c, nil
 }
 
-// login authenticates; a NO or BAD answer is KindAuth.
-func (s *Session) login() error {
-	a := s.acct
+// Connect connects and logs in as acct says, without examining a mailbox
+// (to append to one); the caller closes the client.
+func Connect(acct Account) (*imapclient.Client, error) {
+	c, err := dial(acct)
+	if err != nil {
+		return nil, err
+	}
+	if err := login(c, acct); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// login authenticates (the error never holds the secret); a NO or BAD
+// answer is a permanent ErrLoginRefused, anything else temporary.
+func login(c *imapclient.Client, a Account) error {
 	var err error
 	switch a.Auth {
-	case AuthXOAuth2:
-		err = s.c.Authenticate(outbound.NewXOAuth2(a.User, a.Secret))
-	case AuthPlain:
-		err = s.c.Authenticate(sasl.NewPlainClient("", a.User, a.Secret))
+	case mailconn.MechLogin, mailconn.MechNone:
+		err = c.Login(a.User, a.Secret).Wait()
 	default:
-		err = s.c.Login(a.User, a.Secret).Wait()
+		err = c.Authenticate(mailconn.SASL(a.Auth, a.User, a.Secret))
 	}
 	if err == nil {
 		return nil
@@ -108,9 +119,9 @@ func (s *Session) login() error {
 	err = fmt.Errorf("imap %s login of %s on %s: %w", a.Auth, a.User, a.Addr, err)
 	var ie *imap.Error
 	if errors.As(err, &ie) {
-		return fail(KindAuth, err)
+		return refused(err)
 	}
-	return fail(KindNetwork, err)
+	return unreachable(err)
 }
 
 // UIDsAfter returns the UIDs of INBOX above after, ascending.
@@ -118,7 +129,7 @@ func (s *Session) UIDsAfter(after uint32) ([]imap.UID, error) {
 	set := imap.UIDSet{imap.UIDRange{Start: imap.UID(after + 1), Stop: 0}}
 	data, err := s.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
 	if err != nil {
-		return nil, fail(KindNetwork, fmt.Errorf("uid search INBOX on %s: %w", s.acct.Addr, err))
+		return nil, unreachable(fmt.Errorf("uid search INBOX on %s: %w", s.acct.Addr, err))
 	}
 	// "n:*" matches the highest UID even when it is below n.
 	uids := slices.DeleteFunc(data.AllUIDs(), func(u imap.UID) bool { return uint32(u) <= after })
@@ -142,14 +153,14 @@ func (s *Session) Fetch(uids []imap.UID, fn func(uid imap.UID, raw []byte) bool)
 			// go-imap would read the broken literal a second time while
 			// draining, racing its decoder: close without draining.
 			_ = s.c.Close()
-			return fail(KindNetwork, fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
+			return unreachable(fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
 		}
 		if uid != 0 && raw != nil && !fn(uid, raw) {
 			break
 		}
 	}
 	if err := cmd.Close(); err != nil {
-		return fail(KindNetwork, fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
+		return unreachable(fmt.Errorf("uid fetch on %s: %w", s.acct.Addr, err))
 	}
 	return nil
 }

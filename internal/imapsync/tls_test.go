@@ -11,8 +11,9 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-sasl"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/imapsync/imaptest"
-	"github.com/caliopen/functions/internal/outbound"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 	"github.com/caliopen/functions/internal/testcert"
 )
@@ -75,7 +76,7 @@ func (s *countingSession) Login(user, pass string) error {
 
 // Logins with implicit TLS and STARTTLS against go-imap's server; a
 // certificate the client does not trust, or a server without STARTTLS,
-// fails as KindNetwork before any credential is sent.
+// fails, temporarily, before any credential is sent.
 func TestOpenTLS(t *testing.T) {
 	cert := testcert.New(t)
 	trusted := cert.Client("127.0.0.1")
@@ -83,20 +84,20 @@ func TestOpenTLS(t *testing.T) {
 		name     string
 		cert     *testcert.Cert
 		implicit bool
-		mode     outbound.TLSMode
+		mode     mailconn.TLSMode
 		cfg      *tls.Config
 		ok       bool
 	}{
-		{"starttls", &cert, false, outbound.TLSStart, trusted, true},
-		{"implicit tls", &cert, true, outbound.TLSImplicit, trusted, true},
-		{"starttls, certificate not trusted", &cert, false, outbound.TLSStart, nil, false},
-		{"implicit tls, certificate not trusted", &cert, true, outbound.TLSImplicit, nil, false},
-		{"starttls required, server without it", nil, false, outbound.TLSStart, trusted, false},
+		{"starttls", &cert, false, mailconn.TLSStart, trusted, true},
+		{"implicit tls", &cert, true, mailconn.TLSImplicit, trusted, true},
+		{"starttls, certificate not trusted", &cert, false, mailconn.TLSStart, nil, false},
+		{"implicit tls, certificate not trusted", &cert, true, mailconn.TLSImplicit, nil, false},
+		{"starttls required, server without it", nil, false, mailconn.TLSStart, trusted, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ts := startTLSServer(t, c.cert, c.implicit)
-			acct := Account{Addr: ts.addr, TLS: c.mode, TLSConfig: c.cfg, Auth: AuthLogin, User: "alice", Secret: "pw",
+			acct := Account{Addr: ts.addr, TLS: c.mode, TLSConfig: c.cfg, Auth: mailconn.MechLogin, User: "alice", Secret: "pw",
 				Timeout: 5 * time.Second}
 			s, err := Open(context.Background(), acct)
 			if c.ok {
@@ -109,9 +110,8 @@ func TestOpenTLS(t *testing.T) {
 				}
 				return
 			}
-			var e *Error
-			if err == nil || !errors.As(err, &e) || e.Kind != KindNetwork {
-				t.Fatalf("err = %v, want a KindNetwork error", err)
+			if err == nil || faults.ClassOf(err) != faults.Temporary || errors.Is(err, ErrLoginRefused) {
+				t.Fatalf("err = %v, want a temporary error", err)
 			}
 			if n := ts.loggedIn.Load(); n != 0 {
 				t.Errorf("%d logins reached the server", n)
@@ -121,11 +121,11 @@ func TestOpenTLS(t *testing.T) {
 }
 
 // XOAUTH2 over implicit TLS: the right token logs in, a wrong one is
-// KindAuth.
+// a permanent ErrLoginRefused.
 func TestOpenXOAuth2(t *testing.T) {
 	cert := testcert.New(t)
 	ts := startTLSServer(t, &cert, true)
-	acct := Account{Addr: ts.addr, TLS: outbound.TLSImplicit, TLSConfig: cert.Client("127.0.0.1"), Auth: AuthXOAuth2,
+	acct := Account{Addr: ts.addr, TLS: mailconn.TLSImplicit, TLSConfig: cert.Client("127.0.0.1"), Auth: mailconn.MechXOAuth2,
 		User: "alice", Secret: "token-of-alice", Timeout: 5 * time.Second}
 	s, err := Open(context.Background(), acct)
 	if err != nil {
@@ -137,8 +137,7 @@ func TestOpenXOAuth2(t *testing.T) {
 	}
 	acct.Secret = "expired"
 	_, err = Open(context.Background(), acct)
-	var e *Error
-	if !errors.As(err, &e) || e.Kind != KindAuth {
-		t.Fatalf("wrong token: %v, want KindAuth", err)
+	if !faults.IsPermanent(err) || !errors.Is(err, ErrLoginRefused) {
+		t.Fatalf("wrong token: %v, want a permanent ErrLoginRefused", err)
 	}
 }

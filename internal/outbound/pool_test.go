@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 )
@@ -23,7 +24,7 @@ func poolFixture(t *testing.T, maxIdle int, idle time.Duration) (*outboundtest.F
 	f := outboundtest.StartFakeSMTP(t)
 	p := outbound.NewPool(maxIdle, idle)
 	t.Cleanup(p.Close)
-	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone}
+	srv := outbound.Server{Addr: f.Addr, TLS: mailconn.TLSNone}
 	if err := poolSend(p, srv, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestPoolReusesConnections(t *testing.T) {
 	f.RequireAuth("alice", "pw")
 	p := outbound.NewPool(4, time.Minute)
 	defer p.Close()
-	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone, Auth: outbound.AuthPlain, Username: "alice", Password: "pw"}
+	srv := outbound.Server{Addr: f.Addr, TLS: mailconn.TLSNone, Auth: mailconn.MechPlain, Username: "alice", Password: "pw"}
 	for i := range 5 {
 		if err := poolSend(p, srv, i); err != nil {
 			t.Fatal(err)
@@ -84,7 +85,7 @@ func TestPoolFailures(t *testing.T) {
 	f, p, srv := poolFixture(t, 4, time.Minute)
 	f.Fail("rcpt", 550)
 	var se *outbound.SendError
-	if err := poolSend(p, srv, 1); !errors.As(err, &se) || se.Code != 550 || se.Temporary {
+	if err := poolSend(p, srv, 1); !errors.As(err, &se) || se.Code != 550 || !se.Permanent() {
 		t.Fatalf("refused recipient: %v", err)
 	}
 	f.Fail("rcpt", 0)

@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/caliopen/functions/internal/mailconn"
 )
 
 // SendError is why Send failed.
@@ -21,9 +22,9 @@ type SendError struct {
 	Stage string
 	// Code is the SMTP reply code, 0 when there was none (network error).
 	Code int
-	// Temporary is true for 4xx replies and network errors, false for 5xx
-	// replies and configuration errors.
-	Temporary bool
+	// permanent is true for 5xx replies and configuration errors; 4xx
+	// replies and network errors are temporary (package faults reads it).
+	permanent bool
 	// Unconfirmed is true when the connection failed after the message
 	// was written and before the server's answer: the server may or may
 	// not have taken it.
@@ -40,6 +41,10 @@ func (e *SendError) Error() string {
 // Unwrap returns the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
 
+// Permanent reports whether a retry cannot succeed; faults.ClassOf reads
+// it, so that a SendError has the one error vocabulary's class.
+func (e *SendError) Permanent() bool { return e.permanent }
+
 // sendErr classifies err of stage. A TLS failure is reported at stage
 // "tls" wherever it shows: with STARTTLS the handshake runs with the first
 // command after it. It is temporary (the server's certificate may be
@@ -50,12 +55,12 @@ func sendErr(stage string, err error) *SendError {
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		return &SendError{Stage: stage, Code: se.Code, Temporary: se.Code < 500, Err: err}
+		return &SendError{Stage: stage, Code: se.Code, permanent: se.Code >= 500, Err: err}
 	}
 	if errors.Is(err, ErrInvalid) {
-		return &SendError{Stage: stage, Err: err}
+		return &SendError{Stage: stage, permanent: true, Err: err}
 	}
-	return &SendError{Stage: stage, Temporary: true, Err: err}
+	return &SendError{Stage: stage, Err: err}
 }
 
 // Send hands the message raw to srv with the envelope from → to, on a
@@ -93,14 +98,14 @@ func open(ctx context.Context, srv Server) (*session, *SendError) {
 	defer stop()
 	s := &session{conn: conn}
 	switch srv.tlsMode() {
-	case TLSImplicit:
+	case mailconn.TLSImplicit:
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = conn.Close()
 			return nil, sendErr("tls", err)
 		}
 		s.c = smtp.NewClient(tc)
-	case TLSStart:
+	case mailconn.TLSStart:
 		if s.c, err = smtp.NewClientStartTLS(conn, cfg); err != nil {
 			return nil, sendErr("tls", err)
 		}
@@ -155,14 +160,14 @@ func helloName(srv Server) string {
 
 // greet runs EHLO and AUTH on c.
 func greet(c *smtp.Client, srv Server) *SendError {
-	if srv.tlsMode() != TLSStart {
+	if srv.tlsMode() != mailconn.TLSStart {
 		// With STARTTLS the client greeted with "localhost" already.
 		if err := c.Hello(helloName(srv)); err != nil {
 			return sendErr("hello", err)
 		}
 	}
-	if srv.Auth == AuthPlain && !c.SupportsAuth("PLAIN") && c.SupportsAuth("LOGIN") {
-		srv.Auth = AuthLogin // the server offers LOGIN only
+	if srv.Auth == mailconn.MechPlain && !c.SupportsAuth("PLAIN") && c.SupportsAuth("LOGIN") {
+		srv.Auth = mailconn.MechLogin // the server offers LOGIN only
 	}
 	if a := saslClient(srv); a != nil {
 		if err := c.Auth(a); err != nil {
@@ -187,7 +192,7 @@ func transact(c *smtp.Client, from string, to []string, raw []byte) *SendError {
 		return sendErr("data", err)
 	}
 	if _, err := w.Write(raw); err != nil {
-		return &SendError{Stage: "data", Temporary: true, Err: err}
+		return &SendError{Stage: "data", Err: err}
 	}
 	if err := w.Close(); err != nil {
 		se := sendErr("data", err)
@@ -199,34 +204,12 @@ func transact(c *smtp.Client, from string, to []string, raw []byte) *SendError {
 
 // saslClient returns the AUTH client of srv, nil for none.
 func saslClient(srv Server) sasl.Client {
-	switch srv.Auth {
-	case AuthPlain:
-		return sasl.NewPlainClient("", srv.Username, srv.Password)
-	case AuthLogin:
-		return sasl.NewLoginClient(srv.Username, srv.Password)
-	case AuthXOAuth2:
-		return NewXOAuth2(srv.Username, srv.Token)
+	secret := srv.Password
+	if srv.Auth == mailconn.MechXOAuth2 {
+		secret = srv.Token
 	}
-	return nil
+	return mailconn.SASL(srv.Auth, srv.Username, secret)
 }
-
-// NewXOAuth2 returns a client of Google's XOAUTH2 SASL mechanism (SMTP and
-// IMAP).
-func NewXOAuth2(user, token string) sasl.Client { return xoauth2{user: user, token: token} }
-
-// xoauth2 is Google's XOAUTH2 SASL mechanism.
-type xoauth2 struct{ user, token string }
-
-// Start sends the user and the bearer token.
-func (x xoauth2) Start() (string, []byte, error) {
-	var b bytes.Buffer
-	b.WriteString("user=" + x.user + "\x01auth=Bearer " + x.token + "\x01\x01")
-	return string(AuthXOAuth2), b.Bytes(), nil
-}
-
-// Next answers a challenge (an error description) with an empty response,
-// as the mechanism asks; the server then fails the exchange.
-func (x xoauth2) Next(challenge []byte) ([]byte, error) { return []byte{}, nil }
 
 // isTLS reports whether err comes from the TLS layer: a handshake alert,
 // a certificate that does not verify, a peer that does not speak TLS.

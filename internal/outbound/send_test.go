@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 	"github.com/caliopen/functions/internal/testcert"
@@ -16,7 +18,7 @@ import (
 
 func TestSendClassifiesReplies(t *testing.T) {
 	f := outboundtest.StartFakeSMTP(t)
-	srv := outbound.Server{Addr: f.Addr, TLS: outbound.TLSNone, Timeout: 5 * time.Second}
+	srv := outbound.Server{Addr: f.Addr, TLS: mailconn.TLSNone, Timeout: 5 * time.Second}
 	raw := build(t, draft(), nil).Raw
 	ctx := context.Background()
 	send := func() *outbound.SendError {
@@ -43,14 +45,15 @@ func TestSendClassifiesReplies(t *testing.T) {
 		f.Fail(c.stage, c.code)
 		se := send()
 		f.Fail(c.stage, 0)
-		if se == nil || se.Code != c.code || se.Temporary != c.temporary || se.Unconfirmed || se.Stage != c.stage {
+		if se == nil || se.Code != c.code || se.Permanent() == c.temporary || faults.IsPermanent(se) == c.temporary ||
+			se.Unconfirmed || se.Stage != c.stage {
 			t.Errorf("%s %d: got %+v", c.stage, c.code, se)
 		}
 	}
 	f.HangUp(true)
 	se := send()
 	f.HangUp(false)
-	if se == nil || !se.Unconfirmed || !se.Temporary {
+	if se == nil || !se.Unconfirmed || se.Permanent() {
 		t.Errorf("hang-up after the message: got %+v, want temporary and unconfirmed", se)
 	}
 	if got := len(f.Received()); got != 2 {
@@ -60,7 +63,7 @@ func TestSendClassifiesReplies(t *testing.T) {
 		t.Error("the server did not get the built bytes")
 	}
 	srv.Addr = "127.0.0.1:1"
-	if se := send(); se == nil || !se.Temporary || se.Stage != "dial" {
+	if se := send(); se == nil || se.Permanent() || se.Stage != "dial" {
 		t.Errorf("refused connection: %+v", se)
 	}
 }
@@ -70,12 +73,12 @@ func TestSendAuthMechanisms(t *testing.T) {
 	raw := build(t, draft(), nil).Raw
 	ctx := context.Background()
 	for _, srv := range []outbound.Server{
-		{Auth: outbound.AuthPlain, Username: "u", Password: "pw"},
-		{Auth: outbound.AuthLogin, Username: "u", Password: "pw"},
-		{Auth: outbound.AuthXOAuth2, Username: "u", Token: "pw"},
+		{Auth: mailconn.MechPlain, Username: "u", Password: "pw"},
+		{Auth: mailconn.MechLogin, Username: "u", Password: "pw"},
+		{Auth: mailconn.MechXOAuth2, Username: "u", Token: "pw"},
 	} {
 		f.RequireAuth("u", "pw")
-		srv.Addr, srv.TLS = f.Addr, outbound.TLSNone
+		srv.Addr, srv.TLS = f.Addr, mailconn.TLSNone
 		if err := outbound.Send(ctx, srv, "a@caliopen.test", []string{"b@example.org"}, raw); err != nil {
 			t.Errorf("%s: %v", srv.Auth, err)
 		}
@@ -85,7 +88,7 @@ func TestSendAuthMechanisms(t *testing.T) {
 		srv.Password, srv.Token = "wrong", "wrong"
 		err := outbound.Send(ctx, srv, "a@caliopen.test", []string{"b@example.org"}, raw)
 		var se *outbound.SendError
-		if !errors.As(err, &se) || se.Temporary || se.Stage != "auth" {
+		if !errors.As(err, &se) || !se.Permanent() || se.Stage != "auth" {
 			t.Errorf("%s with a bad secret: %v, want a permanent auth failure", srv.Auth, err)
 		}
 	}
@@ -99,7 +102,7 @@ func TestSendToSMTPSink(t *testing.T) {
 	m := draft()
 	m.ID = "sink-" + time.Now().Format("150405.000000000")
 	b := build(t, m, nil)
-	srv := outbound.Server{Addr: sink.Addr, TLS: outbound.TLSNone}
+	srv := outbound.Server{Addr: sink.Addr, TLS: mailconn.TLSNone}
 	if err := outbound.Send(context.Background(), srv, b.From, b.Recipients, b.Raw); err != nil {
 		t.Fatal(err)
 	}
@@ -131,15 +134,15 @@ func TestSendTLS(t *testing.T) {
 		name      string
 		implicit  bool // the server speaks TLS from the first byte
 		offerTLS  bool // the server has a certificate at all
-		mode      outbound.TLSMode
+		mode      mailconn.TLSMode
 		trust     *tls.Config
 		wantStage string // "" = sent
 	}{
-		{"starttls", false, true, outbound.TLSStart, trusted, ""},
-		{"implicit tls", true, true, outbound.TLSImplicit, trusted, ""},
-		{"starttls, certificate not trusted", false, true, outbound.TLSStart, nil, "tls"},
-		{"implicit tls, certificate not trusted", true, true, outbound.TLSImplicit, nil, "tls"},
-		{"starttls required, server without it", false, false, outbound.TLSStart, trusted, "tls"},
+		{"starttls", false, true, mailconn.TLSStart, trusted, ""},
+		{"implicit tls", true, true, mailconn.TLSImplicit, trusted, ""},
+		{"starttls, certificate not trusted", false, true, mailconn.TLSStart, nil, "tls"},
+		{"implicit tls, certificate not trusted", true, true, mailconn.TLSImplicit, nil, "tls"},
+		{"starttls required, server without it", false, false, mailconn.TLSStart, trusted, "tls"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -150,7 +153,7 @@ func TestSendTLS(t *testing.T) {
 				f = outboundtest.StartFakeSMTP(t)
 			}
 			f.RequireAuth("alice", "secret")
-			srv := outbound.Server{Addr: f.Addr, TLS: c.mode, TLSConfig: c.trust, Auth: outbound.AuthPlain,
+			srv := outbound.Server{Addr: f.Addr, TLS: c.mode, TLSConfig: c.trust, Auth: mailconn.MechPlain,
 				Username: "alice", Password: "secret", Timeout: 5 * time.Second}
 			err := outbound.Send(context.Background(), srv, "alice@caliopen.test", []string{"bob@example.org"}, raw)
 			if c.wantStage == "" {
@@ -164,7 +167,7 @@ func TestSendTLS(t *testing.T) {
 				return
 			}
 			var se *outbound.SendError
-			if !errors.As(err, &se) || se.Stage != c.wantStage || !se.Temporary {
+			if !errors.As(err, &se) || se.Stage != c.wantStage || se.Permanent() {
 				t.Fatalf("err = %v, want a temporary SendError at stage %q", err, c.wantStage)
 			}
 			if n := len(f.Received()); n != 0 {

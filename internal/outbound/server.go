@@ -6,27 +6,8 @@ import (
 	"net"
 	"strings"
 	"time"
-)
 
-// TLSMode is how a connection to an SMTP server is secured.
-type TLSMode string
-
-// TLS modes.
-const (
-	TLSNone     TLSMode = "none"     // plain SMTP (loopback relays, tests)
-	TLSStart    TLSMode = "starttls" // STARTTLS, required
-	TLSImplicit TLSMode = "tls"      // TLS from the first byte (port 465)
-)
-
-// AuthMech is an SMTP AUTH mechanism.
-type AuthMech string
-
-// Authentication mechanisms.
-const (
-	AuthNone    AuthMech = ""
-	AuthPlain   AuthMech = "PLAIN"
-	AuthLogin   AuthMech = "LOGIN"
-	AuthXOAuth2 AuthMech = "XOAUTH2"
+	"github.com/caliopen/functions/internal/mailconn"
 )
 
 // Server is an SMTP server to hand messages to. Its String never shows
@@ -34,13 +15,13 @@ const (
 type Server struct {
 	// Addr is host:port.
 	Addr string
-	// TLS secures the connection; "" means TLSStart.
-	TLS TLSMode
+	// TLS secures the connection; "" means mailconn.TLSStart.
+	TLS mailconn.TLSMode
 	// TLSConfig is used for TLS; nil verifies the server's certificate
 	// against the system roots for the host of Addr.
 	TLSConfig *tls.Config
-	// Auth is the mechanism; AuthNone sends no AUTH.
-	Auth AuthMech
+	// Auth is the mechanism; mailconn.MechNone sends no AUTH.
+	Auth mailconn.Mech
 	// Username and Password are for PLAIN and LOGIN; Username and Token
 	// for XOAUTH2.
 	Username, Password, Token string
@@ -65,15 +46,15 @@ func (s Server) timeout() time.Duration {
 	return s.Timeout
 }
 
-func (s Server) tlsMode() TLSMode {
+func (s Server) tlsMode() mailconn.TLSMode {
 	if s.TLS == "" {
-		return TLSStart
+		return mailconn.TLSStart
 	}
 	return s.TLS
 }
 
 func (s Server) authName() string {
-	if s.Auth == AuthNone {
+	if s.Auth == mailconn.MechNone {
 		return "none"
 	}
 	return string(s.Auth)
@@ -86,17 +67,17 @@ func (s Server) Check() error {
 		problems = append(problems, fmt.Sprintf("address %q is not host:port", s.Addr))
 	}
 	switch s.tlsMode() {
-	case TLSNone, TLSStart, TLSImplicit:
+	case mailconn.TLSNone, mailconn.TLSStart, mailconn.TLSImplicit:
 	default:
 		problems = append(problems, fmt.Sprintf("tls mode %q is not none, starttls or tls", s.TLS))
 	}
 	switch s.Auth {
-	case AuthNone:
-	case AuthPlain, AuthLogin:
+	case mailconn.MechNone:
+	case mailconn.MechPlain, mailconn.MechLogin:
 		if s.Username == "" || s.Password == "" {
 			problems = append(problems, string(s.Auth)+" needs a username and a password")
 		}
-	case AuthXOAuth2:
+	case mailconn.MechXOAuth2:
 		if s.Username == "" || s.Token == "" {
 			problems = append(problems, "XOAUTH2 needs a username and a token")
 		}
@@ -107,15 +88,4 @@ func (s Server) Check() error {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// ParseTLSMode reads a TLS mode ("" is TLSStart).
-func ParseTLSMode(v string) (TLSMode, error) {
-	switch m := TLSMode(strings.ToLower(strings.TrimSpace(v))); m {
-	case "":
-		return TLSStart, nil
-	case TLSNone, TLSStart, TLSImplicit:
-		return m, nil
-	}
-	return "", fmt.Errorf("tls mode %q is not none, starttls or tls", v)
 }

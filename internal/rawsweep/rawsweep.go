@@ -18,10 +18,10 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -96,17 +96,11 @@ const (
 func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := Config{Interval: time.Hour, MinAge: 72 * time.Hour}
 	var errs []error
-	for name, d := range map[string]*time.Duration{EnvInterval: &cfg.Interval, EnvMinAge: &cfg.MinAge} {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			continue
+	errs = append(errs, envconf.Durations(getenv, map[string]*time.Duration{EnvInterval: &cfg.Interval, EnvMinAge: &cfg.MinAge}))
+	for name, d := range map[string]time.Duration{EnvInterval: cfg.Interval, EnvMinAge: cfg.MinAge} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: negative", name, d))
 		}
-		got, err := time.ParseDuration(v)
-		if err != nil || got < 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a duration such as 1h", name, v))
-			continue
-		}
-		*d = got
 	}
 	if cfg.Interval > 0 && cfg.MinAge < time.Hour {
 		errs = append(errs, fmt.Errorf("%s %s: under an hour, mail being delivered could go", EnvMinAge, cfg.MinAge))

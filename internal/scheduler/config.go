@@ -55,13 +55,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, envconf.Duration(getenv, name, dst))
 	}
 	for name, dst := range map[string]*int{EnvBatch: &cfg.Batch, EnvConcurrency: &cfg.Concurrency} {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: want an integer, got %q", name, v))
-			}
-			*dst = n
-		}
+		errs = append(errs, envconf.Int(getenv, name, dst))
 	}
 	if v := strings.TrimSpace(getenv(EnvJitter)); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

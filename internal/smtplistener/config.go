@@ -4,11 +4,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/envconf"
 )
 
 // Environment variables read by LoadConfig.
@@ -147,25 +147,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	var errs []error
 	str := func(name string) string { return strings.TrimSpace(getenv(name)) }
 	num := func(name string) int64 {
-		v := str(name)
-		if v == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive integer", name, v))
-		}
+		var n int64
+		errs = append(errs, envconf.PositiveInt64(getenv, name, &n))
 		return n
 	}
 	dur := func(name string) time.Duration {
-		v := str(name)
-		if v == "" {
-			return 0
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, v))
-		}
+		var d time.Duration
+		errs = append(errs, envconf.PositiveDuration(getenv, name, &d))
 		return d
 	}
 	c := Config{

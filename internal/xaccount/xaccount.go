@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/secretenv"
@@ -68,13 +69,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	}
 	cfg.AppSecret = strings.TrimSpace(secret)
-	if v := strings.TrimSpace(getenv(EnvTimeout)); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration", EnvTimeout, v))
-		}
-		cfg.Timeout = d
-	}
+	errs = append(errs, envconf.PositiveDuration(getenv, EnvTimeout, &cfg.Timeout))
 	if !strings.HasPrefix(cfg.BaseURL, "https://") && !strings.HasPrefix(cfg.BaseURL, "http://") {
 		errs = append(errs, fmt.Errorf("%s=%q: not an http(s) URL", EnvAPIURL, cfg.BaseURL))
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
-	"github.com/caliopen/functions/systest/listenertest"
+	"github.com/caliopen/functions/system/systemtest"
 )
 
 type testWriter struct{ t testing.TB }
@@ -26,20 +26,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // startStack runs the inbound path until the test ends.
-func startStack(t *testing.T, cfg smtplistener.Config, lmtp bool) *listenertest.Stack {
+func startStack(t *testing.T, cfg smtplistener.Config, lmtp bool) *systemtest.System {
 	t.Helper()
-	return startStackWith(t, listenertest.Options{Listener: cfg, LMTP: lmtp})
+	return startStackWith(t, systemtest.Options{Listener: cfg, LMTP: lmtp})
 }
 
 // startStackWith runs the inbound path with o (its Logger set here, its
 // Dir unless given) until the test ends.
-func startStackWith(t *testing.T, o listenertest.Options) *listenertest.Stack {
+func startStackWith(t *testing.T, o systemtest.Options) *systemtest.System {
 	t.Helper()
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
 	o.Logger = slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := listenertest.Start(context.Background(), o)
+	s, err := systemtest.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func startStackWith(t *testing.T, o listenertest.Options) *listenertest.Stack {
 	return s
 }
 
-func addUser(t *testing.T, s *listenertest.Stack, name string) (userID, identityID string) {
+func addUser(t *testing.T, s *systemtest.System, name string) (userID, identityID string) {
 	t.Helper()
 	u, i, err := s.AddLocalUser(context.Background(), name, name+"@example.test")
 	if err != nil {
@@ -109,7 +109,7 @@ func code(err error) int {
 	return 0
 }
 
-func messages(t *testing.T, s *listenertest.Stack, userID string) []store.Message {
+func messages(t *testing.T, s *systemtest.System, userID string) []store.Message {
 	t.Helper()
 	ms, _, err := s.Store.ListMessages(context.Background(), userID, store.MessageFilter{}, store.Page{Limit: 500})
 	if err != nil {
@@ -119,7 +119,7 @@ func messages(t *testing.T, s *listenertest.Stack, userID string) []store.Messag
 }
 
 // waitMessages waits until user userID has n messages.
-func waitMessages(t *testing.T, s *listenertest.Stack, userID string, n int, d time.Duration) {
+func waitMessages(t *testing.T, s *systemtest.System, userID string, n int, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {

@@ -3,6 +3,7 @@ package listenertest_test
 import (
 	"context"
 	"crypto/tls"
+	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	"net"
 	"strings"
 	"testing"
@@ -67,9 +68,7 @@ func asSMTP(err error, se **smtp.SMTPError) bool {
 func TestFunctionDownThenRetry(t *testing.T) {
 	s := startStack(t, smtplistener.Config{}, false)
 	alice, _ := addUser(t, s, "alice")
-	if err := s.StopFunction(); err != nil {
-		t.Fatal(err)
-	}
+	s.StopFunction(inboundemail.Name)
 	mail := testMail("retry", 500)
 	err := send(t, s.SMTPAddr, []string{"alice@example.test"}, mail)
 	var se *smtp.SMTPError
@@ -79,9 +78,7 @@ func TestFunctionDownThenRetry(t *testing.T) {
 	if n := len(messages(t, s, alice)); n != 0 {
 		t.Fatalf("%d messages stored while the function was down", n)
 	}
-	if err := s.StartFunction(); err != nil {
-		t.Fatal(err)
-	}
+	s.StartFunction(inboundemail.Name)
 	// The MTA retries the same bytes.
 	if err := send(t, s.SMTPAddr, []string{"alice@example.test"}, mail); err != nil {
 		t.Fatalf("retry: %v", err)

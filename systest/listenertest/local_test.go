@@ -19,12 +19,13 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/nats-io/nats.go"
 
+	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/inbound"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
-	"github.com/caliopen/functions/systest/listenertest"
+	"github.com/caliopen/functions/system/systemtest"
 )
 
 // deliverLease is smtp-deliver's send lease in these tests: a send left
@@ -34,19 +35,21 @@ const deliverLease = 1500 * time.Millisecond
 // localStack is a stack that also serves smtp-deliver, whose hosted domain
 // is the stack users' (example.test), without a relay; blobDir is where
 // its blobs are.
-func localStack(t *testing.T, wrap func(http.Handler) http.Handler) (s *listenertest.Stack, blobDir string) {
+func localStack(t *testing.T, wrap func(http.Handler) http.Handler) (s *systemtest.System, blobDir string) {
 	t.Helper()
-	cfg := smtpdeliver.DefaultConfig()
-	cfg.HostedDomain = "example.test"
-	cfg.SMTPTimeout, cfg.SendLease = time.Second, deliverLease
 	dir := t.TempDir()
-	s = startStackWith(t, listenertest.Options{Dir: dir, Listener: smtplistener.Config{}, Deliver: &cfg, WrapFunction: wrap})
+	s = startStackWith(t, systemtest.Options{Dir: dir, Listener: smtplistener.Config{}, Env: map[string]string{
+		smtpdeliver.EnvLocalDomain: "example.test", smtpdeliver.EnvSMTPTimeout: "1s",
+		smtpdeliver.EnvSendLease: deliverLease.String()}})
+	if wrap != nil {
+		s.Wrap(inboundemail.Name, wrap)
+	}
 	return s, filepath.Join(dir, "blobs")
 }
 
 // draft stores a draft of user from (identity fromIdent, address
 // fromAddr) to the addresses to.
-func draft(t *testing.T, s *listenertest.Stack, from, fromIdent, fromAddr string, to ...string) string {
+func draft(t *testing.T, s *systemtest.System, from, fromIdent, fromAddr string, to ...string) string {
 	t.Helper()
 	ps := []store.Participant{{Type: "From", Address: fromAddr, Label: "Alice", Protocol: store.ProtocolEmail}}
 	for _, a := range to {
@@ -69,9 +72,9 @@ type deliverReply struct {
 
 // deliver sends a deliver order for message id of user on outboundSMTP,
 // as the API does.
-func deliver(t *testing.T, s *listenertest.Stack, user, id string) deliverReply {
+func deliver(t *testing.T, s *systemtest.System, user, id string) deliverReply {
 	t.Helper()
-	nc, err := nats.Connect(s.NATS.ClientURL())
+	nc, err := nats.Connect(s.NATSURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +101,7 @@ func sent(t *testing.T, r deliverReply) {
 }
 
 // sendState is the send state of message id of user.
-func sendState(t *testing.T, s *listenertest.Stack, user, id string) store.SendState {
+func sendState(t *testing.T, s *systemtest.System, user, id string) store.SendState {
 	t.Helper()
 	m, err := s.Store.GetMessage(context.Background(), user, id)
 	if err != nil {
@@ -108,7 +111,7 @@ func sendState(t *testing.T, s *listenertest.Stack, user, id string) store.SendS
 }
 
 // notifications are the notifications of user.
-func notifications(t *testing.T, s *listenertest.Stack, user string) []store.Notification {
+func notifications(t *testing.T, s *systemtest.System, user string) []store.Notification {
 	t.Helper()
 	ns, _, err := s.Store.ListNotifications(context.Background(), user, store.Page{Limit: 50})
 	if err != nil {
@@ -144,7 +147,7 @@ type received struct {
 
 // receiver sets up a stack as both sides of the comparison do: users alice
 // and bob, bob having Alice as a contact.
-func receiver(t *testing.T, s *listenertest.Stack) (alice, aliceIdent, bob, contact string) {
+func receiver(t *testing.T, s *systemtest.System) (alice, aliceIdent, bob, contact string) {
 	t.Helper()
 	alice, aliceIdent = addUser(t, s, "alice")
 	bob, _ = addUser(t, s, "bob")
@@ -157,7 +160,7 @@ func receiver(t *testing.T, s *listenertest.Stack) (alice, aliceIdent, bob, cont
 }
 
 // bobsMessage returns bob's only message and checks its notification.
-func bobsMessage(t *testing.T, s *listenertest.Stack, bob string) store.Message {
+func bobsMessage(t *testing.T, s *systemtest.System, bob string) store.Message {
 	t.Helper()
 	ms := messages(t, s, bob)
 	if len(ms) != 1 {
@@ -360,9 +363,7 @@ func TestLocalMailInboundDown(t *testing.T) {
 	alice, aliceIdent := addUser(t, s, "alice")
 	bob, _ := addUser(t, s, "bob")
 	id := draft(t, s, alice, aliceIdent, "alice@example.test", "bob@example.test")
-	if err := s.StopFunction(); err != nil {
-		t.Fatal(err)
-	}
+	s.StopFunction(inboundemail.Name)
 	if r := deliver(t, s, alice, id); r.code != "local_delivery_failed" || !r.reply.Error {
 		t.Fatalf("inbound-email down: %+v, want local_delivery_failed", r)
 	}
@@ -375,9 +376,7 @@ func TestLocalMailInboundDown(t *testing.T) {
 	if r := deliver(t, s, alice, id); r.code != "send_in_progress" {
 		t.Errorf("retry under the lease: %+v, want send_in_progress", r)
 	}
-	if err := s.StartFunction(); err != nil {
-		t.Fatal(err)
-	}
+	s.StartFunction(inboundemail.Name)
 	time.Sleep(deliverLease + 100*time.Millisecond)
 	sent(t, deliver(t, s, alice, id))
 	if st := sendState(t, s, alice, id); st != store.SendSent {

@@ -2,6 +2,7 @@ package listenertest_test
 
 import (
 	"context"
+	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	"net"
 	"os/exec"
 	"strings"
@@ -45,9 +46,7 @@ func TestSwaks(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "550 5.1.1") {
 		t.Errorf("relay attempt: %v\n%s", err, out)
 	}
-	if err := s.StopFunction(); err != nil {
-		t.Fatal(err)
-	}
+	s.StopFunction(inboundemail.Name)
 	out, err = exec.Command(swaks, "--server", host, "--port", port, "--from", "bob@example.org",
 		"--to", "alice@example.test", "--header", "Message-Id: <swaks-3@example.org>").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "451 4.3.0") {

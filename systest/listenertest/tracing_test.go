@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caliopen/functions/system/systemtest"
 	"github.com/caliopen/functions/systest/jaegertest"
-	"github.com/caliopen/functions/systest/listenertest"
 )
 
 // TestInboundMailIsOneTrace follows one mail into Jaeger: SMTP listener →
@@ -17,7 +17,7 @@ func TestInboundMailIsOneTrace(t *testing.T) {
 	}
 	service := "inbound-" + time.Now().Format("150405.000000")
 	tp, j := jaegertest.Exporting(t, service)
-	s := startStackWith(t, listenertest.Options{Tracing: tp})
+	s := startStackWith(t, systemtest.Options{Tracing: tp})
 	userID, _ := addUser(t, s, "alice")
 	if err := send(t, s.SMTPAddr, []string{"alice@example.test"}, testMail("traced", 512)); err != nil {
 		t.Fatal(err)

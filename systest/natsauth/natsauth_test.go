@@ -1,6 +1,6 @@
 // Package natsauth_test runs the real connector, emitters, outbox relay and
 // the SMTP listener's request against a NATS server configured with the
-// generated users of infra/k8s/base/nats.yaml (internal/deploy), and checks
+// generated users of infra/k8s/base/nats.yaml (package deploy), and checks
 // that each component can do what it must and nothing of another's.
 package natsauth_test
 
@@ -27,9 +27,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caliopen/functions/connector"
+	"github.com/caliopen/functions/deploy"
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
-	"github.com/caliopen/functions/internal/deploy"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/natsconn"
 	"github.com/caliopen/functions/internal/outbox"

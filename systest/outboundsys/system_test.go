@@ -12,25 +12,28 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/caliopen/functions/internal/contract"
-	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
-	"github.com/caliopen/functions/systest/outboundsys"
+	"github.com/caliopen/functions/system/systemtest"
 )
 
-func start(t *testing.T, relay string) *outboundsys.System {
+func start(t *testing.T, relay string) *systemtest.System {
 	t.Helper()
-	return startWith(t, outboundsys.Options{Relay: outbound.Server{Addr: relay, TLS: outbound.TLSNone}})
+	return startWith(t, systemtest.Options{RelayAddr: relay})
 }
 
 // startWith starts a system with o (its Dir set here) for the test.
-func startWith(t *testing.T, o outboundsys.Options) *outboundsys.System {
+func startWith(t *testing.T, o systemtest.Options) *systemtest.System {
 	t.Helper()
 	o.Dir = t.TempDir()
-	sys, err := outboundsys.Start(context.Background(), o)
+	sys, err := systemtest.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sys.Close)
+	t.Cleanup(func() {
+		if err := sys.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return sys
 }
 
@@ -46,7 +49,7 @@ func TestAPISendThroughPostfixToSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := alice.Draft(ctx, "", []string{"friend@example.org", "bob@" + outboundsys.LocalDomain}, "Through the API", "Hi!")
+	id, err := alice.Draft(ctx, "", []string{"friend@example.org", "bob@" + systemtest.LocalDomain}, "Through the API", "Hi!")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +104,9 @@ func TestAPISendRemoteIdentityCopiesToDovecotSent(t *testing.T) {
 	relay := outboundtest.StartFakeSMTP(t)
 	sys := start(t, relay.Addr)
 	ctx := context.Background()
-	alice, err := sys.NewUser(ctx, "alice", "alice-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ident := addRemote(t, alice, smtpSrv.Addr, dv)
+	alice, identID := aliceRemote(t, sys, smtpSrv.Addr, dv, "")
 	subject := "Remote " + time.Now().Format(time.RFC3339Nano)
-	id, err := alice.Draft(ctx, ident.ID, []string{"friend@example.org"}, subject, "Via my own server.")
+	id, err := alice.Draft(ctx, identID, []string{"friend@example.org"}, subject, "Via my own server.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +114,7 @@ func TestAPISendRemoteIdentityCopiesToDovecotSent(t *testing.T) {
 	if err != nil || strings.Contains(msg, "failed") {
 		t.Fatalf("send: %q %v", msg, err)
 	}
-	order, _ := json.Marshal(contract.DeliverOrder{MessageID: id, Order: "deliver", RemoteID: ident.ID,
+	order, _ := json.Marshal(contract.DeliverOrder{MessageID: id, Order: "deliver", RemoteID: identID,
 		UserID: userOf(t, sys, "alice")})
 	if rep, err := sys.NC.Request(contract.SubjectOutboundIMAP, order, 10*time.Second); err != nil ||
 		!strings.Contains(string(rep.Data), `"error":false`) || strings.Contains(string(rep.Data), "failed") {
@@ -127,11 +126,11 @@ func TestAPISendRemoteIdentityCopiesToDovecotSent(t *testing.T) {
 	checkSentFolder(t, dv, subject)
 
 	// A failed append leaves the mail sent and says so.
-	id2, err := alice.Draft(ctx, ident.ID, []string{"friend@example.org"}, subject+" 2", "Again.")
+	id2, err := alice.Draft(ctx, identID, []string{"friend@example.org"}, subject+" 2", "Again.")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Do(ctx, http.MethodPatch, "/identities/remotes/"+ident.ID, map[string]any{
+	if _, err := alice.Do(ctx, http.MethodPatch, "/identities/remotes/"+identID, map[string]any{
 		"credentials": map[string]string{"outusername": "alice.remote", "outpassword": "smtp-pass",
 			"inusername": dv.User, "inpassword": "wrong"}}, nil); err != nil {
 		t.Fatal(err)
@@ -180,7 +179,7 @@ func checkSentFolder(t *testing.T, dv outboundtest.IMAP, subject string) {
 }
 
 // userOf returns the id of the user named name.
-func userOf(t *testing.T, sys *outboundsys.System, name string) string {
+func userOf(t *testing.T, sys *systemtest.System, name string) string {
 	t.Helper()
 	u, err := sys.Store.GetUserByName(context.Background(), name)
 	if err != nil {
@@ -189,24 +188,54 @@ func userOf(t *testing.T, sys *outboundsys.System, name string) string {
 	return u.ID
 }
 
-// remote is a remote identity of the API.
-type remote struct {
-	ID string `json:"identity_id"`
+// An identity with authtype plain logs in with SASL PLAIN on both servers:
+// imap-deliver reads the identity's settings as imap-fetch does (package
+// mailconn), so its Sent copy lands too.
+func TestAPISendPlainAuthCopiesToDovecotSent(t *testing.T) {
+	dv := outboundtest.DovecotIMAP(t)
+	smtpSrv := outboundtest.StartFakeSMTP(t)
+	smtpSrv.RequireAuth("alice.remote", "smtp-pass")
+	sys := start(t, outboundtest.StartFakeSMTP(t).Addr)
+	ctx := context.Background()
+	alice, identID := aliceRemote(t, sys, smtpSrv.Addr, dv, "plain")
+	subject := "Plain " + time.Now().Format(time.RFC3339Nano)
+	id, err := alice.Draft(ctx, identID, []string{"friend@example.org"}, subject, "Logged in with PLAIN.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := alice.Send(ctx, id)
+	if err != nil || !strings.Contains(msg, "has been sent") || strings.Contains(msg, "failed") {
+		t.Fatalf("send: %q %v", msg, err)
+	}
+	if n := smtpSrv.Attempts(); n != 1 {
+		t.Errorf("remote server got %d messages, want 1", n)
+	}
+	checkSentFolder(t, dv, subject)
 }
 
-// addRemote gives c a remote e-mail identity sending through the SMTP
-// server at smtpAddr (user alice.remote, password smtp-pass) and filing
-// its sent copies on dv.
-func addRemote(t *testing.T, c *outboundsys.Client, smtpAddr string, dv outboundtest.IMAP) remote {
+// aliceRemote creates alice with a remote identity on the SMTP server at
+// smtpAddr (user alice.remote, password smtp-pass) and Dovecot, with
+// authtype ("" leaves the API's default).
+func aliceRemote(t *testing.T, sys *systemtest.System, smtpAddr string, dv outboundtest.IMAP, authtype string) (alice *systemtest.Client, identID string) {
 	t.Helper()
-	var ident remote
-	if _, err := c.Do(context.Background(), http.MethodPost, "/identities/remotes", map[string]any{
-		"protocol": "email", "identifier": "alice@remote.example", "display_name": "Alice Remote",
-		"infos": map[string]string{"outserver": smtpAddr, "outtls": "none", "inserver": dv.Addr, "intls": "none"},
+	ctx := context.Background()
+	alice, err := sys.NewUser(ctx, "alice", "alice-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos := map[string]string{"outserver": smtpAddr, "outtls": "none", "inserver": dv.Addr, "intls": "none"}
+	if authtype != "" {
+		infos["authtype"] = authtype
+	}
+	var ident struct {
+		ID string `json:"identity_id"`
+	}
+	if _, err := alice.Do(ctx, http.MethodPost, "/identities/remotes", map[string]any{
+		"protocol": "email", "identifier": "alice@remote.example", "display_name": "Alice Remote", "infos": infos,
 		"credentials": map[string]string{"outusername": "alice.remote", "outpassword": "smtp-pass",
 			"inusername": dv.User, "inpassword": dv.Pass},
 	}, &ident); err != nil {
 		t.Fatal(err)
 	}
-	return ident
+	return alice, ident.ID
 }

@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
+	"github.com/caliopen/functions/system/systemtest"
 	"github.com/caliopen/functions/systest/jaegertest"
-	"github.com/caliopen/functions/systest/outboundsys"
 )
 
 // TestSendIsOneTrace follows a send from a remote identity into Jaeger:
@@ -25,14 +24,10 @@ func TestSendIsOneTrace(t *testing.T) {
 	account := outboundtest.StartFakeSMTP(t)
 	account.RequireAuth("alice.remote", "smtp-pass")
 	relay := outboundtest.StartFakeSMTP(t)
-	sys := startWith(t, outboundsys.Options{Relay: outbound.Server{Addr: relay.Addr, TLS: outbound.TLSNone}, Tracing: tp})
+	sys := startWith(t, systemtest.Options{RelayAddr: relay.Addr, Tracing: tp})
 	ctx := context.Background()
-	alice, err := sys.NewUser(ctx, "alice", "alice-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ident := addRemote(t, alice, account.Addr, dv)
-	id, err := alice.Draft(ctx, ident.ID, []string{"friend@example.org"}, "Traced "+time.Now().Format(time.RFC3339Nano), "Hi.")
+	alice, identID := aliceRemote(t, sys, account.Addr, dv, "")
+	id, err := alice.Draft(ctx, identID, []string{"friend@example.org"}, "Traced "+time.Now().Format(time.RFC3339Nano), "Hi.")
 	if err != nil {
 		t.Fatal(err)
 	}

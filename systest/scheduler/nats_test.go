@@ -1,5 +1,5 @@
-// Package scheduler_test runs the scheduler against embedded NATS, the real
-// connector and identities-orders.
+// Package scheduler_test runs the scheduler against the whole system: embedded
+// NATS, the real connector and identities-orders.
 package scheduler_test
 
 import (
@@ -8,23 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/caliopen/functions/connector"
-	identitiesorders "github.com/caliopen/functions/functions/identities-orders"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
-	"github.com/caliopen/functions/internal/fnhttp"
-	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/store"
+	"github.com/caliopen/functions/system/systemtest"
 )
 
 // fnStub is an HTTP function that records the bodies it gets per subject.
@@ -53,15 +45,11 @@ func (f *fnStub) get(subject string) ([]string, time.Time) {
 	return append([]string(nil), f.bodies[subject]...), f.at[subject]
 }
 
-type topics connector.TopicMap
-
-func (m topics) Load(context.Context) (connector.TopicMap, error) { return connector.TopicMap(m), nil }
-
-// system is embedded NATS, the real connector, identities-orders and a
-// stub for imap-fetch and twitter-dm, on one SQLite store.
+// system is the whole system (package systemtest) with a stub in place
+// of imap-fetch and twitter-dm.
 type system struct {
+	*systemtest.System
 	st   *store.SQL
-	nc   *nats.Conn
 	em   *emit.Emitter
 	stub *fnStub
 	log  *slog.Logger
@@ -69,48 +57,19 @@ type system struct {
 
 func startSystem(t *testing.T) *system {
 	t.Helper()
-	dir := t.TempDir()
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "nats")})
+	s, err := systemtest.Start(context.Background(), systemtest.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	sys := &system{st: openStore(t, dir), nc: nc, log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	sys := &system{System: s, st: s.Store, em: s.Deps.Emitter, log: slog.New(slog.DiscardHandler),
 		stub: &fnStub{bodies: map[string][]string{}, at: map[string]time.Time{}}}
-	if sys.em, err = emit.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	core, err := identitiesorders.New(identitiesorders.DefaultConfig(), identitiesorders.Deps{Store: sys.st, Logger: sys.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := httptest.NewServer(fnhttp.New(fnhttp.Config{Function: "identities-orders"}, contract.Caliopen(), core, sys.log))
-	t.Cleanup(ids.Close)
-	stub := httptest.NewServer(sys.stub)
-	t.Cleanup(stub.Close)
-	cfg := connector.DefaultConfig()
-	cfg.NATS.URL, cfg.Mode, cfg.TopicMapFile = ns.ClientURL(), connector.ModeStatic, "unused"
-	cfg.RebuildInterval, cfg.BackoffBase, cfg.BackoffMax = 50*time.Millisecond, 20*time.Millisecond, 100*time.Millisecond
-	c, err := connector.New(cfg, connector.Deps{Logger: sys.log, Registry: prometheus.NewRegistry(),
-		Contract: contract.Caliopen(), Conn: nc, Source: topics{
-			contract.SubjectIdentitiesWorker: {{Name: "identities-orders", URL: ids.URL}},
-			contract.SubjectIMAPFetcher:      {{Name: "imap-fetch", URL: stub.URL}},
-			contract.SubjectTwitterDM:        {{Name: "twitter-dm", URL: stub.URL}},
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	go c.Serve(ctx)
-	t.Cleanup(func() { cancel(); _ = c.Drain() })
+	s.Intercept("imap-fetch", sys.stub)
+	s.Intercept("twitter-dm", sys.stub)
 	return sys
 }
 
@@ -204,15 +163,4 @@ func TestFirstSyncOverNATS(t *testing.T) {
 	if err := json.Unmarshal([]byte(b[0]), &got); err != nil || got.Order != "sync" {
 		t.Errorf("order %q: %v", b[0], err)
 	}
-}
-
-// openStore opens a SQLite store in dir.
-func openStore(t testing.TB, dir string) *store.SQL {
-	t.Helper()
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
 }

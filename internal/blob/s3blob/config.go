@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/secretenv"
 )
 
@@ -54,13 +54,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SecretKey: getenv(EnvSecretKey),
 	}
 	var errs []error
-	if v := getenv(EnvPathStyle); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: not a boolean", EnvPathStyle, v))
-		}
-		c.PathStyle = b
-	}
+	errs = append(errs, envconf.Bool(getenv, EnvPathStyle, &c.PathStyle))
 	if getenv(EnvSecretKeyFile) != "" {
 		v, err := secretenv.Value(getenv, EnvSecretKey)
 		if err != nil {

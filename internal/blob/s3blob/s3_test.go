@@ -98,7 +98,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	bad := map[string]string{s3blob.EnvEndpoint: "127.0.0.1:7070", s3blob.EnvPathStyle: "maybe", s3blob.EnvPrefix: "/p"}
 	_, err = s3blob.LoadConfig(func(k string) string { return bad[k] })
-	for _, part := range []string{"bucket is required", "endpoint", "not a boolean", "secret key are required", "prefix"} {
+	for _, part := range []string{"bucket is required", "endpoint", "want true or false", "secret key are required", "prefix"} {
 		if err == nil || !strings.Contains(err.Error(), part) {
 			t.Errorf("LoadConfig(bad) = %v, want it to mention %q", err, part)
 		}

@@ -19,7 +19,7 @@ import (
 
 // The generated part of nats.yaml's nats.conf lies between these lines.
 const (
-	natsUsersBegin = "    # BEGIN generated users: go test ./internal/deploy/ -run TestNATSAuthFiles -update\n"
+	natsUsersBegin = "    # BEGIN generated users: go test ./deploy/ -run TestNATSAuthFiles -update\n"
 	natsUsersEnd   = "    # END generated users\n"
 )
 
@@ -69,7 +69,7 @@ func TestNATSAuthFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	} else if got != want.String() {
-		t.Errorf("%s: the authorization block differs from what NATSUsers generates: run go test ./internal/deploy/ -run TestNATSAuthFiles -update", name)
+		t.Errorf("%s: the authorization block differs from what NATSUsers generates: run go test ./deploy/ -run TestNATSAuthFiles -update", name)
 	}
 
 	_, docs := readInfra(t)

@@ -1,11 +1,14 @@
-package inboundtwitter
+// Package xinbound stores one X direct message event as a message: the core
+// of the inbound-twitter function (functions/inbound-twitter, whose package
+// comment states the order, the message and the replies), here so that the
+// functions that send it process_inbound test against the real thing.
+package xinbound
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +42,25 @@ const ThreadPrefix = "twitter:"
 // ThreadKey is the discussion key of X conversation id.
 func ThreadKey(conversationID string) string { return ThreadPrefix + conversationID }
 
+// DefaultMaxRawBytes bounds a raw event: a direct message is at most
+// 10,000 characters, with its users and media far below this.
+const DefaultMaxRawBytes int64 = 256 << 10
+
+// MaxDepth bounds the JSON nesting of a raw event (the API's is 4).
+const MaxDepth = 16
+
+// Config configures the core.
+type Config struct {
+	// MaxRawBytes bounds the raw event loaded; 0 means DefaultMaxRawBytes.
+	MaxRawBytes int64
+}
+
+// Deps are the core's dependencies; Store and Blobs are required.
+type Deps struct {
+	Store Store
+	Blobs blob.Store
+}
+
 // Store is what the function needs of the record store (*store.SQL).
 type Store interface {
 	Deliver(ctx context.Context, fn func(d store.Delivery) error) error
@@ -64,9 +86,6 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 	}
 	if cfg.MaxRawBytes == 0 {
 		cfg.MaxRawBytes = DefaultMaxRawBytes
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	f := &function{cfg: cfg, deps: deps}
 	return f.serve, nil

@@ -19,7 +19,7 @@ import (
 var update = flag.Bool("update", false, "rewrite infra/knative's generated files")
 
 const generatedHeader = `# Generated from stack.yml, the function registry and the contract by
-#   go test ./internal/deploy/ -run TestKnativeFiles -update
+#   go test ./deploy/ -run TestKnativeFiles -update
 # Do not edit: change stack.yml and generate again.
 `
 
@@ -66,7 +66,7 @@ func TestKnativeFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("infra/knative/%s differs from what stack.yml generates: run go test ./internal/deploy/ -run TestKnativeFiles -update", file)
+			t.Errorf("infra/knative/%s differs from what stack.yml generates: run go test ./deploy/ -run TestKnativeFiles -update", file)
 		}
 	}
 }

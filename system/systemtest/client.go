@@ -1,4 +1,4 @@
-package outboundsys
+package systemtest
 
 import (
 	"bytes"

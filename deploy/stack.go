@@ -8,10 +8,13 @@
 package deploy
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,16 +62,19 @@ type Configuration struct {
 
 // Function is one stack entry.
 type Function struct {
-	Lang        string            `yaml:"lang"`
-	Handler     string            `yaml:"handler"`
-	Image       string            `yaml:"image"`
-	BuildArgs   map[string]string `yaml:"build_args"`
-	Environment map[string]string `yaml:"environment"`
-	Annotations map[string]string `yaml:"annotations"`
-	Labels      map[string]string `yaml:"labels"`
-	Secrets     []string          `yaml:"secrets"`
-	Requests    map[string]string `yaml:"requests"`
-	Limits      map[string]string `yaml:"limits"`
+	Lang      string            `yaml:"lang"`
+	Handler   string            `yaml:"handler"`
+	Image     string            `yaml:"image"`
+	BuildArgs map[string]string `yaml:"build_args"`
+	// EnvironmentFile names files (relative to the stack file's folder)
+	// whose environment faas-cli merges over Environment, in order.
+	EnvironmentFile []string          `yaml:"environment_file"`
+	Environment     map[string]string `yaml:"environment"`
+	Annotations     map[string]string `yaml:"annotations"`
+	Labels          map[string]string `yaml:"labels"`
+	Secrets         []string          `yaml:"secrets"`
+	Requests        map[string]string `yaml:"requests"`
+	Limits          map[string]string `yaml:"limits"`
 }
 
 // ParseStack decodes a stack file; fields the checks do not read are ignored.
@@ -80,13 +86,69 @@ func ParseStack(data []byte) (*Stack, error) {
 	return &s, nil
 }
 
-// ReadStack reads and decodes the stack file at name.
+// SharedEnvironmentFile is the environment file every entry names: the
+// environment all functions share.
+const SharedEnvironmentFile = "stack.env.yml"
+
+// ReadStack reads and decodes the stack file at name and, as faas-cli
+// deploy does, each entry's environment files: their environment maps,
+// read as they are (faas-cli substitutes no ${VAR} in them), merged in
+// order over the entry's own environment, whose values they replace. The
+// entries' Environment is then what a deployed function gets.
 func ReadStack(name string) (*Stack, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
 		return nil, err
 	}
-	return ParseStack(data)
+	s, err := ParseStack(data)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]map[string]string{}
+	for fn, f := range s.Functions {
+		merged := maps.Clone(f.Environment)
+		if merged == nil {
+			merged = map[string]string{}
+		}
+		for _, file := range f.EnvironmentFile {
+			env, ok := files[file]
+			if !ok {
+				if env, err = ReadEnvironmentFile(filepath.Join(filepath.Dir(name), filepath.FromSlash(file))); err != nil {
+					return nil, fmt.Errorf("function %s: environment_file %s: %w", fn, file, err)
+				}
+				files[file] = env
+			}
+			maps.Copy(merged, env)
+		}
+		f.Environment = merged
+		s.Functions[fn] = f
+	}
+	return s, nil
+}
+
+// ReadEnvironmentFile reads a faas-cli environment file (a map under
+// "environment", nothing else). A ${...} reference is an error: faas-cli
+// would pass it on unsubstituted.
+func ReadEnvironmentFile(name string) (map[string]string, error) {
+	var doc struct {
+		Environment map[string]string `yaml:"environment"`
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(doc.Environment)) {
+		if strings.Contains(doc.Environment[k], "${") {
+			errs = append(errs, fmt.Errorf("%s is %q: faas-cli substitutes no ${...} in an environment file", k, doc.Environment[k]))
+		}
+	}
+	return doc.Environment, errors.Join(errs...)
 }
 
 // ImageOf is the image reference a function's entry must carry.
@@ -162,6 +224,9 @@ func checkFunction(name string, f Function, b Binding) []error {
 	}
 	if want := ImageOf(name); f.Image != want {
 		bad("image is %q, want %q", f.Image, want)
+	}
+	if !slices.Equal(f.EnvironmentFile, []string{SharedEnvironmentFile}) {
+		bad("environment_file is %q, want [%s] (the shared environment)", f.EnvironmentFile, SharedEnvironmentFile)
 	}
 	if got := f.BuildArgs["FUNCTION"]; got != name {
 		bad("build_args FUNCTION is %q, want %q", got, name)

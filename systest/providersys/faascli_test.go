@@ -16,7 +16,7 @@ import (
 	"github.com/openfaas/faas-provider/logs"
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/caliopen/functions/internal/deploy"
+	"github.com/caliopen/functions/deploy"
 )
 
 // stackDeployment is the request faas-cli deploy -f stack.yml sends for
@@ -120,7 +120,7 @@ func TestFaasCLIRequests(t *testing.T) {
 	}
 
 	// faas-cli secret create / list / update / remove.
-	secret := types.Secret{Name: "caliopen-nats-password", Value: "s3cret"}
+	secret := types.Secret{Name: "caliopen-nats-smtp-deliver", Value: "s3cret"}
 	for _, c := range []struct {
 		method string
 		body   types.Secret

@@ -109,7 +109,7 @@ func NATSUsers(c *contract.Contract, functions []string) ([]NATSUser, error) {
 	for _, name := range names {
 		sends, ok := natsSends[name]
 		if !ok {
-			errs = append(errs, fmt.Sprintf("%s: no entry in the NATS table (internal/deploy/natsauth.go)", name))
+			errs = append(errs, fmt.Sprintf("%s: no entry in the NATS table (deploy/natsauth.go)", name))
 			continue
 		}
 		pub := append(slices.Clone(sends), natsOutbox[name]...)

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bufio"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,6 +160,7 @@ functions:
     image: ${REGISTRY:-ghcr.io/caliopen}/inbound-email:${TAG:-dev}
     build_args:
       FUNCTION: inbound-email
+    environment_file: [stack.env.yml]
     environment:
       FUNCTION: inbound-email
       exec_timeout: 8s
@@ -181,6 +183,7 @@ functions:
     handler: functions/twitter-dm
     image: ${REGISTRY:-ghcr.io/caliopen}/twitter-dm:${TAG:-dev}
     build_args: {FUNCTION: twitter-dm}
+    environment_file: [stack.env.yml]
     environment:
       FUNCTION: twitter-dm
       exec_timeout: 25s
@@ -330,6 +333,16 @@ func TestCheckStack(t *testing.T) {
 			want: []string{`function api: annotation topic is "twitter_dm", but the contract gives the function no subject`},
 		},
 		{
+			name:     "no shared environment",
+			registry: both,
+			edit: func(s *Stack) {
+				f := s.Functions["twitter-dm"]
+				f.EnvironmentFile = nil
+				s.Functions["twitter-dm"] = f
+			},
+			want: []string{`function twitter-dm: environment_file is [], want [stack.env.yml]`},
+		},
+		{
 			name:     "wrong version and provider",
 			registry: both,
 			edit:     func(s *Stack) { s.Version, s.Provider.Name = "2.0", "faasd" },
@@ -403,5 +416,41 @@ func TestExpand(t *testing.T) {
 		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("Expand(%q) = %q, %v; want %q, error containing %q", tt.in, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+// TestReadStackEnvironmentFile checks faas-cli's environment_file: the
+// files' values, in order, replace the entry's own; a ${...} in a file is
+// refused, since faas-cli would not substitute it.
+func TestReadStackEnvironmentFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("stack.yml", `
+version: 1.0
+functions:
+  f:
+    environment_file: [a.yml, b.yml]
+    environment: {OWN: own, A: inline, B: inline}
+`)
+	write("a.yml", "environment: {A: a, B: a}\n")
+	write("b.yml", "environment: {B: b}\n")
+	s, err := ReadStack(filepath.Join(dir, "stack.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Functions["f"].Environment, map[string]string{"OWN": "own", "A": "a", "B": "b"}; !maps.Equal(got, want) {
+		t.Errorf("environment %v, want %v", got, want)
+	}
+	write("b.yml", "environment:\n  B: ${B:-b}\n")
+	if _, err := ReadStack(filepath.Join(dir, "stack.yml")); err == nil || !strings.Contains(err.Error(), "substitutes no") {
+		t.Errorf("a ${...} in an environment file: %v, want an error", err)
+	}
+	write("b.yml", "environment: {B: b}\nextra: 1\n")
+	if _, err := ReadStack(filepath.Join(dir, "stack.yml")); err == nil {
+		t.Error("an environment file with another key: no error")
 	}
 }

@@ -1,13 +1,16 @@
-package main
+package system
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/openfaas/faas-provider/auth"
 	"github.com/openfaas/faas-provider/types"
@@ -19,6 +22,18 @@ import (
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/provider"
 )
+
+// Process runs each function as OS processes of its own behind the
+// gateway's OpenFaaS provider (package provider), from zero replicas.
+type Process struct {
+	// FunctionBin is the function binary (cmd/function); required.
+	FunctionBin string
+	// IdleTimeout is how long a replica may stay idle before it is
+	// stopped (default provider.DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// Echo receives the lines the replicas write (nil: discarded).
+	Echo io.Writer
+}
 
 // invokeKeySecret is the secret holding the invocation key, as stack.yml
 // names it.
@@ -66,18 +81,19 @@ func basicAuth(dir string) (*auth.BasicAuthCredentials, error) {
 // over what a deployment says, and the invocation key as the secret
 // caliopen-invoke-key, so they check the connector's signatures as a
 // cluster's functions do.
-func startProvider(cfg config, c *contract.Contract, natsURL, keysFile, invokeKey string, reg prometheus.Registerer,
+func startProvider(cfg Config, c *contract.Contract, natsURL, keysFile, invokeKey string, reg prometheus.Registerer,
 	logger *slog.Logger) (*provider.Provider, []gateway.Function, error) {
+	pc := cfg.Process
 	var names []string
 	for _, spec := range functions.All() {
 		names = append(names, spec.Name)
 	}
 	p, err := provider.New(provider.Config{
-		Binary:    cfg.FunctionBin,
+		Binary:    pc.FunctionBin,
 		DataDir:   filepath.Join(cfg.DataDir, "provider"),
 		Functions: names,
 		Env: map[string]string{
-			"CALIOPEN_STORE_DSN":         "sqlite://" + filepath.Join(cfg.DataDir, "caliopen.db"),
+			"CALIOPEN_STORE_DSN":         cmp.Or(cfg.StoreDSN, "sqlite://"+filepath.Join(cfg.DataDir, "caliopen.db")),
 			"CALIOPEN_BLOB_BACKEND":      "dir",
 			"CALIOPEN_BLOB_DIR":          filepath.Join(cfg.DataDir, "blobs"),
 			"NATS_URL":                   natsURL,
@@ -85,8 +101,8 @@ func startProvider(cfg config, c *contract.Contract, natsURL, keysFile, invokeKe
 		},
 		// A cluster's endpoints and the files of their secrets.
 		DropEnv:     []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_", "CALIOPEN_S3_", "NATS_", "CALIOPEN_SECRETS_KEYS"},
-		IdleTimeout: cfg.IdleTimeout,
-		Echo:        cfg.echo,
+		IdleTimeout: pc.IdleTimeout,
+		Echo:        pc.Echo,
 	}, reg, logger.With("part", "provider"))
 	if err != nil {
 		return nil, nil, err
