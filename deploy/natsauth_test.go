@@ -339,16 +339,3 @@ func sentSubjects(t *testing.T, dir string, values map[string]string) map[string
 	}
 	return out
 }
-
-// imports says whether a file of dir imports the module's package pkg.
-func imports(t *testing.T, dir, pkg string) bool {
-	t.Helper()
-	for _, f := range goFiles(t, dir) {
-		for _, imp := range f.Imports {
-			if strings.HasSuffix(strings.Trim(imp.Path.Value, `"`), "/"+pkg) {
-				return true
-			}
-		}
-	}
-	return false
-}
