@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsconn"
 )
@@ -152,35 +152,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	dur := func(name string, dst *time.Duration) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("%s: want a positive duration such as 5s, got %q", name, v))
-				return
-			}
-			*dst = d
-		}
+		errs = append(errs, envconf.PositiveDuration(getenv, name, dst))
 	}
-	num := func(name string, dst *int) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				errs = append(errs, fmt.Errorf("%s: want a positive integer, got %q", name, v))
-				return
-			}
-			*dst = n
-		}
-	}
-	boolean := func(name string, dst *bool) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: want true or false, got %q", name, v))
-				return
-			}
-			*dst = b
-		}
-	}
+	num := func(name string, dst *int) { errs = append(errs, envconf.PositiveInt(getenv, name, dst)) }
+	boolean := func(name string, dst *bool) { errs = append(errs, envconf.Bool(getenv, name, dst)) }
 
 	nc, err := natsconn.LoadConfig(getenv, c.NATS.Name)
 	if err != nil {
@@ -219,8 +194,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("connector config: %w", errors.Join(errs...))
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("connector config: %w", err)
 	}
 	return c, nil
 }

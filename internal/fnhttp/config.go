@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/invokeauth"
 )
 
@@ -69,15 +70,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if cfg.Function == "" {
 		errs = append(errs, fmt.Errorf("%s is required", EnvFunction))
 	}
-	if v := strings.TrimSpace(getenv(EnvSubjects)); v != "" {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				cfg.Subjects = append(cfg.Subjects, s)
-			}
-		}
-		if len(cfg.Subjects) == 0 {
-			errs = append(errs, fmt.Errorf("%s=%q names no subject", EnvSubjects, v))
-		}
+	errs = append(errs, envconf.List(getenv, EnvSubjects, &cfg.Subjects))
+	if v := strings.TrimSpace(getenv(EnvSubjects)); v != "" && len(cfg.Subjects) == 0 {
+		errs = append(errs, fmt.Errorf("%s=%q names no subject", EnvSubjects, v))
 	}
 	if v := strings.TrimSpace(getenv(EnvTimeout)); v != "" {
 		d, err := parseSecondsOrDuration(v)
@@ -86,13 +81,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		cfg.Timeout = d
 	}
-	if v := strings.TrimSpace(getenv(EnvMaxBodyBytes)); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive number of bytes", EnvMaxBodyBytes, v))
-		}
-		cfg.MaxBodyBytes = n
-	}
+	errs = append(errs, envconf.PositiveInt64(getenv, EnvMaxBodyBytes, &cfg.MaxBodyBytes))
 	return cfg, errors.Join(errs...)
 }
 

@@ -38,7 +38,7 @@ func TestLoadConfig(t *testing.T) {
 			name: "every problem at once",
 			env: map[string]string{"FUNCTION_SUBJECTS": " , ", "exec_timeout": "soon",
 				"FUNCTION_MAX_BODY_BYTES": "-1"},
-			wantErr: []string{"FUNCTION is required", "FUNCTION_SUBJECTS", "exec_timeout=\"soon\"", "FUNCTION_MAX_BODY_BYTES=\"-1\""},
+			wantErr: []string{"FUNCTION is required", "FUNCTION_SUBJECTS", "exec_timeout=\"soon\"", "FUNCTION_MAX_BODY_BYTES: want a whole number of at least 1"},
 		},
 		{
 			name:    "zero timeout",
