@@ -74,8 +74,10 @@ func basicAuth(dir string) (*auth.BasicAuthCredentials, error) {
 	return reader.Read()
 }
 
-// startProvider starts the provider of -isolation=process with every
-// function of the module deployed at zero replicas, and returns the
+// startProvider starts the provider of -isolation=process with the
+// deployments of earlier runs restored (package provider keeps them under
+// the data directory) and every other function of the module deployed at
+// zero replicas, and returns the
 // gateway's functions: each a proxy to its replicas. The replicas get the
 // local system's platform (its SQLite store, blob folder, NATS and keyring)
 // over what a deployment says, and the invocation key as the secret
@@ -114,8 +116,32 @@ func startProvider(cfg Config, c *contract.Contract, natsURL, keysFile, invokeKe
 	if err := p.PutSecret(invokeKeySecret, []byte(invokeKey+"\n")); err != nil {
 		return fail(err)
 	}
+	// What faas-cli deployed or removed in earlier runs stays so; the
+	// module's other functions get the defaults below.
+	saved, err := p.Saved()
+	if err != nil {
+		return fail(err)
+	}
+	for _, bad := range saved.Unreadable {
+		logger.Warn("saved deployment not restored", "part", "provider", "err", bad)
+	}
+	done := map[string]bool{}
+	for _, name := range saved.Removed {
+		done[name] = true
+	}
+	for _, d := range saved.Deployments {
+		if err := p.Deploy(d); err != nil {
+			logger.Warn("saved deployment not restored", "part", "provider", "fn", d.Service, "err", err.Error())
+			continue
+		}
+		done[d.Service] = true
+	}
 	var fns []gateway.Function
 	for _, spec := range functions.All() {
+		fns = append(fns, gateway.Function{Name: spec.Name, Handler: p.Function(spec.Name)})
+		if done[spec.Name] {
+			continue
+		}
 		d := types.FunctionDeployment{
 			Service: spec.Name, Image: "local/" + spec.Name, Namespace: provider.Namespace,
 			EnvVars: map[string]string{provider.EnvFunction: spec.Name},
@@ -136,7 +162,6 @@ func startProvider(cfg Config, c *contract.Contract, natsURL, keysFile, invokeKe
 		if err := p.Deploy(d); err != nil {
 			return fail(err)
 		}
-		fns = append(fns, gateway.Function{Name: spec.Name, Handler: p.Function(spec.Name)})
 	}
 	return p, fns, nil
 }

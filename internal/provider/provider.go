@@ -87,8 +87,9 @@ type Config struct {
 	// none. Tests use them to run a fake.
 	Args []string
 	// DataDir holds secrets/ (0700, one 0600 file each), mounts/ (each
-	// function's folder of the secrets it names) and logs/ (one JSON-lines
-	// file per function). Required.
+	// function's folder of the secrets it names), logs/ (one JSON-lines
+	// file per function) and deployments/ (what Saved reads back).
+	// Required.
 	DataDir string
 	// Functions are the functions of this module a deployment may name.
 	// Required.
@@ -240,6 +241,10 @@ func (p *Provider) deploy(d types.FunctionDeployment, mustExist bool) error {
 		p.mu.Unlock()
 		return &RequestError{Status: 404, Err: fmt.Errorf("function %s is not deployed", d.Service)}
 	}
+	if err := p.save(d); err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("keep the deployment of %s: %w", d.Service, err)
+	}
 	created, calls := time.Now().UTC(), new(atomic.Uint64)
 	if old != nil {
 		created, calls = old.created, old.calls
@@ -255,15 +260,21 @@ func (p *Provider) deploy(d types.FunctionDeployment, mustExist bool) error {
 	return nil
 }
 
-// Remove stops a function's replicas and forgets its deployment.
+// Remove stops a function's replicas and forgets its deployment, for the
+// next runs too.
 func (p *Provider) Remove(name string) error {
 	p.mu.Lock()
 	f := p.fns[name]
-	delete(p.fns, name)
-	p.mu.Unlock()
 	if f == nil {
+		p.mu.Unlock()
 		return &RequestError{Status: 404, Err: fmt.Errorf("function %s is not deployed", name)}
 	}
+	if err := p.forget(name); err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("forget the deployment of %s: %w", name, err)
+	}
+	delete(p.fns, name)
+	p.mu.Unlock()
 	f.remove()
 	p.metrics.replicas.DeleteLabelValues(qualified(name))
 	p.logger.Info("removed", "fn", name)

@@ -3,15 +3,21 @@ package provider_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/openfaas/faas-provider/types"
+
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/provider"
 	"github.com/caliopen/functions/internal/provider/providertest"
 	"github.com/caliopen/functions/internal/secrets"
 )
@@ -268,5 +274,48 @@ func TestWaitEndsAtDeadline(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusGatewayTimeout {
 		t.Errorf("call past its deadline = %d, want 504", resp.StatusCode)
+	}
+}
+
+// TestDeploymentsOutliveTheProvider: what the provider API deployed and
+// removed is what a later run on the same data directory reads back; a
+// redeploy clears a removal; a damaged file is named, not restored.
+func TestDeploymentsOutliveTheProvider(t *testing.T) {
+	h := newHarness(t, "", nil, time.Minute)
+	h.deployFake(t, "smtp-deliver", "0", "3", "2")
+	h.deployFake(t, "imap-worker", "0", "1", "1")
+	if code, body := h.do(t, http.MethodDelete, "/system/functions", types.DeleteFunctionRequest{FunctionName: "imap-worker"}); code != http.StatusAccepted {
+		t.Fatalf("remove = %d %s", code, body)
+	}
+
+	later, err := provider.New(provider.Config{Binary: os.Args[0], DataDir: h.data, Functions: []string{"smtp-deliver", "imap-worker"}},
+		nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { later.Close() })
+	saved, err := later.Saved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Deployments) != 1 || saved.Deployments[0].Service != "smtp-deliver" ||
+		saved.Deployments[0].Labels == nil || (*saved.Deployments[0].Labels)[provider.LabelScaleMax] != "3" {
+		t.Errorf("saved deployments = %+v, want smtp-deliver with its labels", saved.Deployments)
+	}
+	if !slices.Equal(saved.Removed, []string{"imap-worker"}) || len(saved.Unreadable) != 0 {
+		t.Errorf("removed %v, unreadable %v; want [imap-worker] and none", saved.Removed, saved.Unreadable)
+	}
+
+	h.deployFake(t, "imap-worker", "0", "1", "1")
+	if err := os.WriteFile(filepath.Join(h.data, "deployments", "broken.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if saved, err = later.Saved(); err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Deployments) != 2 || len(saved.Removed) != 0 || len(saved.Unreadable) != 1 ||
+		!strings.HasPrefix(saved.Unreadable[0], "broken.json: ") {
+		t.Errorf("after a redeploy and a damaged file: %d deployments, removed %v, unreadable %v; want 2, none, broken.json",
+			len(saved.Deployments), saved.Removed, saved.Unreadable)
 	}
 }
