@@ -37,6 +37,10 @@ type conn struct {
 	// batch, when set outside a transaction, takes this connection's
 	// writes into a group commit (SQLite).
 	batch *batcher
+	// txSpan, set inside a transaction whose span records, is the parent
+	// of its statements' spans: the caller's context, which the statements
+	// get, carries the caller's span.
+	txSpan trace.Span
 }
 
 // stmt returns a prepared statement of query for this connection, or nil
@@ -56,7 +60,10 @@ func (c conn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // traceQuery opens the span of one statement when ctx's span records
 // (package tracing); the statement's text names no value, its arguments
 // are not recorded.
-func traceQuery(ctx context.Context, op, query string) (context.Context, trace.Span) {
+func (c conn) traceQuery(ctx context.Context, op, query string) (context.Context, trace.Span) {
+	if c.txSpan != nil {
+		ctx = trace.ContextWithSpan(ctx, c.txSpan)
+	}
 	ctx, span := tracing.Start(ctx, "store "+op, trace.SpanKindClient)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("db.query.text", query))
@@ -67,7 +74,7 @@ func traceQuery(ctx context.Context, op, query string) (context.Context, trace.S
 func (c conn) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
 	if c.batch == nil || c.tx != nil {
 		var span trace.Span
-		ctx, span = traceQuery(ctx, "exec", query)
+		ctx, span = c.traceQuery(ctx, "exec", query)
 		defer func() { tracing.End(span, err) }()
 	}
 	if c.batch != nil && c.tx == nil {
@@ -88,7 +95,7 @@ func (c conn) exec(ctx context.Context, query string, args ...any) (res sql.Resu
 }
 
 func (c conn) query(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
-	ctx, span := traceQuery(ctx, "query", query)
+	ctx, span := c.traceQuery(ctx, "query", query)
 	defer func() { tracing.End(span, err) }()
 	query = c.d.rebind(query)
 	st, err := c.stmt(ctx, query)
@@ -105,7 +112,7 @@ func (c conn) row(ctx context.Context, query string, args ...any) *sql.Row {
 	if c.batch != nil && c.tx == nil {
 		panic("store: row on the batched writer outside a transaction")
 	}
-	ctx, span := traceQuery(ctx, "row", query)
+	ctx, span := c.traceQuery(ctx, "row", query)
 	defer span.End()
 	query = c.d.rebind(query)
 	st, err := c.stmt(ctx, query)
@@ -127,6 +134,13 @@ func (s *SQL) write() conn { return conn{q: s.w, cache: s.wc, d: s.d, batch: s.b
 func (s *SQL) tx(ctx context.Context, fn func(c conn) error) (err error) {
 	ctx, span := tracing.Start(ctx, "store tx", trace.SpanKindClient)
 	defer func() { tracing.End(span, err) }()
+	if span.IsRecording() {
+		inner := fn
+		fn = func(c conn) error {
+			c.txSpan = span
+			return inner(c)
+		}
+	}
 	if s.batch != nil {
 		return s.batch.do(ctx, fn)
 	}

@@ -30,6 +30,6 @@ func TestInboundMailIsOneTrace(t *testing.T) {
 	}
 	trs := jaegertest.Traces(t, j, service, "inbound-email process_inbound")
 	jaegertest.CheckChain(t, trs, []string{"smtp receive", "request inboundSMTP", "connector inboundSMTP",
-		"inbound-email process_inbound", "store tx"})
+		"inbound-email process_inbound", "store tx", "store row"})
 	jaegertest.CheckChain(t, trs, []string{"smtp receive", "blob put"})
 }
