@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Runs every benchmark in one go: the connector and pub/sub figures, the store
 # on SQLite and on PostgreSQL (started when none answers), the contract's
-# micro-benchmark, inbound and outbound mail, key discovery beside GnuPG.
+# micro-benchmark, inbound and outbound mail, key discovery beside GnuPG,
+# tracing's cost with a local Jaeger.
 # Extra arguments go to cmd/bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 vars=$(bash scripts/test-peers/postgres.sh) && eval "$vars"
-trap 'bash scripts/test-peers/stop.sh "${CALIOPEN_TEST_POSTGRES_PID:-}" "${CALIOPEN_TEST_POSTGRES_DIR:-}"' EXIT
+trap 'bash scripts/test-peers/stop.sh "${CALIOPEN_TEST_POSTGRES_PID:-}" "${CALIOPEN_TEST_POSTGRES_DIR:-}"
+      bash scripts/test-peers/stop.sh "${CALIOPEN_TEST_JAEGER_PID:-}" "${CALIOPEN_TEST_JAEGER_DIR:-}"' EXIT
+# A local Jaeger: cmd/bench runs request/reply with tracing off and on,
+# alternately, and prints the cost per request of tracing on.
+vars=$(bash scripts/test-peers/jaeger.sh) && eval "$vars"
 go run ./cmd/bench -postgres "$CALIOPEN_TEST_POSTGRES_URL" "$@"
 go test -run='^$' -bench=. -benchmem ./internal/contract/
 # Inbound: smtp-source into the SMTP listener (stored and processed), beside
