@@ -86,13 +86,21 @@ type DNS struct {
 func NewDNS(t *testing.T) *DNS {
 	t.Helper()
 	d := &DNS{rrs: map[string][]dns.RR{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
+	// One port for UDP and TCP, as a resolver expects: the UDP port the
+	// system picks may be taken over TCP by another process, so try again.
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ln == nil; attempt++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err != nil {
+			pc.Close()
+			if attempt == 20 {
+				t.Fatalf("no port free over both UDP and TCP: %v", err)
+			}
+		}
 	}
 	d.Addr = pc.LocalAddr().String()
 	udp := &dns.Server{PacketConn: pc, Handler: d}
