@@ -20,22 +20,6 @@ import (
 // Name is the function's name in the contract and stack.yml.
 const Name = "inbound-email"
 
-// Reply messages of success.
-const (
-	MsgStored    = contract.InboundStored
-	MsgDuplicate = contract.InboundDuplicate
-)
-
-// Error codes of permanent failures.
-const (
-	CodeRawNotFound     = contract.CodeRawNotFound
-	CodeRawMissing      = contract.CodeRawMissing
-	CodeRawTooLarge     = contract.CodeRawTooLarge
-	CodeUnknownIdentity = contract.CodeUnknownIdentity
-	CodeBadIdentity     = contract.CodeBadIdentity
-	CodeMIMERejected    = contract.CodeMIMERejected
-)
-
 // Store is what the function needs from the record store (*store.SQL).
 type Store interface {
 	inbound.Store
@@ -90,9 +74,9 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 		}
 		return fnhttp.Result{}, err
 	}
-	msg := MsgStored
+	msg := contract.InboundStored
 	if out.Dup {
-		msg = MsgDuplicate
+		msg = contract.InboundDuplicate
 	}
 	call.Logger.Info("inbound message", "raw_id", o.MessageID, "message_id", out.Message.ID,
 		"discussion_id", out.Message.DiscussionID, "dup", out.Dup, "bytes", len(raw))
@@ -109,11 +93,11 @@ func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, derive
 	case err == nil:
 		return out, nil
 	case errors.Is(err, inbound.ErrUnknownIdentity):
-		return out, fnhttp.WithCode(faults.Perm(err), CodeUnknownIdentity)
+		return out, fnhttp.WithCode(faults.Perm(err), contract.CodeUnknownIdentity)
 	case errors.Is(err, inbound.ErrNotEmailIdentity):
-		return out, fnhttp.WithCode(faults.Perm(err), CodeBadIdentity)
+		return out, fnhttp.WithCode(faults.Perm(err), contract.CodeBadIdentity)
 	case errors.Is(err, inbound.ErrRejected):
-		return out, fnhttp.WithCode(faults.Perm(err), CodeMIMERejected)
+		return out, fnhttp.WithCode(faults.Perm(err), contract.CodeMIMERejected)
 	case errors.Is(err, store.ErrInvalid):
 		err = faults.Perm(err)
 	}
@@ -135,7 +119,7 @@ func (f *function) load(ctx context.Context, id string) (raw []byte, derived str
 	}
 	r, err := f.deps.Store.GetRaw(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", id)), CodeRawNotFound)
+		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", id)), contract.CodeRawNotFound)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("raw message %s: %w", id, err)
@@ -143,7 +127,7 @@ func (f *function) load(ctx context.Context, id string) (raw []byte, derived str
 	raw, err = f.read(ctx, id, r.BlobKey) // read checks the size, as the blob store reports it
 	if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
 		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: bytes missing from the blob store: %w", id, err)),
-			CodeRawMissing)
+			contract.CodeRawMissing)
 	}
 	return raw, "", err
 }
@@ -159,7 +143,7 @@ func (f *function) read(ctx context.Context, id, key string) ([]byte, error) {
 	var buf bytes.Buffer
 	if n := blob.SizeOf(rc); n > f.cfg.MaxRawBytes {
 		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is %d bytes, over the limit of %d",
-			id, n, f.cfg.MaxRawBytes)), CodeRawTooLarge)
+			id, n, f.cfg.MaxRawBytes)), contract.CodeRawTooLarge)
 	} else if n >= 0 {
 		buf.Grow(int(n) + bytes.MinRead) // the read that finds the end needs room
 	}
@@ -169,7 +153,7 @@ func (f *function) read(ctx context.Context, id, key string) ([]byte, error) {
 	b := buf.Bytes()
 	if int64(len(b)) > f.cfg.MaxRawBytes {
 		return nil, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is over the limit of %d bytes",
-			id, f.cfg.MaxRawBytes)), CodeRawTooLarge)
+			id, f.cfg.MaxRawBytes)), contract.CodeRawTooLarge)
 	}
 	return b, nil
 }

@@ -137,20 +137,20 @@ func TestReplies(t *testing.T) {
 	e := newEnv(t)
 	e.putRaw("r1", []byte("From: bob@example.org\r\nTo: alice@example.test\r\nMessage-ID: <m1@example.org>\r\n\r\nhi\r\n"))
 	code, first, keys := e.call("r1", e.ident)
-	if code != 200 || first.Message != inboundemail.MsgStored || keys["error"] != nil {
+	if code != 200 || first.Message != contract.InboundStored || keys["error"] != nil {
 		t.Fatalf("first: %d %+v", code, first)
 	}
 	code, again, _ := e.call("r1", e.ident)
 	if code != 200 || again.MessageID != first.MessageID || again.DiscussionID != first.DiscussionID ||
-		again.Message != inboundemail.MsgDuplicate {
+		again.Message != contract.InboundDuplicate {
 		t.Fatalf("redelivery: %d %+v", code, again)
 	}
 	tests := []struct {
 		name, raw, ident, code string
 		status                 int
 	}{
-		{"unknown raw", "nope", e.ident, inboundemail.CodeRawNotFound, 422},
-		{"unknown identity", "r1", "nope", inboundemail.CodeUnknownIdentity, 422},
+		{"unknown raw", "nope", e.ident, contract.CodeRawNotFound, 422},
+		{"unknown identity", "r1", "nope", contract.CodeUnknownIdentity, 422},
 	}
 	for _, tt := range tests {
 		code, reply, _ := e.call(tt.raw, tt.ident)
@@ -179,7 +179,7 @@ func TestReplies(t *testing.T) {
 	if _, err := e.st.PutRaw(context.Background(), store.RawMessage{ID: "r2", BlobKey: "raw/r2", Size: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if code, reply, _ := e.call("r2", e.ident); code != 422 || reply.Error != inboundemail.CodeRawMissing {
+	if code, reply, _ := e.call("r2", e.ident); code != 422 || reply.Error != contract.CodeRawMissing {
 		t.Errorf("missing blob: %d %+v", code, reply)
 	}
 }
@@ -239,7 +239,7 @@ func TestRawRecordedWithTheMessage(t *testing.T) {
 	}
 	id, raw := fetched("hi")
 	code, reply, _ := e.call(id, e.ident)
-	if code != 200 || reply.Message != inboundemail.MsgStored {
+	if code != 200 || reply.Message != contract.InboundStored {
 		t.Fatalf("fetched raw message: %d %+v", code, reply)
 	}
 	r, err := e.st.GetRaw(ctx, id)
@@ -261,7 +261,7 @@ func TestRawRecordedWithTheMessage(t *testing.T) {
 	if _, err := e.st.PutRaw(ctx, store.RawMessage{ID: oldID, BlobKey: oldKey, Size: int64(len(old))}); err != nil {
 		t.Fatal(err)
 	}
-	if code, reply, _ := e.call(oldID, e.ident); code != 200 || reply.Message != inboundemail.MsgStored {
+	if code, reply, _ := e.call(oldID, e.ident); code != 200 || reply.Message != contract.InboundStored {
 		t.Errorf("raw message under its record's key: %d %+v", code, reply)
 	}
 	if r, err := e.st.GetRaw(ctx, oldID); err != nil || r.BlobKey != oldKey {
@@ -271,8 +271,8 @@ func TestRawRecordedWithTheMessage(t *testing.T) {
 	tests := []struct {
 		name, body, ident, code string
 	}{
-		{"too large", strings.Repeat("x", 300), e.ident, inboundemail.CodeRawTooLarge},
-		{"unknown identity", "for nobody", "no-such-identity", inboundemail.CodeUnknownIdentity},
+		{"too large", strings.Repeat("x", 300), e.ident, contract.CodeRawTooLarge},
+		{"unknown identity", "for nobody", "no-such-identity", contract.CodeUnknownIdentity},
 	}
 	for _, tt := range tests {
 		id, raw := fetched(tt.body)
@@ -300,8 +300,8 @@ func TestNestingBombRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, reply, _ := e.call(id, e.ident)
-	if code != 422 || reply.Error != inboundemail.CodeMIMERejected {
-		t.Fatalf("nesting bomb: %d %+v, want 422 %s", code, reply, inboundemail.CodeMIMERejected)
+	if code != 422 || reply.Error != contract.CodeMIMERejected {
+		t.Fatalf("nesting bomb: %d %+v, want 422 %s", code, reply, contract.CodeMIMERejected)
 	}
 	if _, err := e.st.GetRaw(ctx, id); err != nil {
 		t.Errorf("refused raw message's record: %v, want it kept", err)

@@ -188,14 +188,14 @@ func TestBadOrders(t *testing.T) {
 	for _, tc := range []struct {
 		name, raw, ident, user, code string
 	}{
-		{"unknown raw", strings.Repeat("ab", 32), e.ident, e.user, xinbound.CodeRawNotFound},
-		{"too deep", deep, e.ident, e.user, xinbound.CodeBadEvent},
-		{"too large", big, e.ident, e.user, xinbound.CodeRawTooLarge},
-		{"not JSON", e.put([]byte("hello")), e.ident, e.user, xinbound.CodeBadEvent},
-		{"not a message", join, e.ident, e.user, xinbound.CodeBadEvent},
-		{"unknown identity", good, "nope", e.user, xinbound.CodeUnknownIdentity},
-		{"other user", good, e.ident, "someone", xinbound.CodeUnknownIdentity},
-		{"e-mail identity", good, mail.ID, e.user, xinbound.CodeBadIdentity},
+		{"unknown raw", strings.Repeat("ab", 32), e.ident, e.user, contract.CodeRawNotFound},
+		{"too deep", deep, e.ident, e.user, contract.CodeBadEvent},
+		{"too large", big, e.ident, e.user, contract.CodeRawTooLarge},
+		{"not JSON", e.put([]byte("hello")), e.ident, e.user, contract.CodeBadEvent},
+		{"not a message", join, e.ident, e.user, contract.CodeBadEvent},
+		{"unknown identity", good, "nope", e.user, contract.CodeUnknownIdentity},
+		{"other user", good, e.ident, "someone", contract.CodeUnknownIdentity},
+		{"e-mail identity", good, mail.ID, e.user, contract.CodeBadIdentity},
 	} {
 		code, errCode, reply := e.call(tc.raw, tc.ident, tc.user)
 		if code != http.StatusUnprocessableEntity || errCode != tc.code || reply.Error == "" {

@@ -22,16 +22,6 @@ import (
 	"github.com/caliopen/functions/internal/xapi"
 )
 
-// Error codes of permanent failures.
-const (
-	CodeRawNotFound     = contract.CodeRawNotFound
-	CodeRawMissing      = contract.CodeRawMissing
-	CodeRawTooLarge     = contract.CodeRawTooLarge
-	CodeBadEvent        = contract.CodeBadEvent
-	CodeUnknownIdentity = contract.CodeUnknownIdentity
-	CodeBadIdentity     = contract.CodeBadIdentity
-)
-
 // NotificationEmitter signs the new_message notification, as the
 // original's twitter broker.
 const NotificationEmitter = "twitter_worker"
@@ -102,7 +92,7 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 	}
 	doc, err := Parse(raw)
 	if err != nil {
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: %w", o.MessageID, err)), CodeBadEvent)
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: %w", o.MessageID, err)), contract.CodeBadEvent)
 	}
 	stored, dup, err := f.deliver(ctx, o, key, raw, doc)
 	if err != nil {
@@ -131,7 +121,7 @@ func (f *function) load(ctx context.Context, id string) (raw []byte, key string,
 		var r store.RawMessage
 		r, err = f.deps.Store.GetRaw(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", id)), CodeRawNotFound)
+			return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", id)), contract.CodeRawNotFound)
 		}
 		if err != nil {
 			return nil, "", fmt.Errorf("raw message %s: %w", id, err)
@@ -140,12 +130,12 @@ func (f *function) load(ctx context.Context, id string) (raw []byte, key string,
 		raw, err = blob.ReadLimited(ctx, f.deps.Blobs, r.BlobKey, f.cfg.MaxRawBytes)
 		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
 			return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: bytes missing from the blob store: %w",
-				id, err)), CodeRawMissing)
+				id, err)), contract.CodeRawMissing)
 		}
 	}
 	if errors.Is(err, blob.ErrTooLarge) {
 		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is over the limit of %d bytes: %w",
-			id, f.cfg.MaxRawBytes, err)), CodeRawTooLarge)
+			id, f.cfg.MaxRawBytes, err)), contract.CodeRawTooLarge)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read raw message %s: %w", id, err)
@@ -235,14 +225,14 @@ func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, key st
 		id, own, err := d.Target(ctx, o.UserID, o.RemoteID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)),
-				CodeUnknownIdentity)
+				contract.CodeUnknownIdentity)
 		}
 		if err != nil {
 			return err
 		}
 		if id.Type != store.RemoteIdentity || id.Protocol != store.ProtocolTwitter || id.Status != store.Active {
 			return fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is not an active twitter account of user %s",
-				o.RemoteID, o.UserID)), CodeBadIdentity)
+				o.RemoteID, o.UserID)), contract.CodeBadIdentity)
 		}
 		if key != "" {
 			if err := d.RecordRaw(ctx, store.RawMessage{ID: o.MessageID, BlobKey: key, Size: int64(len(raw))}); err != nil {
