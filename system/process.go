@@ -35,6 +35,12 @@ type Process struct {
 	Echo io.Writer
 }
 
+// ClusterEnv are the prefixes of a deployment's settings that name a
+// cluster's endpoints and the files of their secrets (store, blobs, NATS,
+// keyring): the process isolation drops them and gives the replicas the
+// local system's own.
+var ClusterEnv = []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_", "CALIOPEN_S3_", "NATS_", "CALIOPEN_SECRETS_KEYS"}
+
 // invokeKeySecret is the secret holding the invocation key, as stack.yml
 // names it.
 const invokeKeySecret = "caliopen-invoke-key"
@@ -101,8 +107,7 @@ func startProvider(cfg Config, c *contract.Contract, natsURL, keysFile, invokeKe
 			"NATS_URL":                   natsURL,
 			"CALIOPEN_SECRETS_KEYS_FILE": keysFile,
 		},
-		// A cluster's endpoints and the files of their secrets.
-		DropEnv:     []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_", "CALIOPEN_S3_", "NATS_", "CALIOPEN_SECRETS_KEYS"},
+		DropEnv:     ClusterEnv,
 		IdleTimeout: pc.IdleTimeout,
 		Echo:        pc.Echo,
 	}, reg, logger.With("part", "provider"))

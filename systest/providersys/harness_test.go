@@ -25,6 +25,7 @@ import (
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/provider"
 	"github.com/caliopen/functions/internal/provider/providertest"
+	"github.com/caliopen/functions/system"
 )
 
 func TestMain(m *testing.M) {
@@ -60,7 +61,7 @@ func newHarness(t *testing.T, binary string, env map[string]string, idle time.Du
 	logger := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
 	p, err := provider.New(provider.Config{
 		Binary: binary, DataDir: h.data, Functions: names, Env: env,
-		DropEnv:     []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_", "CALIOPEN_S3_", "NATS_", "CALIOPEN_SECRETS_KEYS"},
+		DropEnv:     system.ClusterEnv,
 		IdleTimeout: idle, StopGrace: 10 * time.Second,
 	}, h.reg, logger)
 	if err != nil {
