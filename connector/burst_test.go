@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/caliopen/functions/internal/store/storetest"
+	"github.com/caliopen/functions/internal/peertest"
 )
 
 // EnvNATS29URL names the variable holding the URL of a nats-server 2.9
@@ -30,7 +30,7 @@ func TestBurst(t *testing.T) {
 	}
 	t.Run("embedded", func(t *testing.T) { testBurst(t, startNATS(t).ClientURL()) })
 	t.Run("nats-server-2.9", func(t *testing.T) {
-		url := storetest.Required(t, EnvNATS29URL, "start one with scripts/test-peers/nats29.sh")
+		url := peertest.Env(t, EnvNATS29URL, "start one with scripts/test-peers/nats29.sh")
 		testBurst(t, url)
 	})
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caliopen/functions/internal/peertest"
 )
 
 // The documents whose console examples TestDocs runs.
@@ -83,12 +85,7 @@ func TestDocs(t *testing.T) {
 		t.Skip("builds and runs the local system")
 	}
 	for _, tool := range []string{"bash", "curl", "swaks"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is missing (CI=true requires it; scripts/test-peers/postfix-tools.sh installs swaks)", tool)
-			}
-			t.Skipf("%s is missing", tool)
-		}
+		peertest.Tool(t, tool, "scripts/test-peers/postfix-tools.sh installs swaks")
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/blob/s3blob"
+	"github.com/caliopen/functions/internal/peertest"
 	"github.com/caliopen/functions/internal/rawsweep"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/store/storetest"
@@ -29,7 +30,7 @@ func TestSweepDirectory(t *testing.T) {
 
 // TestSweepS3 runs against versitygw (scripts/test-peers/versitygw.sh).
 func TestSweepS3(t *testing.T) {
-	endpoint := storetest.Required(t, "CALIOPEN_TEST_S3_ENDPOINT", "start one with scripts/test-peers/versitygw.sh")
+	endpoint := peertest.Env(t, "CALIOPEN_TEST_S3_ENDPOINT", "start one with scripts/test-peers/versitygw.sh")
 	bucket := os.Getenv("CALIOPEN_TEST_S3_BUCKET")
 	if bucket == "" {
 		bucket = "caliopen-test"

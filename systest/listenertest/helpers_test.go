@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/caliopen/functions/internal/peertest"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/system/systemtest"
@@ -138,15 +137,5 @@ func waitMessages(t *testing.T, s *systemtest.System, userID string, n int, d ti
 // the test; elsewhere it skips it.
 func peer(t *testing.T, name string) string {
 	t.Helper()
-	for _, p := range []string{name, "/usr/sbin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	msg := fmt.Sprintf("%s not installed: run scripts/test-peers/postfix-tools.sh", name)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return peertest.Tool(t, name, "run scripts/test-peers/postfix-tools.sh")
 }

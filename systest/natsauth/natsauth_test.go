@@ -33,6 +33,7 @@ import (
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/natsconn"
 	"github.com/caliopen/functions/internal/outbox"
+	"github.com/caliopen/functions/internal/peertest"
 	"github.com/caliopen/functions/internal/store/storetest"
 )
 
@@ -135,7 +136,7 @@ func external(t *testing.T, bin string) string {
 func TestNATSUsers(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) { checkUsers(t, embedded(t)) })
 	t.Run("nats-server 2.9", func(t *testing.T) {
-		bin := storetest.Required(t, envNATS29Bin, "start one with scripts/test-peers/nats29.sh")
+		bin := peertest.Env(t, envNATS29Bin, "start one with scripts/test-peers/nats29.sh")
 		checkUsers(t, external(t, bin))
 	})
 }

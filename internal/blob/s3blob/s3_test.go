@@ -11,6 +11,7 @@ import (
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/blob/blobtest"
 	"github.com/caliopen/functions/internal/blob/s3blob"
+	"github.com/caliopen/functions/internal/peertest"
 )
 
 // Variables naming the S3 server of the tests (scripts/test-peers/versitygw.sh
@@ -26,14 +27,7 @@ const (
 // the endpoint is unset, except under CI=true, where it fails.
 func testConfig(t *testing.T) s3blob.Config {
 	t.Helper()
-	endpoint := os.Getenv(envEndpoint)
-	if endpoint == "" {
-		const hint = "start one with scripts/test-peers/versitygw.sh"
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set, and CI=true requires the S3 tests: %s", envEndpoint, hint)
-		}
-		t.Skipf("%s is not set: %s", envEndpoint, hint)
-	}
+	endpoint := peertest.Env(t, envEndpoint, "start one with scripts/test-peers/versitygw.sh")
 	bucket := os.Getenv(envBucket)
 	if bucket == "" {
 		bucket = "caliopen-test"

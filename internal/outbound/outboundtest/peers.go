@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/caliopen/functions/internal/peertest"
 )
 
 // peer runs scripts/test-peers/<script> with args unless the variable
@@ -41,7 +43,7 @@ func startPeer(t testing.TB, probe, script string, args ...string) map[string]st
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		missing(t, "%s failed: %v\n%s", script, err, stderr.String())
+		peertest.Missing(t, "%s failed: %v\n%s", script, err, stderr.String())
 	}
 	vars := parseExports(out)
 	if pid := vars[prefix+"PID"]; pid != "" {
@@ -50,18 +52,9 @@ func startPeer(t testing.TB, probe, script string, args ...string) map[string]st
 		})
 	}
 	if vars[probe] == "" {
-		missing(t, "%s did not set %s", script, probe)
+		peertest.Missing(t, "%s did not set %s", script, probe)
 	}
 	return vars
-}
-
-// missing skips the test, or fails it under CI=true.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("peer missing (CI=true requires it): "+format, args...)
-	}
-	t.Skipf("peer missing: "+format, args...)
 }
 
 // parseExports reads "export K=V" lines.

@@ -6,13 +6,13 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
+	"github.com/caliopen/functions/internal/peertest"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -37,22 +37,7 @@ func SQLite(t *testing.T) *store.SQL {
 // server is a failure: CI must test PostgreSQL.
 func PostgresURL(t *testing.T) string {
 	t.Helper()
-	return Required(t, EnvPostgresURL, "start one with scripts/test-peers/postgres.sh")
-}
-
-// Required returns the value of the environment variable name, skipping the
-// test when it is unset, or failing it under CI=true; hint says how to set it.
-func Required(t testing.TB, name, hint string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v != "" {
-		return v
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set, and CI=true requires this test: %s", name, hint)
-	}
-	t.Skipf("%s is not set: %s", name, hint)
-	return ""
+	return peertest.Env(t, EnvPostgresURL, "start one with scripts/test-peers/postgres.sh")
 }
 
 // Postgres opens a store in a fresh schema of the server named by
