@@ -272,6 +272,20 @@ func (h *harness) setFail(f func(rawID string, attempt int) bool) {
 	h.mu.Unlock()
 }
 
+// reordered returns how many raw ids got more than one process_inbound
+// order.
+func (h *harness) reordered() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, c := range h.seen {
+		if c > 1 {
+			n++
+		}
+	}
+	return n
+}
+
 // orders returns how many process_inbound orders raw id got.
 func (h *harness) orders(id string) int {
 	h.mu.Lock()

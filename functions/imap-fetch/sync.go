@@ -67,8 +67,13 @@ func (r *syncRun) sync(ctx context.Context) (outcome, error) {
 	out.fetched, out.processed, out.failed, out.rejected = b.fetched, b.processed, b.failed, b.rejected
 	out.cursor = b.advance(cursor, batch)
 	if out.cursor != cursor || uidv != r.ident.Sync.UIDValidity || b.clean() {
+		// Saved even when the invocation ends (its context cancelled): what
+		// it finished is not ordered again by the next one.
 		p := store.SyncProgress{Cursor: strconv.FormatUint(uint64(out.cursor), 10), UIDValidity: uidv, At: r.f.deps.Now()}
-		if err := r.f.deps.Store.SaveSyncProgress(ctx, r.ident.UserID, r.ident.ID, p); err != nil {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err := r.f.deps.Store.SaveSyncProgress(pctx, r.ident.UserID, r.ident.ID, p)
+		cancel()
+		if err != nil {
 			return out, fnhttp.WithCode(faults.Temp(fmt.Errorf("save sync progress: %w", err)), "store_unavailable")
 		}
 	}
