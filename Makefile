@@ -20,7 +20,9 @@ test:
 test-short:
 	$(GO) test -race -short ./...
 
-## bench: throughput and latency against baselines measured in the same run
+## bench: throughput and latency against baselines measured in the same run,
+## recorded in bench/results/ (ONLY="imap keys" runs some paths; PROFILE=dir
+## writes a CPU profile per path)
 bench:
 	bash scripts/bench.sh $(ARGS)
 
@@ -35,9 +37,11 @@ lint:
 	$(GO) test -count=1 ./internal/importgraph
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-## docs: regenerate docs/contract.md from the contract table
+## docs: regenerate docs/contract.md from the contract table, and
+## docs/benchmarks.md's tables from the latest result in bench/results/
 docs:
 	$(GO) test ./internal/contract/ -run TestDocTable -update
+	$(GO) test ./cmd/bench-record/ -run TestPage -update
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s)
 FUZZTIME ?= 30s

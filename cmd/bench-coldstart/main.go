@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/secrets"
@@ -44,6 +45,7 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench-coldstart", flag.ContinueOnError)
 	n := fs.Int("n", 20, "starts measured")
+	figures := fs.String("figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,7 +106,16 @@ func run(args []string, stdout io.Writer) error {
 		cold[len(cold)-1].Round(100*time.Microsecond), float64(cold[len(cold)-1])/float64(med(base)))
 	platform := map[string]string{"CALIOPEN_STORE_DSN": "sqlite://" + filepath.Join(dir, "caliopen.db"),
 		"CALIOPEN_BLOB_DIR": filepath.Join(dir, "blobs"), "NATS_URL": ns.ClientURL(), "CALIOPEN_SECRETS_KEYS": key}
-	return processColdStarts(stdout, bin, dir, platform, *n)
+	worstMedian, err := processColdStarts(stdout, bin, dir, platform, *n)
+	if err != nil {
+		return err
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return benchresult.Append(*figures,
+		benchresult.Lower("coldstart/smtp-deliver", "cold start of smtp-deliver, process start to first reply, median", ms(med(cold)), ms(med(base)),
+			"ms", "bare process start to exit, median"),
+		benchresult.Lower("coldstart/process-mode-worst", "process mode, zero replicas to the first reply, worst function's median",
+			ms(worstMedian), ms(med(base)), "ms", "bare process start to exit, median").WithTarget(1/1.2))
 }
 
 // coldStart starts the function on a free port and posts a deliver order

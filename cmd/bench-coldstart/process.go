@@ -29,8 +29,8 @@ const coldStartTarget = 50 * time.Millisecond
 // its provider, the time from an invocation that starts a replica to its
 // reply (the function's health answer, sent once its store, blobs and NATS
 // are open), n times each. platform is the replicas' store, blobs, NATS and
-// keyring.
-func processColdStarts(w io.Writer, bin, dir string, platform map[string]string, n int) error {
+// keyring. It returns the slowest function's median.
+func processColdStarts(w io.Writer, bin, dir string, platform map[string]string, n int) (worstMedian time.Duration, err error) {
 	var names []string
 	for _, s := range functions.All() {
 		names = append(names, s.Name)
@@ -38,11 +38,11 @@ func processColdStarts(w io.Writer, bin, dir string, platform map[string]string,
 	p, err := provider.New(provider.Config{Binary: bin, DataDir: filepath.Join(dir, "provider"), Functions: names,
 		Env: platform, IdleTimeout: time.Hour}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer p.Close()
 	if err := p.PutSecret("caliopen-invoke-key", []byte(rand.Text()+rand.Text())); err != nil {
-		return err
+		return 0, err
 	}
 	var fns []gateway.Function
 	for _, name := range names {
@@ -50,13 +50,13 @@ func processColdStarts(w io.Writer, bin, dir string, platform map[string]string,
 	}
 	gw, err := gateway.New(gateway.Config{Provider: p.Handlers()}, fns, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
 	fmt.Fprintf(w, "process mode: invocation of a function at zero replicas to its reply, %d starts each (target %s):\n",
 		n, coldStartTarget)
-	worstMedian, worst := time.Duration(0), time.Duration(0)
+	worst := time.Duration(0)
 	for _, spec := range functions.All() {
 		d := types.FunctionDeployment{Service: spec.Name, Image: "local/" + spec.Name,
 			EnvVars: map[string]string{"FUNCTION": spec.Name},
@@ -66,26 +66,26 @@ func processColdStarts(w io.Writer, bin, dir string, platform map[string]string,
 			d.EnvVars[invokeauth.EnvKey+"_FILE"] = provider.SecretsMount + "caliopen-invoke-key"
 		}
 		if err := p.Deploy(d); err != nil {
-			return err
+			return 0, err
 		}
 		var starts []time.Duration
 		for range n {
 			if err := stopAll(p, spec.Name); err != nil {
-				return err
+				return 0, err
 			}
 			start := time.Now()
 			resp, err := http.Get(srv.URL + "/function/" + spec.Name + "/_/health")
 			if err != nil {
-				return fmt.Errorf("%s: %w", spec.Name, err)
+				return 0, fmt.Errorf("%s: %w", spec.Name, err)
 			}
 			resp.Body.Close()
 			starts = append(starts, time.Since(start))
 			if resp.StatusCode >= 500 {
-				return fmt.Errorf("%s: first reply %d", spec.Name, resp.StatusCode)
+				return 0, fmt.Errorf("%s: first reply %d", spec.Name, resp.StatusCode)
 			}
 		}
 		if err := p.Remove(spec.Name); err != nil {
-			return err
+			return 0, err
 		}
 		slices.Sort(starts)
 		med, max := starts[len(starts)/2], starts[len(starts)-1]
@@ -100,7 +100,7 @@ func processColdStarts(w io.Writer, bin, dir string, platform map[string]string,
 	}
 	fmt.Fprintf(w, "  every function: worst median %s, worst start %s: target %s %s\n",
 		worstMedian.Round(100*time.Microsecond), worst.Round(100*time.Microsecond), coldStartTarget, verdict)
-	return nil
+	return worstMedian, nil
 }
 
 // stopAll scales fn to zero and waits until its replicas have ended.

@@ -97,7 +97,7 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 	if got != o.mails {
 		return row{}, fmt.Errorf("%d of %d messages in the store", got, o.mails)
 	}
-	return row{name: fmt.Sprintf("imap-fetch (batch %d, %d in flight)", o.batch, o.inFlight), mails: got,
+	return row{name: fmt.Sprintf("imap-fetch (batch %d, %d in flight)", o.batch, o.inFlight), mails: got, cpuMS: perMessage(user+system, got),
 		elapsed: elapsed, checked: fmt.Sprintf("%d messages in the store (%s), %.2f ms of CPU each (user %.2f, system %.2f)",
 			got, s.Store.Dialect(), perMessage(user+system, got), perMessage(user, got), perMessage(system, got))}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/procs"
 )
 
@@ -22,6 +23,7 @@ type options struct {
 	batch, inFlight int
 	scripts         string // scripts/test-peers
 	cpuprofile      string // profile of imap-fetch's sync
+	figures         string // benchresult's file
 	mbsync          bool   // run the baselines
 	rounds          int    // imap-fetch runs, each between two mbsync runs
 }
@@ -32,7 +34,8 @@ type row struct {
 	mails   int
 	elapsed time.Duration
 	checked string
-	fsyncOn bool // an mbsync run with FSync on
+	fsyncOn bool    // an mbsync run with FSync on
+	cpuMS   float64 // imap-fetch's CPU a message, in milliseconds
 }
 
 func (r row) rate() float64 { return float64(r.mails) / r.elapsed.Seconds() }
@@ -47,6 +50,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.inFlight, "inflight", imapfetch.DefaultConfig().InFlight, "imap-fetch messages in flight (IMAP_FETCH_IN_FLIGHT)")
 	fs.StringVar(&o.scripts, "scripts", "scripts/test-peers", "folder of the peer scripts")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of imap-fetch's sync to this file")
+	fs.StringVar(&o.figures, "figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	fs.IntVar(&o.rounds, "rounds", 3, "imap-fetch runs, each into a fresh store and between two runs of mbsync with FSync on")
 	fs.BoolVar(&o.mbsync, "mbsync", true, "run the mbsync baselines (false: imap-fetch alone, to profile or compare builds)")
 	if err := fs.Parse(args); err != nil {
@@ -112,14 +116,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		rounds = append(rounds, cal.rate()/((on.rate()+next.rate())/2))
 		on = next
 	}
-	report(stdout, o, rows, rounds)
-	return nil
+	on2 := report(stdout, o, rows, rounds)
+	var rates, cpu []float64
+	for _, r := range rows {
+		if r.cpuMS > 0 {
+			rates, cpu = append(rates, r.rate()), append(cpu, r.cpuMS)
+		}
+	}
+	f := benchresult.Figure{Key: benchresult.IMAPFullSync, Title: fmt.Sprintf("IMAP full sync of %d × %d B, imap-fetch, median of %d rounds", o.mails, o.size, o.rounds),
+		Value: median(rates), Unit: "msg/s", Baseline: "mbsync with FSync on, the runs around each round", BaselineValue: on2,
+		Ratio: median(rounds), Target: 1.5, Extra: map[string]float64{benchresult.CPUPerMessage: median(cpu)}}
+	return benchresult.Append(o.figures, f)
 }
 
 // report prints the table, each row against the mean of mbsync's runs
 // with FSync on and against its run with FSync off, then each round's
 // ratio and their median.
-func report(w io.Writer, o options, rows []row, rounds []float64) {
+func report(w io.Writer, o options, rows []row, rounds []float64) (mbsyncOn float64) {
 	var onSum float64
 	var onRuns int
 	off := rows[0].rate()
@@ -145,6 +158,7 @@ func report(w io.Writer, o options, rows []row, rounds []float64) {
 	fmt.Fprintf(w, "imap-fetch against the mean of the mbsync runs (FSync on) just before and after it, by round: %s\n",
 		strings.Join(parts, ", "))
 	fmt.Fprintf(w, "target: imap-fetch ≥ 1.0 × mbsync with FSync on (median of the rounds): %.2f\n", median(rounds))
+	return on
 }
 
 // median is the middle value of xs (the mean of the two middle ones for

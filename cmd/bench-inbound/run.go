@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/cpuprof"
 	"github.com/caliopen/functions/internal/procs"
 )
@@ -43,6 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.StringVar(&o.storeDSN, "store", "", "store DSN for Caliopen (default: SQLite in a temporary directory)")
 	fs.StringVar(&o.scripts, "scripts", "scripts/test-peers", "folder of the peer scripts")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	figures := fs.String("figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,7 +98,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	rows = append(rows, after)
 	fmt.Fprintf(stdout, "GOMAXPROCS %d and GOGC %d, as the local system sets them (package procs)\n", gomaxprocs, gogc)
 	report(stdout, o, rows, (dove.rate()+after.rate())/2)
-	return nil
+	var figs []benchresult.Figure
+	for _, r := range cal {
+		figs = append(figs, benchresult.Higher("inbound/"+benchresult.Slug(r.name), r.name, r.rate(), (dove.rate()+after.rate())/2,
+			"msg/s", "Dovecot LMTP, mean of its runs before and after").WithTarget(1.5))
+	}
+	return benchresult.Append(*figures, figs...)
 }
 
 // report prints the table with ratios against Dovecot (dovecot is the

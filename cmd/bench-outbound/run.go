@@ -16,6 +16,7 @@ import (
 
 	"github.com/caliopen/functions/system/systemtest"
 
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/cpuprof"
 	"github.com/caliopen/functions/internal/procs"
 )
@@ -27,6 +28,7 @@ type options struct {
 	smtpSource   string
 	peersScripts string
 	cpuprofile   string
+	figures      string // benchresult's file
 	logFile      string
 	overHTTP     bool
 }
@@ -42,6 +44,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.smtpSource, "smtp-source", "/usr/sbin/smtp-source", "smtp-source binary")
 	fs.StringVar(&o.peersScripts, "peers", "scripts/test-peers", "folder of the peer scripts")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&o.figures, "figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	fs.StringVar(&o.logFile, "log", "", "write the path's JSON logs (debug level) to this file")
 	fs.BoolVar(&o.overHTTP, "http", false, "the connector reaches smtp-deliver over loopback TCP (default: in process, as the local system)")
 	if err := fs.Parse(args); err != nil {
@@ -108,7 +111,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "path     API -> NATS -> connector -> smtp-deliver -> SMTP: %8.0f msg/s (%.2f ms of CPU a message in this process)\n",
 		path, float64(cpu.Microseconds())/1000)
 	fmt.Fprintf(out, "ratio    %.1f %% of the ceiling (target >= 20 %%)\n", 100*path/ceiling)
-	return nil
+	return benchresult.Append(o.figures, benchresult.Higher("outbound/whole-path", "outbound, API → NATS → connector → smtp-deliver → SMTP relay",
+		path, ceiling, "msg/s", "smtp-source → smtp-sink, mean of its runs before and after").WithTarget(0.45))
 }
 
 // startSink starts smtp-sink with the project's script.

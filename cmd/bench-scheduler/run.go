@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/cpuprof"
 	"github.com/caliopen/functions/internal/scheduler"
@@ -38,9 +39,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench-scheduler", flag.ContinueOnError)
 	n := fs.Int("n", 100000, "remote identities")
 	twitter := fs.Float64("twitter", 0.1, "fraction of Twitter identities (2 min interval)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	figures := fs.String("figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	stopProfile, err := cpuprof.Start(*cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	dir, err := os.MkdirTemp("", "bench-scheduler-")
 	if err != nil {
 		return err
@@ -65,7 +73,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	phase := func(name string, ticks int, step time.Duration) error {
+	var figs []benchresult.Figure
+	phase := func(key, name string, ticks int, step time.Duration) error {
 		m := startMeasure()
 		var most int
 		var slowest time.Duration
@@ -80,13 +89,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			m.sample()
 		}
 		m.report(out, name, ticks, cnt.n.Swap(0), most, slowest)
+		// A tick must end within its period: the period is the reference.
+		figs = append(figs, benchresult.Lower("scheduler/"+key+"-slowest-tick", "scheduler, slowest tick, "+name,
+			float64(slowest)/float64(time.Millisecond), float64(step)/float64(time.Millisecond), "ms", "the tick period").WithTarget(1))
 		return nil
 	}
-	if err := phase("steady, 15 simulated minutes at 1 s ticks", 900, time.Second); err != nil {
+	if err := phase("steady", "steady, 15 simulated minutes at 1 s ticks", 900, time.Second); err != nil {
 		return err
 	}
 	clk.advance(time.Hour)
-	return phase("restart after 1 h down, 6 simulated minutes", 360, time.Second)
+	if err := phase("restart", "restart after 1 h down, 6 simulated minutes", 360, time.Second); err != nil {
+		return err
+	}
+	return benchresult.Append(*figures, figs...)
 }
 
 // seed creates n identities spread over 20 users, their first runs spread

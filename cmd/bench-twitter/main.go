@@ -6,8 +6,9 @@
 // blob directory in a temporary directory, as the local system runs them.
 // It prints the time, the CPU per direct message (the process's, which
 // includes the X API server's own: an upper bound) beside the IMAP path's
-// per-message CPU when given (-imap-cpu-ms, from cmd/bench-imap in the same
-// make bench run), and the requests made against the budget the reference
+// per-message CPU (cmd/bench-imap's figure read from -figures in the same
+// make bench run, which fails without it; -imap-cpu-ms by hand), and the
+// requests made against the budget the reference
 // documents (300 direct message lookups per 15 minutes per user). The
 // figure is only printed when the store holds every message.
 package main

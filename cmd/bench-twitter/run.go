@@ -22,6 +22,7 @@ import (
 	"github.com/caliopen/functions/connector"
 	inboundtwitter "github.com/caliopen/functions/functions/inbound-twitter"
 	twitterdm "github.com/caliopen/functions/functions/twitter-dm"
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/blob/dirblob"
 	"github.com/caliopen/functions/internal/contract"
@@ -48,10 +49,20 @@ const inboundHost = "inbound-twitter.local:8080"
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench-twitter", flag.ContinueOnError)
 	events := fs.Int("events", 10000, "direct message events on the X API server")
-	imapMS := fs.Float64("imap-cpu-ms", 0, "the IMAP path's CPU per message in this run (cmd/bench-imap), to compare with")
+	imapMS := fs.Float64("imap-cpu-ms", 0, "the IMAP path's CPU per message, to compare with when run by hand (make bench reads it from -figures)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
+	figures := fs.String("figures", "", "the file of figures (package benchresult): cmd/bench-imap's is read from it, and must be there; this one's is appended")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *imapMS == 0 && *figures != "" {
+		f, err := benchresult.Find(*figures, benchresult.IMAPFullSync)
+		if err != nil {
+			return err
+		}
+		if *imapMS = f.Extra[benchresult.CPUPerMessage]; *imapMS <= 0 {
+			return fmt.Errorf("%s: figure %s has no %s", *figures, benchresult.IMAPFullSync, benchresult.CPUPerMessage)
+		}
 	}
 	if *events < 10 {
 		return errors.New("-events must be at least 10")
@@ -186,11 +197,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  requests to X: %d dm_events pages (budget %d per 15 min: %s), %d users/me, %d user lookups\n",
 		req[xapitest.GroupDMLookup], documentedLookups, within(req[xapitest.GroupDMLookup] <= documentedLookups),
 		req[xapitest.GroupMe], req[xapitest.GroupUsers])
-	if *imapMS > 0 {
-		fmt.Fprintf(stdout, "  target: a DM costs no more CPU than an e-mail fetched over IMAP (%.2f ms in this run): %.2f × (%s)\n",
-			*imapMS, perDM / *imapMS, within(perDM <= *imapMS))
+	if *imapMS <= 0 {
+		fmt.Fprintln(stdout, "  no IMAP figure to compare with (give -figures or -imap-cpu-ms)")
+		return nil
 	}
-	return nil
+	fmt.Fprintf(stdout, "  target: a DM costs no more CPU than an e-mail fetched over IMAP (%.2f ms in this run): %.2f × (%s)\n",
+		*imapMS, perDM / *imapMS, within(perDM <= *imapMS))
+	return benchresult.Append(*figures, benchresult.Lower("dm/cpu", "X direct message imported, CPU a message", perDM, *imapMS,
+		"ms", "an e-mail fetched over IMAP, this run").WithTarget(1))
 }
 
 func within(ok bool) string {

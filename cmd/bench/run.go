@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caliopen/functions/connector"
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/invokeauth"
@@ -43,7 +44,7 @@ type result struct {
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	perWorker := fs.Int("requests", 2000, "requests per requester")
 	events := fs.Int("events", 20000, "events for the publish/subscribe run")
@@ -53,9 +54,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	unsigned := fs.Bool("unsigned", false, "invoke without the invocation signature (deployments sign; this measures its cost)")
 	jaeger := fs.String("jaeger", os.Getenv("CALIOPEN_TEST_JAEGER_OTLP"), "OTLP/HTTP endpoint of a Jaeger: the request/reply run again with tracing on, its cost per request printed (empty: skipped)")
+	figures := fs.String("figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var figs []benchresult.Figure
+	record := func(f ...benchresult.Figure) { figs = append(figs, f...) }
+	defer func() {
+		if err == nil {
+			err = benchresult.Append(*figures, figs...)
+		}
+	}()
 	stopProfile, err := cpuprof.Start(*cpuprofile)
 	if err != nil {
 		return err
@@ -169,6 +178,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var httpRows []result
 	for _, conc := range []int{1, 32} {
+		// Warmed up as the NATS paths are: connections opened, code paths hot.
+		if _, err := loadHTTP(base+"/smtp/", conc, *perWorker/10, keys); err != nil {
+			return fmt.Errorf("http only: %w", err)
+		}
 		r, err := loadHTTP(base+"/smtp/", conc, *perWorker, keys)
 		if err != nil {
 			return fmt.Errorf("http only: %w", err)
@@ -189,6 +202,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "connector/direct throughput at concurrency 32: %.2f (target >= 0.50) %s\n", ratio, verdict(ratio >= 0.5))
 	fmt.Fprintf(stdout, "connector/HTTP-function-alone throughput at concurrency 32: %.2f (the share of the HTTP hop's ceiling the connector keeps)\n", c32.rate()/httpRows[1].rate())
 	fmt.Fprintf(stdout, "p50 added at concurrency 1: %s (target <= 200µs) %s\n", added.Round(time.Microsecond), verdict(added <= 200*time.Microsecond))
+	// The composed limit: a request pays both the NATS round trip and the
+	// HTTP hop, so no path through both can beat 1/(1/direct + 1/http).
+	composed := 1 / (1/d32.rate() + 1/httpRows[1].rate())
+	fmt.Fprintf(stdout, "connector/composed limit (direct NATS ⊕ HTTP function alone, %.0f req/s) at concurrency 32: %.2f\n", composed, c32.rate()/composed)
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	record(
+		benchresult.Higher("request-reply/conc32-composed", "request/reply at concurrency 32, connector + HTTP function", c32.rate(), composed,
+			"req/s", "composed limit, direct NATS ⊕ HTTP function alone").WithTarget(0.85),
+		benchresult.Higher("request-reply/conc32-direct", "request/reply at concurrency 32, connector + HTTP function", c32.rate(), d32.rate(),
+			"req/s", "direct NATS responder"),
+		benchresult.Lower("request-reply/conc1-p50", "request/reply p50 at concurrency 1, connector + HTTP function", us(c1.p50), us(d1.p50),
+			"µs", "direct NATS responder"))
 
 	// Publish/subscribe: events into the stream, dispatched at least once.
 	start := time.Now()
@@ -217,6 +242,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	took := time.Since(start)
 	fmt.Fprintf(stdout, "publish/subscribe at-least-once: %d events published (acked by JetStream) in %s, dispatched to the HTTP function in %s: %.0f events/s\n",
 		*events, published.Round(time.Millisecond), took.Round(time.Millisecond), float64(*events)/took.Seconds())
+	record(benchresult.Higher("pubsub/dispatch", "publish/subscribe, published and dispatched at least once", float64(*events)/took.Seconds(),
+		float64(*events)/published.Seconds(), "events/s", "publishing alone, acked by JetStream"))
 
 	if *jaeger == "" {
 		fmt.Fprintln(stdout, "tracing on: skipped (set CALIOPEN_TEST_JAEGER_OTLP or -jaeger)")
@@ -224,13 +251,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		drained = true
 		conn.Drain() // the traced connector takes its subjects
 		if err := benchTracing(ctx, stdout, *jaeger, tracedPath{url: url, keys: keys, inprocess: *inprocess, core: core, n: *perWorker,
-			quiet: quiet}); err != nil {
+			quiet: quiet}, record); err != nil {
 			return fmt.Errorf("tracing on: %w", err)
 		}
 	}
 
 	fmt.Fprintf(stdout, "\nstore: %d received messages (1 KiB body) written one by one, then listed in pages of 100; baseline: plain SQL on the same database\n", *storeN)
-	if err := benchStore(ctx, stdout, sqliteTarget(dir), *storeN); err != nil {
+	if err := benchStore(ctx, stdout, sqliteTarget(dir), *storeN, record); err != nil {
 		return fmt.Errorf("store on SQLite: %w", err)
 	}
 	if *pgURL == "" {
@@ -241,7 +268,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("store on PostgreSQL: %w", err)
 	}
-	if err := benchStore(ctx, stdout, pg, *storeN); err != nil {
+	if err := benchStore(ctx, stdout, pg, *storeN, record); err != nil {
 		return fmt.Errorf("store on PostgreSQL: %w", err)
 	}
 	return nil

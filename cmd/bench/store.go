@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nuid"
 
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -28,7 +29,7 @@ type storeTarget struct {
 // benchStore writes n received messages through the store and lists them
 // back in pages of 100, beside the same rows written and read with plain
 // database/sql statements on the same database (the baseline).
-func benchStore(ctx context.Context, out io.Writer, t storeTarget, n int) error {
+func benchStore(ctx context.Context, out io.Writer, t storeTarget, n int, record func(...benchresult.Figure)) error {
 	defer t.cleanup()
 	s, err := store.Open(ctx, t.dsn)
 	if err != nil {
@@ -124,6 +125,9 @@ func benchStore(ctx context.Context, out io.Writer, t storeTarget, n int) error 
 	rate := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
 	fmt.Fprintf(out, "%-10s write %8.0f msg/s (baseline %8.0f, ratio %.2f)   list %8.0f msg/s (baseline %8.0f, ratio %.2f)\n",
 		t.name, rate(write), rate(rawWrite), rawWrite.Seconds()/write.Seconds(), rate(list), rate(rawList), rawList.Seconds()/list.Seconds())
+	key := "store/" + strings.ToLower(t.name)
+	record(benchresult.Higher(key+"-write", t.name+": received messages written one by one", rate(write), rate(rawWrite), "msg/s", "plain SQL"),
+		benchresult.Higher(key+"-list", t.name+": listed in pages of 100", rate(list), rate(rawList), "msg/s", "plain SQL"))
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/caliopen/functions/connector"
+	"github.com/caliopen/functions/internal/benchresult"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/invokeauth"
@@ -46,7 +47,7 @@ type measured struct {
 // a trace, three spans a request exported over OTLP to endpoint),
 // alternately, and prints the cost per request: CPU time, which the other
 // processes of the machine disturb less than latency, and p50.
-func benchTracing(ctx context.Context, stdout io.Writer, endpoint string, p tracedPath) error {
+func benchTracing(ctx context.Context, stdout io.Writer, endpoint string, p tracedPath, record func(...benchresult.Figure)) error {
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint+"/v1/traces"))
 	if err != nil {
 		return err
@@ -95,6 +96,9 @@ func benchTracing(ctx context.Context, stdout io.Writer, endpoint string, p trac
 		fmt.Fprintf(stdout, "tracing cost per request at concurrency %d: CPU %+s (%s untraced), p50 %+s (means of 2 runs each)\n", conc,
 			(mean(on[i], cpu) - mean(off[i], cpu)).Round(100*time.Nanosecond), mean(off[i], cpu).Round(100*time.Nanosecond),
 			(mean(on[i], p50) - mean(off[i], p50)).Round(time.Microsecond))
+		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+		record(benchresult.Lower(fmt.Sprintf("tracing/conc%d-cpu", conc), fmt.Sprintf("CPU a request at concurrency %d, traced", conc),
+			us(mean(on[i], cpu)), us(mean(off[i], cpu)), "µs", "untraced"))
 	}
 	return nil
 }
