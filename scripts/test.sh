@@ -38,4 +38,11 @@ PEERS+=("${CALIOPEN_TEST_NATS29_PID:-}" "${CALIOPEN_TEST_NATS29_DIR:-}")
 vars=$(bash scripts/test-peers/jaeger.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_JAEGER_PID:-}" "${CALIOPEN_TEST_JAEGER_DIR:-}")
 
-go test -race -count=1 "$@" ./...
+# The tests' output as go test prints it, then each package's time, slowest
+# first (cmd/test-timing reads go test -json); the exit code stays go test's.
+timing=$(mktemp -d "${TMPDIR:-/tmp}/caliopen-test-timing.XXXXXX")
+PEERS+=("" "$timing")
+go build -o "$timing/" ./cmd/test-timing
+verbose=
+[[ " $* " != *" -v "* ]] || verbose=-v
+go test -race -count=1 -json "$@" ./... | "$timing/test-timing" $verbose
