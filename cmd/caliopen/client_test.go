@@ -253,12 +253,18 @@ func TestAgainstSystem(t *testing.T) {
 	if note["type"] != "new_message" {
 		t.Errorf("notification %v, want new_message", note)
 	}
+	if out := c.must("", "messages", "-unread"); !strings.Contains(out, note["reference"].(string)) {
+		t.Errorf("the new message is not listed unread:\n%s", out)
+	}
 	if out := c.must("", "read", note["reference"].(string)); !strings.Contains(out, "Subject: From outside") ||
 		!strings.Contains(out, "Hello Alice.") || !strings.Contains(out, "From: carol@example.org") {
 		t.Errorf("read printed\n%s", out)
 	}
 	if out := c.must("", "read", note["reference"].(string), "-raw"); !strings.Contains(out, "Subject: From outside") {
 		t.Errorf("read -raw printed\n%s", out)
+	}
+	if out := c.must("", "messages", "-unread"); strings.Contains(out, note["reference"].(string)) {
+		t.Errorf("read left the message unread:\n%s", out)
 	}
 
 	// A draft from the flags, body from stdin, then sent by its id.

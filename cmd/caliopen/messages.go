@@ -83,7 +83,7 @@ func (m message) state() string {
 }
 
 func cmdRead(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("read", "ID [-raw]", "Shows message ID: its headers and plain-text body (-raw: the message as sent or received).")
+	fs := a.flags("read", "ID [-raw]", "Shows message ID: its headers and plain-text body (-raw: the message as sent or received), and marks it read.")
 	rawForm := fs.Bool("raw", false, "print the RFC 5322 message")
 	pos, s, err := a.loggedIn(fs, args, 1, 1)
 	if err != nil {
@@ -94,13 +94,21 @@ func cmdRead(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		_, err = a.stdout.Write(b)
-		return err
+		if _, err = a.stdout.Write(b); err != nil {
+			return err
+		}
+		return markRead(ctx, a, s, pos[0])
 	}
 	var m message
 	raw, err := a.get(ctx, s, "GET", "/messages/"+url.PathEscape(pos[0]), nil, &m)
 	if err != nil {
 		return err
+	}
+	if m.IsUnread {
+		if err := markRead(ctx, a, s, pos[0]); err != nil {
+			return err
+		}
+		m.IsUnread = false
 	}
 	if a.json {
 		return printJSON(a.stdout, raw)
@@ -119,6 +127,15 @@ func cmdRead(ctx context.Context, a *app, args []string) error {
 	}
 	_, err = fmt.Fprintf(w, "\n%s\n", strings.TrimRight(safeText(m.BodyPlain), "\n"))
 	return err
+}
+
+// markRead marks message id read, as a mail client does once it is shown.
+func markRead(ctx context.Context, a *app, s session, id string) error {
+	_, err := a.call(ctx, s, "POST", "/messages/"+url.PathEscape(id)+"/actions", map[string][]string{"actions": {"set_read"}})
+	if err != nil {
+		return fmt.Errorf("mark %s read: %w", id, err)
+	}
+	return nil
 }
 
 // composeFlags are the flags that write a draft.

@@ -33,6 +33,7 @@ type Store interface {
 	MessageRaw(ctx context.Context, userID, id string) (store.RawMessage, error)
 	CreateDraft(ctx context.Context, m store.Message) (store.Message, error)
 	UpdateDraft(ctx context.Context, m store.Message) (store.Message, error)
+	SetMessageFlags(ctx context.Context, userID, id string, f store.MessageFlags) error
 	ListNotifications(ctx context.Context, userID string, p store.Page) ([]store.Notification, string, error)
 	store.Outbox
 	store.Idempotency

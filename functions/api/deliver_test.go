@@ -234,3 +234,29 @@ func TestAdminMailFailures(t *testing.T) {
 		t.Errorf("welcome_mail %v, want the connector's error reply", wm)
 	}
 }
+
+// TestReadFlag: set_read and set_unread change the message's unread flag,
+// which the message and the unread filter then show.
+func TestReadFlag(t *testing.T) {
+	e := setup(t, options{})
+	e.user("alice", false)
+	tok := e.login("alice")
+	id := e.draft(tok, "")
+	for _, tc := range []struct {
+		action string
+		unread bool
+	}{{"set_unread", true}, {"set_read", false}} {
+		r := e.do("POST", "/api/v2/messages/"+id+"/actions", tok, map[string]any{"actions": []string{tc.action}})
+		r.want(t, http.StatusOK)
+		if got := r.json(t)["message"].(map[string]any)["is_unread"]; got != tc.unread {
+			t.Errorf("%s: answer's is_unread %v, want %v", tc.action, got, tc.unread)
+		}
+		list := e.do("GET", "/api/v2/messages?is_unread=true", tok, nil)
+		list.want(t, http.StatusOK)
+		if got := strings.Contains(string(list.body), id); got != tc.unread {
+			t.Errorf("%s: in the unread list %v, want %v: %s", tc.action, got, tc.unread, list.body)
+		}
+	}
+	r := e.do("POST", "/api/v2/messages/"+id+"/actions", tok, map[string]any{"actions": []string{"set_starred"}})
+	r.wantError(t, http.StatusBadRequest, "unknown_action", "set_read")
+}

@@ -54,6 +54,7 @@
 //	PATCH   /api/v2/messages/{id}                    any draft field (drafts only) 200      -
 //	GET     /api/v2/messages/{id}/raw                -                             200 message/rfc822
 //	POST    /api/v2/messages/{id}/actions            {"actions":["send"]}          200      deliver request (see below)
+//	POST    /api/v2/messages/{id}/actions            {"actions":["set_read"]}      200      - (also "set_unread")
 //	GET     /api/v2/notifications?limit&after        -                             200      -
 //	POST    /api/v2/admin/users                      name, password, is_admin, ... 201      deliver request on outboundSMTP
 //	POST    /api/v2/admin/users/{id}/mail            subject, body                 200      deliver request on outboundSMTP

@@ -257,14 +257,26 @@ type sendAnswer struct {
 
 // messageActions runs an action on a message: {"actions":["send"]} sends
 // a draft (the original's SendDraft): deliver as a request on the subject
-// of its sender identity (deliverSubject), and the reply back.
+// of its sender identity (deliverSubject), and the reply back;
+// "set_read" and "set_unread" set its unread flag, as the original's.
 func (s *server) messageActions(w http.ResponseWriter, c *call) error {
-	if _, err := s.actions(w, c, "send"); err != nil {
+	action, err := s.actions(w, c, "send", "set_read", "set_unread")
+	if err != nil {
 		return err
 	}
 	m, err := s.messageOf(c)
 	if err != nil {
 		return err
+	}
+	if action != "send" {
+		unread := action == "set_unread"
+		if err := s.st.SetMessageFlags(c.ctx, c.user.ID, m.ID, store.MessageFlags{IsUnread: &unread}); err != nil {
+			return storeError("message", err)
+		}
+		m.IsUnread = unread
+		return reply(w, http.StatusOK, struct {
+			Message messageView `json:"message"`
+		}{viewMessage(m)})
 	}
 	if !m.IsDraft {
 		return &apiError{status: http.StatusConflict, code: "not_a_draft", msg: "the message is not a draft: it was sent or received"}
