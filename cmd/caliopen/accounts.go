@@ -219,7 +219,9 @@ func cmdAccount(ctx context.Context, a *app, args []string) error {
 	fs := a.flags("account add-imap", synopsis,
 		"Adds a remote e-mail account: its INBOX is fetched over IMAP every -poll minutes, and mail sent from\n"+
 			"it goes through -smtp with the same login. The password is asked for on the terminal without echo,\n"+
-			"or is the first line of standard input; the server keeps it sealed and never shows it.")
+			"or is the first line of standard input; the server keeps it sealed and never shows it. The IMAP\n"+
+			"server is checked once from this machine (a login), and what was found is said: ok, unreachable,\n"+
+			"tls_failed or auth_failed; the account is added in every case (a server may be down a while).")
 	imap := fs.String("imap", "", "the IMAP server, host:port (required)")
 	smtp := fs.String("smtp", "", "the SMTP submission server, host:port")
 	login := fs.String("user", "", "the login (default: ADDRESS)")
@@ -232,6 +234,10 @@ func cmdAccount(ctx context.Context, a *app, args []string) error {
 	}
 	if *imap == "" {
 		return fmt.Errorf("%w: account add-imap: -imap HOST:PORT is required", errUsage)
+	}
+	mode, err := imapTLSMode(*imap, *tls)
+	if err != nil {
+		return fmt.Errorf("%w: account add-imap: -tls: %v", errUsage, err)
 	}
 	s, err := a.session(true)
 	if err != nil {
@@ -260,14 +266,16 @@ func cmdAccount(ctx context.Context, a *app, args []string) error {
 	if *poll > 0 {
 		body["poll_interval"] = *poll
 	}
+	found := checkIMAP(*imap, mode, *login, password)
 	var id identity
 	raw, err := a.get(ctx, s, "POST", "/identities/remotes", body, &id)
 	if err != nil {
 		return fmt.Errorf("add account %s: %w", pos[0], err)
 	}
 	if a.json {
+		fmt.Fprintf(a.stderr, "checked %s from here: %s\n", *imap, found)
 		return printJSON(a.stdout, raw)
 	}
-	_, err = fmt.Fprintf(a.stdout, "added account %s (id %s), fetched from %s\n", id.Identifier, id.IdentityID, *imap)
+	_, err = fmt.Fprintf(a.stdout, "added account %s (id %s), fetched from %s; checked from here: %s\n", id.Identifier, id.IdentityID, *imap, found)
 	return err
 }

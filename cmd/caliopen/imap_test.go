@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,9 @@ func TestAddIMAPAccount(t *testing.T) {
 	cl.must("admin-password-1\n", "login", "admin")
 	cl.must("erin-password-1\n", "user", "create", "erin")
 	cl.must("erin-password-1\n", "login", "erin")
-	cl.must(pass+"\n", "account", "add-imap", "erin@remote.example", "-imap", addr, "-tls", "none", "-user", user)
+	if out := cl.must(pass+"\n", "account", "add-imap", "erin@remote.example", "-imap", addr, "-tls", "none", "-user", user); !strings.Contains(out, "checked from here: ok") {
+		t.Errorf("add-imap printed %q, want the check's finding, ok", out)
+	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		var page struct {
 			Messages []message `json:"messages"`
