@@ -9,7 +9,9 @@ BIN := bin
 ## run: the whole system in one process on embedded defaults (Ctrl-C stops it);
 ## ARGS=-isolation=process runs each function as processes of bin/function
 run:
+	@echo "make run: building bin/caliopen-local and bin/function (the first build takes a few minutes, later ones seconds)..."
 	$(GO) build -o $(BIN)/ ./cmd/caliopen-local ./cmd/function
+	@echo "make run: built; starting the system"
 	$(BIN)/caliopen-local $(ARGS)
 
 ## test: every test, starting the servers they need (PostgreSQL, S3)
