@@ -60,10 +60,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 	var figs []benchresult.Figure
 	record := func(f ...benchresult.Figure) { figs = append(figs, f...) }
-	defer func() {
-		if err == nil {
-			err = benchresult.Append(*figures, figs...)
-		}
+	defer func() { // what was measured before a failure is kept
+		err = errors.Join(err, benchresult.Append(*figures, figs...))
 	}()
 	stopProfile, err := cpuprof.Start(*cpuprofile)
 	if err != nil {
@@ -221,10 +219,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	for i := 0; i < *events; i++ {
-		if _, err := js.PublishAsync("contactAction", []byte(event)); err != nil {
+	for i := 0; i < *events; {
+		_, err := js.PublishAsync("contactAction", []byte(event))
+		if errors.Is(err, nats.ErrTooManyStalledMsgs) { // a loaded machine: let the acks catch up
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(time.Minute):
+				return errors.New("publish acks did not arrive")
+			}
+			continue
+		}
+		if err != nil {
 			return err
 		}
+		i++
 	}
 	select {
 	case <-js.PublishAsyncComplete():
