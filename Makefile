@@ -23,7 +23,7 @@ test-short:
 	$(GO) test -race -short ./...
 
 ## bench: throughput and latency against baselines measured in the same run,
-## recorded in bench/results/ (ONLY="imap keys" runs some paths; PROFILE=dir
+## recorded in bench-results/ (ONLY="imap keys" runs some paths; PROFILE=dir
 ## writes a CPU profile per path)
 bench:
 	bash scripts/bench.sh $(ARGS)
@@ -40,7 +40,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 ## docs: regenerate docs/contract.md from the contract table, and
-## docs/benchmarks.md's tables from the latest result in bench/results/
+## docs/benchmarks.md's tables from the latest result in bench-results/
 docs:
 	$(GO) test ./internal/contract/ -run TestDocTable -update
 	$(GO) test ./cmd/bench-record/ -run TestPage -update

@@ -5,7 +5,7 @@
 # tracing's cost with a local Jaeger.
 # Every command appends its figures (each with its baseline from this run and
 # their ratio) to one file; at the end cmd/bench-record writes them, with the
-# commit, date, CPU model and Go version, to bench/results/<date>-<commit>.json,
+# commit, date, CPU model and Go version, to bench-results/<date>-<commit>.json,
 # prints each ratio beside the last recorded run's (REGRESSED where it fell by
 # more than 15 %) and writes docs/benchmarks.md's tables from it.
 #

@@ -1,6 +1,6 @@
 // Command bench-record gathers the figures the benchmark commands of one
 // `make bench` run appended to a file (package benchresult) into one
-// result file, bench/results/<date>-<commit>.json, with the commit, the
+// result file, bench-results/<date>-<commit>.json, with the commit, the
 // date, the CPU model and the Go version; prints each figure beside the
 // previous recorded result's, with REGRESSED where a ratio fell by more
 // than 15 %; and writes the tables of docs/benchmarks.md from it.

@@ -13,11 +13,11 @@ import (
 var update = flag.Bool("update", false, "rewrite docs/benchmarks.md's tables from the latest result")
 
 // TestPage checks that docs/benchmarks.md's tables are those of the latest
-// result in bench/results (go test ./cmd/bench-record -update rewrites
+// result in bench-results (go test ./cmd/bench-record -update rewrites
 // them).
 func TestPage(t *testing.T) {
 	root := filepath.Join("..", "..")
-	dir := filepath.Join(root, "bench", "results")
+	dir := filepath.Join(root, "bench-results")
 	r, name, ok, err := benchresult.Latest(dir, "")
 	if err != nil || !ok {
 		t.Fatalf("no result in %s: %v", dir, err)
@@ -37,7 +37,7 @@ func TestPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(want) != string(b) {
-		t.Errorf("%s's tables are not those of bench/results/%s: run go test ./cmd/bench-record -update", page, name)
+		t.Errorf("%s's tables are not those of bench-results/%s: run go test ./cmd/bench-record -update", page, name)
 	}
 }
 
@@ -63,5 +63,26 @@ func TestRegressed(t *testing.T) {
 		if got := benchresult.Regressed(benchresult.Figure{Ratio: tc.prev}, benchresult.Figure{Ratio: tc.cur}); got != tc.want {
 			t.Errorf("Regressed(%v, %v) = %v", tc.prev, tc.cur, got)
 		}
+	}
+}
+
+func TestCompare(t *testing.T) {
+	prev := benchresult.Result{Commit: "old", Figures: []benchresult.Figure{{Key: "a/x", Ratio: 2}, {Key: "a/y", Ratio: 1}}}
+	cur := benchresult.Result{Commit: "new", Figures: []benchresult.Figure{{Key: "a/x", Ratio: 1.6}, {Key: "a/y", Ratio: 0.9}, {Key: "a/z", Ratio: 1}}}
+	var b strings.Builder
+	compare(&b, prev, "old.json", true, cur)
+	got := b.String()
+	lines := strings.Split(got, "\n")
+	var x, y string
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "a/x"):
+			x = l
+		case strings.HasPrefix(l, "a/y"):
+			y = l
+		}
+	}
+	if !strings.Contains(x, "REGRESSED (-20 %)") || strings.Contains(y, "REGRESSED") || !strings.Contains(got, "1 ratios REGRESSED") {
+		t.Errorf("a/x fell by 20 %% (flagged), a/y by 10 %% (not):\n%s", got)
 	}
 }

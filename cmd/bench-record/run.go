@@ -19,7 +19,7 @@ import (
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench-record", flag.ContinueOnError)
 	figures := fs.String("figures", "", "the file of figures the benchmark commands appended to (required)")
-	dir := fs.String("dir", "bench/results", "the folder of recorded results")
+	dir := fs.String("dir", "bench-results", "the folder of recorded results")
 	page := fs.String("page", "docs/benchmarks.md", "the page whose tables are written from the result (empty: none)")
 	note := fs.String("note", "", "a note kept with the result (what ran, on what)")
 	partial := fs.Bool("partial", false, "only some of the benchmarks ran")

@@ -1,7 +1,7 @@
 // Package benchresult records what the benchmark commands measure: each
 // command appends its figures (each beside its baseline from the same run,
 // and their ratio) to a file of JSON lines; cmd/bench-record gathers them
-// into one result per run under bench/results/, compares each ratio with
+// into one result per run under bench-results/, compares each ratio with
 // the previous result and writes docs/benchmarks.md's tables from the
 // latest one.
 package benchresult
