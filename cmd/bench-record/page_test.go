@@ -67,10 +67,11 @@ func TestRegressed(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	prev := benchresult.Result{Commit: "old", Figures: []benchresult.Figure{{Key: "a/x", Ratio: 2}, {Key: "a/y", Ratio: 1}}}
+	priors := map[string]benchresult.Prior{"a/x": {Figure: benchresult.Figure{Key: "a/x", Ratio: 2}, Commit: "old"},
+		"a/y": {Figure: benchresult.Figure{Key: "a/y", Ratio: 1}, Commit: "older"}}
 	cur := benchresult.Result{Commit: "new", Figures: []benchresult.Figure{{Key: "a/x", Ratio: 1.6}, {Key: "a/y", Ratio: 0.9}, {Key: "a/z", Ratio: 1}}}
 	var b strings.Builder
-	compare(&b, prev, "old.json", true, cur)
+	compare(&b, priors, cur)
 	got := b.String()
 	lines := strings.Split(got, "\n")
 	var x, y string

@@ -43,7 +43,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	cur := benchresult.Result{Commit: commit, Date: time.Now().UTC().Format(time.RFC3339), CPU: cpuModel(),
 		Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Partial: *partial, Note: *note, Figures: figs}
-	prev, prevName, havePrev, err := benchresult.Latest(*dir, cur.FileName())
+	priors, err := benchresult.Priors(*dir, cur.FileName())
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	compare(stdout, prev, prevName, havePrev, cur)
+	compare(stdout, priors, cur)
 	fmt.Fprintf(stdout, "recorded %s (commit it to keep it)\n", path)
 	if *page == "" {
 		return nil
@@ -63,28 +63,24 @@ func run(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// compare prints every figure of cur with its ratio beside prev's, and
-// REGRESSED where the ratio fell by more than benchresult.RegressionDrop.
-func compare(w io.Writer, prev benchresult.Result, prevName string, havePrev bool, cur benchresult.Result) {
-	if havePrev {
-		fmt.Fprintf(w, "\nratios against the last recorded run (%s, commit %s):\n", prevName, prev.Commit)
-	} else {
-		fmt.Fprintln(w, "\nratios (no earlier recorded run to compare with):")
-	}
-	old := benchresult.ByKey(prev.Figures)
+// compare prints every figure of cur with its ratio beside the last
+// recorded run's of its key, and REGRESSED where the ratio fell by more
+// than benchresult.RegressionDrop.
+func compare(w io.Writer, priors map[string]benchresult.Prior, cur benchresult.Result) {
+	fmt.Fprintln(w, "\nratios against the last recorded run of each (bench-results/):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "figure\tratio\tbefore\t")
+	fmt.Fprintln(tw, "figure\tratio\tbefore\tcommit\t")
 	regressed := 0
 	for _, f := range cur.Figures {
-		before, mark := "–", ""
-		if p, ok := old[f.Key]; ok {
-			before = fmt.Sprintf("%.2f", p.Ratio)
-			if benchresult.Regressed(p, f) {
+		before, commit, mark := "–", "–", ""
+		if p, ok := priors[f.Key]; ok {
+			before, commit = fmt.Sprintf("%.2f", p.Ratio), p.Commit
+			if benchresult.Regressed(p.Figure, f) {
 				mark = fmt.Sprintf("REGRESSED (%.0f %%)", 100*(f.Ratio/p.Ratio-1))
 				regressed++
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\n", f.Key, f.Ratio, before, mark)
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\t%s\t%s\n", f.Key, f.Ratio, before, commit, mark)
 	}
 	_ = tw.Flush()
 	if regressed > 0 {

@@ -201,6 +201,43 @@ func Latest(dir, skip string) (r Result, name string, ok bool, err error) {
 	return Result{}, "", false, nil
 }
 
+// Prior is a key's figure in the newest recorded result that holds it.
+type Prior struct {
+	Figure
+	File, Commit string
+}
+
+// Priors reads the results in dir but the file named skip and returns,
+// for each key, its figure in the newest result holding it: a partial run
+// compares with the last run of each of its paths.
+func Priors(dir, skip string) (map[string]Prior, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	priors := map[string]Prior{}
+	for i := len(names) - 1; i >= 0; i-- {
+		if filepath.Base(names[i]) == skip {
+			continue
+		}
+		b, err := os.ReadFile(names[i])
+		if err != nil {
+			return nil, err
+		}
+		var r Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", names[i], err)
+		}
+		for _, f := range r.Figures {
+			if _, ok := priors[f.Key]; !ok {
+				priors[f.Key] = Prior{Figure: f, File: filepath.Base(names[i]), Commit: r.Commit}
+			}
+		}
+	}
+	return priors, nil
+}
+
 // RegressionDrop is how far a ratio may fall below the previous run's
 // before it is called a regression.
 const RegressionDrop = 0.15

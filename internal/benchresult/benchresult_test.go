@@ -54,6 +54,10 @@ func TestAppendFindLatest(t *testing.T) {
 	if r, _, _, _ := Latest(results, second.FileName()); r.Commit != "aaa" {
 		t.Errorf("Latest skipping bbb = %s, want aaa", r.Commit)
 	}
+	priors, err := Priors(results, "")
+	if err != nil || priors[IMAPFullSync].Commit != "bbb" || priors["dm/cpu"].Commit != "aaa" {
+		t.Errorf("Priors = %+v, %v: want imap from bbb, dm from aaa (the newest holding each)", priors, err)
+	}
 }
 
 func TestSlug(t *testing.T) {
