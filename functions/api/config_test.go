@@ -41,6 +41,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestNewReportsEverything(t *testing.T) {
+	t.Parallel()
 	_, err := api.New(api.Config{MaxBodyBytes: -1}, api.Deps{})
 	if err == nil {
 		t.Fatal("New accepted nil deps")

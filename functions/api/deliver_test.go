@@ -112,6 +112,7 @@ func TestSendDraft(t *testing.T) {
 // TestSendRules: a message that is not a draft, a draft without recipient,
 // a draft whose identity was deleted, and an unknown action.
 func TestSendRules(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	u := e.user("alice", false)
 	tok := e.login("alice")
@@ -152,6 +153,7 @@ func TestSendRules(t *testing.T) {
 // identity (a draft owned by the admin, deliver on outboundSMTP with the
 // seed's payload), and the admin can mail a user on request.
 func TestAdminMail(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	adm := e.user("admin", true)
 	tok := e.login("admin")
@@ -211,6 +213,7 @@ func TestAdminMail(t *testing.T) {
 // TestAdminMailFailures: a failed welcome mail leaves the account created
 // and says why; a failed mail on request answers like SendDraft.
 func TestAdminMailFailures(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	e.user("root", true) // an admin, but not the configured admin user ("admin")
 	tok := e.login("root")
@@ -238,6 +241,7 @@ func TestAdminMailFailures(t *testing.T) {
 // TestReadFlag: set_read and set_unread change the message's unread flag,
 // which the message and the unread filter then show.
 func TestReadFlag(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	e.user("alice", false)
 	tok := e.login("alice")

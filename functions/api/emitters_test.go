@@ -47,6 +47,7 @@ func armoredKey(t *testing.T, email string) (string, string) {
 // TestPubSubEmitters drives every publish/subscribe emitter over HTTP and
 // checks each order on NATS byte for byte against the seed's payload.
 func TestPubSubEmitters(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	u := e.user("alice", false)
 	tok := e.login("alice")

@@ -9,6 +9,7 @@ import (
 // addresses and other people's names are the admin's to assign, so the
 // admin's later user creation cannot be blocked by a user's claim.
 func TestHostedAddresses(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	alice := e.user("alice", false)
 	e.user("admin", true)

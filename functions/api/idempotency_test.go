@@ -20,6 +20,7 @@ import (
 // gets the first answer again and creates nothing more; the key with
 // another request gets 422; keys are per user.
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	ctx := context.Background()
 	u := e.user("alice", false)
@@ -94,6 +95,7 @@ func TestIdempotencyKey(t *testing.T) {
 // runs gets 409; once it has answered, the repeat gets its answer, and the
 // mail went once.
 func TestIdempotencyKeyInProgress(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	e.user("admin", true)
 	tok := e.login("admin")

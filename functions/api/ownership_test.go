@@ -121,6 +121,7 @@ func (e *env) drainOrders() []order {
 // object (same status, same body), nothing changes, no order leaves about
 // the owner's objects, and no body shows them.
 func TestOwnership(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	adm := e.user("admin", true)
 	alice := e.user("alice", false)

@@ -19,6 +19,7 @@ import (
 // bodies, unknown ids and routes each get a 4xx with a JSON error naming
 // the problem, and change nothing.
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	e.user("alice", false)
 	tok := e.login("alice")
@@ -92,6 +93,7 @@ func TestBadRequests(t *testing.T) {
 // TestAuthentication: login, the token, logout; every failure is a 401
 // that says nothing about which part was wrong.
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	e.user("alice", false)
 	r := e.do("POST", "/api/v2/authentications", "", map[string]string{"username": "alice", "password": "alice-password"})
@@ -133,6 +135,7 @@ func TestAuthentication(t *testing.T) {
 // TestLogLines: one JSON line per request with stable keys, and never a
 // password, a token or a body.
 func TestLogLines(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	e.user("alice", false)
 	tok := e.login("alice")
@@ -181,6 +184,7 @@ func (panicky) ListNotifications(context.Context, string, store.Page) ([]store.N
 // TestPanic: a panic in a handler answers 500 in JSON and is logged with
 // its stack; the server goes on.
 func TestPanic(t *testing.T) {
+	t.Parallel()
 	p, err := startPlatform(t.TempDir(), false)
 	if err != nil {
 		t.Fatal(err)

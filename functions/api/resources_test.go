@@ -13,6 +13,7 @@ import (
 // TestRemoteIdentityCredentials: credentials are sealed for the identity,
 // never shown, and replaced by a PATCH.
 func TestRemoteIdentityCredentials(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	u := e.user("alice", false)
 	tok := e.login("alice")
@@ -73,6 +74,7 @@ func TestRemoteIdentityCredentials(t *testing.T) {
 // TestLocalIdentities: a user adds, renames and removes local addresses
 // but keeps one; a taken address is refused.
 func TestLocalIdentities(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	e.user("alice", false)
 	e.user("bob", false)
@@ -105,6 +107,7 @@ func TestLocalIdentities(t *testing.T) {
 // edited, listed and filtered; a received message's raw comes from the blob
 // store; notifications are listed.
 func TestDraftsAndMessages(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	u := e.user("alice", false)
 	tok := e.login("alice")

@@ -14,6 +14,7 @@ import (
 // TestHostedWKD: the keys key-action published are served without a
 // token at both WKD methods' paths.
 func TestHostedWKD(t *testing.T) {
+	t.Parallel()
 	e := setup(t, options{})
 	u := e.user("alice", false)
 	hash := keydiscovery.WKDHash("Alice")
