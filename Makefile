@@ -37,7 +37,7 @@ lint:
 
 ## docs: regenerate docs/contract.md from the contract table
 docs:
-	$(GO) test ./internal/contract/ -run TestDocTable -update
+	$(GO) test ./cmd/contract/ -run TestDocTable -update
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s)
 FUZZTIME ?= 30s
