@@ -37,5 +37,6 @@ vars=$(bash scripts/test-peers/nats29.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_NATS29_PID:-}" "${CALIOPEN_TEST_NATS29_DIR:-}")
 vars=$(bash scripts/test-peers/jaeger.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_JAEGER_PID:-}" "${CALIOPEN_TEST_JAEGER_DIR:-}")
+vars=$(bash scripts/test-peers/image-bases.sh) && eval "$vars"
 
 go test -race -count=1 "$@" ./...
