@@ -11,8 +11,8 @@
 #   base, for RUNTIME_IMAGE);
 # - localhost/caliopen-golang:<go version>-bookworm: the same tree with the
 #   Go toolchain this machine runs, as the Go module proxy serves it
-#   (golang.org/toolchain), at /usr/local/go (the build stage's base, for
-#   GO_IMAGE);
+#   (golang.org/toolchain), at /usr/local/go, and this machine's CA bundle
+#   (the build stage's base, for GO_IMAGE);
 # - localhost/caliopen-watchdog:unavailable (for WATCHDOG_IMAGE): of-watchdog
 #   cannot be had here. The Go module proxy refuses its module
 #   (github.com/openfaas/of-watchdog, every version, pseudo-versions too:
@@ -75,12 +75,17 @@ if ! "${PODMAN[@]}" image exists "$GOIMAGE"; then
   # The module's zip keeps no file modes: the go command makes its
   # programs executable when it switches to a toolchain, and so does this.
   cp -r "$MOD" "$LAYER/usr/local/go" && chmod -R u+w "$LAYER/usr/local/go"
+  # The machine's CA bundle, which holds the authorities of its way out to
+  # the module proxy (an egress proxy's own, here): Debian's alone gets
+  # "x509: certificate signed by unknown authority" from the go command.
+  cp /etc/ssl/certs/ca-certificates.crt "$LAYER/ca-certificates.crt"
   chmod 0755 "$LAYER"/usr/local/go/bin/* "$LAYER"/usr/local/go/pkg/tool/*/*
   # As the public golang images set it up.
   cat >"$LAYER/Containerfile" <<EOF
 FROM $DEBIAN
 COPY usr/local/go /usr/local/go
 COPY go /go
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 ENV GOLANG_VERSION=${GOVERSION#go} GOTOOLCHAIN=local GOPATH=/go \
     PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 WORKDIR /go
@@ -99,6 +104,10 @@ if ! "${PODMAN[@]}" image exists "$WATCHDOG"; then
   printf 'FROM scratch\nCOPY fwatchdog /fwatchdog\n' >"$LAYER/Containerfile"
   "${PODMAN[@]}" build --isolation=chroot -q -t "$WATCHDOG" -f "$LAYER/Containerfile" "$LAYER" >&2
 fi
+
+# Each build of a changed module leaves its layers behind: drop those of
+# builds older than a week.
+"${PODMAN[@]}" image prune -f --filter until=168h >/dev/null
 
 cat <<EOF
 export CALIOPEN_TEST_PODMAN_ROOT='$CACHE/storage'
