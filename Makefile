@@ -42,7 +42,7 @@ lint:
 ## docs: regenerate docs/contract.md from the contract table, and
 ## docs/benchmarks.md's tables from the latest result in bench-results/
 docs:
-	$(GO) test ./internal/contract/ -run TestDocTable -update
+	$(GO) test ./cmd/contract/ -run TestDocTable -update
 	$(GO) test ./cmd/bench-record/ -run TestPage -update
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s)

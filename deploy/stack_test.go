@@ -152,7 +152,7 @@ provider:
   name: openfaas
   gateway: ${OPENFAAS_URL:-http://127.0.0.1:8080}
 configuration:
-  copy: [go.mod, go.sum, cmd, functions, internal]
+  copy: [go.mod, go.sum, cmd/function, functions, internal]
 functions:
   inbound-email:
     lang: caliopen-go

@@ -37,6 +37,7 @@ vars=$(bash scripts/test-peers/nats29.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_NATS29_PID:-}" "${CALIOPEN_TEST_NATS29_DIR:-}")
 vars=$(bash scripts/test-peers/jaeger.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_JAEGER_PID:-}" "${CALIOPEN_TEST_JAEGER_DIR:-}")
+vars=$(bash scripts/test-peers/image-bases.sh) && eval "$vars"
 
 # The tests' output as go test prints it, then each package's time, slowest
 # first (cmd/test-timing reads go test -json); the exit code stays go test's.

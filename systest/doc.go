@@ -18,6 +18,8 @@
 //     (package provider), a replica killed under an order;
 //   - natsauth: every component under its own NATS user (deploy's
 //     generated authorization), what each may and may not do;
+//   - imagebuild: one function image built with podman from the template's
+//     Dockerfile on base images made here, its handler run under chroot;
 //   - the two tracing tests (listenertest, outboundsys): one mail in and
 //     one send out, each one trace in a real Jaeger.
 package systest

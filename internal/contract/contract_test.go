@@ -241,25 +241,6 @@ func namesOnce(t *testing.T, where string, entries [][]string) {
 	}
 }
 
-// TestDocTable keeps docs/contract.md in step with the table.
-func TestDocTable(t *testing.T) {
-	var b bytes.Buffer
-	b.WriteString(docHeader)
-	if err := Caliopen().WriteMarkdown(&b); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join("..", "..", "docs", "contract.md")
-	if *update {
-		os.WriteFile(path, b.Bytes(), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil || !bytes.Equal(b.Bytes(), want) {
-		t.Errorf("docs/contract.md is stale: run go test ./internal/contract -update (or make docs)")
-	}
-}
-
-const docHeader = "# The NATS contract\n\nGenerated from `internal/contract` by `go run ./cmd/contract` (checked by `go test ./internal/contract`).\nRequired fields must be present and non-empty (minutes above 0); unknown fields are ignored.\n\n"
-
 func FuzzDecode(f *testing.F) {
 	c := Caliopen()
 	for _, s := range []string{
