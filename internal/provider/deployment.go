@@ -126,7 +126,7 @@ func (p *Provider) environment(d types.FunctionDeployment) (out []string, shown 
 	env[EnvFunction] = functionOf(d)
 	shown = make(map[string]string, len(env))
 	for k, v := range env {
-		shown[k] = redacted(v)
+		shown[k] = redacted(k, v)
 	}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {

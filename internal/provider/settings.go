@@ -67,9 +67,17 @@ func refusals(env map[string]string) []string {
 	return out
 }
 
-// redacted hides the password of a setting that is a URL with one (a
-// store DSN): describe shows what a replica runs, not its credentials.
-func redacted(v string) string {
+// redacted hides a secret's value (a setting named like one that is not a
+// file's name) and the password of a URL (a store DSN): describe shows
+// what a replica runs, not its credentials.
+func redacted(name, v string) string {
+	if !strings.HasSuffix(name, "_FILE") && v != "" {
+		for _, s := range []string{"PASSWORD", "SECRET", "TOKEN", "_KEY", "_KEYS"} {
+			if strings.Contains(name, s) && (s[0] != '_' || strings.HasSuffix(name, s)) {
+				return "xxxxx"
+			}
+		}
+	}
 	u, err := url.Parse(v)
 	if err != nil || u.User == nil {
 		return v

@@ -78,13 +78,15 @@ func TestShownEnvironment(t *testing.T) {
 		Env:     map[string]string{"CALIOPEN_BLOB_BACKEND": "dir", "NATS_URL": "nats://127.0.0.1:24222", "CALIOPEN_STORE_DSN": "postgres://u:secret@db/c"}}}
 	s, err := p.parse(types.FunctionDeployment{Service: "smtp-deliver", Image: "local/smtp-deliver", EnvVars: map[string]string{
 		EnvFunction: "smtp-deliver", "CALIOPEN_BLOB_BACKEND": "s3", "CALIOPEN_S3_ENDPOINT": "http://s3.caliopen:7070",
-		"NATS_URL": "nats://nats.caliopen:4222", "SMTP_DELIVER_RELAY_PASSWORD_FILE": SecretsMount + "caliopen-relay-password"}})
+		"NATS_URL": "nats://nats.caliopen:4222", "SMTP_DELIVER_RELAY_PASSWORD_FILE": SecretsMount + "caliopen-relay-password",
+		"CALIOPEN_SECRETS_KEYS": "k1:c2VjcmV0", "NATS_PASSWORD": "pw", "SMTP_DELIVER_RELAY_USER": "relay"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{EnvFunction: "smtp-deliver", "CALIOPEN_BLOB_BACKEND": "dir", "NATS_URL": "nats://127.0.0.1:24222",
 		"CALIOPEN_STORE_DSN":               "postgres://u:xxxxx@db/c",
-		"SMTP_DELIVER_RELAY_PASSWORD_FILE": p.mountDir("smtp-deliver") + "/caliopen-relay-password"}
+		"SMTP_DELIVER_RELAY_PASSWORD_FILE": p.mountDir("smtp-deliver") + "/caliopen-relay-password",
+		"CALIOPEN_SECRETS_KEYS":            "xxxxx", "SMTP_DELIVER_RELAY_USER": "relay"}
 	if len(s.shown) != len(want) {
 		t.Errorf("shown %v, want %v", s.shown, want)
 	}
