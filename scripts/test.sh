@@ -37,5 +37,8 @@ vars=$(bash scripts/test-peers/nats29.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_NATS29_PID:-}" "${CALIOPEN_TEST_NATS29_DIR:-}")
 vars=$(bash scripts/test-peers/jaeger.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_JAEGER_PID:-}" "${CALIOPEN_TEST_JAEGER_DIR:-}")
+# faas-cli, the OpenFaaS CE gateway (built once, pinned in tools/go.mod) and
+# Prometheus: nothing started, each provider test starts its own.
+vars=$(bash scripts/test-peers/openfaas.sh) && eval "$vars"
 
 go test -race -count=1 "$@" ./...

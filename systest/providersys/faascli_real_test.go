@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
+	"github.com/caliopen/functions/deploy"
 	"github.com/caliopen/functions/internal/provider"
 )
 
@@ -236,4 +240,74 @@ func TestDocFaasCLICommands(t *testing.T) {
 			t.Errorf("%s: %s: %v\n%s", c.where, c.line, err, tail(out, 10))
 		}
 	}
+}
+
+// knativeGenerate is the command docs/deploy.md shows for Knative Services.
+const knativeGenerate = "faas-cli generate -f stack.yml --api=serving.knative.dev/v1 --namespace " + deploy.KnativeNamespace
+
+// TestGenerateNamespace: the real faas-cli generate, as docs/deploy.md
+// shows it, writes the Knative Services in the namespace infra/knative
+// uses, one per function infra/knative has; without --namespace it would
+// write OpenFaaS's openfaas-fn, which is why the document names it.
+func TestGenerateNamespace(t *testing.T) {
+	tl := realTools(t)
+	root := filepath.Join("..", "..")
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "\n"+knativeGenerate+"\n") {
+		t.Errorf("docs/deploy.md does not show %q", knativeGenerate)
+	}
+	generate := func(args ...string) map[string]string {
+		t.Helper()
+		cmd := exec.Command(tl.cli, args...)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("faas-cli %s: %v", strings.Join(args, " "), err)
+		}
+		return namespaces(t, out)
+	}
+	committed, err := os.ReadFile(filepath.Join(root, "infra", "knative", "functions.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := namespaces(t, committed)
+	got := generate(strings.Fields(knativeGenerate)[1:]...)
+	if len(got) != len(want) {
+		t.Errorf("faas-cli generate wrote %d Services, infra/knative has %d", len(got), len(want))
+	}
+	for name, ns := range want {
+		if ns != deploy.KnativeNamespace || got[name] != ns {
+			t.Errorf("%s: infra/knative's namespace %q, faas-cli generate's %q; want both %s", name, ns, got[name], deploy.KnativeNamespace)
+		}
+	}
+	for name, ns := range generate("generate", "-f", "stack.yml", "--api=serving.knative.dev/v1") {
+		if ns != "openfaas-fn" {
+			t.Errorf("without --namespace, %s in %q: the document's reason for the flag is gone", name, ns)
+		}
+	}
+}
+
+// namespaces maps each Knative Service of a manifest to its namespace.
+func namespaces(t *testing.T, manifest []byte) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, d := range deploy.SplitDocs(manifest) {
+		var m struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(d, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind == "Service" {
+			out[m.Metadata.Name] = m.Metadata.Namespace
+		}
+	}
+	return out
 }
