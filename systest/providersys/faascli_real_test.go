@@ -311,3 +311,46 @@ func namespaces(t *testing.T, manifest []byte) map[string]string {
 	}
 	return out
 }
+
+// TestSecretsDocumented: docs/deploy.md creates every secret that a
+// function mounts, with faas-cli for OpenFaaS and in the functions'
+// namespace for the Knative Services (the NATS passwords by their loop).
+func TestSecretsDocumented(t *testing.T) {
+	root := filepath.Join("..", "..")
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack, err := deploy.ReadStack(filepath.Join(root, "stack.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	knative, err := os.ReadFile(filepath.Join(root, "infra", "knative", "functions.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := func(prefix, name string) bool {
+		if strings.HasPrefix(name, "caliopen-nats-") {
+			name = `"caliopen-nats-$fn"`
+		}
+		return regexp.MustCompile(`(?m)(^|\s)` + regexp.QuoteMeta(prefix+" "+name) + `(\s|$)`).Match(doc)
+	}
+	optional := map[string]bool{"caliopen-relay-password": true, "caliopen-oauth2-gmail": true}
+	for name, f := range stack.Functions {
+		for _, s := range f.Secrets {
+			if !optional[s] && !created("faas-cli secret create", s) {
+				t.Errorf("%s mounts %s, which docs/deploy.md never creates with faas-cli", name, s)
+			}
+		}
+	}
+	mounted := regexp.MustCompile(`secretName: (\S+)`).FindAllSubmatch(knative, -1)
+	if len(mounted) == 0 {
+		t.Fatal("infra/knative/functions.yaml mounts no secret")
+	}
+	for _, m := range mounted {
+		s := string(m[1])
+		if !optional[s] && !created("kubectl -n "+deploy.KnativeNamespace+" create secret generic", s) {
+			t.Errorf("a Knative Service mounts %s, which docs/deploy.md never creates in %s", s, deploy.KnativeNamespace)
+		}
+	}
+}
