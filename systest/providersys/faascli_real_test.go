@@ -3,6 +3,7 @@ package provider_test
 import (
 	"bufio"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -68,6 +70,31 @@ func verbs(t *testing.T, f *front, openfaas bool) {
 	if out, err := f.run(t, "echo '{}' | faas-cli invoke nope"); err == nil || !strings.Contains(out, "404") {
 		t.Errorf("invoke nope: %v, want 404", err)
 	}
+	// invoke --async, with a callback: accepted, then the function's answer
+	// posted to the callback with the call's id. The OpenFaaS CE gateway
+	// queues asynchronous calls in NATS Streaming through its queue worker,
+	// which is not run here: only the local gateway's are tried.
+	if !openfaas {
+		got := make(chan http.Header, 1)
+		cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case got <- r.Header.Clone():
+			default:
+			}
+		}))
+		defer cb.Close()
+		f.must(t, "echo '{}' | faas-cli invoke api --async -H \"X-Callback-Url: "+cb.URL+"/done\"", `submitted asynchronously`)
+		select {
+		case hdr := <-got:
+			// The api's own answer to a post at its root: 404.
+			if hdr.Get("X-Call-Id") == "" || hdr.Get("X-Function-Name") != "api" || hdr.Get("X-Function-Status") != "404" {
+				t.Errorf("callback headers %v, want the call's id, api and its status 404", hdr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("no callback within 30 s")
+		}
+	}
+
 	// list: invocation counts (Prometheus's, through the OpenFaaS gateway).
 	waitFor(t, "api's invocation counted in faas-cli list", func() bool {
 		out, _ := f.run(t, "faas-cli list")

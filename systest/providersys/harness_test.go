@@ -39,6 +39,7 @@ const invokeKeySecret = "caliopen-invoke-key"
 // -isolation=process assembles them, on a test server.
 type harness struct {
 	p    *provider.Provider
+	gw   *gateway.Gateway
 	url  string
 	keys *invokeauth.Keys
 	reg  *prometheus.Registry
@@ -98,6 +99,7 @@ func newHarnessServing(t *testing.T, binary string, env map[string]string, idle 
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.gw = gw
 	var served http.Handler = gw
 	if public != nil {
 		served = gw.Public(public...)

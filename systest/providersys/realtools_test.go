@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/openfaas/faas-provider/auth"
 
 	"github.com/caliopen/functions/internal/gateway"
@@ -123,8 +125,25 @@ func newFront(t *testing.T, tl tools, openfaas bool) *front {
 		t.Fatal(err)
 	}
 	password := "pw-" + strings.Repeat("x", 20)
-	h := newHarnessServing(t, bin, localPlatform(t), time.Minute,
+	platform := localPlatform(t)
+	h := newHarnessServing(t, bin, platform, time.Minute,
 		gateway.Config{BasicAuth: &auth.BasicAuthCredentials{User: basicAuthUser, Password: password}}, []string{"api"})
+	// Asynchronous calls, on the platform's JetStream, as the local system
+	// serves them.
+	nc, err := nats.Connect(platform["NATS_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopAsync, err := h.gw.ServeAsync(t.Context(), js, gateway.DefaultAsyncConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stopAsync)
 	// faas-cli on the PATH under its own name, as the documents call it.
 	cli := filepath.Join(t.TempDir(), "faas-cli")
 	if err := os.Symlink(tl.cli, cli); err != nil {
