@@ -44,6 +44,10 @@ func TestInvokeKeyRotation(t *testing.T) {
 		t.Fatalf("deploy = %d %s", code, body)
 	}
 
+	// Its replica ready first: a call held while a replica starts was
+	// signed before it waited, and the rotation's second step waits only
+	// for the signers, not for such calls (docs/deploy.md).
+	waitFor(t, "contact-action's replica", func() bool { return h.status(t, "contact-action").AvailableReplicas == 1 })
 	keys, err := invokeauth.LoadFile(h.p.SecretFile(invokeKeySecret))
 	if err != nil {
 		t.Fatal(err)
@@ -107,8 +111,9 @@ func TestInvokeKeyRotation(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d saying %q", c.what, code, body, c.code, c.says)
 		}
 	}
-	// Once the connector signs with the new key, the old one goes.
-	time.Sleep(invokeauth.ReloadEvery + 300*time.Millisecond)
+	// Once the connector signs with the new key, and the calls it signed
+	// with the old one are answered, the old one goes.
+	time.Sleep(invokeauth.ReloadEvery + time.Second)
 	if code, body := secret(http.MethodPut, next+"\n"); code != http.StatusAccepted {
 		t.Errorf("the new key alone, after the connector moved: %d %s", code, body)
 	}
