@@ -38,6 +38,9 @@ PEERS+=("${CALIOPEN_TEST_NATS29_PID:-}" "${CALIOPEN_TEST_NATS29_DIR:-}")
 vars=$(bash scripts/test-peers/jaeger.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_JAEGER_PID:-}" "${CALIOPEN_TEST_JAEGER_DIR:-}")
 vars=$(bash scripts/test-peers/image-bases.sh) && eval "$vars"
+# faas-cli, the OpenFaaS CE gateway (built once, pinned in tools/go.mod) and
+# Prometheus: nothing started, each provider test starts its own.
+vars=$(bash scripts/test-peers/openfaas.sh) && eval "$vars"
 
 # The tests' output as go test prints it, then each package's time, slowest
 # first (cmd/test-timing reads go test -json); the exit code stays go test's.

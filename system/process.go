@@ -43,7 +43,7 @@ var ClusterEnv = []string{"CALIOPEN_STORE_DSN", "CALIOPEN_BLOB_", "CALIOPEN_S3_"
 
 // invokeKeySecret is the secret holding the invocation key, as stack.yml
 // names it.
-const invokeKeySecret = "caliopen-invoke-key"
+const invokeKeySecret = provider.InvokeKeySecret
 
 // Scale of the functions deployed at start in the process isolation: none
 // runs until called, a few at most.

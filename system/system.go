@@ -253,6 +253,11 @@ func (s *System) startFunctions(ctx context.Context, cfg Config) error {
 			return err
 		}
 		s.stops = append(s.stops, s.Provider.Close)
+		// The connector follows the key as the replicas do: rotated
+		// through the provider API, it changes without a restart.
+		if invokeKeys, err = invokeauth.LoadFile(s.Provider.SecretFile(provider.InvokeKeySecret)); err != nil {
+			return err
+		}
 		gwCfg.Provider = s.Provider.Handlers()
 		if gwCfg.BasicAuth, err = basicAuth(filepath.Join(cfg.DataDir, "provider", "auth")); err != nil {
 			return err

@@ -13,7 +13,9 @@
 //   - scheduler: the scheduler's orders through the connector;
 //   - providersys: the OpenFaaS provider of the process mode (package
 //     provider) with the real cmd/function: scaling from and to zero, a
-//     killed replica, faas-cli's requests for every stack.yml entry;
+//     killed replica, the real faas-cli (and the OpenFaaS CE gateway with
+//     Prometheus) for every verb and every documented command line, the
+//     invocation key rotated under the connector;
 //   - processsys: the connector before the gateway in process mode
 //     (package provider), a replica killed under an order;
 //   - natsauth: every component under its own NATS user (deploy's

@@ -174,6 +174,7 @@ func (g *Gateway) routes(metrics http.Handler) *http.ServeMux {
 		mux.Handle("GET /system/namespaces", g.system(g.listNamespaces))
 		mux.Handle("GET /system/info", g.system(g.info))
 	}
+	mux.Handle("/system/namespace/{name...}", g.system(g.namespace))
 	mux.HandleFunc("/function/{name}", g.invoke)
 	mux.HandleFunc("/function/{name}/{rest...}", g.invoke)
 	mux.HandleFunc("POST /async-function/{name}", g.acceptAsync)

@@ -10,7 +10,7 @@ import (
 // Public returns the gateway as seen from outside: the functions named in
 // public are served, every other function's invocation paths
 // (/function/<name>..., /async-function/<name>...) answer 403 without
-// reaching it, and the system endpoints, health and metrics stay as they
+// reaching it (404 when no such function is served), and the system endpoints, health and metrics stay as they
 // are. The local system serves this on its listener and keeps the whole
 // gateway for the connector, in process.
 //
@@ -22,6 +22,10 @@ func (g *Gateway) Public(public ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if name, ok := invokedName(r.URL.Path); ok {
 			base, _, _ := strings.Cut(name, ".")
+			if _, known := g.lookup(name); !known {
+				http.Error(w, "function not found", http.StatusNotFound)
+				return
+			}
 			if !slices.Contains(public, base) {
 				forbid(w)
 				return

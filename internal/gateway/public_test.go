@@ -29,7 +29,11 @@ func TestPublic(t *testing.T) {
 			t.Errorf("POST %s through Public = %d, want 403", path, code)
 		}
 	}
-	for path, want := range map[string]int{"/function/api": 200, "/function/api/api/v2/x": 200, "/function/api.openfaas-fn": 200} {
+	// An internal function is 403, one that does not exist 404, as
+	// faas-cli invoke shows it.
+	for path, want := range map[string]int{"/function/api": 200, "/function/api/api/v2/x": 200, "/function/api.openfaas-fn": 200,
+		"/function/smtp-deliver": 403, "/async-function/smtp-deliver": 403, "/function/nope": 404, "/async-function/nope": 404,
+		"/function/nope.openfaas-fn": 404, "/function/smtp-deliver.other-fn": 404} {
 		if code := post(path); code != want {
 			t.Errorf("POST %s through Public = %d, want %d", path, code, want)
 		}
@@ -40,5 +44,27 @@ func TestPublic(t *testing.T) {
 	}
 	if w := do(g, http.MethodPost, "/function/smtp-deliver", "{}", nil); w.Code != 200 {
 		t.Errorf("POST /function/smtp-deliver on the whole gateway = %d", w.Code)
+	}
+}
+
+// TestNamespace: faas-cli's namespace verbs get an answer that says why:
+// the one namespace exists, no other does, none is made.
+func TestNamespace(t *testing.T) {
+	g, _ := newTestGateway(t, Config{}, testFunctions())
+	for _, c := range []struct {
+		method, path string
+		code         int
+		body         string
+	}{
+		{http.MethodGet, "/system/namespace/openfaas-fn", 200, `"openfaas-fn"`},
+		{http.MethodGet, "/system/namespace/other", 404, "one namespace, openfaas-fn"},
+		{http.MethodPost, "/system/namespace/", 501, "not created"},
+		{http.MethodPut, "/system/namespace/other", 501, "not created"},
+		{http.MethodDelete, "/system/namespace/openfaas-fn", 501, "not created"},
+	} {
+		w := do(g, c.method, c.path, `{"name":"other"}`, nil)
+		if w.Code != c.code || !strings.Contains(w.Body.String(), c.body) {
+			t.Errorf("%s %s = %d %q, want %d with %q", c.method, c.path, w.Code, w.Body, c.code, c.body)
+		}
 	}
 }

@@ -45,6 +45,21 @@ func (g *Gateway) listNamespaces(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, []string{Namespace})
 }
 
+// namespace serves /system/namespace/<name> (faas-cli namespace get,
+// create, update, remove): the one namespace is there and is the only one.
+func (g *Gateway) namespace(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	switch {
+	case r.Method == http.MethodGet && name == Namespace:
+		writeJSON(w, map[string]string{"name": Namespace})
+	case r.Method == http.MethodGet:
+		http.Error(w, "namespace "+name+" not found: this gateway has one namespace, "+Namespace, http.StatusNotFound)
+	default:
+		http.Error(w, "namespaces are not created, changed or removed here: this gateway has one namespace, "+Namespace,
+			http.StatusNotImplemented)
+	}
+}
+
 // info serves GET /system/info.
 func (g *Gateway) info(w http.ResponseWriter, r *http.Request) {
 	v := &types.VersionInfo{Release: g.cfg.Version, SHA: "none"}

@@ -21,6 +21,14 @@
 // lines starting with # are skipped). The first key signs; every key
 // verifies, so a key is rotated by adding the new one second, deploying the
 // functions, moving it first, deploying the connector, then removing the old.
+//
+// Keys loaded from a file (CALIOPEN_INVOKE_KEY_FILE, a mounted secret) follow
+// the file without a restart: it is read again when used ReloadEvery after
+// the last read, and at once when a signature does not match, so that a
+// verifier catches up with a signer that already moved to a new key. A file that no longer holds a usable key leaves the keys as they
+// were. So the key rotates in place: the new key first with the old one
+// kept below it (every signer moves to the new key, every verifier accepts
+// both), then, once every signer has, the old one removed.
 package invokeauth
 
 import (
@@ -29,8 +37,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caliopen/functions/internal/secretenv"
@@ -73,13 +84,115 @@ type Call struct {
 	Body          []byte
 }
 
+// ReloadEvery is how often keys read from a file look at it again as they
+// are used.
+const ReloadEvery = time.Second
+
 // Keys signs with its first key and verifies with any.
 type Keys struct {
 	keys [][]byte
+	file *keyFile // nil: the keys are fixed
+}
+
+// keyFile follows the file keys were read from.
+type keyFile struct {
+	path    string
+	current atomic.Pointer[[][]byte]
+	read    atomic.Int64 // when the file was last read, Unix nanoseconds
+	mu      sync.Mutex   // one reader at a time
+	text    string       // what it held then
 }
 
 // ParseKeys reads a key file's text: one key per line.
 func ParseKeys(text string) (*Keys, error) {
+	keys, err := parseKeys(text)
+	if err != nil {
+		return nil, err
+	}
+	return &Keys{keys: keys}, nil
+}
+
+// LoadFile reads the keys from the secret at path (a file, or a Kubernetes
+// secret volume's folder) and follows it: see the package's documentation.
+func LoadFile(path string) (*Keys, error) {
+	b, err := secretenv.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := parseKeys(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f := &keyFile{path: path, text: string(b)}
+	f.current.Store(&keys)
+	f.read.Store(time.Now().UnixNano())
+	return &Keys{file: f}, nil
+}
+
+// current returns the keys in force, reading the file again when it was
+// last read ReloadEvery ago.
+func (k *Keys) current() [][]byte {
+	if k.file == nil {
+		return k.keys
+	}
+	f := k.file
+	if time.Since(time.Unix(0, f.read.Load())) >= ReloadEvery && f.mu.TryLock() {
+		f.reload()
+		f.mu.Unlock()
+	}
+	return *f.current.Load()
+}
+
+// fresh returns the keys the file holds now: read again unless another
+// caller read it after since.
+func (f *keyFile) fresh(since time.Time) [][]byte {
+	f.mu.Lock()
+	if f.read.Load() < since.UnixNano() {
+		f.reload()
+	}
+	f.mu.Unlock()
+	return *f.current.Load()
+}
+
+// reload reads the file again; f.mu is held. Keys it cannot read or parse
+// leave the keys in force as they were.
+func (f *keyFile) reload() {
+	f.read.Store(time.Now().UnixNano())
+	b, err := secretenv.ReadFile(f.path)
+	if err != nil || string(b) == f.text {
+		return
+	}
+	keys, err := parseKeys(string(b))
+	if err != nil {
+		return
+	}
+	f.text = string(b)
+	f.current.Store(&keys)
+}
+
+// Check says whether text is a usable key file: at least one key, each long
+// enough.
+func Check(text string) error {
+	_, err := parseKeys(text)
+	return err
+}
+
+// First is the key that signs in a key file's text ("" when it holds none).
+func First(text string) string {
+	keys, err := parseKeys(text)
+	if err != nil {
+		return ""
+	}
+	return string(keys[0])
+}
+
+// Holds says whether a key file's text holds key.
+func Holds(text, key string) bool {
+	keys, _ := parseKeys(text)
+	return slices.ContainsFunc(keys, func(k []byte) bool { return string(k) == key })
+}
+
+func parseKeys(text string) ([][]byte, error) {
 	var k Keys
 	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
@@ -95,13 +208,20 @@ func ParseKeys(text string) (*Keys, error) {
 	if len(k.keys) == 0 {
 		return nil, errors.New("no invocation key")
 	}
-	return &k, nil
+	return k.keys, nil
 }
 
 // Load reads the keys from CALIOPEN_INVOKE_KEY_FILE or CALIOPEN_INVOKE_KEY.
 // It returns nil keys and no error only when CALIOPEN_INVOKE_INSECURE=true and
 // no key is set; without a key and without that switch it refuses.
 func Load(getenv func(string) string) (*Keys, error) {
+	if f := strings.TrimSpace(getenv(EnvKey + "_FILE")); f != "" {
+		k, err := LoadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s_FILE: %w", EnvKey, err)
+		}
+		return k, nil
+	}
 	text, err := secretenv.Value(getenv, EnvKey)
 	if err != nil {
 		return nil, err
@@ -129,7 +249,7 @@ func Load(getenv func(string) string) (*Keys, error) {
 // Sign returns the Header value for c at now.
 func (k *Keys) Sign(now time.Time, c Call) string {
 	t := now.Unix()
-	return "t=" + strconv.FormatInt(t, 10) + ",v1=" + hex.EncodeToString(mac(k.keys[0], t, c))
+	return "t=" + strconv.FormatInt(t, 10) + ",v1=" + hex.EncodeToString(mac(k.current()[0], t, c))
 }
 
 // CheckTime parses a Header value and checks its time against now, without
@@ -146,12 +266,24 @@ func (k *Keys) Verify(now time.Time, header string, c Call) error {
 	if err != nil {
 		return err
 	}
-	for _, key := range k.keys {
-		if hmac.Equal(sig, mac(key, t, c)) {
-			return nil
-		}
+	since := time.Now()
+	if match(k.current(), sig, t, c) {
+		return nil
+	}
+	// The signer may have moved to a key this process has not read yet.
+	if k.file != nil && match(k.file.fresh(since), sig, t, c) {
+		return nil
 	}
 	return fmt.Errorf("%w: signature does not match", ErrUnauthenticated)
+}
+
+func match(keys [][]byte, sig []byte, t int64, c Call) bool {
+	for _, key := range keys {
+		if hmac.Equal(sig, mac(key, t, c)) {
+			return true
+		}
+	}
+	return false
 }
 
 // parse reads "t=<unix>,v1=<hex>" and checks the time window.

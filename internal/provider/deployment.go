@@ -19,8 +19,9 @@ import (
 
 // spec is what the provider runs for a deployment.
 type spec struct {
-	function string   // the module's function the replicas serve
-	env      []string // the replicas' environment
+	function string            // the module's function the replicas serve
+	env      []string          // the replicas' environment
+	shown    map[string]string // what describe lists of it: the deployment's settings as the replicas get them
 	min, max int
 	inflight int // calls one replica holds at most
 	idle     time.Duration
@@ -46,13 +47,9 @@ func (p *Provider) parse(d types.FunctionDeployment) (spec, error) {
 		// function checks: the service must carry it.
 		errs = append(errs, fmt.Sprintf("service %q runs function %q: deploy it under the function's name", d.Service, s.function))
 	}
-	for k := range d.EnvVars {
-		// The dynamic loader's settings would run other code than the
-		// function's in its process.
-		if strings.HasPrefix(k, "LD_") {
-			errs = append(errs, fmt.Sprintf("setting %s is refused: it changes what the process loads", k))
-		}
-	}
+	refused := refusals(d.EnvVars)
+	slices.Sort(refused)
+	errs = append(errs, refused...)
 	for _, name := range d.Secrets {
 		if !validSecretName(name) {
 			errs = append(errs, fmt.Sprintf("secret name %q is not valid", name))
@@ -89,7 +86,7 @@ func (p *Provider) parse(d types.FunctionDeployment) (spec, error) {
 	if len(errs) > 0 {
 		return spec{}, badRequest("deploy %s: %s", d.Service, strings.Join(errs, "; "))
 	}
-	s.env = p.environment(d)
+	s.env, s.shown = p.environment(d)
 	return s, nil
 }
 
@@ -109,12 +106,13 @@ func functionOf(d types.FunctionDeployment) string {
 // the dropped ones, with files under SecretsMount pointed at the function's
 // folder of secrets; then the platform's settings; then FUNCTION and the
 // port. PATH, HOME and TMPDIR come from the provider's own environment, as
-// a container has its image's.
-func (p *Provider) environment(d types.FunctionDeployment) []string {
+// a container has its image's. shown is the same less PATH, HOME, TMPDIR
+// and the port, passwords in URLs hidden: what describe lists.
+func (p *Provider) environment(d types.FunctionDeployment) (out []string, shown map[string]string) {
 	mount := p.mountDir(d.Service) + string(filepath.Separator)
 	env := map[string]string{}
 	for k, v := range d.EnvVars {
-		if k == "port" || slices.ContainsFunc(p.cfg.DropEnv, func(prefix string) bool { return strings.HasPrefix(k, prefix) }) {
+		if slices.ContainsFunc(p.cfg.DropEnv, func(prefix string) bool { return strings.HasPrefix(k, prefix) }) {
 			continue
 		}
 		if rest, ok := strings.CutPrefix(v, SecretsMount); ok {
@@ -125,18 +123,22 @@ func (p *Provider) environment(d types.FunctionDeployment) []string {
 	for k, v := range p.cfg.Env {
 		env[k] = v
 	}
+	env[EnvFunction] = functionOf(d)
+	shown = make(map[string]string, len(env))
+	for k, v := range env {
+		shown[k] = redacted(k, v)
+	}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
 		}
 	}
-	env[EnvFunction] = functionOf(d)
 	env[envPort] = "0"
-	out := make([]string, 0, len(env))
+	out = make([]string, 0, len(env))
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		out = append(out, k+"="+env[k])
 	}
-	return out
+	return out, shown
 }
 
 // mountDir is the folder where a function finds its secrets.

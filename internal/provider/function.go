@@ -298,7 +298,7 @@ func (f *function) status() types.FunctionStatus {
 	d := f.dep
 	st := types.FunctionStatus{
 		Name: d.Service, Image: d.Image, Namespace: Namespace, EnvProcess: d.EnvProcess,
-		EnvVars: maps.Clone(d.EnvVars), Constraints: d.Constraints, Secrets: d.Secrets,
+		EnvVars: maps.Clone(f.spec.shown), Constraints: d.Constraints, Secrets: d.Secrets,
 		Labels: d.Labels, Annotations: d.Annotations, Limits: d.Limits, Requests: d.Requests,
 		ReadOnlyRootFilesystem: d.ReadOnlyRootFilesystem,
 		Replicas:               uint64(replicas), AvailableReplicas: uint64(ready), CreatedAt: f.created,

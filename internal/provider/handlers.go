@@ -193,7 +193,8 @@ func (p *Provider) scaleFunction(w http.ResponseWriter, r *http.Request) {
 
 // secretHandler serves /system/secrets: GET lists the names, POST creates
 // (409 when it exists), PUT replaces (404 when it does not), DELETE
-// removes. Values are never listed.
+// removes. Values are never listed. The system's own secrets stay usable
+// (guardSecret).
 func (p *Provider) secretHandler(w http.ResponseWriter, r *http.Request) {
 	if !namespaceOK(w, r.URL.Query().Get("namespace")) {
 		return
@@ -221,6 +222,10 @@ func (p *Provider) secretHandler(w http.ResponseWriter, r *http.Request) {
 	value := s.RawValue
 	if len(value) == 0 {
 		value = []byte(s.Value)
+	}
+	if err := p.guardSecret(r.Method, s.Name, value); err != nil {
+		writeError(w, err)
+		return
 	}
 	var err error
 	status := http.StatusAccepted

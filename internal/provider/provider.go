@@ -337,6 +337,10 @@ func (p *Provider) PutSecret(name string, value []byte) error {
 	return p.secrets.put(name, value, upsert)
 }
 
+// SecretFile is the file holding a secret, which the replicas mounting it
+// read: the local system's connector follows the invocation key there.
+func (p *Provider) SecretFile(name string) string { return p.secrets.path(name) }
+
 func (p *Provider) function(name string) *function {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -3,11 +3,14 @@ package provider
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/caliopen/functions/internal/invokeauth"
 )
 
 // secretStore keeps secrets as files, one each, readable by their owner
@@ -120,4 +123,46 @@ func validSecretName(s string) bool {
 		}
 	}
 	return true
+}
+
+// get reads a secret ("" when it does not exist).
+func (s *secretStore) get(name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := os.ReadFile(s.path(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+// guardSecret keeps the invocation key usable through the provider API: it
+// cannot be removed, and a new value must hold usable keys, among them the
+// one that signs now, so that no call signed before the change is refused
+// after it. The key rotates in two updates: the new key first with the old
+// one below it (the connector signs with the new key, the functions accept
+// both), then the new key alone.
+func (p *Provider) guardSecret(method, name string, value []byte) error {
+	if name != InvokeKeySecret {
+		return nil
+	}
+	switch method {
+	case http.MethodDelete:
+		return &RequestError{Status: http.StatusConflict, Err: fmt.Errorf(
+			"secret %s is the invocation key the connector signs with and every function checks: it cannot be removed; rotate it with secret update", name)}
+	case http.MethodPost, http.MethodPut:
+		if err := invokeauth.Check(string(value)); err != nil {
+			return badRequest("secret %s: not a usable invocation key: %v", name, err)
+		}
+		old, err := p.secrets.get(name)
+		if err != nil {
+			return fmt.Errorf("secret %s: %w", name, err)
+		}
+		if signing := invokeauth.First(old); method == http.MethodPut && signing != "" && !invokeauth.Holds(string(value), signing) {
+			return badRequest("secret %s: the new value drops the key that signs now; put the new key on the "+
+				"first line and keep the current one below it, then, once the connector signs with the new key, "+
+				"update again without the old one", name)
+		}
+	}
+	return nil
 }

@@ -3,7 +3,6 @@
 package processsys_test
 
 import (
-	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -22,14 +21,13 @@ import (
 	"github.com/openfaas/faas-provider/types"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/functions"
-	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
 	"github.com/caliopen/functions/internal/provider"
 	"github.com/caliopen/functions/internal/provider/providertest"
+	"github.com/caliopen/functions/systest/connectortest"
 )
 
 func TestMain(m *testing.M) {
@@ -90,31 +88,13 @@ func TestKilledReplicaRedelivers(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	cfg, _ := connectortest.Start(t, ns.ClientURL(), srv.URL, keys)
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	cfg := connector.DefaultConfig()
-	cfg.NATS.URL, cfg.GatewayURL, cfg.InvokeKeys = ns.ClientURL(), srv.URL, keys
-	cfg.BackoffBase, cfg.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
-	c, err := connector.New(cfg, connector.Deps{Logger: logger, Registry: prometheus.NewRegistry(), Contract: contract.Caliopen(), Conn: nc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { c.Serve(ctx); close(served) }()
-	t.Cleanup(func() {
-		cancel()
-		<-served
-		if err := c.Drain(); err != nil {
-			t.Error(err)
-		}
-	})
+	ctx := t.Context()
 
 	release := providertest.Hold(t, fakeDir)
 	js, err := jetstream.New(nc)

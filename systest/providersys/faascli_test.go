@@ -16,71 +16,29 @@ import (
 	"github.com/openfaas/faas-provider/logs"
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/caliopen/functions/deploy"
+	"github.com/caliopen/functions/internal/provider"
 )
 
-// stackDeployment is the request faas-cli deploy -f stack.yml sends for
-// one entry (faas-cli's proxy.DeployFunction): the entry's environment,
-// secrets, labels, annotations and resources, variables expanded.
-func stackDeployment(t *testing.T, name string, f deploy.Function) types.FunctionDeployment {
-	t.Helper()
-	expand := func(v string) string {
-		out, err := deploy.Expand(v, func(string) string { return "" })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	env := map[string]string{}
-	for k, v := range f.Environment {
-		env[k] = expand(v)
-	}
-	labels, annotations := f.Labels, f.Annotations
-	d := types.FunctionDeployment{Service: name, Image: expand(f.Image), EnvVars: env, Secrets: f.Secrets,
-		Labels: &labels, Annotations: &annotations}
-	if len(f.Limits) > 0 {
-		d.Limits = &types.FunctionResources{Memory: f.Limits["memory"], CPU: f.Limits["cpu"]}
-	}
-	if len(f.Requests) > 0 {
-		d.Requests = &types.FunctionResources{Memory: f.Requests["memory"], CPU: f.Requests["cpu"]}
-	}
-	return d
-}
-
-// TestFaasCLIRequests drives the provider API with faas-cli's requests:
-// deploy every entry of stack.yml (PUT, then POST on 404, as faas-cli does
-// with --update), list, describe, scale, secrets, logs, remove; the
-// replicas are the real cmd/function on the local platform.
-func TestFaasCLIRequests(t *testing.T) {
+// TestProviderAPI drives the provider API's edges that faas-cli does not
+// show (TestFaasCLIVerbs runs faas-cli itself): a deployment refused,
+// conflicts and unknown names, secrets' files and mounts, logs' queries,
+// what remains after a remove; the replicas are the real cmd/function on
+// the local platform.
+func TestProviderAPI(t *testing.T) {
 	bin, err := functionBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := newHarness(t, bin, localPlatform(t), time.Minute)
-	stack, err := deploy.ReadStack(filepath.Join("..", "..", "stack.yml"))
-	if err != nil {
-		t.Fatal(err)
+	d := types.FunctionDeployment{Service: "smtp-deliver", Image: "ghcr.io/caliopen/smtp-deliver:dev", Secrets: []string{invokeKeySecret, "caliopen-nats-smtp-deliver"},
+		EnvVars: map[string]string{"FUNCTION": "smtp-deliver", "CALIOPEN_INVOKE_KEY_FILE": provider.SecretsMount + invokeKeySecret,
+			"SMTP_DELIVER_RELAY_PASSWORD_FILE": provider.SecretsMount + "caliopen-nats-smtp-deliver"},
+		Labels: &map[string]string{provider.LabelScaleMin: "1", provider.LabelScaleMax: "2"}}
+	if code, body := h.do(t, http.MethodPut, "/system/functions", d); code != http.StatusNotFound {
+		t.Errorf("update of a function not deployed = %d %s, want 404", code, body)
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range stack.Functions {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	// The stack's twitter functions read the X application's secret.
-	if code, body := h.do(t, http.MethodPost, "/system/secrets", types.Secret{Name: "caliopen-twitter-app-secret", Value: "x-app-secret"}); code != http.StatusCreated {
-		t.Fatalf("secret create = %d %s", code, body)
-	}
-	for _, name := range names {
-		d := stackDeployment(t, name, stack.Functions[name])
-		code, body := h.do(t, http.MethodPut, "/system/functions", d)
-		if code == http.StatusNotFound {
-			code, body = h.do(t, http.MethodPost, "/system/functions", d)
-		}
-		if code != http.StatusAccepted {
-			t.Fatalf("deploy %s = %d %s", name, code, body)
-		}
+	if code, body := h.do(t, http.MethodPost, "/system/functions", d); code != http.StatusAccepted {
+		t.Fatalf("deploy = %d %s", code, body)
 	}
 
 	// An image that names no function of the module is refused, saying so.
@@ -94,22 +52,9 @@ func TestFaasCLIRequests(t *testing.T) {
 		t.Errorf("deploy with LD_PRELOAD = %d %s, want 400 naming it", code, body)
 	}
 
-	// faas-cli list; every entry runs its minimum, one replica.
-	waitFor(t, "every function at its minimum", func() bool {
-		code, body := h.do(t, http.MethodGet, "/system/functions", nil)
-		var list []types.FunctionStatus
-		if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list) != len(names) {
-			t.Fatalf("list = %d %s, want %d functions", code, body, len(names))
-		}
-		for _, st := range list {
-			if st.AvailableReplicas != 1 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "smtp-deliver at its minimum", func() bool { return h.status(t, "smtp-deliver").AvailableReplicas == 1 })
 
-	// faas-cli scale smtp-deliver --replicas 2; describe shows both.
+	// Scaled to 2; describe shows both.
 	if code, body := h.do(t, http.MethodPost, "/system/scale-function/smtp-deliver",
 		types.ScaleServiceRequest{ServiceName: "smtp-deliver", Replicas: 2}); code != http.StatusAccepted {
 		t.Fatalf("scale = %d %s", code, body)
@@ -119,7 +64,7 @@ func TestFaasCLIRequests(t *testing.T) {
 		t.Errorf("scale of an unknown function = %d, want 404", code)
 	}
 
-	// faas-cli secret create / list / update / remove.
+	// Secrets: create, list, update, remove.
 	secret := types.Secret{Name: "caliopen-nats-smtp-deliver", Value: "s3cret"}
 	for _, c := range []struct {
 		method string
@@ -158,7 +103,7 @@ func TestFaasCLIRequests(t *testing.T) {
 		t.Errorf("second secret remove = %d, want 404", code)
 	}
 
-	// faas-cli logs smtp-deliver --tail 1; --since in the future; --follow.
+	// Logs: the last line, since a time to come, following.
 	lines := h.logLines(t, url.Values{"name": {"smtp-deliver"}, "namespace": {"openfaas-fn"}, "follow": {"false"}, "tail": {"1"}})
 	if len(lines) != 1 || lines[0].Name != "smtp-deliver" || !json.Valid([]byte(lines[0].Text)) {
 		t.Errorf("logs --tail 1 = %+v, want one JSON line of smtp-deliver", lines)
@@ -169,7 +114,7 @@ func TestFaasCLIRequests(t *testing.T) {
 	}
 	h.followLogs(t)
 
-	// faas-cli remove smtp-deliver.
+	// Remove.
 	if code, body := h.do(t, http.MethodDelete, "/system/functions", types.DeleteFunctionRequest{FunctionName: "smtp-deliver"}); code != http.StatusAccepted {
 		t.Fatalf("remove = %d %s", code, body)
 	}

@@ -39,6 +39,7 @@ const invokeKeySecret = "caliopen-invoke-key"
 // -isolation=process assembles them, on a test server.
 type harness struct {
 	p    *provider.Provider
+	gw   *gateway.Gateway
 	url  string
 	keys *invokeauth.Keys
 	reg  *prometheus.Registry
@@ -49,6 +50,15 @@ type harness struct {
 // newHarness starts a provider running binary (the test binary itself for
 // the fake when binary is ""), with the platform settings env.
 func newHarness(t *testing.T, binary string, env map[string]string, idle time.Duration) *harness {
+	t.Helper()
+	return newHarnessServing(t, binary, env, idle, gateway.Config{}, nil)
+}
+
+// newHarnessServing is newHarness with the gateway's configuration given
+// (its provider set here), served through public when set, as the local
+// system serves gateway.Public.
+func newHarnessServing(t *testing.T, binary string, env map[string]string, idle time.Duration, gwCfg gateway.Config,
+	public []string) *harness {
 	t.Helper()
 	h := &harness{dir: t.TempDir(), data: filepath.Join(t.TempDir(), "provider"), reg: prometheus.NewRegistry()}
 	if binary == "" {
@@ -84,11 +94,17 @@ func newHarness(t *testing.T, binary string, env map[string]string, idle time.Du
 	for _, n := range names {
 		fns = append(fns, gateway.Function{Name: n, Handler: p.Function(n)})
 	}
-	gw, err := gateway.New(gateway.Config{Provider: p.Handlers()}, fns, h.reg, logger)
+	gwCfg.Provider = p.Handlers()
+	gw, err := gateway.New(gwCfg, fns, h.reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(gw)
+	h.gw = gw
+	var served http.Handler = gw
+	if public != nil {
+		served = gw.Public(public...)
+	}
+	srv := httptest.NewServer(served)
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	return h
