@@ -355,7 +355,7 @@ const (
 // failures to connect (nothing was sent), are tried again after a growing
 // wait (a 429's reset time when it comes first).
 func (b *bridge) retrying(ctx context.Context, call func() error, log *slog.Logger) error {
-	wait := retryFirst
+	wait := b.retryBase
 	for n := 1; ; n++ {
 		err := call()
 		if err == nil || !retryable(err) {

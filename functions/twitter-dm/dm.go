@@ -148,6 +148,9 @@ type bridge struct {
 	// afterHandoff runs after X accepted a message; tests make it fail to
 	// play a crash before the mark.
 	afterHandoff func() error
+	// retryBase is the first wait before trying a failed X call again
+	// (retryFirst; tests shorten it).
+	retryBase time.Duration
 }
 
 // New returns the core of twitter-dm.
@@ -169,7 +172,7 @@ func newBridge(cfg Config, deps Deps) (*bridge, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &bridge{cfg: cfg, deps: deps}, nil
+	return &bridge{cfg: cfg, deps: deps, retryBase: retryFirst}, nil
 }
 
 // core serves sync and deliver.

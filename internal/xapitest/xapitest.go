@@ -214,6 +214,13 @@ func (s *Server) Fail(group string, status, count int) {
 	s.fail = append(s.fail, failure{group: group, status: status, count: count})
 }
 
+// ClearFailures drops the failures Fail injected and not yet served.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = nil
+}
+
 // AddUser creates an account.
 func (s *Server) AddUser(id, username, name string) {
 	s.mu.Lock()
