@@ -97,7 +97,7 @@ func (b *bridge) syncHeld(ctx context.Context, ident store.Identity, log *slog.L
 	pos := parsePosition(ident.Sync.Cursor)
 	end := time.Now().Add(b.cfg.Budget)
 	w, err := b.walk(ctx, acct.Client, pos.cursor, pos.token, end)
-	if err != nil && pos.token != "" && faults.IsPermanent(err) && !xapi.IsAuth(err) {
+	if err != nil && pos.token != "" && faults.IsPermanent(err) && !xaccount.NeedsReauth(err) {
 		// X no longer takes the page token of a cut walk: walk again from the top.
 		if serr := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID,
 			store.SyncProgress{Cursor: position{cursor: pos.cursor}.String(), At: now}); serr != nil {
