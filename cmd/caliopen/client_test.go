@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caliopen/functions/internal/xapitest"
 )
 
 // cli runs the client in process with a fixed environment.
@@ -179,7 +181,14 @@ func TestAgainstSystem(t *testing.T) {
 		t.Skip("builds and runs the local system")
 	}
 	bin, goCmd := localBinary(t)
-	addrs := startSystem(t, bin, append(cleanEnv(goCmd), "CALIOPEN_ADMIN_PASSWORD=admin-password-1", "API_BCRYPT_COST=4"))
+	// The X accounts reach the in-process X API server (a hand-written
+	// fake: no real X runs here), which knows none of their tokens.
+	x := xapitest.New()
+	t.Cleanup(x.Close)
+	x.AddUser("100", "alice_y", "Alice")
+	x.AddOAuth1("app-key", "app-secret", "other-token", "other-secret", "100")
+	addrs := startSystem(t, bin, append(cleanEnv(goCmd), "CALIOPEN_ADMIN_PASSWORD=admin-password-1", "API_BCRYPT_COST=4",
+		"TWITTER_API_URL="+x.URL, "TWITTER_APP_KEY=app-key", "TWITTER_APP_SECRET=app-secret"))
 	c := cli{t: t, env: map[string]string{EnvConfigDir: t.TempDir(), EnvURL: "http://" + addrs["gateway"],
 		EnvNATSURL: "nats://" + addrs["nats"]}}
 
@@ -246,6 +255,23 @@ func TestAgainstSystem(t *testing.T) {
 	}
 	if out := c.must("", "identity", "list"); !strings.Contains(out, "alice@remote.example") || !strings.Contains(out, "alice+ali@caliopen.local") {
 		t.Errorf("identity list printed\n%s", out)
+	}
+	// X refuses alice_y's OAuth 1.0a tokens at its first sync: the account
+	// waits for new credentials, and the list says so.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out := c.must("", "identity", "list")
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "alice_y") {
+				line = l
+			}
+		}
+		if strings.Contains(line, "reauth_required: X refused the account's credentials") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice_y never became reauth_required:\n%s", out)
+		}
 	}
 
 	// Notifications as they come: a mail from outside, through SMTP.
