@@ -183,6 +183,9 @@ func cmdIdentity(ctx context.Context, a *app, args []string) error {
 		}
 		var rows [][]string
 		for _, i := range append(locals.Identities, remotes.Identities...) {
+			if i.Status == "reauth_required" && i.Sync != nil && i.Sync.LastError != "" {
+				i.Status += ": " + i.Sync.LastError
+			}
 			rows = append(rows, []string{i.IdentityID, i.Type, i.Protocol, i.Identifier, i.DisplayName, i.Status})
 		}
 		return table(a.stdout, []string{"ID", "TYPE", "PROTOCOL", "ADDRESS", "NAME", "STATUS"}, rows)
@@ -212,7 +215,14 @@ func cmdIdentity(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdAccount(ctx context.Context, a *app, args []string) error {
+	if len(args) > 0 && args[0] == "add-twitter" {
+		return cmdAddTwitter(ctx, a, args[1:])
+	}
 	const synopsis = "ADDRESS -imap HOST:PORT [-smtp HOST:PORT] [-user NAME] [-tls tls|starttls] [-poll MINUTES]"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintf(a.stdout, "usage: caliopen account add-imap %s\n       caliopen account add-twitter %s\n", synopsis, twitterSynopsis)
+		return errHelp
+	}
 	if err := a.subcommand(args, "account", "add-imap", synopsis); err != nil {
 		return err
 	}

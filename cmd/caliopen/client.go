@@ -212,6 +212,9 @@ type (
 		Identifier  string `json:"identifier"`
 		DisplayName string `json:"display_name"`
 		Status      string `json:"status"`
+		Sync        *struct {
+			LastError string `json:"last_error"`
+		} `json:"sync,omitempty"`
 	}
 	participant struct {
 		Type    string `json:"type"`

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caliopen/functions/internal/xapitest"
 )
 
 // cli runs the client in process with a fixed environment.
@@ -46,7 +48,8 @@ func (c cli) must(stdin string, args ...string) string {
 func TestHelp(t *testing.T) {
 	c := cli{t: t}
 	lines := [][]string{{"-h"}, {"--help"}, {"help"}, {"help", "send"}, {"user", "create", "-h"}, {"user", "-h"},
-		{"identity", "-h"}, {"identity", "add", "-h"}, {"identity", "list", "-h"}, {"account", "-h"}, {"account", "add-imap", "-h"}}
+		{"identity", "-h"}, {"identity", "add", "-h"}, {"identity", "list", "-h"}, {"account", "-h"}, {"account", "add-imap", "-h"},
+		{"account", "add-twitter", "-h"}}
 	for _, cmd := range commands() {
 		lines = append(lines, []string{cmd.name, "-h"}, []string{cmd.name, "--help"})
 	}
@@ -77,6 +80,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"send", "some-id", "-to", "bob@example.org"}, "not both"},
 		{[]string{"messages", "-limit", "many"}, "invalid value"},
 		{[]string{"account", "add-imap", "a@example.org"}, "-imap HOST:PORT is required"},
+		{[]string{"account", "add-twitter", "bob"}, "give one of -tokens FILE and -oauth1 TOKEN"},
+		{[]string{"account", "add-twitter", "bob", "-tokens", "-", "-oauth1", "t"}, "give one of"},
 		{[]string{"user", "delete", "bob"}, "caliopen user create"},
 		{[]string{"dlq", "-count", "-1"}, "cannot be negative"},
 	} {
@@ -176,7 +181,14 @@ func TestAgainstSystem(t *testing.T) {
 		t.Skip("builds and runs the local system")
 	}
 	bin, goCmd := localBinary(t)
-	addrs := startSystem(t, bin, append(cleanEnv(goCmd), "CALIOPEN_ADMIN_PASSWORD=admin-password-1", "API_BCRYPT_COST=4"))
+	// The X accounts reach the in-process X API server (a hand-written
+	// fake: no real X runs here), which knows none of their tokens.
+	x := xapitest.New()
+	t.Cleanup(x.Close)
+	x.AddUser("100", "alice_y", "Alice")
+	x.AddOAuth1("app-key", "app-secret", "other-token", "other-secret", "100")
+	addrs := startSystem(t, bin, append(cleanEnv(goCmd), "CALIOPEN_ADMIN_PASSWORD=admin-password-1", "API_BCRYPT_COST=4",
+		"TWITTER_API_URL="+x.URL, "TWITTER_APP_KEY=app-key", "TWITTER_APP_SECRET=app-secret"))
 	c := cli{t: t, env: map[string]string{EnvConfigDir: t.TempDir(), EnvURL: "http://" + addrs["gateway"],
 		EnvNATSURL: "nats://" + addrs["nats"]}}
 
@@ -199,6 +211,18 @@ func TestAgainstSystem(t *testing.T) {
 	if !strings.Contains(out, "added account alice@remote.example") || strings.Contains(out, "imap-secret-1") {
 		t.Errorf("account add-imap printed %q", out)
 	}
+	tokens := `{"token_type":"bearer","expires_in":7200,"access_token":"x-access-1","refresh_token":"x-refresh-1"}`
+	if out := c.must(tokens, "account", "add-twitter", "@alice_x", "-tokens", "-", "-poll", "5"); !strings.Contains(out, "added account @alice_x") ||
+		strings.Contains(out, "x-access-1") {
+		t.Errorf("account add-twitter printed %q", out)
+	}
+	if out := c.must("oauth1-secret-1\n", "account", "add-twitter", "alice_y", "-oauth1", "100-tok"); !strings.Contains(out, "added account @alice_y") {
+		t.Errorf("account add-twitter -oauth1 printed %q", out)
+	}
+	if _, err := c.run(`{"refresh_token":"r"}`, "account", "add-twitter", "alice_z", "-tokens", "-"); err == nil ||
+		!strings.Contains(err.Error(), "no access_token") {
+		t.Errorf("tokens without an access token: %v", err)
+	}
 	var ids struct {
 		Locals, Remotes struct {
 			Identities []map[string]any `json:"identities"`
@@ -208,8 +232,20 @@ func TestAgainstSystem(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &ids); err != nil {
 		t.Fatalf("identity list -json: %v\n%s", err, raw)
 	}
-	if len(ids.Locals.Identities) != 2 || len(ids.Remotes.Identities) != 1 {
+	if len(ids.Locals.Identities) != 2 || len(ids.Remotes.Identities) != 3 {
 		t.Fatalf("identities %s", raw)
+	}
+	for _, secret := range []string{"x-access-1", "x-refresh-1", "oauth1-secret-1", "100-tok"} {
+		if strings.Contains(raw, secret) {
+			t.Errorf("identity list shows a credential")
+		}
+	}
+	for _, r := range ids.Remotes.Identities[1:] {
+		infos, _ := r["infos"].(map[string]any)
+		if r["protocol"] != "twitter" || r["has_credentials"] != true || r["status"] != "active" ||
+			(r["identifier"] == "alice_x" && (infos["authtype"] != "oauth2" || infos["provider"] != "twitter" || r["poll_interval"] != float64(5))) {
+			t.Errorf("twitter account %v", r)
+		}
 	}
 	r := ids.Remotes.Identities[0]
 	infos, _ := r["infos"].(map[string]any)
@@ -219,6 +255,23 @@ func TestAgainstSystem(t *testing.T) {
 	}
 	if out := c.must("", "identity", "list"); !strings.Contains(out, "alice@remote.example") || !strings.Contains(out, "alice+ali@caliopen.local") {
 		t.Errorf("identity list printed\n%s", out)
+	}
+	// X refuses alice_y's OAuth 1.0a tokens at its first sync: the account
+	// waits for new credentials, and the list says so.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out := c.must("", "identity", "list")
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "alice_y") {
+				line = l
+			}
+		}
+		if strings.Contains(line, "reauth_required: X refused the account's credentials") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice_y never became reauth_required:\n%s", out)
+		}
 	}
 
 	// Notifications as they come: a mail from outside, through SMTP.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/store"
@@ -81,6 +83,31 @@ func TestSendDraft(t *testing.T) {
 		e.do("POST", "/api/v2/messages/"+id+"/actions", tok, map[string]any{"actions": []string{"send"}}).want(t, http.StatusOK)
 		tw.wantLast(t, 1, "twitter_dm.deliver.apiv2.REST.SendDraft.json",
 			map[string]string{"message_id": id, "remote_id": twitterID, "user_id": u.ID})
+	})
+	t.Run("twitter identity: the function's code and class", func(t *testing.T) {
+		e := e.with(t)
+		for _, c := range []struct {
+			code      string
+			temporary bool
+		}{{contract.CodeRecipientRefused, false}, {"x_unavailable", true}} {
+			sub, err := e.nc.Subscribe(contract.SubjectTwitterDM, func(m *nats.Msg) {
+				reply := nats.NewMsg(m.Reply)
+				reply.Data = []byte(`{"error":true,"message":"said by twitter-dm"}`)
+				reply.Header.Set(contract.HeaderServiceErrorCode, c.code)
+				_ = m.RespondMsg(reply)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = e.nc.Flush()
+			id := e.draft(tok, twitterID)
+			r := e.do("POST", "/api/v2/messages/"+id+"/actions", tok, map[string]any{"actions": []string{"send"}})
+			r.wantError(t, http.StatusBadGateway, "delivery_failed", "said by twitter-dm")
+			if body := r.json(t); body["reason"] != c.code || body["temporary"] != c.temporary {
+				t.Errorf("%s: reason %v temporary %v", c.code, body["reason"], body["temporary"])
+			}
+			_ = sub.Unsubscribe()
+		}
 	})
 	t.Run("the connector's answer while no function serves the subject", func(t *testing.T) {
 		e := e.with(t)

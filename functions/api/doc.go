@@ -122,6 +122,12 @@
 // by its action, when a contact is created with addresses or identities,
 // and when a PATCH changes them (as the original's PatchContact).
 //
+// A remote identity's status is active, inactive (the user's choice), or
+// reauth_required: the remote service refused its credentials (a refused
+// refresh token, revoked tokens), it is not polled, and the user has a
+// reauth_required notification. A PATCH that gives new credentials makes
+// it active again, and polling resumes from its cursor.
+//
 // # Contacts and keys
 //
 // A contact shows pi and privacy_features, which contact-action computes
@@ -164,8 +170,10 @@
 // filed in its Sent folder); a legacy remote "smtp" identity goes to
 // outboundSMTP, as in the original; twitter goes to twitter_dm. The reply
 // comes back: {"reply":{"error":false,...},"message":{...}} with 200;
-// {"error":true,"message":M} gives 502 delivery_failed with message M and
-// the reply; no responder 502 no_responder; no reply in time 504
+// {"error":true,"message":M} gives 502 delivery_failed with message M, the
+// reply, "reason" (the deliver function's code: recipient_refuses_dm,
+// unknown_recipient, send_refused, reauth_required, x_unavailable, ...)
+// and "temporary" (true: sending the draft again may succeed); no responder 502 no_responder; no reply in time 504
 // delivery_timeout. The API does not mark the draft sent: the deliver
 // function does, under its outbox state, so a repeated send is harmless.
 //

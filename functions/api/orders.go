@@ -80,8 +80,9 @@ func deliverSubject(id store.Identity) (string, error) {
 // deliver sends the deliver order of message m (owned by userID, sent from
 // identity sender) as a request on subject and waits up to SendTimeout for
 // the reply. It returns the reply on {"error":false}; otherwise an answer
-// for the caller: 502 delivery_failed with the reply's message (the reply
-// goes along), 502 no_responder, 502 bad_reply, or 504 delivery_timeout.
+// for the caller: 502 delivery_failed with the reply's message (the reply,
+// the function's code as reason and whether the failure is temporary go
+// along), 502 no_responder, 502 bad_reply, or 504 delivery_timeout.
 func (s *server) deliver(c *call, subject string, m store.Message, sender store.Identity) (contract.DeliverReply, error) {
 	c.rec.subject, c.rec.order = subject, contract.OrderDeliver
 	ctx, cancel := context.WithTimeout(c.ctx, s.cfg.SendTimeout)
@@ -98,8 +99,11 @@ func (s *server) deliver(c *call, subject string, m store.Message, sender store.
 	}
 	switch {
 	case re.Replied:
+		// reason is the function's code (recipient_refuses_dm,
+		// reauth_required, x_unavailable...); temporary says whether
+		// sending the draft again may succeed.
 		return out, &apiError{status: http.StatusBadGateway, code: "delivery_failed", msg: re.Message,
-			err: err, extra: map[string]any{"reply": out}}
+			err: err, extra: map[string]any{"reply": out, "reason": re.Code, "temporary": !re.Permanent()}}
 	case re.Code == contract.CodeNoResponder:
 		return contract.DeliverReply{}, &apiError{status: http.StatusBadGateway, code: re.Code,
 			msg: "nothing serves " + subject + ": the message was not sent", err: err}

@@ -137,6 +137,8 @@ func (s *server) patchRemote(w http.ResponseWriter, c *call) error {
 	}
 	if in.Status != nil {
 		id.Status = checkStatus(&p, *in.Status)
+	} else if in.Credentials != nil && id.Status == store.ReauthRequired {
+		id.Status = store.Active // new credentials: polling resumes from the cursor
 	}
 	if in.PollInterval != nil {
 		checkPoll(&p, *in.PollInterval)

@@ -71,6 +71,39 @@ func TestRemoteIdentityCredentials(t *testing.T) {
 		wantError(t, http.StatusConflict, "conflict")
 }
 
+// TestReauthRequired: an identity whose credentials the remote service
+// refused shows reauth_required; new credentials make it active again,
+// announced with update_identity (polling resumes); the user cannot set
+// the status by hand.
+func TestReauthRequired(t *testing.T) {
+	e := setup(t, options{})
+	u := e.user("alice", false)
+	tok := e.login("alice")
+	id := e.do("POST", "/api/v2/identities/remotes", tok, map[string]any{"protocol": "twitter", "identifier": "alice_tw",
+		"credentials": map[string]string{"token": "t1", "secret": "s1"}}).want(t, http.StatusCreated).id(t, "identity_id")
+	e.nextOrder()
+	if err := e.st.SetIdentityStatus(context.Background(), u.ID, id, store.ReauthRequired); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.do("GET", "/api/v2/identities/remotes/"+id, tok, nil).want(t, http.StatusOK).json(t); got["status"] != "reauth_required" {
+		t.Errorf("status %v, want reauth_required", got["status"])
+	}
+	e.do("PATCH", "/api/v2/identities/remotes/"+id, tok, map[string]any{"status": "reauth_required"}).
+		wantError(t, http.StatusBadRequest, "invalid_field")
+	e.do("PATCH", "/api/v2/identities/remotes/"+id, tok, map[string]any{"display_name": "X"}).want(t, http.StatusOK)
+	e.nextOrder()
+	if got, _ := e.st.GetIdentity(context.Background(), u.ID, id); got.Status != store.ReauthRequired {
+		t.Errorf("a change without credentials made it %s", got.Status)
+	}
+	r := e.do("PATCH", "/api/v2/identities/remotes/"+id, tok, map[string]any{"credentials": map[string]string{"token": "t2", "secret": "s2"}})
+	if got := r.want(t, http.StatusOK).json(t); got["status"] != "active" {
+		t.Errorf("after new credentials: status %v", got["status"])
+	}
+	if o := e.nextOrder(); !strings.Contains(string(o.data), `"update_identity"`) {
+		t.Errorf("order %s, want update_identity", o.data)
+	}
+}
+
 // TestLocalIdentities: a user adds, renames and removes local addresses
 // but keeps one; a taken address is refused.
 func TestLocalIdentities(t *testing.T) {

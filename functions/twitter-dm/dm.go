@@ -13,7 +13,7 @@ import (
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/gopool"
-	"github.com/caliopen/functions/internal/oauth2creds"
+	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xaccount"
 )
@@ -106,6 +106,8 @@ type Store interface {
 	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a store.SendAttempt) (store.Message, error)
 	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
 	MarkSendFailed(ctx context.Context, userID, id, reason string) error
+	polling.ReauthStore
+	store.RemoteHandles
 }
 
 // Emitter sends orders; *emit.Emitter is one.
@@ -120,7 +122,7 @@ type Deps struct {
 	Blobs   blob.Store
 	Keyring xaccount.Opener
 	// Tokens renews expired OAuth2 access tokens; nil renews nothing.
-	Tokens  oauth2creds.Freshener
+	Tokens  xaccount.Tokens
 	Emitter Emitter
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
@@ -146,6 +148,9 @@ type bridge struct {
 	// afterHandoff runs after X accepted a message; tests make it fail to
 	// play a crash before the mark.
 	afterHandoff func() error
+	// retryBase is the first wait before trying a failed X call again
+	// (retryFirst; tests shorten it).
+	retryBase time.Duration
 }
 
 // New returns the core of twitter-dm.
@@ -167,7 +172,7 @@ func newBridge(cfg Config, deps Deps) (*bridge, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &bridge{cfg: cfg, deps: deps}, nil
+	return &bridge{cfg: cfg, deps: deps, retryBase: retryFirst}, nil
 }
 
 // core serves sync and deliver.

@@ -50,12 +50,28 @@
 // copy finishes it as sent without posting again. The reply is the
 // deliver shape, {"error":false,"message":"message <id> has been sent."}.
 //
+// A recipient given by username is looked up once: the ids of the users
+// that synced events name, and of earlier lookups, are remembered
+// (store.RemoteHandles). X's temporary failures (5xx, 429, a connection
+// never made) are tried again with a growing wait while the request's
+// deadline leaves room, then reported as temporary (x_unavailable,
+// rate_limited; the draft is failed and can be sent again).
+//
+// Credentials. An OAuth 2.0 access token X refuses before its stated
+// expiry is renewed once and the request sent again (xaccount). A refresh
+// token X refuses, or tokens it keeps refusing (OAuth 1.0a revoked), make
+// the identity reauth_required with a notification (polling.RequireReauth):
+// the scheduler no longer polls it, a sync sent anyway calls nothing, and
+// new credentials make it active again, resuming from its cursor.
+//
 // Failure semantics (codes). Permanent: invalid_order, unknown_identity,
 // bad_identity (not a remote twitter account), unknown_message,
-// not_a_draft, invalid_draft (no text, no recipient), unknown_recipient,
-// bad_credentials, send_refused. Temporary: store_unavailable,
-// blob_unavailable, x_unavailable, send_in_progress, send_unconfirmed,
-// publish_failed; rate_limited is throttled. A sync's account failures
-// (credentials, X) are recorded on the identity (RecordSyncError) and the
-// order is acknowledged: the next poll retries.
+// not_a_draft, invalid_draft (no text, no recipient), unknown_recipient
+// (no such user or conversation), recipient_refuses_dm (a 403 sending to
+// a user), send_refused (another refusal: 400, a 403 in a conversation),
+// reauth_required; each reply says what happened. Temporary:
+// store_unavailable, blob_unavailable, x_unavailable, send_in_progress,
+// send_unconfirmed, publish_failed; rate_limited is throttled. A sync's
+// other account failures (X) are recorded on the identity
+// (RecordSyncError) and the order is acknowledged: the next poll retries.
 package twitterdm

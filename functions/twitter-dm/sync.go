@@ -16,9 +16,12 @@ import (
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/oauth2creds"
+	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xaccount"
 	"github.com/caliopen/functions/internal/xapi"
+	"github.com/caliopen/functions/internal/xinbound"
 )
 
 // maxErrorText bounds the failure text stored on the identity.
@@ -39,8 +42,8 @@ type walk struct {
 func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logger) (fnhttp.Result, error) {
 	now := b.deps.Now()
 	switch {
-	case ident.Status == store.Inactive:
-		return fnhttp.Result{Message: "identity inactive, not synced"}, nil
+	case ident.Status != store.Active:
+		return fnhttp.Result{Message: "identity " + string(ident.Status) + ", not synced"}, nil
 	case now.Before(ident.Sync.ThrottledUntil):
 		return fnhttp.Result{Message: "rate limited until " + ident.Sync.ThrottledUntil.UTC().Format(time.RFC3339) + ", not synced"}, nil
 	}
@@ -94,7 +97,7 @@ func (b *bridge) syncHeld(ctx context.Context, ident store.Identity, log *slog.L
 	pos := parsePosition(ident.Sync.Cursor)
 	end := time.Now().Add(b.cfg.Budget)
 	w, err := b.walk(ctx, acct.Client, pos.cursor, pos.token, end)
-	if err != nil && pos.token != "" && faults.IsPermanent(err) && !xapi.IsAuth(err) {
+	if err != nil && pos.token != "" && faults.IsPermanent(err) && !xaccount.NeedsReauth(err) {
 		// X no longer takes the page token of a cut walk: walk again from the top.
 		if serr := b.deps.Store.SaveSyncProgress(ctx, ident.UserID, ident.ID,
 			store.SyncProgress{Cursor: position{cursor: pos.cursor}.String(), At: now}); serr != nil {
@@ -104,6 +107,7 @@ func (b *bridge) syncHeld(ctx context.Context, ident store.Identity, log *slog.L
 	if err != nil {
 		return noMore(b.failed(ctx, ident, err, log))
 	}
+	b.remember(ctx, ident, me, w, log)
 	handled, failures := b.handle(ctx, ident, me, w, end, log)
 	all := countTrue(handled) == len(handled)
 	next := nextPosition(pos, w, handled, all)
@@ -133,6 +137,24 @@ func (b *bridge) syncHeld(ctx context.Context, ident store.Identity, log *slog.L
 	// provided this one made progress.
 	more := (!all || !w.complete) && next != pos
 	return fnhttp.Result{Message: report}, more, nil
+}
+
+// remember records the usernames and ids of the users w's events name, so
+// that sending to one of them asks X nothing (store.RemoteHandles). A
+// failure costs a lookup later, nothing else.
+func (b *bridge) remember(ctx context.Context, ident store.Identity, me xapi.User, w walk, log *slog.Logger) {
+	if len(w.events) == 0 {
+		return
+	}
+	ids := make(map[string]string, len(w.users))
+	for _, u := range w.users {
+		if u.ID != me.ID && u.Username != "" && xapi.IsID(u.ID) {
+			ids[u.Username] = u.ID
+		}
+	}
+	if err := b.deps.Store.RememberHandles(ctx, ident.UserID, store.ProtocolTwitter, ids); err != nil {
+		log.Warn("correspondents' ids not remembered", "err", err.Error())
+	}
 }
 
 // noMore passes a result on with no follow-up.
@@ -354,16 +376,44 @@ func (b *bridge) failed(ctx context.Context, ident store.Identity, cause error, 
 	if reset, limited := xapi.RateLimited(cause); limited {
 		return b.throttled(ctx, ident, reset, "", log)
 	}
-	msg := cause.Error()
-	if len(msg) > maxErrorText {
-		msg = msg[:maxErrorText]
+	if xaccount.NeedsReauth(cause) {
+		return b.reauth(ctx, ident, cause, log)
 	}
+	msg := truncate(cause.Error())
 	st, err := b.deps.Store.RecordSyncError(ctx, ident.UserID, ident.ID, msg, b.deps.Now())
 	if err != nil {
 		return fnhttp.Result{}, storeErr("record sync error ("+msg+")", err)
 	}
 	log.Warn("sync failed", "outcome", faults.ClassOf(cause).String(), "errors", st.ErrorCount, "err", msg)
 	return fnhttp.Result{Message: "failure recorded: " + msg}, nil
+}
+
+// reauth stops the account's polling until the user authorizes it again
+// (polling.RequireReauth: status reauth_required, a notification), and
+// acknowledges the order; only a store failure is returned.
+func (b *bridge) reauth(ctx context.Context, ident store.Identity, cause error, log *slog.Logger) (fnhttp.Result, error) {
+	changed, err := polling.RequireReauth(ctx, b.deps.Store, ident, xinbound.NotificationEmitter, reauthReason(cause))
+	if err != nil {
+		return fnhttp.Result{}, err
+	}
+	log.Warn("credentials refused: the account must be authorized again", "outcome", "reauth_required",
+		"notified", changed, "err", truncate(cause.Error()))
+	return fnhttp.Result{Message: "credentials refused: identity " + ident.ID + " needs new credentials"}, nil
+}
+
+// reauthReason says in the user's words what X refused.
+func reauthReason(cause error) string {
+	if errors.Is(cause, oauth2creds.ErrReauth) {
+		return "X refused the account's refresh token (revoked, expired or already used): authorize the account again"
+	}
+	return "X refused the account's credentials (revoked or expired tokens): authorize the account again"
+}
+
+func truncate(s string) string {
+	if len(s) > maxErrorText {
+		return s[:maxErrorText]
+	}
+	return s
 }
 
 // throttled records the rate-limit window's end and slows polling down.

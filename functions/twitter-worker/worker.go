@@ -14,7 +14,12 @@
 //     sync).
 //   - reload_worker re-reads the credentials and settings the same way,
 //     clears the error state and the rate-limit window, and schedules a
-//     sync now when the identity is active.
+//     sync now when the identity is active, or reauth_required (new
+//     credentials: it becomes active again and resumes from its cursor).
+//
+// Credentials that X refuses (or a refresh token it refuses) move an
+// active identity to reauth_required, with a notification, as twitter-dm
+// does (polling.RequireReauth).
 //   - remove_worker stops polling (inactive, no schedule) and forgets the
 //     account's cursor: a later add_worker imports what X still holds, and
 //     the event ids keep doubles out. An unknown identity succeeds.
@@ -36,11 +41,11 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
-	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xaccount"
 	"github.com/caliopen/functions/internal/xapi"
+	"github.com/caliopen/functions/internal/xinbound"
 )
 
 // Store is what twitter-worker needs of the store; *store.SQL has it.
@@ -54,6 +59,7 @@ type Store interface {
 	SetThrottle(ctx context.Context, userID, identityID string, until time.Time) error
 	SetIdentityInfos(ctx context.Context, userID, identityID string, set map[string]string) error
 	SaveSyncProgress(ctx context.Context, userID, identityID string, p store.SyncProgress) error
+	polling.ReauthStore
 }
 
 // Deps are twitter-worker's dependencies; Store and Keyring are
@@ -62,7 +68,7 @@ type Deps struct {
 	Store   Store
 	Keyring xaccount.Opener
 	// Tokens renews expired OAuth2 access tokens; nil renews nothing.
-	Tokens oauth2creds.Freshener
+	Tokens xaccount.Tokens
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -147,6 +153,12 @@ func (w *worker) reload(ctx context.Context, ord *contract.RemoteOrder) (fnhttp.
 	if err := w.deps.Store.SetThrottle(ctx, id.UserID, id.ID, time.Time{}); err != nil {
 		return fnhttp.Result{}, polling.StoreError("clear the throttle of identity "+id.ID, err)
 	}
+	if id.Status == store.ReauthRequired { // new credentials: polling resumes from the cursor
+		if _, err := polling.Start(ctx, w.deps.Store, id, w.deps.Now()); err != nil {
+			return fnhttp.Result{}, err
+		}
+		return fnhttp.Result{Message: "worker of identity " + id.ID + " (@" + me.Username + ") resumed with new credentials"}, nil
+	}
 	if id.Status != store.Active {
 		return fnhttp.Result{Message: "worker of identity " + id.ID + " is stopped; errors cleared, add_worker starts it"}, nil
 	}
@@ -187,7 +199,14 @@ func (w *worker) check(ctx context.Context, id store.Identity) (xapi.User, error
 	switch _, limited := xapi.RateLimited(err); {
 	case limited:
 		return xapi.User{}, fnhttp.WithCode(faults.Throttle(err), "rate_limited")
-	case xapi.IsAuth(err) || faults.IsPermanent(err):
+	case xaccount.NeedsReauth(err):
+		// An active account whose credentials died waits for new ones.
+		if _, rerr := polling.RequireReauth(ctx, w.deps.Store, id, xinbound.NotificationEmitter,
+			"X refused the account's credentials: authorize the account again"); rerr != nil {
+			return xapi.User{}, rerr
+		}
+		return xapi.User{}, fnhttp.WithCode(faults.Perm(err), "bad_credentials")
+	case faults.IsPermanent(err):
 		return xapi.User{}, fnhttp.WithCode(faults.Perm(err), "bad_credentials")
 	}
 	return xapi.User{}, fnhttp.WithCode(faults.Temp(err), "x_unavailable")

@@ -113,4 +113,39 @@ func TestWorker(t *testing.T) {
 	if code, _ := send(contract.OrderRemoveWorker, "nope"); code != 200 {
 		t.Error("removing an unknown identity failed")
 	}
+
+	// An active account whose token X revokes waits for new credentials,
+	// notified once; new ones make reload_worker resume it from its cursor.
+	x.AddBearer("soon-revoked", "100", time.Time{})
+	acct := mk("tw3", "alice3", "soon-revoked")
+	if code, ec := send(contract.OrderAddWorker, acct.ID); code != 200 {
+		t.Fatalf("add: %d %s", code, ec)
+	}
+	if err := st.SaveSyncProgress(ctx, u.ID, acct.ID, store.SyncProgress{Cursor: "1800"}); err != nil {
+		t.Fatal(err)
+	}
+	x.Revoke("soon-revoked")
+	for range 2 {
+		if code, ec := send(contract.OrderReloadWorker, acct.ID); code != 422 || ec != "bad_credentials" {
+			t.Errorf("reload with a revoked token: %d %s", code, ec)
+		}
+	}
+	ns, _, _ := st.ListNotifications(ctx, u.ID, store.Page{})
+	if i, _ := st.GetIdentity(ctx, u.ID, acct.ID); i.Status != store.ReauthRequired || len(ns) != 1 ||
+		ns[0].Type != store.ReauthNotification {
+		t.Fatalf("after the revocation: %s, notifications %+v", i.Status, ns)
+	}
+	x.AddBearer("new-token", "100", time.Time{})
+	c, _ := ring.Seal([]byte(`{"oauth2accesstoken":"new-token"}`), []byte(acct.ID))
+	if err := st.SetCredentials(ctx, u.ID, acct.ID, c); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	if code, ec := send(contract.OrderReloadWorker, acct.ID); code != 200 {
+		t.Fatalf("reload with new credentials: %d %s", code, ec)
+	}
+	next, _ = st.GetSchedule(ctx, u.ID, acct.ID)
+	if i, _ := st.GetIdentity(ctx, u.ID, acct.ID); i.Status != store.Active || i.Sync.Cursor != "1800" || !next.Equal(now) {
+		t.Errorf("after new credentials: %s cursor %q next %v", i.Status, i.Sync.Cursor, next)
+	}
 }

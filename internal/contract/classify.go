@@ -17,6 +17,12 @@ const (
 	CodeBadIdentity     = "bad_identity"     // the identity cannot serve the order
 	CodeMIMERejected    = "mime_rejected"    // inbound-email: a MIME structure over the parser's limits
 	CodeBadEvent        = "bad_event"        // inbound-twitter: the raw event is not a direct message event
+	// deliver on a remote account (twitter-dm): what the remote service
+	// refused, which sending the same draft again cannot change.
+	CodeReauthRequired   = "reauth_required"      // the account's credentials were refused: authorize it again
+	CodeRecipientRefused = "recipient_refuses_dm" // the recipient takes no direct messages from the account
+	CodeUnknownRecipient = "unknown_recipient"    // no such user or conversation
+	CodeSendRefused      = "send_refused"         // the service refused the message itself
 )
 
 // Codes a requester gives a request that got no usable reply.
@@ -34,7 +40,8 @@ const (
 var permanentCodes = map[string]bool{
 	CodeInvalidJSON: true, CodeMissingField: true, CodeInvalidField: true, CodeUnknownOrder: true,
 	CodeUnknownSubject: true, CodeTooLarge: true, CodeRawTooLarge: true, CodeUnknownIdentity: true,
-	CodeBadIdentity: true, CodeMIMERejected: true, CodeBadEvent: true,
+	CodeBadIdentity: true, CodeMIMERejected: true, CodeBadEvent: true, CodeReauthRequired: true,
+	CodeRecipientRefused: true, CodeUnknownRecipient: true, CodeSendRefused: true,
 }
 
 // PermanentCode says whether an error reply with code reports a failure

@@ -128,9 +128,16 @@ func (e *Emitter) publish(ctx context.Context, msg *nats.Msg, msgID string) erro
 // deadline is ctx's, stated to the connector in HeaderTimeout. No
 // responder, a timeout and a failed send are temporary *RequestErrors.
 func (e *Emitter) Request(ctx context.Context, subject string, payload any) ([]byte, error) {
+	body, _, err := e.RequestCode(ctx, subject, payload)
+	return body, err
+}
+
+// RequestCode is Request that also returns the reply's error code (the
+// header HeaderServiceErrorCode; "" on success).
+func (e *Emitter) RequestCode(ctx context.Context, subject string, payload any) ([]byte, string, error) {
 	data, err := json.Marshal(payload)
 	if err != nil {
-		return nil, faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
+		return nil, "", faults.Perm(fmt.Errorf("encode %s order: %w", subject, err))
 	}
 	ctx, span := tracing.Start(ctx, "request "+subject, trace.SpanKindClient)
 	defer span.End()
@@ -144,10 +151,11 @@ func (e *Emitter) Request(ctx context.Context, subject string, payload any) ([]b
 	if err != nil {
 		err = transportError(subject, err)
 		tracing.End(span, err)
-		return nil, err
+		return nil, "", err
 	}
-	if code := reply.Header.Get(contract.HeaderServiceErrorCode); code != "" && span.IsRecording() {
+	code := reply.Header.Get(contract.HeaderServiceErrorCode)
+	if code != "" && span.IsRecording() {
 		span.SetAttributes(attribute.String("caliopen.error_code", code))
 	}
-	return reply.Data, nil
+	return reply.Data, code, nil
 }

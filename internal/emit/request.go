@@ -17,6 +17,14 @@ type Requester interface {
 	Request(ctx context.Context, subject string, payload any) ([]byte, error)
 }
 
+// CodedRequester is a Requester that also returns the error code of a
+// failure reply (the header contract.HeaderServiceErrorCode, "" on
+// success); *Emitter is one. Deliver reads the code there, since the
+// deliver reply's body has none.
+type CodedRequester interface {
+	RequestCode(ctx context.Context, subject string, payload any) ([]byte, string, error)
+}
+
 // RequestError is a request that did not succeed: no usable reply, or a
 // reply that reports a failure.
 type RequestError struct {
@@ -88,11 +96,21 @@ func badReply(subject string, err error) error {
 
 // Deliver sends deliver (outboundSMTP, outboundIMAP, twitter_dm) and
 // returns the reply. A reply {"error":true} comes back with a
-// *RequestError (Replied, code contract.CodeFailed): the message was not
-// sent.
+// *RequestError (Replied): the message was not sent. Its code is the
+// function's (when r is a CodedRequester), else contract.CodeFailed, and
+// its class follows the code (contract.PermanentCode).
 func Deliver(ctx context.Context, r Requester, subject string, o contract.DeliverOrder) (contract.DeliverReply, error) {
 	o.Order = contract.OrderDeliver
-	body, err := r.Request(ctx, subject, o)
+	var (
+		body []byte
+		code string
+		err  error
+	)
+	if cr, ok := r.(CodedRequester); ok {
+		body, code, err = cr.RequestCode(ctx, subject, o)
+	} else {
+		body, err = r.Request(ctx, subject, o)
+	}
 	if err != nil {
 		return contract.DeliverReply{}, asRequestError(subject, err)
 	}
@@ -101,8 +119,14 @@ func Deliver(ctx context.Context, r Requester, subject string, o contract.Delive
 		return contract.DeliverReply{}, badReply(subject, err)
 	}
 	if rep.Error {
-		return rep, &RequestError{Subject: subject, Code: contract.CodeFailed, Message: rep.Message, Replied: true,
-			Class: faults.Temporary}
+		if code == "" {
+			code = contract.CodeFailed
+		}
+		class := faults.Temporary
+		if contract.PermanentCode(code) {
+			class = faults.Permanent
+		}
+		return rep, &RequestError{Subject: subject, Code: code, Message: rep.Message, Replied: true, Class: class}
 	}
 	return rep, nil
 }

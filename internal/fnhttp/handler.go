@@ -225,13 +225,23 @@ func failure(sh shape, err error, deadlinePassed bool, rec *record) answer {
 		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), replyText(err))
 	case class == faults.Throttled:
 		rec.fail(outcomeThrottled, err)
-		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeOverloaded), msgThrottled)
+		return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeOverloaded), setText(err, msgThrottled))
 	case deadlinePassed || errors.Is(err, context.DeadlineExceeded):
 		rec.fail(outcomeTimeout, err)
 		return sh.fail(http.StatusGatewayTimeout, codeOf(err, contract.CodeTimeout), msgTimeout)
 	}
 	rec.fail(outcomeTemporary, err)
-	return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), msgTemporary)
+	return sh.fail(faults.HTTPStatus(err), codeOf(err, contract.CodeFailed), setText(err, msgTemporary))
+}
+
+// setText is the message WithMessage set on a temporary or throttled
+// error, else def: their causes stay in the log.
+func setText(err error, def string) string {
+	var m *messageError
+	if errors.As(err, &m) {
+		return m.msg
+	}
+	return def
 }
 
 // ownText is what a permanent error says itself, without the chain of

@@ -43,8 +43,9 @@ func (e *codedError) Unwrap() error { return e.err }
 
 // WithMessage sets the message of err's failure reply. Without it, a
 // permanent error's reply says the outermost error's own words, not the
-// causes it wraps (which go to the log only); a core uses WithMessage when
-// a cause is the caller's business, such as a remote server's refusal. The
+// causes it wraps (which go to the log only), and a temporary or throttled
+// one a generic text; a core uses WithMessage when a cause is the caller's
+// business, such as a remote server's refusal or unavailability. The
 // error's class and code are unchanged. A nil err stays nil.
 func WithMessage(err error, msg string) error {
 	if err == nil {

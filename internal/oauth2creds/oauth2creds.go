@@ -15,9 +15,23 @@
 //	OAUTH2_<NAME>_CLIENT_SECRET(_FILE)  its secret
 //	OAUTH2_<NAME>_TOKEN_URL             default https://oauth2.googleapis.com/token for gmail,
 //	                                    https://api.x.com/2/oauth2/token for twitter
+//	OAUTH2_<NAME>_AUTH_STYLE            how the client authenticates to the token endpoint:
+//	                                    "header" (HTTP Basic) or "params" (client_id, and
+//	                                    client_secret when set, in the form body)
+//
+// The default AUTH_STYLE is each provider's documented one: X's OAuth 2.0
+// reference has a confidential client (one with a secret) authenticate
+// with HTTP Basic and a public client send its client_id in the body;
+// Google's and Microsoft's endpoints take the client in the form.
+//
+// A refresh the provider refuses (the grant is invalid, revoked or
+// expired) is ErrReauth: only the user can authorize again. A refusal of
+// the client itself (invalid_client, unauthorized_client) is the
+// operator's configuration, permanent but not ErrReauth.
 package oauth2creds
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,9 +63,41 @@ const GoogleTokenURL = "https://oauth2.googleapis.com/token"
 // XTokenURL is X's (provider twitter) token endpoint.
 const XTokenURL = "https://api.x.com/2/oauth2/token"
 
+// ErrReauth marks a refresh token the provider refused, or an expired
+// access token without one: the user must authorize the account again.
+var ErrReauth = errors.New("the account must be authorized again")
+
 // Provider is an OAuth2 application at one provider.
 type Provider struct {
 	ClientID, ClientSecret, TokenURL string
+	// AuthStyle is how the client authenticates to the token endpoint;
+	// LoadConfig sets the provider's documented default (DefaultAuthStyle).
+	// oauth2.AuthStyleAutoDetect (zero) is taken as that default too.
+	AuthStyle oauth2.AuthStyle
+}
+
+// DefaultAuthStyle is the client authentication provider name documents:
+// for X (twitter) HTTP Basic when the client has a secret (a confidential
+// client), else client_id in the body (a public client); for the others
+// the form body.
+func DefaultAuthStyle(name, clientSecret string) oauth2.AuthStyle {
+	if name == "twitter" && clientSecret != "" {
+		return oauth2.AuthStyleInHeader
+	}
+	return oauth2.AuthStyleInParams
+}
+
+// parseAuthStyle reads an AUTH_STYLE setting ("" keeps def).
+func parseAuthStyle(v string, def oauth2.AuthStyle) (oauth2.AuthStyle, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "":
+		return def, nil
+	case "header", "basic":
+		return oauth2.AuthStyleInHeader, nil
+	case "params", "body":
+		return oauth2.AuthStyleInParams, nil
+	}
+	return def, fmt.Errorf("%q is not header or params", v)
 }
 
 // Config lists the providers (by the identity's infos "provider",
@@ -84,6 +130,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, err)
 		}
 		p.ClientSecret = strings.TrimSpace(secret)
+		style, err := parseAuthStyle(getenv(prefix+"AUTH_STYLE"), DefaultAuthStyle(name, p.ClientSecret))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%sAUTH_STYLE: %w", prefix, err))
+		}
+		p.AuthStyle = style
 		if p.TokenURL == "" && name == "gmail" {
 			p.TokenURL = GoogleTokenURL
 		}
@@ -109,9 +160,12 @@ type Keys interface {
 	Open(s secrets.Sealed, context []byte) ([]byte, error)
 }
 
-// Store keeps the renewed credentials; *store.SQL is one.
+// Store keeps the renewed credentials, and tells a refresh that lost a
+// race with another one (X rotates refresh tokens) the credentials that
+// one stored; *store.SQL is one.
 type Store interface {
 	SetCredentials(ctx context.Context, userID, identityID string, c secrets.Sealed) error
+	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
 }
 
 // Freshener is what the functions that log in to remote accounts need:
@@ -148,23 +202,30 @@ func IsOAuth2(ident store.Identity) bool {
 // Fresh returns ident with an access token valid beyond the margin: as it
 // is when it does not use OAuth2 or its token is still valid (or has no
 // stated expiry), else with renewed credentials, already stored. Errors
-// are classified: no refresh token, an unknown provider or a refused
-// grant are permanent (the user must authorize again), the rest
-// temporary.
+// are classified: a refused grant or no refresh token are permanent and
+// ErrReauth (the user must authorize again), an unknown provider or a
+// refused client permanent, the rest temporary.
 func (r *Refresher) Fresh(ctx context.Context, ident store.Identity) (store.Identity, error) {
+	return r.refresh(ctx, ident, false)
+}
+
+// Renew renews ident's access token whatever its stated expiry (the API
+// refused it before then: revoked, or the clocks disagree), stores the
+// new credentials, and returns ident with them; errors as Fresh's.
+func (r *Refresher) Renew(ctx context.Context, ident store.Identity) (store.Identity, error) {
+	return r.refresh(ctx, ident, true)
+}
+
+func (r *Refresher) refresh(ctx context.Context, ident store.Identity, force bool) (store.Identity, error) {
 	if !IsOAuth2(ident) || ident.Credentials.IsZero() {
 		return ident, nil
 	}
-	plain, err := r.keys.Open(ident.Credentials, []byte(ident.ID))
+	creds, err := r.open(ident)
 	if err != nil {
-		return ident, faults.Perm(fmt.Errorf("open the credentials of identity %s: %w", ident.ID, err))
-	}
-	var creds map[string]string
-	if err := json.Unmarshal(plain, &creds); err != nil {
-		return ident, faults.Perm(fmt.Errorf("credentials of identity %s are not a JSON object", ident.ID))
+		return ident, err
 	}
 	expiry, err := time.Parse(time.RFC3339, strings.TrimSpace(creds[KeyExpiry]))
-	if err != nil || expiry.After(r.now().Add(r.cfg.Margin)) {
+	if !force && (err != nil || expiry.After(r.now().Add(r.cfg.Margin))) {
 		return ident, nil // no stated expiry: use the token as it is
 	}
 	refreshKey := KeyRefreshToken
@@ -172,8 +233,8 @@ func (r *Refresher) Fresh(ctx context.Context, ident store.Identity) (store.Iden
 		refreshKey = keyRefreshAlt
 	}
 	if creds[refreshKey] == "" {
-		return ident, faults.Perm(fmt.Errorf("the access token of identity %s expired at %s and there is no refresh token",
-			ident.ID, expiry.Format(time.RFC3339)))
+		return ident, faults.Perm(fmt.Errorf("the access token of identity %s was refused or expired and there is no refresh token: %w",
+			ident.ID, ErrReauth))
 	}
 	name := strings.ToLower(strings.TrimSpace(ident.Infos["provider"]))
 	p, ok := r.cfg.Providers[name]
@@ -181,7 +242,18 @@ func (r *Refresher) Fresh(ctx context.Context, ident store.Identity) (store.Iden
 		return ident, faults.Perm(fmt.Errorf("identity %s: no OAuth2 client configured for provider %q (OAUTH2_%s_CLIENT_ID)",
 			ident.ID, name, strings.ToUpper(name)))
 	}
+	if p.AuthStyle == oauth2.AuthStyleAutoDetect {
+		p.AuthStyle = DefaultAuthStyle(name, p.ClientSecret)
+	}
 	tok, err := r.renew(ctx, p, creds[refreshKey])
+	if errors.Is(err, ErrReauth) {
+		// Another holder may have renewed first with the same refresh
+		// token (X rotates them): its stored pair is the good one.
+		if cur, gerr := r.store.GetIdentity(ctx, ident.UserID, ident.ID); gerr == nil &&
+			!bytes.Equal(cur.Credentials.Bytes(), ident.Credentials.Bytes()) && !cur.Credentials.IsZero() {
+			return cur, nil
+		}
+	}
 	if err != nil {
 		return ident, fmt.Errorf("renew the access token of identity %s at %s: %w", ident.ID, name, err)
 	}
@@ -204,6 +276,8 @@ func (r *Refresher) Fresh(ctx context.Context, ident store.Identity) (store.Iden
 	if err != nil {
 		return ident, fmt.Errorf("seal the renewed credentials of identity %s: %w", ident.ID, err)
 	}
+	// Stored before it is used: a crash after the provider rotated the
+	// refresh token must not leave the old, now dead, one behind.
 	if err := r.store.SetCredentials(ctx, ident.UserID, ident.ID, sealed); err != nil {
 		return ident, fmt.Errorf("store the renewed credentials of identity %s: %w", ident.ID, err)
 	}
@@ -211,21 +285,47 @@ func (r *Refresher) Fresh(ctx context.Context, ident store.Identity) (store.Iden
 	return ident, nil
 }
 
-// renew asks p's token endpoint for a new token with refresh.
+// open reads ident's credentials.
+func (r *Refresher) open(ident store.Identity) (map[string]string, error) {
+	plain, err := r.keys.Open(ident.Credentials, []byte(ident.ID))
+	if err != nil {
+		return nil, faults.Perm(fmt.Errorf("open the credentials of identity %s: %w", ident.ID, err))
+	}
+	var creds map[string]string
+	if err := json.Unmarshal(plain, &creds); err != nil {
+		return nil, faults.Perm(fmt.Errorf("credentials of identity %s are not a JSON object", ident.ID))
+	}
+	return creds, nil
+}
+
+// renew asks p's token endpoint for a new token with refresh. A refused
+// grant (a 4xx other than the client's own refusal) is ErrReauth.
 func (r *Refresher) renew(ctx context.Context, p Provider, refresh string) (*oauth2.Token, error) {
-	// The client's id and secret go in the form, as Google's and
-	// Microsoft's endpoints take them (auto-detection would send a second
-	// request after a failure).
 	conf := oauth2.Config{ClientID: p.ClientID, ClientSecret: p.ClientSecret,
-		Endpoint: oauth2.Endpoint{TokenURL: p.TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+		Endpoint: oauth2.Endpoint{TokenURL: p.TokenURL, AuthStyle: p.AuthStyle}}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.client)
 	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: refresh, Expiry: time.Unix(1, 0)}).Token()
 	if err == nil {
 		return tok, nil
 	}
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 && re.Response.StatusCode != http.StatusTooManyRequests {
-		return nil, faults.Perm(err) // invalid_grant and the like: authorize again
+	if !errors.As(err, &re) || re.Response == nil || re.Response.StatusCode >= 500 || re.Response.StatusCode == http.StatusTooManyRequests {
+		return nil, faults.Temp(err)
 	}
-	return nil, faults.Temp(err)
+	if clientRefused(re) {
+		return nil, faults.Perm(fmt.Errorf("the token endpoint refused the client (check OAUTH2_*_CLIENT_ID, _SECRET, _AUTH_STYLE): %w", err))
+	}
+	return nil, faults.Perm(fmt.Errorf("%w: %w", ErrReauth, err))
+}
+
+// clientRefused says the token endpoint refused the client rather than the
+// grant (RFC 6749 §5.2: invalid_client, unauthorized_client; a 401).
+func clientRefused(re *oauth2.RetrieveError) bool {
+	switch re.ErrorCode {
+	case "invalid_client", "unauthorized_client":
+		return true
+	case "invalid_grant":
+		return false
+	}
+	return re.Response.StatusCode == http.StatusUnauthorized
 }

@@ -1,10 +1,13 @@
 // Package polling starts and stops the polling of a remote identity in the
-// store, for the functions that change it (imap-worker, twitter-worker):
-// its status and its schedule, idempotently, store errors classified.
+// store, for the functions that change it (imap-worker, twitter-worker,
+// twitter-dm): its status and its schedule, idempotently, store errors
+// classified; and stops it until the user authorizes the account again
+// (RequireReauth).
 package polling
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/caliopen/functions/internal/store"
@@ -58,4 +61,27 @@ func Stop(ctx context.Context, st Store, id store.Identity) error {
 		return StoreError("unschedule identity "+id.ID, err)
 	}
 	return nil
+}
+
+// ReauthStore is what RequireReauth changes; *store.SQL has it.
+type ReauthStore interface {
+	RequireReauth(ctx context.Context, userID, identityID, reason string, n store.Notification) (bool, error)
+}
+
+// RequireReauth stops the polling of identity id until its user gives new
+// credentials: its status becomes reauth_required (the scheduler skips it,
+// its cursor stays), and the user gets a reauth_required notification
+// (store.ReauthNotice) signed by emitter, once: an identity already
+// waiting is left alone and RequireReauth returns false. reason says what
+// the remote service refused, in the user's words; never a credential.
+func RequireReauth(ctx context.Context, st ReauthStore, id store.Identity, emitter, reason string) (bool, error) {
+	body, _ := json.Marshal(store.ReauthNotice{IdentityID: id.ID, Protocol: id.Protocol, Identifier: id.Identifier,
+		Reason: reason}) // cannot fail: strings
+	n := store.Notification{UserID: id.UserID, Type: store.ReauthNotification, Emitter: emitter, Reference: id.ID,
+		Body: string(body)}
+	changed, err := st.RequireReauth(ctx, id.UserID, id.ID, reason, n)
+	if err != nil {
+		return false, StoreError("require reauthorization of identity "+id.ID, err)
+	}
+	return changed, nil
 }

@@ -23,11 +23,21 @@ const (
 type IdentityStatus string
 
 // Identity statuses. The original also had "deleted"; here a deleted
-// identity is gone.
+// identity is gone. ReauthRequired is an account whose remote service
+// refused its credentials (a revoked or refused refresh token, revoked
+// OAuth 1.0a tokens): it is not polled, and nothing is sent from it, until
+// the user gives new credentials, and it then resumes from its cursor
+// (see RequireReauth). Any protocol's bridge may set it.
 const (
-	Active   IdentityStatus = "active"
-	Inactive IdentityStatus = "inactive"
+	Active         IdentityStatus = "active"
+	Inactive       IdentityStatus = "inactive"
+	ReauthRequired IdentityStatus = "reauth_required"
 )
+
+// Valid says st is a known status.
+func (st IdentityStatus) Valid() bool {
+	return st == Active || st == Inactive || st == ReauthRequired
+}
 
 // Protocols of identities and messages, as the original names them.
 const (
@@ -129,8 +139,8 @@ func (i *Identity) check(op string) error {
 	if i.Identifier == "" {
 		bad = append(bad, "identifier is required")
 	}
-	if i.Status != Active && i.Status != Inactive {
-		bad = append(bad, fmt.Sprintf("status %q is not active or inactive", i.Status))
+	if !i.Status.Valid() {
+		bad = append(bad, fmt.Sprintf("status %q is not active, inactive or reauth_required", i.Status))
 	}
 	if i.PollInterval < 0 {
 		bad = append(bad, "poll interval is negative")

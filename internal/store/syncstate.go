@@ -120,8 +120,8 @@ func (s *SQL) ReleaseSync(ctx context.Context, userID, identityID string) error 
 // deactivate one that kept failing).
 func (s *SQL) SetIdentityStatus(ctx context.Context, userID, identityID string, st IdentityStatus) error {
 	op := "set status of identity " + identityID
-	if st != Active && st != Inactive {
-		return invalid(op, "status %q is not active or inactive", st)
+	if !st.Valid() {
+		return invalid(op, "status %q is not active, inactive or reauth_required", st)
 	}
 	err := s.write().one(ctx, `UPDATE identities SET status = ?, updated_at = ? WHERE user_id = ? AND id = ?`,
 		st, micros(s.stamp()), userID, identityID)
@@ -173,4 +173,55 @@ func (s *SQL) SetIdentityInfos(ctx context.Context, userID, identityID string, s
 		return s.fail(op, err)
 	}
 	return nil
+}
+
+// ReauthNotification is the type of the notification RequireReauth
+// stores: its body is the JSON of a ReauthNotice.
+const ReauthNotification = "reauth_required"
+
+// ReauthNotice is the body of a reauth_required notification.
+type ReauthNotice struct {
+	IdentityID string `json:"identity_id"`
+	Protocol   string `json:"protocol"`
+	Identifier string `json:"identifier"`
+	Reason     string `json:"reason"`
+}
+
+// RequireReauth moves an active identity to ReauthRequired with reason as
+// its last error, and stores n (the user's notification) in the same
+// write. It returns false, changing nothing, when the identity is not
+// active (already waiting for new credentials, or stopped), so a repeated
+// refusal notifies once; ErrNotFound when there is no such identity.
+func (s *SQL) RequireReauth(ctx context.Context, userID, identityID, reason string, n Notification) (bool, error) {
+	op := "require reauthorization of identity " + identityID
+	if n.UserID != userID || n.Type == "" {
+		return false, invalid(op, "the notification must be the identity's user's and have a type")
+	}
+	n = s.notification(n)
+	now := s.stamp()
+	changed := false
+	err := s.tx(ctx, func(c conn) error {
+		changed = false
+		res, err := c.exec(ctx, `UPDATE identities SET status = ?, last_error = ?, error_count = error_count + 1,
+			first_error_at = COALESCE(first_error_at, ?), last_error_at = ?, updated_at = ?
+			WHERE user_id = ? AND id = ? AND status = ?`,
+			ReauthRequired, reason, micros(now), micros(now), micros(now), userID, identityID, Active)
+		if err != nil {
+			return err
+		}
+		if affected(res) != nil {
+			return nil
+		}
+		changed = true
+		return insertNotification(ctx, c, n, true)
+	})
+	if err != nil {
+		return false, s.fail(op, err)
+	}
+	if !changed {
+		if _, err := s.GetIdentity(ctx, userID, identityID); err != nil {
+			return false, err
+		}
+	}
+	return changed, nil
 }

@@ -5,6 +5,12 @@
 // "twitter") or OAuth 1.0a (credentials token and secret, the original's
 // keys, with the platform application's consumer key and secret).
 //
+// An OAuth 2.0 access token that X refuses (401) before its stated expiry
+// (revoked, or the clocks disagree) is renewed once through the refresh
+// token, stored, and the request sent again. A refresh token the provider
+// refuses, or credentials X still refuses, make NeedsReauth true: the
+// user must authorize the account again.
+//
 // It also reads and records the account's X user id and username in the
 // identity's infos (twitterid and screen_name, the original's keys).
 package xaccount
@@ -14,11 +20,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/faults"
@@ -81,6 +87,20 @@ type Opener interface {
 	Open(s secrets.Sealed, context []byte) ([]byte, error)
 }
 
+// Tokens renews OAuth2 access tokens: before a call when they are about to
+// expire (Fresh), after X refused one (Renew). *oauth2creds.Refresher is
+// one.
+type Tokens interface {
+	oauth2creds.Freshener
+	Renew(ctx context.Context, ident store.Identity) (store.Identity, error)
+}
+
+// NeedsReauth says err means that only the user can make the account work
+// again: X refuses its credentials, or the provider its refresh token.
+func NeedsReauth(err error) bool {
+	return errors.Is(err, oauth2creds.ErrReauth) || xapi.IsAuth(err)
+}
+
 // Opened is an account ready to call: its identity (with renewed
 // credentials when they were) and client.
 type Opened struct {
@@ -91,7 +111,7 @@ type Opened struct {
 // Open returns a client authenticated as identity ident. Errors are
 // classified: credentials missing or unusable, or a refused token renewal,
 // are permanent (the user must authorize again), the rest temporary.
-func Open(ctx context.Context, cfg Config, ident store.Identity, keys Opener, tokens oauth2creds.Freshener) (Opened, error) {
+func Open(ctx context.Context, cfg Config, ident store.Identity, keys Opener, tokens Tokens) (Opened, error) {
 	if ident.Credentials.IsZero() {
 		return Opened{}, faults.Perm(fmt.Errorf("identity %s has no credentials", ident.ID))
 	}
@@ -118,7 +138,11 @@ func Open(ctx context.Context, cfg Config, ident store.Identity, keys Opener, to
 		if tok == "" {
 			return Opened{}, faults.Perm(fmt.Errorf("identity %s has no OAuth2 access token", ident.ID))
 		}
-		hc, _ = xapi.OAuth2Client(ctx, &oauth2.Token{AccessToken: tok, TokenType: "Bearer"}, nil, base)
+		rt := &bearer{base: http.DefaultTransport, token: tok}
+		if tokens != nil {
+			rt.renew = func(ctx context.Context) (string, error) { return renewed(ctx, ident, keys, tokens) }
+		}
+		hc = &http.Client{Transport: rt, Timeout: base.Timeout}
 	case creds[KeyToken] != "" && creds[KeySecret] != "":
 		if cfg.AppKey == "" || cfg.AppSecret == "" {
 			return Opened{}, faults.Perm(fmt.Errorf("identity %s uses OAuth 1.0a and %s or %s is not set",
@@ -160,4 +184,93 @@ func Who(ctx context.Context, o Opened, st InfosStore, check bool) (xapi.User, e
 		}
 	}
 	return me, nil
+}
+
+// bearer sends an OAuth 2.0 access token with each request and, the first
+// time X refuses it (401), renews it and sends the request again.
+type bearer struct {
+	base  http.RoundTripper
+	renew func(ctx context.Context) (string, error) // nil: no renewal
+
+	mu      sync.Mutex
+	token   string
+	renewed bool
+}
+
+func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	b.mu.Lock()
+	tok := b.token
+	b.mu.Unlock()
+	resp, err := b.base.RoundTrip(authorized(req, tok, nil))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || b.renew == nil || (req.Body != nil && req.GetBody == nil) {
+		return resp, err
+	}
+	b.mu.Lock()
+	if b.token == tok && !b.renewed { // once per account opened; a concurrent call may have renewed it
+		b.renewed = true
+		fresh, rerr := b.renew(req.Context())
+		if rerr != nil {
+			b.mu.Unlock()
+			_ = resp.Body.Close()
+			return nil, permanentIf(rerr)
+		}
+		b.token = fresh
+	}
+	retry := b.token != tok
+	tok = b.token
+	b.mu.Unlock()
+	if !retry {
+		return resp, nil
+	}
+	var body io.ReadCloser
+	if req.GetBody != nil {
+		if body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	return b.base.RoundTrip(authorized(req, tok, body))
+}
+
+// authorized is a copy of req with the bearer token (and body, when set).
+func authorized(req *http.Request, tok string, body io.ReadCloser) *http.Request {
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+tok)
+	if body != nil {
+		r.Body = body
+	}
+	return r
+}
+
+// renewed renews ident's access token (stored by tokens before it is
+// returned) and reads it.
+func renewed(ctx context.Context, ident store.Identity, keys Opener, tokens Tokens) (string, error) {
+	fresh, err := tokens.Renew(ctx, ident)
+	if err != nil {
+		return "", err
+	}
+	plain, err := keys.Open(fresh.Credentials, []byte(ident.ID))
+	if err != nil {
+		return "", faults.Perm(fmt.Errorf("open the renewed credentials of identity %s: %w", ident.ID, err))
+	}
+	var creds map[string]string
+	if err := json.Unmarshal(plain, &creds); err != nil || creds[oauth2creds.KeyAccessToken] == "" {
+		return "", faults.Perm(fmt.Errorf("the renewed credentials of identity %s hold no access token", ident.ID))
+	}
+	return creds[oauth2creds.KeyAccessToken], nil
+}
+
+// permanentErr keeps a permanent renewal failure permanent through the
+// HTTP client's *url.Error (xapi reads Permanent).
+type permanentErr struct{ error }
+
+func (e permanentErr) Unwrap() error   { return e.error }
+func (e permanentErr) Permanent() bool { return true }
+
+func permanentIf(err error) error {
+	if faults.IsPermanent(err) {
+		return permanentErr{err}
+	}
+	return err
 }

@@ -247,6 +247,12 @@ func IsNotFound(err error) bool {
 func classify(err error) error {
 	var e *Error
 	if !errors.As(err, &e) {
+		// A transport that knows its failure is permanent says so (a
+		// refused token renewal); network failures are temporary.
+		var p interface{ Permanent() bool }
+		if errors.As(err, &p) && p.Permanent() {
+			return faults.Perm(err)
+		}
 		return faults.Temp(err)
 	}
 	switch {

@@ -24,8 +24,13 @@
 //     /2/dm_conversations/:dm_conversation_id/messages (a member of the
 //     conversation only), answering 201 {"data":{dm_conversation_id,
 //     dm_event_id}};
-//   - POST /2/oauth2/token with grant_type=refresh_token (client
-//     credentials in the Basic header), rotating the refresh token.
+//   - POST /2/oauth2/token with grant_type=refresh_token, rotating the
+//     refresh token, with the client authentication X's OAuth 2.0
+//     reference asks: a confidential client (one with a secret) in the
+//     HTTP Basic header only (its secret in the body is refused, 401
+//     unauthorized_client), a public client by client_id in the body; an
+//     unknown, used or revoked refresh token is 400 invalid_request
+//     ("Value passed for the token was invalid.").
 //
 // Authentication: "Authorization: Bearer <access token>" (OAuth 2.0 user
 // context; an unknown or expired token is refused), or an OAuth 1.0a
@@ -46,8 +51,10 @@
 // the direct message lookups, shared; 900 for user lookups (75 for
 // users/me); 200 for sending a direct message.
 //
-// For tests: a request counter per endpoint, failure injection (Fail), and
-// a hook that runs before each request is served (OnRequest).
+// For tests: a request counter per endpoint, failure injection (Fail),
+// revocation of any token (Revoke: an access token is then refused before
+// its expiry), users who refuse direct messages (RefuseDMs: 403 on send),
+// and a hook that runs before each request is served (OnRequest).
 package xapitest
 
 import (
@@ -134,7 +141,8 @@ type Server struct {
 	refresh   map[string]string  // refresh token → user id
 	consumers map[string]string  // consumer key → secret
 	oauth1    map[string]oauth1T // access token → secret and user
-	clients   map[string]string  // OAuth2 client id → secret
+	clients   map[string]string  // OAuth2 client id → secret ("" for a public client)
+	refusing  map[string]bool    // users who take no direct messages
 	nonces    map[string]time.Time
 	convs     map[string]*conversation
 	events    []Event // oldest first
@@ -167,7 +175,7 @@ func New() *Server {
 	s := &Server{
 		now: time.Now, users: map[string]*User{}, byName: map[string]string{}, bearer: map[string]bearer{},
 		refresh: map[string]string{}, consumers: map[string]string{}, oauth1: map[string]oauth1T{},
-		clients: map[string]string{}, nonces: map[string]time.Time{}, convs: map[string]*conversation{},
+		clients: map[string]string{}, refusing: map[string]bool{}, nonces: map[string]time.Time{}, convs: map[string]*conversation{},
 		media: map[string]Media{}, nextID: 1_700_000_000_000_000_000, limits: DefaultLimits(),
 		windows: map[[2]string]*window{}, requests: map[string]int{},
 	}
@@ -206,6 +214,13 @@ func (s *Server) Fail(group string, status, count int) {
 	s.fail = append(s.fail, failure{group: group, status: status, count: count})
 }
 
+// ClearFailures drops the failures Fail injected and not yet served.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = nil
+}
+
 // AddUser creates an account.
 func (s *Server) AddUser(id, username, name string) {
 	s.mu.Lock()
@@ -229,6 +244,25 @@ func (s *Server) AddOAuth2Client(clientID, secret, refreshToken, userID string) 
 	defer s.mu.Unlock()
 	s.clients[clientID] = secret
 	s.refresh[refreshToken] = userID
+}
+
+// Revoke makes token unusable, whatever it is: an OAuth 2.0 access token
+// (refused with 401 before its expiry), a refresh token (the token
+// endpoint refuses it), or an OAuth 1.0a access token.
+func (s *Server) Revoke(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.bearer, token)
+	delete(s.refresh, token)
+	delete(s.oauth1, token)
+}
+
+// RefuseDMs makes user id refuse direct messages from anyone: sending to
+// them answers 403, as X does for an account whose settings refuse them.
+func (s *Server) RefuseDMs(userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusing[userID] = true
 }
 
 // AddOAuth1 registers an application's consumer key and secret and a
@@ -558,19 +592,32 @@ func Signature(method, baseURL string, params [][2]string, consumerSecret, token
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// token serves the refresh_token grant.
+// token serves the refresh_token grant. A confidential client
+// authenticates with HTTP Basic only; a public client names itself by
+// client_id in the body.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	id, secret, ok := r.BasicAuth()
+	id, secret, basic := r.BasicAuth()
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "bad form"})
 		return
 	}
-	if !ok {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
-	if want, known := s.clients[id]; !known || want != secret {
+	refused := func() {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized_client",
 			"error_description": "Missing valid authorization header"})
+	}
+	if !basic {
+		id = r.PostForm.Get("client_id")
+	}
+	want, known := s.clients[id]
+	switch {
+	case !known:
+		refused()
+		return
+	case want != "" && (!basic || secret != want || r.PostForm.Has("client_secret")):
+		refused() // a confidential client: Basic, and its secret nowhere else
+		return
+	case want == "" && (basic || r.PostForm.Has("client_secret")):
+		refused() // a public client has no secret to send
 		return
 	}
 	user, known := s.refresh[r.PostForm.Get("refresh_token")]
@@ -794,6 +841,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, user string) {
 	}
 	var c *conversation
 	if to, ok := strings.CutPrefix(mid, "with/"); ok {
+		if s.refusing[to] {
+			problem(w, http.StatusForbidden, "Forbidden", "You are not allowed to send a Direct Message to this user.",
+				"https://api.twitter.com/2/problems/dm-permissions", nil)
+			return
+		}
 		if _, known := s.users[to]; !known || to == user {
 			problem(w, http.StatusForbidden, "Forbidden", "You cannot send messages to this user.", "about:blank", nil)
 			return

@@ -212,7 +212,9 @@ func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, key st
 		Attachments: attachments(ev, doc.Includes.Media),
 	}
 	if t, err := time.Parse(time.RFC3339, ev.CreatedAt); err == nil {
-		base.Date = t
+		// A conversation reads in the order its messages were written,
+		// whatever the order (pages, concurrent requests) they arrive in.
+		base.Date, base.DateSort = t, t
 	}
 	var (
 		stored store.Message

@@ -33,6 +33,8 @@ func Run(t *testing.T, open Opener) {
 		{"IdentityValidation", testIdentityValidation},
 		{"SyncState", testSyncState},
 		{"SyncLease", testSyncLease},
+		{"Reauth", testReauth},
+		{"RemoteHandles", testRemoteHandles},
 		{"Schedules", testSchedules},
 		{"Polling", testPolling},
 		{"MessageRoundTrip", testMessageRoundTrip},
