@@ -201,6 +201,16 @@ func validHost(h string) bool {
 	return true
 }
 
+// MustParseAllow is ParseAllow for an allow list known to be right (a
+// test's loopback peers); it panics on an error.
+func MustParseAllow(v string) Guard {
+	g, err := ParseAllow(v)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
 // Load reads the guard from EnvAllow.
 func Load(getenv func(string) string) (Guard, error) {
 	g, err := ParseAllow(getenv(EnvAllow))
