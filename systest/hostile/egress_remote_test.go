@@ -32,7 +32,7 @@ func TestEgressRemoteIdentityAtLoopback(t *testing.T) {
 		UserID string `json:"user_id"`
 	}
 	if _, err := c.Do(ctx, http.MethodPost, "/identities/remotes", map[string]any{"protocol": "email",
-		"identifier": "mallory@remote.example",
+		"identifier":  "mallory@remote.example",
 		"infos":       map[string]string{"inserver": svc.Addr, "intls": "none", "outserver": svc.Addr, "outtls": "none"},
 		"credentials": map[string]string{"inusername": "m", "inpassword": "p", "outusername": "m", "outpassword": "p"}},
 		&ident); err != nil {
