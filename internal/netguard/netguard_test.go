@@ -173,3 +173,13 @@ func TestGetBoundsBody(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkControl: the guard's check of one dialled address.
+func BenchmarkControl(b *testing.B) {
+	g := MustParseAllow("10.2.0.0/16, keys.internal")
+	for b.Loop() {
+		if err := g.Control("tcp4", "93.184.215.14:25", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

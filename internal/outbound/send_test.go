@@ -3,6 +3,7 @@ package outbound_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"crypto/tls"
 	"errors"
 	"strings"
@@ -196,6 +197,28 @@ func TestSendTLS(t *testing.T) {
 			}
 			if n := len(f.Received()); n != 0 {
 				t.Errorf("%d sessions reached the server", n)
+			}
+		})
+	}
+}
+
+// BenchmarkSendNewConnection: one message per connection to a local
+// server, dialled plainly and through the egress guard (allow list
+// naming 127.0.0.1): the guard's cost per connection, its check on the
+// address dialled.
+func BenchmarkSendNewConnection(b *testing.B) {
+	f := outboundtest.StartFakeSMTP(b)
+	raw := build(b, draft(), nil).Raw
+	for _, bc := range []struct {
+		name string
+		d    *net.Dialer
+	}{{"plain", &net.Dialer{}}, {"guarded", loopbackDialer}} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := outbound.Server{Dialer: bc.d, Addr: f.Addr, TLS: mailconn.TLSNone}
+			for b.Loop() {
+				if err := outbound.Send(context.Background(), srv, "a@caliopen.test", []string{"b@example.org"}, raw); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
