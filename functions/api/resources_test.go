@@ -196,5 +196,5 @@ func TestRemoteIdentityQuota(t *testing.T) {
 		t.Errorf("over the quota: %s", r.body)
 	}
 	e.do("DELETE", "/api/v2/identities/remotes/"+first, tok, nil).want(t, http.StatusNoContent)
-	create(api.DefaultMaxRemotes + 1).want(t, http.StatusCreated)
+	create(api.DefaultMaxRemotes+1).want(t, http.StatusCreated)
 }

@@ -3,9 +3,9 @@ package outbound_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"crypto/tls"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
