@@ -305,7 +305,11 @@ func (s *System) startFunctions(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	stopAsync, err := gw.ServeAsync(ctx, js, gateway.DefaultAsyncConfig())
+	acfg, err := gateway.LoadAsyncConfig(cfg.Getenv)
+	if err != nil {
+		return err
+	}
+	stopAsync, err := gw.ServeAsync(ctx, js, acfg)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,8 @@ func localSystemEnv(t *testing.T, extra map[string]string) (api string, nc *nats
 	done := make(chan error, 1)
 	// Key discovery stays on this machine: Autocrypt headers only.
 	env := map[string]string{"CALIOPEN_ADMIN_PASSWORD": "admin-password-1", "API_BCRYPT_COST": "4",
-		"CALIOPEN_KEYS_SOURCES": "autocrypt"}
+		"CALIOPEN_KEYS_SOURCES": "autocrypt",
+		"CALIOPEN_EGRESS_ALLOW": "127.0.0.1"} // the tests' peers, allowed as an operator allows an address
 	for k, v := range extra {
 		env[k] = v
 	}

@@ -20,6 +20,8 @@ const (
 	EnvMaxBodyBytes   = "API_MAX_BODY_BYTES"    // a positive integer
 	EnvSendTimeout    = "API_SEND_TIMEOUT"      // a Go duration
 	EnvPublishTimeout = "API_PUBLISH_TIMEOUT"   // a Go duration
+	// EnvMaxRemotes bounds the remote identities of one user (a positive integer).
+	EnvMaxRemotes = "API_MAX_REMOTE_IDENTITIES"
 	// EnvTrustedProxyHops is how many proxies in front of the API append
 	// the address they received from to X-Forwarded-For (0: none; the
 	// client address is the connection's).
@@ -39,6 +41,7 @@ const (
 	DefaultMaxBodyBytes   int64 = 1 << 20
 	DefaultSendTimeout          = contract.DeliverDeadline // 30 s, the original requester's
 	DefaultPublishTimeout       = 5 * time.Second
+	DefaultMaxRemotes           = 20
 )
 
 // Config configures the API. Zero fields take the documented defaults.
@@ -73,6 +76,9 @@ type Config struct {
 	// fields take its defaults (10 failures per address, one back every
 	// 30s; 20 per account, one back every 10s).
 	Throttle accounts.ThrottleConfig
+	// MaxRemotes bounds the remote identities of one user (each is polled
+	// and dialled). Default DefaultMaxRemotes.
+	MaxRemotes int
 }
 
 // LoadConfig reads Config from the environment and reports every problem
@@ -91,6 +97,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		envconf.PositiveInt(getenv, EnvLoginAccountBurst, &cfg.Throttle.AccountBurst),
 		envconf.PositiveDuration(getenv, EnvLoginAddressEvery, &cfg.Throttle.AddressEvery),
 		envconf.PositiveDuration(getenv, EnvLoginAccountEvery, &cfg.Throttle.AccountEvery),
+		envconf.PositiveInt(getenv, EnvMaxRemotes, &cfg.MaxRemotes),
 	}
 	if err := envconf.Int(getenv, EnvTrustedProxyHops, &cfg.TrustedProxyHops); err != nil {
 		errs = append(errs, err)
@@ -120,6 +127,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.MaxRemotes <= 0 {
+		cfg.MaxRemotes = DefaultMaxRemotes
 	}
 	var errs []error
 	if cfg.MaxBodyBytes < 0 {

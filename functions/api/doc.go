@@ -86,7 +86,7 @@
 // Lists answer {"<items>":[...],"next":"<cursor>"}; pass next as after for
 // the following page. Errors answer {"error":"<code>","message":"..."}:
 // invalid_json, unknown_field, missing_field, invalid_field (400),
-// unauthorized, bad_credentials (401), forbidden (403), not_found (404),
+// unauthorized, bad_credentials (401), forbidden, quota_exceeded (403), not_found (404),
 // method_not_allowed (405), conflict, not_a_draft, request_in_progress
 // (409), body_too_large (413), unsupported_media_type (415), invalid_key,
 // unknown_identity, no_recipient, no_route, idempotency_key_reused (422),

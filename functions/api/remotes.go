@@ -48,6 +48,9 @@ func (s *server) createRemote(w http.ResponseWriter, c *call) error {
 	if err != nil {
 		return err
 	}
+	if err := s.remotesQuota(c); err != nil {
+		return err
+	}
 	id.ID = c.newID()
 	if in.Credentials != nil {
 		if id.Credentials, err = s.seal(id.ID, in.Credentials); err != nil {
@@ -260,4 +263,18 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// remotesQuota refuses one more remote identity to a user who has
+// MaxRemotes (403 quota_exceeded): each one is polled and dialled.
+func (s *server) remotesQuota(c *call) error {
+	have, err := s.st.ListIdentities(c.ctx, c.user.ID, store.IdentityFilter{Type: store.RemoteIdentity})
+	if err != nil {
+		return storeError("identities", err)
+	}
+	if len(have) >= s.cfg.MaxRemotes {
+		return &apiError{status: http.StatusForbidden, code: "quota_exceeded",
+			msg: fmt.Sprintf("at most %d remote identities per user", s.cfg.MaxRemotes)}
+	}
+	return nil
 }

@@ -3,10 +3,12 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -203,4 +205,32 @@ func TestDraftsAndMessages(t *testing.T) {
 	if len(ns) != 1 || ns[0].(map[string]any)["body"].(map[string]any)["size"] != 1.0 {
 		t.Errorf("notifications %v", lst)
 	}
+}
+
+// TestRemoteIdentityQuota: past its DefaultMaxRemotes remote identities a
+// user's next one is refused, 403 quota_exceeded naming the limit; after a
+// delete there is room again.
+func TestRemoteIdentityQuota(t *testing.T) {
+	e := setup(t, options{})
+	e.user("alice", false)
+	tok := e.login("alice")
+	create := func(i int) response {
+		return e.do("POST", "/api/v2/identities/remotes", tok, map[string]any{"protocol": "email",
+			"identifier": fmt.Sprintf("a%d@remote.example", i), "infos": map[string]string{"inserver": "imap.remote.example:993"}})
+	}
+	var first string
+	for i := range api.DefaultMaxRemotes {
+		r := create(i)
+		r.want(t, http.StatusCreated)
+		if i == 0 {
+			first = r.json(t)["identity_id"].(string)
+		}
+	}
+	r := create(api.DefaultMaxRemotes)
+	r.want(t, http.StatusForbidden)
+	if v := r.json(t); v["error"] != "quota_exceeded" || !strings.Contains(v["message"].(string), fmt.Sprint(api.DefaultMaxRemotes)) {
+		t.Errorf("over the quota: %s", r.body)
+	}
+	e.do("DELETE", "/api/v2/identities/remotes/"+first, tok, nil).want(t, http.StatusNoContent)
+	create(api.DefaultMaxRemotes+1).want(t, http.StatusCreated)
 }

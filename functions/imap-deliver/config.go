@@ -5,10 +5,14 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/envconf"
+	"github.com/caliopen/functions/internal/netguard"
 )
 
 // Config configures imap-deliver.
 type Config struct {
+	// Guard checks the address of every remote identity's server; its
+	// allow list is CALIOPEN_EGRESS_ALLOW (package netguard).
+	Guard netguard.Guard
 	// SendTimeout bounds the request to outboundSMTP.
 	SendTimeout time.Duration
 	// IMAPTimeout bounds the append of the sent copy.
@@ -36,6 +40,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	var gerr error
+	if cfg.Guard, gerr = netguard.Load(getenv); gerr != nil {
+		errs = append(errs, gerr)
 	}
 	return cfg, errors.Join(errs...)
 }

@@ -45,7 +45,7 @@ func (d *deliverer) copyToSent(ctx context.Context, userID, id string, ident sto
 			return err
 		}
 	}
-	acct, err := imapsync.AccountOf(ident, d.deps.Keyring, d.cfg.IMAPTimeout)
+	acct, err := imapsync.AccountOf(ident, d.deps.Keyring, d.cfg.IMAPTimeout, d.cfg.Guard)
 	if err != nil {
 		return err
 	}

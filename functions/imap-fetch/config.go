@@ -6,10 +6,14 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/envconf"
+	"github.com/caliopen/functions/internal/netguard"
 )
 
 // Config configures imap-fetch.
 type Config struct {
+	// Guard checks the address of every remote identity's server; its
+	// allow list is CALIOPEN_EGRESS_ALLOW (package netguard).
+	Guard netguard.Guard
 	// Batch is the most messages one invocation fetches. Budget, not
 	// Batch, keeps an invocation inside its timeout; each batch costs a
 	// login, a SEARCH and a pipeline drained to empty, so a batch well
@@ -79,6 +83,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	var gerr error
+	if cfg.Guard, gerr = netguard.Load(getenv); gerr != nil {
+		errs = append(errs, gerr)
 	}
 	return cfg, errors.Join(errs...)
 }

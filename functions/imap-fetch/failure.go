@@ -17,11 +17,12 @@ const maxErrorText = 500
 // publishTimeout bounds the update_interval publish.
 const publishTimeout = 5 * time.Second
 
-// failed records cause on the identity and applies the slow-down and
-// disabling policy (see the package doc). Only a store failure is
-// returned, as a temporary error.
-func (r *syncRun) failed(ctx context.Context, out outcome, cause error) (outcome, error) {
-	msg := cause.Error()
+// failed records shown, what the user sees of cause (classified: never
+// the remote server's words), on the identity, logs cause, and applies the
+// slow-down and disabling policy (see the package doc). Only a store
+// failure is returned, as a temporary error.
+func (r *syncRun) failed(ctx context.Context, out outcome, cause error, shown string) (outcome, error) {
+	msg := shown
 	if len(msg) > maxErrorText {
 		msg = msg[:maxErrorText]
 	}
@@ -30,7 +31,8 @@ func (r *syncRun) failed(ctx context.Context, out outcome, cause error) (outcome
 		return out, fnhttp.WithCode(faults.Temp(fmt.Errorf("record sync error (%s): %w", msg, err)), "store_unavailable")
 	}
 	out.failure = msg
-	r.log.Warn("sync failed", "outcome", faults.ClassOf(cause).String(), "errors", st.ErrorCount, "err", msg)
+	r.log.Warn("sync failed", "outcome", faults.ClassOf(cause).String(), "errors", st.ErrorCount, "shown", msg,
+		"err", cause.Error())
 	if span := st.LastErrorAt.Sub(st.FirstErrorAt); span > r.f.cfg.DisableAfter {
 		if err := r.f.deps.Store.SetIdentityStatus(ctx, r.ident.UserID, r.ident.ID, store.Inactive); err != nil {
 			return out, fnhttp.WithCode(faults.Temp(fmt.Errorf("disable identity: %w", err)), "store_unavailable")

@@ -16,6 +16,7 @@ import (
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/imapsync"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -37,27 +38,27 @@ func (r *syncRun) sync(ctx context.Context) (outcome, error) {
 			// Classified by the refresher: temporary when the token
 			// endpoint may answer later, permanent when the user must
 			// authorize again.
-			return r.failed(ctx, outcome{}, err)
+			return r.failed(ctx, outcome{}, err, err.Error())
 		}
 		r.ident = ident
 	}
-	acct, err := imapsync.AccountOf(r.ident, r.f.deps.Keyring, cfg.IMAPTimeout)
+	acct, err := imapsync.AccountOf(r.ident, r.f.deps.Keyring, cfg.IMAPTimeout, cfg.Guard)
 	if err != nil {
-		return r.failed(ctx, outcome{}, err)
+		return r.failed(ctx, outcome{}, err, mailconn.UserError(err))
 	}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Budget+cfg.IMAPTimeout+cfg.ProcessTimeout)
 	defer cancel()
 	t0 := time.Now()
 	sess, err := imapsync.Open(sctx, acct)
 	if err != nil {
-		return r.failed(ctx, outcome{}, err)
+		return r.failed(ctx, outcome{}, err, mailconn.UserError(err))
 	}
 	defer sess.Close()
 	cursor, uidv := r.start(sess.Box)
 	out := outcome{cursor: cursor}
 	uids, err := sess.UIDsAfter(cursor)
 	if err != nil {
-		return r.failed(ctx, out, err)
+		return r.failed(ctx, out, err, mailconn.UserError(err))
 	}
 	batch := uids[:min(len(uids), cfg.Batch)]
 	t1 := time.Now()
@@ -79,7 +80,7 @@ func (r *syncRun) sync(ctx context.Context) (outcome, error) {
 	}
 	r.notify(ctx, b)
 	if !b.clean() {
-		return r.failed(ctx, out, b.failure())
+		return r.failed(ctx, out, b.failure(), b.shown())
 	}
 	out.more = len(uids) > len(batch) || len(batch) > 0 && out.cursor < uint32(batch[len(batch)-1])
 	r.recovered(ctx)
@@ -140,6 +141,16 @@ func (b *batchResult) failure() error {
 		return b.fetchErr
 	}
 	return fmt.Errorf("%d messages not processed, first: %w", b.failed, b.firstErr)
+}
+
+// shown is what the user is told of the batch's failure: the class of a
+// fetch that failed (never the server's words), or how many messages
+// were not processed.
+func (b *batchResult) shown() string {
+	if b.fetchErr != nil {
+		return mailconn.UserError(b.fetchErr)
+	}
+	return b.failure().Error()
 }
 
 // advance returns the highest UID of the longest processed prefix of

@@ -89,8 +89,10 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 			return d.DialContext(ctx, network, server)
 		}}
 	}
-	guard := netguard.Guard{AllowPrivate: cfg.AllowPrivate}
-	client := guard.Client(netguard.ClientConfig{Timeout: cfg.Timeout, MaxRedirects: 3, RootCAs: cfg.RootCAs, Resolver: resolver})
+	if cfg.GuardWarning != "" {
+		deps.Logger.Warn(cfg.GuardWarning, "setting", netguard.EnvLegacyAllowPrivate)
+	}
+	client := cfg.Guard.Client(netguard.ClientConfig{Timeout: cfg.Timeout, MaxRedirects: 3, RootCAs: cfg.RootCAs, Resolver: resolver})
 	var sources, fallback []keydiscovery.Source
 	for _, s := range cfg.Sources {
 		switch s {
@@ -167,6 +169,9 @@ func (a *action) discover(ctx context.Context, o *contract.ContactOrder) (fnhttp
 	for _, e := range res.Refused {
 		log.Info("key refused", "source", e.Source, "err", e.Err.Error())
 	}
+	for _, e := range res.Ended {
+		log.Info("key discovery ended by the domain's WKD", "source", e.Source, "address", e.Address, "err", e.Err.Error())
+	}
 	for _, k := range res.Keys {
 		label := k.Name
 		if label == "" {
@@ -182,8 +187,8 @@ func (a *action) discover(ctx context.Context, o *contract.ContactOrder) (fnhttp
 		contract.ContactOrder{Order: contract.OrderContactUpdate, ContactID: c.ID, UserID: o.UserID}); err != nil {
 		return fnhttp.Result{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("publish contact_update: %w", err)), "order_not_queued")
 	}
-	return fnhttp.Result{Message: fmt.Sprintf("contact %s: %d keys found for %d addresses (%d lookups failed, %d keys refused)",
-		c.ID, len(res.Keys), len(addrs), len(res.Errors), len(res.Refused))}, nil
+	return fnhttp.Result{Message: fmt.Sprintf("contact %s: %d keys found for %d addresses (%d lookups failed, %d keys refused, "+
+		"%d addresses ended by their domain's WKD)", c.ID, len(res.Keys), len(addrs), len(res.Errors), len(res.Refused), len(res.Ended))}, nil
 }
 
 // received returns the Autocrypt source's reader of the headers of the

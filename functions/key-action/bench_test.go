@@ -20,6 +20,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/keydiscovery/keytest"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -102,7 +103,7 @@ func newDiscovery(b *testing.B, n int) *discovery {
 	b.Cleanup(func() { _ = st.Close() })
 	blobs, _ := dirblob.New(b.TempDir())
 	ca, _ := p.Cert.Files(b)
-	env := map[string]string{EnvHKPServers: p.HKPURL(), EnvDNSServer: p.DNSAddr(), EnvAllowPrivate: "true",
+	env := map[string]string{EnvHKPServers: p.HKPURL(), EnvDNSServer: p.DNSAddr(), netguard.EnvAllow: p.Net + "0/24",
 		EnvSources: "wkd,dane,hkp", EnvCAFile: ca}
 
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))

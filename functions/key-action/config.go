@@ -13,31 +13,36 @@ import (
 
 	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/keydiscovery"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/store"
 )
 
 // Environment variables read by LoadConfig.
 const (
-	EnvSources      = "CALIOPEN_KEYS_SOURCES"       // default wkd,dane,hkp,autocrypt
-	EnvHKPServers   = "CALIOPEN_KEYS_HKP_SERVERS"   // lookup keyservers, "none" for none; default hkps://keys.openpgp.org
-	EnvHKPUpload    = "CALIOPEN_KEYS_HKP_UPLOAD"    // keyservers publish_key uploads to; default none
-	EnvDNSServer    = "CALIOPEN_KEYS_DNS_SERVER"    // host:port of the resolver; default /etc/resolv.conf's first
-	EnvTimeout      = "CALIOPEN_KEYS_TIMEOUT"       // per lookup; default 10s
-	EnvMaxBytes     = "CALIOPEN_KEYS_MAX_BYTES"     // per answer; default 262144
-	EnvAllowPrivate = "CALIOPEN_KEYS_ALLOW_PRIVATE" // "true": lookups may reach private addresses (tests)
-	EnvWKDPort      = "CALIOPEN_KEYS_WKD_PORT"      // default 443 (tests serve elsewhere)
-	EnvCAFile       = "CALIOPEN_KEYS_CA_FILE"       // PEM roots trusted besides the system's (tests)
+	EnvSources    = "CALIOPEN_KEYS_SOURCES"     // default wkd,dane,hkp,autocrypt
+	EnvHKPServers = "CALIOPEN_KEYS_HKP_SERVERS" // lookup keyservers, "none" for none; default hkps://keys.openpgp.org
+	EnvHKPUpload  = "CALIOPEN_KEYS_HKP_UPLOAD"  // keyservers publish_key uploads to; default none
+	EnvDNSServer  = "CALIOPEN_KEYS_DNS_SERVER"  // host:port of the resolver; default /etc/resolv.conf's first
+	EnvTimeout    = "CALIOPEN_KEYS_TIMEOUT"     // per lookup; default 10s
+	EnvMaxBytes   = "CALIOPEN_KEYS_MAX_BYTES"   // per answer; default 262144
+	EnvWKDPort    = "CALIOPEN_KEYS_WKD_PORT"    // default 443 (tests serve elsewhere)
+	EnvCAFile     = "CALIOPEN_KEYS_CA_FILE"     // PEM roots trusted besides the system's (tests)
 )
 
 // Config configures key-action.
 type Config struct {
-	Sources      []string
-	HKPServers   []string
-	HKPUpload    []string
-	DNSServer    string
-	Timeout      time.Duration
-	MaxBytes     int
-	AllowPrivate bool
+	Sources    []string
+	HKPServers []string
+	HKPUpload  []string
+	DNSServer  string
+	Timeout    time.Duration
+	MaxBytes   int
+	// Guard checks every lookup's destination; its allow list is
+	// CALIOPEN_EGRESS_ALLOW (package netguard).
+	Guard netguard.Guard
+	// GuardWarning is the deprecation of CALIOPEN_KEYS_ALLOW_PRIVATE,
+	// when set: New logs it.
+	GuardWarning string
 	WKDPort      int
 	// RootCAs, when set, verify the servers instead of the system's
 	// roots plus CAFile.
@@ -66,7 +71,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if v := strings.TrimSpace(getenv(EnvHKPServers)); v == "none" {
 		cfg.HKPServers = nil
 	}
-	errs = append(errs, envconf.Bool(getenv, EnvAllowPrivate, &cfg.AllowPrivate))
+	var err error
+	cfg.Guard, cfg.GuardWarning, err = netguard.LoadKeys(getenv)
+	errs = append(errs, err)
 	cfg.DNSServer = strings.TrimSpace(getenv(EnvDNSServer))
 	if cfg.DNSServer == "" {
 		if cc, err := dns.ClientConfigFromFile("/etc/resolv.conf"); err == nil && len(cc.Servers) > 0 {

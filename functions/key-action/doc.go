@@ -28,8 +28,15 @@
 //     have no deletion: a key uploaded there stays (its owner can only
 //     revoke it).
 //
-// Outbound lookups never reach loopback, private or link-local addresses
-// unless CALIOPEN_KEYS_ALLOW_PRIVATE is set (package netguard).
+// Outbound lookups (WKD, HKP and every redirect) never reach loopback,
+// private, link-local, shared or other special addresses, checked on the
+// address dialled (package netguard); the operator lets an internal
+// keyserver through by naming its host or prefix in CALIOPEN_EGRESS_ALLOW.
+// CALIOPEN_KEYS_ALLOW_PRIVATE=true, which let every address through, is
+// deprecated: it still does, with a warning at start. DNS OPENPGPKEY
+// records are asked of the configured resolver (CALIOPEN_KEYS_DNS_SERVER,
+// default the first of /etc/resolv.conf), which the operator trusts: its
+// AD bit is recorded as the answer's DNSSEC status.
 //
 // Errors: an unknown user or contact is permanent (unknown_user,
 // unknown_contact); a store failure, an HKP upload failure or an

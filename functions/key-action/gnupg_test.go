@@ -18,6 +18,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/keydiscovery/keytest"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -84,7 +85,7 @@ func TestGnuPGAgreement(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	blobs, _ := dirblob.New(t.TempDir())
-	env := map[string]string{EnvHKPServers: p.HKPURL(), EnvDNSServer: p.DNSAddr(), EnvAllowPrivate: "true",
+	env := map[string]string{EnvHKPServers: p.HKPURL(), EnvDNSServer: p.DNSAddr(), netguard.EnvAllow: p.Net + "0/24",
 		EnvSources: "wkd,dane,hkp"}
 	ca, _ := p.Cert.Files(t)
 	env[EnvCAFile] = ca

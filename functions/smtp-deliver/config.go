@@ -8,12 +8,16 @@ import (
 
 	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/mailconn"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/secretenv"
 )
 
 // Config configures smtp-deliver.
 type Config struct {
+	// Guard checks the address of every remote identity's server; its
+	// allow list is CALIOPEN_EGRESS_ALLOW (package netguard).
+	Guard netguard.Guard
 	// Relay is the platform's submission relay for local identities;
 	// a zero Addr means none (only hosted recipients can be reached).
 	Relay outbound.Server
@@ -98,6 +102,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	var gerr error
+	if cfg.Guard, gerr = netguard.Load(getenv); gerr != nil {
+		errs = append(errs, gerr)
 	}
 	return cfg, errors.Join(errs...)
 }

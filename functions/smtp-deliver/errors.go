@@ -10,6 +10,7 @@ import (
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/mailconn"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -44,9 +45,14 @@ func buildErr(err error) error {
 // release gives draft m back after a failed attempt (state failed, with
 // the reason) and returns err.
 func (d *deliverer) release(ctx context.Context, m store.Message, err error, log *slog.Logger) error {
+	return d.releaseShown(ctx, m, err, err.Error(), log)
+}
+
+// releaseShown is release with the reason's text given: shown, not err's.
+func (d *deliverer) releaseShown(ctx context.Context, m store.Message, err error, shown string, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	reason := faults.ClassOf(err).String() + ": " + err.Error()
+	reason := faults.ClassOf(err).String() + ": " + shown
 	if ferr := d.deps.Store.MarkSendFailed(ctx, m.UserID, m.ID, reason); ferr != nil {
 		log.Error("draft not marked failed; it is free again when its lease ends", "err", ferr.Error())
 	}
@@ -69,6 +75,20 @@ func (d *deliverer) sendFailed(ctx context.Context, m store.Message, rt route, m
 	}
 	wrapped := fmt.Errorf("failed to send message %s via %s: %w", m.ID, rt.server, se)
 	defer d.dropCopy(ctx, mark, log)
+	if !rt.local {
+		// A server the user chose: the user is told the failure's class,
+		// never the server's words (they would tell what listens at an
+		// address); the log keeps them.
+		shown := mailconn.UserError(se)
+		log.Warn("send through the identity's server failed", "server", rt.server.String(), "shown", shown, "err", se.Error())
+		code := "relay_unavailable"
+		class := faults.Temp(wrapped)
+		if se.Permanent() {
+			code, class = "relay_rejected", faults.Perm(wrapped)
+		}
+		return d.releaseShown(ctx, m, fnhttp.WithMessage(fnhttp.WithCode(class, code),
+			fmt.Sprintf("failed to send message %s: %s", m.ID, shown)), shown, log)
+	}
 	if !se.Permanent() {
 		return d.release(ctx, m, fnhttp.WithCode(faults.Temp(wrapped), "relay_unavailable"), log)
 	}

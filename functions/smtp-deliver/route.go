@@ -3,6 +3,7 @@ package smtpdeliver
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
@@ -29,6 +30,7 @@ func (d *deliverer) route(ctx context.Context, m store.Message) (route, error) {
 	if ident.Type == store.LocalIdentity {
 		srv := d.cfg.Relay
 		srv.Timeout = d.cfg.SMTPTimeout
+		srv.Dialer = &net.Dialer{} // the operator's relay: no egress guard
 		return route{server: srv, local: true}, nil
 	}
 	if d.deps.Tokens != nil {
@@ -64,7 +66,7 @@ func (d *deliverer) remoteServer(ident store.Identity) (outbound.Server, error) 
 		return outbound.Server{}, err
 	}
 	srv := outbound.Server{Addr: set.Addr, TLS: set.TLS, Auth: set.Mech, Username: set.User,
-		HelloName: d.cfg.HelloName, Timeout: d.cfg.SMTPTimeout}
+		HelloName: d.cfg.HelloName, Timeout: d.cfg.SMTPTimeout, Dialer: d.cfg.Guard.DialerFor(set.Addr, 0, nil)}
 	if set.Mech == mailconn.MechXOAuth2 {
 		srv.Token = set.Secret
 	} else {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/netguard"
 )
 
 // Headers of OpenFaaS asynchronous invocations, as its gateway and
@@ -40,6 +41,13 @@ const (
 	headerFunction  = contract.HeaderFunction
 	headerPath      = "Caliopen-Path"
 	headerQuery     = "Caliopen-Query"
+	// headerRemote is the caller's address (and headerForwarded its
+	// X-Forwarded-For), so that the function sees the call's client, as
+	// on /function: the API throttles logins per client address.
+	headerRemote    = "Caliopen-Remote-Addr"
+	headerForwarded = "Caliopen-Forwarded-For"
+	// headerClient is the key of the caller's quota (clientOf).
+	headerClient = "Caliopen-Client"
 )
 
 // AsyncConfig configures asynchronous invocations. Zero fields take the
@@ -58,21 +66,44 @@ type AsyncConfig struct {
 	Timeout, CallbackTimeout time.Duration
 	// MaxInflight bounds the calls invoked at once.
 	MaxInflight int
-	// Client posts the callbacks.
+	// Guard checks every callback's destination (package netguard:
+	// no loopback, private or reserved address unless the operator's
+	// allow list names it).
+	Guard netguard.Guard
+	// Client posts the callbacks; nil is one on Guard that follows no
+	// redirect.
 	Client *http.Client
+
+	// MaxBodyBytes bounds one call's body (413 beyond).
+	MaxBodyBytes int64
+	// PendingPerClient bounds the calls of one client (an address, an
+	// IPv6 /64) stored and not finished; BurstPerClient calls are taken at
+	// once, then one every EveryPerClient (429 beyond, with Retry-After).
+	PendingPerClient, BurstPerClient int
+	EveryPerClient                   time.Duration
+	// StreamMaxBytes and StreamMaxAge bound the stream; a call that would
+	// pass its size is refused (503), none stored is dropped. A finished
+	// call is removed from the stream (its dead letter stays, until
+	// StreamMaxAge).
+	StreamMaxBytes int64
+	StreamMaxAge   time.Duration
 }
 
 // DefaultAsyncConfig is the configuration of the local system.
 func DefaultAsyncConfig() AsyncConfig {
 	return AsyncConfig{Stream: "CALIOPEN_ASYNC", Prefix: "caliopen.async", MaxAttempts: 5,
 		BackoffBase: time.Second, BackoffMax: time.Minute, Timeout: time.Minute, CallbackTimeout: 10 * time.Second,
-		MaxInflight: 20, Client: &http.Client{}}
+		MaxInflight: 20, MaxBodyBytes: DefaultAsyncMaxBody, PendingPerClient: DefaultAsyncPending,
+		BurstPerClient: DefaultAsyncBurst, EveryPerClient: DefaultAsyncEvery, StreamMaxBytes: DefaultAsyncStreamBytes,
+		StreamMaxAge: DefaultAsyncStreamMaxAge}
 }
 
 // async is the running asynchronous path.
 type async struct {
 	cfg      AsyncConfig
 	js       jetstream.JetStream
+	stream   jetstream.Stream
+	quotas   *quotas
 	work     context.Context
 	consumer jetstream.ConsumeContext
 	inflight sync.WaitGroup
@@ -87,43 +118,30 @@ type async struct {
 // X-Call-Id and X-Function-Status, as OpenFaaS's queue-worker does. Before
 // ServeAsync the route answers 503. The returned stop ends the consumer and
 // waits for the calls in flight.
+//
+// Limits, each refused with a clear answer: a call's body (413), a
+// client's calls not finished and its rate (429 with Retry-After), the
+// stream's size (503; no stored call is ever dropped for a new one) and
+// age. The gateway makes every call id (a caller's X-Call-Id is not
+// used). A callback goes through the egress guard (cfg.Guard): a URL with
+// user info, or naming a refused address, is refused at once (400); a name
+// is checked on the address dialled; no redirect is followed. The function
+// sees the call's client address (RemoteAddr, X-Forwarded-For), as on
+// /function, so that the API throttles asynchronous logins per client.
 func (g *Gateway) ServeAsync(ctx context.Context, js jetstream.JetStream, cfg AsyncConfig) (stop func(), err error) {
-	def := DefaultAsyncConfig()
-	if cfg.Stream == "" {
-		cfg.Stream = def.Stream
-	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = def.Prefix
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = def.MaxAttempts
-	}
-	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = def.BackoffBase
-	}
-	if cfg.BackoffMax < cfg.BackoffBase {
-		cfg.BackoffMax = max(def.BackoffMax, cfg.BackoffBase)
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = def.Timeout
-	}
-	if cfg.CallbackTimeout <= 0 {
-		cfg.CallbackTimeout = def.CallbackTimeout
-	}
-	if cfg.MaxInflight <= 0 {
-		cfg.MaxInflight = def.MaxInflight
-	}
-	if cfg.Client == nil {
-		cfg.Client = def.Client
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	cfg = cfg.withDefaults()
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "asynchronous function calls (/async-function) and their dead letters",
 		Subjects:    []string{cfg.Prefix + ".call.>", cfg.Prefix + ".dlq.>"},
 		Storage:     jetstream.FileStorage,
-		MaxAge:      7 * 24 * time.Hour,
+		MaxAge:      cfg.StreamMaxAge,
+		MaxBytes:    cfg.StreamMaxBytes,
+		Discard:     jetstream.DiscardNew, // a full stream refuses new calls, never drops stored ones
+		MaxMsgSize:  int32(min(cfg.MaxBodyBytes+64<<10, 1<<30)),
 		Duplicates:  2 * time.Minute,
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("gateway: declare stream %s: %w", cfg.Stream, err)
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
@@ -138,7 +156,7 @@ func (g *Gateway) ServeAsync(ctx context.Context, js jetstream.JetStream, cfg As
 		return nil, fmt.Errorf("gateway: declare consumer: %w", err)
 	}
 	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a := &async{cfg: cfg, js: js, work: work}
+	a := &async{cfg: cfg, js: js, stream: stream, quotas: newQuotas(cfg), work: work}
 	a.consumer, err = cons.Consume(func(msg jetstream.Msg) {
 		a.inflight.Add(1)
 		go func() {
@@ -159,6 +177,43 @@ func (g *Gateway) ServeAsync(ctx context.Context, js jetstream.JetStream, cfg As
 	}, nil
 }
 
+// withDefaults returns cfg with its zero (or negative) fields set to
+// DefaultAsyncConfig's.
+func (cfg AsyncConfig) withDefaults() AsyncConfig {
+	def := DefaultAsyncConfig()
+	if cfg.Stream == "" {
+		cfg.Stream = def.Stream
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = def.Prefix
+	}
+	orDefault(&cfg.MaxAttempts, def.MaxAttempts)
+	orDefault(&cfg.BackoffBase, def.BackoffBase)
+	if cfg.BackoffMax < cfg.BackoffBase {
+		cfg.BackoffMax = max(def.BackoffMax, cfg.BackoffBase)
+	}
+	orDefault(&cfg.Timeout, def.Timeout)
+	orDefault(&cfg.CallbackTimeout, def.CallbackTimeout)
+	orDefault(&cfg.MaxInflight, def.MaxInflight)
+	orDefault(&cfg.PendingPerClient, def.PendingPerClient)
+	orDefault(&cfg.BurstPerClient, def.BurstPerClient)
+	orDefault(&cfg.EveryPerClient, def.EveryPerClient)
+	orDefault(&cfg.MaxBodyBytes, def.MaxBodyBytes)
+	orDefault(&cfg.StreamMaxBytes, def.StreamMaxBytes)
+	orDefault(&cfg.StreamMaxAge, def.StreamMaxAge)
+	if cfg.Client == nil {
+		cfg.Client = callbackClient(cfg.Guard, cfg.CallbackTimeout)
+	}
+	return cfg
+}
+
+// orDefault sets *v to def when it is not above zero.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // asyncState holds the running asynchronous path, nil before ServeAsync.
 type asyncState = atomic.Pointer[async]
 
@@ -175,22 +230,40 @@ func (g *Gateway) acceptAsync(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "asynchronous invocations are not enabled", http.StatusServiceUnavailable)
 		return
 	}
-	callback := r.Header.Get(HeaderCallbackURL)
-	if callback != "" {
-		if u, err := url.Parse(callback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			http.Error(w, HeaderCallbackURL+" is not an absolute http(s) URL", http.StatusBadRequest)
+	if callback := r.Header.Get(HeaderCallbackURL); callback != "" {
+		if err := checkCallback(callback, a.cfg.Guard); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
-	if err != nil {
-		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+	if r.ContentLength > a.cfg.MaxBodyBytes {
+		http.Error(w, fmt.Sprintf("request body too large for an asynchronous call (at most %d bytes)", a.cfg.MaxBodyBytes),
+			http.StatusRequestEntityTooLarge)
 		return
 	}
-	callID := r.Header.Get(headerCallID)
-	if callID == "" || len(callID) > 128 {
-		callID = uuid.NewString()
+	client := clientOf(r)
+	if retry, why := a.quotas.take(client); why != "" {
+		g.logger.Warn("async call refused", "function", s.fn.Name, "client", client, "outcome", "quota")
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(retry.Round(time.Second), time.Second)/time.Second)))
+		http.Error(w, why, http.StatusTooManyRequests)
+		return
 	}
+	stored := false
+	defer func() {
+		if !stored {
+			a.quotas.done(client)
+		}
+	}()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("request body too large for an asynchronous call (at most %d bytes)", a.cfg.MaxBodyBytes),
+			http.StatusRequestEntityTooLarge)
+		return
+	}
+	// The gateway makes every call id: a caller's X-Call-Id is not used,
+	// so no caller can pick another's id and have that call dropped as a
+	// duplicate.
+	callID := uuid.NewString()
 	m := nats.NewMsg(a.cfg.Prefix + ".call." + s.fn.Name)
 	m.Data = body
 	for _, k := range []string{HeaderCallbackURL, "Content-Type"} {
@@ -203,14 +276,28 @@ func (g *Gateway) acceptAsync(w http.ResponseWriter, r *http.Request) {
 	m.Header.Set(headerStartTime, strconv.FormatInt(start.UnixNano(), 10))
 	m.Header.Set(headerPath, r.PathValue("rest"))
 	m.Header.Set(headerQuery, r.URL.RawQuery)
+	m.Header.Set(headerRemote, r.RemoteAddr)
+	if v := strings.Join(r.Header.Values("X-Forwarded-For"), ", "); v != "" {
+		m.Header.Set(headerForwarded, v)
+	}
+	m.Header.Set(headerClient, client)
 	m.Header.Set(nats.MsgIdHdr, callID)
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if _, err := a.js.PublishMsg(ctx, m); err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum") {
+			g.logger.Error("async call refused: the stream is full", "function", s.fn.Name, "outcome", "stream_full",
+				"err", err.Error())
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "the asynchronous call queue is full, try again later", http.StatusServiceUnavailable)
+			return
+		}
 		g.logger.Error("async call not stored", "function", s.fn.Name, "call_id", callID, "err", err)
 		http.Error(w, "the call could not be queued", http.StatusServiceUnavailable)
 		return
 	}
+	stored = true
 	w.Header().Set(headerCallID, callID)
 	w.Header().Set(headerStartTime, strconv.FormatInt(start.UnixNano(), 10))
 	w.WriteHeader(http.StatusAccepted)
@@ -246,6 +333,7 @@ func (g *Gateway) handleCall(a *async, msg jetstream.Msg) {
 			return
 		}
 		log.Info("async call done", "status", res.status)
+		a.finished(msg, log)
 		g.callback(a, msg, name, res, log)
 	case class == faults.Permanent || attempt >= a.cfg.MaxAttempts:
 		if g.deadLetterCall(a, msg, name, attempt, res.status, "failed", strings.TrimSpace(string(res.body)), log) {
@@ -285,6 +373,10 @@ func (g *Gateway) invokeCall(a *async, s *served, msg jetstream.Msg) result {
 		r.Header.Set("Content-Type", v)
 	}
 	r.Header.Set(headerCallID, h.Get(headerCallID))
+	r.RemoteAddr = h.Get(headerRemote)
+	if v := h.Get(headerForwarded); v != "" {
+		r.Header.Set("X-Forwarded-For", v)
+	}
 	rec := &recorder{header: http.Header{}, limit: g.cfg.MaxBodyBytes}
 	start := time.Now()
 	g.invoke(rec, r)
@@ -327,6 +419,7 @@ func (g *Gateway) deadLetterCall(a *async, msg jetstream.Msg, name string, attem
 	if err := msg.Term(); err != nil {
 		log.Warn("term failed after dead-lettering", "err", err)
 	}
+	a.finished(msg, log)
 	log.Warn("async call dead-lettered", "status", status, "code", code, "dlq", dl.Subject)
 	return true
 }
@@ -367,6 +460,21 @@ func (g *Gateway) callback(a *async, msg jetstream.Msg, name string, res result,
 	resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		log.Warn("callback refused", "status", resp.StatusCode)
+	}
+}
+
+// finished frees the call's place in its client's quota and removes it
+// from the stream (its dead letter, if any, stays).
+func (a *async) finished(msg jetstream.Msg, log interface{ Warn(string, ...any) }) {
+	a.quotas.done(msg.Headers().Get(headerClient))
+	md, err := msg.Metadata()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(a.work, 5*time.Second)
+	defer cancel()
+	if err := a.stream.DeleteMsg(ctx, md.Sequence.Stream); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		log.Warn("finished call not removed from the stream; it goes at the stream's age limit", "err", err)
 	}
 }
 

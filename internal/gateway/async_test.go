@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/natsembed/natstest"
+	"github.com/caliopen/functions/internal/netguard"
 )
 
 // callbacks records what the callback URL receives.
@@ -84,8 +86,10 @@ func TestAsyncInvocation(t *testing.T) {
 		t.Errorf("before ServeAsync: %d, want 503", resp.StatusCode)
 	}
 
+	// The callbacks' server on 127.0.0.1 is allowed as an operator allows
+	// an address.
 	stop, err := g.ServeAsync(context.Background(), js, AsyncConfig{MaxAttempts: 3, BackoffBase: 20 * time.Millisecond,
-		BackoffMax: 50 * time.Millisecond, Timeout: 5 * time.Second})
+		BackoffMax: 50 * time.Millisecond, Timeout: 5 * time.Second, Guard: netguard.MustParseAllow("127.0.0.1")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +166,8 @@ func TestAsyncInvocation(t *testing.T) {
 	}{
 		{"unknown function", "/async-function/nope", "", http.StatusNotFound},
 		{"relative callback", "/async-function/echo", "/cb", http.StatusBadRequest},
+		{"callback with user info", "/async-function/echo", "http://u:p@127.0.0.1/", http.StatusBadRequest},
+		{"callback to a refused address", "/async-function/echo", "http://10.0.0.1/", http.StatusBadRequest},
 	} {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+tt.path, strings.NewReader("x"))
 		if tt.callback != "" {
@@ -175,5 +181,156 @@ func TestAsyncInvocation(t *testing.T) {
 		if resp.StatusCode != tt.want {
 			t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
 		}
+	}
+}
+
+// startAsync runs a gateway serving fns with the asynchronous path on an
+// embedded NATS, configured by cfg; it returns the gateway's URL and the
+// stream.
+func startAsync(t *testing.T, cfg AsyncConfig, fns ...Function) (string, jetstream.JetStream) {
+	t.Helper()
+	_, nc := natstest.Start(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Config{}, fns, nil, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	stop, err := g.ServeAsync(context.Background(), js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return srv.URL, js
+}
+
+// post makes one asynchronous call and returns its answer.
+func post(t *testing.T, url, body string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// TestAsyncCallbackGuard: without an allow list a callback naming
+// localhost is dialled and refused on its address, so nothing reaches the
+// server; with 127.0.0.1 allowed, a callback answered with a redirect is
+// not followed (the POST never becomes a GET elsewhere). The function
+// sees the caller's address.
+func TestAsyncCallbackGuard(t *testing.T) {
+	var hits, redirected atomic.Int32
+	remote := make(chan string, 4)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			redirected.Add(1)
+			return
+		}
+		hits.Add(1)
+		http.Redirect(w, r, "/elsewhere", http.StatusSeeOther)
+	}))
+	t.Cleanup(target.Close)
+	fn := Function{Name: "echo", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		remote <- r.RemoteAddr
+	})}
+	for _, tc := range []struct {
+		name      string
+		guard     netguard.Guard
+		callback  string
+		wantHits  int32
+		wantAfter string
+	}{
+		{"no allow list", netguard.Guard{}, strings.Replace(target.URL, "127.0.0.1", "localhost", 1) + "/cb", 0, ""},
+		{"allowed, redirect", netguard.MustParseAllow("127.0.0.1"), target.URL + "/cb", 1, ""},
+	} {
+		hits.Store(0)
+		url, _ := startAsync(t, AsyncConfig{Guard: tc.guard, CallbackTimeout: 2 * time.Second}, fn)
+		resp, body := post(t, url+"/async-function/echo", "x", map[string]string{HeaderCallbackURL: tc.callback})
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, body)
+		}
+		select {
+		case addr := <-remote:
+			if !strings.HasPrefix(addr, "127.0.0.1:") {
+				t.Errorf("%s: the function saw the client %q, want the caller's address", tc.name, addr)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: call not run", tc.name)
+		}
+		time.Sleep(500 * time.Millisecond) // the callback, if any
+		if hits.Load() != tc.wantHits || redirected.Load() != 0 {
+			t.Errorf("%s: callback server hit %d times (want %d), redirect followed %d times", tc.name, hits.Load(),
+				tc.wantHits, redirected.Load())
+		}
+	}
+}
+
+// TestAsyncQuotas: a body over the limit is 413; past a client's burst
+// the calls are 429 with Retry-After; a caller's X-Call-Id is not used
+// (the gateway makes every id), so no caller can shadow another's call;
+// a finished call leaves the stream.
+func TestAsyncQuotas(t *testing.T) {
+	release := make(chan struct{})
+	var runs atomic.Int32
+	fn := Function{Name: "slow", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runs.Add(1)
+		<-release
+	})}
+	url, js := startAsync(t, AsyncConfig{MaxBodyBytes: 1000, BurstPerClient: 3, PendingPerClient: 3,
+		EveryPerClient: time.Hour, Timeout: 10 * time.Second}, fn)
+	if resp, body := post(t, url+"/async-function/slow", strings.Repeat("x", 1001), nil); resp.StatusCode != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(body, "at most 1000 bytes") {
+		t.Errorf("1001 bytes: %d %q, want 413 naming the limit", resp.StatusCode, body)
+	}
+	ids := map[string]bool{}
+	for i := range 3 {
+		resp, body := post(t, url+"/async-function/slow", "x", map[string]string{headerCallID: "chosen-id"})
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("call %d: %d %s", i, resp.StatusCode, body)
+		}
+		ids[resp.Header.Get(headerCallID)] = true
+	}
+	if len(ids) != 3 || ids["chosen-id"] {
+		t.Errorf("call ids %v: want three made by the gateway", ids)
+	}
+	resp, body := post(t, url+"/async-function/slow", "x", nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "asynchronous calls") {
+		t.Errorf("call over the quota: %d %q Retry-After %q, want 429", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for runs.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := js.Stream(context.Background(), "CALIOPEN_ASYNC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := st.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d finished calls left in the stream", info.State.Msgs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if runs.Load() != 3 {
+		t.Errorf("%d calls run, want 3", runs.Load())
 	}
 }

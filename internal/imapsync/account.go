@@ -3,10 +3,12 @@ package imapsync
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/mailconn"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -26,6 +28,10 @@ type Account struct {
 	// TLSConfig is used for TLS; nil verifies the server's certificate
 	// against the system roots for the host of Addr.
 	TLSConfig *tls.Config
+	// Dialer connects (its Timeout bounds the dial); nil is the egress
+	// guard's without allow list (netguard). AccountOf sets the guard's
+	// with the operator's allow list: the server is the user's choice.
+	Dialer *net.Dialer
 }
 
 // String describes the account without its secret.
@@ -34,11 +40,13 @@ func (a Account) String() string {
 }
 
 // AccountOf reads ident's IMAP settings and opens its credentials
-// (package mailconn); a problem is permanent (mailconn.ErrSettings).
-func AccountOf(ident store.Identity, keys Opener, timeout time.Duration) (Account, error) {
+// (package mailconn); a problem is permanent (mailconn.ErrSettings). The
+// server is dialled through guard.
+func AccountOf(ident store.Identity, keys Opener, timeout time.Duration, guard netguard.Guard) (Account, error) {
 	set, err := mailconn.IMAP(ident, keys)
 	if err != nil {
 		return Account{}, faults.Perm(err)
 	}
-	return Account{Addr: set.Addr, TLS: set.TLS, Auth: set.Mech, User: set.User, Secret: set.Secret, Timeout: timeout}, nil
+	return Account{Addr: set.Addr, TLS: set.TLS, Auth: set.Mech, User: set.User, Secret: set.Secret, Timeout: timeout,
+		Dialer: guard.DialerFor(set.Addr, timeout, nil)}, nil
 }

@@ -12,8 +12,13 @@ import (
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/mailconn"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 )
+
+// dovecotDialer reaches the Dovecot peer on 127.0.0.1 through the egress
+// guard, allowed as an operator allows an address.
+var dovecotDialer = netguard.MustParseAllow("127.0.0.1").Dialer(5*time.Second, nil)
 
 // TestDovecotTLS: logins to a real Dovecot over STARTTLS and implicit
 // TLS, with LOGIN and PLAIN, trusting its certificate; without that trust
@@ -50,7 +55,7 @@ func TestDovecotTLS(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			acct := imapsync.Account{Addr: c.addr, TLS: c.mode, TLSConfig: c.cfg, Auth: c.auth, User: d.User,
-				Secret: d.Pass, Timeout: 5 * time.Second}
+				Secret: d.Pass, Timeout: 5 * time.Second, Dialer: dovecotDialer}
 			s, err := imapsync.Open(context.Background(), acct)
 			if c.ok {
 				if err != nil {
@@ -69,7 +74,7 @@ func TestDovecotTLS(t *testing.T) {
 	}
 	// A wrong password over TLS is refused: permanent ErrLoginRefused.
 	acct := imapsync.Account{Addr: d.TLSAddr, TLS: mailconn.TLSImplicit, TLSConfig: trusted, Auth: mailconn.MechLogin,
-		User: d.User, Secret: "not-" + d.Pass, Timeout: 5 * time.Second}
+		User: d.User, Secret: "not-" + d.Pass, Timeout: 5 * time.Second, Dialer: dovecotDialer}
 	_, err = imapsync.Open(context.Background(), acct)
 	if !faults.IsPermanent(err) || !errors.Is(err, imapsync.ErrLoginRefused) {
 		t.Errorf("wrong password: %v, want a permanent ErrLoginRefused", err)

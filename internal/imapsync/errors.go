@@ -1,15 +1,15 @@
 package imapsync
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/mailconn"
 )
 
 // ErrLoginRefused marks a login the server refused (NO or BAD): the
 // credentials must change before a retry can succeed.
-var ErrLoginRefused = errors.New("imap login refused")
+var ErrLoginRefused = fmt.Errorf("imap %w", mailconn.ErrAuthFailed)
 
 // refused classifies a refused login: permanent.
 func refused(err error) error { return faults.Perm(fmt.Errorf("%w: %w", ErrLoginRefused, err)) }

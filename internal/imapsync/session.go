@@ -9,14 +9,15 @@ import (
 	"io"
 	"net"
 	"slices"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/mailconn"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/tracing"
 )
 
@@ -59,7 +60,14 @@ func Open(ctx context.Context, acct Account) (_ *Session, err error) {
 }
 
 func dial(a Account) (*imapclient.Client, error) {
-	c, err := Dial(a.Addr, a.TLS, a.TLSConfig, a.Timeout)
+	d := a.Dialer
+	if d == nil {
+		d = netguard.Guard{}.Dialer(a.Timeout, nil)
+	}
+	c, err := Dial(a.Addr, a.TLS, a.TLSConfig, d)
+	if errors.Is(err, netguard.ErrForbidden) {
+		return nil, faults.Perm(err) // the address must change first
+	}
 	if err != nil {
 		return nil, unreachable(err)
 	}
@@ -68,9 +76,10 @@ func dial(a Account) (*imapclient.Client, error) {
 
 // Dial connects to the IMAP server at addr: in plain text (TLSNone, for
 // tests), with implicit TLS, or upgraded with STARTTLS; cfg (nil: the
-// system roots) verifies the server; timeout bounds the dial.
-func Dial(addr string, mode mailconn.TLSMode, cfg *tls.Config, timeout time.Duration) (*imapclient.Client, error) {
-	opts := &imapclient.Options{Dialer: &net.Dialer{Timeout: timeout}, TLSConfig: cfg}
+// system roots) verifies the server; d connects (its Timeout bounds the
+// dial).
+func Dial(addr string, mode mailconn.TLSMode, cfg *tls.Config, d *net.Dialer) (*imapclient.Client, error) {
+	opts := &imapclient.Options{Dialer: d, TLSConfig: cfg}
 	var (
 		c   *imapclient.Client
 		err error

@@ -98,7 +98,7 @@ func TestOpenTLS(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ts := startTLSServer(t, c.cert, c.implicit)
 			acct := Account{Addr: ts.addr, TLS: c.mode, TLSConfig: c.cfg, Auth: mailconn.MechLogin, User: "alice", Secret: "pw",
-				Timeout: 5 * time.Second}
+				Timeout: 5 * time.Second, Dialer: loopbackDialer}
 			s, err := Open(context.Background(), acct)
 			if c.ok {
 				if err != nil {
@@ -126,7 +126,7 @@ func TestOpenXOAuth2(t *testing.T) {
 	cert := testcert.New(t)
 	ts := startTLSServer(t, &cert, true)
 	acct := Account{Addr: ts.addr, TLS: mailconn.TLSImplicit, TLSConfig: cert.Client("127.0.0.1"), Auth: mailconn.MechXOAuth2,
-		User: "alice", Secret: "token-of-alice", Timeout: 5 * time.Second}
+		User: "alice", Secret: "token-of-alice", Timeout: 5 * time.Second, Dialer: loopbackDialer}
 	s, err := Open(context.Background(), acct)
 	if err != nil {
 		t.Fatal(err)

@@ -231,3 +231,66 @@ func TestDiscoverFallback(t *testing.T) {
 		t.Errorf("with x's WKD key known: %q", got)
 	}
 }
+
+// TestWKDIsAuthoritative: a domain's WKD that serves only a revoked or an
+// expired key for an address, or publishes a directory without the
+// address, ends its discovery: the keyserver's key for it (anyone can
+// upload one) is not taken; a domain without WKD still falls back to HKP.
+// A WKD key is kept with the user ids of the address only.
+func TestWKDIsAuthoritative(t *testing.T) {
+	w := keytest.NewWorld(t)
+	now := time.Now()
+	revoked := keytest.NewKey(t, "rev@a.test", now.Add(-time.Hour), 0, func(e *openpgp.Entity) {
+		if err := e.RevokeKey(packet.KeyCompromised, "lost", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.WKD("rev@a.test", revoked.Bin, true)
+	w.WKD("old@b.test", keytest.NewKey(t, "old@b.test", now.Add(-48*time.Hour), 24*3600, nil).Bin, false)
+	w.Policy("c.test", true) // a WKD without nokey@c.test
+	// good@a.test's key carries an address of another domain too.
+	good := keytest.NewKey(t, "good@a.test", now.Add(-time.Hour), 0, func(e *openpgp.Entity) {
+		if err := e.AddUserId("Other", "", "someone@elsewhere.test", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.WKD("good@a.test", good.Bin, true)
+	planted := map[string]keytest.Key{}
+	for _, a := range []string{"rev@a.test", "old@b.test", "nokey@c.test", "plain@d.test"} {
+		planted[a] = keytest.KeyFor(t, a)
+		w.HKP.Add(a, planted[a])
+	}
+	d := w.Discoverer(5 * time.Second)
+	d.Fallback = []keydiscovery.Source{d.Sources[2]} // HKP, as key-action wires it
+	d.Sources = d.Sources[:2]
+	res := d.Discover(context.Background(), []string{"rev@a.test", "old@b.test", "nokey@c.test", "plain@d.test", "good@a.test"}, nil)
+	want := []string{"good@a.test wkd " + good.Fpr, "plain@d.test hkp " + planted["plain@d.test"].Fpr}
+	if got := found(res); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("found\n %q\nwant\n %q", got, want)
+	}
+	ended := map[string]error{}
+	for _, e := range res.Ended {
+		ended[e.Address] = e.Err
+	}
+	for addr, why := range map[string]error{"rev@a.test": keydiscovery.ErrRevoked, "old@b.test": keydiscovery.ErrExpired,
+		"nokey@c.test": keydiscovery.ErrWKDNoKey} {
+		if !errors.Is(ended[addr], why) {
+			t.Errorf("%s ended with %v, want %v", addr, ended[addr], why)
+		}
+	}
+	if len(res.Ended) != 3 || len(res.Errors) != 0 {
+		t.Errorf("ended %v, errors %v", res.Ended, res.Errors)
+	}
+	for _, k := range res.Keys {
+		if k.Address != "good@a.test" {
+			continue
+		}
+		if fmt.Sprint(k.Emails) != "[good@a.test]" {
+			t.Errorf("emails %v", k.Emails)
+		}
+		kept, _ := keydiscovery.Keys([]byte(k.Armored), "someone@elsewhere.test", now, keydiscovery.DefaultLimits)
+		if len(kept) != 0 {
+			t.Error("the stored key still carries someone@elsewhere.test")
+		}
+	}
+}

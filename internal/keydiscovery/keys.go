@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,7 +15,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
-// Key is an OpenPGP public key kept for an address.
+// Key is an OpenPGP public key kept for an address, with only the user ids
+// that carry the address.
 type Key struct {
 	Fingerprint string // uppercase hex
 	Armored     string // the key re-encoded from its parsed packets
@@ -119,10 +121,19 @@ func check(e *openpgp.Entity, addr string, now time.Time) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("key size: %w", err)
 	}
+	// Only the user ids that carry the address are kept: the others
+	// (addresses of other domains) are vouched for by no one here.
+	kept := *e
+	kept.Identities = map[string]*openpgp.Identity{}
+	for name, id := range e.Identities {
+		if id.UserId != nil && SameAddress(id.UserId.Email, addr) {
+			kept.Identities[name] = id
+		}
+	}
 	var buf bytes.Buffer
 	aw, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
 	if err == nil {
-		err = errors.Join(e.Serialize(aw), aw.Close())
+		err = errors.Join(kept.Serialize(aw), aw.Close())
 	}
 	if err != nil {
 		return Key{}, fmt.Errorf("re-armor key: %w", err)
@@ -132,9 +143,9 @@ func check(e *openpgp.Entity, addr string, now time.Time) (Key, error) {
 	if s := match.SelfSignature; s.KeyLifetimeSecs != nil && *s.KeyLifetimeSecs > 0 {
 		k.ExpiresAt = e.PrimaryKey.CreationTime.Add(time.Duration(*s.KeyLifetimeSecs) * time.Second)
 	}
-	for _, id := range e.Identities {
-		if id.UserId != nil && id.UserId.Email != "" {
-			k.Emails = append(k.Emails, strings.ToLower(id.UserId.Email))
+	for _, id := range kept.Identities {
+		if e := strings.ToLower(strings.TrimSpace(id.UserId.Email)); !slices.Contains(k.Emails, e) {
+			k.Emails = append(k.Emails, e)
 		}
 	}
 	sort.Strings(k.Emails)

@@ -70,9 +70,15 @@ func (w *WKD) URLs(addr string) (advanced, direct string, err error) {
 	return advanced, direct, nil
 }
 
+// ErrWKDNoKey is the answer of a domain that publishes a Web Key
+// Directory (its policy file is there) and no key for the address: the
+// domain is authoritative, so Discover asks no keyserver about it.
+var ErrWKDNoKey = errors.New("the domain's WKD has no key for the address")
+
 // Lookup fetches the key of addr: by the advanced method when
 // openpgpkey.<domain> resolves, else by the direct method (GnuPG's
-// choice). 404 is no key.
+// choice). 404 is no key: ErrWKDNoKey when the directory's policy file
+// is there (the domain has a WKD), no error otherwise.
 func (w *WKD) Lookup(ctx context.Context, addr string) ([]Found, error) {
 	advanced, direct, err := w.URLs(addr)
 	if err != nil {
@@ -91,8 +97,16 @@ func (w *WKD) Lookup(ctx context.Context, addr string) ([]Found, error) {
 	}
 	body, status, err := netguard.Get(ctx, w.Client, u, w.MaxBytes)
 	var dnsErr *net.DNSError
-	if status == http.StatusNotFound || errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return nil, nil // no key there, or no such host: no WKD
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return nil, nil // no such host: no WKD
+	}
+	if status == http.StatusNotFound {
+		// No key there: the domain has a WKD if its policy file is there.
+		policy := u[:strings.Index(u, "/hu/")] + "/policy"
+		if _, pstatus, _ := netguard.Get(ctx, w.Client, policy, 64<<10); pstatus == http.StatusOK {
+			return nil, ErrWKDNoKey
+		}
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("wkd: %w", err)

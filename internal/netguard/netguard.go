@@ -1,14 +1,22 @@
-// Package netguard makes outbound connections whose destinations come
-// from other people's data (the domains of e-mail addresses) safe to make:
-// by default it never connects to loopback, private, link-local,
-// multicast, unspecified or other special-purpose addresses. The check runs
-// on the address actually dialled, after name resolution (a net.Dialer
-// Control hook), so a name that resolves to 127.0.0.1, and every redirect
-// an HTTP client follows, is checked too.
+// Package netguard is the one egress guard of every connection whose
+// destination a user or a caller chooses: the remote IMAP and SMTP
+// servers of remote identities, the callbacks of asynchronous calls, key
+// discovery (WKD, HKP and their redirects). By default it never connects
+// to loopback, private (RFC 1918, unique-local), link-local (the cloud
+// metadata services among them), shared (CGNAT), multicast, unspecified or
+// other special-purpose addresses. The check runs on the address actually
+// dialled, after name resolution (a net.Dialer Control hook), so a name
+// that resolves to 127.0.0.1 is refused, and a name that changes its
+// answer between two lookups (DNS rebinding) gains nothing.
+//
+// The operator lets named hosts or prefixes through with one setting,
+// CALIOPEN_EGRESS_ALLOW (Load): an internal keyserver, a relay, a test's
+// loopback peers. A host named there is dialled whatever it resolves to; a
+// prefix lets its addresses through for any name. Nothing switches the
+// guard off.
 //
 // Client builds an HTTP client on it with bounded redirects, timeouts and
-// response sizes (ReadBody). Tests that run servers on 127.0.0.1 set
-// AllowPrivate; nothing else should.
+// response sizes (ReadBody).
 package netguard
 
 import (
@@ -21,6 +29,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,15 +42,15 @@ var ErrForbidden = errors.New("destination address not allowed")
 // ErrTooLarge is returned by ReadBody when a body exceeds its bound.
 var ErrTooLarge = errors.New("response too large")
 
-// Guard decides which addresses may be dialled.
+// Guard decides which addresses may be dialled. Its zero value refuses
+// every special-purpose address.
 type Guard struct {
-	// AllowPrivate lets connections reach loopback, private, link-local
-	// and the other special-purpose addresses (tests against local
-	// servers).
-	AllowPrivate bool
 	// Allow lists ranges allowed although special (an operator's own
-	// keyserver on a private network; a test's 127.0.0.2).
+	// keyserver on a private network; a test's 127.0.0.1/32).
 	Allow []netip.Prefix
+	// AllowHosts lists host names (lower case, no trailing dot) dialled
+	// whatever they resolve to (an operator's relay or keyserver).
+	AllowHosts []string
 }
 
 // special are the ranges refused besides what netip classifies: shared
@@ -66,9 +77,6 @@ func (g Guard) Allowed(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	if !ip.IsValid() {
 		return false
-	}
-	if g.AllowPrivate {
-		return true
 	}
 	for _, p := range g.Allow {
 		if p.Contains(ip) {
@@ -106,6 +114,133 @@ func (g Guard) Dialer(timeout time.Duration, resolver *net.Resolver) *net.Dialer
 	return &net.Dialer{Timeout: timeout, Control: g.Control, Resolver: resolver}
 }
 
+// HostAllowed reports whether host is one of AllowHosts (an address
+// literal never is: Allow holds addresses).
+func (g Guard) HostAllowed(host string) bool {
+	if len(g.AllowHosts) == 0 {
+		return false
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return slices.Contains(g.AllowHosts, host)
+}
+
+// DialerFor returns the dialer of a connection to addr (host:port): the
+// guarded Dialer, or, when the host is one the operator named, a dialer
+// without the check.
+func (g Guard) DialerFor(addr string, timeout time.Duration, resolver *net.Resolver) *net.Dialer {
+	if host, _, err := net.SplitHostPort(addr); err == nil && g.HostAllowed(host) {
+		return &net.Dialer{Timeout: timeout, Resolver: resolver}
+	}
+	return g.Dialer(timeout, resolver)
+}
+
+// DialContext dials addr through DialerFor (an http.Transport's
+// DialContext).
+func (g Guard) DialContext(timeout time.Duration, resolver *net.Resolver) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	guarded := g.Dialer(timeout, resolver)
+	open := &net.Dialer{Timeout: timeout, Resolver: resolver}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(addr); err == nil && g.HostAllowed(host) {
+			return open.DialContext(ctx, network, addr)
+		}
+		return guarded.DialContext(ctx, network, addr)
+	}
+}
+
+// Settings read by Load.
+const (
+	// EnvAllow lists the hosts and prefixes let through although
+	// special: comma- or space-separated host names, addresses and CIDR
+	// prefixes ("keys.internal, 10.2.0.0/16, 127.0.0.1").
+	EnvAllow = "CALIOPEN_EGRESS_ALLOW"
+	// EnvLegacyAllowPrivate is deprecated: "true" once let key discovery
+	// reach every private address. Load reads it as an allow list of every
+	// address, for key discovery only (LoadKeys), and says it is
+	// deprecated.
+	EnvLegacyAllowPrivate = "CALIOPEN_KEYS_ALLOW_PRIVATE"
+)
+
+// ParseAllow reads an allow list (EnvAllow's syntax).
+func ParseAllow(v string) (Guard, error) {
+	var g Guard
+	var errs []error
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			g.Allow = append(g.Allow, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			g.Allow = append(g.Allow, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		h := strings.TrimSuffix(strings.ToLower(f), ".")
+		if !validHost(h) {
+			errs = append(errs, fmt.Errorf("%q is no host name, address or CIDR prefix", f))
+			continue
+		}
+		g.AllowHosts = append(g.AllowHosts, h)
+	}
+	return g, errors.Join(errs...)
+}
+
+// validHost reports whether h is a DNS host name.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// MustParseAllow is ParseAllow for an allow list known to be right (a
+// test's loopback peers); it panics on an error.
+func MustParseAllow(v string) Guard {
+	g, err := ParseAllow(v)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// Load reads the guard from EnvAllow.
+func Load(getenv func(string) string) (Guard, error) {
+	g, err := ParseAllow(getenv(EnvAllow))
+	if err != nil {
+		return Guard{}, fmt.Errorf("%s: %w", EnvAllow, err)
+	}
+	return g, nil
+}
+
+// LoadKeys is Load for key discovery, which also reads the deprecated
+// EnvLegacyAllowPrivate: "true" allows every address, as it did, and the
+// returned warning says to list hosts or prefixes in EnvAllow instead.
+func LoadKeys(getenv func(string) string) (g Guard, warning string, err error) {
+	g, err = Load(getenv)
+	v := strings.TrimSpace(getenv(EnvLegacyAllowPrivate))
+	if v == "" {
+		return g, "", err
+	}
+	on, perr := strconv.ParseBool(v)
+	if perr != nil {
+		return g, "", errors.Join(err, fmt.Errorf("%s: %q is not a boolean", EnvLegacyAllowPrivate, v))
+	}
+	if !on {
+		return g, EnvLegacyAllowPrivate + " is deprecated and has no effect; remove it", err
+	}
+	g.Allow = append(g.Allow, netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+	return g, EnvLegacyAllowPrivate + "=true is deprecated: it lets key discovery reach every address; " +
+		"list the hosts or prefixes to allow in " + EnvAllow + " instead", err
+}
+
 // ClientConfig configures Client.
 type ClientConfig struct {
 	// Timeout bounds a whole request, redirects and body included.
@@ -122,10 +257,9 @@ type ClientConfig struct {
 // included, passes the guard, with no proxy, bounded redirects (each to
 // http or https only) and bounded time.
 func (g Guard) Client(cfg ClientConfig) *http.Client {
-	d := g.Dialer(cfg.Timeout, cfg.Resolver)
 	tr := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            d.DialContext,
+		DialContext:            g.DialContext(cfg.Timeout, cfg.Resolver),
 		TLSClientConfig:        &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:    cfg.Timeout,
 		ResponseHeaderTimeout:  cfg.Timeout,

@@ -3,6 +3,7 @@ package netguard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,60 @@ import (
 
 	"github.com/caliopen/functions/internal/peertest"
 )
+
+// loopback lets a test's servers on 127.0.0.1 through, as an operator's
+// allow list does.
+var loopback = Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+
+func TestParseAllow(t *testing.T) {
+	g, err := ParseAllow(" keys.Internal., 10.2.0.0/16 127.0.0.1,::1,relay_1.corp\t::ffff:192.168.1.1 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPrefixes := "[10.2.0.0/16 127.0.0.1/32 ::1/128 192.168.1.1/32]"
+	if got := fmt.Sprint(g.Allow); got != wantPrefixes {
+		t.Errorf("prefixes %s, want %s", got, wantPrefixes)
+	}
+	if got := fmt.Sprint(g.AllowHosts); got != "[keys.internal relay_1.corp]" {
+		t.Errorf("hosts %s", got)
+	}
+	if !g.HostAllowed("KEYS.internal.") || g.HostAllowed("internal") || g.HostAllowed("10.2.0.1") {
+		t.Error("HostAllowed does not match exactly the names listed")
+	}
+	for _, bad := range []string{"http://x", "10.0.0.0/33", "a..b", "-a.b", "x/y"} {
+		if _, err := ParseAllow(bad); err == nil {
+			t.Errorf("ParseAllow(%q) accepted", bad)
+		}
+	}
+	if g, err := ParseAllow(""); err != nil || len(g.Allow)+len(g.AllowHosts) != 0 {
+		t.Errorf("empty list: %+v, %v", g, err)
+	}
+}
+
+func TestLoadKeysLegacy(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tc := range []struct {
+		env      map[string]string
+		allowAll bool
+		warn     bool
+		err      bool
+	}{
+		{map[string]string{}, false, false, false},
+		{map[string]string{EnvAllow: "10.0.0.0/8"}, false, false, false},
+		{map[string]string{EnvLegacyAllowPrivate: "true"}, true, true, false},
+		{map[string]string{EnvLegacyAllowPrivate: "false"}, false, true, false},
+		{map[string]string{EnvLegacyAllowPrivate: "maybe"}, false, false, true},
+		{map[string]string{EnvAllow: "::/200"}, false, false, true},
+	} {
+		g, warn, err := LoadKeys(env(tc.env))
+		if (err != nil) != tc.err || (warn != "") != tc.warn {
+			t.Errorf("%v: warning %q, error %v", tc.env, warn, err)
+		}
+		if got := g.Allowed(netip.MustParseAddr("127.0.0.1")) && g.Allowed(netip.MustParseAddr("fd00::1")); got != tc.allowAll {
+			t.Errorf("%v: loopback and unique-local allowed %v, want %v", tc.env, got, tc.allowAll)
+		}
+	}
+}
 
 func TestAllowed(t *testing.T) {
 	for _, tc := range []struct {
@@ -28,9 +83,6 @@ func TestAllowed(t *testing.T) {
 		if got := (Guard{}).Allowed(netip.MustParseAddr(tc.ip)); got != tc.want {
 			t.Errorf("Allowed(%s) = %v, want %v", tc.ip, got, tc.want)
 		}
-	}
-	if !(Guard{AllowPrivate: true}).Allowed(netip.MustParseAddr("127.0.0.1")) {
-		t.Error("AllowPrivate refuses 127.0.0.1")
 	}
 	g := Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}
 	if !g.Allowed(netip.MustParseAddr("127.0.0.2")) || g.Allowed(netip.MustParseAddr("127.0.0.1")) {
@@ -64,9 +116,18 @@ func TestClientRefusesLoopback(t *testing.T) {
 	if !errors.Is(err, ErrForbidden) {
 		t.Errorf("GET localhost by default: %v, want ErrForbidden", err)
 	}
-	body, _, err := Get(ctx, (Guard{AllowPrivate: true}).Client(ClientConfig{Timeout: 5 * time.Second}), ok, 100)
+	body, _, err := Get(ctx, loopback.Client(ClientConfig{Timeout: 5 * time.Second}), ok, 100)
 	if err != nil || string(body) != "hi" {
-		t.Errorf("GET with AllowPrivate = %q, %v", body, err)
+		t.Errorf("GET with 127.0.0.1 allowed = %q, %v", body, err)
+	}
+	// A host name the operator allows is dialled whatever it resolves to.
+	byName := Guard{AllowHosts: []string{"localhost"}}
+	body, _, err = Get(ctx, byName.Client(ClientConfig{Timeout: 5 * time.Second}), strings.Replace(ok, "127.0.0.1", "LocalHost", 1), 100)
+	if err != nil || string(body) != "hi" {
+		t.Errorf("GET localhost with localhost allowed = %q, %v", body, err)
+	}
+	if _, _, err = Get(ctx, byName.Client(ClientConfig{Timeout: 5 * time.Second}), ok, 100); !errors.Is(err, ErrForbidden) {
+		t.Errorf("GET 127.0.0.1 with only the name localhost allowed: %v, want ErrForbidden", err)
 	}
 }
 
@@ -104,13 +165,23 @@ func TestGetBoundsBody(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(big))
 	}))
-	c := (Guard{AllowPrivate: true}).Client(ClientConfig{Timeout: 5 * time.Second})
+	c := loopback.Client(ClientConfig{Timeout: 5 * time.Second})
 	for _, path := range []string{"/", "/chunked"} {
 		if _, _, err := Get(context.Background(), c, url+path, 999); !errors.Is(err, ErrTooLarge) {
 			t.Errorf("%s: 1000 bytes with a bound of 999: %v", path, err)
 		}
 		if b, _, err := Get(context.Background(), c, url+path, 1000); err != nil || len(b) != 1000 {
 			t.Errorf("%s: 1000 bytes with a bound of 1000: %d, %v", path, len(b), err)
+		}
+	}
+}
+
+// BenchmarkControl: the guard's check of one dialled address.
+func BenchmarkControl(b *testing.B) {
+	g := MustParseAllow("10.2.0.0/16, keys.internal")
+	for b.Loop() {
+		if err := g.Control("tcp4", "93.184.215.14:25", nil); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -56,7 +56,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func build(t *testing.T, m store.Message, blobs *dirblob.Store) outbound.Built {
+func build(t testing.TB, m store.Message, blobs *dirblob.Store) outbound.Built {
 	t.Helper()
 	if blobs == nil {
 		var err error

@@ -24,7 +24,7 @@ func poolFixture(t *testing.T, maxIdle int, idle time.Duration) (*outboundtest.F
 	f := outboundtest.StartFakeSMTP(t)
 	p := outbound.NewPool(maxIdle, idle)
 	t.Cleanup(p.Close)
-	srv := outbound.Server{Addr: f.Addr, TLS: mailconn.TLSNone}
+	srv := outbound.Server{Dialer: loopbackDialer, Addr: f.Addr, TLS: mailconn.TLSNone}
 	if err := poolSend(p, srv, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestPoolReusesConnections(t *testing.T) {
 	f.RequireAuth("alice", "pw")
 	p := outbound.NewPool(4, time.Minute)
 	defer p.Close()
-	srv := outbound.Server{Addr: f.Addr, TLS: mailconn.TLSNone, Auth: mailconn.MechPlain, Username: "alice", Password: "pw"}
+	srv := outbound.Server{Dialer: loopbackDialer, Addr: f.Addr, TLS: mailconn.TLSNone, Auth: mailconn.MechPlain, Username: "alice", Password: "pw"}
 	for i := range 5 {
 		if err := poolSend(p, srv, i); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package outbound
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/caliopen/functions/internal/mailconn"
+	"github.com/caliopen/functions/internal/netguard"
 )
 
 // SendError is why Send failed.
@@ -41,6 +41,12 @@ func (e *SendError) Error() string {
 // Unwrap returns the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
 
+// Is makes a failure at stage auth mailconn.ErrAuthFailed and one at
+// stage tls mailconn.ErrTLSFailed, for mailconn.Classify.
+func (e *SendError) Is(target error) bool {
+	return target == mailconn.ErrAuthFailed && e.Stage == "auth" || target == mailconn.ErrTLSFailed && e.Stage == "tls"
+}
+
 // Permanent reports whether a retry cannot succeed; faults.ClassOf reads
 // it, so that a SendError has the one error vocabulary's class.
 func (e *SendError) Permanent() bool { return e.permanent }
@@ -50,14 +56,14 @@ func (e *SendError) Permanent() bool { return e.permanent }
 // command after it. It is temporary (the server's certificate may be
 // fixed); nothing was sent in clear.
 func sendErr(stage string, err error) *SendError {
-	if isTLS(err) {
+	if mailconn.IsTLS(err) {
 		stage = "tls"
 	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		return &SendError{Stage: stage, Code: se.Code, permanent: se.Code >= 500, Err: err}
 	}
-	if errors.Is(err, ErrInvalid) {
+	if errors.Is(err, ErrInvalid) || errors.Is(err, netguard.ErrForbidden) {
 		return &SendError{Stage: stage, permanent: true, Err: err}
 	}
 	return &SendError{Stage: stage, Err: err}
@@ -86,7 +92,10 @@ func open(ctx context.Context, srv Server) (*session, *SendError) {
 	if cfg == nil {
 		cfg = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	}
-	var d net.Dialer
+	d := srv.Dialer
+	if d == nil {
+		d = netguard.Guard{}.Dialer(0, nil)
+	}
 	conn, err := d.DialContext(ctx, "tcp", srv.Addr)
 	if err != nil {
 		return nil, sendErr("dial", err)
@@ -209,19 +218,4 @@ func saslClient(srv Server) sasl.Client {
 		secret = srv.Token
 	}
 	return mailconn.SASL(srv.Auth, srv.Username, secret)
-}
-
-// isTLS reports whether err comes from the TLS layer: a handshake alert,
-// a certificate that does not verify, a peer that does not speak TLS.
-func isTLS(err error) bool {
-	var (
-		verify   *tls.CertificateVerificationError
-		record   tls.RecordHeaderError
-		alert    tls.AlertError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &record) || errors.As(err, &alert) ||
-		errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }

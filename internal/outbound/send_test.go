@@ -5,20 +5,45 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/mailconn"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/outbound"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 	"github.com/caliopen/functions/internal/testcert"
 )
 
+// loopbackDialer reaches the test's servers on 127.0.0.1 through the
+// egress guard, allowed as an operator allows an address.
+var loopbackDialer = netguard.MustParseAllow("127.0.0.1").Dialer(5*time.Second, nil)
+
+// TestSendGuarded: without the operator's allow list a server on
+// loopback is refused before any byte is sent, permanently, and the
+// failure's class says so.
+func TestSendGuarded(t *testing.T) {
+	f := outboundtest.StartFakeSMTP(t)
+	err := outbound.Send(context.Background(), outbound.Server{Addr: f.Addr, TLS: mailconn.TLSNone},
+		"a@caliopen.test", []string{"b@example.org"}, build(t, draft(), nil).Raw)
+	var se *outbound.SendError
+	if !errors.As(err, &se) || !se.Permanent() || !errors.Is(err, netguard.ErrForbidden) {
+		t.Fatalf("send to loopback without allow list: %v, want a permanent ErrForbidden", err)
+	}
+	if c := mailconn.Classify(err); c != mailconn.ClassRefused {
+		t.Errorf("class %s, want %s", c, mailconn.ClassRefused)
+	}
+	if n := f.Sessions(); n != 0 {
+		t.Errorf("%d sessions reached the server", n)
+	}
+}
+
 func TestSendClassifiesReplies(t *testing.T) {
 	f := outboundtest.StartFakeSMTP(t)
-	srv := outbound.Server{Addr: f.Addr, TLS: mailconn.TLSNone, Timeout: 5 * time.Second}
+	srv := outbound.Server{Dialer: loopbackDialer, Addr: f.Addr, TLS: mailconn.TLSNone, Timeout: 5 * time.Second}
 	raw := build(t, draft(), nil).Raw
 	ctx := context.Background()
 	send := func() *outbound.SendError {
@@ -78,7 +103,7 @@ func TestSendAuthMechanisms(t *testing.T) {
 		{Auth: mailconn.MechXOAuth2, Username: "u", Token: "pw"},
 	} {
 		f.RequireAuth("u", "pw")
-		srv.Addr, srv.TLS = f.Addr, mailconn.TLSNone
+		srv.Addr, srv.TLS, srv.Dialer = f.Addr, mailconn.TLSNone, loopbackDialer
 		if err := outbound.Send(ctx, srv, "a@caliopen.test", []string{"b@example.org"}, raw); err != nil {
 			t.Errorf("%s: %v", srv.Auth, err)
 		}
@@ -102,7 +127,7 @@ func TestSendToSMTPSink(t *testing.T) {
 	m := draft()
 	m.ID = "sink-" + time.Now().Format("150405.000000000")
 	b := build(t, m, nil)
-	srv := outbound.Server{Addr: sink.Addr, TLS: mailconn.TLSNone}
+	srv := outbound.Server{Dialer: loopbackDialer, Addr: sink.Addr, TLS: mailconn.TLSNone}
 	if err := outbound.Send(context.Background(), srv, b.From, b.Recipients, b.Raw); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +178,7 @@ func TestSendTLS(t *testing.T) {
 				f = outboundtest.StartFakeSMTP(t)
 			}
 			f.RequireAuth("alice", "secret")
-			srv := outbound.Server{Addr: f.Addr, TLS: c.mode, TLSConfig: c.trust, Auth: mailconn.MechPlain,
+			srv := outbound.Server{Dialer: loopbackDialer, Addr: f.Addr, TLS: c.mode, TLSConfig: c.trust, Auth: mailconn.MechPlain,
 				Username: "alice", Password: "secret", Timeout: 5 * time.Second}
 			err := outbound.Send(context.Background(), srv, "alice@caliopen.test", []string{"bob@example.org"}, raw)
 			if c.wantStage == "" {
@@ -171,7 +196,29 @@ func TestSendTLS(t *testing.T) {
 				t.Fatalf("err = %v, want a temporary SendError at stage %q", err, c.wantStage)
 			}
 			if n := len(f.Received()); n != 0 {
-				t.Errorf("%d messages reached the server", n)
+				t.Errorf("%d sessions reached the server", n)
+			}
+		})
+	}
+}
+
+// BenchmarkSendNewConnection: one message per connection to a local
+// server, dialled plainly and through the egress guard (allow list
+// naming 127.0.0.1): the guard's cost per connection, its check on the
+// address dialled.
+func BenchmarkSendNewConnection(b *testing.B) {
+	f := outboundtest.StartFakeSMTP(b)
+	raw := build(b, draft(), nil).Raw
+	for _, bc := range []struct {
+		name string
+		d    *net.Dialer
+	}{{"plain", &net.Dialer{}}, {"guarded", loopbackDialer}} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := outbound.Server{Dialer: bc.d, Addr: f.Addr, TLS: mailconn.TLSNone}
+			for b.Loop() {
+				if err := outbound.Send(context.Background(), srv, "a@caliopen.test", []string{"b@example.org"}, raw); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -31,6 +31,11 @@ type Server struct {
 	// Timeout bounds one send when the context has no earlier deadline;
 	// 0 means 30 s.
 	Timeout time.Duration
+	// Dialer connects; nil is the egress guard's without allow list
+	// (netguard): no loopback, private or reserved address. The
+	// operator's relay is given a plain one; a server a user chose the
+	// guard's with the operator's allow list (netguard.Guard.DialerFor).
+	Dialer *net.Dialer
 }
 
 // String describes the server without its credentials.

@@ -26,13 +26,16 @@ const (
 	EnvTLSCert        = "SMTP_TLS_CERT_FILE"     // with SMTP_TLS_KEY_FILE: offer STARTTLS
 	EnvTLSKey         = "SMTP_TLS_KEY_FILE"
 
-	EnvMaxPerAddr  = "SMTP_MAX_CONNECTIONS_PER_ADDR" // connections from one client address, default 20 (at most SMTP_MAX_CONNECTIONS)
-	EnvMaxSession  = "SMTP_MAX_SESSION_TIME"         // a session's whole length, default 10m
-	EnvMaxJunk     = "SMTP_MAX_JUNK_COMMANDS"        // NOOP, RSET, VRFY, unknown... without a message, default 20
-	EnvMaxBadRcpts = "SMTP_MAX_UNKNOWN_RCPTS"        // unknown recipients in a session, default 20
-	EnvTarpitAfter = "SMTP_TARPIT_AFTER"             // unknown recipients answered at once, default 3
-	EnvTarpitDelay = "SMTP_TARPIT_DELAY"             // first delay after those, doubling, default 1s
-	EnvTarpitMax   = "SMTP_TARPIT_MAX_DELAY"         // longest delay, default 16s
+	EnvMaxPerAddr = "SMTP_MAX_CONNECTIONS_PER_ADDR" // connections from one client address, default 20 (at most SMTP_MAX_CONNECTIONS)
+	// EnvMaxPerNetwork bounds one client network (IPv4 /24, IPv6 /64), default a tenth of SMTP_MAX_CONNECTIONS
+	// (at least SMTP_MAX_CONNECTIONS_PER_ADDR): no network takes more than that share of the slots.
+	EnvMaxPerNetwork = "SMTP_MAX_CONNECTIONS_PER_NETWORK"
+	EnvMaxSession    = "SMTP_MAX_SESSION_TIME"  // a session's whole length, default 10m
+	EnvMaxJunk       = "SMTP_MAX_JUNK_COMMANDS" // NOOP, RSET, VRFY, unknown... without a message, default 20
+	EnvMaxBadRcpts   = "SMTP_MAX_UNKNOWN_RCPTS" // unknown recipients in a session, default 20
+	EnvTarpitAfter   = "SMTP_TARPIT_AFTER"      // unknown recipients answered at once, default 3
+	EnvTarpitDelay   = "SMTP_TARPIT_DELAY"      // first delay after those, doubling, default 1s
+	EnvTarpitMax     = "SMTP_TARPIT_MAX_DELAY"  // longest delay, default 16s
 )
 
 // Config configures the listener. LoadConfig fills the defaults; a Config
@@ -56,6 +59,10 @@ type Config struct {
 
 	// MaxPerAddr bounds the connections of one client address at a time.
 	MaxPerAddr int
+	// MaxPerNetwork bounds the connections of one client network (an
+	// IPv4 /24, an IPv6 /64) at a time, so that one network never holds
+	// more than this share of MaxConnections.
+	MaxPerNetwork int
 	// MaxSession ends a session (421) this long after it began.
 	MaxSession time.Duration
 	// MaxJunk ends a session (421) past this many commands that move no
@@ -95,6 +102,7 @@ func (c Config) WithDefaults() Config {
 	num(&c.MaxRecipients, 100)
 	num(&c.MaxConnections, 1000)
 	num(&c.MaxPerAddr, min(20, c.MaxConnections))
+	num(&c.MaxPerNetwork, min(max(c.MaxConnections/10, c.MaxPerAddr), c.MaxConnections))
 	num(&c.MaxJunk, 20)
 	num(&c.MaxBadRcpts, 20)
 	num(&c.TarpitAfter, 3)
@@ -111,12 +119,18 @@ func (c Config) WithDefaults() Config {
 // Validate reports every problem of c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxBytes < 0 || c.MaxRecipients < 0 || c.MaxConnections < 0 || c.MaxPerAddr < 0 || c.MaxJunk < 0 ||
+	if c.MaxBytes < 0 || c.MaxRecipients < 0 || c.MaxConnections < 0 || c.MaxPerAddr < 0 || c.MaxPerNetwork < 0 || c.MaxJunk < 0 ||
 		c.MaxBadRcpts < 0 || c.TarpitAfter < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
 	if c.MaxPerAddr > c.MaxConnections && c.MaxConnections > 0 {
 		errs = append(errs, fmt.Errorf("%s %d is over %s %d", EnvMaxPerAddr, c.MaxPerAddr, EnvMaxConnections, c.MaxConnections))
+	}
+	if c.MaxPerNetwork > c.MaxConnections && c.MaxConnections > 0 {
+		errs = append(errs, fmt.Errorf("%s %d is over %s %d", EnvMaxPerNetwork, c.MaxPerNetwork, EnvMaxConnections, c.MaxConnections))
+	}
+	if c.MaxPerAddr > c.MaxPerNetwork && c.MaxPerNetwork > 0 {
+		errs = append(errs, fmt.Errorf("%s %d is over %s %d", EnvMaxPerAddr, c.MaxPerAddr, EnvMaxPerNetwork, c.MaxPerNetwork))
 	}
 	if c.TarpitMax < c.TarpitDelay {
 		errs = append(errs, fmt.Errorf("%s %s is under %s %s", EnvTarpitMax, c.TarpitMax, EnvTarpitDelay, c.TarpitDelay))
@@ -163,7 +177,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		ReadTimeout:    dur(EnvReadTimeout), WriteTimeout: dur(EnvWriteTimeout), DataTimeout: dur(EnvDataTimeout),
 		ProcessTimeout: dur(EnvProcessTimeout),
 		TLSCertFile:    str(EnvTLSCert), TLSKeyFile: str(EnvTLSKey),
-		MaxPerAddr: int(num(EnvMaxPerAddr)), MaxSession: dur(EnvMaxSession), MaxJunk: int(num(EnvMaxJunk)),
+		MaxPerAddr: int(num(EnvMaxPerAddr)), MaxPerNetwork: int(num(EnvMaxPerNetwork)), MaxSession: dur(EnvMaxSession), MaxJunk: int(num(EnvMaxJunk)),
 		MaxBadRcpts: int(num(EnvMaxBadRcpts)), TarpitAfter: int(num(EnvTarpitAfter)),
 		TarpitDelay: dur(EnvTarpitDelay), TarpitMax: dur(EnvTarpitMax),
 	}

@@ -9,7 +9,7 @@
 //     listener is never an open relay); the recipient lookup failing: 451
 //     4.3.0.
 //   - A message over the size limit: 552 5.3.4; too many recipients: 452;
-//     too many connections, in all or from the client's address: 421 4.7.0
+//     too many connections, in all, from the client's address or from its network (IPv4 /24, IPv6 /64): 421 4.7.0
 //     at connect.
 //   - A session is closed with 421 at its time limit, past the limit of
 //     commands that move no mail (NOOP, RSET, VRFY, HELP, repeated

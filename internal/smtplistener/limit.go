@@ -3,18 +3,22 @@ package smtplistener
 import (
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
 
-// limitListener admits at most cap(sem) connections at a time, and at most
-// perAddr from one client address; a connection over a limit is answered
-// 421 and closed at once, so the MTA retries later instead of waiting in
-// the accept queue. An admitted connection is closed after maxSession.
+// limitListener admits at most cap(sem) connections at a time, at most
+// perAddr from one client address and at most perNet from one client
+// network (an IPv4 /24, an IPv6 /64: what one party usually holds); a
+// connection over a limit is answered 421 and closed at once, so the MTA
+// retries later instead of waiting in the accept queue. An admitted
+// connection is closed after maxSession.
 type limitListener struct {
 	net.Listener
 	sem        chan struct{}
 	addrs      *addrCounts
+	nets       *addrCounts
 	maxSession time.Duration
 	maxJunk    int
 	log        *slog.Logger
@@ -55,7 +59,7 @@ func (l limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		addr := hostOf(c.RemoteAddr())
+		addr, network := clientOf(c.RemoteAddr())
 		select {
 		case l.sem <- struct{}{}:
 		default:
@@ -67,9 +71,16 @@ func (l limitListener) Accept() (net.Conn, error) {
 			refuse(c, l.log, "too_many_connections_from_address", "421 4.7.0 Too many connections from your address, try again later\r\n")
 			continue
 		}
+		if !l.nets.take(network) {
+			l.addrs.release(addr)
+			<-l.sem
+			refuse(c, l.log, "too_many_connections_from_network", "421 4.7.0 Too many connections from your network, try again later\r\n")
+			continue
+		}
 		g := &guardConn{Conn: c, maxJunk: l.maxJunk, log: l.log}
 		g.release = func() {
 			g.timer.Stop()
+			l.nets.release(network)
 			l.addrs.release(addr)
 			<-l.sem
 		}
@@ -86,10 +97,23 @@ func refuse(c net.Conn, log *slog.Logger, outcome, reply string) {
 	_ = c.Close()
 }
 
-// hostOf is the IP address of a TCP address, the whole address otherwise.
-func hostOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
+// clientOf is the IP address of a TCP address and its network (the /24 of
+// an IPv4 address, the /64 of an IPv6 one), the whole address twice
+// otherwise.
+func clientOf(a net.Addr) (addr, network string) {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String(), a.String()
 	}
-	return a.String()
+	ip, ok := netip.AddrFromSlice(t.IP)
+	if !ok {
+		return t.IP.String(), t.IP.String()
+	}
+	ip = ip.Unmap()
+	bits := 64
+	if ip.Is4() {
+		bits = 24
+	}
+	p, _ := ip.Prefix(bits)
+	return ip.String(), p.String()
 }

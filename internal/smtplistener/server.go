@@ -87,6 +87,7 @@ func (l *Listener) server(lmtp bool) *smtp.Server {
 func (l *Listener) Serve(ctx context.Context, smtpLn, lmtpLn net.Listener, drain time.Duration) error {
 	sem := make(chan struct{}, l.cfg.MaxConnections)
 	addrs := newAddrCounts(l.cfg.MaxPerAddr)
+	nets := newAddrCounts(l.cfg.MaxPerNetwork)
 	var servers []*smtp.Server
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
@@ -99,7 +100,7 @@ func (l *Listener) Serve(ctx context.Context, smtpLn, lmtpLn net.Listener, drain
 		}
 		s := l.server(it.lmtp)
 		servers = append(servers, s)
-		ln := limitListener{Listener: it.ln, sem: sem, addrs: addrs, maxSession: l.cfg.MaxSession,
+		ln := limitListener{Listener: it.ln, sem: sem, addrs: addrs, nets: nets, maxSession: l.cfg.MaxSession,
 			maxJunk: l.cfg.MaxJunk, log: l.deps.Logger}
 		wg.Add(1)
 		go func() {

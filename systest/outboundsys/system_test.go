@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/netguard"
 	"github.com/caliopen/functions/internal/outbound/outboundtest"
 	"github.com/caliopen/functions/system/systemtest"
 )
@@ -25,6 +26,12 @@ func start(t *testing.T, relay string) *systemtest.System {
 func startWith(t *testing.T, o systemtest.Options) *systemtest.System {
 	t.Helper()
 	o.Dir = t.TempDir()
+	if o.Env == nil {
+		o.Env = map[string]string{}
+	}
+	if _, ok := o.Env[netguard.EnvAllow]; !ok {
+		o.Env[netguard.EnvAllow] = "127.0.0.1" // the test's peers, allowed as an operator allows an address
+	}
 	sys, err := systemtest.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -242,6 +243,10 @@ func (w *World) serveWKD(rw http.ResponseWriter, r *http.Request) {
 	}
 	var domain, hash string
 	if d, ok := strings.CutPrefix(host, "openpgpkey."); ok {
+		if r.URL.Path == "/.well-known/openpgpkey/"+d+"/policy" {
+			http.ServeFile(rw, r, filepath.Join(w.WKDDir, d, "policy"))
+			return
+		}
 		rest, ok := strings.CutPrefix(r.URL.Path, "/.well-known/openpgpkey/"+d+"/hu/")
 		if !ok {
 			http.NotFound(rw, r)
@@ -249,6 +254,10 @@ func (w *World) serveWKD(rw http.ResponseWriter, r *http.Request) {
 		}
 		domain, hash = d, rest
 	} else {
+		if r.URL.Path == "/.well-known/openpgpkey/policy" {
+			http.ServeFile(rw, r, filepath.Join(w.WKDDir, host, "policy"))
+			return
+		}
 		rest, ok := strings.CutPrefix(r.URL.Path, "/.well-known/openpgpkey/hu/")
 		if !ok {
 			http.NotFound(rw, r)
@@ -272,6 +281,23 @@ func (w *World) WKD(addr string, data []byte, advanced bool) {
 		w.t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, keydiscovery.WKDHash(local)), data, 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+	if advanced {
+		w.DNS.Host("openpgpkey." + domain)
+	} else {
+		w.DNS.Host(domain)
+	}
+}
+
+// Policy publishes domain's WKD policy file (empty, as gpg-wks-client
+// --install-key leaves it): the domain has a Web Key Directory.
+func (w *World) Policy(domain string, advanced bool) {
+	dir := filepath.Join(w.WKDDir, domain)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy"), nil, 0o644); err != nil {
 		w.t.Fatal(err)
 	}
 	if advanced {
@@ -344,7 +370,7 @@ func (h *HKP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Discoverer returns a Discoverer over the world's servers with local
 // addresses allowed.
 func (w *World) Discoverer(timeout time.Duration) *keydiscovery.Discoverer {
-	g := netguard.Guard{AllowPrivate: true}
+	g := netguard.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 	client := g.Client(netguard.ClientConfig{Timeout: timeout, MaxRedirects: 3, RootCAs: w.Cert.Pool,
 		Resolver: w.DNS.Resolver()})
 	return &keydiscovery.Discoverer{
@@ -364,11 +390,11 @@ func (w *World) Discoverer(timeout time.Duration) *keydiscovery.Discoverer {
 func (w *World) Env() map[string]string {
 	ca, _ := w.Cert.Files(w.t)
 	return map[string]string{
-		"CALIOPEN_KEYS_HKP_SERVERS":   w.HKPURL,
-		"CALIOPEN_KEYS_DNS_SERVER":    w.DNS.Addr,
-		"CALIOPEN_KEYS_ALLOW_PRIVATE": "true",
-		"CALIOPEN_KEYS_WKD_PORT":      fmt.Sprint(w.WKDPort),
-		"CALIOPEN_KEYS_CA_FILE":       ca,
-		"CALIOPEN_KEYS_TIMEOUT":       "5s",
+		"CALIOPEN_KEYS_HKP_SERVERS": w.HKPURL,
+		"CALIOPEN_KEYS_DNS_SERVER":  w.DNS.Addr,
+		"CALIOPEN_EGRESS_ALLOW":     "127.0.0.1",
+		"CALIOPEN_KEYS_WKD_PORT":    fmt.Sprint(w.WKDPort),
+		"CALIOPEN_KEYS_CA_FILE":     ca,
+		"CALIOPEN_KEYS_TIMEOUT":     "5s",
 	}
 }
