@@ -4,13 +4,19 @@ export GOTOOLCHAIN := local
 GO ?= go
 BIN := bin
 
-.PHONY: run test test-short bench build lint docs fuzz clean
+.PHONY: run cluster test test-short bench build lint docs fuzz clean
 
 ## run: the whole system in one process on embedded defaults (Ctrl-C stops it);
 ## ARGS=-isolation=process runs each function as processes of bin/function
 run:
 	$(GO) build -o $(BIN)/ ./cmd/caliopen-local ./cmd/function
 	$(BIN)/caliopen-local $(ARGS)
+
+## cluster: the production topology as separate processes on this machine
+## (three NATS servers, two connectors, listeners, schedulers, function
+## replicas, PostgreSQL, S3); data in .cluster/ (Ctrl-C stops it)
+cluster:
+	bash scripts/cluster.sh $(ARGS)
 
 ## test: every test, starting the servers they need (PostgreSQL, S3)
 test:
@@ -45,4 +51,4 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/contract/
 
 clean:
-	rm -rf $(BIN) .data
+	rm -rf $(BIN) .data .cluster
