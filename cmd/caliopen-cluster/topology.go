@@ -238,9 +238,9 @@ func build(cfg config, sec *secrets) (*topology, error) {
 				}
 				v = val
 			} else if p, ok := localPath(v); ok {
-				if _, err := os.Stat(p); err != nil && strings.HasSuffix(k, "_FILE") {
-					errs = append(errs, fmt.Sprintf("%s: %s has no file here (%v)", k, v, err))
-				}
+				// A secret the cluster does not make (an optional one,
+				// such as the relay's password) has no file: the program
+				// says so if it needs it.
 				v = p
 			}
 			out = append(out, k+"="+v)

@@ -102,7 +102,7 @@ func pgBin() string {
 // checkPeers makes sure the peers scripts/cluster.sh starts are installed
 // (scripts/test.sh installs them); the script would install them itself,
 // which is no job for a test with a time budget.
-func checkPeers(t *testing.T) {
+func checkPeers(t testing.TB) {
 	if pgBin() == "" {
 		missing(t, "PostgreSQL's programs (/usr/lib/postgresql/*/bin; scripts/test-peers/postgres.sh installs them)")
 	}
@@ -116,7 +116,7 @@ func checkPeers(t *testing.T) {
 
 // startCluster runs scripts/cluster.sh on any free ports with its data in
 // a temporary directory, and waits until every part is ready.
-func startCluster(t *testing.T, timeout time.Duration) *cluster {
+func startCluster(t testing.TB, timeout time.Duration) *cluster {
 	t.Helper()
 	checkPeers(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
