@@ -15,9 +15,15 @@ import (
 )
 
 // restartDelay is how long a process that died waits before it is started
-// again (Kubernetes starts at 10 s and backs off; a short fixed delay keeps
-// a fault's cost to the process's own start).
-const restartDelay = 200 * time.Millisecond
+// again: Kubernetes starts at 10 s and backs off; a short delay keeps a
+// fault's cost to the process's own start. A process that dies within
+// crashWindow of its start waits twice as long each time, up to
+// maxRestartDelay, as a crash loop would.
+const (
+	restartDelay    = 200 * time.Millisecond
+	crashWindow     = 10 * time.Second
+	maxRestartDelay = 10 * time.Second
+)
 
 // proc is one supervised process: started, probed until ready, started
 // again whenever it exits until the supervisor stops.
@@ -58,7 +64,9 @@ func (p *proc) isReady() bool {
 // after grace). ready is closed the first time p is ready.
 func (p *proc) supervise(ctx context.Context, logger *slog.Logger, grace time.Duration, ready chan<- struct{}) {
 	once := sync.Once{}
+	delay := restartDelay
 	for ctx.Err() == nil {
+		started := time.Now()
 		done, err := p.start()
 		if err != nil {
 			logger.Error("start", "proc", p.Name, "err", err)
@@ -88,10 +96,15 @@ func (p *proc) supervise(ctx context.Context, logger *slog.Logger, grace time.Du
 				return
 			}
 		}
+		if time.Since(started) < crashWindow {
+			delay = min(2*delay, maxRestartDelay)
+		} else {
+			delay = restartDelay
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(restartDelay):
+		case <-time.After(delay):
 		}
 	}
 }

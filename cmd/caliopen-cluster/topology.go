@@ -205,10 +205,11 @@ func build(cfg config, sec *secrets) (*topology, error) {
 	}
 	// The endpoints of this machine, over the manifests' cluster names.
 	common := map[string]string{
-		"NATS_URL":             t.NATSURL,
-		"NATS_TLS_CA_FILE":     sec.CA,
-		"CALIOPEN_S3_ENDPOINT": cfg.S3Endpoint,
-		"PATH":                 os.Getenv("PATH"),
+		"NATS_URL":               t.NATSURL,
+		"NATS_TLS_CA_FILE":       sec.CA,
+		"CALIOPEN_S3_ENDPOINT":   cfg.S3Endpoint,
+		"CALIOPEN_S3_ACCESS_KEY": cfg.S3AccessKey,
+		"PATH":                   os.Getenv("PATH"),
 	}
 	// A path a manifest mounts a secret (or the topic map) at, under the
 	// data directory.
@@ -285,6 +286,10 @@ func build(cfg config, sec *secrets) (*topology, error) {
 				return nil, fmt.Errorf("function %s: %w", name, err)
 			}
 			p.probe = httpProbe("http://" + p.Addrs["http"] + "/_/health")
+			if len(c.SubjectsOf(name)) == 0 {
+				// An HTTP function (api) serves its own routes only.
+				p.probe = tcpProbe(p.Addrs["http"])
+			}
 			t.Functions[name] = append(t.Functions[name], p)
 		}
 	}
