@@ -50,9 +50,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # PGPORT=1: no server answers there, so postgres.sh starts the private one.
-eval "$(PGPORT=1 bash scripts/test-peers/postgres.sh "$DATA/postgres")"
+vars=$(PGPORT=1 bash scripts/test-peers/postgres.sh "$DATA/postgres") && eval "$vars"
 PG_PID=$CALIOPEN_TEST_POSTGRES_PID
-eval "$(bash scripts/test-peers/versitygw.sh "$DATA/s3")"
+vars=$(bash scripts/test-peers/versitygw.sh "$DATA/s3") && eval "$vars"
 S3_PID=$CALIOPEN_TEST_S3_PID
 {
   echo "export CALIOPEN_CLUSTER_POSTGRES_DIR=$DATA/postgres"

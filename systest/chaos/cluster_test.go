@@ -124,6 +124,13 @@ func startCluster(t testing.TB, timeout time.Duration) *cluster {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	// PostgreSQL runs as its own user when the test runs as root: it must
+	// reach its data folder under the temporary directory.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	stderr, err := os.Create(filepath.Join(dir, "cluster.stderr"))
 	if err != nil {
 		t.Fatal(err)
@@ -135,8 +142,9 @@ func startCluster(t testing.TB, timeout time.Duration) *cluster {
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- c.cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = c.cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -150,8 +158,8 @@ func startCluster(t testing.TB, timeout time.Duration) *cluster {
 	deadline := time.After(timeout)
 	for !strings.Contains(c.out.String(), "Press Ctrl-C") {
 		select {
-		case err := <-exited:
-			t.Fatalf("scripts/cluster.sh exited (%v) before the cluster was ready; its output:\n%s\n%s", err, c.out, tail(stderr.Name(), 40))
+		case <-exited:
+			t.Fatalf("scripts/cluster.sh exited (%v) before the cluster was ready; its output:\n%s\n%s", waitErr, c.out, tail(stderr.Name(), 40))
 		case <-deadline:
 			t.Fatalf("the cluster was not ready after %s; its output:\n%s\n%s", timeout, c.out, tail(stderr.Name(), 40))
 		case <-time.After(500 * time.Millisecond):
@@ -239,13 +247,23 @@ func streamLeader(ctx context.Context, s state, stream string) (string, error) {
 // fast: the server ends every connection and starts again on the same port).
 func (c *cluster) restartPostgres(t testing.TB) {
 	t.Helper()
-	data := filepath.Join(c.dir, "postgres", "data")
-	args := []string{filepath.Join(pgBin(), "pg_ctl"), "-D", data, "-w", "-t", "60", "-m", "fast", "restart"}
+	pg := filepath.Join(c.dir, "postgres")
+	// -l: the new server's output goes to its log, as postgres.sh starts
+	// it; the command's own output to a file, so that nothing waits on a
+	// pipe the server would inherit.
+	args := []string{filepath.Join(pgBin(), "pg_ctl"), "-D", filepath.Join(pg, "data"), "-l", filepath.Join(pg, "postgres.log"),
+		"-w", "-t", "60", "-m", "fast", "restart"}
 	if os.Geteuid() == 0 {
 		args = append([]string{"runuser", "-u", "postgres", "--"}, args...)
 	}
+	out, err := os.CreateTemp(c.dir, "pg_ctl-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
 	cmd := exec.Command(args[0], args[1:]...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pg_ctl restart: %v\n%s", err, out)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("pg_ctl restart: %v\n%s", err, tail(out.Name(), 20))
 	}
 }
