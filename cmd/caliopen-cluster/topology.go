@@ -40,6 +40,9 @@ const (
 type ports struct {
 	host string
 	next int
+	// held keeps each free port picked open until release, so that the
+	// system does not pick it twice.
+	held []net.Listener
 }
 
 func (p *ports) take() (string, error) {
@@ -48,7 +51,7 @@ func (p *ports) take() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		defer l.Close()
+		p.held = append(p.held, l)
 		return l.Addr().String(), nil
 	}
 	addr := net.JoinHostPort(p.host, strconv.Itoa(p.next))
@@ -58,6 +61,14 @@ func (p *ports) take() (string, error) {
 		return "", fmt.Errorf("port %s is taken (-base-port moves the cluster's ports): %w", addr, err)
 	}
 	return addr, l.Close()
+}
+
+// release closes the ports held.
+func (p *ports) release() {
+	for _, l := range p.held {
+		l.Close()
+	}
+	p.held = nil
 }
 
 // topology is every process of the cluster and what they share.
@@ -109,6 +120,7 @@ func build(cfg config, sec *secrets) (*topology, error) {
 		return nil, err
 	}
 	pt := &ports{host: cfg.Host, next: cfg.BasePort}
+	defer pt.release()
 	t := &topology{Functions: map[string][]*proc{}}
 	logDir := filepath.Join(cfg.DataDir, "logs")
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
