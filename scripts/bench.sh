@@ -39,3 +39,7 @@ go test -run='^$' -bench=DiscoverVsGnuPG -benchtime=1x ./functions/key-action/
 imap_ms=$(printf '%s\n' "$imap" | grep -o '[0-9.]* ms of CPU each' | awk '{print $1}' | sort -n |
   awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}')
 go run ./cmd/bench-twitter -imap-cpu-ms "$imap_ms"
+# The cluster of `make cluster` (separate processes: 3 NATS servers over TLS, 2 listeners, 2
+# connectors, function replicas, PostgreSQL, versitygw) beside the one-process local system:
+# inbound mail a second into each, measured in this run (systest/chaos).
+go test -run='^$' -bench=InboundClusterVsLocal -benchtime=1x ./systest/chaos/
