@@ -40,6 +40,7 @@ type mail struct {
 type order struct {
 	kind     string // send, contact
 	key      string // the subject of the draft, the contact's given name
+	to       string // the recipient of a draft (a user's name)
 	start    time.Time
 	accepted bool
 }
@@ -234,7 +235,7 @@ func (l *load) login(ctx context.Context, name, password string) (*apiUser, erro
 func (l *load) sendDraft(ctx context.Context) {
 	n := l.next()
 	from, to := l.users[n%len(l.users)], l.users[(n+1)%len(l.users)]
-	o := &order{kind: "send", key: fmt.Sprintf("chaos draft %d %d", n, time.Now().UnixNano()), start: time.Now()}
+	o := &order{kind: "send", key: fmt.Sprintf("chaos draft %d %d", n, time.Now().UnixNano()), to: to.name, start: time.Now()}
 	l.mu.Lock()
 	l.orders = append(l.orders, o)
 	l.mu.Unlock()
