@@ -18,9 +18,10 @@ import (
 	"github.com/caliopen/functions/internal/store"
 )
 
-// The budget: the cluster's start (binaries cached: about a minute on two
-// busy cores), a baseline, six faults of phase each, and the drain. Under
-// four minutes once built.
+// The budget: the cluster's start (its binaries built from a warm cache
+// and started: about 100 s on two cores shared with other builds), a
+// baseline, six faults of phase each, and the drain: about four minutes,
+// under five.
 const (
 	startTimeout = 5 * time.Minute
 	baseline     = 10 * time.Second
