@@ -23,7 +23,7 @@ import (
 // baseline, six faults of phase each, and the drain: about four minutes,
 // under five.
 const (
-	startTimeout = 5 * time.Minute
+	startTimeout = 6 * time.Minute
 	baseline     = 10 * time.Second
 	phase        = 15 * time.Second
 	drainTimeout = 60 * time.Second
