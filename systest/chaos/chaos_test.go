@@ -83,6 +83,14 @@ func TestChaos(t *testing.T) {
 	for _, p := range s.kind("smtp-listener") {
 		l.smtpAddrs = append(l.smtpAddrs, p.Addrs["smtp_listen"])
 	}
+	// The login line make cluster prints: the admin's password file works.
+	adminPW, err := os.ReadFile(s.AdminPasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.login(ctx, "admin", strings.TrimSpace(string(adminPW))); err != nil {
+		t.Fatalf("log in as the admin with %s: %v", s.AdminPasswordFile, err)
+	}
 	users := []string{"chaos-a", "chaos-b", "chaos-c"}
 	for _, name := range users {
 		if err := createUser(ctx, s, name); err != nil {
