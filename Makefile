@@ -4,7 +4,7 @@ export GOTOOLCHAIN := local
 GO ?= go
 BIN := bin
 
-.PHONY: run test test-short bench build lint docs fuzz clean
+.PHONY: run cluster test test-short bench build lint docs fuzz clean
 
 ## run: the whole system in one process on embedded defaults (Ctrl-C stops it);
 ## ARGS=-isolation=process runs each function as processes of bin/function
@@ -13,6 +13,12 @@ run:
 	$(GO) build -o $(BIN)/ ./cmd/caliopen-local ./cmd/function
 	@echo "make run: built; starting the system"
 	$(BIN)/caliopen-local $(ARGS)
+
+## cluster: the production topology as separate processes on this machine
+## (three NATS servers, two connectors, listeners, schedulers, function
+## replicas, PostgreSQL, S3); data in .cluster/ (Ctrl-C stops it)
+cluster:
+	bash scripts/cluster.sh $(ARGS)
 
 ## test: every test, starting the servers they need (PostgreSQL, S3)
 test:
@@ -51,4 +57,4 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/contract/
 
 clean:
-	rm -rf $(BIN) .data
+	rm -rf $(BIN) .data .cluster

@@ -14,12 +14,12 @@
 #   make bench ONLY="bench imap"        only those paths (a partial result)
 #
 # Paths: bench (request/reply, pub/sub, tracing, store), contract, inbound,
-# outbound, scheduler, imap, coldstart, keys, twitter (needs imap).
+# outbound, scheduler, imap, coldstart, keys, twitter (needs imap), cluster.
 # Extra arguments go to cmd/bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
-ALL="bench contract inbound outbound scheduler imap coldstart keys twitter"
+ALL="bench contract inbound outbound scheduler imap coldstart keys twitter cluster"
 ONLY=${ONLY:-$ALL}
 PROFILE=${PROFILE:-}
 FIGURES=$(mktemp "${TMPDIR:-/tmp}/caliopen-bench-figures.XXXXXX")
@@ -82,6 +82,12 @@ fi
 # from the figures (the run fails without it) and the X API's documented
 # request budget.
 if wants twitter; then go run ./cmd/bench-twitter -figures "$FIGURES" $(profile twitter); fi
+# The cluster of `make cluster` (separate processes: 3 NATS servers over TLS, 2 listeners, 2
+# connectors, function replicas, PostgreSQL, versitygw) beside the one-process local system:
+# inbound mail a second into each, measured in this run (systest/chaos).
+if wants cluster; then
+  CALIOPEN_BENCH_FIGURES=$FIGURES go test -run='^$' -bench=InboundClusterVsLocal -benchtime=1x -timeout=30m ./systest/chaos/
+fi
 
 partial=()
 [ "$ONLY" = "$ALL" ] || partial=(-partial -note "Only these paths ran: $ONLY.")

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/caliopen/functions/deploy"
+	"github.com/caliopen/functions/internal/contract"
+)
+
+// The manifests' Deployments the cluster runs, two replicas each as
+// infra/k8s/base has them.
+const (
+	deploymentConnector = "caliopen-connector"
+	deploymentListener  = "caliopen-smtp-listener"
+	deploymentScheduler = "caliopen-scheduler"
+	podReplicas         = 2
+	natsServers         = 3
+)
+
+// Where the manifests mount secrets, and where the cluster keeps them.
+const (
+	podSecretsMount = "/var/secrets/"
+	fnSecretsMount  = "/var/openfaas/secrets/"
+	topicMapMount   = "/etc/caliopen/"
+)
+
+// ports hands out the cluster's ports: base, base+1... or, with base 0,
+// any free port. A taken port is an error: the summary would lie.
+type ports struct {
+	host string
+	next int
+	// held keeps each free port picked open until release, so that the
+	// system does not pick it twice.
+	held []net.Listener
+}
+
+func (p *ports) take() (string, error) {
+	if p.next == 0 {
+		l, err := net.Listen("tcp", net.JoinHostPort(p.host, "0"))
+		if err != nil {
+			return "", err
+		}
+		p.held = append(p.held, l)
+		return l.Addr().String(), nil
+	}
+	addr := net.JoinHostPort(p.host, strconv.Itoa(p.next))
+	p.next++
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("port %s is taken (-base-port moves the cluster's ports): %w", addr, err)
+	}
+	return addr, l.Close()
+}
+
+// release closes the ports held.
+func (p *ports) release() {
+	for _, l := range p.held {
+		l.Close()
+	}
+	p.held = nil
+}
+
+// topology is every process of the cluster and what they share.
+type topology struct {
+	NATS       []*proc
+	Functions  map[string][]*proc
+	Connectors []*proc
+	Listeners  []*proc
+	Schedulers []*proc
+	// GatewayAddr is where gateway listens.
+	GatewayAddr string
+	// NATSURL is the clients' URL list (tls://...).
+	NATSURL string
+	// LocalDomain is the API's domain of local addresses.
+	LocalDomain string
+}
+
+// All lists the processes in start order.
+func (t *topology) All() []*proc {
+	all := slices.Clone(t.NATS)
+	for _, name := range slices.Sorted(maps.Keys(t.Functions)) {
+		all = append(all, t.Functions[name]...)
+	}
+	all = append(all, t.Connectors...)
+	all = append(all, t.Listeners...)
+	return append(all, t.Schedulers...)
+}
+
+// build reads the manifests and the stack and lays out the processes.
+func build(cfg config, sec *secrets) (*topology, error) {
+	docs, err := deploy.ReadDocs(filepath.Join(cfg.Root, "infra", "k8s", "base"))
+	if err != nil {
+		return nil, fmt.Errorf("read infra/k8s/base: %w", err)
+	}
+	// The connector of the Knative overlay reads a static topic map
+	// instead of asking the OpenFaaS gateway: its patch is read over the base.
+	knative, err := deploy.ReadDocs(filepath.Join(cfg.Root, "infra", "knative"))
+	if err != nil {
+		return nil, fmt.Errorf("read infra/knative: %w", err)
+	}
+	stack, err := deploy.ReadStack(filepath.Join(cfg.Root, "stack.yml"))
+	if err != nil {
+		return nil, fmt.Errorf("read stack.yml: %w", err)
+	}
+	c := contract.Caliopen()
+	fnNames := slices.Sorted(maps.Keys(stack.Functions))
+	users, err := deploy.NATSUsers(c, fnNames)
+	if err != nil {
+		return nil, err
+	}
+	pt := &ports{host: cfg.Host, next: cfg.BasePort}
+	defer pt.release()
+	t := &topology{Functions: map[string][]*proc{}}
+	logDir := filepath.Join(cfg.DataDir, "logs")
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return nil, err
+	}
+	newProc := func(name, kind, bin string) *proc {
+		return &proc{Name: name, Kind: kind, bin: bin, Addrs: map[string]string{}, log: filepath.Join(logDir, name+".log")}
+	}
+
+	// NATS: three servers of the manifest's nats.conf.
+	conf, err := manifestNATSConf(docs)
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]natsNode, natsServers)
+	for i := range nodes {
+		n := &nodes[i]
+		n.Name = fmt.Sprintf("nats-%d", i)
+		dir := filepath.Join(cfg.DataDir, "nats", n.Name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		n.StoreDir, n.PIDFile = filepath.Join(dir, "jetstream"), filepath.Join(dir, "nats.pid")
+		for _, a := range []*string{&n.Client, &n.Route, &n.Monitor} {
+			if *a, err = pt.take(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	natsEnv := []string{}
+	for _, u := range users {
+		pw, err := sec.NATSPassword(u.Name)
+		if err != nil {
+			return nil, err
+		}
+		natsEnv = append(natsEnv, u.PasswordEnv()+"="+pw)
+	}
+	var urls []string
+	for _, n := range nodes {
+		text, err := nodeNATSConf(conf, n, nodes, sec.ServerCert, sec.ServerKey)
+		if err != nil {
+			return nil, err
+		}
+		file := filepath.Join(cfg.DataDir, "nats", n.Name, "nats.conf")
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			return nil, err
+		}
+		p := newProc(n.Name, "nats", cfg.NATSServer)
+		p.args = []string{"--config", file}
+		p.env = append([]string{"SERVER_NAME=" + n.Name, "PATH=" + os.Getenv("PATH")}, natsEnv...)
+		p.Addrs = map[string]string{"client": n.Client, "route": n.Route, "monitor": n.Monitor}
+		p.probe = httpProbe("http://" + n.Monitor + "/healthz")
+		t.NATS = append(t.NATS, p)
+		urls = append(urls, "tls://"+n.Client)
+	}
+	t.NATSURL = strings.Join(urls, ",")
+
+	if t.GatewayAddr, err = pt.take(); err != nil {
+		return nil, err
+	}
+	// The secrets the manifests name, as files and as values.
+	files := map[string]string{
+		"store/dsn":                   cfg.StoreDSN,
+		"store/s3-secret-key":         cfg.S3SecretKey,
+		"invoke/caliopen-invoke-key":  sec.InvokeKey,
+		"caliopen-store-dsn":          cfg.StoreDSN,
+		"caliopen-s3-secret-key":      cfg.S3SecretKey,
+		"caliopen-invoke-key":         sec.InvokeKey,
+		"caliopen-twitter-app-secret": "",
+	}
+	keyring, err := os.ReadFile(sec.Keyring)
+	if err != nil {
+		return nil, err
+	}
+	files["store/keys"], files["caliopen-keys"] = string(keyring), string(keyring)
+	if files["caliopen-twitter-app-secret"], err = sec.random("twitter-app-secret", 16); err != nil {
+		return nil, err
+	}
+	values := map[string]string{"caliopen-store-access/CALIOPEN_S3_ACCESS_KEY": cfg.S3AccessKey}
+	for _, u := range users {
+		pw, _ := sec.NATSPassword(u.Name)
+		values["caliopen-nats-auth/"+u.PasswordEnv()] = pw
+		files[deploy.NATSSecretOf(u.Name)] = pw
+	}
+	mounts := filepath.Join(cfg.DataDir, "mounts")
+	for name, v := range files {
+		path := filepath.Join(mounts, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	// The endpoints of this machine, over the manifests' cluster names.
+	common := map[string]string{
+		"NATS_URL":               t.NATSURL,
+		"NATS_TLS_CA_FILE":       sec.CA,
+		"CALIOPEN_S3_ENDPOINT":   cfg.S3Endpoint,
+		"CALIOPEN_S3_ACCESS_KEY": cfg.S3AccessKey,
+		"PATH":                   os.Getenv("PATH"),
+	}
+	// A path a manifest mounts a secret (or the topic map) at, under the
+	// data directory.
+	localPath := func(v string) (string, bool) {
+		for _, m := range []string{podSecretsMount, fnSecretsMount} {
+			if rest, ok := strings.CutPrefix(v, m); ok {
+				return filepath.Join(mounts, filepath.FromSlash(rest)), true
+			}
+		}
+		if rest, ok := strings.CutPrefix(v, topicMapMount); ok {
+			return filepath.Join(cfg.DataDir, rest), true
+		}
+		return "", false
+	}
+	envList := func(env map[string]string, over map[string]string) ([]string, error) {
+		out := []string{}
+		var errs []string
+		merged := maps.Clone(env)
+		maps.Copy(merged, common)
+		maps.Copy(merged, over)
+		for _, k := range slices.Sorted(maps.Keys(merged)) {
+			v := merged[k]
+			if ref, ok := strings.CutPrefix(v, "secret "); ok {
+				val, found := values[ref]
+				if !found {
+					errs = append(errs, fmt.Sprintf("%s: no value for secret %s", k, ref))
+				}
+				v = val
+			} else if p, ok := localPath(v); ok {
+				// A secret the cluster does not make (an optional one,
+				// such as the relay's password) has no file: the program
+				// says so if it needs it.
+				v = p
+			}
+			out = append(out, k+"="+v)
+		}
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("environment: %s", strings.Join(errs, "; "))
+		}
+		return out, nil
+	}
+
+	// Functions: each stack entry's environment; replicas behind gateway.
+	for _, name := range fnNames {
+		f := stack.Functions[name]
+		env := map[string]string{}
+		for k, v := range f.Environment {
+			if env[k], err = deploy.Expand(v, func(string) string { return "" }); err != nil {
+				return nil, fmt.Errorf("function %s: %s: %w", name, k, err)
+			}
+		}
+		if name == "api" {
+			t.LocalDomain = env["CALIOPEN_LOCAL_DOMAIN"]
+		}
+		n := 1
+		if m, err := strconv.Atoi(f.Labels["com.openfaas.scale.min"]); err == nil && m > n {
+			n = m
+		}
+		if answersRequests(c, name) && n < cfg.FunctionReplicas {
+			n = cfg.FunctionReplicas
+		}
+		for i := range n {
+			p := newProc(fmt.Sprintf("fn-%s-%d", name, i), "function", filepath.Join(cfg.BinDir, "function"))
+			p.Function = name
+			if p.Addrs["http"], err = pt.take(); err != nil {
+				return nil, err
+			}
+			_, port, _ := net.SplitHostPort(p.Addrs["http"])
+			over := map[string]string{"FUNCTION_PORT": port, "NATS_CLIENT_NAME": p.Name}
+			if procs := cpuProcs(f.Limits["cpu"]); procs > 0 {
+				over["GOMAXPROCS"] = strconv.Itoa(procs)
+			}
+			if p.env, err = envList(env, over); err != nil {
+				return nil, fmt.Errorf("function %s: %w", name, err)
+			}
+			p.probe = httpProbe("http://" + p.Addrs["http"] + "/_/health")
+			if len(c.SubjectsOf(name)) == 0 {
+				// An HTTP function (api) serves its own routes only.
+				p.probe = tcpProbe(p.Addrs["http"])
+			}
+			t.Functions[name] = append(t.Functions[name], p)
+		}
+	}
+
+	// The connector's static topic map: the Knative overlay's routes, at
+	// this machine's gateway.
+	routes := deploy.TopicMap(fnNames, c)
+	for i := range routes {
+		routes[i].URL = "http://" + t.GatewayAddr + "/function/" + routes[i].Name
+	}
+	tm, err := yaml.Marshal(routes)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, deploy.TopicMapFile), tm, 0o600); err != nil {
+		return nil, err
+	}
+
+	pods := []struct {
+		deployment, kind string
+		dst              *[]*proc
+		addrs            []string // variable names of the addresses it listens on
+		probe            string   // variable of the address probed; path for HTTP
+		path             string
+	}{
+		{deploymentConnector, "connector", &t.Connectors, []string{"HTTP_ADDR"}, "HTTP_ADDR", "/readyz"},
+		{deploymentListener, "smtp-listener", &t.Listeners, []string{"SMTP_LISTEN_ADDR", "LMTP_LISTEN_ADDR"}, "SMTP_LISTEN_ADDR", ""},
+		{deploymentScheduler, "scheduler", &t.Schedulers, []string{"SCHEDULER_HTTP_ADDR"}, "SCHEDULER_HTTP_ADDR", "/healthz"},
+	}
+	for _, pod := range pods {
+		d := docs
+		if pod.deployment == deploymentConnector {
+			d = append(slices.Clone(docs), knative...)
+		}
+		env, errs := deploy.EnvValues(d, pod.deployment)
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("%s: %v", pod.deployment, errs)
+		}
+		for i := range podReplicas {
+			p := newProc(fmt.Sprintf("%s-%d", pod.kind, i), pod.kind, filepath.Join(cfg.BinDir, pod.kind))
+			over := map[string]string{"NATS_CLIENT_NAME": p.Name}
+			for _, v := range pod.addrs {
+				if _, ok := env[v]; !ok {
+					return nil, fmt.Errorf("%s: no %s in its environment", pod.deployment, v)
+				}
+				if over[v], err = pt.take(); err != nil {
+					return nil, err
+				}
+				p.Addrs[strings.ToLower(strings.TrimSuffix(v, "_ADDR"))] = over[v]
+			}
+			if p.env, err = envList(env, over); err != nil {
+				return nil, fmt.Errorf("%s: %w", pod.deployment, err)
+			}
+			if pod.path != "" {
+				p.probe = httpProbe("http://" + over[pod.probe] + pod.path)
+			} else {
+				p.probe = tcpProbe(over[pod.probe])
+			}
+			*pod.dst = append(*pod.dst, p)
+		}
+	}
+	return t, nil
+}
+
+// answersRequests says whether a function serves requests (a request/reply
+// subject, or HTTP): those run several replicas.
+func answersRequests(c *contract.Contract, name string) bool {
+	subs := c.SubjectsOf(name)
+	if len(subs) == 0 {
+		return true // an HTTP function (api)
+	}
+	for _, s := range subs {
+		if s.HasRequests() {
+			return true
+		}
+	}
+	return false
+}
+
+// cpuProcs is GOMAXPROCS for a CPU limit, as Go derives it inside a
+// container limited so: the limit rounded up; 0 without a limit.
+func cpuProcs(limit string) int {
+	if limit == "" {
+		return 0
+	}
+	q, err := resource.ParseQuantity(limit)
+	if err != nil {
+		return 0
+	}
+	return max(1, int(math.Ceil(q.AsApproximateFloat64())))
+}
