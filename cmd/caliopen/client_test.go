@@ -178,7 +178,7 @@ func TestAgainstSystem(t *testing.T) {
 	bin, goCmd := localBinary(t)
 	addrs := startSystem(t, bin, append(cleanEnv(goCmd), "CALIOPEN_ADMIN_PASSWORD=admin-password-1", "API_BCRYPT_COST=4"))
 	c := cli{t: t, env: map[string]string{EnvConfigDir: t.TempDir(), EnvURL: "http://" + addrs["gateway"],
-		EnvNATSURL: "nats://" + addrs["nats"]}}
+		EnvNATSURL: "nats://" + addrs["nats"], EnvDataDir: addrs["data"]}}
 
 	c.must("admin-password-1\n", "login", "admin")
 	if out := c.must("alice-password-1\n", "user", "create", "alice", "-given", "Alice"); !strings.Contains(out, "created user alice, address alice@caliopen.local") {

@@ -125,6 +125,11 @@ func (p *Provider) environment(d types.FunctionDeployment) []string {
 	for k, v := range p.cfg.Env {
 		env[k] = v
 	}
+	if p.cfg.FunctionEnv != nil {
+		for k, v := range p.cfg.FunctionEnv(functionOf(d)) {
+			env[k] = v
+		}
+	}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
