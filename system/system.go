@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ import (
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/datalock"
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/httplimit"
 	"github.com/caliopen/functions/internal/invokeauth"
@@ -128,8 +130,9 @@ type System struct {
 	// Provider runs the functions' processes; nil unless Config.Process.
 	Provider *provider.Provider
 
-	log  *slog.Logger
-	nats *server.Server
+	log    *slog.Logger
+	nats   *server.Server
+	unlock func() // releases the data directory's lock
 	// localPassword is the in-process parts' NATS password.
 	localPassword string
 	nc            *nats.Conn
@@ -163,6 +166,16 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	// One system (or caliopen-admin) at a time on a data directory.
+	unlock, err := datalock.Take(cfg.DataDir)
+	if errors.Is(err, datalock.ErrInUse) {
+		return nil, fmt.Errorf("data directory %s is in use by another local system (lock %s held); stop it or pick another -data",
+			cfg.DataDir, filepath.Join(cfg.DataDir, datalock.Name))
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.unlock = unlock
 	if err := s.startNATS(cfg); err != nil {
 		return nil, err
 	}
@@ -419,16 +432,17 @@ func Functions(c *contract.Contract, env functions.Env) ([]gateway.Function, err
 // annotations are a function's subjects and queue group, as its stack.yml
 // entry has them (none for an HTTP function such as the API).
 func annotations(c *contract.Contract, name string) map[string]string {
-	var topics []string
-	queue := ""
+	var topics, queues []string
 	for _, sub := range c.SubjectsOf(name) {
 		topics = append(topics, sub.Name)
-		queue = sub.Queue
+		if !slices.Contains(queues, sub.Queue) {
+			queues = append(queues, sub.Queue)
+		}
 	}
 	ann := map[string]string{}
 	if len(topics) > 0 {
 		ann["topic"] = strings.Join(topics, ",")
-		ann["caliopen.queue"] = queue
+		ann["caliopen.queue"] = strings.Join(queues, ",")
 	}
 	return ann
 }
@@ -551,6 +565,10 @@ func (s *System) Stop() error {
 		s.nats.Shutdown()
 		s.nats.WaitForShutdown()
 		s.nats = nil
+	}
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
 	}
 	return errors.Join(errs...)
 }
