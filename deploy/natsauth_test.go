@@ -257,7 +257,7 @@ func TestNATSSendsCoverCode(t *testing.T) {
 		}
 		for s := range found {
 			if !slices.Contains(u.Publish, s) {
-				t.Errorf("%s sends %s in its code, but its NATS user may not publish it: add it to natsSends", u.Name, s)
+				t.Errorf("%s sends %s in its code, but its NATS user may not publish it: add it to the table of internal/natsusers", u.Name, s)
 			}
 		}
 	}

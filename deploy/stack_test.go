@@ -386,8 +386,10 @@ func TestBindingOf(t *testing.T) {
 	c := contract.Caliopen()
 	for _, name := range c.Functions() {
 		b := BindingOf(c, name)
-		if len(b.Topics) == 0 || len(b.Queues) != 1 {
-			t.Errorf("BindingOf(%q) = %+v, want subjects and one queue group", name, b)
+		// One queue group per subject (identities-orders has two: the
+		// seed's identitiesWorker and the original's idCache).
+		if len(b.Topics) == 0 || len(b.Queues) == 0 || len(b.Queues) > len(b.Topics) {
+			t.Errorf("BindingOf(%q) = %+v, want subjects and their queue groups", name, b)
 		}
 		for _, s := range c.SubjectsOf(name) {
 			if s.HasRequests() && b.Deadline == 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/invokeauth"
+	"github.com/caliopen/functions/internal/natsusers"
 	"github.com/caliopen/functions/internal/provider"
 )
 
@@ -106,6 +107,12 @@ func startProvider(cfg Config, c *contract.Contract, natsURL, keysFile, invokeKe
 			"CALIOPEN_BLOB_DIR":          filepath.Join(cfg.DataDir, "blobs"),
 			"NATS_URL":                   natsURL,
 			"CALIOPEN_SECRETS_KEYS_FILE": keysFile,
+		},
+		// Each function is its own NATS user, as on a cluster, and
+		// listens on the system's address.
+		FunctionEnv: func(fn string) map[string]string {
+			return map[string]string{"NATS_USER": fn, "NATS_PASSWORD_FILE": natsusers.PasswordFile(cfg.DataDir, fn),
+				"NATS_INBOX_PREFIX": natsusers.InboxPrefixOf(fn), "FUNCTION_HOST": cfg.Host}
 		},
 		DropEnv:     ClusterEnv,
 		IdleTimeout: pc.IdleTimeout,

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,10 +39,13 @@ import (
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/datalock"
 	"github.com/caliopen/functions/internal/gateway"
 	"github.com/caliopen/functions/internal/httplimit"
 	"github.com/caliopen/functions/internal/invokeauth"
+	"github.com/caliopen/functions/internal/natsconn"
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/natsusers"
 	"github.com/caliopen/functions/internal/outbox"
 	"github.com/caliopen/functions/internal/platform"
 	"github.com/caliopen/functions/internal/provider"
@@ -111,6 +115,8 @@ type Config struct {
 
 // System is the running system.
 type System struct {
+	// NATSURL is the embedded NATS server; it accepts the users of
+	// package natsusers alone, their passwords in DataDir (natsusers.DirName).
 	NATSURL    string
 	GatewayURL string
 	AdminURL   string // "" unless Config.Admin
@@ -124,12 +130,15 @@ type System struct {
 	// Provider runs the functions' processes; nil unless Config.Process.
 	Provider *provider.Provider
 
-	log     *slog.Logger
-	nats    *server.Server
-	nc      *nats.Conn
-	conn    *connector.Connector
-	servers []*http.Server
-	stops   []func() error // parts started after NATS, stopped newest first
+	log    *slog.Logger
+	nats   *server.Server
+	unlock func() // releases the data directory's lock
+	// localPassword is the in-process parts' NATS password.
+	localPassword string
+	nc            *nats.Conn
+	conn          *connector.Connector
+	servers       []*http.Server
+	stops         []func() error // parts started after NATS, stopped newest first
 }
 
 // Start starts the system; it serves until Stop.
@@ -157,6 +166,16 @@ func Start(ctx context.Context, cfg Config) (_ *System, err error) {
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	// One system (or caliopen-admin) at a time on a data directory.
+	unlock, err := datalock.Take(cfg.DataDir)
+	if errors.Is(err, datalock.ErrInUse) {
+		return nil, fmt.Errorf("data directory %s is in use by another local system (lock %s held); stop it or pick another -data",
+			cfg.DataDir, filepath.Join(cfg.DataDir, datalock.Name))
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.unlock = unlock
 	if err := s.startNATS(cfg); err != nil {
 		return nil, err
 	}
@@ -209,12 +228,59 @@ func (s *System) startNATS(cfg Config) error {
 	}
 	port := probe.Addr().(*net.TCPAddr).Port
 	probe.Close()
-	s.nats, err = natsembed.Start(natsembed.Options{Host: cfg.Host, Port: port, StoreDir: filepath.Join(cfg.DataDir, "nats")})
+	users, err := s.natsUsers(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	s.nats, err = natsembed.Start(natsembed.Options{Host: cfg.Host, Port: port, StoreDir: filepath.Join(cfg.DataDir, "nats"),
+		Users: users})
 	if err != nil {
 		return err
 	}
 	s.NATSURL = s.nats.ClientURL()
 	return nil
+}
+
+// localNATSUser is the NATS user of the parts running in this process (the
+// connector, the gateway's asynchronous calls, the in-process functions,
+// the listener and the scheduler): accepted only on an in-process
+// connection, with a password that lives as long as the process.
+const localNATSUser = "caliopen-local"
+
+// natsUsers are the users the embedded server accepts, and nothing else:
+// the cluster's, one per component (package natsusers), with the
+// passwords kept in the data directory (made at the first start), and the
+// in-process parts' own.
+func (s *System) natsUsers(dataDir string) ([]natsembed.User, error) {
+	var fns []string
+	for _, spec := range functions.All() {
+		fns = append(fns, spec.Name)
+	}
+	table, err := natsusers.Users(contract.Caliopen(), fns)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(table))
+	for i, u := range table {
+		names[i] = u.Name
+	}
+	passwords, err := natsusers.EnsurePasswords(dataDir, names)
+	if err != nil {
+		return nil, err
+	}
+	s.localPassword = rand.Text() + rand.Text()
+	users := []natsembed.User{{Name: localNATSUser, Password: s.localPassword, Publish: []string{">"}, Subscribe: []string{">"},
+		InProcessOnly: true}}
+	for _, u := range table {
+		users = append(users, natsembed.User{Name: u.Name, Password: passwords[u.Name], Publish: u.Publish,
+			Subscribe: u.Subscribe, Responses: u.Responses})
+	}
+	return users, nil
+}
+
+// localNATS is the in-process parts' connection settings.
+func (s *System) localNATS(name string) natsconn.Config {
+	return natsconn.Config{URL: s.NATSURL, Name: name, User: localNATSUser, Password: s.localPassword, InProcess: s.nats}
 }
 
 func (s *System) openDeps(ctx context.Context, cfg Config) error {
@@ -223,6 +289,7 @@ func (s *System) openDeps(ctx context.Context, cfg Config) error {
 		return err
 	}
 	pcfg := platform.Local(cfg.DataDir, s.NATSURL, "caliopen-local-functions")
+	pcfg.NATS = s.localNATS("caliopen-local-functions")
 	pcfg.StoreDSN = cmp.Or(cfg.StoreDSN, pcfg.StoreDSN)
 	if s.Deps, err = platform.Open(ctx, pcfg, keyring, s.log); err != nil {
 		return err
@@ -297,7 +364,11 @@ func (s *System) startFunctions(ctx context.Context, cfg Config) error {
 	if cfg.Transport != nil {
 		transport = cfg.Transport(cmp.Or[http.RoundTripper](transport, http.DefaultTransport))
 	}
-	if s.nc, err = nats.Connect(s.NATSURL, nats.Name("caliopen-local-connector"), nats.MaxReconnects(-1)); err != nil {
+	ncOpts, err := s.localNATS("caliopen-local-connector").Options(s.log.With("part", "connector"), nil)
+	if err != nil {
+		return err
+	}
+	if s.nc, err = nats.Connect(s.NATSURL, ncOpts...); err != nil {
 		return fmt.Errorf("connect to embedded nats: %w", err)
 	}
 	// faas-cli invoke --async: calls go through JetStream, at least once.
@@ -370,16 +441,17 @@ func Functions(c *contract.Contract, env functions.Env) ([]gateway.Function, err
 // annotations are a function's subjects and queue group, as its stack.yml
 // entry has them (none for an HTTP function such as the API).
 func annotations(c *contract.Contract, name string) map[string]string {
-	var topics []string
-	queue := ""
+	var topics, queues []string
 	for _, sub := range c.SubjectsOf(name) {
 		topics = append(topics, sub.Name)
-		queue = sub.Queue
+		if !slices.Contains(queues, sub.Queue) {
+			queues = append(queues, sub.Queue)
+		}
 	}
 	ann := map[string]string{}
 	if len(topics) > 0 {
 		ann["topic"] = strings.Join(topics, ",")
-		ann["caliopen.queue"] = queue
+		ann["caliopen.queue"] = strings.Join(queues, ",")
 	}
 	return ann
 }
@@ -502,6 +574,10 @@ func (s *System) Stop() error {
 		s.nats.Shutdown()
 		s.nats.WaitForShutdown()
 		s.nats = nil
+	}
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
 	}
 	return errors.Join(errs...)
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/cpuprof"
@@ -34,7 +32,7 @@ func caliopen(ctx context.Context, o options, d dovecot, dir string) (row, error
 		return row{}, err
 	}
 	defer func() { _ = s.Close() }()
-	nc, err := nats.Connect(s.NATSURL, nats.Name("imap-fetch"))
+	nc, err := s.ConnectAs("imap-fetch")
 	if err != nil {
 		return row{}, err
 	}

@@ -15,9 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/natsusers"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/system/systemtest"
 )
@@ -194,7 +193,7 @@ func benchLocal(ctx context.Context, o options, s *systemtest.System) (row, erro
 		}
 		orders[i], _ = json.Marshal(contract.DeliverOrder{MessageID: m.ID, Order: contract.OrderDeliver, RemoteID: fromIdent, UserID: from})
 	}
-	nc, err := nats.Connect(s.NATSURL)
+	nc, err := s.ConnectAs(natsusers.Operator)
 	if err != nil {
 		return row{}, err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/natsusers"
 
 	"github.com/caliopen/functions/internal/cpuprof"
 )
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	inprocess := fs.Bool("inprocess", false, "call the function in process (as the local system does) instead of over loopback TCP")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	unsigned := fs.Bool("unsigned", false, "invoke without the invocation signature (deployments sign; this measures its cost)")
+	natsAuth := fs.Bool("nats-auth", false, "authenticate every NATS client as the local system does: the connector in process as its own user, the requesters as the operator over TCP, each with its permissions")
 	jaeger := fs.String("jaeger", os.Getenv("CALIOPEN_TEST_JAEGER_OTLP"), "OTLP/HTTP endpoint of a Jaeger: the request/reply run again with tracing on, its cost per request printed (empty: skipped)")
 	figures := fs.String("figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	if err := fs.Parse(args); err != nil {
@@ -73,7 +75,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir})
+	var auth benchAuth
+	if *natsAuth {
+		auth = newBenchAuth(contract.Caliopen())
+		*jaeger = ""
+	}
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: dir, Users: auth.users})
 	if err != nil {
 		return err
 	}
@@ -82,7 +89,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 	// The limit: a queue subscriber answering directly.
-	direct, err := nats.Connect(url)
+	direct, err := nats.Connect(url, auth.as(benchResponder)...)
 	if err != nil {
 		return err
 	}
@@ -132,6 +139,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 	cfg := connector.DefaultConfig()
 	cfg.NATS.URL = url
+	if *natsAuth {
+		cfg.NATS.User, cfg.NATS.Password, cfg.NATS.InProcess = benchLocal, auth.passwords[benchLocal], srv
+	}
 	cfg.MaxInflight = 64
 	cfg.InvokeKeys = keys
 	var transport http.RoundTripper
@@ -152,7 +162,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		}
 	}()
 
-	client, err := nats.Connect(url)
+	client, err := nats.Connect(url, auth.as(natsusers.Operator)...)
 	if err != nil {
 		return err
 	}
@@ -374,4 +384,41 @@ func serveLoopback(h http.Handler) (ln net.Listener, stop func() error, err erro
 	hs := &http.Server{Handler: h}
 	go hs.Serve(ln)
 	return ln, hs.Close, nil
+}
+
+// The users of a run with -nats-auth besides the table's operator: the
+// connector's in-process user, as the local system's, and the direct
+// responder's.
+const (
+	benchLocal     = "bench-local"
+	benchResponder = "bench-responder"
+)
+
+// benchAuth is the server's users and their passwords (none without
+// -nats-auth).
+type benchAuth struct {
+	users     []natsembed.User
+	passwords map[string]string
+}
+
+func newBenchAuth(c *contract.Contract) benchAuth {
+	a := benchAuth{passwords: map[string]string{}}
+	for _, name := range []string{benchLocal, benchResponder, natsusers.Operator} {
+		a.passwords[name] = rand.Text()
+	}
+	op := natsusers.OperatorUser(c)
+	a.users = []natsembed.User{
+		{Name: benchLocal, Password: a.passwords[benchLocal], Publish: []string{">"}, Subscribe: []string{">"}, InProcessOnly: true},
+		{Name: benchResponder, Password: a.passwords[benchResponder], Subscribe: []string{"bench.direct SMTPqueue"}, Responses: true},
+		{Name: op.Name, Password: a.passwords[op.Name], Publish: append(op.Publish, "bench.direct"), Subscribe: op.Subscribe},
+	}
+	return a
+}
+
+// as is the options connecting as user (none without -nats-auth).
+func (a benchAuth) as(user string) []nats.Option {
+	if a.passwords == nil {
+		return nil
+	}
+	return []nats.Option{nats.UserInfo(user, a.passwords[user]), nats.CustomInboxPrefix(natsusers.InboxPrefixOf(user))}
 }

@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/accounts"
+	"github.com/caliopen/functions/internal/datalock"
 	"github.com/caliopen/functions/internal/prompt"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -22,7 +24,8 @@ const usage = `usage: caliopen-admin create-user -name NAME [-admin] [-recovery 
 
 The password is never a flag: on a terminal it is asked for twice, without
 echo; otherwise it is the first line of standard input.
-The store is sqlite://DIR/caliopen.db with -data DIR, else $CALIOPEN_STORE_DSN
+The store is sqlite://DIR/caliopen.db with -data DIR (refused while the local
+system runs on DIR: it holds DIR/lock), else $CALIOPEN_STORE_DSN
 (postgres://... or sqlite:///path). The local domain and the bcrypt cost are the
 API's: $CALIOPEN_LOCAL_DOMAIN (default caliopen.local), $API_BCRYPT_COST (default 10).`
 
@@ -85,6 +88,19 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("create-user: %w", err)
+	}
+	if _, err := os.Stat(dataDir); dataDir != "" && err == nil {
+		// The running local system holds the directory's lock: writing
+		// beside it would share its SQLite file behind its back.
+		release, err := datalock.Take(dataDir)
+		if errors.Is(err, datalock.ErrInUse) {
+			return fmt.Errorf("create-user: the local system is running on %s (%w): stop it first, or create the user through it (caliopen user create %s)",
+				dataDir, err, n.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("create-user: %w", err)
+		}
+		defer release()
 	}
 	password, err := prompt.Password(stdin, stderr, true)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caliopen/functions/internal/accounts"
+	"github.com/caliopen/functions/internal/datalock"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -125,5 +127,30 @@ func TestCreateUserHelp(t *testing.T) {
 		if !strings.Contains(out.String(), "usage: caliopen-admin create-user") {
 			t.Errorf("%q printed %q, want the usage", args, out.String())
 		}
+	}
+}
+
+// TestCreateUserLocked: while another process holds the data directory's
+// lock (the running local system), nothing is written and the error says
+// the system is running; released, the same command works.
+func TestCreateUserLocked(t *testing.T) {
+	dir := t.TempDir()
+	release, err := datalock.Take(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	getenv := env(map[string]string{"API_BCRYPT_COST": "4"})
+	err = run(context.Background(), []string{"create-user", "-name", "dave", "-data", dir}, getenv,
+		strings.NewReader("dave-password\n"), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "the local system is running on "+dir) {
+		t.Errorf("create-user on a locked data directory = %v, want a refusal saying the system runs", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "caliopen.db")); !os.IsNotExist(err) {
+		t.Errorf("the store was opened while locked: %v", err)
+	}
+	release()
+	if err := run(context.Background(), []string{"create-user", "-name", "dave", "-data", dir}, getenv,
+		strings.NewReader("dave-password\n"), io.Discard, io.Discard); err != nil {
+		t.Errorf("create-user once released: %v", err)
 	}
 }

@@ -39,6 +39,7 @@ func localSystemSMTP(t *testing.T) (api string, nc *nats.Conn, smtpAddr string) 
 // localSystemEnv is localSystemSMTP with more environment variables.
 func localSystemEnv(t *testing.T, extra map[string]string) (api string, nc *nats.Conn, smtpAddr string) {
 	t.Helper()
+	data := t.TempDir()
 	var out, logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -50,7 +51,7 @@ func localSystemEnv(t *testing.T, extra map[string]string) (api string, nc *nats
 		env[k] = v
 	}
 	go func() {
-		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
+		done <- run(ctx, []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
 			func(k string) string { return env[k] }, &out, &logs)
 	}()
 	t.Cleanup(func() {
@@ -64,11 +65,7 @@ func localSystemEnv(t *testing.T, extra map[string]string) (api string, nc *nats
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if m := re.FindStringSubmatch(out.String()); m != nil && strings.Contains(out.String(), "Ctrl-C") {
 			api = m[1]
-			n, err := nats.Connect(natsRe.FindStringSubmatch(out.String())[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(n.Close)
+			n := operatorConn(t, natsRe.FindStringSubmatch(out.String())[1], data)
 			return api, n, regexp.MustCompile(`SMTP\s+(\S+)`).FindStringSubmatch(out.String())[1]
 		}
 		if time.Now().After(deadline) {

@@ -3,28 +3,8 @@ package main
 import (
 	"io"
 	"path/filepath"
-	"strings"
 	"testing"
 )
-
-// TestLockDataDir: one holder at a time; released, the lock is free again.
-func TestLockDataDir(t *testing.T) {
-	dir := t.TempDir()
-	release, err := lockDataDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lockDataDir(dir); err == nil || !strings.Contains(err.Error(), "in use by another local system") {
-		t.Errorf("second lock: %v, want a clear refusal", err)
-	}
-	release()
-	release, err = lockDataDir(dir)
-	if err != nil {
-		t.Errorf("lock after release: %v", err)
-	} else {
-		release()
-	}
-}
 
 // TestKeysFileConfig: the keyring's path comes from -keys-file or
 // CALIOPEN_SECRETS_KEYS_FILE, apart from the data directory.

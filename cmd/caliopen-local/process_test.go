@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/caliopen/functions/connector"
@@ -85,11 +84,7 @@ func TestRunProcessIsolation(t *testing.T) {
 		t.Errorf("smtp-deliver replicas at start = %d, want 0", st.Replicas)
 	}
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := operatorConn(t, natsURL, data)
 	reply, err := nc.Request("outboundSMTP", []byte(`{"message_id":"m1","order":"deliver","remote_id":"i1","user_id":"u1"}`), 30*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/natsusers"
 )
 
 type syncBuffer struct {
@@ -38,6 +39,22 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// operatorConn connects to the local system's NATS at url as the
+// operator, with the password its data directory holds.
+func operatorConn(t *testing.T, url, data string) *nats.Conn {
+	t.Helper()
+	pw, err := natsusers.ReadPassword(data, natsusers.Operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, nats.UserInfo(natsusers.Operator, pw), nats.CustomInboxPrefix(natsusers.InboxPrefixOf(natsusers.Operator)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // TestRun drives the whole local system as a user would: run() with free
@@ -78,11 +95,7 @@ func TestRun(t *testing.T) {
 		}
 	}
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := operatorConn(t, natsURL, data)
 	c := contract.Caliopen()
 	served := map[string]bool{}
 	for _, name := range fnsOf(t) {
@@ -170,14 +183,14 @@ func TestRun(t *testing.T) {
 	}
 	// The data is the user's alone.
 	for part, want := range map[string]os.FileMode{".": 0o700, "caliopen.db": 0o600, "caliopen.db-wal": 0o600,
-		"caliopen.db-shm": 0o600, "secrets.keys": 0o600} {
+		"caliopen.db-shm": 0o600, "secrets.keys": 0o600, "nats-auth": 0o700, "nats-auth/operator": 0o600, "nats-auth/api": 0o600} {
 		if fi, err := os.Stat(filepath.Join(data, part)); err != nil || fi.Mode().Perm() != want {
 			t.Errorf("%s: mode %v (%v), want %o", part, fi.Mode().Perm(), err, want)
 		}
 	}
 	// A second system on the same data directory stops at once, saying why.
 	var out2 syncBuffer
-	err = run(context.Background(), []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
+	err := run(context.Background(), []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
 		func(string) string { return "" }, &out2, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "in use by another local system") {
 		t.Errorf("second system on the same data directory: %v, want a refusal", err)
@@ -297,11 +310,12 @@ func summaryOf(t *testing.T, data string, env map[string]string) string {
 // about it carry the same fn, the bare function name (the gateway's
 // namespace goes under namespace), so one filter finds them all.
 func TestLogFunctionKey(t *testing.T) {
+	data := t.TempDir()
 	var out, logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-data", t.TempDir(), "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
+		done <- run(ctx, []string{"-data", data, "-nats-port", "0", "-gateway-port", "0", "-admin-port", "0", "-smtp-port", "0"},
 			func(string) string { return "" }, &out, &logs)
 	}()
 	natsRe := regexp.MustCompile(`NATS \(JetStream\)\s+(\S+)`)
@@ -310,10 +324,7 @@ func TestLogFunctionKey(t *testing.T) {
 			t.Fatalf("system did not start: %s", out.String())
 		}
 	}
-	nc, err := nats.Connect(natsRe.FindStringSubmatch(out.String())[1])
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := operatorConn(t, natsRe.FindStringSubmatch(out.String())[1], data)
 	// A deliver for a message that does not exist: smtp-deliver fails it,
 	// the connector logs the failed request.
 	if _, err := nc.Request(contract.SubjectOutboundSMTP, []byte(`{"message_id":"m1","order":"deliver","remote_id":"i1","user_id":"u1"}`), 10*time.Second); err != nil {

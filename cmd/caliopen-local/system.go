@@ -15,6 +15,7 @@ import (
 
 	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/accounts"
+	"github.com/caliopen/functions/internal/natsusers"
 	"github.com/caliopen/functions/internal/procs"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/tracing"
@@ -42,11 +43,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	tcfg, err := tracing.LoadConfig(getenv, "caliopen-local")
 	if err != nil {
 		return err
@@ -124,14 +120,14 @@ func printSummary(w io.Writer, cfg config, s *system.System, admin string) {
 		fns = strings.Join(s.Functions, ", ")
 	}
 	fmt.Fprintf(w, `Caliopen Functions, local system
-  NATS (JetStream)   %s
+  NATS (JetStream)   %s   (its users' passwords in %s; caliopen order reads the operator's)
   gateway            %s   (/function/<name>, /system/functions, /metrics)
   REST API           %s/function/api/api/v2/
   SMTP               %s   (mail for local identities)
   connector metrics  %s/metrics   (/healthz, /readyz)
   data directory     %s
   functions          %s
-`, s.NATSURL, s.GatewayURL, s.GatewayURL, s.SMTPAddr, s.AdminURL, cfg.DataDir, fns)
+`, s.NATSURL, filepath.Join(cfg.DataDir, natsusers.DirName), s.GatewayURL, s.GatewayURL, s.SMTPAddr, s.AdminURL, cfg.DataDir, fns)
 	if s.Provider != nil {
 		fmt.Fprintf(w, "  isolation          process: each function its own processes of %s, from zero replicas\n"+
 			"                     faas-cli login -g %s -u admin --password-stdin < %s\n",
@@ -150,7 +146,7 @@ func printSummary(w io.Writer, cfg config, s *system.System, admin string) {
 	fmt.Fprintf(w, `  the client:       go build -o bin/ ./cmd/caliopen && export PATH=$PWD/bin:$PATH
 `)
 	if s.GatewayURL != fmt.Sprintf("http://%s:%d", cfg.Host, defaultGatewayPort) || s.NATSURL != fmt.Sprintf("nats://%s:%d", cfg.Host, defaultNATSPort) {
-		fmt.Fprintf(w, "  its addresses:    export CALIOPEN_URL=%s CALIOPEN_NATS_URL=%s\n", s.GatewayURL, s.NATSURL)
+		fmt.Fprintf(w, "  its addresses:    export CALIOPEN_URL=%s CALIOPEN_NATS_URL=%s CALIOPEN_DATA_DIR=%s\n", s.GatewayURL, s.NATSURL, cfg.DataDir)
 	}
 	fmt.Fprintf(w, `  log in:           caliopen login %s
   create a user:    caliopen user create alice

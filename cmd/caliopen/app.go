@@ -17,6 +17,9 @@ import (
 const (
 	defaultURL     = "http://127.0.0.1:28080"
 	defaultNATSURL = "nats://127.0.0.1:24222"
+	// defaultDataDir is the local system's data directory under make run,
+	// where the operator's NATS password is.
+	defaultDataDir = ".data"
 	apiPath        = "/function/api/api/v2"
 )
 
@@ -26,6 +29,7 @@ const (
 	EnvNATSURL   = "CALIOPEN_NATS_URL"
 	EnvToken     = "CALIOPEN_TOKEN"
 	EnvConfigDir = "CALIOPEN_CONFIG_DIR"
+	EnvDataDir   = "CALIOPEN_DATA_DIR"
 )
 
 // errUsage marks a command line that cannot be run (exit status 2).
@@ -48,8 +52,8 @@ type app struct {
 	env
 	http *http.Client
 	// Common flags, on every command.
-	url, natsURL string
-	json         bool
+	url, natsURL, dataDir string
+	json                  bool
 }
 
 // command is one command of the client.
@@ -124,7 +128,8 @@ func (a *app) usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\n`caliopen COMMAND -h` explains a command. The API is at -url (CALIOPEN_URL, default "+defaultURL+"),")
-	fmt.Fprintln(w, "NATS at -nats (CALIOPEN_NATS_URL, default "+defaultNATSURL+").")
+	fmt.Fprintln(w, "NATS at -nats (CALIOPEN_NATS_URL, default "+defaultNATSURL+"), as the operator whose password is in the")
+	fmt.Fprintln(w, "local system's data directory -data (CALIOPEN_DATA_DIR, default "+defaultDataDir+") unless NATS_USER or another NATS_* way is set.")
 }
 
 // flags returns a flag set for a command, with the common flags.
@@ -133,6 +138,7 @@ func (a *app) flags(name, synopsis, about string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&a.url, "url", a.url, "the gateway's URL (or CALIOPEN_URL; default "+defaultURL+")")
 	fs.StringVar(&a.natsURL, "nats", a.natsURL, "NATS's URL (or CALIOPEN_NATS_URL; default "+defaultNATSURL+")")
+	fs.StringVar(&a.dataDir, "data", a.dataDir, "the local system's data directory, where order and dlq read the operator's NATS password (or CALIOPEN_DATA_DIR; default "+defaultDataDir+")")
 	fs.BoolVar(&a.json, "json", a.json, "print JSON instead of a table")
 	fs.Usage = func() {
 		w := fs.Output()

@@ -190,7 +190,7 @@ func TestAgainstSystem(t *testing.T) {
 	addrs := startSystem(t, bin, append(cleanEnv(goCmd), "CALIOPEN_ADMIN_PASSWORD=admin-password-1", "API_BCRYPT_COST=4",
 		"TWITTER_API_URL="+x.URL, "TWITTER_APP_KEY=app-key", "TWITTER_APP_SECRET=app-secret"))
 	c := cli{t: t, env: map[string]string{EnvConfigDir: t.TempDir(), EnvURL: "http://" + addrs["gateway"],
-		EnvNATSURL: "nats://" + addrs["nats"]}}
+		EnvNATSURL: "nats://" + addrs["nats"], EnvDataDir: addrs["data"]}}
 
 	c.must("admin-password-1\n", "login", "admin")
 	if out := c.must("alice-password-1\n", "user", "create", "alice", "-given", "Alice"); !strings.Contains(out, "created user alice, address alice@caliopen.local") {

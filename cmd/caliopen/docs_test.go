@@ -175,7 +175,7 @@ func runSteps(t *testing.T, root, bin, goCmd string, steps []step) {
 	addrs := startSystem(t, bin, append(env, sysEnv...))
 	config := t.TempDir()
 	env = append(env, "CALIOPEN_URL=http://"+addrs["gateway"], "CALIOPEN_NATS_URL=nats://"+addrs["nats"],
-		EnvConfigDir+"="+config)
+		EnvConfigDir+"="+config, EnvDataDir+"="+addrs["data"])
 
 	var script strings.Builder
 	// Each command starts in a new second, as when a person types them:
@@ -248,7 +248,8 @@ func cleanEnv(goCmd string) []string {
 // the test, which fails if it does not stop cleanly.
 func startSystem(t *testing.T, bin string, env []string) map[string]string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "caliopen-local"), "-data", t.TempDir(),
+	data := t.TempDir()
+	cmd := exec.Command(filepath.Join(bin, "caliopen-local"), "-data", data,
 		"-nats-port", "0", "-smtp-port", "0", "-gateway-port", "0", "-admin-port", "0")
 	cmd.Env = env
 	logw := &syncWriter{w: &bytes.Buffer{}}
@@ -282,7 +283,8 @@ func startSystem(t *testing.T, bin string, env []string) map[string]string {
 		"smtp":    regexp.MustCompile(`^\s+SMTP\s+(\S+)`),
 		"admin":   regexp.MustCompile(`connector metrics\s+http://(\S+)/metrics`),
 	}
-	addrs := map[string]string{}
+	// The data directory, where the operator's NATS password is.
+	addrs := map[string]string{"data": data}
 	timeout := time.After(60 * time.Second)
 	for {
 		select {
@@ -296,7 +298,7 @@ func startSystem(t *testing.T, bin string, env []string) map[string]string {
 				}
 			}
 			if strings.Contains(l, "Ctrl-C") {
-				if len(addrs) != len(patterns) {
+				if len(addrs) != len(patterns)+1 {
 					t.Fatalf("the summary lacks addresses: %v", addrs)
 				}
 				go func() { // keep reading until it exits

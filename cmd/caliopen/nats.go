@@ -17,6 +17,7 @@ import (
 
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/internal/natsconn"
+	"github.com/caliopen/functions/internal/natsusers"
 )
 
 // The connector's dead-letter stream and subjects, by default; its
@@ -29,11 +30,21 @@ const (
 )
 
 // connect dials NATS: -nats, CALIOPEN_NATS_URL, NATS_URL or the local
-// system's; the NATS_* variables authenticate. It does not retry.
+// system's; the NATS_* variables authenticate, else the operator's user
+// with its password from the local system's data directory (-data,
+// CALIOPEN_DATA_DIR, or make run's). It does not retry.
 func (a *app) connect() (*nats.Conn, error) {
 	cfg, err := natsconn.LoadConfig(a.getenv, "caliopen-cli")
 	if err != nil {
 		return nil, err
+	}
+	if cfg.User == "" && cfg.Token == "" && cfg.NKeySeedFile == "" && cfg.CredsFile == "" {
+		dir := cmp.Or(a.dataDir, a.getenv(EnvDataDir), defaultDataDir)
+		if cfg.Password, err = natsusers.ReadPassword(dir, natsusers.Operator); err != nil {
+			return nil, fmt.Errorf("%w (or set NATS_USER and NATS_PASSWORD)", err)
+		}
+		cfg.User = natsusers.Operator
+		cfg.InboxPrefix = cmp.Or(cfg.InboxPrefix, natsusers.InboxPrefixOf(natsusers.Operator))
 	}
 	switch {
 	case a.natsURL != "":

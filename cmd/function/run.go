@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -31,6 +32,9 @@ const (
 	// forwards to upstream_url http://127.0.0.1:8082. 0 picks a free port.
 	envPort     = "FUNCTION_PORT"
 	defaultPort = 8082
+	// envHost is the address to serve on; default every interface (a
+	// container's). The local system's process isolation sets its own.
+	envHost = "FUNCTION_HOST"
 )
 
 // run serves the function named by FUNCTION from the registry until ctx ends
@@ -141,7 +145,7 @@ func loadConfig(args []string, getenv func(string) string, c *contract.Contract,
 		}
 		port = n
 	}
-	cfg.addr = ":" + strconv.Itoa(port)
+	cfg.addr = net.JoinHostPort(strings.TrimSpace(getenv(envHost)), strconv.Itoa(port))
 	return cfg, errors.Join(errs...)
 }
 

@@ -61,18 +61,20 @@ func TestLoadConfigReportsEverything(t *testing.T) {
 func TestLoadConfigAddress(t *testing.T) {
 	specs := []functions.Spec{{Name: "contact-action"}}
 	tests := []struct {
-		port, want string
+		port, host, want string
 	}{
-		{"", ":8082"},
-		{"8090", ":8090"},
-		{"0", ":0"},
+		{"", "", ":8082"},
+		{"8090", "", ":8090"},
+		{"0", "", ":0"},
+		{"0", "127.0.0.2", "127.0.0.2:0"},
+		{"8090", "::1", "[::1]:8090"},
 	}
 	for _, tt := range tests {
-		e := map[string]string{"FUNCTION": "contact-action", "FUNCTION_PORT": tt.port, "CALIOPEN_STORE_DSN": "sqlite:///tmp/x.db",
+		e := map[string]string{"FUNCTION": "contact-action", "FUNCTION_PORT": tt.port, "FUNCTION_HOST": tt.host, "CALIOPEN_STORE_DSN": "sqlite:///tmp/x.db",
 			"CALIOPEN_BLOB_DIR": "/tmp/blobs", "CALIOPEN_SECRETS_KEYS": "k1:" + strings.Repeat("A", 43) + "=", "CALIOPEN_INVOKE_KEY": testInvokeKey}
 		cfg, err := loadConfig(nil, env(e), contract.Caliopen(), specs)
 		if err != nil || cfg.addr != tt.want {
-			t.Errorf("loadConfig(FUNCTION_PORT=%q) = %q, %v; want %q", tt.port, cfg.addr, err, tt.want)
+			t.Errorf("loadConfig(FUNCTION_PORT=%q FUNCTION_HOST=%q) = %q, %v; want %q", tt.port, tt.host, cfg.addr, err, tt.want)
 		}
 	}
 }

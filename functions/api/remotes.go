@@ -44,7 +44,7 @@ func (s *server) createRemote(w http.ResponseWriter, c *call) error {
 	if err := s.decode(w, c, &in); err != nil {
 		return err
 	}
-	id, err := in.identity(c.user.ID)
+	id, err := in.identity(c.user.ID, s.accounts.LocalDomain())
 	if err != nil {
 		return err
 	}
@@ -68,8 +68,10 @@ func (s *server) createRemote(w http.ResponseWriter, c *call) error {
 	return reply(w, http.StatusCreated, viewIdentity(id))
 }
 
-// identity checks the request and builds the identity it describes.
-func (in *remoteRequest) identity(userID string) (store.Identity, error) {
+// identity checks the request and builds the identity it describes. An
+// address of the hosted domain is no remote account: its mail is this
+// system's, and a remote identity would send as, or claim, another user.
+func (in *remoteRequest) identity(userID, hostedDomain string) (store.Identity, error) {
 	var p problems
 	in.Protocol = strings.ToLower(strings.TrimSpace(in.Protocol))
 	in.Identifier = strings.TrimSpace(in.Identifier)
@@ -82,6 +84,9 @@ func (in *remoteRequest) identity(userID string) (store.Identity, error) {
 		if in.Identifier != "" {
 			if err := accounts.CheckAddress(in.Identifier); err != nil {
 				p.bad("identifier: %v", err)
+			} else if domain := in.Identifier[strings.LastIndex(in.Identifier, "@")+1:]; strings.EqualFold(strings.TrimSuffix(domain, "."), hostedDomain) {
+				p.bad("identifier: %s is an address of the hosted domain %s, not a remote account (local addresses are added with POST /api/v2/identities/locals)",
+					in.Identifier, hostedDomain)
 			}
 		}
 	case store.ProtocolTwitter:

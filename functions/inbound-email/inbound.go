@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
+	"strings"
 	"time"
 
 	"github.com/caliopen/functions/internal/blob"
@@ -24,6 +26,7 @@ const Name = "inbound-email"
 type Store interface {
 	inbound.Store
 	GetRaw(ctx context.Context, id string) (store.RawMessage, error)
+	ListIdentities(ctx context.Context, userID string, f store.IdentityFilter) ([]store.Identity, error)
 	PutRaw(ctx context.Context, r store.RawMessage) (store.RawMessage, error)
 }
 
@@ -87,7 +90,14 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 // deliver stores raw for the order's user and identity; the raw message is
 // recorded with it when derived (its key) is set.
 func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, derived string, raw []byte) (inbound.Outcome, error) {
-	out, err := f.q.Deliver(ctx, inbound.Input{UserID: o.UserID, IdentityID: o.RemoteID, RawID: o.MessageID,
+	identity := o.RemoteID
+	if identity == "" {
+		var err error
+		if identity, err = f.identityOf(ctx, o.UserID, raw); err != nil {
+			return inbound.Outcome{}, err
+		}
+	}
+	out, err := f.q.Deliver(ctx, inbound.Input{UserID: o.UserID, IdentityID: identity, RawID: o.MessageID,
 		RawKey: derived, Raw: raw})
 	switch {
 	case err == nil:
@@ -102,6 +112,36 @@ func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, derive
 		err = faults.Perm(err)
 	}
 	return out, fmt.Errorf("process raw message %s: %w", o.MessageID, err)
+}
+
+// identityOf is the identity an order without one was received on (the
+// original smtp-bridge's process_raw with "remote_id":""): the user's local
+// e-mail identity the message is addressed to (Delivered-To, X-Original-To,
+// To, Cc, in that order), else the user's first one.
+func (f *function) identityOf(ctx context.Context, userID string, raw []byte) (string, error) {
+	ids, err := f.deps.Store.ListIdentities(ctx, userID, store.IdentityFilter{Type: store.LocalIdentity, Protocol: store.ProtocolEmail})
+	if err != nil {
+		return "", fmt.Errorf("identities of user %s: %w", userID, err)
+	}
+	if len(ids) == 0 {
+		return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("user %s has no local e-mail identity to receive on: %w",
+			userID, inbound.ErrUnknownIdentity)), contract.CodeUnknownIdentity)
+	}
+	if m, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+		for _, h := range []string{"Delivered-To", "X-Original-To", "To", "Cc"} {
+			for _, v := range m.Header[h] {
+				addrs, _ := mail.ParseAddressList(v)
+				for _, a := range addrs {
+					for _, id := range ids {
+						if strings.EqualFold(a.Address, id.Identifier) {
+							return id.ID, nil
+						}
+					}
+				}
+			}
+		}
+	}
+	return ids[0].ID, nil
 }
 
 // load reads the bytes of raw message id. A content-addressed id (the SMTP

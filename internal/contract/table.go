@@ -15,6 +15,11 @@ const (
 	SubjectIdentitiesWorker = "identitiesWorker"
 	SubjectContactAction    = "contactAction"
 	SubjectKeyAction        = "keyAction"
+	// SubjectIDCache is where the original Caliopen really sent the
+	// identity orders (apiv2's idpoller_topic, the workers'
+	// nats_topic_poller_cache; caliopen-original.md §0, §7.3): accepted
+	// beside the seed's identitiesWorker, never emitted.
+	SubjectIDCache = "idCache"
 
 	QueueSMTP       = "SMTPqueue"
 	QueueIMAP       = "IMAPworkers"
@@ -23,6 +28,7 @@ const (
 	QueueIdentities = "IDsworker"
 	QueueContact    = "contactQueue"
 	QueueKey        = "keyQueue"
+	QueueIDPoller   = "IDpoller"
 
 	OrderDeliver        = "deliver"
 	OrderProcessInbound = "process_inbound"
@@ -94,6 +100,11 @@ func Caliopen() *Contract {
 		return Emitter{Service: service, Function: fn, Payload: p, Fields: fields}
 	}
 	deliverReq := []string{"message_id", "order", "remote_id", "user_id"}
+	// The smtp-bridge's orders may come without their identity: apiv2's
+	// deliver without one (the broker took the sender from the draft and
+	// ignored identity_id, caliopen-original.md §4.1), its process_raw with
+	// an empty one; smtp-deliver and inbound-email find it from the message.
+	bridgeReq := []string{"message_id", "order", "user_id"}
 	remoteReq := []string{"order", "remote_id", "user_id"}
 	contactReq := []string{"order", "contact_id", "user_id"}
 	keyReq := []string{"key_id", "order", "resource_id", "user_id"}
@@ -108,13 +119,51 @@ func Caliopen() *Contract {
 		return out
 	}
 
+	// identityOrders are the identity orders; with emitters on the seed's
+	// subject, without on idCache (accepted from the original, never sent).
+	identityOrders := func(emitters bool) []Order {
+		out := []Order{
+			{
+				Name: OrderUpdateInterval, Mode: PubSub, Payload: identity,
+				Required: []string{"identity_id", "order", "poll_intervall", "protocol", "user_id"},
+				Handler:  "identities-worker natsOrdersHandler",
+				Emitters: []Emitter{
+					emit("twitter-bridge", "DMmsgHandler", identity),
+					emit("imap-bridge", "natsMsgHandler", identity),
+				},
+			},
+			{
+				Name: OrderAddIdentity, Aliases: []string{OrderAdd}, Mode: PubSub, Payload: identity, Required: identityReq,
+				Handler:  "identities-worker natsOrdersHandler",
+				Emitters: []Emitter{emit("apiv2", "REST.CreateUserIdentity", identity, identityFields...)},
+			},
+			{
+				Name: OrderUpdateIdentity, Mode: PubSub, Payload: identity, Required: identityReq,
+				Handler:  "identities-worker natsOrdersHandler",
+				Emitters: []Emitter{emit("apiv2", "REST.PatchUserIdentity", identity, identityFields...)},
+			},
+			{
+				Name: OrderDeleteIdentity, Aliases: []string{OrderDelete}, Mode: PubSub, Payload: identity, Required: identityReq,
+				Handler:  "identities-worker natsOrdersHandler",
+				Emitters: []Emitter{emit("apiv2", "REST.DeleteUserIdentity", identity, identityFields...)},
+			},
+		}
+		for i := range out {
+			if !emitters {
+				out[i].Emitters = nil
+				out[i].Handler = "idpoller natsIdentitiesHandler"
+			}
+		}
+		return out
+	}
+
 	c := &Contract{
 		Payloads: []*Payload{deliver, remote, contact, key, identity},
 		Subjects: []Subject{
 			{
 				Name: SubjectOutboundSMTP, Queue: QueueSMTP, Function: "smtp-deliver", Deadline: DeliverDeadline,
 				Orders: []Order{{
-					Name: OrderDeliver, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Name: OrderDeliver, Mode: RequestReply, Payload: deliver, Required: bridgeReq,
 					Handler: "smtp-bridge natsMsgHandler", Reply: ReplyDeliver,
 					Emitters: []Emitter{
 						emit("apiv2", "Notifications.SendEmailAdminToUser", deliver),
@@ -125,7 +174,7 @@ func Caliopen() *Contract {
 			{
 				Name: SubjectInboundSMTP, Queue: QueueSMTP, Function: "inbound-email", Deadline: InboundDeadline,
 				Orders: []Order{{
-					Name: OrderProcessInbound, Aliases: []string{OrderProcessRaw}, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Name: OrderProcessInbound, Aliases: []string{OrderProcessRaw}, Mode: RequestReply, Payload: deliver, Required: bridgeReq,
 					Handler: "mq-worker InboundEmail", Reply: ReplyInbound,
 					Emitters: []Emitter{emit("smtp-bridge", "processInbound", deliver)},
 				}},
@@ -184,32 +233,14 @@ func Caliopen() *Contract {
 			},
 			{
 				Name: SubjectIdentitiesWorker, Queue: QueueIdentities, Function: "identities-orders",
-				Orders: []Order{
-					{
-						Name: OrderUpdateInterval, Mode: PubSub, Payload: identity,
-						Required: []string{"identity_id", "order", "poll_intervall", "protocol", "user_id"},
-						Handler:  "identities-worker natsOrdersHandler",
-						Emitters: []Emitter{
-							emit("twitter-bridge", "DMmsgHandler", identity),
-							emit("imap-bridge", "natsMsgHandler", identity),
-						},
-					},
-					{
-						Name: OrderAddIdentity, Aliases: []string{OrderAdd}, Mode: PubSub, Payload: identity, Required: identityReq,
-						Handler:  "identities-worker natsOrdersHandler",
-						Emitters: []Emitter{emit("apiv2", "REST.CreateUserIdentity", identity, identityFields...)},
-					},
-					{
-						Name: OrderUpdateIdentity, Mode: PubSub, Payload: identity, Required: identityReq,
-						Handler:  "identities-worker natsOrdersHandler",
-						Emitters: []Emitter{emit("apiv2", "REST.PatchUserIdentity", identity, identityFields...)},
-					},
-					{
-						Name: OrderDeleteIdentity, Aliases: []string{OrderDelete}, Mode: PubSub, Payload: identity, Required: identityReq,
-						Handler:  "identities-worker natsOrdersHandler",
-						Emitters: []Emitter{emit("apiv2", "REST.DeleteUserIdentity", identity, identityFields...)},
-					},
-				},
+				Orders: identityOrders(true),
+			},
+			{
+				// The original's add and delete (apiv2, the IMAP and Twitter
+				// workers) and update_interval, to the same function; any
+				// other order is dead-lettered as unknown.
+				Name: SubjectIDCache, Queue: QueueIDPoller, Function: "identities-orders",
+				Orders: identityOrders(false),
 			},
 			{
 				Name: SubjectContactAction, Queue: QueueContact, Function: "contact-action",

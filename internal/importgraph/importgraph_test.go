@@ -68,6 +68,10 @@ func TestRules(t *testing.T) {
 		{"functions", "functions/api", true},
 		{"system", "functions", true},
 		{"system", "systest/outboundsys", false},
+		// The NATS users: the table below both, never deploy's.
+		{"system", "deploy", false},
+		{"system", "internal/natsusers", true},
+		{"deploy", "internal/natsusers", true},
 		{"cmd/caliopen-local", "system", true},
 		{"cmd/bench-imap", "systest/listenertest", false},
 		{"systest/outboundsys", "system", true},

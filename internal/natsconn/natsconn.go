@@ -59,6 +59,9 @@ func (c Config) Options(logger *slog.Logger, onReconnect func()) ([]nats.Option,
 	case c.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(c.CredsFile))
 	}
+	if c.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(c.InProcess))
+	}
 	if c.InboxPrefix != "" {
 		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
@@ -95,6 +98,10 @@ type Config struct {
 	// component its own prefix (and the permission to subscribe to it
 	// alone) keeps one component from reading another's replies.
 	InboxPrefix string
+	// InProcess, when set, connects to this server inside the process
+	// rather than over the network (the local system's own parts); never
+	// from the environment.
+	InProcess nats.InProcessConnProvider
 }
 
 // EnvNames lists the variables LoadConfig reads.

@@ -123,6 +123,11 @@ func (p *Provider) environment(d types.FunctionDeployment) (out []string, shown 
 	for k, v := range p.cfg.Env {
 		env[k] = v
 	}
+	if p.cfg.FunctionEnv != nil {
+		for k, v := range p.cfg.FunctionEnv(functionOf(d)) {
+			env[k] = v
+		}
+	}
 	env[EnvFunction] = functionOf(d)
 	shown = make(map[string]string, len(env))
 	for k, v := range env {

@@ -98,6 +98,9 @@ type Config struct {
 	// CALIOPEN_STORE_DSN...): the local system's endpoints instead of a
 	// cluster's.
 	Env map[string]string
+	// FunctionEnv, when set, gives the settings of one function of the
+	// module, over Env (its own NATS user and password file).
+	FunctionEnv func(function string) map[string]string
 	// DropEnv are prefixes of settings of a deployment that are not passed
 	// on (a cluster's endpoints and their secrets' files, replaced by Env).
 	DropEnv []string

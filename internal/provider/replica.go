@@ -21,7 +21,7 @@ type replica struct {
 	id       string
 	fn       *function
 	cmd      *exec.Cmd
-	addr     string // 127.0.0.1:port, from its "listening" line
+	addr     string // host:port, from its "listening" line
 	ready    bool
 	stopping bool
 	inflight int
@@ -81,10 +81,15 @@ func (r *replica) line(line []byte) {
 	if json.Unmarshal(line, &l) != nil || l.Msg != "listening" {
 		return
 	}
-	if _, port, err := net.SplitHostPort(l.Addr); err == nil {
+	if host, port, err := net.SplitHostPort(l.Addr); err == nil {
+		// A replica bound to one address is reached there; one bound to
+		// every interface, on loopback.
+		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
 		r.listened.Store(true)
 		select {
-		case r.listening <- net.JoinHostPort("127.0.0.1", port):
+		case r.listening <- net.JoinHostPort(host, port):
 		default:
 		}
 	}

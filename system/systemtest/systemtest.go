@@ -1,7 +1,8 @@
 // Package systemtest runs the whole system (package system) for end-to-end
 // tests and benchmarks: in a directory of its own, with the settings tests
 // want (local domain caliopen.test, cheap password hashes, a plain relay),
-// the SMTP listener on loopback ports, a NATS connection of its own, and
+// the SMTP listener on loopback ports, a NATS connection of its own (as the
+// operator), connections as any component (ConnectAs), and
 // helpers that add users, call the REST API as one of them, count their
 // messages, and take a function away and bring it back.
 //
@@ -29,6 +30,7 @@ import (
 	"github.com/caliopen/functions/functions/api"
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/natsusers"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/system"
@@ -67,10 +69,13 @@ type Options struct {
 type System struct {
 	*system.System
 	// APIURL is the REST API's base URL (…/api/v2 lives under it).
-	APIURL   string
-	Store    *store.SQL
-	Blobs    blob.Store
-	NC       *nats.Conn // a connection of the test's own
+	APIURL string
+	Store  *store.SQL
+	Blobs  blob.Store
+	// NC is a connection of the test's own, as the operator's command
+	// line (natsusers.Operator): it may send every order of the contract.
+	NC       *nats.Conn
+	dir      string
 	Accounts *accounts.Service
 	gate     *gate
 }
@@ -96,19 +101,36 @@ func Start(ctx context.Context, o Options) (_ *System, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &System{System: sys, APIURL: sys.GatewayURL + "/function/api", Store: sys.Deps.Store, Blobs: sys.Deps.Blobs, gate: g}
+	s := &System{System: sys, APIURL: sys.GatewayURL + "/function/api", Store: sys.Deps.Store, Blobs: sys.Deps.Blobs, gate: g, dir: o.Dir}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
 		}
 	}()
-	if s.NC, err = nats.Connect(sys.NATSURL, nats.Name("systemtest")); err != nil {
-		return nil, fmt.Errorf("connect nats: %w", err)
+	if s.NC, err = s.ConnectAs(natsusers.Operator, nats.Name("systemtest")); err != nil {
+		return nil, err
 	}
 	if s.Accounts, err = accounts.New(accounts.Config{LocalDomain: LocalDomain, BcryptCost: 4}, s.Store); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ConnectAs connects to the system's NATS as user (a row of package
+// natsusers: natsusers.Operator, a function's name...), with its password
+// from the data directory and its inbox prefix, as that component does.
+func (s *System) ConnectAs(user string, opts ...nats.Option) (*nats.Conn, error) {
+	pw, err := natsusers.ReadPassword(s.dir, user)
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]nats.Option{nats.Name(user), nats.UserInfo(user, pw),
+		nats.CustomInboxPrefix(natsusers.InboxPrefixOf(user))}, opts...)
+	nc, err := nats.Connect(s.NATSURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats as %s: %w", user, err)
+	}
+	return nc, nil
 }
 
 // Close stops the system.

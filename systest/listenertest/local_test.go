@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/nats-io/nats.go"
 
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/inbound"
+	"github.com/caliopen/functions/internal/natsusers"
 	"github.com/caliopen/functions/internal/smtplistener"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/system/systemtest"
@@ -74,7 +74,7 @@ type deliverReply struct {
 // as the API does.
 func deliver(t *testing.T, s *systemtest.System, user, id string) deliverReply {
 	t.Helper()
-	nc, err := nats.Connect(s.NATSURL)
+	nc, err := s.ConnectAs(natsusers.Operator)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,179 @@
+// Package natsusers is the table of the system's NATS users, least
+// privilege per subject: one user per component (the connector, the SMTP
+// listener, the scheduler, each function) and the operator's, each with the
+// subjects it may publish and subscribe to. The cluster's nats.conf is
+// generated from it (package deploy), and the local system's embedded
+// server authenticates its clients with it (package system).
+package natsusers
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/caliopen/functions/internal/contract"
+)
+
+// The connector's JetStream names, as its defaults (connector.DefaultConfig)
+// and the manifests under infra/ set them.
+const (
+	Stream        = "CALIOPEN_ORDERS"
+	HandoffPrefix = "caliopen.handoff"
+	DLQPrefix     = "caliopen.dlq"
+)
+
+// The NATS users of the pods under infra/k8s/base; every function of
+// stack.yml is a user of its own name.
+const (
+	Connector    = "connector"
+	SMTPListener = "smtp-listener"
+	Scheduler    = "scheduler"
+	// Operator is the operator's command line (cmd/caliopen): it
+	// sends any order and reads the dead letters.
+	Operator = "operator"
+)
+
+// User is one NATS client identity and what it may do: publish (and so
+// request) on Publish, subscribe to Subscribe ("subject" or "subject queue"),
+// answer the requests it receives when Responses is set.
+type User struct {
+	Name      string
+	Publish   []string
+	Subscribe []string
+	Responses bool
+}
+
+// InboxPrefix is the user's NATS_INBOX_PREFIX: its replies, and only its,
+// arrive under it.
+func (u User) InboxPrefix() string { return InboxPrefixOf(u.Name) }
+
+// PasswordEnv is the variable of the NATS server's environment (and the key
+// of the Secret caliopen-nats-auth) holding the user's password.
+func (u User) PasswordEnv() string { return PasswordEnvOf(u.Name) }
+
+// InboxPrefixOf is the inbox prefix of user name.
+func InboxPrefixOf(name string) string { return "_INBOX_" + name }
+
+// PasswordEnvOf is the password variable of user name.
+func PasswordEnvOf(name string) string {
+	return "NATS_PASSWORD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// sends lists, for each component, the subjects it publishes or
+// requests on NATS itself (internal/emit: Publish, Request, PublishOrder),
+// as its code does: the subjects a function, the listener or the scheduler
+// passes to its emitter.
+var sends = map[string][]string{
+	"api": {contract.SubjectOutboundSMTP, contract.SubjectOutboundIMAP, contract.SubjectTwitterDM},
+	// deliver to hosted recipients: process_inbound (emit.ProcessInbound).
+	"smtp-deliver":      {contract.SubjectInboundSMTP},
+	"inbound-email":     nil,
+	"identities-orders": nil,
+	"imap-worker":       nil,
+	// process_inbound per message, the follow-up sync, update_interval.
+	"imap-fetch":     {contract.SubjectInboundSMTP, contract.SubjectIMAPFetcher, contract.SubjectIdentitiesWorker},
+	"imap-deliver":   {contract.SubjectOutboundSMTP},
+	"twitter-worker": nil,
+	// the follow-up sync, process_inbound per event, update_interval.
+	"twitter-dm":      {contract.SubjectTwitterDM, contract.SubjectInboundTwitter, contract.SubjectIdentitiesWorker},
+	"inbound-twitter": nil,
+	"contact-action":  nil,
+	// contact_update once a key is found.
+	"key-action": {contract.SubjectContactAction},
+	SMTPListener: {contract.SubjectInboundSMTP},
+	// sync on IMAPfetcher (publish) and twitter_dm (request).
+	Scheduler: {contract.SubjectIMAPFetcher, contract.SubjectTwitterDM},
+}
+
+// outbox lists the subjects of the orders a component stores in the
+// outbox (emit.Order, store.Order): it publishes them itself, and so does
+// every outbox relay, the scheduler's included, which publishes whatever a
+// stopped function process left there.
+var outbox = map[string][]string{
+	"api": {contract.SubjectContactAction, contract.SubjectKeyAction, contract.SubjectIdentitiesWorker},
+}
+
+// Users returns the NATS users of the system, least privilege per
+// subject: the connector alone subscribes to the contract's subjects and
+// consumes the order stream (through the JetStream API of its two streams
+// only), and answers requests; every other component publishes or requests
+// on the subjects it sends, and subscribes only to its own inbox. functions
+// are the names of stack.yml's functions; each must be in the table above.
+func Users(c *contract.Contract, functions []string) ([]User, error) {
+	relayed := []string{}
+	for _, subs := range outbox {
+		relayed = append(relayed, subs...)
+	}
+	names := append([]string{SMTPListener, Scheduler}, functions...)
+	users := []User{ConnectorUser(c), OperatorUser(c)}
+	var errs []string
+	for _, name := range names {
+		sends, ok := sends[name]
+		if !ok {
+			errs = append(errs, fmt.Sprintf("%s: no entry in the NATS table (internal/natsusers)", name))
+			continue
+		}
+		pub := append(slices.Clone(sends), outbox[name]...)
+		if name == Scheduler {
+			pub = append(pub, relayed...)
+		}
+		for _, s := range pub {
+			if _, ok := c.Subject(s); !ok {
+				errs = append(errs, fmt.Sprintf("%s: subject %s is not the contract's", name, s))
+			}
+		}
+		slices.Sort(pub)
+		users = append(users, User{Name: name, Publish: slices.Compact(pub),
+			Subscribe: []string{InboxPrefixOf(name) + ".>"}})
+	}
+	for name := range sends {
+		if name != SMTPListener && name != Scheduler && !slices.Contains(functions, name) {
+			errs = append(errs, fmt.Sprintf("%s: in the NATS table but not a function of the stack", name))
+		}
+	}
+	if len(errs) > 0 {
+		slices.Sort(errs)
+		return nil, fmt.Errorf("nats users: %s", strings.Join(errs, "; "))
+	}
+	return users, nil
+}
+
+// ConnectorUser is the connector's user, derived from the contract: it
+// subscribes to each request/reply subject in its queue group, hands orders
+// off and dead-letters them, declares and consumes its streams, acks their
+// messages, and answers requesters.
+func ConnectorUser(c *contract.Contract) User {
+	js := "$JS.API."
+	dlq := Stream + "_DLQ"
+	pub := []string{
+		js + "STREAM.CREATE." + Stream, js + "STREAM.UPDATE." + Stream,
+		js + "STREAM.CREATE." + dlq, js + "STREAM.UPDATE." + dlq,
+		js + "CONSUMER.CREATE." + Stream + ".>", js + "CONSUMER.INFO." + Stream + ".>",
+		js + "CONSUMER.MSG.NEXT." + Stream + ".>",
+		"$JS.ACK." + Stream + ".>",
+	}
+	var sub []string
+	for _, s := range c.Subjects {
+		if s.HasRequests() {
+			sub = append(sub, s.Name+" "+s.Queue)
+			pub = append(pub, HandoffPrefix+"."+s.Name)
+		}
+		pub = append(pub, DLQPrefix+"."+s.Name)
+	}
+	sub = append(sub, InboxPrefixOf(Connector)+".>")
+	return User{Name: Connector, Publish: pub, Subscribe: sub, Responses: true}
+}
+
+// OperatorUser is the operator's user: it sends orders on every subject of
+// the contract and reads the dead-letter stream through an ordered
+// consumer, but cannot consume the order stream.
+func OperatorUser(c *contract.Contract) User {
+	js := "$JS.API."
+	dlq := Stream + "_DLQ"
+	pub := []string{js + "STREAM.INFO." + dlq, js + "CONSUMER.CREATE." + dlq + ".>", js + "CONSUMER.INFO." + dlq + ".>",
+		js + "CONSUMER.MSG.NEXT." + dlq + ".>", js + "CONSUMER.DELETE." + dlq + ".>"}
+	for _, s := range c.Subjects {
+		pub = append(pub, s.Name)
+	}
+	return User{Name: Operator, Publish: pub, Subscribe: []string{InboxPrefixOf(Operator) + ".>"}}
+}
