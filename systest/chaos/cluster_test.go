@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caliopen/functions/internal/peertest"
 )
 
 // proc and state mirror cmd/caliopen-cluster's state.json.
@@ -84,10 +86,7 @@ func (s *syncBuffer) String() string {
 // missing skips the test, or fails it under CI=true.
 func missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("peer missing (CI=true requires it): "+format, args...)
-	}
-	t.Skipf("peer missing: "+format, args...)
+	peertest.Missing(t, format, args...)
 }
 
 // pgBin is the folder of Debian's PostgreSQL programs, "" without them.
