@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,7 +138,12 @@ func newFront(t *testing.T, tl tools, openfaas bool) *front {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopAsync, err := h.gw.ServeAsync(t.Context(), js, gateway.DefaultAsyncConfig())
+	// The test's callback server listens on loopback: allowed through the
+	// egress guard's allow list, as an operator's CALIOPEN_EGRESS_ALLOW does,
+	// never by switching the guard off.
+	asyncCfg := gateway.DefaultAsyncConfig()
+	asyncCfg.Guard.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	stopAsync, err := h.gw.ServeAsync(t.Context(), js, asyncCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
