@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/caliopen/functions/internal/invokeauth"
+	"github.com/caliopen/functions/internal/netguard"
 )
 
 // InvokeKeySecret is the secret holding the invocation key, as stack.yml
@@ -44,6 +45,8 @@ var Refused = []Refusal{
 	// this one in the layers).
 	{Name: "CALIOPEN_KEYS_ALLOW_PRIVATE", Allowed: isFalse,
 		Reason: "it lets key lookups that other people's domains drive reach private and loopback addresses"},
+	{Name: netguard.EnvAllow,
+		Reason: "the egress allow list is the operator's, given to the whole system, not to one deployment"},
 	{Name: "port", Reason: "the provider chooses each replica's port"},
 }
 

@@ -33,6 +33,7 @@ func TestRefused(t *testing.T) {
 		{"CALIOPEN_INVOKE_KEY_FILE", SecretsMount + InvokeKeySecret, false},
 		{"CALIOPEN_KEYS_ALLOW_PRIVATE", "true", true},
 		{"CALIOPEN_KEYS_ALLOW_PRIVATE", "false", false},
+		{"CALIOPEN_EGRESS_ALLOW", "10.0.0.0/8", true},
 		{"port", "9999", true},
 		{"max_inflight", "5", false},
 		{"SMTP_RELAY_HOST", "relay.example.org", false},
