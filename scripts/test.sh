@@ -49,4 +49,4 @@ PEERS+=("" "$timing")
 go build -o "$timing/" ./cmd/test-timing
 verbose=
 [[ " $* " != *" -v "* ]] || verbose=-v
-go test -race -count=1 -json "$@" ./... | "$timing/test-timing" $verbose
+go test -race -count=1 -timeout=40m -json "$@" ./... | "$timing/test-timing" $verbose
