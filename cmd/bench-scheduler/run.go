@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench-scheduler", flag.ContinueOnError)
 	n := fs.Int("n", 100000, "remote identities")
 	twitter := fs.Float64("twitter", 0.1, "fraction of Twitter identities (2 min interval)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the two phases (not the seeding) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +61,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "bench-scheduler: %d identities (%.0f%% Twitter) on SQLite, seeded in %s\n", *n, 100**twitter,
 		time.Since(t).Round(time.Millisecond))
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cnt := &counter{}
 	s, err := scheduler.New(scheduler.DefaultConfig(), scheduler.Deps{Store: st, Sender: cnt,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: clk.Now})

@@ -10,6 +10,10 @@ type Metrics struct {
 	orders *prometheus.CounterVec // subject, result
 	runs   *prometheus.CounterVec // outcome: spread, lost, skipped, claim_error
 	ticks  *prometheus.CounterVec // result
+	// backlog and catchUp are the runs left due by the last tick and how
+	// long claiming them takes.
+	backlog prometheus.Gauge
+	catchUp prometheus.Gauge
 }
 
 // NewMetrics registers the metrics on reg.
@@ -22,8 +26,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Due runs not sent, by outcome (spread, lost, skipped, claim_error)."}, []string{"outcome"}),
 		ticks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "ticks_total",
 			Help: "Ticks, by result (ok, error)."}, []string{"result"}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "backlog_runs",
+			Help: "Runs still due after the last tick, which stopped at its bound (0: it handled them all)."}),
+		catchUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "catch_up_seconds",
+			Help: "Estimated time to claim the backlog at the per-tick bound."}),
 	}
-	reg.MustRegister(m.orders, m.runs, m.ticks)
+	reg.MustRegister(m.orders, m.runs, m.ticks, m.backlog, m.catchUp)
 	return m
 }
 
@@ -39,6 +47,10 @@ func (m *Metrics) tick(st Stats, err error) {
 		return
 	}
 	m.ticks.WithLabelValues(result(err)).Inc()
+	if err == nil {
+		m.backlog.Set(float64(st.Backlog))
+		m.catchUp.Set(st.CatchUp.Seconds())
+	}
 	m.runs.WithLabelValues("spread").Add(float64(st.Spread))
 	m.runs.WithLabelValues("lost").Add(float64(st.Lost))
 	m.runs.WithLabelValues("skipped").Add(float64(st.Skipped))

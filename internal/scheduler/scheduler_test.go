@@ -101,14 +101,7 @@ func TestRestartSpreadsBacklog(t *testing.T) {
 			seen[o.order.RemoteID]++
 		}
 	}
-	if len(seen) != n {
-		t.Errorf("%d of %d identities synced within the spread window", len(seen), n)
-	}
-	for id, k := range seen {
-		if k != 1 {
-			t.Errorf("identity %s synced %d times", id, k)
-		}
-	}
+	syncedOnce(t, seen, n)
 	if limit := 3 * n / int(s.cfg.Policy.Spread/time.Second); maxPerTick > limit {
 		t.Errorf("burst of %d orders in one tick, want at most %d", maxPerTick, limit)
 	}
@@ -168,8 +161,8 @@ func TestFailedSendIsRetried(t *testing.T) {
 // brokenClaims is a store whose claims all fail.
 type brokenClaims struct{ Store }
 
-func (brokenClaims) ClaimSchedule(context.Context, store.Due, time.Time) (bool, error) {
-	return false, errors.New("disk full")
+func (brokenClaims) ClaimSchedules(context.Context, []store.Claim) ([]bool, error) {
+	return nil, errors.New("disk full")
 }
 
 func TestFailingClaimsEndTheTick(t *testing.T) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -18,13 +19,15 @@ type Polling interface {
 	ClearSyncError(ctx context.Context, userID, identityID string) error
 }
 
+const claimQuery = `UPDATE schedules SET next_run_at = ?
+		WHERE identity_id = ? AND user_id = ? AND next_run_at = ?`
+
 // ClaimSchedule moves the run d (read by DueSchedules) to next, but only if
 // nobody moved it since d was read: it is a compare-and-set on the next run.
 // It returns true to the one caller that moved it, which then emits the
 // sync; false means another scheduler claimed it, or its schedule changed.
 func (s *SQL) ClaimSchedule(ctx context.Context, d Due, next time.Time) (bool, error) {
-	err := s.write().one(ctx, `UPDATE schedules SET next_run_at = ?
-		WHERE identity_id = ? AND user_id = ? AND next_run_at = ?`,
+	err := s.write().one(ctx, claimQuery,
 		micros(orNow(next, s.stamp())), d.IdentityID, d.UserID, micros(norm(d.NextRun)))
 	if err == nil {
 		return true, nil
@@ -33,6 +36,57 @@ func (s *SQL) ClaimSchedule(ctx context.Context, d Due, next time.Time) (bool, e
 		return false, nil
 	}
 	return false, s.fail("claim schedule of identity "+d.IdentityID, err)
+}
+
+// Claim is one compare-and-set of ClaimSchedules: move the run Due to
+// Next.
+type Claim struct {
+	Due  Due
+	Next time.Time
+}
+
+// ClaimSchedules makes the claims of ClaimSchedule in one write
+// transaction and returns, for each claim in order, whether this caller
+// moved the run. A scheduler tick claims its due runs this way: one commit
+// for the batch rather than one per run.
+func (s *SQL) ClaimSchedules(ctx context.Context, claims []Claim) ([]bool, error) {
+	won := make([]bool, len(claims))
+	if len(claims) == 0 {
+		return won, nil
+	}
+	err := s.tx(ctx, func(c conn) error {
+		for i, cl := range claims {
+			res, err := c.exec(ctx, claimQuery, micros(orNow(cl.Next, s.stamp())), cl.Due.IdentityID, cl.Due.UserID,
+				micros(norm(cl.Due.NextRun)))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			won[i] = n > 0
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail(fmt.Sprintf("claim %d schedules", len(claims)), err)
+	}
+	return won, nil
+}
+
+// CountDue counts the schedules whose next run is at or before now: the
+// backlog a scheduler reports while it catches up. It reads the schedules'
+// index alone, so it also counts the few runs of identities that are no
+// longer active (DueSchedules skips those): an upper bound.
+func (s *SQL) CountDue(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.read().row(ctx, `SELECT count(*) FROM schedules WHERE next_run_at <= ?`,
+		micros(orNow(now, s.stamp()))).Scan(&n)
+	if err != nil {
+		return 0, s.fail("count due schedules", err)
+	}
+	return n, nil
 }
 
 // EnsureSchedule creates the schedule of an identity with its next run at
