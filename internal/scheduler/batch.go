@@ -10,25 +10,20 @@ import (
 	"github.com/caliopen/functions/internal/store"
 )
 
-// batch claims the due runs in one store transaction, then sends the
-// orders of the claimed runs that fire, cfg.Concurrency at a time.
-func (s *Scheduler) batch(ctx context.Context, now time.Time, due []store.Due) Stats {
+// batch reads and claims up to limit due runs in one store transaction,
+// then sends the orders of the claimed runs that fire, cfg.Concurrency at
+// a time. It returns what it did and how many runs it read.
+func (s *Scheduler) batch(ctx context.Context, now time.Time, limit int) (Stats, int, error) {
 	var st Stats
-	if len(due) == 0 {
-		return st
-	}
-	claims := make([]store.Claim, len(due))
-	fire := make([]bool, len(due))
-	for i, d := range due {
+	var fire []bool
+	claims, won, err := s.deps.Store.ClaimDue(ctx, now, limit, func(d store.Due) time.Time {
 		interval := s.cfg.Policy.Interval(d.Protocol, d.PollInterval)
 		dec := s.cfg.Policy.Decide(now, d.NextRun, interval, s.rand())
-		claims[i], fire[i] = store.Claim{Due: d, Next: dec.Next}, dec.Fire
-	}
-	won, err := s.deps.Store.ClaimSchedules(ctx, claims)
+		fire = append(fire, dec.Fire)
+		return dec.Next
+	})
 	if err != nil {
-		s.deps.Logger.Error("claim failed", "runs", len(due), "err", err.Error())
-		st.Errors = len(due)
-		return st
+		return st, 0, err
 	}
 	var (
 		mu  sync.Mutex
@@ -63,7 +58,7 @@ func (s *Scheduler) batch(ctx context.Context, now time.Time, due []store.Due) S
 		}()
 	}
 	wg.Wait()
-	return st
+	return st, len(claims), nil
 }
 
 // send sends d's sync order on subject. When the send fails, the run

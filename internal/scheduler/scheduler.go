@@ -15,8 +15,7 @@ import (
 
 // Store is what the scheduler needs of the store; *store.SQL has it.
 type Store interface {
-	DueSchedules(ctx context.Context, now time.Time, limit int) ([]store.Due, error)
-	ClaimSchedules(ctx context.Context, claims []store.Claim) ([]bool, error)
+	ClaimDue(ctx context.Context, now time.Time, limit int, next func(store.Due) time.Time) ([]store.Claim, []bool, error)
 	ClaimSchedule(ctx context.Context, d store.Due, next time.Time) (bool, error)
 	CountDue(ctx context.Context, now time.Time) (int, error)
 }
@@ -55,7 +54,6 @@ type Scheduler struct {
 type Stats struct {
 	Sent    int // orders sent and acknowledged
 	Failed  int // sends that failed (retried after RetryDelay)
-	Errors  int // claims the store failed (tried again next tick)
 	Spread  int // overdue runs moved instead of fired
 	Lost    int // runs claimed by another replica first
 	Skipped int // schedules of protocols that are not polled
@@ -103,8 +101,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // Tick handles the schedules due now, the most overdue first, a batch at a
 // time, until none is left, a batch claims nothing (another replica took
-// them all, or the store failed every claim) or MaxPerTick runs were
-// handled. A tick stopped by the bound counts the runs still due, logs the
+// them all) or MaxPerTick runs were handled. A store that fails a batch's
+// claim fails the tick, which claimed none of that batch: its runs stay
+// due for the next tick. A tick stopped by the bound counts the runs still due, logs the
 // backlog and how long claiming it takes, and leaves it to the next ticks.
 func (s *Scheduler) Tick(ctx context.Context) (Stats, error) {
 	var total Stats
@@ -113,16 +112,15 @@ func (s *Scheduler) Tick(ctx context.Context) (Stats, error) {
 	for budget > 0 {
 		now := s.deps.Now()
 		limit := min(s.cfg.Batch, budget, store.MaxLimit)
-		due, err := s.deps.Store.DueSchedules(ctx, now, limit)
+		st, read, err := s.batch(ctx, now, limit)
 		if err != nil {
 			s.deps.Metrics.tick(total, err)
 			return total, err
 		}
-		budget -= len(due)
-		st := s.batch(ctx, now, due)
+		budget -= read
 		total.add(st)
 		// A short batch was every run due: reading again would find none.
-		if len(due) < limit || st.Lost+st.Errors == len(due) || ctx.Err() != nil {
+		if read < limit || st.Lost == read || ctx.Err() != nil {
 			break
 		}
 	}
@@ -141,7 +139,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Stats, error) {
 			"catch_up_s", total.CatchUp.Seconds())
 	}
 	if total != (Stats{}) {
-		s.deps.Logger.Debug("tick", "sent", total.Sent, "failed", total.Failed, "errors", total.Errors, "spread", total.Spread,
+		s.deps.Logger.Debug("tick", "sent", total.Sent, "failed", total.Failed, "spread", total.Spread,
 			"lost", total.Lost, "skipped", total.Skipped, "took_ms", s.deps.Now().Sub(start).Milliseconds())
 	}
 	return total, nil
@@ -156,7 +154,6 @@ func (s *Scheduler) Healthy(maxAge time.Duration) bool {
 func (st *Stats) add(o Stats) {
 	st.Sent += o.Sent
 	st.Failed += o.Failed
-	st.Errors += o.Errors
 	st.Spread += o.Spread
 	st.Lost += o.Lost
 	st.Skipped += o.Skipped

@@ -161,17 +161,21 @@ func TestFailedSendIsRetried(t *testing.T) {
 // brokenClaims is a store whose claims all fail.
 type brokenClaims struct{ Store }
 
-func (brokenClaims) ClaimSchedules(context.Context, []store.Claim) ([]bool, error) {
-	return nil, errors.New("disk full")
+func (brokenClaims) ClaimDue(context.Context, time.Time, int, func(store.Due) time.Time) ([]store.Claim, []bool, error) {
+	return nil, nil, errors.New("disk full")
 }
 
-func TestFailingClaimsEndTheTick(t *testing.T) {
+func TestFailingClaimsFailTheTick(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	c := &clock{now: t0}
 	seed(t, st, "m", store.ProtocolEmail, 3, 0, t0)
+	ids := seed(t, st, "n", store.ProtocolEmail, 1, 0, t0)
 	rec := &recorder{}
-	got := tick(t, newScheduler(t, brokenClaims{st}, rec, c))
-	if got.Errors != 3 || got.Sent != 0 || len(rec.take()) != 0 {
-		t.Errorf("stats %+v", got)
+	got, err := newScheduler(t, brokenClaims{st}, rec, c).Tick(context.Background())
+	if err == nil || got.Sent != 0 || len(rec.take()) != 0 {
+		t.Errorf("stats %+v, error %v; want a failed tick that sent nothing", got, err)
+	}
+	if at := nextRun(t, st, ids[0]); !at.Equal(t0) {
+		t.Errorf("next run %v after a failed claim, want it still due at %v", at, t0)
 	}
 }

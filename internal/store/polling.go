@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -45,19 +44,31 @@ type Claim struct {
 	Next time.Time
 }
 
-// ClaimSchedules makes the claims of ClaimSchedule in one write
-// transaction and returns, for each claim in order, whether this caller
-// moved the run. A scheduler tick claims its due runs this way: one commit
-// for the batch rather than one per run.
-func (s *SQL) ClaimSchedules(ctx context.Context, claims []Claim) ([]bool, error) {
-	won := make([]bool, len(claims))
-	if len(claims) == 0 {
-		return won, nil
-	}
+// ClaimDue reads up to limit due runs as DueSchedules does and claims
+// each, as ClaimSchedule does, moving it to next(d), all in one write
+// transaction: a scheduler tick's one round trip, whose read finds the
+// writer's pages warm. It returns the runs read, in order, and for each
+// whether this caller moved it (false: another scheduler claimed it
+// first). next is called once per run, in order, inside the transaction.
+func (s *SQL) ClaimDue(ctx context.Context, now time.Time, limit int, next func(Due) time.Time) ([]Claim, []bool, error) {
+	var (
+		claims []Claim
+		won    []bool
+	)
 	err := s.tx(ctx, func(c conn) error {
-		for i, cl := range claims {
-			res, err := c.exec(ctx, claimQuery, micros(orNow(cl.Next, s.stamp())), cl.Due.IdentityID, cl.Due.UserID,
-				micros(norm(cl.Due.NextRun)))
+		rows, err := c.query(ctx, dueQuery, micros(orNow(now, s.stamp())), RemoteIdentity, Active, Page{Limit: limit}.limit())
+		if err != nil {
+			return err
+		}
+		due, err := collect(rows, scanDue)
+		if err != nil {
+			return err
+		}
+		claims, won = make([]Claim, len(due)), make([]bool, len(due))
+		for i, d := range due {
+			claims[i] = Claim{Due: d, Next: next(d)}
+			res, err := c.exec(ctx, claimQuery, micros(orNow(claims[i].Next, s.stamp())), d.IdentityID, d.UserID,
+				micros(norm(d.NextRun)))
 			if err != nil {
 				return err
 			}
@@ -70,9 +81,9 @@ func (s *SQL) ClaimSchedules(ctx context.Context, claims []Claim) ([]bool, error
 		return nil
 	})
 	if err != nil {
-		return nil, s.fail(fmt.Sprintf("claim %d schedules", len(claims)), err)
+		return nil, nil, s.fail("claim due schedules", err)
 	}
-	return won, nil
+	return claims, won, nil
 }
 
 // CountDue counts the schedules whose next run is at or before now: the
