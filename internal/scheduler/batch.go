@@ -16,9 +16,16 @@ import (
 func (s *Scheduler) batch(ctx context.Context, now time.Time, limit int) (Stats, int, error) {
 	var st Stats
 	var fire []bool
+	// During a catch-up, an overdue run is spread after the backlog the
+	// last tick left is claimed: spread sooner, it would come due behind
+	// older runs, wait, and fire in a burst once the backlog is drained.
+	after := s.cfg.CatchUp(int(s.backlog.Load()))
 	claims, won, err := s.deps.Store.ClaimDue(ctx, now, limit, func(d store.Due) time.Time {
 		interval := s.cfg.Policy.Interval(d.Protocol, d.PollInterval)
 		dec := s.cfg.Policy.Decide(now, d.NextRun, interval, s.rand())
+		if !dec.Fire {
+			dec.Next = dec.Next.Add(after)
+		}
 		fire = append(fire, dec.Fire)
 		return dec.Next
 	})

@@ -26,7 +26,8 @@
 // (SCHEDULER_MAX_PER_TICK, default 2000), each batch in one store
 // transaction; the rest waits for the next ticks, where it is still the
 // most overdue, so no identity starves. A tick stopped by the bound counts
-// the runs still due, logs "catching up" with overdue and catch_up_s, and
+// the runs still due, spreads the overdue runs of the next ticks after
+// that backlog (so they do not come due behind it), logs "catching up" with overdue and catch_up_s, and
 // sets the gauges caliopen_scheduler_backlog_runs and
 // caliopen_scheduler_catch_up_seconds. Claiming a backlog of N runs takes
 // ceil(N/MaxPerTick) ticks (Config.CatchUp): 100,000 identities after an

@@ -48,6 +48,8 @@ type Scheduler struct {
 	mu   sync.Mutex // guards deps.Rand
 	// lastOK is the end of the last tick that read the store (unix nanos).
 	lastOK atomic.Int64
+	// backlog is the runs the last tick left due (Stats.Backlog).
+	backlog atomic.Int64
 }
 
 // Stats counts the outcomes of one Tick.
@@ -133,6 +135,7 @@ func (s *Scheduler) Tick(ctx context.Context) (Stats, error) {
 		total.Backlog, total.CatchUp = n, s.cfg.CatchUp(n)
 	}
 	s.deps.Metrics.tick(total, nil)
+	s.backlog.Store(int64(total.Backlog))
 	s.lastOK.Store(time.Now().UnixNano())
 	if total.Backlog > 0 {
 		s.deps.Logger.Info("catching up", "overdue", total.Backlog, "max_per_tick", s.cfg.MaxPerTick,
