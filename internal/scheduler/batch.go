@@ -20,13 +20,16 @@ func (s *Scheduler) batch(ctx context.Context, now time.Time, limit int) (Stats,
 	// last tick left is claimed: spread sooner, it would come due behind
 	// older runs, wait, and fire in a burst once the backlog is drained.
 	after := s.cfg.CatchUp(int(s.backlog.Load()))
-	claims, won, err := s.deps.Store.ClaimDue(ctx, now, limit, func(d store.Due) time.Time {
+	claims, won, err := s.deps.Store.ClaimDue(ctx, now, limit, func(i int, d store.Due) time.Time {
 		interval := s.cfg.Policy.Interval(d.Protocol, d.PollInterval)
 		dec := s.cfg.Policy.Decide(now, d.NextRun, interval, s.rand())
 		if !dec.Fire {
 			dec.Next = dec.Next.Add(after)
 		}
-		fire = append(fire, dec.Fire)
+		for len(fire) <= i {
+			fire = append(fire, false)
+		}
+		fire[i] = dec.Fire
 		return dec.Next
 	})
 	if err != nil {

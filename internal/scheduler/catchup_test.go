@@ -45,7 +45,7 @@ func TestMaxPerTickConfig(t *testing.T) {
 		want int
 		bad  bool
 	}{
-		{env: "", want: 2000},
+		{env: "", want: 1000},
 		{env: "150", want: 150},
 		{env: "0", bad: true},
 		{env: "many", bad: true},

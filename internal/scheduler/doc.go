@@ -23,7 +23,7 @@
 //
 // Catch-up is bounded per tick: a tick reads the due runs the most
 // overdue first and claims at most MaxPerTick of them
-// (SCHEDULER_MAX_PER_TICK, default 2000), each batch in one store
+// (SCHEDULER_MAX_PER_TICK, default 1000), each batch in one store
 // transaction; the rest waits for the next ticks, where it is still the
 // most overdue, so no identity starves. A tick stopped by the bound counts
 // the runs still due, spreads the overdue runs of the next ticks after
@@ -31,8 +31,8 @@
 // sets the gauges caliopen_scheduler_backlog_runs and
 // caliopen_scheduler_catch_up_seconds. Claiming a backlog of N runs takes
 // ceil(N/MaxPerTick) ticks (Config.CatchUp): 100,000 identities after an
-// hour down take 50 one-second ticks, and their syncs are all sent within
-// 50 s + Spread (5 min) of the restart. Replicas share the backlog through
+// hour down take 100 one-second ticks, and their syncs are all sent within
+// 100 s + Spread (5 min) of the restart. Replicas share the backlog through
 // the claim, so k of them take about a k-th of the ticks. As nothing is
 // kept in memory, a scheduler restarted during a catch-up resumes it: a
 // claimed run is not claimed again, an unclaimed one stays due.

@@ -15,7 +15,7 @@ import (
 
 // Store is what the scheduler needs of the store; *store.SQL has it.
 type Store interface {
-	ClaimDue(ctx context.Context, now time.Time, limit int, next func(store.Due) time.Time) ([]store.Claim, []bool, error)
+	ClaimDue(ctx context.Context, now time.Time, limit int, next func(int, store.Due) time.Time) ([]store.Claim, []bool, error)
 	ClaimSchedule(ctx context.Context, d store.Due, next time.Time) (bool, error)
 	CountDue(ctx context.Context, now time.Time) (int, error)
 }

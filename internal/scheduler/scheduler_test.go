@@ -161,7 +161,7 @@ func TestFailedSendIsRetried(t *testing.T) {
 // brokenClaims is a store whose claims all fail.
 type brokenClaims struct{ Store }
 
-func (brokenClaims) ClaimDue(context.Context, time.Time, int, func(store.Due) time.Time) ([]store.Claim, []bool, error) {
+func (brokenClaims) ClaimDue(context.Context, time.Time, int, func(int, store.Due) time.Time) ([]store.Claim, []bool, error) {
 	return nil, nil, errors.New("disk full")
 }
 

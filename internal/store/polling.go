@@ -49,8 +49,10 @@ type Claim struct {
 // transaction: a scheduler tick's one round trip, whose read finds the
 // writer's pages warm. It returns the runs read, in order, and for each
 // whether this caller moved it (false: another scheduler claimed it
-// first). next is called once per run, in order, inside the transaction.
-func (s *SQL) ClaimDue(ctx context.Context, now time.Time, limit int, next func(Due) time.Time) ([]Claim, []bool, error) {
+// first). next(i, d) is called for the i-th run read, inside the
+// transaction, which may run again (SQLite's group commit): the last call
+// for each i counts.
+func (s *SQL) ClaimDue(ctx context.Context, now time.Time, limit int, next func(int, Due) time.Time) ([]Claim, []bool, error) {
 	var (
 		claims []Claim
 		won    []bool
@@ -66,7 +68,7 @@ func (s *SQL) ClaimDue(ctx context.Context, now time.Time, limit int, next func(
 		}
 		claims, won = make([]Claim, len(due)), make([]bool, len(due))
 		for i, d := range due {
-			claims[i] = Claim{Due: d, Next: next(d)}
+			claims[i] = Claim{Due: d, Next: next(i, d)}
 			res, err := c.exec(ctx, claimQuery, micros(orNow(claims[i].Next, s.stamp())), d.IdentityID, d.UserID,
 				micros(norm(d.NextRun)))
 			if err != nil {
