@@ -87,7 +87,7 @@ func TestRestartSpreadsBacklog(t *testing.T) {
 	rec := &recorder{}
 	s := newScheduler(t, st, rec, c)
 	first := tick(t, s)
-	if first.Sent > 20 || first.Spread < n-20 {
+	if first.Sent > 20 || first.Spread < min(n, s.cfg.MaxPerTick)-20 {
 		t.Fatalf("first tick after restart: %+v", first)
 	}
 	seen := map[string]int{}
