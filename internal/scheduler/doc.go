@@ -9,7 +9,7 @@
 // to its next time, so a restart loses nothing and rebuilds nothing.
 //
 // Two replicas do not double the orders: a due run is claimed with a
-// compare-and-set on its next-run time (store.ClaimSchedule) before the
+// compare-and-set on its next-run time (store.ClaimDue) before the
 // order is sent, and only the replica whose claim moved the row sends it.
 // The claim also sets the next run (the identity's interval, ±jitter), so
 // the order is sent after the claim: a crash between the two loses one sync,
