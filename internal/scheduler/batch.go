@@ -10,57 +10,65 @@ import (
 	"github.com/caliopen/functions/internal/store"
 )
 
-// batch claims each due run and sends the orders of the claimed ones,
-// cfg.Concurrency rows at a time. The claims run concurrently too: on
-// SQLite the store commits concurrent writes together, so a tick with
-// many overdue rows (after an outage) costs a commit per group of claims
-// rather than one per row.
-func (s *Scheduler) batch(ctx context.Context, now time.Time, due []store.Due) Stats {
+// batch reads and claims up to limit due runs in one store transaction,
+// then sends the orders of the claimed runs that fire, cfg.Concurrency at
+// a time. It returns what it did and how many runs it read.
+func (s *Scheduler) batch(ctx context.Context, now time.Time, limit int) (Stats, int, error) {
+	var st Stats
+	var fire []bool
+	// During a catch-up, an overdue run is spread after the backlog the
+	// last tick left is claimed: spread sooner, it would come due behind
+	// older runs, wait, and fire in a burst once the backlog is drained.
+	after := s.cfg.CatchUp(int(s.backlog.Load()))
+	claims, won, err := s.deps.Store.ClaimDue(ctx, now, limit, func(i int, d store.Due) time.Time {
+		interval := s.cfg.Policy.Interval(d.Protocol, d.PollInterval)
+		dec := s.cfg.Policy.Decide(now, d.NextRun, interval, s.rand())
+		if !dec.Fire {
+			dec.Next = dec.Next.Add(after)
+		}
+		for len(fire) <= i {
+			fire = append(fire, false)
+		}
+		fire[i] = dec.Fire
+		return dec.Next
+	})
+	if err != nil {
+		return st, 0, err
+	}
 	var (
 		mu  sync.Mutex
-		st  Stats
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, s.cfg.Concurrency)
 	)
-	count := func(f func(*Stats)) {
-		mu.Lock()
-		f(&st)
-		mu.Unlock()
-	}
-	for _, d := range due {
-		interval := s.cfg.Policy.Interval(d.Protocol, d.PollInterval)
-		dec := s.cfg.Policy.Decide(now, d.NextRun, interval, s.rand())
+	for i, c := range claims {
+		subject, polled := schedule.SubjectFor(c.Due.Protocol)
+		switch {
+		case !won[i]:
+			st.Lost++
+			continue
+		case !fire[i]:
+			st.Spread++
+			continue
+		case !polled:
+			st.Skipped++
+			continue
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			count(s.row(ctx, now, d, dec))
+			ok := s.send(ctx, subject, c.Due, c.Next, now)
+			mu.Lock()
+			if ok {
+				st.Sent++
+			} else {
+				st.Failed++
+			}
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	return st
-}
-
-// row claims the due run d with decision dec and sends its order when it
-// fires; it returns how to count the row.
-func (s *Scheduler) row(ctx context.Context, now time.Time, d store.Due, dec schedule.Decision) func(*Stats) {
-	claimed, err := s.deps.Store.ClaimSchedule(ctx, d, dec.Next)
-	if err != nil {
-		s.deps.Logger.Error("claim failed", "user_id", d.UserID, "identity_id", d.IdentityID, "err", err.Error())
-		return func(st *Stats) { st.Errors++ }
-	}
-	switch subject, polled := schedule.SubjectFor(d.Protocol); {
-	case !claimed:
-		return func(st *Stats) { st.Lost++ }
-	case !dec.Fire:
-		return func(st *Stats) { st.Spread++ }
-	case !polled:
-		return func(st *Stats) { st.Skipped++ }
-	case s.send(ctx, subject, d, dec.Next, now):
-		return func(st *Stats) { st.Sent++ }
-	default:
-		return func(st *Stats) { st.Failed++ }
-	}
+	return st, len(claims), nil
 }
 
 // send sends d's sync order on subject. When the send fails, the run

@@ -107,7 +107,12 @@ func seed(t testing.TB, st *store.SQL, name, protocol string, n int, poll time.D
 // random source.
 func newScheduler(t testing.TB, st Store, snd Sender, c *clock) *Scheduler {
 	t.Helper()
-	cfg := DefaultConfig()
+	return schedulerWith(t, DefaultConfig(), st, snd, c)
+}
+
+// schedulerWith is newScheduler with the configuration cfg.
+func schedulerWith(t testing.TB, cfg Config, st Store, snd Sender, c *clock) *Scheduler {
+	t.Helper()
 	r := rand.New(rand.NewPCG(1, 2))
 	s, err := New(cfg, Deps{Store: st, Sender: snd, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Now: c.Now, Rand: r.Float64})
@@ -135,4 +140,18 @@ func nextRun(t testing.TB, st *store.SQL, id store.Identity) time.Time {
 		t.Fatal(err)
 	}
 	return at
+}
+
+// syncedOnce fails the test unless the orders of seen (identity: orders)
+// synced each of n identities exactly once.
+func syncedOnce(t testing.TB, seen map[string]int, n int) {
+	t.Helper()
+	if len(seen) != n {
+		t.Errorf("%d of %d identities synced", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("identity %s synced %d times", id, k)
+		}
+	}
 }

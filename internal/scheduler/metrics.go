@@ -8,8 +8,12 @@ import (
 // nothing.
 type Metrics struct {
 	orders *prometheus.CounterVec // subject, result
-	runs   *prometheus.CounterVec // outcome: spread, lost, skipped, claim_error
+	runs   *prometheus.CounterVec // outcome: spread, lost, skipped
 	ticks  *prometheus.CounterVec // result
+	// backlog and catchUp are the runs left due by the last tick and how
+	// long claiming them takes.
+	backlog prometheus.Gauge
+	catchUp prometheus.Gauge
 }
 
 // NewMetrics registers the metrics on reg.
@@ -19,11 +23,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		orders: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "orders_total",
 			Help: "Sync orders sent, by subject and result (ok, error)."}, []string{"subject", "result"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "runs_total",
-			Help: "Due runs not sent, by outcome (spread, lost, skipped, claim_error)."}, []string{"outcome"}),
+			Help: "Due runs not sent, by outcome (spread, lost, skipped)."}, []string{"outcome"}),
 		ticks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "ticks_total",
 			Help: "Ticks, by result (ok, error)."}, []string{"result"}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "backlog_runs",
+			Help: "Runs still due after the last tick, which stopped at its bound (0: it handled them all)."}),
+		catchUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "catch_up_seconds",
+			Help: "Estimated time to claim the backlog at the per-tick bound."}),
 	}
-	reg.MustRegister(m.orders, m.runs, m.ticks)
+	reg.MustRegister(m.orders, m.runs, m.ticks, m.backlog, m.catchUp)
 	return m
 }
 
@@ -39,10 +47,13 @@ func (m *Metrics) tick(st Stats, err error) {
 		return
 	}
 	m.ticks.WithLabelValues(result(err)).Inc()
+	if err == nil {
+		m.backlog.Set(float64(st.Backlog))
+		m.catchUp.Set(st.CatchUp.Seconds())
+	}
 	m.runs.WithLabelValues("spread").Add(float64(st.Spread))
 	m.runs.WithLabelValues("lost").Add(float64(st.Lost))
 	m.runs.WithLabelValues("skipped").Add(float64(st.Skipped))
-	m.runs.WithLabelValues("claim_error").Add(float64(st.Errors))
 }
 
 func result(err error) string {

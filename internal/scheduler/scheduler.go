@@ -15,8 +15,9 @@ import (
 
 // Store is what the scheduler needs of the store; *store.SQL has it.
 type Store interface {
-	DueSchedules(ctx context.Context, now time.Time, limit int) ([]store.Due, error)
+	ClaimDue(ctx context.Context, now time.Time, limit int, next func(int, store.Due) time.Time) ([]store.Claim, []bool, error)
 	ClaimSchedule(ctx context.Context, d store.Due, next time.Time) (bool, error)
+	CountDue(ctx context.Context, now time.Time) (int, error)
 }
 
 // Sender sends one sync order on a subject and returns once it is
@@ -47,16 +48,23 @@ type Scheduler struct {
 	mu   sync.Mutex // guards deps.Rand
 	// lastOK is the end of the last tick that read the store (unix nanos).
 	lastOK atomic.Int64
+	// backlog is the runs the last tick left due (Stats.Backlog).
+	backlog atomic.Int64
 }
 
 // Stats counts the outcomes of one Tick.
 type Stats struct {
 	Sent    int // orders sent and acknowledged
 	Failed  int // sends that failed (retried after RetryDelay)
-	Errors  int // claims the store failed (tried again next tick)
 	Spread  int // overdue runs moved instead of fired
 	Lost    int // runs claimed by another replica first
 	Skipped int // schedules of protocols that are not polled
+	// Backlog counts the runs still due when the tick stopped at
+	// MaxPerTick; 0 when it handled every due run.
+	Backlog int
+	// CatchUp is how long the backlog takes to claim at MaxPerTick a tick
+	// (Config.CatchUp); the spread runs then fire within Policy.Spread.
+	CatchUp time.Duration
 }
 
 // New checks cfg and deps and returns a scheduler.
@@ -93,29 +101,48 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// Tick handles every schedule due now: it reads them a batch at a time
-// until none is left or a batch claims nothing (another replica took them
-// all, or the store failed every claim), and returns what it did.
+// Tick handles the schedules due now, the most overdue first, a batch at a
+// time, until none is left, a batch claims nothing (another replica took
+// them all) or MaxPerTick runs were handled. A store that fails a batch's
+// claim fails the tick, which claimed none of that batch: its runs stay
+// due for the next tick. A tick stopped by the bound counts the runs still due, logs the
+// backlog and how long claiming it takes, and leaves it to the next ticks.
 func (s *Scheduler) Tick(ctx context.Context) (Stats, error) {
 	var total Stats
 	start := s.deps.Now()
-	for {
+	budget := s.cfg.MaxPerTick
+	for budget > 0 {
 		now := s.deps.Now()
-		due, err := s.deps.Store.DueSchedules(ctx, now, s.cfg.Batch)
+		limit := min(s.cfg.Batch, budget, store.MaxLimit)
+		st, read, err := s.batch(ctx, now, limit)
 		if err != nil {
 			s.deps.Metrics.tick(total, err)
 			return total, err
 		}
-		st := s.batch(ctx, now, due)
+		budget -= read
 		total.add(st)
-		if len(due) == 0 || st.Lost+st.Errors == len(due) || ctx.Err() != nil {
+		// A short batch was every run due: reading again would find none.
+		if read < limit || st.Lost == read || ctx.Err() != nil {
 			break
 		}
 	}
+	if budget <= 0 {
+		n, err := s.deps.Store.CountDue(ctx, s.deps.Now())
+		if err != nil {
+			s.deps.Metrics.tick(total, err)
+			return total, err
+		}
+		total.Backlog, total.CatchUp = n, s.cfg.CatchUp(n)
+	}
 	s.deps.Metrics.tick(total, nil)
+	s.backlog.Store(int64(total.Backlog))
 	s.lastOK.Store(time.Now().UnixNano())
+	if total.Backlog > 0 {
+		s.deps.Logger.Info("catching up", "overdue", total.Backlog, "max_per_tick", s.cfg.MaxPerTick,
+			"catch_up_s", total.CatchUp.Seconds())
+	}
 	if total != (Stats{}) {
-		s.deps.Logger.Debug("tick", "sent", total.Sent, "failed", total.Failed, "errors", total.Errors, "spread", total.Spread,
+		s.deps.Logger.Debug("tick", "sent", total.Sent, "failed", total.Failed, "spread", total.Spread,
 			"lost", total.Lost, "skipped", total.Skipped, "took_ms", s.deps.Now().Sub(start).Milliseconds())
 	}
 	return total, nil
@@ -130,7 +157,6 @@ func (s *Scheduler) Healthy(maxAge time.Duration) bool {
 func (st *Stats) add(o Stats) {
 	st.Sent += o.Sent
 	st.Failed += o.Failed
-	st.Errors += o.Errors
 	st.Spread += o.Spread
 	st.Lost += o.Lost
 	st.Skipped += o.Skipped

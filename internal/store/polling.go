@@ -18,13 +18,15 @@ type Polling interface {
 	ClearSyncError(ctx context.Context, userID, identityID string) error
 }
 
+const claimQuery = `UPDATE schedules SET next_run_at = ?
+		WHERE identity_id = ? AND user_id = ? AND next_run_at = ?`
+
 // ClaimSchedule moves the run d (read by DueSchedules) to next, but only if
 // nobody moved it since d was read: it is a compare-and-set on the next run.
 // It returns true to the one caller that moved it, which then emits the
 // sync; false means another scheduler claimed it, or its schedule changed.
 func (s *SQL) ClaimSchedule(ctx context.Context, d Due, next time.Time) (bool, error) {
-	err := s.write().one(ctx, `UPDATE schedules SET next_run_at = ?
-		WHERE identity_id = ? AND user_id = ? AND next_run_at = ?`,
+	err := s.write().one(ctx, claimQuery,
 		micros(orNow(next, s.stamp())), d.IdentityID, d.UserID, micros(norm(d.NextRun)))
 	if err == nil {
 		return true, nil
@@ -33,6 +35,71 @@ func (s *SQL) ClaimSchedule(ctx context.Context, d Due, next time.Time) (bool, e
 		return false, nil
 	}
 	return false, s.fail("claim schedule of identity "+d.IdentityID, err)
+}
+
+// Claim is one compare-and-set of ClaimSchedules: move the run Due to
+// Next.
+type Claim struct {
+	Due  Due
+	Next time.Time
+}
+
+// ClaimDue reads up to limit due runs as DueSchedules does and claims
+// each, as ClaimSchedule does, moving it to next(d), all in one write
+// transaction: a scheduler tick's one round trip, whose read finds the
+// writer's pages warm. It returns the runs read, in order, and for each
+// whether this caller moved it (false: another scheduler claimed it
+// first). next(i, d) is called for the i-th run read, inside the
+// transaction, which may run again (SQLite's group commit): the last call
+// for each i counts.
+func (s *SQL) ClaimDue(ctx context.Context, now time.Time, limit int, next func(int, Due) time.Time) ([]Claim, []bool, error) {
+	var (
+		claims []Claim
+		won    []bool
+	)
+	err := s.tx(ctx, func(c conn) error {
+		rows, err := c.query(ctx, dueQuery, micros(orNow(now, s.stamp())), RemoteIdentity, Active, Page{Limit: limit}.limit())
+		if err != nil {
+			return err
+		}
+		due, err := collect(rows, scanDue)
+		if err != nil {
+			return err
+		}
+		claims, won = make([]Claim, len(due)), make([]bool, len(due))
+		for i, d := range due {
+			claims[i] = Claim{Due: d, Next: next(i, d)}
+			res, err := c.exec(ctx, claimQuery, micros(orNow(claims[i].Next, s.stamp())), d.IdentityID, d.UserID,
+				micros(norm(d.NextRun)))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			won[i] = n > 0
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, s.fail("claim due schedules", err)
+	}
+	return claims, won, nil
+}
+
+// CountDue counts the schedules whose next run is at or before now: the
+// backlog a scheduler reports while it catches up. It reads the schedules'
+// index alone, so it also counts the few runs of identities that are no
+// longer active (DueSchedules skips those): an upper bound.
+func (s *SQL) CountDue(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.read().row(ctx, `SELECT count(*) FROM schedules WHERE next_run_at <= ?`,
+		micros(orNow(now, s.stamp()))).Scan(&n)
+	if err != nil {
+		return 0, s.fail("count due schedules", err)
+	}
+	return n, nil
 }
 
 // EnsureSchedule creates the schedule of an identity with its next run at

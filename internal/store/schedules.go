@@ -40,12 +40,14 @@ func (s *SQL) SetNextRun(ctx context.Context, userID, identityID string, at time
 // whose next run is at or before now, the most overdue first. It is the
 // scheduler's system read; it changes nothing.
 func (s *SQL) DueSchedules(ctx context.Context, now time.Time, limit int) ([]Due, error) {
-	return all(ctx, s, "due schedules", scanDue, `SELECT i.user_id, i.id, i.protocol, i.poll_interval_s, sc.next_run_at
+	return all(ctx, s, "due schedules", scanDue, dueQuery, micros(orNow(now, s.stamp())), RemoteIdentity, Active,
+		Page{Limit: limit}.limit())
+}
+
+const dueQuery = `SELECT i.user_id, i.id, i.protocol, i.poll_interval_s, sc.next_run_at
 		FROM schedules sc JOIN identities i ON i.id = sc.identity_id AND i.user_id = sc.user_id
 		WHERE sc.next_run_at <= ? AND i.type = ? AND i.status = ?
-		ORDER BY sc.next_run_at, i.id LIMIT ?`,
-		micros(orNow(now, s.stamp())), RemoteIdentity, Active, Page{Limit: limit}.limit())
-}
+		ORDER BY sc.next_run_at, i.id LIMIT ?`
 
 func scanDue(r scanner) (Due, error) {
 	var d Due
