@@ -153,7 +153,7 @@ func TestChaos(t *testing.T) {
 	l.wait()
 
 	// Every acked mail and accepted order must land; give them time.
-	stored := map[string]int{}
+	var stored map[string]int
 	deadline := time.Now().Add(drainTimeout)
 	for {
 		stored, err = storedMails(ctx, db)

@@ -10,9 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -333,11 +331,4 @@ func (l *load) unanswered() int {
 		}
 	}
 	return n
-}
-
-func envOr(name, def string) string {
-	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
-		return v
-	}
-	return def
 }
