@@ -26,6 +26,7 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/invokeauth"
 	"github.com/caliopen/functions/internal/natsembed"
+	"github.com/caliopen/functions/internal/peertest"
 	"github.com/caliopen/functions/internal/secrets"
 )
 
@@ -36,15 +37,6 @@ const function = "contact-action"
 // invokeKey is the invocation key the handler is given and the test signs
 // with, as the connector does.
 const invokeKey = "image-test-invocation-key-0123456789abcdef"
-
-// missing skips the test, or fails it under CI=true.
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("peer missing (CI=true requires it): "+format, args...)
-	}
-	t.Skipf("peer missing: "+format, args...)
-}
 
 // TestImageBuild builds the contact-action image with podman build
 // --isolation=chroot from exactly what "faas-cli build --shrinkwrap"
@@ -67,16 +59,16 @@ func TestImageBuild(t *testing.T) {
 	for _, k := range []string{"CALIOPEN_TEST_PODMAN_ROOT", "CALIOPEN_TEST_PODMAN_RUNROOT",
 		"CALIOPEN_TEST_IMAGE_GO", "CALIOPEN_TEST_IMAGE_RUNTIME", "CALIOPEN_TEST_IMAGE_WATCHDOG"} {
 		if vars[k] = os.Getenv(k); vars[k] == "" {
-			missing(t, "%s is unset: eval the output of scripts/test-peers/image-bases.sh", k)
+			peertest.Missing(t, "%s is unset: eval the output of scripts/test-peers/image-bases.sh", k)
 		}
 	}
 	for _, tool := range []string{"podman", "chroot"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			missing(t, "%s: %v", tool, err)
+			peertest.Missing(t, "%s: %v", tool, err)
 		}
 	}
 	if os.Geteuid() != 0 {
-		missing(t, "chroot and podman's storage need root")
+		peertest.Missing(t, "chroot and podman's storage need root")
 	}
 	ctx := context.Background()
 	if dl, ok := t.Deadline(); ok {
