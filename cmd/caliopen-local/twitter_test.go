@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/caliopen/functions/internal/xapitest"
 )
@@ -177,12 +178,9 @@ func TestEndToEndTwitterBadOrders(t *testing.T) {
 	me := erin.must(200, "GET", "/me", nil)["user_id"].(string)
 	mail := erin.must(201, "POST", "/identities/remotes", map[string]any{"protocol": "email", "identifier": "erin@remote.example",
 		"infos": map[string]string{"inserver": "127.0.0.1:9"}})["identity_id"].(string)
-	dlq := make(chan *nats.Msg, 16)
-	sub, err := nc.ChanSubscribe("caliopen.dlq.>", dlq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	// Dead letters read as the operator reads them (caliopen dlq): an
+	// ordered consumer of the dead-letter stream, from now on.
+	dlq := deadLetters(t, nc)
 
 	for _, tc := range []struct{ name, subject, body, code string }{
 		{"bad JSON", "inboundTwitter", `{"order":`, "invalid_json"},
@@ -218,9 +216,9 @@ func TestEndToEndTwitterBadOrders(t *testing.T) {
 		}
 		select {
 		case dl := <-dlq:
-			if dl.Header.Get("Caliopen-Error-Code") != tc.code || dl.Header.Get("Caliopen-Error") == "" || string(dl.Data) != tc.body {
-				t.Errorf("%s: dead letter %s on %s with code %q (%s), want code %s", tc.name, dl.Data, dl.Subject,
-					dl.Header.Get("Caliopen-Error-Code"), dl.Header.Get("Caliopen-Error"), tc.code)
+			if dl.Headers().Get("Caliopen-Error-Code") != tc.code || dl.Headers().Get("Caliopen-Error") == "" || string(dl.Data()) != tc.body {
+				t.Errorf("%s: dead letter %s on %s with code %q (%s), want code %s", tc.name, dl.Data(), dl.Subject(),
+					dl.Headers().Get("Caliopen-Error-Code"), dl.Headers().Get("Caliopen-Error"), tc.code)
 			}
 		case <-time.After(10 * time.Second):
 			t.Errorf("%s: no dead letter", tc.name)
@@ -228,7 +226,33 @@ func TestEndToEndTwitterBadOrders(t *testing.T) {
 	}
 	select {
 	case dl := <-dlq:
-		t.Errorf("one more dead letter: %s", dl.Data)
+		t.Errorf("one more dead letter: %s", dl.Data())
 	case <-time.After(500 * time.Millisecond):
 	}
+}
+
+// deadLetters delivers the dead letters published from now on, read with
+// an ordered consumer of the dead-letter stream as the operator may.
+func deadLetters(t *testing.T, nc *nats.Conn) <-chan jetstream.Msg {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), "CALIOPEN_ORDERS_DLQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.OrderedConsumer(t.Context(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{"caliopen.dlq.>"}, DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan jetstream.Msg, 16)
+	cc, err := cons.Consume(func(m jetstream.Msg) { out <- m })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+	return out
 }
