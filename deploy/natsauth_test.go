@@ -164,8 +164,9 @@ func TestNATSAuthParses(t *testing.T) {
 }
 
 // TestNATSUsersTable checks what the table must keep true: the connector
-// alone subscribes to the contract's subjects and publishes to the
-// JetStream API, and every name of the stack has a user.
+// alone subscribes to the contract's subjects (and the operator, who
+// watches them) and publishes to the JetStream API, and every name of the
+// stack has a user.
 func TestNATSUsersTable(t *testing.T) {
 	users := natsUsers(t)
 	d := connector.DefaultConfig()
@@ -179,7 +180,15 @@ func TestNATSUsersTable(t *testing.T) {
 		if u.Name == NATSUserConnector {
 			continue
 		}
-		if !slices.Equal(u.Subscribe, []string{InboxPrefixOf(u.Name) + ".>"}) || u.Responses {
+		if u.Name == NATSUserOperator {
+			// The operator watches orders and dead letters go by (nats sub),
+			// nothing else: no stream, no other inbox.
+			for _, sub := range u.Subscribe {
+				if sub != InboxPrefixOf(u.Name)+".>" && sub != NATSDLQPrefix+".>" && !slices.Contains(subjectNames(), sub) {
+					t.Errorf("operator subscribes %s, want its inbox, the dead letters and the contract's subjects only", sub)
+				}
+			}
+		} else if !slices.Equal(u.Subscribe, []string{InboxPrefixOf(u.Name) + ".>"}) || u.Responses {
 			t.Errorf("user %s subscribes %v (responses %v), want its inbox alone", u.Name, u.Subscribe, u.Responses)
 		}
 		for _, p := range u.Publish {
@@ -336,6 +345,15 @@ func sentSubjects(t *testing.T, dir string, values map[string]string) map[string
 			}
 			return true
 		})
+	}
+	return out
+}
+
+// subjectNames are the contract's subjects.
+func subjectNames() []string {
+	var out []string
+	for _, s := range contract.Caliopen().Subjects {
+		out = append(out, s.Name)
 	}
 	return out
 }

@@ -92,7 +92,7 @@ func TestDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	if err != nil || !regexp.MustCompile(`(?m)^run:\n\t\$\(GO\) build -o \$\(BIN\)/ ./cmd/caliopen-local ./cmd/function\n\t\$\(BIN\)/caliopen-local \$\(ARGS\)$`).Match(makefile) {
+	if err != nil || !regexp.MustCompile(`(?m)^run:\n(\t@echo .*\n)?\t\$\(GO\) build -o \$\(BIN\)/ ./cmd/caliopen-local ./cmd/function\n(\t@echo .*\n)?\t\$\(BIN\)/caliopen-local \$\(ARGS\)$`).Match(makefile) {
 		t.Fatalf("the Makefile's run target is not the build and start of cmd/caliopen-local this test does in its place (%v)", err)
 	}
 	bin, goCmd := localBinary(t)

@@ -27,7 +27,10 @@ func TestAddIMAPAccount(t *testing.T) {
 	}
 
 	bin, goCmd := localBinary(t)
-	addrs := startSystem(t, bin, append(cleanEnv(goCmd), "CALIOPEN_ADMIN_PASSWORD=admin-password-1", "API_BCRYPT_COST=4"))
+	// The private Dovecot listens on loopback: allowed through the egress
+	// guard's allow list, as an operator with a local mail server would.
+	addrs := startSystem(t, bin, append(cleanEnv(goCmd), "CALIOPEN_ADMIN_PASSWORD=admin-password-1", "API_BCRYPT_COST=4",
+		"CALIOPEN_EGRESS_ALLOW=127.0.0.1"))
 	cl := cli{t: t, env: map[string]string{EnvConfigDir: t.TempDir(), EnvURL: "http://" + addrs["gateway"]}}
 	cl.must("admin-password-1\n", "login", "admin")
 	cl.must("erin-password-1\n", "user", "create", "erin")

@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -181,6 +182,10 @@ type Refresher struct {
 	store  Store
 	client *http.Client
 	now    func() time.Time
+	// renewing holds a *sync.Mutex per identity id: one renewal at a time
+	// per identity in this process, since a provider that rotates refresh
+	// tokens (X) takes each once.
+	renewing sync.Map
 }
 
 // New returns a Refresher; client nil means a client with a 15 s timeout.
@@ -245,13 +250,29 @@ func (r *Refresher) refresh(ctx context.Context, ident store.Identity, force boo
 	if p.AuthStyle == oauth2.AuthStyleAutoDetect {
 		p.AuthStyle = DefaultAuthStyle(name, p.ClientSecret)
 	}
+	mu, _ := r.renewing.LoadOrStore(ident.ID, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	// A renewal of this process that held the lock before may have stored
+	// a new pair: use it rather than spend the old refresh token.
+	if cur, ok := r.renewedSince(ctx, ident); ok {
+		return cur, nil
+	}
 	tok, err := r.renew(ctx, p, creds[refreshKey])
 	if errors.Is(err, ErrReauth) {
-		// Another holder may have renewed first with the same refresh
-		// token (X rotates them): its stored pair is the good one.
-		if cur, gerr := r.store.GetIdentity(ctx, ident.UserID, ident.ID); gerr == nil &&
-			!bytes.Equal(cur.Credentials.Bytes(), ident.Credentials.Bytes()) && !cur.Credentials.IsZero() {
-			return cur, nil
+		// Another holder (another replica) may have renewed first with
+		// the same refresh token (X rotates them) and be storing its
+		// pair now: its stored pair is the good one. Wait a little for it.
+	wait:
+		for wait := 100 * time.Millisecond; wait <= 800*time.Millisecond; wait *= 2 {
+			if cur, ok := r.renewedSince(ctx, ident); ok {
+				return cur, nil
+			}
+			select {
+			case <-ctx.Done():
+				break wait
+			case <-time.After(wait):
+			}
 		}
 	}
 	if err != nil {
@@ -328,4 +349,14 @@ func clientRefused(re *oauth2.RetrieveError) bool {
 		return false
 	}
 	return re.Response.StatusCode == http.StatusUnauthorized
+}
+
+// renewedSince returns the identity as stored when its credentials are no
+// longer those of ident: someone renewed them meanwhile.
+func (r *Refresher) renewedSince(ctx context.Context, ident store.Identity) (store.Identity, bool) {
+	cur, err := r.store.GetIdentity(ctx, ident.UserID, ident.ID)
+	if err != nil || cur.Credentials.IsZero() || bytes.Equal(cur.Credentials.Bytes(), ident.Credentials.Bytes()) {
+		return ident, false
+	}
+	return cur, true
 }
