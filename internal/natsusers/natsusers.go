@@ -167,14 +167,15 @@ func ConnectorUser(c *contract.Contract) User {
 // OperatorUser is the operator's user: it sends orders on every subject of
 // the contract, watches them go by (a plain subscription, as `nats sub`
 // does: it sees each order, takes none from the connector's queue groups
-// or consumers), and reads the dead-letter stream through an ordered
-// consumer, but cannot consume the order stream. Whoever holds its
+// or consumers), reads every stream's state (its size, against its
+// limits) and the dead-letter stream through an ordered consumer, but
+// cannot consume the order stream. Whoever holds its
 // password holds the system's data already (the data directory, the
 // cluster's secrets): watching is no more than that.
 func OperatorUser(c *contract.Contract) User {
 	js := "$JS.API."
 	dlq := Stream + "_DLQ"
-	pub := []string{js + "STREAM.INFO." + dlq, js + "CONSUMER.CREATE." + dlq + ".>", js + "CONSUMER.INFO." + dlq + ".>",
+	pub := []string{js + "STREAM.INFO.*", js + "CONSUMER.CREATE." + dlq + ".>", js + "CONSUMER.INFO." + dlq + ".>",
 		js + "CONSUMER.MSG.NEXT." + dlq + ".>", js + "CONSUMER.DELETE." + dlq + ".>"}
 	sub := []string{InboxPrefixOf(Operator) + ".>", DLQPrefix + ".>"}
 	for _, s := range c.Subjects {
