@@ -559,7 +559,12 @@ func (s *System) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range s.servers {
-		errs = append(errs, srv.Shutdown(ctx))
+		// Connections still busy after the grace period (a client still
+		// sending a body the server refused) are closed: stopping stops.
+		if err := srv.Shutdown(ctx); err != nil {
+			s.log.Warn("connections closed after the shutdown's grace period", "err", err)
+			errs = append(errs, srv.Close())
+		}
 	}
 	s.servers = nil
 	if s.nc != nil {
