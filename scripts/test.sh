@@ -49,4 +49,9 @@ PEERS+=("" "$timing")
 go build -o "$timing/" ./cmd/test-timing
 verbose=
 [[ " $* " != *" -v "* ]] || verbose=-v
-go test -race -count=1 -timeout=40m -json "$@" ./... | "$timing/test-timing" $verbose
+# The packages whose logs are the proof of the real tools (the podman build
+# and the order its image answered, each faas-cli verb's own output, the
+# chaos test's faults, the hostile cases' counts) are printed whole.
+m=github.com/caliopen/functions/systest
+show=$m/imagebuild,$m/providersys,$m/chaos,$m/hostile
+go test -race -count=1 -timeout=40m -json "$@" ./... | "$timing/test-timing" $verbose -show "$show"

@@ -3,21 +3,33 @@
 // ok line, and the output of what failed; everything with -v), and at the
 // end each package's time, slowest first, so that a slow suite shows where
 // its time goes. scripts/test.sh pipes `make test` through it.
+//
+//	test-timing [-v] [-show PKG,PKG...]
+//
+// -show prints the whole output of those packages (import paths) as they
+// run, passed or not: the tests whose logs are the proof a reader of CI's
+// log wants (an image built, each faas-cli verb's own output).
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 )
 
 func main() {
-	verbose := len(os.Args) > 1 && os.Args[1] == "-v"
-	if err := run(os.Stdin, os.Stdout, verbose); err != nil {
+	fs := flag.NewFlagSet("test-timing", flag.ExitOnError)
+	verbose := fs.Bool("v", false, "print every test's output")
+	show := fs.String("show", "", "comma-separated import paths whose output is printed whole")
+	_ = fs.Parse(os.Args[1:])
+	shown := strings.Split(*show, ",")
+	if err := runShowing(os.Stdin, os.Stdout, func(pkg string) bool { return *verbose || slices.Contains(shown, pkg) }); err != nil {
 		fmt.Fprintln(os.Stderr, "test-timing:", err)
 		os.Exit(1)
 	}
@@ -40,6 +52,12 @@ type pkgTime struct {
 }
 
 func run(in io.Reader, out io.Writer, verbose bool) error {
+	return runShowing(in, out, func(string) bool { return verbose })
+}
+
+// runShowing is run with the output of the packages show accepts printed
+// whole.
+func runShowing(in io.Reader, out io.Writer, show func(pkg string) bool) error {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
 	var pkgs []pkgTime
@@ -60,7 +78,7 @@ func run(in io.Reader, out io.Writer, verbose bool) error {
 		case "build-output":
 			w.WriteString(e.Output)
 		case "output":
-			if verbose {
+			if show(e.Package) {
 				w.WriteString(e.Output)
 			} else {
 				held[key] = append(held[key], e.Output)

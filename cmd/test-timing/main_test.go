@@ -89,3 +89,21 @@ func TestQuiet(t *testing.T) {
 		t.Errorf("a passing test's output is printed:\n%s", got)
 	}
 }
+
+// TestShow: the shown package's passing tests print their logs whole; the
+// others' stay quiet.
+func TestShow(t *testing.T) {
+	t.Parallel()
+	in := `{"Action":"output","Package":"a","Test":"TestOK","Output":"    a's proof\n"}
+{"Action":"pass","Package":"a","Test":"TestOK"}
+{"Action":"output","Package":"b","Test":"TestOK","Output":"    b's chatter\n"}
+{"Action":"pass","Package":"b","Test":"TestOK"}
+`
+	var b strings.Builder
+	if err := runShowing(strings.NewReader(in), &b, func(pkg string) bool { return pkg == "a" }); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.Contains(got, "a's proof") || strings.Contains(got, "b's chatter") {
+		t.Errorf("shown a, got:\n%s", got)
+	}
+}
