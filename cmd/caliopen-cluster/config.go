@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/caliopen/functions/internal/netguard"
 )
 
 // DefaultBasePort is the first port of the cluster: away from the standard
@@ -21,6 +23,14 @@ const (
 	EnvS3AccessKey = "CALIOPEN_CLUSTER_S3_ACCESS_KEY"
 	EnvS3SecretKey = "CALIOPEN_CLUSTER_S3_SECRET_KEY"
 )
+
+// EnvEgressAllow is the operator's allowance of the egress guard
+// (netguard.EnvAllow), passed on to every function when set: the hosts and
+// prefixes of remote servers a user may name although they are loopback or
+// private (the chaos test's Dovecot on 127.0.0.1). Unset, the functions'
+// guard refuses every special address, as in production; nothing here turns
+// the guard off.
+const EnvEgressAllow = netguard.EnvAllow
 
 // config is the command's configuration: flags, with the peers' addresses
 // from the environment.
@@ -39,6 +49,8 @@ type config struct {
 	S3Endpoint       string
 	S3AccessKey      string
 	S3SecretKey      string
+	// EgressAllow is EnvEgressAllow's value ("" for none).
+	EgressAllow string
 }
 
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -59,7 +71,11 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	c.S3Endpoint = strings.TrimSpace(getenv(EnvS3Endpoint))
 	c.S3AccessKey = strings.TrimSpace(getenv(EnvS3AccessKey))
 	c.S3SecretKey = strings.TrimSpace(getenv(EnvS3SecretKey))
+	c.EgressAllow = strings.TrimSpace(getenv(EnvEgressAllow))
 	var errs []error
+	if _, err := netguard.ParseAllow(c.EgressAllow); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvEgressAllow, err))
+	}
 	for name, v := range map[string]string{EnvStoreDSN: c.StoreDSN, EnvS3Endpoint: c.S3Endpoint,
 		EnvS3AccessKey: c.S3AccessKey, EnvS3SecretKey: c.S3SecretKey, "-nats-server": c.NATSServer} {
 		if v == "" {

@@ -225,6 +225,9 @@ func printSummary(w io.Writer, cfg config, t *topology, s *State) {
 	fmt.Fprintf(w, "  schedulers (/metrics, /healthz)   %s\n", list(t.Schedulers, "scheduler_http"))
 	fmt.Fprintf(w, "  PostgreSQL                        %s\n", redactDSN(cfg.StoreDSN))
 	fmt.Fprintf(w, "  S3 (versitygw)                    %s\n", cfg.S3Endpoint)
+	if cfg.EgressAllow != "" {
+		fmt.Fprintf(w, "  egress allowed to (functions)     %s (%s)\n", cfg.EgressAllow, EnvEgressAllow)
+	}
 	fmt.Fprintf(w, "  functions\n")
 	for _, name := range sortedKeys(t.Functions) {
 		fmt.Fprintf(w, "    %-18s %d × %s\n", name, len(t.Functions[name]), list(t.Functions[name], "http"))

@@ -291,6 +291,9 @@ func build(cfg config, sec *secrets) (*topology, error) {
 			}
 			_, port, _ := net.SplitHostPort(p.Addrs["http"])
 			over := map[string]string{"FUNCTION_PORT": port, "NATS_CLIENT_NAME": p.Name}
+			if cfg.EgressAllow != "" {
+				over[EnvEgressAllow] = cfg.EgressAllow
+			}
 			if procs := cpuProcs(f.Limits["cpu"]); procs > 0 {
 				over["GOMAXPROCS"] = strconv.Itoa(procs)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,7 @@ func TestBuild(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config{DataDir: dir, Root: filepath.Join("..", ".."), BinDir: dir, NATSServer: "nats-server",
 		Host: "127.0.0.1", FunctionReplicas: 2, StoreDSN: "postgres://caliopen@127.0.0.1:1/caliopen",
-		S3Endpoint: "http://127.0.0.1:2", S3AccessKey: "access", S3SecretKey: "secret"}
+		S3Endpoint: "http://127.0.0.1:2", S3AccessKey: "access", S3SecretKey: "secret", EgressAllow: "127.0.0.1"}
 	sec, err := openSecrets(dir, cfg.Host)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +66,11 @@ func TestBuild(t *testing.T) {
 			}
 		}
 		getenv := func(k string) string { return env[k] }
+		// The operator's egress allowance reaches the functions, which
+		// dial the servers users name, and nothing else.
+		if got, want := env[EnvEgressAllow], map[bool]string{true: "127.0.0.1"}[p.Kind == "function"]; got != want {
+			t.Errorf("%s: %s=%q, want %q", p.Name, EnvEgressAllow, got, want)
+		}
 		if !strings.HasPrefix(env["NATS_URL"], "tls://") || env["NATS_TLS_CA_FILE"] != sec.CA || env["NATS_PASSWORD"]+env["NATS_PASSWORD_FILE"] == "" {
 			t.Errorf("%s: NATS_URL %q, NATS_TLS_CA_FILE %q, no password: want TLS and its user", p.Name, env["NATS_URL"], env["NATS_TLS_CA_FILE"])
 		}
@@ -85,6 +91,30 @@ func TestBuild(t *testing.T) {
 		}
 		if err != nil {
 			t.Errorf("%s: %v", p.Name, err)
+		}
+	}
+}
+
+// TestEgressAllowChecked: the allowance is read from the environment and
+// checked at once, as the functions would read it.
+func TestEgressAllowChecked(t *testing.T) {
+	for _, tc := range []struct {
+		allow string
+		ok    bool
+	}{
+		{"", true},
+		{"127.0.0.1", true},
+		{"127.0.0.0/8, imap.internal", true},
+		{"not a host!", false},
+	} {
+		env := map[string]string{EnvStoreDSN: "postgres://x@127.0.0.1:1/x", EnvS3Endpoint: "http://127.0.0.1:2",
+			EnvS3AccessKey: "a", EnvS3SecretKey: "s", EnvEgressAllow: tc.allow}
+		cfg, err := loadConfig([]string{"-bin", t.TempDir(), "-nats-server", "/nonexistent"}, func(k string) string { return env[k] }, io.Discard)
+		if bad := err != nil && strings.Contains(err.Error(), EnvEgressAllow); bad == tc.ok {
+			t.Errorf("%s=%q: error %v, want ok %v", EnvEgressAllow, tc.allow, err, tc.ok)
+		}
+		if tc.ok && cfg.EgressAllow != tc.allow {
+			t.Errorf("%s=%q: read %q", EnvEgressAllow, tc.allow, cfg.EgressAllow)
 		}
 	}
 }
