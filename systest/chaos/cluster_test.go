@@ -114,8 +114,9 @@ func checkPeers(t testing.TB) {
 }
 
 // startCluster runs scripts/cluster.sh on any free ports with its data in
-// a temporary directory, and waits until every part is ready.
-func startCluster(t testing.TB, timeout time.Duration) *cluster {
+// a temporary directory, and waits until every part is ready; env is
+// added to its environment.
+func startCluster(t testing.TB, timeout time.Duration, env ...string) *cluster {
 	t.Helper()
 	checkPeers(t)
 	root, err := filepath.Abs(filepath.Join("..", ".."))
@@ -143,7 +144,7 @@ func startCluster(t testing.TB, timeout time.Duration) *cluster {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(cache, "caliopen-cluster", "bin")
-	c.cmd.Env = append(os.Environ(), "CALIOPEN_CLUSTER_DIR="+c.dir, "CALIOPEN_CLUSTER_BIN="+bin)
+	c.cmd.Env = append(append(os.Environ(), "CALIOPEN_CLUSTER_DIR="+c.dir, "CALIOPEN_CLUSTER_BIN="+bin), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)

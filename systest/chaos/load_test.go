@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,10 +37,11 @@ type mail struct {
 
 // order is one API call that changes something: a sent draft, a contact.
 type order struct {
-	kind     string // send, contact
-	key      string // the subject of the draft, the contact's given name
+	kind     string // send, contact, identity
+	key      string // the subject of the draft, the contact's given name, the remote account
 	to       string // the recipient of a draft (a user's name)
 	start    time.Time
+	end      time.Time // when it was accepted
 	accepted bool
 }
 
@@ -49,13 +51,43 @@ type load struct {
 	api       string
 	domain    string
 	users     []*apiUser
+	imap      *dovecot
+	db        *sql.DB
 
 	mu       sync.Mutex
 	attempts []attempt
 	mails    []*mail
 	orders   []*order
+	remotes  []*remote
+	// remoteLive counts the remote identities whose life is not over.
+	remoteLive int
+	// failures are the load's own failures (a Dovecot append), not the
+	// system's: the test reports them.
+	failures []string
 	seq      int
 	wg       sync.WaitGroup
+}
+
+// newOrder records an order about to be sent.
+func (l *load) newOrder(kind, key string) *order {
+	o := &order{kind: kind, key: key, start: time.Now()}
+	l.mu.Lock()
+	l.orders = append(l.orders, o)
+	l.mu.Unlock()
+	return o
+}
+
+// accept marks o accepted now.
+func (l *load) accept(o *order) {
+	l.mu.Lock()
+	o.accepted, o.end = true, time.Now()
+	l.mu.Unlock()
+}
+
+func (l *load) fail(format string, args ...any) {
+	l.mu.Lock()
+	l.failures = append(l.failures, fmt.Sprintf(format, args...))
+	l.mu.Unlock()
 }
 
 type apiUser struct {
@@ -233,10 +265,8 @@ func (l *load) login(ctx context.Context, name, password string) (*apiUser, erro
 func (l *load) sendDraft(ctx context.Context) {
 	n := l.next()
 	from, to := l.users[n%len(l.users)], l.users[(n+1)%len(l.users)]
-	o := &order{kind: "send", key: fmt.Sprintf("chaos draft %d %d", n, time.Now().UnixNano()), to: to.name, start: time.Now()}
-	l.mu.Lock()
-	l.orders = append(l.orders, o)
-	l.mu.Unlock()
+	o := l.newOrder("send", fmt.Sprintf("chaos draft %d %d", n, time.Now().UnixNano()))
+	o.to = to.name
 	var draft struct {
 		ID string `json:"message_id"`
 	}
@@ -255,9 +285,7 @@ func (l *load) sendDraft(ctx context.Context) {
 		map[string]any{"actions": []string{"send"}}, &ans); err != nil || ans.Reply.Error {
 		return
 	}
-	l.mu.Lock()
-	o.accepted = true
-	l.mu.Unlock()
+	l.accept(o)
 }
 
 // createContact creates a contact: the API stores it with its
@@ -265,16 +293,11 @@ func (l *load) sendDraft(ctx context.Context) {
 func (l *load) createContact(ctx context.Context) {
 	n := l.next()
 	u := l.users[n%len(l.users)]
-	o := &order{kind: "contact", key: fmt.Sprintf("chaos-contact-%d-%d", n, time.Now().UnixNano()), start: time.Now()}
-	l.mu.Lock()
-	l.orders = append(l.orders, o)
-	l.mu.Unlock()
+	o := l.newOrder("contact", fmt.Sprintf("chaos-contact-%d-%d", n, time.Now().UnixNano()))
 	if err := l.call(ctx, "contact", u, http.MethodPost, "/contacts", map[string]any{"given_name": o.key}, nil); err != nil {
 		return
 	}
-	l.mu.Lock()
-	o.accepted = true
-	l.mu.Unlock()
+	l.accept(o)
 }
 
 // window is what happened from one moment to the next.
@@ -302,13 +325,14 @@ func (l *load) p99(w window) time.Duration {
 }
 
 // recovery is how long after w.from the last failed or slow attempt of w
-// ended: from then on every request was served in time (full throughput).
-func (l *load) recovery(w window, slow time.Duration) time.Duration {
+// (of one of kinds, or of any kind without kinds) ended: from then on
+// every request was served in time (full throughput).
+func (l *load) recovery(w window, slow time.Duration, kinds ...string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var last time.Time
 	for _, a := range l.attempts {
-		if a.end.Before(w.from) || !a.end.Before(w.to) {
+		if a.end.Before(w.from) || !a.end.Before(w.to) || (len(kinds) > 0 && !slices.Contains(kinds, a.kind)) {
 			continue
 		}
 		if (!a.ok || a.end.Sub(a.start) > slow) && a.end.After(last) {
