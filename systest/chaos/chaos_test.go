@@ -282,6 +282,36 @@ func TestChaos(t *testing.T) {
 		t.Errorf("no order accepted at all (drafts %d, contacts %d, syncs %d): the load did not run", sendsAccepted, contactsAccepted, len(allSyncs))
 	}
 	checkOrders(ctx, t, s, l)
+	provePrivacyCount(ctx, t, db, l)
+}
+
+// provePrivacyCount shows that the contacts' check can fail: a privacy
+// write made here, as a second apply of its order would make it, counts
+// as a second effect.
+func provePrivacyCount(ctx context.Context, t *testing.T, db *sql.DB, l *load) {
+	var key string
+	l.mu.Lock()
+	for _, o := range l.orders {
+		if o.kind == "contact" && o.accepted {
+			key = o.key
+			break
+		}
+	}
+	l.mu.Unlock()
+	if key == "" {
+		return
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE contacts SET pi = jsonb_set(pi, '{date_update}', to_jsonb(now()::text)) WHERE given_name = $1`, key); err != nil {
+		t.Fatal(err)
+	}
+	writes, err := privacyWrites(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("chaos: contact %s written once more by the test: %d privacy writes counted (the check would report it doubled)\n", key, writes[key])
+	if writes[key] != 2 {
+		t.Errorf("contact %s: %d privacy writes after one more, want 2: the count does not see a second apply", key, writes[key])
+	}
 }
 
 // done says whether every acked mail is stored and every accepted
