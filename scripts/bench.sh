@@ -49,6 +49,9 @@ if wants bench; then
   # A local Jaeger: cmd/bench runs request/reply with tracing off and on,
   # alternately, and prints the cost per request of tracing on.
   start jaeger.sh
+  # The OpenFaaS nats-connector: publish/subscribe beside it on the same
+  # NATS server, function and gateway.
+  start nats-connector.sh
   go run ./cmd/bench -postgres "$CALIOPEN_TEST_POSTGRES_URL" -figures "$FIGURES" $(profile bench) "$@"
 fi
 if wants contract; then
