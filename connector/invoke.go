@@ -20,6 +20,10 @@ import (
 // maxReplyBytes bounds what the connector reads of a function's answer.
 const maxReplyBytes = 4 << 20
 
+// invokeHeaders is how many headers the connector sets on an invocation at
+// most, trace context aside.
+const invokeHeaders = 20
+
 // Invocation is one order handed to a function over HTTP.
 type Invocation struct {
 	Subject       string
@@ -119,10 +123,15 @@ func (iv *Invoker) invoke(ctx context.Context, t Target, inv *Invocation) Respon
 	if err != nil {
 		return Response{Err: fmt.Errorf("build request for %s: %w", t.Name, err)}
 	}
-	// Canonical keys assigned directly: this runs once per order.
-	h := make(http.Header, 20)
+	// Canonical keys assigned directly, their values cut from one array:
+	// this runs once per order.
+	h := make(http.Header, invokeHeaders+len(inv.Trace))
 	req.Header = h
-	one := func(k, v string) { h[k] = []string{v} }
+	vals := make([]string, 0, invokeHeaders)
+	one := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	one("Content-Type", "application/json")
 	one("User-Agent", "caliopen-connector")
 	one("X-Connector", "caliopen-connector")
