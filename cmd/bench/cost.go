@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime/metrics"
+	"runtime/pprof"
 	"time"
 
 	"github.com/caliopen/functions/internal/cpuprof"
@@ -51,3 +53,19 @@ func (c cost) add(o cost) cost { return cost{cpu: c.cpu + o.cpu, allocs: c.alloc
 func (c cost) micros() float64 { return float64(c.cpu) / float64(time.Microsecond) }
 
 func (c cost) String() string { return fmt.Sprintf("%.1f µs CPU, %.0f allocs", c.micros(), c.allocs) }
+
+// writeAllocs writes the allocation profile to path ("" writes none).
+func writeAllocs(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: allocation profile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: allocation profile:", err)
+	}
+}

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	pgURL := fs.String("postgres", os.Getenv("CALIOPEN_TEST_POSTGRES_URL"), "PostgreSQL server for the store run (empty: SQLite only)")
 	inprocess := fs.Bool("inprocess", false, "call the function in process (as the local system does) instead of over loopback TCP")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_objects)")
 	unsigned := fs.Bool("unsigned", false, "invoke without the invocation signature (deployments sign; this measures its cost)")
 	natsAuth := fs.Bool("nats-auth", false, "authenticate every NATS client as the local system does: the connector in process as its own user, the requesters as the operator over TCP, each with its permissions")
 	jaeger := fs.String("jaeger", os.Getenv("CALIOPEN_TEST_JAEGER_OTLP"), "OTLP/HTTP endpoint of a Jaeger: the request/reply run again with tracing on, its cost per request printed (empty: skipped)")
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		return err
 	}
 	defer stopProfile()
+	defer writeAllocs(*memprofile)
 	dir, err := os.MkdirTemp("", "caliopen-bench-")
 	if err != nil {
 		return err
