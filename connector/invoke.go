@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,7 @@ type Invoker struct {
 	client  *http.Client
 	metrics *Metrics
 	limits  sync.Map // function name → chan struct{}
+	urls    sync.Map // target URL → *url.URL
 	max     int
 	// keys sign each call; nil signs nothing.
 	keys *invokeauth.Keys
@@ -85,6 +87,23 @@ func NewInvoker(maxInflight int, m *Metrics, transport http.RoundTripper) *Invok
 
 // Client is the HTTP client, shared with the gateway source.
 func (iv *Invoker) Client() *http.Client { return iv.client }
+
+// parsedURL is a target's URL, parsed once (requests only read it). Targets
+// are few and long-lived; a topic map that drops one leaves its entry.
+func (iv *Invoker) parsedURL(raw string) (*url.URL, error) {
+	if u, ok := iv.urls.Load(raw); ok {
+		return u.(*url.URL), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("target URL %q: want http(s)://host/...", raw)
+	}
+	iv.urls.Store(raw, u)
+	return u, nil
+}
 
 func (iv *Invoker) slot(fn string) chan struct{} {
 	if c, ok := iv.limits.Load(fn); ok {
@@ -119,9 +138,20 @@ func (iv *Invoker) Invoke(ctx context.Context, t Target, inv *Invocation) Respon
 }
 
 func (iv *Invoker) invoke(ctx context.Context, t Target, inv *Invocation) Response {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(inv.Body))
+	u, err := iv.parsedURL(t.URL)
 	if err != nil {
 		return Response{Err: fmt.Errorf("build request for %s: %w", t.Name, err)}
+	}
+	// What http.NewRequestWithContext makes of a POST with a byte body,
+	// the URL parsed once per target.
+	req := (&http.Request{
+		Method: http.MethodPost, URL: u, Host: u.Host,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Body: io.NopCloser(bytes.NewReader(inv.Body)), ContentLength: int64(len(inv.Body)),
+		GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(inv.Body)), nil },
+	}).WithContext(ctx)
+	if len(inv.Body) == 0 {
+		req.Body, req.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
 	}
 	// Canonical keys assigned directly, their values cut from one array:
 	// this runs once per order.
