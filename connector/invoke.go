@@ -99,7 +99,7 @@ func (iv *Invoker) parsedURL(raw string) (*url.URL, error) {
 		return nil, err
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("target URL %q: want http(s)://host/...", raw)
+		return nil, fmt.Errorf("target URL %q: want an http or https URL with a host", raw)
 	}
 	iv.urls.Store(raw, u)
 	return u, nil
