@@ -82,8 +82,8 @@ type natsConnectorPath struct {
 	publisher  *nats.Conn
 }
 
-// benchNATSConnector runs the OpenFaaS nats-connector (0.3.0, as
-// scripts/test-peers/nats-connector.sh builds it) as a process of its own,
+// benchNATSConnector runs the OpenFaaS nats-connector (0.3.0, a binary
+// the caller gives) as a process of its own,
 // in synchronous mode (its chart's default) against the fake gateway, and
 // publishes n orders on core NATS to it. It is at most once: an order
 // published while it is not subscribed, or dropped as a slow consumer, is

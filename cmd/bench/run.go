@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	unsigned := fs.Bool("unsigned", false, "invoke without the invocation signature (deployments sign; this measures its cost)")
 	natsAuth := fs.Bool("nats-auth", false, "authenticate every NATS client as the local system does: the connector in process as its own user, the requesters as the operator over TCP, each with its permissions")
 	jaeger := fs.String("jaeger", os.Getenv("CALIOPEN_TEST_JAEGER_OTLP"), "OTLP/HTTP endpoint of a Jaeger: the request/reply run again with tracing on, its cost per request printed (empty: skipped)")
-	natsConnector := fs.String("nats-connector", os.Getenv("CALIOPEN_TEST_NATS_CONNECTOR"), "OpenFaaS nats-connector binary (scripts/test-peers/nats-connector.sh): publish/subscribe beside it (empty: skipped)")
+	natsConnector := fs.String("nats-connector", os.Getenv("CALIOPEN_TEST_NATS_CONNECTOR"), "OpenFaaS nats-connector binary reading its NATS port from CALIOPEN_NATS_PORT: publish/subscribe beside it (empty: skipped; the module proxy does not serve it)")
 	figures := fs.String("figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -293,7 +293,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	// behind a gateway of the same process, the same number of orders.
 	switch {
 	case *natsConnector == "":
-		fmt.Fprintln(stdout, "OpenFaaS nats-connector: skipped (scripts/test-peers/nats-connector.sh builds it; set CALIOPEN_TEST_NATS_CONNECTOR or -nats-connector)")
+		fmt.Fprintln(stdout, "OpenFaaS nats-connector: NOT MEASURED (the module proxy does not serve it; set CALIOPEN_TEST_NATS_CONNECTOR or -nats-connector to a binary of it)")
 	case *natsAuth:
 		fmt.Fprintln(stdout, "OpenFaaS nats-connector: skipped with -nats-auth (it connects without credentials)")
 	default:
