@@ -241,6 +241,11 @@ func (c *Connector) Drain() error {
 	var err error
 	select {
 	case <-done:
+		// The acks of the last events are on their way to the server
+		// before the connection closes.
+		if c.nc != nil {
+			_ = c.nc.FlushTimeout(time.Second)
+		}
 	case <-time.After(c.cfg.DrainTimeout):
 		err = fmt.Errorf("drain: in-flight orders still running after %s", c.cfg.DrainTimeout)
 		c.log.Warn("drain timed out; abandoning in-flight orders (events will be redelivered)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -123,8 +124,16 @@ func (c *Connector) handleEvent(s *contract.Subject, msg jetstream.Msg) {
 	}
 	attempt := int(md.NumDelivered)
 	corr := correlationID(msg.Headers())
-	eventID := fmt.Sprintf("%s-%d", md.Stream, md.Sequence.Stream)
-	log := c.log.With("subject", s.Name, "corr_id", corr, "attempt", attempt, "seq", md.Sequence.Stream)
+	eventID := md.Stream + "-" + strconv.FormatUint(md.Sequence.Stream, 10)
+	// The event's logger is made only when a line is written: most
+	// events are processed without one.
+	logger := func(req *contract.Request) *slog.Logger {
+		l := c.log.With("subject", s.Name, "corr_id", corr, "attempt", attempt, "seq", md.Sequence.Stream)
+		if req != nil {
+			l = l.With("order", req.Order.Name, "user_id", userID(req))
+		}
+		return l
+	}
 
 	req, err := s.Decode(msg.Data())
 	if err != nil {
@@ -133,28 +142,37 @@ func (c *Connector) handleEvent(s *contract.Subject, msg jetstream.Msg) {
 		if errors.As(err, &ve) {
 			code = ve.Code
 		}
-		c.deadLetter(s, msg, md, eventOutcome{class: faults.Permanent, code: code, reason: err.Error()}, log)
+		c.deadLetter(s, msg, md, eventOutcome{class: faults.Permanent, code: code, reason: err.Error()}, logger(nil))
 		return
 	}
-	log = log.With("order", req.Order.Name, "user_id", userID(req))
 	if attempt > c.cfg.MaxAttempts {
 		c.deadLetter(s, msg, md, eventOutcome{class: faults.Temporary, code: "attempts_exhausted",
-			reason: fmt.Sprintf("delivered %d times, more than %d attempts", attempt, c.cfg.MaxAttempts)}, log)
+			reason: fmt.Sprintf("delivered %d times, more than %d attempts", attempt, c.cfg.MaxAttempts)}, logger(req))
 		return
 	}
 
 	out := c.invokeAll(s, req, msg, attempt, corr, eventID)
 	switch {
 	case !out.failed:
-		if err := msg.DoubleAck(c.work); err != nil {
-			log.Warn("ack failed; the event will be redelivered", "err", err)
+		// A plain ack, not a double one awaiting the server's
+		// confirmation (a round trip an event): one lost, as with a
+		// connection cut just then, redelivers the event after the ack
+		// wait, a duplicate the functions handle as they handle any
+		// redelivery. Drain flushes the acks of the last events.
+		if err := msg.Ack(); err != nil {
+			logger(req).Warn("ack failed; the event will be redelivered", "err", err)
 		}
 		c.metrics.messages.WithLabelValues(s.Name, "event", "ok").Inc()
-		log.Info("event processed", "outcome", "ok")
+		// Processed events are logged at debug level, as answered
+		// requests are: the function logs each invocation itself.
+		if c.log.Enabled(c.work, slog.LevelDebug) {
+			logger(req).Debug("event processed", "outcome", "ok")
+		}
 	case out.class == faults.Permanent || attempt >= c.cfg.MaxAttempts:
-		c.deadLetter(s, msg, md, out, log)
+		c.deadLetter(s, msg, md, out, logger(req))
 	default:
 		delay := c.backoff(attempt, out.retryIn)
+		log := logger(req)
 		if err := msg.NakWithDelay(delay); err != nil {
 			log.Warn("nak failed; the event will be redelivered after the ack wait", "err", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,10 @@ import (
 
 // maxReplyBytes bounds what the connector reads of a function's answer.
 const maxReplyBytes = 4 << 20
+
+// invokeHeaders is how many headers the connector sets on an invocation at
+// most, trace context aside.
+const invokeHeaders = 20
 
 // Invocation is one order handed to a function over HTTP.
 type Invocation struct {
@@ -57,6 +62,7 @@ type Invoker struct {
 	client  *http.Client
 	metrics *Metrics
 	limits  sync.Map // function name → chan struct{}
+	urls    sync.Map // target URL → *url.URL
 	max     int
 	// keys sign each call; nil signs nothing.
 	keys *invokeauth.Keys
@@ -81,6 +87,23 @@ func NewInvoker(maxInflight int, m *Metrics, transport http.RoundTripper) *Invok
 
 // Client is the HTTP client, shared with the gateway source.
 func (iv *Invoker) Client() *http.Client { return iv.client }
+
+// parsedURL is a target's URL, parsed once (requests only read it). Targets
+// are few and long-lived; a topic map that drops one leaves its entry.
+func (iv *Invoker) parsedURL(raw string) (*url.URL, error) {
+	if u, ok := iv.urls.Load(raw); ok {
+		return u.(*url.URL), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("target URL %q: want an http or https URL with a host", raw)
+	}
+	iv.urls.Store(raw, u)
+	return u, nil
+}
 
 func (iv *Invoker) slot(fn string) chan struct{} {
 	if c, ok := iv.limits.Load(fn); ok {
@@ -115,14 +138,30 @@ func (iv *Invoker) Invoke(ctx context.Context, t Target, inv *Invocation) Respon
 }
 
 func (iv *Invoker) invoke(ctx context.Context, t Target, inv *Invocation) Response {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(inv.Body))
+	u, err := iv.parsedURL(t.URL)
 	if err != nil {
 		return Response{Err: fmt.Errorf("build request for %s: %w", t.Name, err)}
 	}
-	// Canonical keys assigned directly: this runs once per order.
-	h := make(http.Header, 20)
+	// What http.NewRequestWithContext makes of a POST with a byte body,
+	// the URL parsed once per target.
+	req := (&http.Request{
+		Method: http.MethodPost, URL: u, Host: u.Host,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Body: io.NopCloser(bytes.NewReader(inv.Body)), ContentLength: int64(len(inv.Body)),
+		GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(inv.Body)), nil },
+	}).WithContext(ctx)
+	if len(inv.Body) == 0 {
+		req.Body, req.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
+	}
+	// Canonical keys assigned directly, their values cut from one array:
+	// this runs once per order.
+	h := make(http.Header, invokeHeaders+len(inv.Trace))
 	req.Header = h
-	one := func(k, v string) { h[k] = []string{v} }
+	vals := make([]string, 0, invokeHeaders)
+	one := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	one("Content-Type", "application/json")
 	one("User-Agent", "caliopen-connector")
 	one("X-Connector", "caliopen-connector")

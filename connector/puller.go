@@ -154,12 +154,14 @@ func (p *puller) pull(n int) (int, error) {
 		p.last.Store(time.Now().UnixNano())
 		p.c.inflight.Add(1)
 		p.busy.Add(1)
-		go func() {
+		// On a kept goroutine: an invocation grows a fresh one's stack
+		// several times over.
+		p.c.pool.Go(func() {
 			defer p.c.inflight.Done()
 			defer p.release(1)
 			defer p.busy.Add(-1)
 			p.c.handleEvent(p.s, msg)
-		}()
+		})
 	}
 	err = batch.Error()
 	if err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) ||

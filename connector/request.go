@@ -62,7 +62,9 @@ func (c *Connector) requestTimeout(s *contract.Subject, h nats.Header) time.Dura
 func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	start := time.Now()
 	corr := correlationID(m.Header)
-	log := c.log.With("subject", s.Name, "corr_id", corr)
+	// The request's logger is made only when a line is written: an
+	// answered request writes none at the default level.
+	log := func() *slog.Logger { return c.log.With("subject", s.Name, "corr_id", corr) }
 	ctx, cancel := context.WithTimeout(c.work, c.requestTimeout(s, m.Header))
 	defer cancel()
 	ctx, span, traceHdr := c.traced(ctx, m.Header, "connector "+s.Name, traceKindServer,
@@ -76,7 +78,7 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 		if errors.As(err, &ve) {
 			code, text = ve.Code, ve.Public()
 		}
-		log.Info("request refused", "outcome", code, "err", text)
+		log().Info("request refused", "outcome", code, "err", text)
 		c.metrics.messages.WithLabelValues(s.Name, "request", code).Inc()
 		c.respondError(s, m, corr, code, text)
 		return
@@ -86,7 +88,7 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 		// goes through the stream like any event, and the requester learns
 		// that it was accepted.
 		if err := c.handoffMsg(ctx, s, m, corr); err != nil {
-			log.Error("hand-off failed", "err", err)
+			log().Error("hand-off failed", "err", err)
 			c.respondError(s, m, corr, contract.CodeFailed, "order not accepted, retry later")
 			return
 		}
@@ -96,7 +98,7 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	}
 	targets := c.router.Match(s.Name)
 	if len(targets) == 0 {
-		log.Warn("no function serves the subject", "outcome", contract.CodeNoFunction)
+		log().Warn("no function serves the subject", "outcome", contract.CodeNoFunction)
 		c.metrics.messages.WithLabelValues(s.Name, "request", contract.CodeNoFunction).Inc()
 		c.respondError(s, m, corr, contract.CodeNoFunction, fmt.Sprintf("no function serves %s yet", s.Name))
 		return
@@ -104,7 +106,7 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	t := targets[0] // one responder per request
 	release, err := c.invoker.Acquire(ctx, t.Name)
 	if err != nil {
-		log.Warn("no free slot before the deadline", append(fnKeys(t.Name), "outcome", contract.CodeOverloaded)...)
+		log().Warn("no free slot before the deadline", append(fnKeys(t.Name), "outcome", contract.CodeOverloaded)...)
 		c.metrics.messages.WithLabelValues(s.Name, "request", contract.CodeOverloaded).Inc()
 		c.respondError(s, m, corr, contract.CodeOverloaded, fmt.Sprintf("function %s is busy, retry later", t.Name))
 		return
@@ -128,7 +130,7 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	if outcome != "ok" {
 		level = slog.LevelWarn
 	}
-	if !log.Enabled(ctx, level) {
+	if !c.log.Enabled(ctx, level) {
 		return
 	}
 	attrs := append([]any{"order", req.Order.Name, "user_id", userID(req)}, fnKeys(t.Name)...)
@@ -136,7 +138,7 @@ func (c *Connector) handleRequest(s *contract.Subject, m *nats.Msg) {
 	if resp.Err != nil {
 		attrs = append(attrs, "err", resp.Err)
 	}
-	log.Log(ctx, level, "request answered", attrs...)
+	log().Log(ctx, level, "request answered", attrs...)
 }
 
 // replyFor turns a function's answer into the reply body and headers. A

@@ -49,6 +49,9 @@ if wants bench; then
   # A local Jaeger: cmd/bench runs request/reply with tracing off and on,
   # alternately, and prints the cost per request of tracing on.
   start jaeger.sh
+  # The OpenFaaS nats-connector is compared only when CALIOPEN_TEST_NATS_CONNECTOR
+  # names a binary of it (cmd/bench -nats-connector): the module proxy refuses
+  # its module, and its code is not ours to keep here.
   go run ./cmd/bench -postgres "$CALIOPEN_TEST_POSTGRES_URL" -figures "$FIGURES" $(profile bench) "$@"
 fi
 if wants contract; then

@@ -41,6 +41,9 @@ type result struct {
 	n        int
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	// cost is the whole process's CPU and allocations over the load, a
+	// call: the callers, NATS, the connector and the function together.
+	cost cost
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -53,9 +56,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	pgURL := fs.String("postgres", os.Getenv("CALIOPEN_TEST_POSTGRES_URL"), "PostgreSQL server for the store run (empty: SQLite only)")
 	inprocess := fs.Bool("inprocess", false, "call the function in process (as the local system does) instead of over loopback TCP")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_objects)")
 	unsigned := fs.Bool("unsigned", false, "invoke without the invocation signature (deployments sign; this measures its cost)")
 	natsAuth := fs.Bool("nats-auth", false, "authenticate every NATS client as the local system does: the connector in process as its own user, the requesters as the operator over TCP, each with its permissions")
 	jaeger := fs.String("jaeger", os.Getenv("CALIOPEN_TEST_JAEGER_OTLP"), "OTLP/HTTP endpoint of a Jaeger: the request/reply run again with tracing on, its cost per request printed (empty: skipped)")
+	natsConnector := fs.String("nats-connector", os.Getenv("CALIOPEN_TEST_NATS_CONNECTOR"), "OpenFaaS nats-connector binary reading its NATS port from CALIOPEN_NATS_PORT: publish/subscribe beside it (empty: skipped; the module proxy does not serve it)")
 	figures := fs.String("figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,6 +75,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		return err
 	}
 	defer stopProfile()
+	defer writeAllocs(*memprofile)
 	dir, err := os.MkdirTemp("", "caliopen-bench-")
 	if err != nil {
 		return err
@@ -127,6 +133,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/smtp/", http.StripPrefix("/smtp", fnhttp.New(fnhttp.Config{Function: "smtp-deliver", Keys: keys}, c, core, quiet)))
 	mux.Handle("/contact/", http.StripPrefix("/contact", fnhttp.New(fnhttp.Config{Function: "contact-action", Keys: keys}, c, core, quiet)))
+	// An OpenFaaS gateway's routes for the nats-connector: the function
+	// list with its topic annotation, and the function itself.
+	gw := &fakeGateway{}
+	mux.Handle("/system/", gw)
+	mux.Handle("/function/", gw)
 	ln, stopHTTP, err := serveLoopback(mux)
 	if err != nil {
 		return err
@@ -197,13 +208,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		r.name = "HTTP function alone"
 		httpRows = append(httpRows, r)
 	}
-	fmt.Fprintf(stdout, "%-28s %5s %10s %10s %10s\n", "path", "conc", "req/s", "p50", "p99")
+	fmt.Fprintf(stdout, "%-28s %5s %10s %10s %10s %10s %8s\n", "path", "conc", "req/s", "p50", "p99", "CPU µs/req", "allocs")
+	row := func(r result, note string) {
+		fmt.Fprintf(stdout, "%-28s %5d %10.0f %10s %10s %10.1f %8.0f%s\n", r.name, r.conc, r.rate(), r.p50.Round(time.Microsecond),
+			r.p99.Round(time.Microsecond), r.cost.micros(), r.cost.allocs, note)
+	}
 	for _, r := range rows {
-		fmt.Fprintf(stdout, "%-28s %5d %10.0f %10s %10s\n", r.name, r.conc, r.rate(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+		row(r, "")
 	}
 	for _, r := range httpRows {
-		fmt.Fprintf(stdout, "%-28s %5d %10.0f %10s %10s   (no NATS: the HTTP hop's own cost)\n", r.name, r.conc, r.rate(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+		row(r, "   (no NATS: the HTTP hop's own cost)")
 	}
+	fmt.Fprintln(stdout, "(CPU and allocations: the whole process's a request, requesters, NATS, connector and function together; unlike the rates they hardly move with the machine's load)")
 	d1, c1, d32, c32 := rows[0], rows[1], rows[2], rows[3]
 	ratio := c32.rate() / d32.rate()
 	added := c1.p50 - d1.p50
@@ -214,16 +230,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	// HTTP hop, so no path through both can beat 1/(1/direct + 1/http).
 	composed := 1 / (1/d32.rate() + 1/httpRows[1].rate())
 	fmt.Fprintf(stdout, "connector/composed limit (direct NATS ⊕ HTTP function alone, %.0f req/s) at concurrency 32: %.2f\n", composed, c32.rate()/composed)
+	// The same composition in CPU: a request through the connector pays a
+	// NATS request and an HTTP call; what it spends beyond both is the
+	// connector's own.
+	composedCost := d32.cost.add(httpRows[1].cost)
+	fmt.Fprintf(stdout, "CPU a request at concurrency 32: connector + HTTP function %s; direct NATS + HTTP function alone %s: the connector's own %.1f µs\n",
+		c32.cost, composedCost, c32.cost.micros()-composedCost.micros())
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	record(
 		benchresult.Higher("request-reply/conc32-composed", "request/reply at concurrency 32, connector + HTTP function", c32.rate(), composed,
 			"req/s", "composed limit, direct NATS ⊕ HTTP function alone").WithTarget(0.85),
 		benchresult.Higher("request-reply/conc32-direct", "request/reply at concurrency 32, connector + HTTP function", c32.rate(), d32.rate(),
 			"req/s", "direct NATS responder"),
+		benchresult.Lower("request-reply/conc32-cpu", "request/reply CPU a request at concurrency 32, connector + HTTP function", c32.cost.micros(),
+			composedCost.micros(), "µs", "direct NATS responder + HTTP function alone"),
 		benchresult.Lower("request-reply/conc1-p50", "request/reply p50 at concurrency 1, connector + HTTP function", us(c1.p50), us(d1.p50),
 			"µs", "direct NATS responder"))
 
 	// Publish/subscribe: events into the stream, dispatched at least once.
+	pubsubBefore := measureCost()
 	start := time.Now()
 	js, err := client.JetStream(nats.PublishAsyncMaxPending(4096))
 	if err != nil {
@@ -258,10 +283,27 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		time.Sleep(time.Millisecond)
 	}
 	took := time.Since(start)
-	fmt.Fprintf(stdout, "publish/subscribe at-least-once: %d events published (acked by JetStream) in %s, dispatched to the HTTP function in %s: %.0f events/s\n",
-		*events, published.Round(time.Millisecond), took.Round(time.Millisecond), float64(*events)/took.Seconds())
-	record(benchresult.Higher("pubsub/dispatch", "publish/subscribe, published and dispatched at least once", float64(*events)/took.Seconds(),
+	ours := pubsubRun{events: *events, took: took, cost: measureCost().since(pubsubBefore).per(*events)}
+	fmt.Fprintf(stdout, "publish/subscribe at-least-once: %d events published (acked by JetStream) in %s, dispatched to the HTTP function in %s: %.0f events/s, %s an event\n",
+		*events, published.Round(time.Millisecond), took.Round(time.Millisecond), ours.rate(), ours.cost)
+	record(benchresult.Higher("pubsub/dispatch", "publish/subscribe, published and dispatched at least once", ours.rate(),
 		float64(*events)/published.Seconds(), "events/s", "publishing alone, acked by JetStream"))
+
+	// The OpenFaaS nats-connector on the same server, the same function
+	// behind a gateway of the same process, the same number of orders.
+	switch {
+	case *natsConnector == "":
+		fmt.Fprintln(stdout, "OpenFaaS nats-connector: NOT MEASURED (the module proxy does not serve it; set CALIOPEN_TEST_NATS_CONNECTOR or -nats-connector to a binary of it)")
+	case *natsAuth:
+		fmt.Fprintln(stdout, "OpenFaaS nats-connector: skipped with -nats-auth (it connects without credentials)")
+	default:
+		theirs, err := benchNATSConnector(ctx, natsConnectorPath{bin: *natsConnector, natsURL: url, dir: dir, n: *events,
+			core: core, received: &received, publisher: client, gateway: gw, gatewayURL: base})
+		if err != nil {
+			return fmt.Errorf("OpenFaaS nats-connector: %w", err)
+		}
+		reportNATSConnector(stdout, ours, theirs, record)
+	}
 
 	if *jaeger == "" {
 		fmt.Fprintln(stdout, "tracing on: skipped (set CALIOPEN_TEST_JAEGER_OTLP or -jaeger)")
@@ -346,6 +388,7 @@ func drive(conc, n int, one func() error) (result, error) {
 	lat := make([][]time.Duration, conc)
 	var wg sync.WaitGroup
 	var failed atomic.Value
+	before := measureCost()
 	start := time.Now()
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
@@ -363,10 +406,14 @@ func drive(conc, n int, one func() error) (result, error) {
 		}(w)
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
+	spent := measureCost().since(before)
 	if err, _ := failed.Load().(error); err != nil {
 		return result{}, err
 	}
-	return summarize(lat, conc, time.Since(start)), nil
+	r := summarize(lat, conc, elapsed)
+	r.cost = spent.per(r.n)
+	return r, nil
 }
 
 // summarize sorts the latencies of a load.

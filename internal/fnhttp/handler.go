@@ -153,7 +153,8 @@ func (h *handler) handle(w http.ResponseWriter, r *http.Request, rec *record) an
 		CorrelationID: rec.corrID,
 		Attempt:       rec.attempt,
 		Deadline:      deadline,
-		Logger:        h.logger.With("subject", rec.subject, "order", rec.order, "user_id", rec.userID, "corr_id", rec.corrID),
+		Logger: withDeferred(h.logger, slog.String("subject", rec.subject), slog.String("order", rec.order),
+			slog.String("user_id", rec.userID), slog.String("corr_id", rec.corrID)),
 	}
 	if h.tracer == nil {
 		return h.call(r.Context(), call, rec)

@@ -32,11 +32,13 @@
 package invokeauth
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,6 +94,9 @@ const ReloadEvery = time.Second
 type Keys struct {
 	keys [][]byte
 	file *keyFile // nil: the keys are fixed
+	// macs keeps, per key, HMAC states keyed and ready to reset: making
+	// one hashes the key's pads again, twice an invocation otherwise.
+	macs sync.Map // string(key) → *sync.Pool of hash.Hash
 }
 
 // keyFile follows the file keys were read from.
@@ -249,7 +254,11 @@ func Load(getenv func(string) string) (*Keys, error) {
 // Sign returns the Header value for c at now.
 func (k *Keys) Sign(now time.Time, c Call) string {
 	t := now.Unix()
-	return "t=" + strconv.FormatInt(t, 10) + ",v1=" + hex.EncodeToString(mac(k.current()[0], t, c))
+	var sum [sha256.Size]byte
+	b := make([]byte, 0, len("t=,v1=")+20+2*sha256.Size)
+	b = strconv.AppendInt(append(b, "t="...), t, 10)
+	b = hex.AppendEncode(append(b, ",v1="...), k.mac(k.current()[0], t, c, sum[:0]))
+	return string(b)
 }
 
 // CheckTime parses a Header value and checks its time against now, without
@@ -267,19 +276,20 @@ func (k *Keys) Verify(now time.Time, header string, c Call) error {
 		return err
 	}
 	since := time.Now()
-	if match(k.current(), sig, t, c) {
+	if k.match(k.current(), sig, t, c) {
 		return nil
 	}
 	// The signer may have moved to a key this process has not read yet.
-	if k.file != nil && match(k.file.fresh(since), sig, t, c) {
+	if k.file != nil && k.match(k.file.fresh(since), sig, t, c) {
 		return nil
 	}
 	return fmt.Errorf("%w: signature does not match", ErrUnauthenticated)
 }
 
-func match(keys [][]byte, sig []byte, t int64, c Call) bool {
+func (k *Keys) match(keys [][]byte, sig []byte, t int64, c Call) bool {
+	var sum [sha256.Size]byte
 	for _, key := range keys {
-		if hmac.Equal(sig, mac(key, t, c)) {
+		if hmac.Equal(sig, k.mac(key, t, c, sum[:0])) {
 			return true
 		}
 	}
@@ -315,10 +325,10 @@ func parse(now time.Time, header string) (int64, []byte, error) {
 	return t, sig, nil
 }
 
-// mac is the HMAC of c at t under key. Fields are separated by newlines;
-// none of the fields signed can hold one (a method, a DNS label, a NATS
-// subject, a header value, a hex digest).
-func mac(key []byte, t int64, c Call) []byte {
+// mac appends to out the HMAC of c at t under key. Fields are separated by
+// newlines; none of the fields signed can hold one (a method, a DNS label,
+// a NATS subject, a header value, a hex digest).
+func (k *Keys) mac(key []byte, t int64, c Call, out []byte) []byte {
 	body := sha256.Sum256(c.Body)
 	var buf [256]byte
 	b := append(buf[:0], "caliopen-invoke-v1\n"...)
@@ -328,7 +338,22 @@ func mac(key []byte, t int64, c Call) []byte {
 	b = append(strconv.AppendInt(b, t, 10), '\n')
 	b = append(hex.AppendEncode(b, body[:]), '\n')
 	b = append(append(b, c.CorrelationID...), '\n')
-	m := hmac.New(sha256.New, key)
+	pool := k.macPool(key)
+	m := pool.Get().(hash.Hash)
+	m.Reset()
 	m.Write(b)
-	return m.Sum(nil)
+	out = m.Sum(out)
+	pool.Put(m)
+	return out
+}
+
+// macPool is the pool of HMAC states of key. A key a rotation removed
+// leaves its pool behind: a few per rotation, each emptied by the GC.
+func (k *Keys) macPool(key []byte) *sync.Pool {
+	if p, ok := k.macs.Load(string(key)); ok {
+		return p.(*sync.Pool)
+	}
+	key = bytes.Clone(key)
+	p, _ := k.macs.LoadOrStore(string(key), &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }})
+	return p.(*sync.Pool)
 }
