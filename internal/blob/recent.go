@@ -41,7 +41,7 @@ func NewRecent(s Store, prefix string, max int64) *Recent {
 
 // Put stores the object in s and, once s has it, keeps a copy.
 func (r *Recent) Put(ctx context.Context, key string, rd io.Reader, size int64) error {
-	if !strings.HasPrefix(key, r.prefix) || size <= 0 || size > r.max/8 {
+	if !r.keeps(key, size) {
 		return r.Store.Put(ctx, key, rd, size)
 	}
 	var buf bytes.Buffer
@@ -54,6 +54,11 @@ func (r *Recent) Put(ctx context.Context, key string, rd io.Reader, size int64) 
 		r.keep(key, buf.Bytes())
 	}
 	return nil
+}
+
+// keeps says whether an object of size bytes under key is kept.
+func (r *Recent) keeps(key string, size int64) bool {
+	return strings.HasPrefix(key, r.prefix) && size > 0 && size <= r.max/8
 }
 
 // Get serves a kept object from memory, others from s.

@@ -85,16 +85,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	dir := filepath.Dir(p)
-	if err := s.dirs.ensure(dir); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	f, err := s.create(dir)
-	if errors.Is(err, fs.ErrNotExist) { // the directory was removed since: make it again
-		s.dirs.forget(dir)
-		if err = s.dirs.ensure(dir); err == nil {
-			f, err = s.create(dir)
-		}
-	}
+	f, err := s.createIn(dir)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -109,6 +100,21 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
+}
+
+// createIn makes dir if needed and opens a file to write there (create).
+func (s *Store) createIn(dir string) (*os.File, error) {
+	if err := s.dirs.ensure(dir); err != nil {
+		return nil, err
+	}
+	f, err := s.create(dir)
+	if errors.Is(err, fs.ErrNotExist) { // the directory was removed since: make it again
+		s.dirs.forget(dir)
+		if err = s.dirs.ensure(dir); err == nil {
+			f, err = s.create(dir)
+		}
+	}
+	return f, err
 }
 
 // create opens the file a Put writes: unnamed, or under a temporary name.
@@ -144,6 +150,12 @@ func placeUnnamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, s
 	if err := writeSynced(ctx, f, r, size); err != nil {
 		return err
 	}
+	return linkUnnamed(f, dir, p)
+}
+
+// linkUnnamed links the unnamed file f in dir as p; an existing p is
+// replaced through a temporary name.
+func linkUnnamed(f *os.File, dir, p string) error {
 	err := link(f, p)
 	if !errors.Is(err, fs.ErrExist) {
 		return err
