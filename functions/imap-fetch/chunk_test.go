@@ -10,6 +10,7 @@ import (
 
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/rawimport"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -72,8 +73,8 @@ func TestDovecotChunkedRawWrites(t *testing.T) {
 		t.Errorf("%d processed, %d stored, the failed one ordered %d times; want 10, 10, 1", got, h.raws(), h.orders(bad))
 	}
 	for _, n := range bb.batches {
-		if n > chunkSize(testConfig().InFlight) {
-			t.Errorf("a batch of %d raw messages, over the chunk size %d", n, chunkSize(testConfig().InFlight))
+		if n > rawimport.ChunkSize(testConfig().InFlight) {
+			t.Errorf("a batch of %d raw messages, over the chunk size %d", n, rawimport.ChunkSize(testConfig().InFlight))
 		}
 	}
 	if len(bb.batches) >= 10+5 {

@@ -6,40 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/emersion/go-imap/v2"
-
-	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/store"
 )
-
-// fetched is one message read from the server, with its raw id (SHA-256
-// of the bytes, as the SMTP listener's).
-type fetched struct {
-	uid imap.UID
-	id  string
-	raw []byte
-}
-
-// storeRaws stores a chunk of fetched messages' bytes at once (one
-// durability barrier for the chunk, blob.PutAll): when it returns nil each
-// is as durable as one Put makes it, before any of them is processed. On
-// an error none of the chunk is processed (the cursor stays below it).
-func (f *fetcher) storeRaws(ctx context.Context, chunk []fetched) error {
-	objs := make([]blob.Object, 0, len(chunk))
-	seen := make(map[string]bool, len(chunk))
-	for _, m := range chunk {
-		if !seen[m.id] { // the same bytes twice in a mailbox: one object
-			seen[m.id] = true
-			objs = append(objs, blob.Object{Key: store.RawKey(m.id), Data: m.raw})
-		}
-	}
-	if err := blob.PutAll(ctx, f.deps.Blobs, objs); err != nil {
-		return fmt.Errorf("store %d raw messages: %w", len(objs), err)
-	}
-	return nil
-}
 
 // processOne requests process_inbound of stored raw message id for the
 // identity. A nil error means processed; the reply's MessageID is set when

@@ -17,6 +17,7 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/mailconn"
+	"github.com/caliopen/functions/internal/rawimport"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -169,74 +170,31 @@ func (b *batchResult) advance(cursor uint32, batch []imap.UID) uint32 {
 }
 
 // fetchBatch fetches batch and stores and processes its messages until
-// the budget ends: the messages are stored by chunks (storeRaws: one
-// durability barrier a chunk), then each is processed, InFlight at a time.
-// At most chunkWriters chunks wait for their turn beyond those in flight,
-// so a fast server does not fill the memory.
+// the budget ends: stored by chunks, each processed once its chunk is
+// stored, InFlight at a time (package rawimport).
 func (r *syncRun) fetchBatch(ctx context.Context, sess *imapsync.Session, batch []imap.UID) *batchResult {
 	b := &batchResult{ok: make(map[imap.UID]bool, len(batch))}
-	sem := make(chan struct{}, r.f.cfg.InFlight)
-	writers := make(chan struct{}, chunkWriters)
-	var wg sync.WaitGroup
 	end := time.Now().Add(r.f.cfg.Budget)
-	size := chunkSize(r.f.cfg.InFlight)
-	var chunk []fetched
-	flush := func() {
-		if len(chunk) == 0 {
-			return
-		}
-		c := chunk
-		chunk = make([]fetched, 0, size)
-		writers <- struct{}{}
-		wg.Add(1)
-		r.f.pool.Go(func() {
-			defer wg.Done()
-			defer func() { <-writers }()
-			if err := r.f.storeRaws(ctx, c); err != nil {
-				for _, m := range c {
-					b.done(m.uid, contract.InboundReply{}, err)
-				}
-				return
-			}
-			for _, m := range c {
-				sem <- struct{}{}
-				wg.Add(1)
-				r.f.pool.Go(func() {
-					defer wg.Done()
-					defer func() { <-sem }()
-					reply, err := r.f.processOne(ctx, r.ident, m.id, r.log)
-					b.done(m.uid, reply, err)
-				})
-			}
-		})
-	}
+	run := rawimport.Start(ctx, rawimport.Config{Blobs: r.f.deps.Blobs, Pool: &r.f.pool, InFlight: r.f.cfg.InFlight,
+		Process: func(ctx context.Context, it rawimport.Item) {
+			reply, err := r.f.processOne(ctx, r.ident, it.ID, r.log)
+			b.done(imap.UID(it.Index), reply, err)
+		},
+		Failed: func(it rawimport.Item, err error) { b.done(imap.UID(it.Index), contract.InboundReply{}, err) }})
 	b.fetchErr = sess.Fetch(batch, func(uid imap.UID, raw []byte) bool {
 		if time.Now().After(end) || ctx.Err() != nil {
 			b.cut = true
 			return false
 		}
-		chunk = append(chunk, fetched{uid: uid, id: store.RawID(raw), raw: raw})
-		if len(chunk) >= size {
-			flush()
-		}
+		run.Add(rawimport.NewItem(int(uid), raw))
 		return true
 	})
-	flush() // what was fetched before the end, a cut or a failure
-	wg.Wait()
+	run.Wait() // what was fetched before the end, a cut or a failure too
 	if b.fetchErr != nil && ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		b.fetchErr = fmt.Errorf("sync budget exceeded: %w", b.fetchErr)
 	}
 	return b
 }
-
-// chunkWriters is how many chunks may be stored, or wait for processing
-// slots, at once.
-const chunkWriters = 2
-
-// chunkSize is the messages stored together: half the messages in
-// flight (at least 1, at most 64), so that a chunk is written while the
-// one before it is processed.
-func chunkSize(inFlight int) int { return min(max(inFlight/2, 1), 64) }
 
 // done records the outcome of uid.
 func (b *batchResult) done(uid imap.UID, reply contract.InboundReply, err error) {
