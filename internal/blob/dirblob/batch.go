@@ -40,7 +40,7 @@ func (s *Store) PutBatch(ctx context.Context, objs []blob.Object) error {
 		for _, st := range files {
 			if st.f != nil {
 				st.f.Close()
-				if !s.unnamed {
+				if !s.unnamed() {
 					os.Remove(st.f.Name()) // already renamed when it succeeded
 				}
 			}
@@ -68,7 +68,7 @@ func (s *Store) PutBatch(ctx context.Context, objs []blob.Object) error {
 	for i := range files {
 		st := &files[i]
 		var err error
-		if s.unnamed {
+		if s.unnamed() {
 			err = linkUnnamed(st.f, st.dir, st.p)
 		} else if err = st.f.Close(); err == nil {
 			if err = os.Rename(st.f.Name(), st.p); err == nil {

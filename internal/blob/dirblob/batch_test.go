@@ -21,7 +21,7 @@ func batchStores(t *testing.T) map[string]*Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	named.unnamed = false
+	named.unnamed = func() bool { return false }
 	unnamed, err := New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -118,5 +118,30 @@ func TestPutBatchSyncFailure(t *testing.T) {
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("syncAll: %v, want the failure", err)
+	}
+}
+
+// New probes nothing: the O_TMPFILE check waits for the first write, so
+// a start pays no file created and removed.
+func TestNewWritesNothing(t *testing.T) {
+	root := t.TempDir()
+	var probes atomic.Int64
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := s.unnamed
+	s.unnamed = func() bool { probes.Add(1); return probe() }
+	if _, err := read(t, s, "raw/none"); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("Get of a missing key: %v", err)
+	}
+	if n := probes.Load(); n != 0 {
+		t.Errorf("%d O_TMPFILE probes before any write", n)
+	}
+	if err := s.Put(t.Context(), "raw/a", strings.NewReader("a"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := probes.Load(); n == 0 {
+		t.Error("no O_TMPFILE probe at the first write")
 	}
 }
