@@ -14,6 +14,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -165,10 +166,20 @@ func ReadLimited(ctx context.Context, s Store, key string, max int64) ([]byte, e
 		return nil, err
 	}
 	defer rc.Close()
-	if SizeOf(rc) > max {
+	size := SizeOf(rc)
+	if size > max {
 		return nil, fmt.Errorf("%s: %w", key, ErrTooLarge)
 	}
-	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	var b []byte
+	if size >= 0 {
+		// Read at once into a buffer of the stated size, with the byte
+		// that finds the end (or an object grown since).
+		buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+		_, err = buf.ReadFrom(io.LimitReader(rc, max+1))
+		b = buf.Bytes()
+	} else {
+		b, err = io.ReadAll(io.LimitReader(rc, max+1))
+	}
 	if err != nil {
 		return nil, err
 	}
