@@ -64,3 +64,23 @@ func TestRecentPutBatch(t *testing.T) {
 		t.Errorf("Get after a failed batch: %v, want not found", err)
 	}
 }
+
+// An object Recent holds is read without a copy (InMemory), within the
+// limit; one over it is still refused.
+func TestReadLimitedInMemory(t *testing.T) {
+	r := blob.NewRecent(newDir(t), "raw/", 1<<20)
+	data := []byte("alpha, kept in memory")
+	if err := r.PutBatch(t.Context(), []blob.Object{{Key: "raw/a", Data: data}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := blob.ReadLimited(t.Context(), r, "raw/a", 100)
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("ReadLimited: %q, %v", got, err)
+	}
+	if &got[0] != &data[0] {
+		t.Error("a kept object was copied")
+	}
+	if _, err := blob.ReadLimited(t.Context(), r, "raw/a", 5); !errors.Is(err, blob.ErrTooLarge) {
+		t.Errorf("ReadLimited over the limit: %v, want ErrTooLarge", err)
+	}
+}

@@ -45,6 +45,14 @@ type Sized interface {
 	Size() int64
 }
 
+// InMemory is implemented by the readers Get returns for an object held
+// in memory (Recent's): Bytes is the whole object, shared with the
+// store's memory, so the caller reads it without a copy and changes
+// nothing in it.
+type InMemory interface {
+	Bytes() []byte
+}
+
 // SizeOf returns the size of object r that Get opened, or -1 when its
 // store did not say.
 func SizeOf(r io.Reader) int64 {
@@ -159,7 +167,9 @@ var ErrTooLarge = errors.New("blob: object over the size limit")
 
 // ReadLimited reads the object under key whole, refusing one of more than
 // max bytes with ErrTooLarge: before reading when the store says its size,
-// after max+1 bytes otherwise. A missing object gives ErrNotFound.
+// after max+1 bytes otherwise. A missing object gives ErrNotFound. An
+// object held in memory (InMemory) is returned without a copy: the caller
+// changes nothing in the bytes.
 func ReadLimited(ctx context.Context, s Store, key string, max int64) ([]byte, error) {
 	rc, err := s.Get(ctx, key)
 	if err != nil {
@@ -171,7 +181,9 @@ func ReadLimited(ctx context.Context, s Store, key string, max int64) ([]byte, e
 		return nil, fmt.Errorf("%s: %w", key, ErrTooLarge)
 	}
 	var b []byte
-	if size >= 0 {
+	if m, ok := rc.(InMemory); ok {
+		b = m.Bytes()
+	} else if size >= 0 {
 		// Read at once into a buffer of the stated size, with the byte
 		// that finds the end (or an object grown since).
 		buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))

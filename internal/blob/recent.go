@@ -67,7 +67,7 @@ func (r *Recent) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	b, ok := r.objs.Get(key)
 	r.mu.Unlock()
 	if ok {
-		return kept{bytes.NewReader(b)}, nil
+		return kept{bytes.NewReader(b), b}, nil
 	}
 	return r.Store.Get(ctx, key)
 }
@@ -95,8 +95,15 @@ func (r *Recent) forget(key string) {
 	r.mu.Unlock()
 }
 
-// kept is a kept object opened for reading; it knows its size (Sized).
-type kept struct{ *bytes.Reader }
+// kept is a kept object opened for reading; it knows its size (Sized)
+// and hands over its bytes without a copy (InMemory).
+type kept struct {
+	*bytes.Reader
+	b []byte
+}
+
+// Bytes is the whole object, shared with the memory of Recent.
+func (k kept) Bytes() []byte { return k.b }
 
 func (kept) Close() error { return nil }
 
