@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/caliopen/functions/internal/tracing"
 )
@@ -27,9 +28,10 @@ type Batcher interface {
 	PutBatch(ctx context.Context, objs []Object) error
 }
 
-// PutAll stores objs in s: with one PutBatch when s is a Batcher, else one
-// Put each, in order, stopping at the first failure. The caller does not
-// change the objects' bytes afterwards (see Batcher).
+// PutAll stores objs in s: with one PutBatch when s is a Batcher, else
+// one Put each, putters at a time (an S3 store's round trips overlap), and
+// returns their failures. The caller does not change the objects' bytes
+// afterwards (see Batcher).
 func PutAll(ctx context.Context, s Store, objs []Object) error {
 	if len(objs) == 0 {
 		return nil
@@ -37,13 +39,23 @@ func PutAll(ctx context.Context, s Store, objs []Object) error {
 	if b, ok := s.(Batcher); ok {
 		return b.PutBatch(ctx, objs)
 	}
-	for _, o := range objs {
-		if err := s.Put(ctx, o.Key, bytes.NewReader(o.Data), int64(len(o.Data))); err != nil {
-			return err
-		}
+	errs := make([]error, len(objs))
+	sem := make(chan struct{}, putters)
+	var wg sync.WaitGroup
+	for i, o := range objs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = s.Put(ctx, o.Key, bytes.NewReader(o.Data), int64(len(o.Data)))
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
+
+// putters is how many Puts PutAll runs at once on a store without
+// PutBatch.
+const putters = 16
 
 // PutBatch stores the objects in the wrapped store (one batch when it is a
 // Batcher) and, once it has them, keeps those under the prefix: their bytes

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caliopen/functions/internal/blob"
 )
@@ -82,5 +84,36 @@ func TestReadLimitedInMemory(t *testing.T) {
 	}
 	if _, err := blob.ReadLimited(t.Context(), r, "raw/a", 5); !errors.Is(err, blob.ErrTooLarge) {
 		t.Errorf("ReadLimited over the limit: %v, want ErrTooLarge", err)
+	}
+}
+
+// slowPuts is a store without PutBatch whose Puts wait until another is
+// under way (or a second passes), recording whether they overlapped.
+type slowPuts struct {
+	blob.Store
+	inFlight   chan struct{}
+	overlapped atomic.Bool
+}
+
+func (s *slowPuts) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	select {
+	case s.inFlight <- struct{}{}: // a partner took it
+		s.overlapped.Store(true)
+	case <-s.inFlight: // from a partner
+		s.overlapped.Store(true)
+	case <-time.After(time.Second):
+	}
+	return s.Store.Put(ctx, key, r, size)
+}
+
+// On a store without PutBatch (S3's), PutAll's Puts overlap: a chunk
+// costs about one round trip, not one each.
+func TestPutAllOverlapsPuts(t *testing.T) {
+	s := &slowPuts{Store: newDir(t), inFlight: make(chan struct{})}
+	if err := blob.PutAll(t.Context(), s, []blob.Object{{Key: "raw/a", Data: []byte("a")}, {Key: "raw/b", Data: []byte("b")}}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.overlapped.Load() {
+		t.Error("PutAll ran its Puts one after another")
 	}
 }
