@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/blob"
@@ -83,7 +84,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("build function %s: %w", cfg.spec.Name, err)
 	}
 	if cfg.spec.Orders {
-		defer outbox.New(outbox.Config{}, deps.Store, deps.Emitter, logger.With("fn", cfg.spec.Name, "part", "outbox")).Start(ctx)()
+		relay := outbox.New(outbox.Config{}, deps.Store, deps.Emitter, logger.With("fn", cfg.spec.Name, "part", "outbox"))
+		defer startAfter(ctx, relayFirstLook, relay.Start)()
 	}
 	return fnhttp.ListenAndServe(ctx, cfg.addr, h, logger.With("fn", cfg.spec.Name))
 }
@@ -167,4 +169,32 @@ func names(specs []functions.Spec) string {
 		out[i] = s.Name
 	}
 	return strings.Join(out, ", ")
+}
+
+// relayFirstLook is how long after the start the outbox relay first looks
+// for orders: it only claims orders older than its grace (10 s), which a
+// moment's wait changes nothing for, and the function's first call has
+// the store to itself.
+const relayFirstLook = time.Second
+
+// startAfter calls start(ctx) once d has passed, unless ctx ends first;
+// the function it returns stops what start started (and waits for it), or
+// the wait.
+func startAfter(ctx context.Context, d time.Duration, start func(context.Context) (stop func())) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	started := make(chan func(), 1)
+	go func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			started <- func() {}
+		case <-t.C:
+			started <- start(ctx)
+		}
+	}()
+	return func() {
+		cancel()
+		(<-started)()
+	}
 }

@@ -1,7 +1,6 @@
 package imapfetch
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,21 +11,16 @@ import (
 	"github.com/caliopen/functions/internal/store"
 )
 
-// importOne stores raw once (id = SHA-256 of the bytes, as the SMTP
-// listener does) and requests process_inbound for the identity. A nil
-// error means processed; the reply's MessageID is set when the message is
-// new to the user (not a duplicate, not rejected). The raw message's
-// record is left to inbound-email, which writes it in the message's
-// transaction (the key follows from the id), so that it costs no store
-// write of its own (docs/benchmarks.md, "IMAP sync"). It is not marked
-// delivered: the identity's cursor records what was processed. A message
-// rejected for good counts as processed too: the reply then carries only
-// its Error code.
-func (f *fetcher) importOne(ctx context.Context, ident store.Identity, raw []byte, log *slog.Logger) (contract.InboundReply, error) {
-	id := store.RawID(raw)
-	if err := f.deps.Blobs.Put(ctx, store.RawKey(id), bytes.NewReader(raw), int64(len(raw))); err != nil {
-		return contract.InboundReply{}, fmt.Errorf("store raw message %s: %w", id, err)
-	}
+// processOne requests process_inbound of stored raw message id for the
+// identity. A nil error means processed; the reply's MessageID is set when
+// the message is new to the user (not a duplicate, not rejected). The raw
+// message's record is left to inbound-email, which writes it in the
+// message's transaction (the key follows from the id), so that it costs no
+// store write of its own (docs/benchmarks.md, "IMAP sync"). It is not
+// marked delivered: the identity's cursor records what was processed. A
+// message rejected for good counts as processed too: the reply then
+// carries only its Error code.
+func (f *fetcher) processOne(ctx context.Context, ident store.Identity, id string, log *slog.Logger) (contract.InboundReply, error) {
 	pctx, cancel := context.WithTimeout(ctx, f.cfg.ProcessTimeout)
 	defer cancel()
 	order := contract.DeliverOrder{MessageID: id, Order: contract.OrderProcessInbound, RemoteID: ident.ID, UserID: ident.UserID}

@@ -17,6 +17,7 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/imapsync"
 	"github.com/caliopen/functions/internal/mailconn"
+	"github.com/caliopen/functions/internal/rawimport"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -168,49 +169,52 @@ func (b *batchResult) advance(cursor uint32, batch []imap.UID) uint32 {
 	return cursor
 }
 
-// fetchBatch fetches batch and stores and processes its messages,
-// InFlight at a time, until the budget ends.
+// fetchBatch fetches batch and stores and processes its messages until
+// the budget ends: stored by chunks, each processed once its chunk is
+// stored, InFlight at a time (package rawimport).
 func (r *syncRun) fetchBatch(ctx context.Context, sess *imapsync.Session, batch []imap.UID) *batchResult {
 	b := &batchResult{ok: make(map[imap.UID]bool, len(batch))}
-	sem := make(chan struct{}, r.f.cfg.InFlight)
-	var wg sync.WaitGroup
 	end := time.Now().Add(r.f.cfg.Budget)
+	run := rawimport.Start(ctx, rawimport.Config{Blobs: r.f.deps.Blobs, Pool: &r.f.pool, InFlight: r.f.cfg.InFlight,
+		Process: func(ctx context.Context, it rawimport.Item) {
+			reply, err := r.f.processOne(ctx, r.ident, it.ID, r.log)
+			b.done(imap.UID(it.Index), reply, err)
+		},
+		Failed: func(it rawimport.Item, err error) { b.done(imap.UID(it.Index), contract.InboundReply{}, err) }})
 	b.fetchErr = sess.Fetch(batch, func(uid imap.UID, raw []byte) bool {
 		if time.Now().After(end) || ctx.Err() != nil {
 			b.cut = true
 			return false
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		r.f.pool.Go(func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			reply, err := r.f.importOne(ctx, r.ident, raw, r.log)
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			b.fetched++
-			b.ok[uid] = err == nil
-			if err == nil {
-				b.processed++
-				if reply.Error != "" {
-					b.rejected++
-					return
-				}
-				b.added(reply)
-				return
-			}
-			b.failed++
-			if b.firstErr == nil {
-				b.firstErr = fmt.Errorf("uid %d: %w", uid, err)
-			}
-		})
+		run.Add(rawimport.NewItem(int(uid), raw))
 		return true
 	})
-	wg.Wait()
+	run.Wait() // what was fetched before the end, a cut or a failure too
 	if b.fetchErr != nil && ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		b.fetchErr = fmt.Errorf("sync budget exceeded: %w", b.fetchErr)
 	}
 	return b
+}
+
+// done records the outcome of uid.
+func (b *batchResult) done(uid imap.UID, reply contract.InboundReply, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fetched++
+	b.ok[uid] = err == nil
+	if err == nil {
+		b.processed++
+		if reply.Error != "" {
+			b.rejected++
+			return
+		}
+		b.added(reply)
+		return
+	}
+	b.failed++
+	if b.firstErr == nil {
+		b.firstErr = fmt.Errorf("uid %d: %w", uid, err)
+	}
 }
 
 // notify stores one new_message notification for the messages of b that

@@ -1,7 +1,6 @@
 package twitterdm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/oauth2creds"
 	"github.com/caliopen/functions/internal/polling"
+	"github.com/caliopen/functions/internal/rawimport"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xaccount"
 	"github.com/caliopen/functions/internal/xapi"
@@ -275,15 +275,27 @@ func (b *bridge) walk(ctx context.Context, c *xapi.Client, cursor, token string,
 
 // handle stores and processes w's events, InFlight at a time, starting
 // none after end (one at least), and returns which were handled and the
-// first failure.
+// first failure. The raw events are stored by chunks, each processed once
+// its chunk is stored (package rawimport, shared with imap-fetch).
 func (b *bridge) handle(ctx context.Context, ident store.Identity, me xapi.User, w walk, end time.Time, log *slog.Logger) ([]bool, error) {
 	handled := make([]bool, len(w.events))
 	var (
 		mu    sync.Mutex
 		first error
-		wg    sync.WaitGroup
 	)
-	sem := make(chan struct{}, b.cfg.InFlight)
+	outcome := func(i int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		handled[i] = err == nil
+		if err != nil && first == nil {
+			first = fmt.Errorf("event %s: %w", w.events[i].ID, err)
+		}
+	}
+	run := rawimport.Start(ctx, rawimport.Config{Blobs: b.deps.Blobs, Pool: &b.pool, InFlight: b.cfg.InFlight,
+		Process: func(ctx context.Context, it rawimport.Item) {
+			outcome(it.Index, b.processOne(ctx, ident, it.ID, w.events[it.Index].ID, log))
+		},
+		Failed: func(it rawimport.Item, err error) { outcome(it.Index, err) }})
 	started := 0
 	for i, ev := range w.events {
 		if started > 0 && time.Now().After(end) || ctx.Err() != nil {
@@ -294,21 +306,14 @@ func (b *bridge) handle(ctx context.Context, ident store.Identity, me xapi.User,
 			continue
 		}
 		started++
-		sem <- struct{}{}
-		wg.Add(1)
-		b.pool.Go(func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			err := b.importOne(ctx, ident, doc(ev, me, w), log)
-			mu.Lock()
-			defer mu.Unlock()
-			handled[i] = err == nil
-			if err != nil && first == nil {
-				first = fmt.Errorf("event %s: %w", ev.ID, err)
-			}
-		})
+		raw, err := json.Marshal(doc(ev, me, w))
+		if err != nil {
+			outcome(i, err)
+			continue
+		}
+		run.Add(rawimport.NewItem(i, raw))
 	}
-	wg.Wait()
+	run.Wait()
 	return handled, first
 }
 
@@ -344,24 +349,16 @@ func doc(ev xapi.Event, me xapi.User, w walk) xapi.EventDoc {
 	return d
 }
 
-// importOne stores d once (content-addressed) and requests
-// process_inbound for it; nil means handled.
-func (b *bridge) importOne(ctx context.Context, ident store.Identity, d xapi.EventDoc, log *slog.Logger) error {
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	id := store.RawID(raw)
-	if err := b.deps.Blobs.Put(ctx, store.RawKey(id), bytes.NewReader(raw), int64(len(raw))); err != nil {
-		return fmt.Errorf("store raw event %s: %w", id, err)
-	}
+// processOne requests process_inbound for stored raw event id (X event
+// eventID); nil means handled.
+func (b *bridge) processOne(ctx context.Context, ident store.Identity, id, eventID string, log *slog.Logger) error {
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.ProcessTimeout)
 	defer cancel()
 	order := contract.DeliverOrder{MessageID: id, Order: contract.OrderProcessInbound, RemoteID: ident.ID, UserID: ident.UserID}
 	if _, err := emit.ProcessInbound(pctx, b.deps.Emitter, contract.SubjectInboundTwitter, order); err != nil {
 		var re *emit.RequestError
 		if errors.As(err, &re) && re.Replied && re.Permanent() {
-			log.Warn("event rejected by inbound-twitter, not retried", "raw_id", id, "event_id", d.Data.ID,
+			log.Warn("event rejected by inbound-twitter, not retried", "raw_id", id, "event_id", eventID,
 				"outcome", "rejected", "err", re.Code)
 			return nil
 		}

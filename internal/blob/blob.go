@@ -14,6 +14,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,14 @@ type Store interface {
 // before reading it.
 type Sized interface {
 	Size() int64
+}
+
+// InMemory is implemented by the readers Get returns for an object held
+// in memory (Recent's): Bytes is the whole object, shared with the
+// store's memory, so the caller reads it without a copy and changes
+// nothing in it.
+type InMemory interface {
+	Bytes() []byte
 }
 
 // SizeOf returns the size of object r that Get opened, or -1 when its
@@ -158,17 +167,31 @@ var ErrTooLarge = errors.New("blob: object over the size limit")
 
 // ReadLimited reads the object under key whole, refusing one of more than
 // max bytes with ErrTooLarge: before reading when the store says its size,
-// after max+1 bytes otherwise. A missing object gives ErrNotFound.
+// after max+1 bytes otherwise. A missing object gives ErrNotFound. An
+// object held in memory (InMemory) is returned without a copy: the caller
+// changes nothing in the bytes.
 func ReadLimited(ctx context.Context, s Store, key string, max int64) ([]byte, error) {
 	rc, err := s.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	if SizeOf(rc) > max {
+	size := SizeOf(rc)
+	if size > max {
 		return nil, fmt.Errorf("%s: %w", key, ErrTooLarge)
 	}
-	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	var b []byte
+	if m, ok := rc.(InMemory); ok {
+		b = m.Bytes()
+	} else if size >= 0 {
+		// Read at once into a buffer of the stated size, with the byte
+		// that finds the end (or an object grown since).
+		buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+		_, err = buf.ReadFrom(io.LimitReader(rc, max+1))
+		b = buf.Bytes()
+	} else {
+		b, err = io.ReadAll(io.LimitReader(rc, max+1))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func NewRecent(s Store, prefix string, max int64) *Recent {
 
 // Put stores the object in s and, once s has it, keeps a copy.
 func (r *Recent) Put(ctx context.Context, key string, rd io.Reader, size int64) error {
-	if !strings.HasPrefix(key, r.prefix) || size <= 0 || size > r.max/8 {
+	if !r.keeps(key, size) {
 		return r.Store.Put(ctx, key, rd, size)
 	}
 	var buf bytes.Buffer
@@ -56,13 +56,18 @@ func (r *Recent) Put(ctx context.Context, key string, rd io.Reader, size int64) 
 	return nil
 }
 
+// keeps says whether an object of size bytes under key is kept.
+func (r *Recent) keeps(key string, size int64) bool {
+	return strings.HasPrefix(key, r.prefix) && size > 0 && size <= r.max/8
+}
+
 // Get serves a kept object from memory, others from s.
 func (r *Recent) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	r.mu.Lock()
 	b, ok := r.objs.Get(key)
 	r.mu.Unlock()
 	if ok {
-		return kept{bytes.NewReader(b)}, nil
+		return kept{bytes.NewReader(b), b}, nil
 	}
 	return r.Store.Get(ctx, key)
 }
@@ -90,8 +95,15 @@ func (r *Recent) forget(key string) {
 	r.mu.Unlock()
 }
 
-// kept is a kept object opened for reading; it knows its size (Sized).
-type kept struct{ *bytes.Reader }
+// kept is a kept object opened for reading; it knows its size (Sized)
+// and hands over its bytes without a copy (InMemory).
+type kept struct {
+	*bytes.Reader
+	b []byte
+}
+
+// Bytes is the whole object, shared with the memory of Recent.
+func (k kept) Bytes() []byte { return k.b }
 
 func (kept) Close() error { return nil }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 
@@ -135,8 +136,11 @@ type Deps struct {
 	Keyring *secrets.Keyring
 }
 
-// Open opens everything cfg names, with the keyring from keyring. On error
-// it closes what it opened.
+// Open opens everything cfg names, with the keyring from keyring. The
+// store, the blobs and the NATS connection are opened at once, each on its
+// own goroutine: a start waits for the slowest of them, not for their sum
+// (a cold start's SQLite schema read, a NATS handshake's round trips). On
+// error it closes what it opened.
 func Open(ctx context.Context, cfg Config, keyring *secrets.Keyring, logger *slog.Logger) (_ *Deps, err error) {
 	d := &Deps{Keyring: keyring}
 	defer func() {
@@ -144,20 +148,28 @@ func Open(ctx context.Context, cfg Config, keyring *secrets.Keyring, logger *slo
 			d.Close()
 		}
 	}()
-	if d.Store, err = store.Open(ctx, cfg.StoreDSN); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	if d.Blobs, err = OpenBlobs(ctx, cfg); err != nil {
+	var (
+		wg                  sync.WaitGroup
+		storeErr, blobErr   error
+		natsErr, emitterErr error
+	)
+	wg.Go(func() {
+		if d.Store, storeErr = store.Open(ctx, cfg.StoreDSN); storeErr != nil {
+			storeErr = fmt.Errorf("open store: %w", storeErr)
+		}
+	})
+	wg.Go(func() { d.Blobs, blobErr = OpenBlobs(ctx, cfg) })
+	wg.Go(func() {
+		if d.NC, natsErr = cfg.NATS.Connect(logger, nil); natsErr == nil {
+			d.Emitter, emitterErr = emit.New(d.NC)
+		}
+	})
+	wg.Wait()
+	if err := errors.Join(storeErr, blobErr, natsErr, emitterErr); err != nil {
 		return nil, err
 	}
 	if cfg.RecentRaw > 0 {
 		d.Blobs = blob.NewRecent(d.Blobs, store.RawPrefix, cfg.RecentRaw)
-	}
-	if d.NC, err = cfg.NATS.Connect(logger, nil); err != nil {
-		return nil, err
-	}
-	if d.Emitter, err = emit.New(d.NC); err != nil {
-		return nil, err
 	}
 	return d, nil
 }

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/caliopen/functions/internal/blob"
 )
@@ -30,9 +31,12 @@ import (
 // Store is a blob.Store in a directory. It is safe for concurrent use; of
 // concurrent Puts to one key, the last rename wins.
 type Store struct {
-	root    string
-	dirs    *dirs
-	unnamed bool // O_TMPFILE files can be made and linked under root
+	root string
+	dirs *dirs
+	// unnamed says whether O_TMPFILE files can be made and linked under
+	// root: probed at the first write, so that a process that only reads
+	// (or a start) pays no file created and removed.
+	unnamed func() bool
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -49,7 +53,7 @@ func New(dir string) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("dirblob: %w", err)
 	}
-	return &Store{root: abs, dirs: newDirs(), unnamed: canLinkUnnamed(abs)}, nil
+	return &Store{root: abs, dirs: newDirs(), unnamed: sync.OnceValue(func() bool { return canLinkUnnamed(abs) })}, nil
 }
 
 // canLinkUnnamed says whether an unnamed file made in dir can be given a
@@ -85,21 +89,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	dir := filepath.Dir(p)
-	if err := s.dirs.ensure(dir); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	f, err := s.create(dir)
-	if errors.Is(err, fs.ErrNotExist) { // the directory was removed since: make it again
-		s.dirs.forget(dir)
-		if err = s.dirs.ensure(dir); err == nil {
-			f, err = s.create(dir)
-		}
-	}
+	f, err := s.createIn(dir)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	place := placeNamed
-	if s.unnamed {
+	if s.unnamed() {
 		place = placeUnnamed
 	}
 	if err := place(ctx, f, dir, p, r, size); err != nil {
@@ -111,9 +106,24 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	return nil
 }
 
+// createIn makes dir if needed and opens a file to write there (create).
+func (s *Store) createIn(dir string) (*os.File, error) {
+	if err := s.dirs.ensure(dir); err != nil {
+		return nil, err
+	}
+	f, err := s.create(dir)
+	if errors.Is(err, fs.ErrNotExist) { // the directory was removed since: make it again
+		s.dirs.forget(dir)
+		if err = s.dirs.ensure(dir); err == nil {
+			f, err = s.create(dir)
+		}
+	}
+	return f, err
+}
+
 // create opens the file a Put writes: unnamed, or under a temporary name.
 func (s *Store) create(dir string) (*os.File, error) {
-	if s.unnamed {
+	if s.unnamed() {
 		return openUnnamed(dir)
 	}
 	return os.CreateTemp(dir, ".tmp-")
@@ -144,6 +154,12 @@ func placeUnnamed(ctx context.Context, f *os.File, dir, p string, r io.Reader, s
 	if err := writeSynced(ctx, f, r, size); err != nil {
 		return err
 	}
+	return linkUnnamed(f, dir, p)
+}
+
+// linkUnnamed links the unnamed file f in dir as p; an existing p is
+// replaced through a temporary name.
+func linkUnnamed(f *os.File, dir, p string) error {
 	err := link(f, p)
 	if !errors.Is(err, fs.ErrExist) {
 		return err

@@ -21,7 +21,7 @@ func TestContractNamedFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.unnamed = false
+		s.unnamed = func() bool { return false }
 		return s
 	})
 }
@@ -37,7 +37,7 @@ func TestUnnamedFilesOnLinux(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.unnamed {
+	if !s.unnamed() {
 		t.Fatalf("O_TMPFILE not used in %s", root)
 	}
 	ctx := context.Background()
