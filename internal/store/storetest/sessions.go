@@ -31,6 +31,16 @@ func testSessions(t *testing.T, s *store.SQL) {
 	_, err := s.CreateSession(c, store.Session{TokenHash: hash("a"), UserID: other.ID, ExpiresAt: now.Add(time.Hour)})
 	wantErr(t, "same hash for another user", err, store.ErrConflict)
 
+	if got := try(s.SessionUser(c, hash("a"), time.Time{})).ok(t); got != try(s.GetUser(c, u.ID)).ok(t) {
+		t.Errorf("SessionUser = %+v, want %+v", got, u)
+	}
+	_, err = s.SessionUser(c, hash("a"), ses.ExpiresAt)
+	wantErr(t, "SessionUser at expiry", err, store.ErrNotFound)
+	_, err = s.SessionUser(c, hash("b"), time.Time{})
+	wantErr(t, "SessionUser unknown", err, store.ErrNotFound)
+	_, err = s.SessionUser(c, "not-a-hash", time.Time{})
+	wantErr(t, "SessionUser malformed", err, store.ErrNotFound)
+
 	_, err = s.GetSession(c, hash("a"), ses.ExpiresAt)
 	wantErr(t, "GetSession at expiry", err, store.ErrNotFound)
 	_, err = s.GetSession(c, hash("b"), time.Time{})
