@@ -43,7 +43,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.relay, "relay", "", "relay host:port for smtp-deliver (default: the sink)")
 	fs.StringVar(&o.smtpSource, "smtp-source", "/usr/sbin/smtp-source", "smtp-source binary")
 	fs.StringVar(&o.peersScripts, "peers", "scripts/test-peers", "folder of the peer scripts")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the path's sends to this file")
 	fs.StringVar(&o.figures, "figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	fs.StringVar(&o.logFile, "log", "", "write the path's JSON logs (debug level) to this file")
 	fs.BoolVar(&o.overHTTP, "http", false, "the connector reaches smtp-deliver over loopback TCP (default: in process, as the local system)")
@@ -61,13 +61,6 @@ func parse(args []string) (options, error) {
 // prints them.
 func run(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parse(args)
-	if err == nil {
-		stopProfile, perr := cpuprof.Start(o.cpuprofile)
-		if perr != nil {
-			return perr
-		}
-		defer stopProfile()
-	}
 	if err != nil {
 		return err
 	}
@@ -174,6 +167,12 @@ func wholePath(ctx context.Context, o options) (float64, time.Duration, error) {
 			return 0, 0, err
 		}
 	}
+	// The profile covers the sends only, not the drafts' creation nor the
+	// ceiling's runs (another process).
+	stopProfile, err := cpuprof.Start(o.cpuprofile)
+	if err != nil {
+		return 0, 0, err
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, o.c)
@@ -192,6 +191,7 @@ func wholePath(ctx context.Context, o options) (float64, time.Duration, error) {
 	}
 	wg.Wait()
 	elapsed, cpu := time.Since(start), cpuprof.Used()-cpu
+	stopProfile()
 	close(errs)
 	if err := <-errs; err != nil {
 		return 0, 0, err

@@ -39,16 +39,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench-scheduler", flag.ContinueOnError)
 	n := fs.Int("n", 100000, "remote identities")
 	twitter := fs.Float64("twitter", 0.1, "fraction of Twitter identities (2 min interval)")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the ticks (not the seeding) to this file")
 	figures := fs.String("figures", "", "append the figures, each with its baseline and ratio, to this file (package benchresult)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	stopProfile, err := cpuprof.Start(*cpuprofile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
 	dir, err := os.MkdirTemp("", "bench-scheduler-")
 	if err != nil {
 		return err
@@ -67,6 +62,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "bench-scheduler: %d identities (%.0f%% Twitter) on SQLite, seeded in %s\n", *n, 100**twitter,
 		time.Since(t).Round(time.Millisecond))
+	// The profile covers the ticks, not the seeding.
+	stopProfile, err := cpuprof.Start(*cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	cnt := &counter{}
 	s, err := scheduler.New(scheduler.DefaultConfig(), scheduler.Deps{Store: st, Sender: cnt,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: clk.Now})

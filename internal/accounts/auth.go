@@ -74,11 +74,7 @@ func (s *Service) Verify(ctx context.Context, token string) (store.User, error) 
 	if !wellFormed(token) {
 		return store.User{}, ErrBadToken
 	}
-	ses, err := s.st.GetSession(ctx, HashToken(token), s.now())
-	if err != nil {
-		return store.User{}, badToken("verify token", err)
-	}
-	u, err := s.st.GetUser(ctx, ses.UserID)
+	u, err := s.st.SessionUser(ctx, HashToken(token), s.now())
 	if err != nil {
 		return store.User{}, badToken("verify token", err)
 	}

@@ -144,7 +144,12 @@ func (o outcome) String() string {
 	return [...]string{"delivered", "temporary", "permanent"}[o]
 }
 
-// storeRaw writes the blob (with a Received header in front) and its record.
+// storeRaw writes the blob (with a Received header in front). Its record
+// is left to inbound-email, which writes it in the message's transaction
+// (the key follows from the content-addressed id), so that a mail costs no
+// store write of its own before it is processed (docs/benchmarks.md,
+// "Inbound mail"); mail that no recipient took leaves no record, and the
+// raw sweep collects its bytes.
 func (l *Listener) storeRaw(ctx context.Context, id string, env envelope, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.ProcessTimeout)
 	defer cancel()
@@ -153,9 +158,6 @@ func (l *Listener) storeRaw(ctx context.Context, id string, env envelope, data [
 	key := store.RawKey(id)
 	if err := l.deps.Blobs.Put(ctx, key, bytes.NewReader(body), int64(len(body))); err != nil {
 		return fmt.Errorf("store raw message %s: %w", id, err)
-	}
-	if _, err := l.deps.Raws.PutRaw(ctx, store.RawMessage{ID: id, BlobKey: key, Size: int64(len(body))}); err != nil {
-		return fmt.Errorf("record raw message %s: %w", id, err)
 	}
 	return nil
 }

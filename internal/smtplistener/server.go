@@ -22,9 +22,9 @@ type Directory interface {
 	LookupIdentities(ctx context.Context, protocol, identifier string) ([]store.Identity, error)
 }
 
-// Raws records raw messages (*store.SQL).
+// Raws marks raw messages delivered (*store.SQL); inbound-email records
+// them.
 type Raws interface {
-	PutRaw(ctx context.Context, r store.RawMessage) (store.RawMessage, error)
 	MarkRawDelivered(ctx context.Context, id string) error
 }
 

@@ -17,9 +17,9 @@ func TestSQLiteSettings(t *testing.T) {
 		want map[string]string
 	}{
 		{"writer", s.w, map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1",
-			"temp_store": "2", "busy_timeout": "10000", "query_only": "0"}},
+			"temp_store": "2", "busy_timeout": "10000", "query_only": "0", "cache_size": "-32768"}},
 		{"reader", s.r, map[string]string{"journal_mode": "wal", "foreign_keys": "1",
-			"temp_store": "2", "busy_timeout": "10000", "query_only": "1"}},
+			"temp_store": "2", "busy_timeout": "10000", "query_only": "1", "cache_size": "-2000"}},
 	}
 	for _, p := range pools {
 		for pragma, want := range p.want {

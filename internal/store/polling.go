@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -69,16 +70,11 @@ func (s *SQL) ClaimDue(ctx context.Context, now time.Time, limit int, next func(
 		claims, won = make([]Claim, len(due)), make([]bool, len(due))
 		for i, d := range due {
 			claims[i] = Claim{Due: d, Next: next(i, d)}
-			res, err := c.exec(ctx, claimQuery, micros(orNow(claims[i].Next, s.stamp())), d.IdentityID, d.UserID,
-				micros(norm(d.NextRun)))
-			if err != nil {
+		}
+		for lo := 0; lo < len(claims); lo += claimChunk {
+			if err := s.claimChunk(ctx, c, claims[lo:min(lo+claimChunk, len(claims))], won[lo:]); err != nil {
 				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			won[i] = n > 0
 		}
 		return nil
 	})
@@ -86,6 +82,65 @@ func (s *SQL) ClaimDue(ctx context.Context, now time.Time, limit int, next func(
 		return nil, nil, s.fail("claim due schedules", err)
 	}
 	return claims, won, nil
+}
+
+// claimChunk is the most claims one statement makes; a chunk is padded
+// up to the next power of two from 8 (rows that match nothing), so that
+// the store prepares four statements, not one a batch size.
+const claimChunk = 64
+
+// claimManyQueries are the statements claiming 8, 16, 32 and 64 runs.
+var claimManyQueries = func() map[int]string {
+	qs := map[int]string{}
+	for n := 8; n <= claimChunk; n *= 2 {
+		rows := strings.Repeat("(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT)), ", n)
+		qs[n] = `WITH c (identity_id, user_id, old_run, new_run) AS (VALUES ` + rows[:len(rows)-2] + `)
+		UPDATE schedules SET next_run_at = c.new_run FROM c
+		WHERE schedules.identity_id = c.identity_id AND schedules.user_id = c.user_id
+		AND schedules.next_run_at = c.old_run
+		RETURNING schedules.identity_id`
+	}
+	return qs
+}()
+
+// claimChunk makes the compare-and-set of each of claims (at most
+// claimChunk) in one statement, as claimQuery does for one, and sets
+// won[i] for each claim it moved. One statement instead of one a run
+// spares the per-statement work of the driver, of database/sql and of
+// SQLite's statement cycle: BenchmarkClaimDue went from 12.4 to 8.0 µs of
+// CPU and from 32 to 20 allocations a claim (docs/benchmarks.md).
+func (s *SQL) claimChunk(ctx context.Context, c conn, claims []Claim, won []bool) error {
+	n := 8
+	for n < len(claims) {
+		n *= 2
+	}
+	args := make([]any, 0, 4*n)
+	at := make(map[string]int, len(claims))
+	for i, cl := range claims {
+		at[cl.Due.IdentityID] = i
+		args = append(args, cl.Due.IdentityID, cl.Due.UserID, micros(norm(cl.Due.NextRun)),
+			micros(orNow(cl.Next, s.stamp())))
+	}
+	for range n - len(claims) {
+		args = append(args, nil, nil, nil, nil) // matches no schedule
+	}
+	rows, err := c.query(ctx, claimManyQueries[n], args...)
+	if err != nil {
+		return err
+	}
+	moved, err := collect(rows, func(r scanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range moved {
+		if i, ok := at[id]; ok {
+			won[i] = true
+		}
+	}
+	return nil
 }
 
 // CountDue counts the schedules whose next run is at or before now: the

@@ -3,6 +3,7 @@ package listenertest_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
 	"net"
 	"strings"
@@ -78,6 +79,11 @@ func TestFunctionDownThenRetry(t *testing.T) {
 	if n := len(messages(t, s, alice)); n != 0 {
 		t.Fatalf("%d messages stored while the function was down", n)
 	}
+	// The bytes are kept, their record is inbound-email's to write.
+	rawID := store.RawID([]byte(mail))
+	if _, err := s.Store.GetRaw(context.Background(), rawID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("raw message recorded while the function was down: %v", err)
+	}
 	s.StartFunction(inboundemail.Name)
 	// The MTA retries the same bytes.
 	if err := send(t, s.SMTPAddr, []string{"alice@example.test"}, mail); err != nil {
@@ -86,6 +92,9 @@ func TestFunctionDownThenRetry(t *testing.T) {
 	ms := messages(t, s, alice)
 	if len(ms) != 1 || ms[0].Subject != "test retry" {
 		t.Fatalf("after the retry: %+v", ms)
+	}
+	if ms[0].RawMsgID != rawID {
+		t.Errorf("raw message id %s, want %s", ms[0].RawMsgID, rawID)
 	}
 	raw, err := s.Store.GetRaw(context.Background(), ms[0].RawMsgID)
 	if err != nil || !raw.Delivered {

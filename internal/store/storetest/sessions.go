@@ -31,12 +31,19 @@ func testSessions(t *testing.T, s *store.SQL) {
 	_, err := s.CreateSession(c, store.Session{TokenHash: hash("a"), UserID: other.ID, ExpiresAt: now.Add(time.Hour)})
 	wantErr(t, "same hash for another user", err, store.ErrConflict)
 
-	_, err = s.GetSession(c, hash("a"), ses.ExpiresAt)
-	wantErr(t, "GetSession at expiry", err, store.ErrNotFound)
-	_, err = s.GetSession(c, hash("b"), time.Time{})
-	wantErr(t, "GetSession unknown", err, store.ErrNotFound)
-	_, err = s.GetSession(c, "not-a-hash", time.Time{})
-	wantErr(t, "GetSession malformed", err, store.ErrNotFound)
+	if got := try(s.SessionUser(c, hash("a"), time.Time{})).ok(t); got != try(s.GetUser(c, u.ID)).ok(t) {
+		t.Errorf("SessionUser = %+v, want %+v", got, u)
+	}
+	// Both reads refuse an expired, an unknown and a malformed hash.
+	reads := map[string]func(hash string, now time.Time) error{
+		"GetSession":  func(h string, now time.Time) error { _, err := s.GetSession(c, h, now); return err },
+		"SessionUser": func(h string, now time.Time) error { _, err := s.SessionUser(c, h, now); return err },
+	}
+	for name, read := range reads {
+		wantErr(t, name+" at expiry", read(hash("a"), ses.ExpiresAt), store.ErrNotFound)
+		wantErr(t, name+" unknown", read(hash("b"), time.Time{}), store.ErrNotFound)
+		wantErr(t, name+" malformed", read("not-a-hash", time.Time{}), store.ErrNotFound)
+	}
 
 	noErr(t, s.DeleteSession(c, hash("a")))
 	_, err = s.GetSession(c, hash("a"), time.Time{})

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"RemoteHandles", testRemoteHandles},
 		{"Schedules", testSchedules},
 		{"Polling", testPolling},
+		{"ClaimDue", testClaimDue},
 		{"MessageRoundTrip", testMessageRoundTrip},
 		{"InboundDedup", testInboundDedup},
 		{"ContentDedup", testContentDedup},
