@@ -2,7 +2,7 @@ package deploy
 
 import (
 	"bytes"
-	"flag"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,64 +11,47 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
 )
 
-var update = flag.Bool("update", false, "rewrite infra/knative's generated files")
-
-const generatedHeader = `# Generated from stack.yml, the function registry and the contract by
-#   go test ./deploy/ -run TestKnativeFiles -update
-# Do not edit: change stack.yml and generate again.
-`
-
-// TestKnativeFiles checks that infra/knative's Services and topic map are
-// what the generator derives from stack.yml, the registry and the
-// contract (-update writes them).
-func TestKnativeFiles(t *testing.T) {
+// TestGenerated checks that every file Generate writes is what the
+// registry and the contract generate now.
+func TestGenerated(t *testing.T) {
 	root := moduleRoot(t)
-	s, err := ReadStack(filepath.Join(root, "stack.yml"))
+	files, err := Generate(root, functions.All(), contract.Caliopen())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := contract.Caliopen()
-	services, err := KnativeServices(s, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svcYAML, err := MarshalDocs(generatedHeader+"#\n# The functions as Knative Services in namespace "+KnativeNamespace+
-		"; see README.md.\n", services)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mapYAML bytes.Buffer
-	mapYAML.WriteString(generatedHeader + `#
-# The connector's static topic map (CONNECTOR_MODE=static, TOPIC_MAP_FILE):
-# the cluster-local URL of each function's Knative Service and the contract's
-# subjects it handles.
-`)
-	enc := yaml.NewEncoder(&mapYAML)
-	enc.SetIndent(2)
-	if err := enc.Encode(TopicMap(registryNames(), c)); err != nil {
-		t.Fatal(err)
-	}
-	for file, want := range map[string][]byte{"functions.yaml": svcYAML, TopicMapFile: mapYAML.Bytes()} {
-		name := filepath.Join(root, "infra", "knative", file)
-		if *update {
-			if err := os.WriteFile(name, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
+	for _, rel := range []string{StackFile, NATSConfigFile, SecretsFile, KnativeFunctions, KnativeTopicMap} {
+		want, ok := files[rel]
+		if !ok {
+			t.Errorf("Generate writes no %s", rel)
 			continue
 		}
-		got, err := os.ReadFile(name)
+		got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("infra/knative/%s differs from what stack.yml generates: run go test ./deploy/ -run TestKnativeFiles -update", file)
+			t.Errorf("%s differs from what the registry (functions/functions.go) and the contract generate: run %s (%s)",
+				rel, GenerateCommand, firstDiff(string(got), string(want)))
 		}
 	}
+	if len(files) != 5 {
+		t.Errorf("Generate writes %d files, want the 5 this test checks", len(files))
+	}
+}
+
+// firstDiff names the first line where got and want differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) && i < len(w); i++ {
+		if g[i] != w[i] {
+			return fmt.Sprintf("line %d is %q, want %q", i+1, g[i], w[i])
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(g), len(w))
 }
 
 // TestKnativeServices checks the generated Services against the stack and
