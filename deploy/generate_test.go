@@ -1,7 +1,11 @@
 package deploy
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +15,45 @@ import (
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/fnhttp"
 )
+
+// TestGenerated checks that every file Generate writes is what the
+// registry and the contract generate now.
+func TestGenerated(t *testing.T) {
+	root := moduleRoot(t)
+	files, err := Generate(root, functions.All(), contract.Caliopen())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{StackFile, NATSConfigFile, SecretsFile, KnativeFunctions, KnativeTopicMap} {
+		want, ok := files[rel]
+		if !ok {
+			t.Errorf("Generate writes no %s", rel)
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from what the registry (functions/functions.go) and the contract generate: run %s (%s)",
+				rel, GenerateCommand, firstDiff(string(got), string(want)))
+		}
+	}
+	if len(files) != 5 {
+		t.Errorf("Generate writes %d files, want the 5 this test checks", len(files))
+	}
+}
+
+// firstDiff names the first line where got and want differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) && i < len(w); i++ {
+		if g[i] != w[i] {
+			return fmt.Sprintf("line %d is %q, want %q", i+1, g[i], w[i])
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(g), len(w))
+}
 
 // TestStackEntries renders one registry entry at a time and reads it back
 // as faas-cli's stack file: the defaults a zero Deploy takes from the

@@ -1,9 +1,6 @@
 package deploy
 
 import (
-	"bytes"
-	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -11,48 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
 )
-
-// TestGenerated checks that every file Generate writes is what the
-// registry and the contract generate now.
-func TestGenerated(t *testing.T) {
-	root := moduleRoot(t)
-	files, err := Generate(root, functions.All(), contract.Caliopen())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rel := range []string{StackFile, NATSConfigFile, SecretsFile, KnativeFunctions, KnativeTopicMap} {
-		want, ok := files[rel]
-		if !ok {
-			t.Errorf("Generate writes no %s", rel)
-			continue
-		}
-		got, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what the registry (functions/functions.go) and the contract generate: run %s (%s)",
-				rel, GenerateCommand, firstDiff(string(got), string(want)))
-		}
-	}
-	if len(files) != 5 {
-		t.Errorf("Generate writes %d files, want the 5 this test checks", len(files))
-	}
-}
-
-// firstDiff names the first line where got and want differ.
-func firstDiff(got, want string) string {
-	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
-	for i := 0; i < len(g) && i < len(w); i++ {
-		if g[i] != w[i] {
-			return fmt.Sprintf("line %d is %q, want %q", i+1, g[i], w[i])
-		}
-	}
-	return fmt.Sprintf("%d lines, want %d", len(g), len(w))
-}
 
 // TestKnativeServices checks the generated Services against the stack and
 // the contract: pub/sub functions scale to zero, request/reply and HTTP
