@@ -187,7 +187,7 @@ func StackEntries(specs []functions.Spec, c *contract.Contract) (string, error) 
 func writeEntry(b *strings.Builder, s functions.Spec, c *contract.Contract, first bool) error {
 	d := s.Deploy
 	if s.Orders != (len(s.Outbox) > 0) {
-		return fmt.Errorf("Orders is %v but Outbox holds %d subjects: set both or neither", s.Orders, len(s.Outbox))
+		return fmt.Errorf("orders %v, but %d outbox subjects: set Orders and Outbox both or neither", s.Orders, len(s.Outbox))
 	}
 	bind := BindingOf(c, s.Name)
 	timeout := d.Timeout

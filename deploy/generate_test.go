@@ -110,7 +110,7 @@ func TestStackEntries(t *testing.T) {
 				}
 			}},
 		{name: "orders without their subjects", spec: functions.Spec{Name: "api", HTTP: web, Orders: true},
-			wantErr: "Orders is true but Outbox holds 0"},
+			wantErr: "orders true, but 0 outbox subjects"},
 		{name: "a variable the generator sets", spec: functions.Spec{Name: "api", HTTP: web,
 			Deploy: functions.Deploy{Env: []functions.EnvVar{{Name: "NATS_USER", Value: "x"}}}},
 			wantErr: `environment "NATS_USER"`},
