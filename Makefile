@@ -4,7 +4,7 @@ export GOTOOLCHAIN := local
 GO ?= go
 BIN := bin
 
-.PHONY: run cluster test test-short bench build lint docs fuzz clean
+.PHONY: run cluster test test-short bench build lint docs generate fuzz clean
 
 ## run: the whole system in one process on embedded defaults (Ctrl-C stops it);
 ## ARGS=-isolation=process runs each function as processes of bin/function
@@ -50,6 +50,12 @@ lint:
 docs:
 	$(GO) test ./cmd/contract/ -run TestDocTable -update
 	$(GO) test ./cmd/bench-record/ -run TestPage -update
+
+## generate: write the deployment files the function registry determines
+## (stack.yml's entries, the NATS users and passwords, infra/knative);
+## go test ./deploy fails while one is out of date
+generate:
+	$(GO) run ./cmd/generate
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s)
 FUZZTIME ?= 30s

@@ -1,9 +1,6 @@
 package deploy
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -11,65 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/caliopen/functions/internal/contract"
 )
-
-var update = flag.Bool("update", false, "rewrite infra/knative's generated files")
-
-const generatedHeader = `# Generated from stack.yml, the function registry and the contract by
-#   go test ./deploy/ -run TestKnativeFiles -update
-# Do not edit: change stack.yml and generate again.
-`
-
-// TestKnativeFiles checks that infra/knative's Services and topic map are
-// what the generator derives from stack.yml, the registry and the
-// contract (-update writes them).
-func TestKnativeFiles(t *testing.T) {
-	root := moduleRoot(t)
-	s, err := ReadStack(filepath.Join(root, "stack.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := contract.Caliopen()
-	services, err := KnativeServices(s, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svcYAML, err := MarshalDocs(generatedHeader+"#\n# The functions as Knative Services in namespace "+KnativeNamespace+
-		"; see README.md.\n", services)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mapYAML bytes.Buffer
-	mapYAML.WriteString(generatedHeader + `#
-# The connector's static topic map (CONNECTOR_MODE=static, TOPIC_MAP_FILE):
-# the cluster-local URL of each function's Knative Service and the contract's
-# subjects it handles.
-`)
-	enc := yaml.NewEncoder(&mapYAML)
-	enc.SetIndent(2)
-	if err := enc.Encode(TopicMap(registryNames(), c)); err != nil {
-		t.Fatal(err)
-	}
-	for file, want := range map[string][]byte{"functions.yaml": svcYAML, TopicMapFile: mapYAML.Bytes()} {
-		name := filepath.Join(root, "infra", "knative", file)
-		if *update {
-			if err := os.WriteFile(name, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("infra/knative/%s differs from what stack.yml generates: run go test ./deploy/ -run TestKnativeFiles -update", file)
-		}
-	}
-}
 
 // TestKnativeServices checks the generated Services against the stack and
 // the contract: pub/sub functions scale to zero, request/reply and HTTP

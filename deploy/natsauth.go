@@ -1,10 +1,12 @@
 package deploy
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/caliopen/functions/functions"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/natsusers"
 )
@@ -41,9 +43,38 @@ func PasswordEnvOf(name string) string { return natsusers.PasswordEnvOf(name) }
 func NATSSecretOf(fn string) string { return "caliopen-nats-" + fn }
 
 // NATSUsers returns the NATS users of the system (natsusers.Users):
-// functions are the names of stack.yml's functions.
+// functions are names of the registry's functions, whose entries give
+// their rows.
 func NATSUsers(c *contract.Contract, functions []string) ([]NATSUser, error) {
-	return natsusers.Users(c, functions)
+	specs, err := registrySpecs(functions)
+	if err != nil {
+		return nil, err
+	}
+	return NATSUsersOf(c, specs)
+}
+
+// NATSUsersOf returns the NATS users of a system serving specs.
+func NATSUsersOf(c *contract.Contract, specs []functions.Spec) ([]NATSUser, error) {
+	var rows []natsusers.Function
+	for _, s := range specs {
+		rows = append(rows, s.NATS())
+	}
+	return natsusers.Users(c, rows)
+}
+
+// registrySpecs returns the registry's entries of names, in order.
+func registrySpecs(names []string) ([]functions.Spec, error) {
+	var specs []functions.Spec
+	var errs []error
+	for _, name := range names {
+		s, ok := functions.Lookup(name)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: not a function of the registry (functions.All)", name))
+			continue
+		}
+		specs = append(specs, s)
+	}
+	return specs, errors.Join(errs...)
 }
 
 // NATSAuthorization renders the users as the authorization block of

@@ -100,6 +100,12 @@ func ReadStack(name string) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeStack(data, filepath.Dir(name))
+}
+
+// decodeStack decodes a stack file as ReadStack does, its environment files
+// read from dir.
+func decodeStack(data []byte, dir string) (*Stack, error) {
 	s, err := ParseStack(data)
 	if err != nil {
 		return nil, err
@@ -113,7 +119,7 @@ func ReadStack(name string) (*Stack, error) {
 		for _, file := range f.EnvironmentFile {
 			env, ok := files[file]
 			if !ok {
-				if env, err = ReadEnvironmentFile(filepath.Join(filepath.Dir(name), filepath.FromSlash(file))); err != nil {
+				if env, err = ReadEnvironmentFile(filepath.Join(dir, filepath.FromSlash(file))); err != nil {
 					return nil, fmt.Errorf("function %s: environment_file %s: %w", fn, file, err)
 				}
 				files[file] = env

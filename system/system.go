@@ -252,9 +252,9 @@ const localNATSUser = "caliopen-local"
 // passwords kept in the data directory (made at the first start), and the
 // in-process parts' own.
 func (s *System) natsUsers(dataDir string) ([]natsembed.User, error) {
-	var fns []string
+	var fns []natsusers.Function
 	for _, spec := range functions.All() {
-		fns = append(fns, spec.Name)
+		fns = append(fns, spec.NATS())
 	}
 	table, err := natsusers.Users(contract.Caliopen(), fns)
 	if err != nil {

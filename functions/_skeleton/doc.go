@@ -2,7 +2,7 @@
 // contract and shows the shape every function has (HACKING.md, "How to
 // add a function"). Copy this folder to functions/<name>, rename the
 // package, set Name, pick the subject's payload type in serve, then add
-// one line to functions.All() and one entry to stack.yml.
+// one line to functions.All() and run make generate.
 //
 // As it stands it answers a deliver order by checking that the order's
 // user exists: unknown_user (permanent) when not, a temporary failure when

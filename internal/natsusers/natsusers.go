@@ -59,77 +59,59 @@ func PasswordEnvOf(name string) string {
 	return "NATS_PASSWORD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// sends lists, for each component, the subjects it publishes or
-// requests on NATS itself (internal/emit: Publish, Request, PublishOrder),
-// as its code does: the subjects a function, the listener or the scheduler
-// passes to its emitter.
+// sends lists, for the pods that are not functions, the subjects each
+// publishes or requests on NATS itself (internal/emit: Publish, Request,
+// PublishOrder), as its code does. A function's row is in its registry
+// entry (package functions: Spec.Sends, Spec.Outbox).
 var sends = map[string][]string{
-	"api": {contract.SubjectOutboundSMTP, contract.SubjectOutboundIMAP, contract.SubjectTwitterDM},
-	// deliver to hosted recipients: process_inbound (emit.ProcessInbound).
-	"smtp-deliver":      {contract.SubjectInboundSMTP},
-	"inbound-email":     nil,
-	"identities-orders": nil,
-	"imap-worker":       nil,
-	// process_inbound per message, the follow-up sync, update_interval.
-	"imap-fetch":     {contract.SubjectInboundSMTP, contract.SubjectIMAPFetcher, contract.SubjectIdentitiesWorker},
-	"imap-deliver":   {contract.SubjectOutboundSMTP},
-	"twitter-worker": nil,
-	// the follow-up sync, process_inbound per event, update_interval.
-	"twitter-dm":      {contract.SubjectTwitterDM, contract.SubjectInboundTwitter, contract.SubjectIdentitiesWorker},
-	"inbound-twitter": nil,
-	"contact-action":  nil,
-	// contact_update once a key is found.
-	"key-action": {contract.SubjectContactAction},
 	SMTPListener: {contract.SubjectInboundSMTP},
 	// sync on IMAPfetcher (publish) and twitter_dm (request).
 	Scheduler: {contract.SubjectIMAPFetcher, contract.SubjectTwitterDM},
 }
 
-// outbox lists the subjects of the orders a component stores in the
-// outbox (emit.Order, store.Order): it publishes them itself, and so does
-// every outbox relay, the scheduler's included, which publishes whatever a
-// stopped function process left there.
-var outbox = map[string][]string{
-	"api": {contract.SubjectContactAction, contract.SubjectKeyAction, contract.SubjectIdentitiesWorker},
+// Function is a function's row of the table: the subjects it publishes or
+// requests on NATS itself, and those of the orders it stores in the
+// outbox (emit.Order, store.Order), which it publishes itself and so does
+// every outbox relay, the scheduler's included (it publishes whatever a
+// stopped function process left there).
+type Function struct {
+	Name          string
+	Sends, Outbox []string
 }
 
 // Users returns the NATS users of the system, least privilege per
 // subject: the connector alone subscribes to the contract's subjects and
 // consumes the order stream (through the JetStream API of its two streams
 // only), and answers requests; every other component publishes or requests
-// on the subjects it sends, and subscribes only to its own inbox. functions
-// are the names of stack.yml's functions; each must be in the table above.
-func Users(c *contract.Contract, functions []string) ([]User, error) {
-	relayed := []string{}
-	for _, subs := range outbox {
-		relayed = append(relayed, subs...)
+// on the subjects it sends, and subscribes only to its own inbox. fns are
+// the functions' rows, one per function of the registry.
+func Users(c *contract.Contract, fns []Function) ([]User, error) {
+	rows := []Function{{Name: SMTPListener, Sends: sends[SMTPListener]}, {Name: Scheduler, Sends: sends[Scheduler]}}
+	var relayed []string
+	for _, f := range fns {
+		relayed = append(relayed, f.Outbox...)
 	}
-	names := append([]string{SMTPListener, Scheduler}, functions...)
 	users := []User{ConnectorUser(c), OperatorUser(c)}
 	var errs []string
-	for _, name := range names {
-		sends, ok := sends[name]
-		if !ok {
-			errs = append(errs, fmt.Sprintf("%s: no entry in the NATS table (internal/natsusers)", name))
+	seen := map[string]bool{}
+	for _, f := range append(rows, fns...) {
+		if f.Name == "" || seen[f.Name] || f.Name == Connector || f.Name == Operator {
+			errs = append(errs, fmt.Sprintf("%q: not a name of its own", f.Name))
 			continue
 		}
-		pub := append(slices.Clone(sends), outbox[name]...)
-		if name == Scheduler {
+		seen[f.Name] = true
+		pub := append(slices.Clone(f.Sends), f.Outbox...)
+		if f.Name == Scheduler {
 			pub = append(pub, relayed...)
 		}
 		for _, s := range pub {
 			if _, ok := c.Subject(s); !ok {
-				errs = append(errs, fmt.Sprintf("%s: subject %s is not the contract's", name, s))
+				errs = append(errs, fmt.Sprintf("%s: subject %s is not the contract's", f.Name, s))
 			}
 		}
 		slices.Sort(pub)
-		users = append(users, User{Name: name, Publish: slices.Compact(pub),
-			Subscribe: []string{InboxPrefixOf(name) + ".>"}})
-	}
-	for name := range sends {
-		if name != SMTPListener && name != Scheduler && !slices.Contains(functions, name) {
-			errs = append(errs, fmt.Sprintf("%s: in the NATS table but not a function of the stack", name))
-		}
+		users = append(users, User{Name: f.Name, Publish: slices.Compact(pub),
+			Subscribe: []string{InboxPrefixOf(f.Name) + ".>"}})
 	}
 	if len(errs) > 0 {
 		slices.Sort(errs)
