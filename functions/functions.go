@@ -22,8 +22,10 @@ import (
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	imapworker "github.com/caliopen/functions/functions/imap-worker"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	inboundmastodon "github.com/caliopen/functions/functions/inbound-mastodon"
 	inboundtwitter "github.com/caliopen/functions/functions/inbound-twitter"
 	keyaction "github.com/caliopen/functions/functions/key-action"
+	mastodondm "github.com/caliopen/functions/functions/mastodon-dm"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	twitterdm "github.com/caliopen/functions/functions/twitter-dm"
 	twitterworker "github.com/caliopen/functions/functions/twitter-worker"
@@ -153,6 +155,13 @@ func All() []Spec {
 		}},
 		{Name: "inbound-twitter", Build: func(env Env) (fnhttp.Core, error) {
 			return inboundtwitter.Build(env.Getenv, inboundtwitter.Deps{Store: env.Store, Blobs: env.Blobs})
+		}},
+		{Name: "mastodon-dm", Build: func(env Env) (fnhttp.Core, error) {
+			return mastodondm.Build(env.Getenv, mastodondm.Deps{Store: env.Store, Blobs: env.Blobs, Keyring: env.Keyring,
+				Emitter: env.Emitter, Logger: env.Logger.With("fn", "mastodon-dm")})
+		}},
+		{Name: "inbound-mastodon", Build: func(env Env) (fnhttp.Core, error) {
+			return inboundmastodon.Build(env.Getenv, inboundmastodon.Deps{Store: env.Store, Blobs: env.Blobs})
 		}},
 		{Name: "contact-action", Build: func(env Env) (fnhttp.Core, error) {
 			return contactaction.Build(env.Getenv, contactaction.Deps{Store: env.Store})

@@ -64,7 +64,7 @@ func PasswordEnvOf(name string) string {
 // as its code does: the subjects a function, the listener or the scheduler
 // passes to its emitter.
 var sends = map[string][]string{
-	"api": {contract.SubjectOutboundSMTP, contract.SubjectOutboundIMAP, contract.SubjectTwitterDM},
+	"api": {contract.SubjectOutboundSMTP, contract.SubjectOutboundIMAP, contract.SubjectTwitterDM, contract.SubjectMastodonDM},
 	// deliver to hosted recipients: process_inbound (emit.ProcessInbound).
 	"smtp-deliver":      {contract.SubjectInboundSMTP},
 	"inbound-email":     nil,
@@ -75,14 +75,16 @@ var sends = map[string][]string{
 	"imap-deliver":   {contract.SubjectOutboundSMTP},
 	"twitter-worker": nil,
 	// the follow-up sync, process_inbound per event, update_interval.
-	"twitter-dm":      {contract.SubjectTwitterDM, contract.SubjectInboundTwitter, contract.SubjectIdentitiesWorker},
-	"inbound-twitter": nil,
-	"contact-action":  nil,
+	"twitter-dm":       {contract.SubjectTwitterDM, contract.SubjectInboundTwitter, contract.SubjectIdentitiesWorker},
+	"inbound-twitter":  nil,
+	"mastodon-dm":      {contract.SubjectMastodonDM, contract.SubjectInboundMastodon, contract.SubjectIdentitiesWorker},
+	"inbound-mastodon": nil,
+	"contact-action":   nil,
 	// contact_update once a key is found.
 	"key-action": {contract.SubjectContactAction},
 	SMTPListener: {contract.SubjectInboundSMTP},
 	// sync on IMAPfetcher (publish) and twitter_dm (request).
-	Scheduler: {contract.SubjectIMAPFetcher, contract.SubjectTwitterDM},
+	Scheduler: {contract.SubjectIMAPFetcher, contract.SubjectTwitterDM, contract.SubjectMastodonDM},
 }
 
 // outbox lists the subjects of the orders a component stores in the
