@@ -185,6 +185,12 @@ func newFixture(t *testing.T, in instance, tok string) *fixture {
 }
 
 func (f *fixture) order(o contract.DeliverOrder) (int, string) {
+	code, _, body := f.orderCode(o)
+	return code, body
+}
+
+// orderCode is order with the reply's error code.
+func (f *fixture) orderCode(o contract.DeliverOrder) (int, string, string) {
 	f.t.Helper()
 	body, _ := json.Marshal(o)
 	r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
@@ -193,7 +199,7 @@ func (f *fixture) order(o contract.DeliverOrder) (int, string) {
 	r.Header.Set("Caliopen-Timeout", "120s")
 	w := httptest.NewRecorder()
 	f.h.ServeHTTP(w, r)
-	return w.Code, w.Body.String()
+	return w.Code, w.Header().Get("Nats-Service-Error-Code"), w.Body.String()
 }
 
 func (f *fixture) sync() string {
@@ -365,6 +371,17 @@ func TestSyncDeletedStatus(t *testing.T) {
 	if err := bob.DeleteStatus(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
+	// The instance deletes after it answered: wait until alice no longer
+	// reads the status, as a client would see it.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, _, err := alice.Status(ctx, gone.ID)
+		if mastoapi.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %s still served after its deletion: %v", gone.ID, err)
+		}
+	}
 	f := newFixture(t, in, in.alice)
 	f.sync()
 	var kept bool
@@ -446,8 +463,8 @@ func TestRevokedToken(t *testing.T) {
 	if st := f.identity().Status; st != store.ReauthRequired {
 		t.Fatalf("identity %s after a refused token, want %s", st, store.ReauthRequired)
 	}
-	code, body := f.order(contract.DeliverOrder{Order: "deliver", MessageID: "m1", RemoteID: f.ident.ID, UserID: f.user})
-	if code == 200 || !strings.Contains(body, contract.CodeReauthRequired) {
+	code, errCode, body := f.orderCode(contract.DeliverOrder{Order: "deliver", MessageID: "m1", RemoteID: f.ident.ID, UserID: f.user})
+	if code == 200 || errCode != contract.CodeReauthRequired {
 		t.Errorf("deliver from a reauth_required identity: %d %s", code, body)
 	}
 }

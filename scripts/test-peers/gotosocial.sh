@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Starts a throwaway GoToSocial (AGPL-3.0, an ActivityPub server that
 # implements Mastodon's client API) for the Mastodon bridge's tests: HTTP on
-# a free loopback port, SQLite in its own directory, two local accounts
+# a free loopback port, its own database on the PostgreSQL of
+# scripts/test-peers/postgres.sh (127.0.0.1:${PGPORT:-5432}, user postgres;
+# v0.17.3's WASM SQLite driver panics at its first open here, "wasm error:
+# out of bounds memory access"), its media in its own directory, two local accounts
 # (alice and bob) made with its admin command, each with an OAuth 2.0 access
 # token (scopes read write) obtained as a user would, through the
 # authorization-code flow and its sign-in form. Prints the variables the
@@ -62,21 +65,29 @@ fi
 # environment variables: the server and the admin commands alike).
 gts() {
   env GTS_HOST="127.0.0.1:$PORT" GTS_PROTOCOL=http GTS_BIND_ADDRESS=127.0.0.1 GTS_PORT="$PORT" \
-    GTS_DB_TYPE=sqlite GTS_DB_ADDRESS="$DIR/gts.db" GTS_STORAGE_LOCAL_BASE_PATH="$DIR/storage" \
+    GTS_DB_TYPE=postgres GTS_DB_ADDRESS=127.0.0.1 GTS_DB_PORT="${PGPORT:-5432}" GTS_DB_USER=postgres \
+    GTS_DB_DATABASE="$DB" GTS_DB_TLS_MODE=disable GTS_STORAGE_LOCAL_BASE_PATH="$DIR/storage" \
     GTS_WEB_TEMPLATE_BASE_DIR="$SRC/web/template/" GTS_WEB_ASSET_BASE_DIR="$SRC/web/assets/" \
     GTS_LETSENCRYPT_ENABLED=false GTS_ACCOUNTS_REGISTRATION_OPEN=false GTS_LOG_LEVEL=warn \
     GTS_ADVANCED_RATE_LIMIT_REQUESTS="$RATE" GTS_INSTANCE_DELIVER_TO_SHARED_INBOXES=false \
     GTS_MEDIA_CLEANUP_FROM=00:00 "$BIN" "$@"
 }
 
+# Its own database, named after its directory (stop.sh leaves it: a
+# throwaway server's, dropped with the PostgreSQL cluster).
+DB=caliopen_gts_$(basename "$DIR" | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
+command -v createdb >/dev/null || apt_install postgresql-client
+createdb -h 127.0.0.1 -p "${PGPORT:-5432}" -U postgres "$DB" >&2
 PID=
-for attempt in 1 2 3; do
+for attempt in 1 2; do
   PORT=$(free_port 45000 49999)
   mkdir -p "$DIR/storage"
   # All three standard streams are redirected so that $(...) does not wait for it.
   gts server start </dev/null >"$DIR/gotosocial.log" 2>&1 &
   PID=$!
-  if wait_port "$PORT" "$PID" 120; then
+  # The first start migrates the database and compiles its WASM modules:
+  # minutes on a busy machine.
+  if wait_port "$PORT" "$PID" 400; then
     break
   fi
   log "gotosocial did not start (attempt $attempt):"
