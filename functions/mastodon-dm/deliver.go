@@ -1,7 +1,6 @@
 package mastodondm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,20 +12,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/dmbridge"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/mastoaccount"
 	"github.com/caliopen/functions/internal/mastoapi"
 	"github.com/caliopen/functions/internal/store"
 )
-
-// copyKey is the blob key of the sent copy with raw message id rawID.
-func copyKey(rawID string) string { return "sent/" + rawID + ".json" }
-
-// sentText is the success message, as smtp-deliver's.
-func sentText(id string) string { return "message " + id + " has been sent." }
 
 // deliver posts draft id from account ident once (see the package doc).
 func (b *bridge) deliver(ctx context.Context, ident store.Identity, id string, log *slog.Logger) (string, error) {
@@ -36,18 +29,19 @@ func (b *bridge) deliver(ctx context.Context, ident store.Identity, id string, l
 	try := store.SendAttempt{RawMsgID: uuid.NewString(), Date: b.deps.Now().Truncate(time.Second)}
 	m, err := b.deps.Store.BeginSend(ctx, ident.UserID, id, b.cfg.SendLease, try)
 	if err != nil {
-		return b.notTaken(ctx, ident.UserID, id, err, log)
+		return dmbridge.NotTaken(ctx, b.deps.Store, ident.UserID, id, err, log)
 	}
 	a, ok := store.Attempted(m)
 	if !ok {
-		return "", b.release(ctx, m, storeErr("begin send of "+id, errors.New("the send attempt was not recorded")), log)
+		return "", dmbridge.Release(ctx, b.deps.Store, m, storeErr("begin send of "+id, errors.New("the send attempt was not recorded")), log)
 	}
 	if len(m.IdentityIDs) == 0 || m.IdentityIDs[0] != ident.ID {
-		return "", b.release(ctx, m, fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not sent from identity %s", id, ident.ID)),
+		return "", dmbridge.Release(ctx, b.deps.Store, m, fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not sent from identity %s", id, ident.ID)),
 			"bad_identity"), log)
 	}
 	if a.RawMsgID != try.RawMsgID {
-		c, stored, err := b.storedCopy(ctx, a.RawMsgID)
+		var c sentCopy
+		stored, err := dmbridge.StoredCopy(ctx, b.deps.Blobs, a.RawMsgID, &c)
 		if err != nil {
 			return "", err
 		}
@@ -60,39 +54,6 @@ func (b *bridge) deliver(ctx context.Context, ident store.Identity, id string, l
 		}
 	}
 	return b.send(ctx, ident, m, a, log)
-}
-
-// notTaken explains a BeginSend that failed.
-func (b *bridge) notTaken(ctx context.Context, userID, id string, err error, log *slog.Logger) (string, error) {
-	if !errors.Is(err, store.ErrConflict) {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("begin send of %s: %w", id, err)), "unknown_message")
-		}
-		return "", storeErr("begin send of "+id, err)
-	}
-	m, gerr := b.deps.Store.GetMessage(ctx, userID, id)
-	switch {
-	case errors.Is(gerr, store.ErrNotFound):
-		return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("load message %s: %w", id, gerr)), "unknown_message")
-	case gerr != nil:
-		return "", storeErr("load message "+id, gerr)
-	case m.SendState == store.SendSent:
-		log.Info("already sent", "outcome", "duplicate")
-		return sentText(id), nil
-	case m.SendState == store.SendSending:
-		return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("message %s is being sent by another attempt", id)), "send_in_progress")
-	}
-	return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not a draft", id)), "not_a_draft")
-}
-
-// release marks draft m failed with cause's text and returns cause.
-func (b *bridge) release(ctx context.Context, m store.Message, cause error, log *slog.Logger) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := b.deps.Store.MarkSendFailed(rctx, m.UserID, m.ID, cause.Error()); err != nil {
-		log.Warn("draft not marked failed", "err", err.Error())
-	}
-	return cause
 }
 
 // Text is the status posted for a draft of body text to recipients (their
@@ -137,21 +98,21 @@ func (b *bridge) send(ctx context.Context, ident store.Identity, m store.Message
 	to := recipients(m)
 	switch {
 	case text == "":
-		return "", b.release(ctx, m, fnhttp.WithCode(faults.Perm(errors.New("the draft has no text")), "invalid_draft"), log)
+		return "", dmbridge.Release(ctx, b.deps.Store, m, fnhttp.WithCode(faults.Perm(errors.New("the draft has no text")), "invalid_draft"), log)
 	case len(to) == 0:
-		return "", b.release(ctx, m, fnhttp.WithCode(faults.Perm(errors.New("the draft has no mastodon recipient")), "invalid_draft"), log)
+		return "", dmbridge.Release(ctx, b.deps.Store, m, fnhttp.WithCode(faults.Perm(errors.New("the draft has no mastodon recipient")), "invalid_draft"), log)
 	}
 	c, err := b.dialer.Open(ident, b.deps.Keyring)
 	if err != nil {
-		return "", b.release(ctx, m, b.apiErr(ctx, ident, "open the account", err, log), log)
+		return "", dmbridge.Release(ctx, b.deps.Store, m, b.apiErr(ctx, ident, "open the account", err, log), log)
 	}
 	base, _ := mastoapi.ParseInstance(ident.Infos[mastoaccount.InfoURL]) // Open checked it
 	post := mastoapi.Post{Status: Text(text, base.Host, to), Visibility: mastoapi.VisibilityDirect,
 		InReplyToID: m.External.InReplyTo, SpoilerText: m.Subject}
 	sent := sentCopy{Status: mastoapi.Status{Content: post.Status, Visibility: post.Visibility}, Post: post}
 	// From here on a retry treats the message as (possibly) handed off.
-	if err := b.putCopy(ctx, a.RawMsgID, sent); err != nil {
-		return "", b.release(ctx, m, err, log)
+	if err := dmbridge.PutCopy(ctx, b.deps.Blobs, a.RawMsgID, sent); err != nil {
+		return "", dmbridge.Release(ctx, b.deps.Store, m, err, log)
 	}
 	st, _, err := c.PostStatus(ctx, post, a.RawMsgID)
 	if err != nil {
@@ -161,14 +122,14 @@ func (b *bridge) send(ctx context.Context, ident store.Identity, m store.Message
 			return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("post direct status (unconfirmed; a retry after the lease finishes it): %w",
 				err)), "send_unconfirmed")
 		}
-		if derr := b.deps.Blobs.Delete(context.WithoutCancel(ctx), copyKey(a.RawMsgID)); derr != nil {
+		if derr := b.deps.Blobs.Delete(context.WithoutCancel(ctx), dmbridge.CopyKey(a.RawMsgID)); derr != nil {
 			log.Warn("sent copy of a refused status not removed", "err", derr.Error())
 		}
-		return "", b.release(ctx, m, b.apiErr(ctx, ident, "post direct status", err, log), log)
+		return "", dmbridge.Release(ctx, b.deps.Store, m, b.apiErr(ctx, ident, "post direct status", err, log), log)
 	}
 	log.Info("handed off", "status_id", st.ID)
 	sent.Status = st
-	if err := b.putCopy(ctx, a.RawMsgID, sent); err != nil {
+	if err := dmbridge.PutCopy(ctx, b.deps.Blobs, a.RawMsgID, sent); err != nil {
 		return "", err
 	}
 	return b.finish(ctx, m, a, sent, log)
@@ -181,40 +142,16 @@ type sentCopy struct {
 	Post   mastoapi.Post   `json:"post"`
 }
 
-func (b *bridge) putCopy(ctx context.Context, rawID string, c sentCopy) error {
-	raw, _ := json.Marshal(c) // cannot fail
-	if err := b.deps.Blobs.Put(ctx, copyKey(rawID), bytes.NewReader(raw), int64(len(raw))); err != nil {
-		return fnhttp.WithCode(faults.Temp(fmt.Errorf("store the sent copy: %w", err)), "blob_unavailable")
-	}
-	return nil
-}
-
-func (b *bridge) storedCopy(ctx context.Context, rawID string) (sentCopy, bool, error) {
-	raw, err := blob.ReadLimited(ctx, b.deps.Blobs, copyKey(rawID), 1<<20)
-	if errors.Is(err, blob.ErrNotFound) {
-		return sentCopy{}, false, nil
-	}
-	var c sentCopy
-	if err == nil {
-		err = json.Unmarshal(raw, &c)
-	}
-	if err != nil {
-		return sentCopy{}, false, fnhttp.WithCode(faults.Temp(fmt.Errorf("read an earlier attempt's sent copy: %w", err)),
-			"blob_unavailable")
-	}
-	return c, true, nil
-}
-
 // finish marks draft m sent as attempt a with copy c.
 func (b *bridge) finish(ctx context.Context, m store.Message, a store.SendAttempt, c sentCopy, log *slog.Logger) (string, error) {
 	raw, _ := json.Marshal(c) // cannot fail
 	info := store.SentInfo{MessageID: c.Status.ID, RawMsgID: a.RawMsgID, Date: a.Date,
-		Raw: &store.RawMessage{ID: a.RawMsgID, BlobKey: copyKey(a.RawMsgID), Size: int64(len(raw)), Delivered: true}}
+		Raw: &store.RawMessage{ID: a.RawMsgID, BlobKey: dmbridge.CopyKey(a.RawMsgID), Size: int64(len(raw)), Delivered: true}}
 	if _, err := b.deps.Store.MarkSent(ctx, m.UserID, m.ID, info); err != nil {
 		return "", storeErr("mark message "+m.ID+" sent (it was sent; a retry finishes it)", err)
 	}
 	log.Info("sent", "outcome", "sent", "status_id", c.Status.ID)
-	return sentText(m.ID), nil
+	return dmbridge.SentText(m.ID), nil
 }
 
 func reauthRefusal(err error) error {

@@ -51,6 +51,7 @@ import (
 
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/dmbridge"
 	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
@@ -227,6 +228,4 @@ func (b *bridge) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, er
 	return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("order %q is not sync or deliver", o.Order)), "invalid_order")
 }
 
-func storeErr(op string, err error) error {
-	return fnhttp.WithCode(faults.Temp(fmt.Errorf("%s: %w", op, err)), "store_unavailable")
-}
+func storeErr(op string, err error) error { return dmbridge.StoreErr(op, err) }

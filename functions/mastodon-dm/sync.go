@@ -1,10 +1,8 @@
 package mastodondm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/dmbridge"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
@@ -21,9 +20,6 @@ import (
 	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/store"
 )
-
-// maxErrorText bounds the failure text stored on the identity.
-const maxErrorText = 500
 
 // walk is what a sync read: the direct statuses newer than the cursor,
 // oldest first, each with its conversation.
@@ -113,7 +109,7 @@ func (b *bridge) syncHeld(ctx context.Context, ident store.Identity, log *slog.L
 		if err := b.deps.Store.SetThrottle(ctx, ident.UserID, ident.ID, time.Time{}); err != nil {
 			return fnhttp.Result{}, false, storeErr("clear the throttle", err)
 		}
-		b.setInterval(ctx, ident, b.cfg.BaseInterval, log)
+		b.throttler().SetInterval(ctx, ident, b.cfg.BaseInterval, log)
 	}
 	log.Info("direct statuses synced", "pages", w.pages, "statuses", len(w.docs), "cursor", next)
 	more := countTrue(handled) < len(handled) && next != cursor
@@ -236,23 +232,11 @@ func (b *bridge) importOne(ctx context.Context, ident store.Identity, d mastoapi
 	if err != nil {
 		return err
 	}
-	id := store.RawID(raw)
-	if err := b.deps.Blobs.Put(ctx, store.RawKey(id), bytes.NewReader(raw), int64(len(raw))); err != nil {
-		return fmt.Errorf("store raw status %s: %w", id, err)
+	id, rejected, err := dmbridge.Import(ctx, b.deps.Blobs, b.deps.Emitter, contract.SubjectInboundMastodon, ident, raw, b.cfg.ProcessTimeout)
+	if rejected != "" {
+		log.Warn("status rejected by inbound, not retried", "raw_id", id, "status_id", d.Status.ID, "outcome", "rejected", "err", rejected)
 	}
-	pctx, cancel := context.WithTimeout(ctx, b.cfg.ProcessTimeout)
-	defer cancel()
-	order := contract.DeliverOrder{MessageID: id, Order: contract.OrderProcessInbound, RemoteID: ident.ID, UserID: ident.UserID}
-	if _, err := emit.ProcessInbound(pctx, b.deps.Emitter, contract.SubjectInboundMastodon, order); err != nil {
-		var re *emit.RequestError
-		if errors.As(err, &re) && re.Replied && re.Permanent() {
-			log.Warn("status rejected by inbound-mastodon, not retried", "raw_id", id, "status_id", d.Status.ID,
-				"outcome", "rejected", "err", re.Code)
-			return nil
-		}
-		return fmt.Errorf("process_inbound of %s: %w", id, err)
-	}
-	return nil
+	return err
 }
 
 // failed records cause on the identity and acknowledges the order; only a
@@ -264,13 +248,7 @@ func (b *bridge) failed(ctx context.Context, ident store.Identity, cause error, 
 	if mastoaccount.NeedsReauth(cause) {
 		return b.reauth(ctx, ident, cause, log)
 	}
-	msg := truncate(cause.Error())
-	st, err := b.deps.Store.RecordSyncError(ctx, ident.UserID, ident.ID, msg, b.deps.Now())
-	if err != nil {
-		return fnhttp.Result{}, storeErr("record sync error ("+msg+")", err)
-	}
-	log.Warn("sync failed", "outcome", faults.ClassOf(cause).String(), "errors", st.ErrorCount, "err", msg)
-	return fnhttp.Result{Message: "failure recorded: " + msg}, nil
+	return dmbridge.RecordFailure(ctx, b.deps.Store, ident, cause, b.deps.Now(), log)
 }
 
 // reauth stops the account's polling until the user authorizes it again.
@@ -285,48 +263,16 @@ func (b *bridge) reauth(ctx context.Context, ident store.Identity, cause error, 
 	return fnhttp.Result{Message: "token refused: identity " + ident.ID + " needs a new access token"}, nil
 }
 
-func truncate(s string) string {
-	if len(s) > maxErrorText {
-		return s[:maxErrorText]
-	}
-	return s
-}
+func truncate(s string) string { return dmbridge.Truncate(s) }
 
 // throttled records the rate-limit window's end and slows polling down.
 func (b *bridge) throttled(ctx context.Context, ident store.Identity, reset time.Time, report string, log *slog.Logger) (fnhttp.Result, error) {
-	now := b.deps.Now()
-	if reset.Before(now) {
-		reset = now.Add(time.Minute)
-	}
-	if err := b.deps.Store.SetThrottle(ctx, ident.UserID, ident.ID, reset); err != nil {
-		return fnhttp.Result{}, storeErr("record the rate limit", err)
-	}
-	current := ident.PollInterval
-	if current <= 0 {
-		current = b.cfg.BaseInterval
-	}
-	wait := reset.Sub(now).Truncate(time.Minute) + time.Minute
-	b.setInterval(ctx, ident, min(max(2*current, wait), b.cfg.MaxInterval), log)
-	msg := "rate limited until " + reset.UTC().Format(time.RFC3339)
-	if report != "" {
-		msg = report + "; " + msg
-	}
-	log.Warn("rate limited", "outcome", "throttled", "reset", reset.UTC().Format(time.RFC3339))
-	return fnhttp.Result{Message: msg}, nil
+	return b.throttler().Throttled(ctx, ident, b.deps.Now(), reset, report, log)
 }
 
-// setInterval publishes update_interval on identitiesWorker. A failed
-// publish is logged: the next sync tries again.
-func (b *bridge) setInterval(ctx context.Context, ident store.Identity, d time.Duration, log *slog.Logger) {
-	order := contract.IdentityOrder{IdentityID: ident.ID, Order: contract.OrderUpdateInterval,
-		PollIntervall: contract.Minutes(d / time.Minute), Protocol: store.ProtocolMastodon, UserID: ident.UserID}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := b.deps.Emitter.Publish(pctx, contract.SubjectIdentitiesWorker, order); err != nil {
-		log.Warn("poll interval not updated", "poll_minutes", int(d/time.Minute), "err", err.Error())
-		return
-	}
-	log.Info("poll interval updated", "poll_minutes", int(d/time.Minute))
+func (b *bridge) throttler() dmbridge.Throttler {
+	return dmbridge.Throttler{Store: b.deps.Store, Publisher: b.deps.Emitter, Protocol: store.ProtocolMastodon,
+		BaseInterval: b.cfg.BaseInterval, MaxInterval: b.cfg.MaxInterval}
 }
 
 func countTrue(bs []bool) int {
