@@ -52,7 +52,6 @@ import (
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/dmbridge"
-	"github.com/caliopen/functions/internal/envconf"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/gopool"
@@ -64,23 +63,12 @@ import (
 // Name is the function's name in the contract and stack.yml.
 const Name = "mastodon-dm"
 
-// Config configures mastodon-dm.
+// Config configures mastodon-dm: how it reaches the service, and the bridge's
+// settings (dmbridge.Settings: MaxPages, InFlight, Budget, ProcessTimeout,
+// Lease, SendLease, BaseInterval, MaxInterval).
 type Config struct {
 	Mastodon mastoaccount.Config
-	// MaxPages bounds the conversation pages one sync reads (40 each).
-	MaxPages int
-	// InFlight is how many process_inbound requests run at once.
-	InFlight int
-	// Budget is how long one sync keeps starting process_inbound requests.
-	Budget time.Duration
-	// ProcessTimeout bounds one process_inbound request (the original's 10 s).
-	ProcessTimeout time.Duration
-	// Lease is how long a sync holds the account; SendLease how long a
-	// deliver holds its draft.
-	Lease, SendLease time.Duration
-	// BaseInterval is the poll interval restored after a rate limit;
-	// MaxInterval caps the slowed one.
-	BaseInterval, MaxInterval time.Duration
+	dmbridge.Settings
 }
 
 // Environment variables read by LoadConfig (besides mastoaccount's).
@@ -96,45 +84,18 @@ const (
 )
 
 // DefaultConfig is the configuration without environment.
-func DefaultConfig() Config {
-	return Config{MaxPages: 50, InFlight: 16, Budget: 10 * time.Second, ProcessTimeout: 10 * time.Second, Lease: 2 * time.Minute,
-		SendLease: time.Minute, BaseInterval: 2 * time.Minute, MaxInterval: 24 * time.Hour}
-}
+func DefaultConfig() Config { return Config{Settings: dmbridge.DefaultSettings(50)} }
+
+// env names the settings' variables.
+var env = dmbridge.Env{MaxPages: EnvMaxPages, InFlight: EnvInFlight, ProcessTimeout: EnvProcessTimeout, Budget: EnvBudget,
+	Lease: EnvLease, SendLease: EnvSendLease, BaseInterval: EnvBaseInterval, MaxInterval: EnvMaxInterval}
 
 // LoadConfig reads the configuration, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := DefaultConfig()
-	m, err := mastoaccount.LoadConfig(getenv)
-	cfg.Mastodon = m
-	errs := []error{err}
-	for name, dst := range map[string]*int{EnvMaxPages: &cfg.MaxPages, EnvInFlight: &cfg.InFlight} {
-		errs = append(errs, envconf.PositiveInt(getenv, name, dst))
-	}
-	for name, dst := range map[string]*time.Duration{EnvProcessTimeout: &cfg.ProcessTimeout, EnvBudget: &cfg.Budget, EnvLease: &cfg.Lease,
-		EnvSendLease: &cfg.SendLease, EnvBaseInterval: &cfg.BaseInterval, EnvMaxInterval: &cfg.MaxInterval} {
-		errs = append(errs, envconf.Duration(getenv, name, dst))
-	}
-	errs = append(errs, cfg.Validate())
-	return cfg, errors.Join(errs...)
-}
-
-// Validate reports what is wrong with cfg.
-func (cfg Config) Validate() error {
-	var errs []error
-	if cfg.MaxPages < 1 || cfg.InFlight < 1 {
-		errs = append(errs, errors.New("max pages and in-flight must be at least 1"))
-	}
-	if cfg.ProcessTimeout <= 0 || cfg.Budget <= 0 || cfg.SendLease <= 0 {
-		errs = append(errs, errors.New("the budget, the process timeout and the send lease must be positive"))
-	}
-	if cfg.Lease <= cfg.Budget+cfg.ProcessTimeout {
-		errs = append(errs, fmt.Errorf("the lease (%s) must exceed the budget and the process timeout (%s)",
-			cfg.Lease, cfg.Budget+cfg.ProcessTimeout))
-	}
-	if cfg.BaseInterval < time.Minute || cfg.MaxInterval < cfg.BaseInterval {
-		errs = append(errs, errors.New("the base interval must be at least 1m and the max interval at least the base"))
-	}
-	return errors.Join(errs...)
+	a, err := mastoaccount.LoadConfig(getenv)
+	cfg.Mastodon = a
+	return cfg, errors.Join(err, cfg.Settings.Load(getenv, env))
 }
 
 // Store is what mastodon-dm needs of the store; *store.SQL has it.
