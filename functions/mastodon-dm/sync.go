@@ -138,7 +138,13 @@ pages:
 		}
 		w.pages++
 		for _, conv := range p.Conversations {
-			if conv.LastStatus == nil || (cursor != "" && !mastoapi.Later(conv.LastStatus.ID, cursor)) {
+			if conv.LastStatus == nil {
+				// Its last status was deleted and the instance has not
+				// found the one before yet (GoToSocial lists such a
+				// conversation first): nothing of it to read now.
+				continue
+			}
+			if cursor != "" && !mastoapi.Later(conv.LastStatus.ID, cursor) {
 				w.complete = true
 				break pages
 			}
