@@ -61,17 +61,17 @@ if [ ! -x "$BIN" ] || [ ! -d "$SRC/web/template" ]; then
   mv "$BIN.tmp" "$BIN"
 fi
 
-# gts runs the binary with this instance's settings (its flags' GTS_
-# environment variables: the server and the admin commands alike).
-gts() {
-  env GTS_HOST="127.0.0.1:$PORT" GTS_PROTOCOL=http GTS_BIND_ADDRESS=127.0.0.1 GTS_PORT="$PORT" \
-    GTS_DB_TYPE=postgres GTS_DB_ADDRESS=127.0.0.1 GTS_DB_PORT="${PGPORT:-5432}" GTS_DB_USER=postgres \
-    GTS_DB_DATABASE="$DB" GTS_DB_TLS_MODE=disable GTS_STORAGE_LOCAL_BASE_PATH="$DIR/storage" \
-    GTS_WEB_TEMPLATE_BASE_DIR="$SRC/web/template/" GTS_WEB_ASSET_BASE_DIR="$SRC/web/assets/" \
-    GTS_LETSENCRYPT_ENABLED=false GTS_ACCOUNTS_REGISTRATION_OPEN=false GTS_LOG_LEVEL=warn \
-    GTS_ADVANCED_RATE_LIMIT_REQUESTS="$RATE" GTS_INSTANCE_DELIVER_TO_SHARED_INBOXES=false \
-    GTS_MEDIA_CLEANUP_FROM=00:00 "$BIN" "$@"
+# settings are this instance's (its flags' GTS_ environment variables: the
+# server and the admin commands alike); gts runs an admin command.
+settings() {
+  SETTINGS=(GTS_HOST="127.0.0.1:$PORT" GTS_PROTOCOL=http GTS_BIND_ADDRESS=127.0.0.1 GTS_PORT="$PORT"
+    GTS_DB_TYPE=postgres GTS_DB_ADDRESS=127.0.0.1 GTS_DB_PORT="${PGPORT:-5432}" GTS_DB_USER=postgres
+    GTS_DB_DATABASE="$DB" GTS_DB_TLS_MODE=disable GTS_STORAGE_LOCAL_BASE_PATH="$DIR/storage"
+    GTS_WEB_TEMPLATE_BASE_DIR="$SRC/web/template/" GTS_WEB_ASSET_BASE_DIR="$SRC/web/assets/"
+    GTS_LETSENCRYPT_ENABLED=false GTS_ACCOUNTS_REGISTRATION_OPEN=false GTS_LOG_LEVEL=warn
+    GTS_ADVANCED_RATE_LIMIT_REQUESTS="$RATE" GTS_INSTANCE_DELIVER_TO_SHARED_INBOXES=false)
 }
+gts() { env "${SETTINGS[@]}" "$BIN" "$@"; }
 
 # Its own database, named after its directory (stop.sh leaves it: a
 # throwaway server's, dropped with the PostgreSQL cluster).
@@ -82,8 +82,10 @@ PID=
 for attempt in 1 2; do
   PORT=$(free_port 45000 49999)
   mkdir -p "$DIR/storage"
-  # All three standard streams are redirected so that $(...) does not wait for it.
-  gts server start </dev/null >"$DIR/gotosocial.log" 2>&1 &
+  settings
+  # env execs the server, so $! is its pid (stop.sh signals it). All three
+  # standard streams are redirected so that $(...) does not wait for it.
+  env "${SETTINGS[@]}" "$BIN" server start </dev/null >"$DIR/gotosocial.log" 2>&1 &
   PID=$!
   # The first start migrates the database and compiles its WASM modules:
   # minutes on a busy machine.
