@@ -25,8 +25,10 @@ import (
 	imapfetch "github.com/caliopen/functions/functions/imap-fetch"
 	imapworker "github.com/caliopen/functions/functions/imap-worker"
 	inboundemail "github.com/caliopen/functions/functions/inbound-email"
+	inboundmastodon "github.com/caliopen/functions/functions/inbound-mastodon"
 	inboundtwitter "github.com/caliopen/functions/functions/inbound-twitter"
 	keyaction "github.com/caliopen/functions/functions/key-action"
+	mastodondm "github.com/caliopen/functions/functions/mastodon-dm"
 	smtpdeliver "github.com/caliopen/functions/functions/smtp-deliver"
 	twitterdm "github.com/caliopen/functions/functions/twitter-dm"
 	twitterworker "github.com/caliopen/functions/functions/twitter-worker"
@@ -140,7 +142,7 @@ func (s Spec) Handler(env Env) (http.Handler, error) {
 func All() []Spec {
 	return []Spec{
 		{Name: "api", Orders: true,
-			Sends:  []string{contract.SubjectOutboundSMTP, contract.SubjectOutboundIMAP, contract.SubjectTwitterDM},
+			Sends:  []string{contract.SubjectOutboundSMTP, contract.SubjectOutboundIMAP, contract.SubjectTwitterDM, contract.SubjectMastodonDM},
 			Outbox: []string{contract.SubjectContactAction, contract.SubjectKeyAction, contract.SubjectIdentitiesWorker},
 			Deploy: Deploy{Comment: "The REST API (an HTTP function: no topic). exec_timeout leaves room for\n" +
 				"a deliver request, which waits up to API_SEND_TIMEOUT (30s).",
@@ -261,6 +263,21 @@ func All() []Spec {
 				ScaleToZero: true, Secrets: []string{secretKeys}},
 			Build: func(env Env) (fnhttp.Core, error) {
 				return inboundtwitter.Build(env.Getenv, inboundtwitter.Deps{Store: env.Store, Blobs: env.Blobs})
+			}},
+		{Name: "mastodon-dm",
+			// the follow-up sync, process_inbound per status, update_interval.
+			Sends: []string{contract.SubjectMastodonDM, contract.SubjectInboundMastodon, contract.SubjectIdentitiesWorker},
+			Deploy: Deploy{Comment: "mastodon_dm sync (publish/subscribe) and deliver (request/reply): direct statuses of Mastodon accounts.",
+				Timeout: 25 * time.Second, ScaleToZero: true, Secrets: []string{secretKeys}},
+			Build: func(env Env) (fnhttp.Core, error) {
+				return mastodondm.Build(env.Getenv, mastodondm.Deps{Store: env.Store, Blobs: env.Blobs, Keyring: env.Keyring,
+					Emitter: env.Emitter, Logger: env.Logger.With("fn", "mastodon-dm")})
+			}},
+		{Name: "inbound-mastodon",
+			Deploy: Deploy{Comment: "inboundMastodon process_inbound (request/reply): one message per direct status.",
+				ScaleToZero: true, Secrets: []string{secretKeys}},
+			Build: func(env Env) (fnhttp.Core, error) {
+				return inboundmastodon.Build(env.Getenv, inboundmastodon.Deps{Store: env.Store, Blobs: env.Blobs})
 			}},
 		{Name: "contact-action",
 			Deploy: Deploy{Comment: "contact_update on contactAction (publish/subscribe): a contact's privacy features and index.",

@@ -2,7 +2,8 @@
 # Runs every test, on a fresh machine too: installs and starts the servers the
 # tests need (PostgreSQL, an S3 server, Postfix's smtp-sink and a private
 # Postfix relay, Dovecot IMAP, GnuPG with nsd and sks, Debian's nats-server 2.9
-# for the connector's oldest supported server, Jaeger for the traces; swaks and smtp-source as clients), runs
+# for the connector's oldest supported server, Jaeger for the traces, GoToSocial
+# for the Mastodon bridge; swaks and smtp-source as clients), runs
 # `go test -race ./...`, stops what it started.
 # NATS otherwise needs nothing: the tests embed it. Extra arguments go to `go test`.
 set -euo pipefail
@@ -37,6 +38,10 @@ vars=$(bash scripts/test-peers/nats29.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_NATS29_PID:-}" "${CALIOPEN_TEST_NATS29_DIR:-}")
 vars=$(bash scripts/test-peers/jaeger.sh) && eval "$vars"
 PEERS+=("${CALIOPEN_TEST_JAEGER_PID:-}" "${CALIOPEN_TEST_JAEGER_DIR:-}")
+vars=$(bash scripts/test-peers/gotosocial.sh) && eval "$vars"
+PEERS+=("${CALIOPEN_TEST_GOTOSOCIAL_PID:-}" "${CALIOPEN_TEST_GOTOSOCIAL_DIR:-}")
+vars=$(CALIOPEN_GOTOSOCIAL_NAME=LIMITED CALIOPEN_GOTOSOCIAL_RATE_LIMIT=30 bash scripts/test-peers/gotosocial.sh) && eval "$vars"
+PEERS+=("${CALIOPEN_TEST_GOTOSOCIAL_LIMITED_PID:-}" "${CALIOPEN_TEST_GOTOSOCIAL_LIMITED_DIR:-}")
 vars=$(bash scripts/test-peers/image-bases.sh) && eval "$vars"
 # faas-cli, the OpenFaaS CE gateway (built once, pinned in tools/go.mod) and
 # Prometheus: nothing started, each provider test starts its own.

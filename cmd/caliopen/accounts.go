@@ -218,9 +218,13 @@ func cmdAccount(ctx context.Context, a *app, args []string) error {
 	if len(args) > 0 && args[0] == "add-twitter" {
 		return cmdAddTwitter(ctx, a, args[1:])
 	}
+	if len(args) > 0 && args[0] == "add-mastodon" {
+		return cmdAddMastodon(ctx, a, args[1:])
+	}
 	const synopsis = "ADDRESS -imap HOST:PORT [-smtp HOST:PORT] [-user NAME] [-tls tls|starttls] [-poll MINUTES]"
 	if len(args) > 0 && isHelp(args[0]) {
-		fmt.Fprintf(a.stdout, "usage: caliopen account add-imap %s\n       caliopen account add-twitter %s\n", synopsis, twitterSynopsis)
+		fmt.Fprintf(a.stdout, "usage: caliopen account add-imap %s\n       caliopen account add-twitter %s\n       caliopen account add-mastodon %s\n",
+			synopsis, twitterSynopsis, mastodonSynopsis)
 		return errHelp
 	}
 	if err := a.subcommand(args, "account", "add-imap", synopsis); err != nil {

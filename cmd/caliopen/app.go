@@ -72,7 +72,7 @@ func commands() []command {
 		{"whoami", "", "show the logged-in user", cmdWhoami},
 		{"user", "create NAME [-admin] [-recovery ADDRESS]", "create a user (admins)", cmdUser},
 		{"identity", "list | add ALIAS [-name DISPLAY]", "list your identities, or add a local address", cmdIdentity},
-		{"account", "add-imap ADDRESS -imap HOST:PORT [-smtp HOST:PORT] [-user NAME] | add-twitter USERNAME (-tokens FILE | -oauth1 TOKEN)",
+		{"account", "add-imap ADDRESS -imap HOST:PORT [-smtp HOST:PORT] [-user NAME] | add-twitter USERNAME (-tokens FILE | -oauth1 TOKEN) | add-mastodon USER@INSTANCE -instance URL",
 			"add a remote IMAP account, polled for mail, or an X (Twitter) account, polled for direct messages", cmdAccount},
 		{"messages", "[-unread] [-drafts] [-limit N]", "list your messages, newest first", cmdMessages},
 		{"read", "ID [-raw]", "show one message (-raw: its RFC 5322 form)", cmdRead},

@@ -49,7 +49,7 @@ func TestHelp(t *testing.T) {
 	c := cli{t: t}
 	lines := [][]string{{"-h"}, {"--help"}, {"help"}, {"help", "send"}, {"user", "create", "-h"}, {"user", "-h"},
 		{"identity", "-h"}, {"identity", "add", "-h"}, {"identity", "list", "-h"}, {"account", "-h"}, {"account", "add-imap", "-h"},
-		{"account", "add-twitter", "-h"}}
+		{"account", "add-twitter", "-h"}, {"account", "add-mastodon", "-h"}}
 	for _, cmd := range commands() {
 		lines = append(lines, []string{cmd.name, "-h"}, []string{cmd.name, "--help"})
 	}
@@ -82,6 +82,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"account", "add-imap", "a@example.org"}, "-imap HOST:PORT is required"},
 		{[]string{"account", "add-twitter", "bob"}, "give one of -tokens FILE and -oauth1 TOKEN"},
 		{[]string{"account", "add-twitter", "bob", "-tokens", "-", "-oauth1", "t"}, "give one of"},
+		{[]string{"account", "add-mastodon", "bob@social.example"}, "-instance URL is required"},
 		{[]string{"user", "delete", "bob"}, "caliopen user create"},
 		{[]string{"dlq", "-count", "-1"}, "cannot be negative"},
 	} {

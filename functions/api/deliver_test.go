@@ -84,6 +84,34 @@ func TestSendDraft(t *testing.T) {
 		tw.wantLast(t, 1, "twitter_dm.deliver.apiv2.REST.SendDraft.json",
 			map[string]string{"message_id": id, "remote_id": twitterID, "user_id": u.ID})
 	})
+	t.Run("mastodon identity: mastodon_dm", func(t *testing.T) {
+		e := e.with(t)
+		r := e.do("POST", "/api/v2/identities/remotes", tok, map[string]any{"protocol": "mastodon", "identifier": "@Alice@Social.Example",
+			"infos": map[string]string{"url": "https://social.example/"}, "credentials": map[string]string{"oauth2accesstoken": "masto-tok-1"}})
+		r.want(t, http.StatusCreated)
+		e.nextOrder() // add_identity
+		v := r.json(t)
+		infos, _ := v["infos"].(map[string]any)
+		if v["identifier"] != "alice@social.example" || v["poll_interval"] != 2.0 || infos["url"] != "https://social.example" ||
+			infos["authtype"] != "oauth2" || v["has_credentials"] != true || strings.Contains(string(r.body), "masto-tok-1") {
+			t.Errorf("mastodon identity %s", r.body)
+		}
+		mastoID := r.id(t, "identity_id")
+		ma := e.respond(t, contract.SubjectMastodonDM, []byte(`{"error":false,"message":"status posted"}`))
+		id := e.draft(tok, mastoID)
+		e.do("POST", "/api/v2/messages/"+id+"/actions", tok, map[string]any{"actions": []string{"send"}}).want(t, http.StatusOK)
+		ma.wantLast(t, 1, "mastodon_dm.deliver.apiv2.REST.SendDraft.json",
+			map[string]string{"message_id": id, "remote_id": mastoID, "user_id": u.ID})
+		for _, bad := range []map[string]any{
+			{"protocol": "mastodon", "identifier": "alice", "infos": map[string]string{"url": "https://social.example"},
+				"credentials": map[string]string{"oauth2accesstoken": "t"}},
+			{"protocol": "mastodon", "identifier": "bob@social.example", "infos": map[string]string{"url": "ftp://social.example"},
+				"credentials": map[string]string{"oauth2accesstoken": "t"}},
+			{"protocol": "mastodon", "identifier": "carol@social.example", "infos": map[string]string{"url": "https://social.example"}},
+		} {
+			e.do("POST", "/api/v2/identities/remotes", tok, bad).want(t, http.StatusBadRequest)
+		}
+	})
 	t.Run("twitter identity: the function's code and class", func(t *testing.T) {
 		e := e.with(t)
 		for _, c := range []struct {

@@ -87,7 +87,7 @@ func (in *draftRequest) apply(p *problems, m *store.Message, from store.Identity
 			addr := strings.TrimSpace(pr.Address)
 			if addr == "" {
 				p.bad("participants[%d].address is required", i)
-			} else if from.Protocol != store.ProtocolTwitter {
+			} else if from.Protocol != store.ProtocolTwitter && from.Protocol != store.ProtocolMastodon {
 				if err := accounts.CheckAddress(addr); err != nil {
 					p.bad("participants[%d].address: %v", i, err)
 				}

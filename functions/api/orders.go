@@ -59,7 +59,8 @@ func (s *server) identityOrder(c *call, order, identityID string) (store.Order, 
 // local identity to outboundSMTP (the platform's relay); remote e-mail
 // accounts (protocol email or imap) to outboundIMAP, whose function sends
 // through the account's server and files the sent copy; a legacy remote
-// "smtp" identity to outboundSMTP, as the original; twitter to twitter_dm.
+// "smtp" identity to outboundSMTP, as the original; twitter to twitter_dm;
+// mastodon to mastodon_dm.
 // Any other protocol has no subject in the contract.
 func deliverSubject(id store.Identity) (string, error) {
 	if id.Type == store.LocalIdentity {
@@ -72,6 +73,8 @@ func deliverSubject(id store.Identity) (string, error) {
 		return contract.SubjectOutboundSMTP, nil
 	case store.ProtocolTwitter:
 		return contract.SubjectTwitterDM, nil
+	case store.ProtocolMastodon:
+		return contract.SubjectMastodonDM, nil
 	}
 	return "", &apiError{status: http.StatusUnprocessableEntity, code: "no_route",
 		msg: fmt.Sprintf("no subject delivers messages of protocol %q", id.Protocol)}

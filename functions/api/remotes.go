@@ -9,6 +9,7 @@ import (
 
 	"github.com/caliopen/functions/internal/accounts"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/mastoapi"
 	"github.com/caliopen/functions/internal/secrets"
 	"github.com/caliopen/functions/internal/store"
 )
@@ -29,7 +30,7 @@ const (
 )
 
 type remoteRequest struct {
-	Protocol     string            `json:"protocol"` // email, imap, smtp or twitter
+	Protocol     string            `json:"protocol"` // email, imap, smtp, twitter or mastodon
 	Identifier   string            `json:"identifier"`
 	DisplayName  string            `json:"display_name"`
 	Status       string            `json:"status"`        // active (default) or inactive
@@ -95,8 +96,27 @@ func (in *remoteRequest) identity(userID, hostedDomain string) (store.Identity, 
 		if strings.ContainsAny(in.Identifier, " @\t") || len(in.Identifier) > 64 {
 			p.bad("identifier: want a screen name")
 		}
+	case store.ProtocolMastodon:
+		// user@instance; infos url the instance (its connections pass the
+		// egress guard), credentials oauth2accesstoken the account's token.
+		poll = defaultPollDM
+		in.Identifier = strings.ToLower(strings.TrimPrefix(in.Identifier, "@"))
+		if user, host, ok := strings.Cut(in.Identifier, "@"); !ok || user == "" || host == "" || strings.ContainsAny(in.Identifier, " \t/") {
+			p.bad("identifier: want user@instance")
+		}
+		if u, err := mastoapi.ParseInstance(in.Infos["url"]); err != nil {
+			p.bad("infos: url: %v", err)
+		} else {
+			in.Infos = cloneWith(in.Infos, "url", u.String())
+		}
+		if in.Credentials["oauth2accesstoken"] == "" {
+			p.bad("credentials: oauth2accesstoken: the account's access token is required")
+		}
+		if in.Infos["authtype"] == "" {
+			in.Infos = cloneWith(in.Infos, "authtype", "oauth2")
+		}
 	default:
-		p.bad("protocol is not one of email, imap, smtp, twitter")
+		p.bad("protocol is not one of email, imap, smtp, twitter, mastodon")
 	}
 	if in.PollInterval != nil {
 		poll = *in.PollInterval

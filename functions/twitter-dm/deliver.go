@@ -1,7 +1,6 @@
 package twitterdm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,8 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/dmbridge"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/store"
@@ -28,10 +27,10 @@ import (
 const threadPrefix = "twitter:"
 
 // copyKey is the blob key of the sent copy with raw message id rawID.
-func copyKey(rawID string) string { return "sent/" + rawID + ".json" }
+func copyKey(rawID string) string { return dmbridge.CopyKey(rawID) }
 
 // sentText is the success message, as smtp-deliver's.
-func sentText(id string) string { return "message " + id + " has been sent." }
+func sentText(id string) string { return dmbridge.SentText(id) }
 
 // sentCopy is what the sent copy holds: the event as X created it (ID
 // empty until X answered) and the target it was posted to.
@@ -75,36 +74,13 @@ func (b *bridge) deliver(ctx context.Context, ident store.Identity, id string, l
 
 // notTaken explains a BeginSend that failed.
 func (b *bridge) notTaken(ctx context.Context, userID, id string, err error, log *slog.Logger) (string, error) {
-	if !errors.Is(err, store.ErrConflict) {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("begin send of %s: %w", id, err)), "unknown_message")
-		}
-		return "", storeErr("begin send of "+id, err)
-	}
-	m, gerr := b.deps.Store.GetMessage(ctx, userID, id)
-	switch {
-	case errors.Is(gerr, store.ErrNotFound):
-		return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("load message %s: %w", id, gerr)), "unknown_message")
-	case gerr != nil:
-		return "", storeErr("load message "+id, gerr)
-	case m.SendState == store.SendSent:
-		log.Info("already sent", "outcome", "duplicate")
-		return sentText(id), nil
-	case m.SendState == store.SendSending:
-		return "", fnhttp.WithCode(faults.Temp(fmt.Errorf("message %s is being sent by another attempt", id)), "send_in_progress")
-	}
-	return "", fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not a draft", id)), "not_a_draft")
+	return dmbridge.NotTaken(ctx, b.deps.Store, userID, id, err, log)
 }
 
 // release marks draft m failed with cause's text (nothing went out) and
 // returns cause.
 func (b *bridge) release(ctx context.Context, m store.Message, cause error, log *slog.Logger) error {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := b.deps.Store.MarkSendFailed(rctx, m.UserID, m.ID, cause.Error()); err != nil {
-		log.Warn("draft not marked failed", "err", err.Error())
-	}
-	return cause
+	return dmbridge.Release(ctx, b.deps.Store, m, cause, log)
 }
 
 // send posts draft m as attempt a and finishes it.
@@ -244,28 +220,14 @@ func (b *bridge) recipient(ctx context.Context, ident store.Identity, c *xapi.Cl
 
 // putCopy stores the sent copy of attempt rawID.
 func (b *bridge) putCopy(ctx context.Context, rawID string, c sentCopy) error {
-	raw, _ := json.Marshal(c) // cannot fail
-	if err := b.deps.Blobs.Put(ctx, copyKey(rawID), bytes.NewReader(raw), int64(len(raw))); err != nil {
-		return fnhttp.WithCode(faults.Temp(fmt.Errorf("store the sent copy: %w", err)), "blob_unavailable")
-	}
-	return nil
+	return dmbridge.PutCopy(ctx, b.deps.Blobs, rawID, c)
 }
 
 // storedCopy reads the sent copy of attempt rawID, if it was stored.
 func (b *bridge) storedCopy(ctx context.Context, rawID string) (sentCopy, bool, error) {
-	raw, err := blob.ReadLimited(ctx, b.deps.Blobs, copyKey(rawID), 1<<20)
-	if errors.Is(err, blob.ErrNotFound) {
-		return sentCopy{}, false, nil
-	}
 	var c sentCopy
-	if err == nil {
-		err = json.Unmarshal(raw, &c)
-	}
-	if err != nil {
-		return sentCopy{}, false, fnhttp.WithCode(faults.Temp(fmt.Errorf("read an earlier attempt's sent copy: %w", err)),
-			"blob_unavailable")
-	}
-	return c, true, nil
+	stored, err := dmbridge.StoredCopy(ctx, b.deps.Blobs, rawID, &c)
+	return c, stored, err
 }
 
 // finish marks draft m sent as attempt a with copy c, in the discussion of

@@ -9,7 +9,7 @@ import (
 
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
-	"github.com/caliopen/functions/internal/envconf"
+	"github.com/caliopen/functions/internal/dmbridge"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/gopool"
@@ -18,25 +18,12 @@ import (
 	"github.com/caliopen/functions/internal/xaccount"
 )
 
-// Config configures twitter-dm.
+// Config configures twitter-dm: how it reaches the service, and the bridge's
+// settings (dmbridge.Settings: MaxPages, InFlight, Budget, ProcessTimeout,
+// Lease, SendLease, BaseInterval, MaxInterval).
 type Config struct {
 	X xaccount.Config
-	// MaxPages bounds the event pages one sync reads (100 events each).
-	MaxPages int
-	// InFlight is how many process_inbound requests run at once.
-	InFlight int
-	// Budget is how long one sync keeps starting process_inbound
-	// requests; the events left go to a follow-up sync. Keep Budget +
-	// ProcessTimeout + the walk's time below exec_timeout.
-	Budget time.Duration
-	// ProcessTimeout bounds one process_inbound request (the seed's 10 s).
-	ProcessTimeout time.Duration
-	// Lease is how long a sync holds the account; SendLease how long a
-	// deliver holds its draft. Both exceed the function's timeout.
-	Lease, SendLease time.Duration
-	// BaseInterval is the poll interval restored after a rate limit;
-	// MaxInterval caps the slowed one.
-	BaseInterval, MaxInterval time.Duration
+	dmbridge.Settings
 }
 
 // Environment variables read by LoadConfig (besides xaccount's).
@@ -52,45 +39,18 @@ const (
 )
 
 // DefaultConfig is the configuration without environment.
-func DefaultConfig() Config {
-	return Config{MaxPages: 100, InFlight: 16, Budget: 10 * time.Second, ProcessTimeout: 10 * time.Second, Lease: 2 * time.Minute,
-		SendLease: time.Minute, BaseInterval: 2 * time.Minute, MaxInterval: 24 * time.Hour}
-}
+func DefaultConfig() Config { return Config{Settings: dmbridge.DefaultSettings(100)} }
+
+// env names the settings' variables.
+var env = dmbridge.Env{MaxPages: EnvMaxPages, InFlight: EnvInFlight, ProcessTimeout: EnvProcessTimeout, Budget: EnvBudget,
+	Lease: EnvLease, SendLease: EnvSendLease, BaseInterval: EnvBaseInterval, MaxInterval: EnvMaxInterval}
 
 // LoadConfig reads the configuration, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := DefaultConfig()
-	x, err := xaccount.LoadConfig(getenv)
-	cfg.X = x
-	errs := []error{err}
-	for name, dst := range map[string]*int{EnvMaxPages: &cfg.MaxPages, EnvInFlight: &cfg.InFlight} {
-		errs = append(errs, envconf.PositiveInt(getenv, name, dst))
-	}
-	for name, dst := range map[string]*time.Duration{EnvProcessTimeout: &cfg.ProcessTimeout, EnvBudget: &cfg.Budget, EnvLease: &cfg.Lease,
-		EnvSendLease: &cfg.SendLease, EnvBaseInterval: &cfg.BaseInterval, EnvMaxInterval: &cfg.MaxInterval} {
-		errs = append(errs, envconf.Duration(getenv, name, dst))
-	}
-	errs = append(errs, cfg.Validate())
-	return cfg, errors.Join(errs...)
-}
-
-// Validate reports what is wrong with cfg.
-func (cfg Config) Validate() error {
-	var errs []error
-	if cfg.MaxPages < 1 || cfg.InFlight < 1 {
-		errs = append(errs, errors.New("max pages and in-flight must be at least 1"))
-	}
-	if cfg.ProcessTimeout <= 0 || cfg.Budget <= 0 || cfg.Lease <= 0 || cfg.SendLease <= 0 {
-		errs = append(errs, errors.New("the budget, the process timeout and the leases must be positive"))
-	}
-	if cfg.Lease <= cfg.Budget+cfg.ProcessTimeout {
-		errs = append(errs, fmt.Errorf("the lease (%s) must exceed the budget and the process timeout (%s)",
-			cfg.Lease, cfg.Budget+cfg.ProcessTimeout))
-	}
-	if cfg.BaseInterval < time.Minute || cfg.MaxInterval < cfg.BaseInterval {
-		errs = append(errs, errors.New("the base interval must be at least 1m and the max interval at least the base"))
-	}
-	return errors.Join(errs...)
+	a, err := xaccount.LoadConfig(getenv)
+	cfg.X = a
+	return cfg, errors.Join(err, cfg.Settings.Load(getenv, env))
 }
 
 // Store is what twitter-dm needs of the store; *store.SQL has it.

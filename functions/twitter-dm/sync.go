@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/dmbridge"
 	"github.com/caliopen/functions/internal/emit"
 	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
@@ -23,9 +24,6 @@ import (
 	"github.com/caliopen/functions/internal/xapi"
 	"github.com/caliopen/functions/internal/xinbound"
 )
-
-// maxErrorText bounds the failure text stored on the identity.
-const maxErrorText = 500
 
 // walk is what a sync read of the account's events.
 type walk struct {
@@ -376,13 +374,7 @@ func (b *bridge) failed(ctx context.Context, ident store.Identity, cause error, 
 	if xaccount.NeedsReauth(cause) {
 		return b.reauth(ctx, ident, cause, log)
 	}
-	msg := truncate(cause.Error())
-	st, err := b.deps.Store.RecordSyncError(ctx, ident.UserID, ident.ID, msg, b.deps.Now())
-	if err != nil {
-		return fnhttp.Result{}, storeErr("record sync error ("+msg+")", err)
-	}
-	log.Warn("sync failed", "outcome", faults.ClassOf(cause).String(), "errors", st.ErrorCount, "err", msg)
-	return fnhttp.Result{Message: "failure recorded: " + msg}, nil
+	return dmbridge.RecordFailure(ctx, b.deps.Store, ident, cause, b.deps.Now(), log)
 }
 
 // reauth stops the account's polling until the user authorizes it again
@@ -406,53 +398,24 @@ func reauthReason(cause error) string {
 	return "X refused the account's credentials (revoked or expired tokens): authorize the account again"
 }
 
-func truncate(s string) string {
-	if len(s) > maxErrorText {
-		return s[:maxErrorText]
-	}
-	return s
-}
+func truncate(s string) string { return dmbridge.Truncate(s) }
 
 // throttled records the rate-limit window's end and slows polling down.
 func (b *bridge) throttled(ctx context.Context, ident store.Identity, reset time.Time, report string, log *slog.Logger) (fnhttp.Result, error) {
-	now := b.deps.Now()
-	if reset.Before(now) {
-		reset = now.Add(time.Minute)
-	}
-	if err := b.deps.Store.SetThrottle(ctx, ident.UserID, ident.ID, reset); err != nil {
-		return fnhttp.Result{}, storeErr("record the rate limit", err)
-	}
-	current := ident.PollInterval
-	if current <= 0 {
-		current = b.cfg.BaseInterval
-	}
-	wait := reset.Sub(now).Truncate(time.Minute) + time.Minute
-	b.setInterval(ctx, ident, min(max(2*current, wait), b.cfg.MaxInterval), log)
-	msg := "rate limited until " + reset.UTC().Format(time.RFC3339)
-	if report != "" {
-		msg = report + "; " + msg
-	}
-	log.Warn("rate limited", "outcome", "throttled", "reset", reset.UTC().Format(time.RFC3339))
-	return fnhttp.Result{Message: msg}, nil
+	return b.throttler().Throttled(ctx, ident, b.deps.Now(), reset, report, log)
 }
 
-// setInterval publishes update_interval on identitiesWorker, the seed's
-// payload. A failed publish is logged: the next sync tries again.
+// setInterval publishes update_interval on identitiesWorker.
 func (b *bridge) setInterval(ctx context.Context, ident store.Identity, d time.Duration, log *slog.Logger) {
-	order := contract.IdentityOrder{IdentityID: ident.ID, Order: contract.OrderUpdateInterval,
-		PollIntervall: contract.Minutes(d / time.Minute), Protocol: store.ProtocolTwitter, UserID: ident.UserID}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := b.deps.Emitter.Publish(pctx, contract.SubjectIdentitiesWorker, order); err != nil {
-		log.Warn("poll interval not updated", "poll_minutes", int(d/time.Minute), "err", err.Error())
-		return
-	}
-	log.Info("poll interval updated", "poll_minutes", int(d/time.Minute))
+	b.throttler().SetInterval(ctx, ident, d, log)
 }
 
-func storeErr(op string, err error) error {
-	return fnhttp.WithCode(faults.Temp(fmt.Errorf("%s: %w", op, err)), "store_unavailable")
+func (b *bridge) throttler() dmbridge.Throttler {
+	return dmbridge.Throttler{Store: b.deps.Store, Publisher: b.deps.Emitter, Protocol: store.ProtocolTwitter,
+		BaseInterval: b.cfg.BaseInterval, MaxInterval: b.cfg.MaxInterval}
 }
+
+func storeErr(op string, err error) error { return dmbridge.StoreErr(op, err) }
 
 func countTrue(bs []bool) int {
 	n := 0

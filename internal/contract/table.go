@@ -4,14 +4,20 @@ import "time"
 
 // Subject, queue group and order names, exactly as the seed writes them.
 const (
-	SubjectOutboundSMTP     = "outboundSMTP"
-	SubjectInboundSMTP      = "inboundSMTP"
-	SubjectIMAPFetcher      = "IMAPfetcher"
-	SubjectOutboundIMAP     = "outboundIMAP"
-	SubjectIMAPWorker       = "imap_worker"
-	SubjectTwitterWorker    = "twitter_worker"
-	SubjectTwitterDM        = "twitter_dm"
-	SubjectInboundTwitter   = "inboundTwitter"
+	SubjectOutboundSMTP   = "outboundSMTP"
+	SubjectInboundSMTP    = "inboundSMTP"
+	SubjectIMAPFetcher    = "IMAPfetcher"
+	SubjectOutboundIMAP   = "outboundIMAP"
+	SubjectIMAPWorker     = "imap_worker"
+	SubjectTwitterWorker  = "twitter_worker"
+	SubjectTwitterDM      = "twitter_dm"
+	SubjectInboundTwitter = "inboundTwitter"
+	// SubjectMastodonDM and SubjectInboundMastodon are not in the seed:
+	// the original Caliopen's Mastodon bridge, a copy of the Twitter one
+	// (caliopen-original.md §1.1 topology, §3.2 SendDraft protocol
+	// "mastodon"; brokers/go.mastodon, protocols/go.mastodon).
+	SubjectMastodonDM       = "mastodon_dm"
+	SubjectInboundMastodon  = "inboundMastodon"
 	SubjectIdentitiesWorker = "identitiesWorker"
 	SubjectContactAction    = "contactAction"
 	SubjectKeyAction        = "keyAction"
@@ -25,6 +31,8 @@ const (
 	QueueIMAP       = "IMAPworkers"
 	QueueTwitter    = "twitterworkers"
 	QueueInboundTw  = "Twitterqueue"
+	QueueMastodon   = "Mastodonworkers"
+	QueueInboundMa  = "Mastodonqueue"
 	QueueIdentities = "IDsworker"
 	QueueContact    = "contactQueue"
 	QueueKey        = "keyQueue"
@@ -129,6 +137,7 @@ func Caliopen() *Contract {
 				Handler:  "identities-worker natsOrdersHandler",
 				Emitters: []Emitter{
 					emit("twitter-bridge", "DMmsgHandler", identity),
+					emit("mastodon-bridge", "DMmsgHandler", identity),
 					emit("imap-bridge", "natsMsgHandler", identity),
 				},
 			},
@@ -229,6 +238,37 @@ func Caliopen() *Contract {
 					Name: OrderProcessInbound, Aliases: []string{OrderProcessRaw}, Mode: RequestReply, Payload: deliver, Required: deliverReq,
 					Handler: "mq-worker InboundTwitter", Reply: ReplyInbound,
 					Emitters: []Emitter{emit("twitter-bridge", "processInDM", deliver)},
+				}},
+			},
+			{
+				// The original's mastodonworker DMmsgHandler: apiv2's SendDraft
+				// for protocol mastodon (outMASTODON_topic), and the idpoller's
+				// sync job (its reply to mastodonJobs, caliopen-original.md
+				// §7.1-7.2), which the scheduler sends here as for twitter_dm.
+				Name: SubjectMastodonDM, Queue: QueueMastodon, Function: "mastodon-dm", Deadline: DeliverDeadline,
+				Orders: []Order{
+					{
+						Name: OrderSync, Mode: PubSub, Payload: deliver, Required: remoteReq,
+						Handler:  "mastodon-bridge DMmsgHandler",
+						Emitters: []Emitter{emit("identities-worker", "Job.Run", remote)},
+					},
+					{
+						Name: OrderDeliver, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+						Handler: "mastodon-bridge DMmsgHandler", Reply: ReplyDeliver,
+						Emitters: []Emitter{emit("apiv2", "REST.SendDraft", deliver)},
+					},
+				},
+			},
+			{
+				// The original's mq-worker InboundMastodon (subscribers.py, queue
+				// Mastodonqueue), requested by the mastodon broker's ProcessInDM
+				// (brokers/go.mastodon/inbound.go) with the Twitter broker's
+				// template, process_raw.
+				Name: SubjectInboundMastodon, Queue: QueueInboundMa, Function: "inbound-mastodon", Deadline: InboundDeadline,
+				Orders: []Order{{
+					Name: OrderProcessInbound, Aliases: []string{OrderProcessRaw}, Mode: RequestReply, Payload: deliver, Required: deliverReq,
+					Handler: "mq-worker InboundMastodon", Reply: ReplyInbound,
+					Emitters: []Emitter{emit("mastodon-bridge", "ProcessInDM", deliver)},
 				}},
 			},
 			{

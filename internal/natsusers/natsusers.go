@@ -65,8 +65,8 @@ func PasswordEnvOf(name string) string {
 // entry (package functions: Spec.Sends, Spec.Outbox).
 var sends = map[string][]string{
 	SMTPListener: {contract.SubjectInboundSMTP},
-	// sync on IMAPfetcher (publish) and twitter_dm (request).
-	Scheduler: {contract.SubjectIMAPFetcher, contract.SubjectTwitterDM},
+	// sync on IMAPfetcher (publish), twitter_dm and mastodon_dm (request).
+	Scheduler: {contract.SubjectIMAPFetcher, contract.SubjectTwitterDM, contract.SubjectMastodonDM},
 }
 
 // Function is a function's row of the table: the subjects it publishes or

@@ -4,8 +4,9 @@
 // caller passes the time and the random draws, so tests need no clock.
 //
 // Routing is here too: e-mail identities (protocol email or imap) are
-// synced by a sync order on IMAPfetcher, Twitter identities on twitter_dm.
-// Other protocols (smtp, mastodon) are not polled.
+// synced by a sync order on IMAPfetcher, Twitter identities on twitter_dm,
+// Mastodon identities on mastodon_dm. Other protocols (smtp) are not
+// polled.
 package schedule
 
 import (
@@ -32,9 +33,10 @@ const (
 // Protocols polled. The store calls e-mail "email"; the original's
 // imap-bridge and API also wrote "imap".
 const (
-	protocolEmail   = "email"
-	protocolIMAP    = "imap"
-	protocolTwitter = "twitter"
+	protocolEmail    = "email"
+	protocolIMAP     = "imap"
+	protocolTwitter  = "twitter"
+	protocolMastodon = "mastodon"
 )
 
 // SubjectFor returns the subject whose sync order polls an identity of
@@ -45,6 +47,8 @@ func SubjectFor(protocol string) (string, bool) {
 		return contract.SubjectIMAPFetcher, true
 	case protocolTwitter:
 		return contract.SubjectTwitterDM, true
+	case protocolMastodon:
+		return contract.SubjectMastodonDM, true
 	}
 	return "", false
 }
@@ -102,12 +106,12 @@ func (p Policy) Validate() error {
 }
 
 // Interval is the poll interval of an identity: its own when set, else the
-// protocol's default.
+// protocol's default (Mastodon's is Twitter's, as the original's "2").
 func (p Policy) Interval(protocol string, own time.Duration) time.Duration {
 	if own > 0 {
 		return own
 	}
-	if protocol == protocolTwitter {
+	if protocol == protocolTwitter || protocol == protocolMastodon {
 		return p.TwitterInterval
 	}
 	return p.EmailInterval

@@ -19,7 +19,7 @@ func TestSubjectFor(t *testing.T) {
 		{"imap", contract.SubjectIMAPFetcher, true},
 		{"twitter", contract.SubjectTwitterDM, true},
 		{"smtp", "", false},
-		{"mastodon", "", false},
+		{"mastodon", contract.SubjectMastodonDM, true},
 		{"", "", false},
 	} {
 		if s, ok := SubjectFor(tc.protocol); s != tc.subject || ok != tc.ok {

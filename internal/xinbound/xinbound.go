@@ -108,18 +108,25 @@ func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result,
 		DiscussionID: stored.DiscussionID}}, nil
 }
 
-// load reads raw message id: under the key a content-addressed id names
+// load reads raw message id (Load).
+func (f *function) load(ctx context.Context, id string) (raw []byte, key string, err error) {
+	return Load(ctx, f.deps.Store, f.deps.Blobs, id, f.cfg.MaxRawBytes)
+}
+
+// Load reads raw message id: under the key a content-addressed id names
 // (key is returned: the record is written with the message), else under
 // its record's key. The size limit is checked before the bytes are read
-// when the blob store says the size.
-func (f *function) load(ctx context.Context, id string) (raw []byte, key string, err error) {
+// when the blob store says the size. Its failures are classified with the
+// inbound codes (raw_not_found, raw_missing, raw_too_large); inbound-mastodon
+// loads its raw statuses with it too.
+func Load(ctx context.Context, st Store, blobs blob.Store, id string, maxBytes int64) (raw []byte, key string, err error) {
 	key = store.RawKey(id)
 	if store.IsRawID(id) {
-		raw, err = blob.ReadLimited(ctx, f.deps.Blobs, key, f.cfg.MaxRawBytes)
+		raw, err = blob.ReadLimited(ctx, blobs, key, maxBytes)
 	}
 	if !store.IsRawID(id) || errors.Is(err, blob.ErrNotFound) {
 		var r store.RawMessage
-		r, err = f.deps.Store.GetRaw(ctx, id)
+		r, err = st.GetRaw(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s does not exist", id)), contract.CodeRawNotFound)
 		}
@@ -127,7 +134,7 @@ func (f *function) load(ctx context.Context, id string) (raw []byte, key string,
 			return nil, "", fmt.Errorf("raw message %s: %w", id, err)
 		}
 		key = ""
-		raw, err = blob.ReadLimited(ctx, f.deps.Blobs, r.BlobKey, f.cfg.MaxRawBytes)
+		raw, err = blob.ReadLimited(ctx, blobs, r.BlobKey, maxBytes)
 		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
 			return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: bytes missing from the blob store: %w",
 				id, err)), contract.CodeRawMissing)
@@ -135,7 +142,7 @@ func (f *function) load(ctx context.Context, id string) (raw []byte, key string,
 	}
 	if errors.Is(err, blob.ErrTooLarge) {
 		return nil, "", fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s is over the limit of %d bytes: %w",
-			id, f.cfg.MaxRawBytes, err)), contract.CodeRawTooLarge)
+			id, maxBytes, err)), contract.CodeRawTooLarge)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read raw message %s: %w", id, err)
@@ -146,7 +153,7 @@ func (f *function) load(ctx context.Context, id string) (raw []byte, key string,
 // Parse checks the nesting depth of raw, then decodes it as one direct
 // message event (a MessageCreate with an id, a conversation and a sender).
 func Parse(raw []byte) (xapi.EventDoc, error) {
-	if err := checkDepth(raw, MaxDepth); err != nil {
+	if err := CheckDepth(raw, MaxDepth); err != nil {
 		return xapi.EventDoc{}, err
 	}
 	var doc xapi.EventDoc
@@ -163,10 +170,10 @@ func Parse(raw []byte) (xapi.EventDoc, error) {
 	return doc, nil
 }
 
-// checkDepth refuses JSON nested deeper than max. It scans the bytes once,
+// CheckDepth refuses JSON nested deeper than max. It scans the bytes once,
 // counting brackets outside strings, without building anything: the
 // decoder then meets no deeper document.
-func checkDepth(raw []byte, max int) error {
+func CheckDepth(raw []byte, max int) error {
 	depth, inString, escaped := 0, false, false
 	for _, c := range raw {
 		switch {

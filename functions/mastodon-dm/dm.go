@@ -1,0 +1,192 @@
+// Package mastodondm is the mastodon-dm function: sync and deliver on
+// mastodon_dm (queue Mastodonworkers), the original's mastodon-bridge
+// DMmsgHandler. remote_id names a remote mastodon identity: its instance
+// URL (infos "url") and sealed OAuth 2.0 access token
+// (internal/mastoaccount), every connection through the egress guard.
+//
+// sync (publish/subscribe, sent by the scheduler when the identity is due,
+// and by itself as a follow-up): under the identity's sync lease, it
+// verifies the token (GET /api/v1/accounts/verify_credentials), then walks
+// the account's conversations newest first (GET /api/v1/conversations, 40
+// a page) down to the first one whose last status is not newer than the
+// cursor (the newest status id handled with everything before it), reads
+// the thread of each conversation's last status, and keeps the statuses of
+// visibility direct newer than the cursor, oldest first. Each is stored
+// once (content-addressed, mastoapi.StatusDoc: the status as the instance
+// rendered it, its conversation and accounts) and sent process_inbound on
+// inboundMastodon, InFlight at a time; inbound-mastodon keeps doubles
+// out by the status id. The cursor moves over the longest run of handled
+// statuses from the oldest, so a failed status is read again by the next
+// sync and none is skipped; a walk cut short (a rate limit, MaxPages) moves
+// it not at all. What the budget left goes to a follow-up sync.
+//
+// A 429, or a page whose X-RateLimit-Remaining reached 0, records the
+// window's end on the identity (no sync before it) and publishes
+// update_interval on identitiesWorker with a slower poll interval; the
+// first sync after it restores CALIOPEN_POLL_MASTODON_INTERVAL. A token the
+// instance refuses moves the identity to reauth_required with a
+// notification (polling.RequireReauth). Other failures are recorded on the
+// identity; the order is acknowledged either way, but for a store failure.
+//
+// deliver (request/reply, apiv2's SendDraft for protocol mastodon): the
+// draft is posted once as a status of visibility direct mentioning its
+// recipients (its participants other than From, "@user" on the account's
+// instance, "@user@domain" elsewhere), in reply to the status the draft
+// answers (External.InReplyTo) when there is one. Exactly once as
+// twitter-dm: the draft is taken with a send lease (store.BeginSend), a
+// copy is stored before the post, the post carries the attempt's id as
+// Idempotency-Key, and a retry that finds the copy finishes the send
+// without posting again. Replies: {"error":false,"message":"message <id>
+// has been sent."}; refusals by the instance are permanent (send_refused,
+// unknown_recipient), a refused token reauth_required, a 429 rate_limited,
+// the rest temporary.
+package mastodondm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/caliopen/functions/internal/blob"
+	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/dmbridge"
+	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/fnhttp"
+	"github.com/caliopen/functions/internal/gopool"
+	"github.com/caliopen/functions/internal/mastoaccount"
+	"github.com/caliopen/functions/internal/polling"
+	"github.com/caliopen/functions/internal/store"
+)
+
+// Name is the function's name in the contract and stack.yml.
+const Name = "mastodon-dm"
+
+// Config configures mastodon-dm: how it reaches the service, and the bridge's
+// settings (dmbridge.Settings: MaxPages, InFlight, Budget, ProcessTimeout,
+// Lease, SendLease, BaseInterval, MaxInterval).
+type Config struct {
+	Mastodon mastoaccount.Config
+	dmbridge.Settings
+}
+
+// Environment variables read by LoadConfig (besides mastoaccount's).
+const (
+	EnvMaxPages       = "MASTODON_DM_MAX_PAGES"       // default 50
+	EnvInFlight       = "MASTODON_DM_IN_FLIGHT"       // default 16
+	EnvProcessTimeout = "MASTODON_DM_PROCESS_TIMEOUT" // default 10s
+	EnvBudget         = "MASTODON_DM_BUDGET"          // default 10s
+	EnvLease          = "MASTODON_DM_LEASE"           // default 2m
+	EnvSendLease      = "MASTODON_DM_SEND_LEASE"      // default 1m
+	EnvBaseInterval   = "CALIOPEN_POLL_MASTODON_INTERVAL"
+	EnvMaxInterval    = "MASTODON_DM_MAX_INTERVAL" // default 24h
+)
+
+// DefaultConfig is the configuration without environment.
+func DefaultConfig() Config { return Config{Settings: dmbridge.DefaultSettings(50)} }
+
+// env names the settings' variables.
+var env = dmbridge.Env{MaxPages: EnvMaxPages, InFlight: EnvInFlight, ProcessTimeout: EnvProcessTimeout, Budget: EnvBudget,
+	Lease: EnvLease, SendLease: EnvSendLease, BaseInterval: EnvBaseInterval, MaxInterval: EnvMaxInterval}
+
+// LoadConfig reads the configuration, every problem at once.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	a, err := mastoaccount.LoadConfig(getenv)
+	cfg.Mastodon = a
+	return cfg, errors.Join(err, cfg.Settings.Load(getenv, env))
+}
+
+// Store is what mastodon-dm needs of the store; *store.SQL has it.
+type Store interface {
+	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
+	store.SyncStates
+	SetThrottle(ctx context.Context, userID, identityID string, until time.Time) error
+	SetIdentityInfos(ctx context.Context, userID, identityID string, set map[string]string) error
+	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
+	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a store.SendAttempt) (store.Message, error)
+	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
+	MarkSendFailed(ctx context.Context, userID, id, reason string) error
+	polling.ReauthStore
+}
+
+// Emitter sends orders; *emit.Emitter is one.
+type Emitter interface {
+	Request(ctx context.Context, subject string, payload any) ([]byte, error)
+	Publish(ctx context.Context, subject string, payload any) error
+}
+
+// Deps are mastodon-dm's dependencies; all but Now are required.
+type Deps struct {
+	Store   Store
+	Blobs   blob.Store
+	Keyring mastoaccount.Opener
+	Emitter Emitter
+	Logger  *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Build builds mastodon-dm from its environment and dependencies.
+func Build(getenv func(string) string, deps Deps) (fnhttp.Core, error) {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, deps)
+}
+
+type bridge struct {
+	cfg    Config
+	deps   Deps
+	dialer *mastoaccount.Dialer
+	pool   gopool.Pool
+}
+
+// New returns the core of mastodon-dm.
+func New(cfg Config, deps Deps) (fnhttp.Core, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mastodon-dm config: %w", err)
+	}
+	if deps.Store == nil || deps.Blobs == nil || deps.Keyring == nil || deps.Emitter == nil || deps.Logger == nil {
+		return nil, errors.New("mastodon-dm: store, blobs, keyring, emitter and logger are required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	b := &bridge{cfg: cfg, deps: deps, dialer: mastoaccount.NewDialer(cfg.Mastodon)}
+	return b.core, nil
+}
+
+// core serves sync and deliver.
+func (b *bridge) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
+	o, ok := call.Request.Payload.(*contract.DeliverOrder)
+	if !ok {
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(errors.New("not a mastodon_dm order")), "invalid_order")
+	}
+	ident, err := b.deps.Store.GetIdentity(ctx, o.UserID, o.RemoteID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("load identity %s: %w", o.RemoteID, err)), "unknown_identity")
+	case err != nil:
+		return fnhttp.Result{}, storeErr("load identity "+o.RemoteID, err)
+	case ident.Type != store.RemoteIdentity || ident.Protocol != store.ProtocolMastodon:
+		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is not a remote mastodon account", o.RemoteID)),
+			"bad_identity")
+	}
+	log := call.Logger.With("identity_id", ident.ID)
+	switch o.Order {
+	case contract.OrderSync:
+		return b.sync(ctx, ident, log)
+	case contract.OrderDeliver:
+		msg, err := b.deliver(ctx, ident, o.MessageID, log.With("message_id", o.MessageID))
+		if err != nil {
+			return fnhttp.Result{}, err
+		}
+		return fnhttp.Result{Reply: contract.DeliverReply{Error: false, Message: msg}, Message: "sent"}, nil
+	}
+	return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("order %q is not sync or deliver", o.Order)), "invalid_order")
+}
+
+func storeErr(op string, err error) error { return dmbridge.StoreErr(op, err) }
