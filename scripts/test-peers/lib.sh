@@ -30,9 +30,14 @@ wait_port() {
 }
 
 # apt_install PKG...: installs Debian packages quietly (progress on stderr).
+# One apt-get at a time: scripts/test.sh runs these scripts in parallel, and
+# a second dpkg would fail on dpkg's lock rather than wait for it.
 apt_install() {
   log "installing $* (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "$@" >&2
+  (
+    flock 9
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "$@" >&2
+  ) 9>"${TMPDIR:-/tmp}/caliopen-apt.lock"
 }
