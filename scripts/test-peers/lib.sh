@@ -29,6 +29,17 @@ wait_port() {
   return 1
 }
 
+# cache_lock DIR: takes DIR's lock (fd 8) until cache_unlock, so that two
+# runs (two checkouts, two CI jobs on one machine) never build into one
+# cache at once: the second waits, then finds the build done. Release it
+# before starting a server, which would otherwise inherit it.
+cache_lock() {
+  mkdir -p "$1"
+  exec 8>"$1/.lock"
+  flock 8
+}
+cache_unlock() { exec 8>&-; }
+
 # apt_install PKG...: installs Debian packages quietly (progress on stderr).
 # One apt-get at a time: scripts/test.sh runs these scripts in parallel, and
 # a second dpkg would fail on dpkg's lock rather than wait for it.

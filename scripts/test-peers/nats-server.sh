@@ -16,11 +16,13 @@ export GOTOOLCHAIN=local
 VERSION=$(go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
 CACHE=${CALIOPEN_NATS_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/caliopen-nats-server}
 BIN="$CACHE/$VERSION/nats-server"
+cache_lock "$CACHE"
 if [ ! -x "$BIN" ]; then
   log "building nats-server $VERSION (once, into $(dirname "$BIN"))"
   mkdir -p "$(dirname "$BIN")"
   nice -n 10 go build -o "$BIN.tmp" github.com/nats-io/nats-server/v2 >&2
   mv "$BIN.tmp" "$BIN"
 fi
+cache_unlock
 log "nats-server $VERSION ready"
 echo "export CALIOPEN_NATS_SERVER=$BIN"
