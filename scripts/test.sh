@@ -62,12 +62,12 @@ job() {
   JOB_NAME[$!]=$name
 }
 
-# servers NAME: reads the variables job NAME printed and adds the servers
-# it started to PEERS.
+# servers NAME: reads the variables job NAME printed (its `export VAR=...`
+# lines, nothing else) and adds the servers it started to PEERS.
 servers() {
   local p pid dir
   [ -s "$work/$1.vars" ] || return 0
-  eval "$(<"$work/$1.vars")"
+  eval "$(grep -E '^export [A-Za-z_][A-Za-z0-9_]*=' "$work/$1.vars")"
   for p in ${JOB_SERVERS[$1]}; do
     pid=CALIOPEN_TEST_${p}_PID dir=CALIOPEN_TEST_${p}_DIR
     PEERS+=("${!pid:-}" "${!dir:-}")
@@ -133,7 +133,8 @@ job keyservers         debian  ""                       bash scripts/test-peers/
 job dovecot-imap       debian  DOVECOT_IMAP             bash scripts/test-peers/dovecot-imap.sh
 job nats29             debian  NATS29                   bash scripts/test-peers/nats29.sh
 job image-bases        debian  ""                       bash scripts/test-peers/image-bases.sh
-[ "${CALIOPEN_TEST_LINT:-}" != 1 ] || job lint "" "" make lint
+# make prints what it runs on stdout: stamped with the rest.
+[ "${CALIOPEN_TEST_LINT:-}" != 1 ] || job lint "" "" bash -c 'make lint >&2'
 wait_jobs
 log "peers ready in $(seconds "$T0")s; each job's wall time:"
 printf '%s\n' "${TIMES[@]}" | sort -rn | awk '{ printf "  %8.1fs  %s\n", $1, $2 }' >&2
