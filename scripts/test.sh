@@ -104,9 +104,22 @@ kill_tree() {
 }
 
 cleanup() {
-  local name i
-  # Jobs still running (another failed): stopped, and what they had
-  # started stopped with the rest.
+  local name i end=$((SECONDS + 30))
+  # Jobs still running (another failed): those that have begun get up to
+  # 30 s to end on their own, since a server that forks into the
+  # background (Dovecot, Postfix) is known only by the lines its script
+  # prints once it is up; then they are stopped, and what they had
+  # started is stopped with the rest.
+  while ((${#JOB_PID[@]})) && ((SECONDS < end)); do
+    for name in "${!JOB_PID[@]}"; do
+      if ! kill -0 "${JOB_PID[$name]}" 2>/dev/null || [ ! -e "$work/$name.t0" ]; then
+        kill_tree "${JOB_PID[$name]}"
+        servers "$name" 2>/dev/null || true
+        unset "JOB_PID[$name]"
+      fi
+    done
+    ((${#JOB_PID[@]})) && sleep 0.2
+  done
   for name in "${!JOB_PID[@]}"; do
     kill_tree "${JOB_PID[$name]}"
     servers "$name" 2>/dev/null || true
