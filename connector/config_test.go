@@ -18,6 +18,7 @@ import (
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestLoadConfig(t *testing.T) {
+	t.Parallel()
 	cfg, err := LoadConfig(env(map[string]string{"CALIOPEN_INVOKE_INSECURE": "true"}))
 	if err != nil {
 		t.Fatalf("defaults refused: %v", err)
@@ -63,6 +64,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestParseStaticMap(t *testing.T) {
+	t.Parallel()
 	m, err := ParseStaticMap([]byte(`
 - name: smtp-deliver
   url: http://smtp-deliver.caliopen.svc.cluster.local
@@ -90,6 +92,7 @@ func TestParseStaticMap(t *testing.T) {
 // TestGatewaySourceKeepsLastGoodMap reads a real HTTP gateway listing with
 // connector-sdk, then keeps the map while the gateway fails.
 func TestGatewaySourceKeepsLastGoodMap(t *testing.T) {
+	t.Parallel()
 	var failing atomic.Bool
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if failing.Load() {
@@ -140,6 +143,7 @@ func TestGatewaySourceKeepsLastGoodMap(t *testing.T) {
 }
 
 func TestBasicAuthFilesMissing(t *testing.T) {
+	t.Parallel()
 	_, err := NewGatewaySource("http://gw:8080", true, t.TempDir(), http.DefaultClient)
 	if err == nil || !strings.Contains(err.Error(), "basic auth") {
 		t.Errorf("missing secret files: %v", err)

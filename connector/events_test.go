@@ -45,6 +45,7 @@ func deadLetters(t *testing.T, nc *nats.Conn) chan *nats.Msg {
 }
 
 func TestPublishedWhileNoConnectorRuns(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "contact-action", answerJSON(200, `{"ok":true}`))
 	src := sourceOf(map[string][]*testFunc{"contactAction": {fn}})
@@ -75,6 +76,7 @@ func TestPublishedWhileNoConnectorRuns(t *testing.T) {
 // TestRetryThenAck: 503, 503, then 200 gives three invocations and one ack,
 // with the attempt number on each.
 func TestRetryThenAck(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "key-action", func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) {
 		if n < 3 {
@@ -115,6 +117,7 @@ func TestRetryThenAck(t *testing.T) {
 }
 
 func TestPermanentFailureDeadLetters(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "identities-orders", func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) {
 		w.Header().Set(HeaderServiceErrorCode, "unknown_identity")
@@ -160,6 +163,7 @@ func TestPermanentFailureDeadLetters(t *testing.T) {
 }
 
 func TestInvalidEventAndExhaustedAttempts(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "imap-fetch", answerJSON(503, ``))
 	startConnector(t, s, sourceOf(map[string][]*testFunc{"IMAPfetcher": {fn}}), nil)
@@ -192,6 +196,7 @@ func TestInvalidEventAndExhaustedAttempts(t *testing.T) {
 // TestAckSubjectNeverAnswered watches every $JS.ACK subject: only
 // acknowledgement tokens go there, never a function's body.
 func TestAckSubjectNeverAnswered(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "contact-action", answerJSON(200, `{"ok":true,"message":"BODY-MARKER"}`))
 	startConnector(t, s, sourceOf(map[string][]*testFunc{"contactAction": {fn}}), nil)
@@ -228,6 +233,7 @@ func TestAckSubjectNeverAnswered(t *testing.T) {
 // TestTwitterDMBothModes: a published sync goes through the stream; a
 // requested deliver gets the function's body.
 func TestTwitterDMBothModes(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "twitter-dm", func(_ int, w http.ResponseWriter, r *http.Request, body []byte) {
 		if strings.Contains(string(body), `"deliver"`) {
@@ -275,6 +281,7 @@ func TestTwitterDMBothModes(t *testing.T) {
 // TestMissingFunctionIsRetried: an event for a function not deployed yet is
 // kept and processed once the function appears in the topic map.
 func TestMissingFunctionIsRetried(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "imap-worker", answerJSON(200, `{"ok":true}`))
 	src := &mapSource{m: TopicMap{}}
@@ -289,6 +296,7 @@ func TestMissingFunctionIsRetried(t *testing.T) {
 // TestDrainFinishesInflight: on shutdown an in-flight request still gets its
 // answer.
 func TestDrainFinishesInflight(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	started := make(chan struct{})
 	fn := newTestFunc(t, "smtp-deliver", func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) {

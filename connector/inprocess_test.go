@@ -12,6 +12,7 @@ import (
 )
 
 func TestInProcess(t *testing.T) {
+	t.Parallel()
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tcp") }))
 	defer other.Close()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 // signature check (the name a gateway qualifies included); the same call
 // unsigned, or signed with another key, is refused before the core runs.
 func TestInvokerSigns(t *testing.T) {
+	t.Parallel()
 	keys, err := invokeauth.ParseKeys(strings.Repeat("s", 32))
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +58,7 @@ func TestInvokerSigns(t *testing.T) {
 // signature (keys out of step during a rotation) gets the event again with
 // backoff, not dead-lettered at once.
 func TestUnauthorizedIsRetried(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "key-action", func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) {
 		if n < 3 {

@@ -18,6 +18,7 @@ import (
 // TestBoundedConcurrency: with MAX_INFLIGHT=2 the function never sees more
 // than two invocations at once, and every request still gets its reply.
 func TestBoundedConcurrency(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	var now, peak atomic.Int32
 	fn := newTestFunc(t, "smtp-deliver", func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) {
@@ -58,6 +59,7 @@ func TestBoundedConcurrency(t *testing.T) {
 // TestOverloadedRequestsAnswered: past MAX_PENDING a request is refused at
 // once with an overloaded reply instead of waiting.
 func TestOverloadedRequestsAnswered(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	release := make(chan struct{})
 	fn := newTestFunc(t, "smtp-deliver", func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) {
@@ -102,6 +104,7 @@ func TestOverloadedRequestsAnswered(t *testing.T) {
 }
 
 func TestAdminHandler(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "smtp-deliver", answerJSON(200, `{"error":false,"message":"ok"}`))
 	c, reg, stop := runConnector(t, s, sourceOf(map[string][]*testFunc{"outboundSMTP": {fn}}), nil)

@@ -16,6 +16,7 @@ import (
 const deliverOrder = `{"message_id":"m1","order":"deliver","remote_id":"i1","user_id":"u1"}`
 
 func TestRequestGetsFunctionBody(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "smtp-deliver", answerJSON(200, `{"error":false,"message":"sent m1"}`))
 	startConnector(t, s, sourceOf(map[string][]*testFunc{"outboundSMTP": {fn}}), nil)
@@ -66,6 +67,7 @@ func TestRequestGetsFunctionBody(t *testing.T) {
 // TestRequestErrors: every request gets a reply in the contract's shape
 // naming the problem, without invoking anything for invalid payloads.
 func TestRequestErrors(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	deliver := newTestFunc(t, "smtp-deliver", answerJSON(200, `{"error":false,"message":"ok"}`))
 	inbound := newTestFunc(t, "inbound-email", answerJSON(200, `{"message":"stored","message_id":"x","discussion_id":"d"}`))
@@ -130,6 +132,7 @@ func TestRequestErrors(t *testing.T) {
 }
 
 func TestRequestFunctionFailures(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	tests := []struct {
 		name    string
@@ -209,6 +212,7 @@ func TestSlowFunctionDeadline(t *testing.T) {
 // TestTwoConnectorsShareQueueGroup: two instances split the requests and
 // each request is answered exactly once.
 func TestTwoConnectorsShareQueueGroup(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	var mu sync.Mutex
 	seen := map[string]int{}

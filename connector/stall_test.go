@@ -16,6 +16,7 @@ import (
 // the pull over, and the events are processed long before the request
 // would have expired.
 func TestStallWatchdog(t *testing.T) {
+	t.Parallel()
 	s := startNATS(t)
 	fn := newTestFunc(t, "contact-action", answerJSON(200, `{"ok":true}`))
 	src := sourceOf(map[string][]*testFunc{"contactAction": {fn}})

@@ -12,7 +12,8 @@
 #   it, and the cluster's records stay with the rest of its data;
 # - S3: versitygw (scripts/test-peers/versitygw.sh, data in DIR/s3);
 # - nats-server at the version go.mod requires (the embedded server's),
-#   built once into ~/.cache/caliopen-nats-server/<version>/.
+#   built once into ~/.cache/caliopen-nats-server/<version>/
+#   (scripts/test-peers/nats-server.sh), unless CALIOPEN_NATS_SERVER names it.
 # Ctrl-C (or SIGTERM) stops the cluster, then its peers; their data stays.
 # Set CALIOPEN_CLUSTER_NO_BUILD=1 when bin/ already holds the binaries.
 set -euo pipefail
@@ -25,12 +26,10 @@ mkdir -p "$DATA"
 DATA=$(cd "$DATA" && pwd)
 say() { echo "cluster: $*" >&2; }
 
-NATS_VERSION=$(go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
-NATS_BIN=${CALIOPEN_NATS_SERVER:-$HOME/.cache/caliopen-nats-server/$NATS_VERSION/nats-server}
-if [ ! -x "$NATS_BIN" ]; then
-  say "building nats-server $NATS_VERSION (once, into $(dirname "$NATS_BIN"))"
-  mkdir -p "$(dirname "$NATS_BIN")"
-  nice -n 10 go build -o "$NATS_BIN" github.com/nats-io/nats-server/v2
+NATS_BIN=${CALIOPEN_NATS_SERVER:-}
+if [ -z "$NATS_BIN" ]; then
+  vars=$(bash scripts/test-peers/nats-server.sh) && eval "$vars"
+  NATS_BIN=$CALIOPEN_NATS_SERVER
 fi
 if [ -z "${CALIOPEN_CLUSTER_NO_BUILD:-}" ]; then
   say "building the binaries into $BIN"

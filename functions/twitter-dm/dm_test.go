@@ -212,6 +212,7 @@ func (f *fixture) messages() []store.Message {
 }
 
 func TestSyncImportsAllOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	g := f.x.Group("300", "100", "200")
 	for i := range 150 {
@@ -290,6 +291,7 @@ func TestSyncImportsAllOnce(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for i := range 250 {
 		f.x.Message("200", "100", "dm "+strconv.Itoa(i))
@@ -331,6 +333,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestDeliverOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.x.Message("200", "100", "hello")
@@ -378,6 +381,7 @@ func TestDeliverOnce(t *testing.T) {
 }
 
 func TestBadOrders(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	mail, _ := f.st.CreateIdentity(ctx, store.Identity{UserID: f.user, Type: store.RemoteIdentity, Protocol: store.ProtocolEmail,
@@ -414,6 +418,7 @@ func TestBadOrders(t *testing.T) {
 // TestResumeCutWalk: a walk cut by MaxPages is resumed below what it read,
 // each DM stored once, and later syncs read only what is new.
 func TestResumeCutWalk(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.b.cfg.MaxPages = 2
 	for i := range 530 {
@@ -442,6 +447,7 @@ func TestResumeCutWalk(t *testing.T) {
 // through X's token endpoint (oauth2creds, provider twitter) before the
 // sync, and the renewed credentials are stored sealed.
 func TestOAuth2Refresh(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.x.AddBearer("expired", "100", time.Now().Add(-time.Hour))
@@ -482,6 +488,7 @@ func TestOAuth2Refresh(t *testing.T) {
 // follow-up sync it publishes (the seed's sync payload), after releasing
 // the lease; the follow-ups import everything once.
 func TestBudgetFollowUp(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.b.cfg.Budget = time.Nanosecond // one event a sync
 	f.b.cfg.InFlight = 1

@@ -82,6 +82,7 @@ func (f *fixture) syncOf(id string) string {
 // is renewed once on the 401, the new pair stored, and the request sent
 // again: the sync succeeds.
 func TestRefreshOn401(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.x.AddBearer("revoked-early", "100", time.Now().Add(2*time.Hour))
@@ -109,6 +110,7 @@ func TestRefreshOn401(t *testing.T) {
 // with one notification; it is not polled nor synced (no call to X) until
 // new credentials come, and then resumes from its cursor.
 func TestReauthRequired(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"oauth2", "oauth1"} {
 		t.Run(kind, func(t *testing.T) {
 			f := newFixture(t)
@@ -222,6 +224,7 @@ func (f *fixture) draftTo(t *testing.T, to, text string) store.Message {
 // send again; its refusals get their own codes and say what happened;
 // a recipient known from synced messages is not looked up.
 func TestSendFailures(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.b.retryBase = 10 * time.Millisecond
@@ -297,6 +300,7 @@ func resetFails(x *xapitest.Server) { x.ClearFailures() }
 // several pages with many process_inbound requests at once, list in the
 // order they were written.
 func TestConversationOrder(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	base := f.now

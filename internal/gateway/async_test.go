@@ -43,6 +43,7 @@ func (c *callbacks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // keeps failing is invoked MaxAttempts times with backoff, then the call is
 // dead-lettered and the failure reaches the callback.
 func TestAsyncInvocation(t *testing.T) {
+	t.Parallel()
 	ns, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(t.TempDir(), "nats")})
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +231,7 @@ func post(t *testing.T, url, body string, header map[string]string) (*http.Respo
 // not followed (the POST never becomes a GET elsewhere). The function
 // sees the caller's address.
 func TestAsyncCallbackGuard(t *testing.T) {
+	t.Parallel()
 	var hits, redirected atomic.Int32
 	remote := make(chan string, 4)
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -281,6 +283,7 @@ func TestAsyncCallbackGuard(t *testing.T) {
 // (the gateway makes every id), so no caller can shadow another's call;
 // a finished call leaves the stream.
 func TestAsyncQuotas(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	var runs atomic.Int32
 	fn := Function{Name: "slow", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -69,6 +69,7 @@ func do(h http.Handler, method, target, body string, header map[string]string) *
 }
 
 func TestNewReportsEveryProblem(t *testing.T) {
+	t.Parallel()
 	fns := []Function{
 		{Name: "Bad_Name", Handler: echo()},
 		{Name: "twice", Handler: echo()},
@@ -90,6 +91,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 }
 
 func TestListFunctions(t *testing.T) {
+	t.Parallel()
 	g, _ := newTestGateway(t, Config{}, testFunctions())
 	do(g, http.MethodPost, "/function/smtp-deliver", "{}", nil)
 	w := do(g, http.MethodGet, "/system/functions", "", nil)
@@ -127,6 +129,7 @@ func TestListFunctions(t *testing.T) {
 }
 
 func TestSystemEndpoints(t *testing.T) {
+	t.Parallel()
 	g, _ := newTestGateway(t, Config{Version: "1.2.3"}, testFunctions())
 	tests := []struct {
 		name, target string
@@ -182,6 +185,7 @@ func TestSystemEndpoints(t *testing.T) {
 }
 
 func TestBasicAuth(t *testing.T) {
+	t.Parallel()
 	creds := &auth.BasicAuthCredentials{User: "admin", Password: "s3cret"}
 	g, _ := newTestGateway(t, Config{BasicAuth: creds}, testFunctions())
 	tests := []struct {
@@ -215,6 +219,7 @@ func TestBasicAuth(t *testing.T) {
 }
 
 func TestInvoke(t *testing.T) {
+	t.Parallel()
 	g, _ := newTestGateway(t, Config{}, testFunctions())
 	tests := []struct {
 		name, method, target string
@@ -277,6 +282,7 @@ func TestInvoke(t *testing.T) {
 }
 
 func TestInvokeBodyBound(t *testing.T) {
+	t.Parallel()
 	g, _ := newTestGateway(t, Config{MaxBodyBytes: 8}, testFunctions())
 	if w := do(g, http.MethodPost, "/function/smtp-deliver", "0123456789", nil); w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("10-byte body through an 8-byte gateway = %d, want the function's 413", w.Code)
@@ -287,6 +293,7 @@ func TestInvokeBodyBound(t *testing.T) {
 }
 
 func TestInvokePanic(t *testing.T) {
+	t.Parallel()
 	fns := []Function{{Name: "boom", Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })}}
 	g, _ := newTestGateway(t, Config{}, fns)
 	if w := do(g, http.MethodPost, "/function/boom", "", nil); w.Code != 500 {

@@ -21,6 +21,7 @@ import (
 // topic map from the gateway's listing over HTTP, and that the function paths
 // it yields are invocable.
 func TestFunctionLookupBuilder(t *testing.T) {
+	t.Parallel()
 	fns := []Function{
 		{Name: "smtp-deliver", Handler: echo(), Annotations: map[string]string{"topic": "outboundSMTP"}},
 		{Name: "inbound", Handler: echo(), Annotations: map[string]string{"topic": "inboundSMTP, inboundTwitter"}},
@@ -85,6 +86,7 @@ func TestFunctionLookupBuilder(t *testing.T) {
 // TestInvokeFunctionAdapter runs a real fnhttp function behind the gateway:
 // the gateway's X-Call-Id becomes the call's correlation id.
 func TestInvokeFunctionAdapter(t *testing.T) {
+	t.Parallel()
 	calls := make(chan *fnhttp.Call, 1)
 	core := func(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
 		calls <- call

@@ -66,6 +66,7 @@ func (s scraped) value(name, fn, code string) float64 {
 }
 
 func TestMetricsPerCode(t *testing.T) {
+	t.Parallel()
 	g, _ := newTestGateway(t, Config{}, testFunctions())
 	for _, target := range []string{
 		"/function/smtp-deliver", "/function/smtp-deliver.openfaas-fn/x", // 200 twice

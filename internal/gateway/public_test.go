@@ -11,6 +11,7 @@ import (
 // spelling of its path; the system endpoints still answer; the whole
 // gateway still serves every function.
 func TestPublic(t *testing.T) {
+	t.Parallel()
 	g, _ := newTestGateway(t, Config{}, testFunctions())
 	srv := httptest.NewServer(g.Public("api"))
 	defer srv.Close()
@@ -50,6 +51,7 @@ func TestPublic(t *testing.T) {
 // TestNamespace: faas-cli's namespace verbs get an answer that says why:
 // the one namespace exists, no other does, none is made.
 func TestNamespace(t *testing.T) {
+	t.Parallel()
 	g, _ := newTestGateway(t, Config{}, testFunctions())
 	for _, c := range []struct {
 		method, path string

@@ -9,6 +9,7 @@ import (
 )
 
 func TestWKDRoute(t *testing.T) {
+	t.Parallel()
 	fns := []Function{{Name: "api", Handler: echo()}, {Name: "other", Handler: status(http.StatusTeapot)}}
 	g, _ := newTestGateway(t, Config{WKDFunction: "api"}, fns)
 	for _, path := range []string{"/.well-known/openpgpkey/example.org/hu/abc?l=joe", "/.well-known/openpgpkey/hu/abc"} {

@@ -19,6 +19,7 @@ func boundedScheduler(t testing.TB, st Store, snd Sender, c *clock, max int) *Sc
 }
 
 func TestCatchUpEstimate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		n, max int
 		tick   time.Duration
@@ -40,6 +41,7 @@ func TestCatchUpEstimate(t *testing.T) {
 }
 
 func TestMaxPerTickConfig(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		env  string
 		want int
@@ -69,6 +71,7 @@ func TestMaxPerTickConfig(t *testing.T) {
 // TestTickBoundIsFair checks that a tick claims at most MaxPerTick runs,
 // the most overdue ones, and reports the rest as its backlog.
 func TestTickBoundIsFair(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ n, max int }{
 		{n: 10, max: 50},
 		{n: 50, max: 50},
@@ -106,10 +109,12 @@ func TestTickBoundIsFair(t *testing.T) {
 }
 
 func TestBacklogDrainsInPredictedTicksSQLite(t *testing.T) {
+	t.Parallel()
 	testBacklogDrains(t, storetest.SQLite(t))
 }
 
 func TestBacklogDrainsInPredictedTicksPostgres(t *testing.T) {
+	t.Parallel()
 	testBacklogDrains(t, storetest.Postgres(t))
 }
 

@@ -12,6 +12,7 @@ import (
 )
 
 func TestTickSendsDueAndReschedules(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, t.TempDir())
 	c := &clock{now: t0}
 	mail := seed(t, st, "m", store.ProtocolEmail, 1, 0, t0)[0]
@@ -55,6 +56,7 @@ func TestTickSendsDueAndReschedules(t *testing.T) {
 }
 
 func TestIntervalChangeAppliesAtNextRun(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, t.TempDir())
 	c := &clock{now: t0}
 	id := seed(t, st, "m", store.ProtocolEmail, 1, 0, t0)[0]
@@ -80,6 +82,7 @@ func TestIntervalChangeAppliesAtNextRun(t *testing.T) {
 // with 1,500 overdue identities: nothing fires at once and the backlog is
 // sent over the spread window, each identity once.
 func TestRestartSpreadsBacklog(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, t.TempDir())
 	c := &clock{now: t0}
 	const n = 1500
@@ -111,6 +114,7 @@ func TestRestartSpreadsBacklog(t *testing.T) {
 // TestTwoReplicasDoNotDouble runs two schedulers, each with its own
 // connection pool on one database file, ticking at the same time.
 func TestTwoReplicasDoNotDouble(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st1, st2 := openStore(t, dir), openStore(t, dir)
 	c := &clock{now: t0}
@@ -140,6 +144,7 @@ func TestTwoReplicasDoNotDouble(t *testing.T) {
 }
 
 func TestFailedSendIsRetried(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, t.TempDir())
 	c := &clock{now: t0}
 	id := seed(t, st, "m", store.ProtocolEmail, 1, 0, t0)[0]
@@ -166,6 +171,7 @@ func (brokenClaims) ClaimDue(context.Context, time.Time, int, func(int, store.Du
 }
 
 func TestFailingClaimsFailTheTick(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, t.TempDir())
 	c := &clock{now: t0}
 	seed(t, st, "m", store.ProtocolEmail, 3, 0, t0)

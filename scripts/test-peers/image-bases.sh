@@ -40,7 +40,7 @@ DEBIAN=localhost/caliopen-debian:$SUITE
 GOIMAGE=localhost/caliopen-golang:${GOVERSION#go}-$SUITE
 WATCHDOG=localhost/caliopen-watchdog:unavailable
 
-mkdir -p "$CACHE"
+cache_lock "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 missing=()
 for tool in podman debootstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
@@ -108,6 +108,7 @@ fi
 # Each build of a changed module leaves its layers behind: drop those of
 # builds older than a week.
 "${PODMAN[@]}" image prune -f --filter until=168h >/dev/null
+cache_unlock
 
 cat <<EOF
 export CALIOPEN_TEST_PODMAN_ROOT='$CACHE/storage'

@@ -24,6 +24,7 @@ DIR=${1:-$(mktemp -d "${TMPDIR:-/tmp}/caliopen-jaeger.XXXXXX")}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
+cache_lock "$CACHE"
 if [ ! -x "$BIN" ]; then
   log "building jaeger $VERSION into $CACHE (go build, about a quarter of an hour)"
   mkdir -p "$CACHE"
@@ -35,6 +36,7 @@ if [ ! -x "$BIN" ]; then
   (cd "$CACHE/src" && GOTOOLCHAIN=local GOFLAGS= go build -o "$BIN.tmp" ./cmd/jaeger) >&2
   mv "$BIN.tmp" "$BIN"
 fi
+cache_unlock
 
 for attempt in 1 2 3; do
   OTLP=$(free_port 30000 34999)

@@ -29,10 +29,26 @@ wait_port() {
   return 1
 }
 
+# cache_lock DIR: takes DIR's lock (fd 8) until cache_unlock, so that two
+# runs (two checkouts, two CI jobs on one machine) never build into one
+# cache at once: the second waits, then finds the build done. Release it
+# before starting a server, which would otherwise inherit it.
+cache_lock() {
+  mkdir -p "$1"
+  exec 8>"$1/.lock"
+  flock 8
+}
+cache_unlock() { exec 8>&-; }
+
 # apt_install PKG...: installs Debian packages quietly (progress on stderr).
+# One apt-get at a time: scripts/test.sh runs these scripts in parallel, and
+# a second dpkg would fail on dpkg's lock rather than wait for it.
 apt_install() {
   log "installing $* (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "$@" >&2
+  (
+    flock 9
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "$@" >&2
+  ) 9>"${TMPDIR:-/tmp}/caliopen-apt.lock"
 }

@@ -23,7 +23,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 TOOLS=$(cd "$HERE/../../tools" && pwd)
 CACHE=${CALIOPEN_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/caliopen-tools}
-mkdir -p "$CACHE"
+cache_lock "$CACHE"
 export GOTOOLCHAIN=local GOFLAGS=
 
 # The version tools/go.mod requires (read from the file: go list -m asks the
@@ -73,6 +73,8 @@ GO
   (cd "$CACHE/gateway-src" && nice -n 10 go build -o "$GW.tmp" .) >&2
   mv "$GW.tmp" "$GW"
 fi
+
+cache_unlock
 
 [ -x /usr/bin/prometheus ] || apt_install prometheus
 [ -x /usr/bin/prometheus ] || { log "prometheus is missing"; exit 1; }

@@ -38,10 +38,7 @@ fi
 pgbin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 PGBIN=${PGBIN:-$(pgbin)}
 if [ ! -x "${PGBIN:-/nonexistent}/initdb" ]; then
-  log "installing Debian's postgresql (apt-get)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends postgresql >&2
+  apt_install postgresql
   PGBIN=$(pgbin)
 fi
 [ -x "${PGBIN:-/nonexistent}/initdb" ] || { log "no initdb found under /usr/lib/postgresql"; exit 1; }

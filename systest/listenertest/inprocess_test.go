@@ -17,6 +17,7 @@ import (
 // connector goes through that listener, which serves every function (an
 // unsigned call is refused by the function itself: 401).
 func TestStackInProcessAndOverTCP(t *testing.T) {
+	t.Parallel()
 	for _, overTCP := range []bool{false, true} {
 		s := startStackWith(t, systemtest.Options{OverTCP: overTCP})
 		userID, _ := addUser(t, s, "alice")
@@ -44,6 +45,7 @@ func TestStackInProcessAndOverTCP(t *testing.T) {
 // A function wrapped by the harness still answers through the real one;
 // a fault put in front of it reaches the listener as a temporary failure.
 func TestWrapFunction(t *testing.T) {
+	t.Parallel()
 	s := startStackWith(t, systemtest.Options{})
 	userID, _ := addUser(t, s, "alice")
 	var fail atomic.Bool

@@ -42,6 +42,7 @@ func cmd(c *textproto.Conn, format string, args ...any) (int, string, error) {
 // address hold at most its share of the listener; a client from another
 // address is still greeted.
 func TestConnectionFloodFromOneAddress(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, smtplistener.Config{}, false)
 	refused := 0
 	for range 1000 {
@@ -64,6 +65,7 @@ func TestConnectionFloodFromOneAddress(t *testing.T) {
 // message's lines are not commands, and an accepted message clears the
 // count.
 func TestJunkCommandsEndSession(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, smtplistener.Config{MaxJunk: 5}, false)
 	addUser(t, s, "alice")
 	c, _, _ := dialFrom(t, "127.0.0.1", s.SMTPAddr)
@@ -105,6 +107,7 @@ func TestJunkCommandsEndSession(t *testing.T) {
 // TestUnknownRecipientsTarpit: unknown recipients past the first ones are
 // answered later and later, and past the limit the session ends with 421.
 func TestUnknownRecipientsTarpit(t *testing.T) {
+	t.Parallel()
 	cfg := smtplistener.Config{TarpitAfter: 2, TarpitDelay: 20 * time.Millisecond, TarpitMax: 80 * time.Millisecond,
 		MaxBadRcpts: 8}
 	s := startStack(t, cfg, false)
@@ -138,6 +141,7 @@ func TestUnknownRecipientsTarpit(t *testing.T) {
 // TestSessionTimeLimit: a session is closed with 421 once its time is up,
 // however busy it keeps.
 func TestSessionTimeLimit(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, smtplistener.Config{MaxSession: 300 * time.Millisecond}, false)
 	c, _, _ := dialFrom(t, "127.0.0.1", s.SMTPAddr)
 	if code, _, _ := cmd(c, "EHLO client.example"); code != 250 {
@@ -158,6 +162,7 @@ func TestSessionTimeLimit(t *testing.T) {
 }
 
 func TestLimitsConfig(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{smtplistener.EnvMaxPerAddr: "0", smtplistener.EnvTarpitDelay: "5s",
 		smtplistener.EnvTarpitMax: "1s", smtplistener.EnvMaxSession: "soon"}
 	_, err := smtplistener.LoadConfig(func(k string) string { return env[k] })

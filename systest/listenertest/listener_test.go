@@ -19,6 +19,7 @@ import (
 )
 
 func TestDeliverDedupRelaySize(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, smtplistener.Config{MaxBytes: 64 << 10}, false)
 	alice, _ := addUser(t, s, "alice")
 	bob, _ := addUser(t, s, "bob")
@@ -67,6 +68,7 @@ func asSMTP(err error, se **smtp.SMTPError) bool {
 }
 
 func TestFunctionDownThenRetry(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, smtplistener.Config{}, false)
 	alice, _ := addUser(t, s, "alice")
 	s.StopFunction(inboundemail.Name)
@@ -110,6 +112,7 @@ func TestFunctionDownThenRetry(t *testing.T) {
 // DATA: inbound-email refuses it permanently. SMTP answers 250 (the other
 // recipient got it); LMTP answers per recipient.
 func TestPartialFailure(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, smtplistener.Config{}, true)
 	ctx := context.Background()
 	alice, _ := addUser(t, s, "alice")
@@ -194,6 +197,7 @@ func TestPartialFailure(t *testing.T) {
 }
 
 func TestStartTLSAndConnectionLimit(t *testing.T) {
+	t.Parallel()
 	cert := testcert.New(t).TLS
 	s := startStack(t, smtplistener.Config{MaxConnections: 1,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}, false)
@@ -228,6 +232,7 @@ func TestStartTLSAndConnectionLimit(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{smtplistener.EnvMaxBytes: "x", smtplistener.EnvTLSCert: "/nope",
 		smtplistener.EnvProcessTimeout: "30s", smtplistener.EnvReadTimeout: "-1s"}
 	_, err := smtplistener.LoadConfig(func(k string) string { return env[k] })

@@ -179,6 +179,7 @@ func bobsMessage(t *testing.T, s *systemtest.System, bob string) store.Message {
 // discussion, its sender resolved to bob's contact, with its privacy
 // features and index, and notified.
 func TestLocalMailIsInboundMail(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	local, _ := localStack(t, nil)
 	alice, aliceIdent, bob, localContact := receiver(t, local)
@@ -336,6 +337,7 @@ func TestLocalMailRetryStoresOnce(t *testing.T) {
 // no user has fails the send permanently with unknown_recipient, and
 // nothing is stored for anyone.
 func TestLocalMailUnknownHostedAddress(t *testing.T) {
+	t.Parallel()
 	s, blobDir := localStack(t, nil)
 	alice, aliceIdent := addUser(t, s, "alice")
 	bob, _ := addUser(t, s, "bob")
@@ -415,6 +417,7 @@ func refuseFor(user *atomic.Value) func(http.Handler) http.Handler {
 // draft is marked failed when nobody got the mail, sent when another
 // recipient did.
 func TestLocalMailRefused(t *testing.T) {
+	t.Parallel()
 	var refused atomic.Value
 	s, _ := localStack(t, refuseFor(&refused))
 	alice, aliceIdent := addUser(t, s, "alice")

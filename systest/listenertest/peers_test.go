@@ -15,6 +15,7 @@ import (
 // TestSwaks delivers with swaks over SMTP and LMTP, then checks the 550 of
 // a relay attempt and the 451 while inbound-email is down.
 func TestSwaks(t *testing.T) {
+	t.Parallel()
 	swaks := peer(t, "swaks")
 	s := startStack(t, smtplistener.Config{}, true)
 	alice, _ := addUser(t, s, "alice")
@@ -57,6 +58,7 @@ func TestSwaks(t *testing.T) {
 // TestSmtpSource loads the listener with Postfix's smtp-source (10
 // sessions) and checks every mail is stored.
 func TestSmtpSource(t *testing.T) {
+	t.Parallel()
 	src := peer(t, "smtp-source")
 	s := startStack(t, smtplistener.Config{}, true)
 	alice, _ := addUser(t, s, "alice")

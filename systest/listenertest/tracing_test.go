@@ -12,6 +12,7 @@ import (
 // TestInboundMailIsOneTrace follows one mail into Jaeger: SMTP listener →
 // connector → inbound-email → store, in one trace.
 func TestInboundMailIsOneTrace(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("needs Jaeger")
 	}
