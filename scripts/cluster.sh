@@ -12,7 +12,11 @@
 #   it, and the cluster's records stay with the rest of its data;
 # - S3: versitygw (scripts/test-peers/versitygw.sh, data in DIR/s3);
 # - nats-server at the version go.mod requires (the embedded server's),
-#   built once into ~/.cache/caliopen-nats-server/<version>/.
+#   built once into ~/.cache/caliopen-nats-server/<version>/;
+# - the OpenFaaS CE gateway pinned in tools/ (built once into
+#   ~/.cache/caliopen-tools by scripts/test-peers/openfaas.sh, unless
+#   CALIOPEN_TEST_OPENFAAS_GATEWAY names it already), which caliopen-cluster
+#   runs in front of its provider.
 # Ctrl-C (or SIGTERM) stops the cluster, then its peers; their data stays.
 # Set CALIOPEN_CLUSTER_NO_BUILD=1 when bin/ already holds the binaries.
 set -euo pipefail
@@ -31,6 +35,9 @@ if [ ! -x "$NATS_BIN" ]; then
   say "building nats-server $NATS_VERSION (once, into $(dirname "$NATS_BIN"))"
   mkdir -p "$(dirname "$NATS_BIN")"
   nice -n 10 go build -o "$NATS_BIN" github.com/nats-io/nats-server/v2
+fi
+if [ -z "${CALIOPEN_TEST_OPENFAAS_GATEWAY:-}" ] || [ ! -x "$CALIOPEN_TEST_OPENFAAS_GATEWAY" ]; then
+  vars=$(bash scripts/test-peers/openfaas.sh) && eval "$vars"
 fi
 if [ -z "${CALIOPEN_CLUSTER_NO_BUILD:-}" ]; then
   say "building the binaries into $BIN"
@@ -64,6 +71,7 @@ CALIOPEN_CLUSTER_STORE_DSN=$CALIOPEN_TEST_POSTGRES_URL \
   CALIOPEN_CLUSTER_S3_ENDPOINT=$CALIOPEN_TEST_S3_ENDPOINT \
   CALIOPEN_CLUSTER_S3_ACCESS_KEY=$CALIOPEN_TEST_S3_ACCESS_KEY \
   CALIOPEN_CLUSTER_S3_SECRET_KEY=$CALIOPEN_TEST_S3_SECRET_KEY \
-  "$BIN/caliopen-cluster" -data "$DATA" -root "$ROOT" -bin "$BIN" -nats-server "$NATS_BIN" "$@" &
+  "$BIN/caliopen-cluster" -data "$DATA" -root "$ROOT" -bin "$BIN" -nats-server "$NATS_BIN" \
+  -openfaas-gateway "$CALIOPEN_TEST_OPENFAAS_GATEWAY" "$@" &
 CHILD=$!
 wait "$CHILD"
