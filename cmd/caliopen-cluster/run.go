@@ -78,6 +78,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	for _, w := range topo.Warnings {
+		logger.Warn(w)
+	}
 	if err := prepareStore(ctx, cfg.StoreDSN, topo.LocalDomain, sec.AdminPassword); err != nil {
 		return err
 	}

@@ -103,6 +103,8 @@ type topology struct {
 	FunctionEnv map[string]map[string]string
 	// Secrets are the provider's secrets the deployments name, by name.
 	Secrets map[string]string
+	// Warnings are what the cluster mended in stack.yml's entries.
+	Warnings []string
 	// NATSURL is the clients' URL list (tls://...).
 	NATSURL string
 	// LocalDomain is the API's domain of local addresses.
@@ -337,6 +339,18 @@ func build(cfg config, sec *secrets) (*topology, error) {
 		}
 		d := types.FunctionDeployment{Service: name, Image: image, Namespace: provider.Namespace, EnvVars: env,
 			Labels: &labels, Secrets: slices.Clone(f.Secrets)}
+		// A secret the environment reads but the entry does not mount
+		// (stack.env.yml's keyring, for a function that never opens it)
+		// would stop the replica at its start, as on OpenFaaS: mounted
+		// here, and said.
+		for _, k := range slices.Sorted(maps.Keys(env)) {
+			if secret, ok := strings.CutPrefix(env[k], provider.SecretsMount); ok && !slices.Contains(d.Secrets, secret) {
+				if _, made := files[secret]; made {
+					d.Secrets = append(d.Secrets, secret)
+					t.Warnings = append(t.Warnings, fmt.Sprintf("stack.yml: %s reads %s from secret %s, which its secrets do not list: mounted here", name, k, secret))
+				}
+			}
+		}
 		if len(f.Annotations) > 0 {
 			ann := maps.Clone(f.Annotations)
 			d.Annotations = &ann
