@@ -16,7 +16,8 @@
 # - the OpenFaaS CE gateway pinned in tools/ (built once into
 #   ~/.cache/caliopen-tools by scripts/test-peers/openfaas.sh, unless
 #   CALIOPEN_TEST_OPENFAAS_GATEWAY names it already), which caliopen-cluster
-#   runs in front of its provider.
+#   runs in front of its provider, and the Prometheus it queries (Debian's,
+#   which openfaas.sh installs; CALIOPEN_TEST_PROMETHEUS).
 # Ctrl-C (or SIGTERM) stops the cluster, then its peers; their data stays.
 # Set CALIOPEN_CLUSTER_NO_BUILD=1 when bin/ already holds the binaries.
 set -euo pipefail
@@ -36,7 +37,7 @@ if [ ! -x "$NATS_BIN" ]; then
   mkdir -p "$(dirname "$NATS_BIN")"
   nice -n 10 go build -o "$NATS_BIN" github.com/nats-io/nats-server/v2
 fi
-if [ -z "${CALIOPEN_TEST_OPENFAAS_GATEWAY:-}" ] || [ ! -x "$CALIOPEN_TEST_OPENFAAS_GATEWAY" ]; then
+if [ ! -x "${CALIOPEN_TEST_OPENFAAS_GATEWAY:-}" ] || [ ! -x "${CALIOPEN_TEST_PROMETHEUS:-}" ]; then
   vars=$(bash scripts/test-peers/openfaas.sh) && eval "$vars"
 fi
 if [ -z "${CALIOPEN_CLUSTER_NO_BUILD:-}" ]; then
@@ -72,6 +73,6 @@ CALIOPEN_CLUSTER_STORE_DSN=$CALIOPEN_TEST_POSTGRES_URL \
   CALIOPEN_CLUSTER_S3_ACCESS_KEY=$CALIOPEN_TEST_S3_ACCESS_KEY \
   CALIOPEN_CLUSTER_S3_SECRET_KEY=$CALIOPEN_TEST_S3_SECRET_KEY \
   "$BIN/caliopen-cluster" -data "$DATA" -root "$ROOT" -bin "$BIN" -nats-server "$NATS_BIN" \
-  -openfaas-gateway "$CALIOPEN_TEST_OPENFAAS_GATEWAY" "$@" &
+  -openfaas-gateway "$CALIOPEN_TEST_OPENFAAS_GATEWAY" -prometheus "$CALIOPEN_TEST_PROMETHEUS" "$@" &
 CHILD=$!
 wait "$CHILD"

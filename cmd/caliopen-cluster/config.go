@@ -28,6 +28,9 @@ const (
 // scripts/test-peers/openfaas.sh prints it.
 const EnvOpenFaaSGateway = "CALIOPEN_TEST_OPENFAAS_GATEWAY"
 
+// EnvPrometheus names Prometheus's binary, as openfaas.sh prints it.
+const EnvPrometheus = "CALIOPEN_TEST_PROMETHEUS"
+
 // EnvEgressAllow is the operator's allowance of the egress guard
 // (netguard.EnvAllow), passed on to every function when set: the hosts and
 // prefixes of remote servers a user may name although they are loopback or
@@ -43,8 +46,10 @@ type config struct {
 	Root       string
 	BinDir     string
 	NATSServer string
-	// OpenFaaSGateway is the OpenFaaS CE gateway's binary.
+	// OpenFaaSGateway is the OpenFaaS CE gateway's binary, Prometheus
+	// the Prometheus it queries.
 	OpenFaaSGateway string
+	Prometheus      string
 	BasePort        int
 	Host            string
 	// FunctionReplicas is the least replicas of a function with
@@ -69,6 +74,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&c.NATSServer, "nats-server", getenv("CALIOPEN_NATS_SERVER"), "the nats-server binary (scripts/cluster.sh builds it from go.mod's version)")
 	fs.StringVar(&c.OpenFaaSGateway, "openfaas-gateway", getenv(EnvOpenFaaSGateway),
 		"the OpenFaaS CE gateway's binary (scripts/cluster.sh builds it with scripts/test-peers/openfaas.sh)")
+	fs.StringVar(&c.Prometheus, "prometheus", getenv(EnvPrometheus),
+		"the Prometheus the gateway queries (scripts/test-peers/openfaas.sh installs Debian's)")
 	fs.IntVar(&c.BasePort, "base-port", DefaultBasePort, "first port; the parts take the ports after it in turn (0: any free ports)")
 	fs.StringVar(&c.Host, "host", "127.0.0.1", "address every part listens on")
 	fs.IntVar(&c.FunctionReplicas, "replicas", 2, "replicas of each function that answers requests")
@@ -86,7 +93,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	for name, v := range map[string]string{EnvStoreDSN: c.StoreDSN, EnvS3Endpoint: c.S3Endpoint,
 		EnvS3AccessKey: c.S3AccessKey, EnvS3SecretKey: c.S3SecretKey, "-nats-server": c.NATSServer,
-		"-openfaas-gateway": c.OpenFaaSGateway} {
+		"-openfaas-gateway": c.OpenFaaSGateway, "-prometheus": c.Prometheus} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s: required (scripts/cluster.sh sets it)", name))
 		}
@@ -114,9 +121,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			errs = append(errs, fmt.Errorf("-nats-server: %w", err))
 		}
 	}
-	if c.OpenFaaSGateway != "" {
-		if _, err := os.Stat(c.OpenFaaSGateway); err != nil {
-			errs = append(errs, fmt.Errorf("-openfaas-gateway: %w (bash scripts/test-peers/openfaas.sh builds it)", err))
+	for flag, bin := range map[string]string{"-openfaas-gateway": c.OpenFaaSGateway, "-prometheus": c.Prometheus} {
+		if bin == "" {
+			continue
+		}
+		if _, err := os.Stat(bin); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w (bash scripts/test-peers/openfaas.sh provides it)", flag, err))
 		}
 	}
 	if errs := errors.Join(errs...); errs != nil {

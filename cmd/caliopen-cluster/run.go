@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// Tiers start in order, each once the one before is ready, and stop in
 	// the reverse order.
-	tiers := [][]*proc{topo.NATS, {topo.Gateway}, topo.Connectors, topo.Listeners, topo.Schedulers}
+	tiers := [][]*proc{topo.NATS, {topo.Prometheus, topo.Gateway}, topo.Connectors, topo.Listeners, topo.Schedulers}
 	names := []string{"NATS", "OpenFaaS gateway", "connectors", "SMTP listeners", "schedulers"}
 	type running struct {
 		cancel context.CancelFunc
@@ -169,7 +169,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 		logger.Info("ready", "tier", names[i], "procs", len(tier), "seconds", time.Since(t0).Seconds())
-		if tier[0] == topo.Gateway {
+		if slices.Contains(tier, topo.Gateway) {
 			// The functions, deployed through the gateway before the
 			// connectors read their topics from it.
 			dctx, cancel := context.WithTimeout(ctx, readyTimeout)
@@ -253,6 +253,7 @@ func printSummary(w io.Writer, cfg config, t *topology, s *State, replicas []Rep
 	fmt.Fprintf(w, "    CA of the clients' TLS          %s\n", s.NATSCAFile)
 	fmt.Fprintf(w, "  OpenFaaS CE gateway               %s (basic auth: admin, %s)\n", s.GatewayURL, s.GatewayPasswordFile)
 	fmt.Fprintf(w, "    provider (process replicas)     %s (logs in %s)\n", s.ProviderURL, filepath.Join(cfg.DataDir, "provider", "logs"))
+	fmt.Fprintf(w, "    Prometheus                      http://%s\n", t.Prometheus.Addrs["http"])
 	fmt.Fprintf(w, "  REST API                          %s/function/api/api/v2/\n", s.GatewayURL)
 	fmt.Fprintf(w, "  SMTP listeners (two MX)           %s\n", list(t.Listeners, "smtp_listen"))
 	fmt.Fprintf(w, "  LMTP                              %s\n", list(t.Listeners, "lmtp_listen"))

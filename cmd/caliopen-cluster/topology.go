@@ -85,8 +85,10 @@ func (p *ports) release() {
 // topology is every process of the cluster and what they share.
 type topology struct {
 	NATS []*proc
-	// Gateway is the OpenFaaS CE gateway, in front of the provider.
+	// Gateway is the OpenFaaS CE gateway, in front of the provider, and
+	// Prometheus the one it queries.
 	Gateway    *proc
+	Prometheus *proc
 	Connectors []*proc
 	Listeners  []*proc
 	Schedulers []*proc
@@ -113,7 +115,7 @@ type topology struct {
 
 // All lists the processes in start order.
 func (t *topology) All() []*proc {
-	all := append(slices.Clone(t.NATS), t.Gateway)
+	all := append(slices.Clone(t.NATS), t.Prometheus, t.Gateway)
 	all = append(all, t.Connectors...)
 	all = append(all, t.Listeners...)
 	return append(all, t.Schedulers...)
@@ -196,13 +198,13 @@ func build(cfg config, sec *secrets) (*topology, error) {
 
 	// The OpenFaaS gateway listens on loopback (scripts/test-peers/openfaas.sh
 	// builds it so), whatever -host says.
-	var gwMetrics, noProm string
-	for _, a := range []*string{&t.GatewayAddr, &gwMetrics, &noProm, &t.ProviderAddr} {
+	var gwMetrics, promAddr string
+	for _, a := range []*string{&t.GatewayAddr, &gwMetrics, &promAddr, &t.ProviderAddr} {
 		if *a, err = pt.take(); err != nil {
 			return nil, err
 		}
 	}
-	for _, a := range []*string{&t.GatewayAddr, &gwMetrics, &noProm} {
+	for _, a := range []*string{&t.GatewayAddr, &gwMetrics, &promAddr} {
 		_, port, _ := net.SplitHostPort(*a)
 		*a = net.JoinHostPort("127.0.0.1", port)
 	}
@@ -385,13 +387,13 @@ func build(cfg config, sec *secrets) (*topology, error) {
 	gw := newProc("openfaas-gateway", "gateway", cfg.OpenFaaSGateway)
 	_, gwPort, _ := net.SplitHostPort(t.GatewayAddr)
 	_, metricsPort, _ := net.SplitHostPort(gwMetrics)
-	_, promPort, _ := net.SplitHostPort(noProm)
+	_, promPort, _ := net.SplitHostPort(promAddr)
 	gw.env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"functions_provider_url=http://" + t.ProviderAddr + "/",
 		"basic_auth=true", "secret_mount_path=" + filepath.Join(mounts, "gateway"),
-		// No Prometheus runs here: the gateway's query of the invocation
-		// counts fails, and it lists the functions without them.
+		// Its Prometheus: /system/functions mixes in the invocation
+		// counts it queries there (and fails without one).
 		"faas_prometheus_host=127.0.0.1", "faas_prometheus_port=" + promPort,
 		"read_timeout=" + gatewayTimeout.String(), "write_timeout=" + gatewayTimeout.String(),
 		"upstream_timeout=" + upstreamTimeout.String(),
@@ -400,6 +402,30 @@ func build(cfg config, sec *secrets) (*topology, error) {
 	gw.Addrs = map[string]string{"http": t.GatewayAddr, "metrics": gwMetrics}
 	gw.probe = httpProbe("http://" + t.GatewayAddr + "/healthz")
 	t.Gateway = gw
+
+	// Prometheus, scraping the gateway's metrics, as OpenFaaS runs it.
+	promDir := filepath.Join(cfg.DataDir, "prometheus")
+	if err := os.MkdirAll(promDir, 0o700); err != nil {
+		return nil, err
+	}
+	promCfg := filepath.Join(promDir, "prometheus.yml")
+	if err := os.WriteFile(promCfg, fmt.Appendf(nil, `global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+scrape_configs:
+  - job_name: gateway
+    static_configs:
+      - targets: ["%s"]
+`, gwMetrics), 0o600); err != nil {
+		return nil, err
+	}
+	prom := newProc("prometheus", "prometheus", cfg.Prometheus)
+	prom.args = []string{"--config.file=" + promCfg, "--web.listen-address=" + promAddr,
+		"--storage.tsdb.path=" + filepath.Join(promDir, "tsdb"), "--storage.tsdb.retention.time=2d", "--log.level=warn"}
+	prom.env = []string{"PATH=" + os.Getenv("PATH")}
+	prom.Addrs = map[string]string{"http": promAddr}
+	prom.probe = httpProbe("http://" + promAddr + "/-/ready")
+	t.Prometheus = prom
 
 	pods := []struct {
 		deployment, kind string

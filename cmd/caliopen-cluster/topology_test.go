@@ -23,7 +23,7 @@ import (
 // program: what the manifests set must load, with every secret resolved.
 func TestBuild(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config{DataDir: dir, Root: filepath.Join("..", ".."), BinDir: dir, NATSServer: "nats-server", OpenFaaSGateway: "gateway",
+	cfg := config{DataDir: dir, Root: filepath.Join("..", ".."), BinDir: dir, NATSServer: "nats-server", OpenFaaSGateway: "gateway", Prometheus: "prometheus",
 		Host: "127.0.0.1", FunctionReplicas: 2, StoreDSN: "postgres://caliopen@127.0.0.1:1/caliopen",
 		S3Endpoint: "http://127.0.0.1:2", S3AccessKey: "access", S3SecretKey: "secret", EgressAllow: "127.0.0.1"}
 	sec, err := openSecrets(dir, cfg.Host)
@@ -79,7 +79,7 @@ func TestBuild(t *testing.T) {
 		}
 	}
 	for _, p := range topo.All() {
-		if p.Kind == "nats" || p.Kind == "gateway" {
+		if p.Kind == "nats" || p.Kind == "gateway" || p.Kind == "prometheus" {
 			continue
 		}
 		env := map[string]string{}

@@ -118,6 +118,9 @@ func checkPeers(t testing.TB) {
 	if openFaaSGateway() == "" {
 		missing(t, "the OpenFaaS CE gateway (bash scripts/test-peers/openfaas.sh builds it into ~/.cache/caliopen-tools)")
 	}
+	if _, err := os.Stat(prometheus()); err != nil {
+		missing(t, "Prometheus, which the OpenFaaS gateway queries (%v; bash scripts/test-peers/openfaas.sh installs it)", err)
+	}
 	if _, err := exec.LookPath("versitygw"); err != nil {
 		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
 		if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")); err != nil {
@@ -160,6 +163,15 @@ func openFaaSGateway() string {
 	return ""
 }
 
+// prometheus is the Prometheus openfaas.sh names: CALIOPEN_TEST_PROMETHEUS,
+// else Debian's.
+func prometheus() string {
+	if p := os.Getenv("CALIOPEN_TEST_PROMETHEUS"); p != "" {
+		return p
+	}
+	return "/usr/bin/prometheus"
+}
+
 // startCluster runs scripts/cluster.sh on any free ports with its data in
 // a temporary directory, and waits until every part is ready; env is
 // added to its environment.
@@ -192,7 +204,7 @@ func startCluster(t testing.TB, timeout time.Duration, env ...string) *cluster {
 	}
 	bin := filepath.Join(cache, "caliopen-cluster", "bin")
 	c.cmd.Env = append(append(os.Environ(), "CALIOPEN_CLUSTER_DIR="+c.dir, "CALIOPEN_CLUSTER_BIN="+bin,
-		"CALIOPEN_TEST_OPENFAAS_GATEWAY="+openFaaSGateway()), env...)
+		"CALIOPEN_TEST_OPENFAAS_GATEWAY="+openFaaSGateway(), "CALIOPEN_TEST_PROMETHEUS="+prometheus()), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
