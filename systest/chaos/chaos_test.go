@@ -87,7 +87,7 @@ func killReplica(t *testing.T, s state, fn string) victim {
 	if err := syscall.Kill(r.PID, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 replica %s (%d): %v", r.ID, r.PID, err)
 	}
-	return victim{"replica " + r.ID, func(s state) bool {
+	return victim{r.ID, func(s state) bool {
 		n := 0
 		for _, x := range s.Replicas {
 			if x.Function == fn && x.Ready && x.PID != r.PID {
