@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,7 +48,10 @@ const (
 )
 
 // ports hands out the cluster's ports: base, base+1... or, with base 0,
-// any free port. A taken port is an error: the summary would lie.
+// free ports below the system's ephemeral range, which the functions'
+// replicas draw from (the provider starts them on port 0): a port of the
+// cluster is never taken by a replica started before its process, or
+// while it restarts. A taken port is an error: the summary would lie.
 type ports struct {
 	host string
 	next int
@@ -56,14 +60,23 @@ type ports struct {
 	held []net.Listener
 }
 
+// Where free ports are looked for with base 0: from lowPort to the
+// ephemeral range's first port.
+const lowPort = 10000
+
 func (p *ports) take() (string, error) {
 	if p.next == 0 {
-		l, err := net.Listen("tcp", net.JoinHostPort(p.host, "0"))
-		if err != nil {
-			return "", err
+		limit := ephemeralLow()
+		for range 1000 {
+			port := lowPort + mathrand.IntN(limit-lowPort)
+			l, err := net.Listen("tcp", net.JoinHostPort(p.host, strconv.Itoa(port)))
+			if err != nil {
+				continue
+			}
+			p.held = append(p.held, l)
+			return l.Addr().String(), nil
 		}
-		p.held = append(p.held, l)
-		return l.Addr().String(), nil
+		return "", fmt.Errorf("no free port between %d and %d", lowPort, limit)
 	}
 	addr := net.JoinHostPort(p.host, strconv.Itoa(p.next))
 	p.next++
@@ -72,6 +85,20 @@ func (p *ports) take() (string, error) {
 		return "", fmt.Errorf("port %s is taken (-base-port moves the cluster's ports): %w", addr, err)
 	}
 	return addr, l.Close()
+}
+
+// ephemeralLow is the first port of the system's ephemeral range (Linux's
+// default, 32768, when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > lowPort+1000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // release closes the ports held.

@@ -3,9 +3,11 @@ package main
 import (
 	"io"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,6 +77,16 @@ func TestBuild(t *testing.T) {
 			"listen: " + p.Addrs["route"], `user: "connector"`, "password: $NATS_PASSWORD_CONNECTOR", "tls {"} {
 			if !strings.Contains(string(conf), want) {
 				t.Errorf("%s's nats.conf lacks %q", p.Name, want)
+			}
+		}
+	}
+	// Free ports below the ephemeral range, from which the replicas,
+	// started on port 0, draw theirs.
+	for _, p := range topo.All() {
+		for name, addr := range p.Addrs {
+			_, port, _ := net.SplitHostPort(addr)
+			if n, _ := strconv.Atoi(port); n < lowPort || n >= ephemeralLow() {
+				t.Errorf("%s: %s at %s: want a port in [%d, %d)", p.Name, name, addr, lowPort, ephemeralLow())
 			}
 		}
 	}
