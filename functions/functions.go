@@ -281,7 +281,7 @@ func All() []Spec {
 			}},
 		{Name: "contact-action",
 			Deploy: Deploy{Comment: "contact_update on contactAction (publish/subscribe): a contact's privacy features and index.",
-				ScaleToZero: true},
+				ScaleToZero: true, Secrets: []string{secretKeys}},
 			Build: func(env Env) (fnhttp.Core, error) {
 				return contactaction.Build(env.Getenv, contactaction.Deps{Store: env.Store})
 			}},
@@ -289,7 +289,7 @@ func All() []Spec {
 			// contact_update once a key is found.
 			Sends: []string{contract.SubjectContactAction},
 			Deploy: Deploy{Comment: "discover_key, publish_key and delete_key on keyAction (publish/subscribe).",
-				Timeout: 60 * time.Second, ScaleToZero: true,
+				Timeout: 60 * time.Second, ScaleToZero: true, Secrets: []string{secretKeys},
 				Env: []EnvVar{
 					{Name: "CALIOPEN_KEYS_HKP_SERVERS", Value: "${CALIOPEN_KEYS_HKP_SERVERS:-hkps://keys.openpgp.org}",
 						Comment: "Key discovery (functions/key-action): lookup keyservers, keyservers\n" +

@@ -13,7 +13,12 @@
 # - S3: versitygw (scripts/test-peers/versitygw.sh, data in DIR/s3);
 # - nats-server at the version go.mod requires (the embedded server's),
 #   built once into ~/.cache/caliopen-nats-server/<version>/
-#   (scripts/test-peers/nats-server.sh), unless CALIOPEN_NATS_SERVER names it.
+#   (scripts/test-peers/nats-server.sh), unless CALIOPEN_NATS_SERVER names it;
+# - the OpenFaaS CE gateway pinned in tools/ (built once into
+#   ~/.cache/caliopen-tools by scripts/test-peers/openfaas.sh, unless
+#   CALIOPEN_TEST_OPENFAAS_GATEWAY names it already), which caliopen-cluster
+#   runs in front of its provider, and the Prometheus it queries (Debian's,
+#   which openfaas.sh installs; CALIOPEN_TEST_PROMETHEUS).
 # Ctrl-C (or SIGTERM) stops the cluster, then its peers; their data stays.
 # Set CALIOPEN_CLUSTER_NO_BUILD=1 when bin/ already holds the binaries.
 set -euo pipefail
@@ -30,6 +35,9 @@ NATS_BIN=${CALIOPEN_NATS_SERVER:-}
 if [ -z "$NATS_BIN" ]; then
   vars=$(bash scripts/test-peers/nats-server.sh) && eval "$vars"
   NATS_BIN=$CALIOPEN_NATS_SERVER
+fi
+if [ ! -x "${CALIOPEN_TEST_OPENFAAS_GATEWAY:-}" ] || [ ! -x "${CALIOPEN_TEST_PROMETHEUS:-}" ]; then
+  vars=$(bash scripts/test-peers/openfaas.sh) && eval "$vars"
 fi
 if [ -z "${CALIOPEN_CLUSTER_NO_BUILD:-}" ]; then
   say "building the binaries into $BIN"
@@ -63,6 +71,7 @@ CALIOPEN_CLUSTER_STORE_DSN=$CALIOPEN_TEST_POSTGRES_URL \
   CALIOPEN_CLUSTER_S3_ENDPOINT=$CALIOPEN_TEST_S3_ENDPOINT \
   CALIOPEN_CLUSTER_S3_ACCESS_KEY=$CALIOPEN_TEST_S3_ACCESS_KEY \
   CALIOPEN_CLUSTER_S3_SECRET_KEY=$CALIOPEN_TEST_S3_SECRET_KEY \
-  "$BIN/caliopen-cluster" -data "$DATA" -root "$ROOT" -bin "$BIN" -nats-server "$NATS_BIN" "$@" &
+  "$BIN/caliopen-cluster" -data "$DATA" -root "$ROOT" -bin "$BIN" -nats-server "$NATS_BIN" \
+  -openfaas-gateway "$CALIOPEN_TEST_OPENFAAS_GATEWAY" -prometheus "$CALIOPEN_TEST_PROMETHEUS" "$@" &
 CHILD=$!
 wait "$CHILD"

@@ -24,6 +24,13 @@ const (
 	EnvS3SecretKey = "CALIOPEN_CLUSTER_S3_SECRET_KEY"
 )
 
+// EnvOpenFaaSGateway names the OpenFaaS CE gateway's binary, as
+// scripts/test-peers/openfaas.sh prints it.
+const EnvOpenFaaSGateway = "CALIOPEN_TEST_OPENFAAS_GATEWAY"
+
+// EnvPrometheus names Prometheus's binary, as openfaas.sh prints it.
+const EnvPrometheus = "CALIOPEN_TEST_PROMETHEUS"
+
 // EnvEgressAllow is the operator's allowance of the egress guard
 // (netguard.EnvAllow), passed on to every function when set: the hosts and
 // prefixes of remote servers a user may name although they are loopback or
@@ -39,8 +46,12 @@ type config struct {
 	Root       string
 	BinDir     string
 	NATSServer string
-	BasePort   int
-	Host       string
+	// OpenFaaSGateway is the OpenFaaS CE gateway's binary, Prometheus
+	// the Prometheus it queries.
+	OpenFaaSGateway string
+	Prometheus      string
+	BasePort        int
+	Host            string
 	// FunctionReplicas is the least replicas of a function with
 	// request/reply subjects (or an HTTP function); the others run their
 	// stack entry's com.openfaas.scale.min.
@@ -61,6 +72,10 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&c.Root, "root", ".", "the repository: stack.yml, stack.env.yml and infra/ are read from it")
 	fs.StringVar(&c.BinDir, "bin", "bin", "directory holding connector, function, smtp-listener and scheduler (go build -o bin/ ./cmd/...)")
 	fs.StringVar(&c.NATSServer, "nats-server", getenv("CALIOPEN_NATS_SERVER"), "the nats-server binary (scripts/cluster.sh builds it from go.mod's version)")
+	fs.StringVar(&c.OpenFaaSGateway, "openfaas-gateway", getenv(EnvOpenFaaSGateway),
+		"the OpenFaaS CE gateway's binary (scripts/cluster.sh builds it with scripts/test-peers/openfaas.sh)")
+	fs.StringVar(&c.Prometheus, "prometheus", getenv(EnvPrometheus),
+		"the Prometheus the gateway queries (scripts/test-peers/openfaas.sh installs Debian's)")
 	fs.IntVar(&c.BasePort, "base-port", DefaultBasePort, "first port; the parts take the ports after it in turn (0: any free ports)")
 	fs.StringVar(&c.Host, "host", "127.0.0.1", "address every part listens on")
 	fs.IntVar(&c.FunctionReplicas, "replicas", 2, "replicas of each function that answers requests")
@@ -77,7 +92,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		errs = append(errs, fmt.Errorf("%s: %w", EnvEgressAllow, err))
 	}
 	for name, v := range map[string]string{EnvStoreDSN: c.StoreDSN, EnvS3Endpoint: c.S3Endpoint,
-		EnvS3AccessKey: c.S3AccessKey, EnvS3SecretKey: c.S3SecretKey, "-nats-server": c.NATSServer} {
+		EnvS3AccessKey: c.S3AccessKey, EnvS3SecretKey: c.S3SecretKey, "-nats-server": c.NATSServer,
+		"-openfaas-gateway": c.OpenFaaSGateway, "-prometheus": c.Prometheus} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s: required (scripts/cluster.sh sets it)", name))
 		}
@@ -103,6 +119,14 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.NATSServer != "" {
 		if _, err := os.Stat(c.NATSServer); err != nil {
 			errs = append(errs, fmt.Errorf("-nats-server: %w", err))
+		}
+	}
+	for flag, bin := range map[string]string{"-openfaas-gateway": c.OpenFaaSGateway, "-prometheus": c.Prometheus} {
+		if bin == "" {
+			continue
+		}
+		if _, err := os.Stat(bin); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w (bash scripts/test-peers/openfaas.sh provides it)", flag, err))
 		}
 	}
 	if errs := errors.Join(errs...); errs != nil {

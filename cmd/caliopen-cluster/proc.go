@@ -54,12 +54,6 @@ func (p *proc) snapshot() proc {
 	return proc{Name: p.Name, Kind: p.Kind, Function: p.Function, Addrs: p.Addrs, PID: p.PID, Starts: p.Starts, Ready: p.Ready}
 }
 
-func (p *proc) isReady() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.Ready
-}
-
 // supervise runs p until ctx ends, then stops it with SIGTERM (SIGKILL
 // after grace). ready is closed the first time p is ready.
 func (p *proc) supervise(ctx context.Context, logger *slog.Logger, grace time.Duration, ready chan<- struct{}) {

@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,12 +39,18 @@ type State struct {
 	NATSURL    string `json:"nats_url"`
 	NATSCAFile string `json:"nats_ca_file"`
 	GatewayURL string `json:"gateway_url"`
-	StoreDSN   string `json:"store_dsn"`
+	// ProviderURL is the provider's API, behind the gateway.
+	ProviderURL string `json:"provider_url"`
+	// GatewayPasswordFile is the gateway's basic-auth password (user admin).
+	GatewayPasswordFile string `json:"gateway_password_file"`
+	StoreDSN            string `json:"store_dsn"`
 	// OperatorPasswordFile is the NATS password of the operator's user.
 	OperatorPasswordFile string `json:"operator_password_file"`
 	AdminPasswordFile    string `json:"admin_password_file"`
 	LocalDomain          string `json:"local_domain"`
 	Procs                []proc `json:"procs"`
+	// Replicas are the functions' replicas, as the provider runs them.
+	Replicas []Replica `json:"replicas"`
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -74,19 +78,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	for _, w := range topo.Warnings {
+		logger.Warn(w)
+	}
 	if err := prepareStore(ctx, cfg.StoreDSN, topo.LocalDomain, sec.AdminPassword); err != nil {
 		return err
 	}
 
-	gw := &http.Server{Handler: newGateway(topo.Functions, logger), ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", topo.GatewayAddr)
+	fns, err := startProvider(cfg, topo, sec, logger)
 	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
+		return err
 	}
-	go func() { _ = gw.Serve(ln) }()
-	defer gw.Close()
+	defer fns.close()
 
 	state := State{NATSURL: topo.NATSURL, NATSCAFile: sec.CA, GatewayURL: "http://" + topo.GatewayAddr,
+		ProviderURL: "http://" + topo.ProviderAddr, GatewayPasswordFile: filepath.Join(cfg.DataDir, "mounts", "gateway", "basic-auth-password"),
 		StoreDSN: cfg.StoreDSN, OperatorPasswordFile: filepath.Join(sec.dir, "nats-operator"),
 		AdminPasswordFile: sec.AdminPasswordFile, LocalDomain: topo.LocalDomain}
 	var stateMu sync.Mutex
@@ -98,6 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		for _, p := range all {
 			s.Procs = append(s.Procs, p.snapshot())
 		}
+		s.Replicas = fns.replicas()
 		b, _ := json.MarshalIndent(s, "", "  ")
 		tmp := filepath.Join(cfg.DataDir, StateFile+".tmp")
 		if os.WriteFile(tmp, b, 0o600) == nil {
@@ -108,14 +115,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		p.onState = writeState
 	}
 	writeState()
+	// The provider's replicas change on their own (one that dies is
+	// replaced): state.json follows them.
+	go func() {
+		var last []Replica
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if now := fns.replicas(); !slices.Equal(now, last) {
+				last = now
+				writeState()
+			}
+		}
+	}()
 
 	// Tiers start in order, each once the one before is ready, and stop in
 	// the reverse order.
-	tiers := [][]*proc{topo.NATS, nil, topo.Connectors, topo.Listeners, topo.Schedulers}
-	for _, name := range sortedKeys(topo.Functions) {
-		tiers[1] = append(tiers[1], topo.Functions[name]...)
-	}
-	names := []string{"NATS", "functions", "connectors", "SMTP listeners", "schedulers"}
+	tiers := [][]*proc{topo.NATS, {topo.Prometheus, topo.Gateway}, topo.Connectors, topo.Listeners, topo.Schedulers}
+	names := []string{"NATS", "OpenFaaS gateway", "connectors", "SMTP listeners", "schedulers"}
 	type running struct {
 		cancel context.CancelFunc
 		wg     *sync.WaitGroup
@@ -149,8 +169,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 		logger.Info("ready", "tier", names[i], "procs", len(tier), "seconds", time.Since(t0).Seconds())
+		if slices.Contains(tier, topo.Gateway) {
+			// The functions, deployed through the gateway before the
+			// connectors read their topics from it.
+			dctx, cancel := context.WithTimeout(ctx, readyTimeout)
+			err := fns.deploy(dctx, state.GatewayURL, sec.GatewayPassword, topo.Deployments)
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("functions: %w", err)
+			}
+			logger.Info("ready", "tier", "functions", "deployments", len(topo.Deployments), "seconds", time.Since(t0).Seconds())
+		}
 	}
-	printSummary(stdout, cfg, topo, &state)
+	printSummary(stdout, cfg, topo, &state, fns.replicas())
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping…")
 	return nil
@@ -205,7 +239,7 @@ func prepareStore(ctx context.Context, dsn, domain, password string) error {
 	return nil
 }
 
-func printSummary(w io.Writer, cfg config, t *topology, s *State) {
+func printSummary(w io.Writer, cfg config, t *topology, s *State, replicas []Replica) {
 	list := func(ps []*proc, key string) string {
 		var out []string
 		for _, p := range ps {
@@ -217,7 +251,9 @@ func printSummary(w io.Writer, cfg config, t *topology, s *State) {
 	fmt.Fprintf(w, "  NATS (3 servers, JetStream, TLS)  %s\n", t.NATSURL)
 	fmt.Fprintf(w, "    monitoring                      %s\n", list(t.NATS, "monitor"))
 	fmt.Fprintf(w, "    CA of the clients' TLS          %s\n", s.NATSCAFile)
-	fmt.Fprintf(w, "  gateway (/function/<name>)        %s\n", s.GatewayURL)
+	fmt.Fprintf(w, "  OpenFaaS CE gateway               %s (basic auth: admin, %s)\n", s.GatewayURL, s.GatewayPasswordFile)
+	fmt.Fprintf(w, "    provider (process replicas)     %s (logs in %s)\n", s.ProviderURL, filepath.Join(cfg.DataDir, "provider", "logs"))
+	fmt.Fprintf(w, "    Prometheus                      http://%s\n", t.Prometheus.Addrs["http"])
 	fmt.Fprintf(w, "  REST API                          %s/function/api/api/v2/\n", s.GatewayURL)
 	fmt.Fprintf(w, "  SMTP listeners (two MX)           %s\n", list(t.Listeners, "smtp_listen"))
 	fmt.Fprintf(w, "  LMTP                              %s\n", list(t.Listeners, "lmtp_listen"))
@@ -228,9 +264,13 @@ func printSummary(w io.Writer, cfg config, t *topology, s *State) {
 	if cfg.EgressAllow != "" {
 		fmt.Fprintf(w, "  egress allowed to (functions)     %s (%s)\n", cfg.EgressAllow, EnvEgressAllow)
 	}
-	fmt.Fprintf(w, "  functions\n")
-	for _, name := range sortedKeys(t.Functions) {
-		fmt.Fprintf(w, "    %-18s %d × %s\n", name, len(t.Functions[name]), list(t.Functions[name], "http"))
+	fmt.Fprintf(w, "  functions (replicas of bin/function, started by the provider)\n")
+	byFn := map[string][]string{}
+	for _, r := range replicas {
+		byFn[r.Function] = append(byFn[r.Function], r.Addr)
+	}
+	for _, name := range sortedKeys(byFn) {
+		fmt.Fprintf(w, "    %-18s %d × %s\n", name, len(byFn[name]), strings.Join(byFn[name], " "))
 	}
 	fmt.Fprintf(w, `Log in with the client (go build -o bin/ ./cmd/caliopen):
   bin/caliopen -url %s login admin < %s

@@ -32,6 +32,8 @@ type secrets struct {
 	// AdminPassword is the admin user's password (file AdminPasswordFile).
 	AdminPassword     string
 	AdminPasswordFile string
+	// GatewayPassword is the OpenFaaS gateway's basic-auth password.
+	GatewayPassword string
 	// CA, ServerCert and ServerKey are the PEM files of the TLS between
 	// NATS clients and servers.
 	CA, ServerCert, ServerKey string
@@ -52,6 +54,9 @@ func openSecrets(dataDir, host string) (*secrets, error) {
 	}
 	s.AdminPasswordFile = filepath.Join(s.dir, "admin-password")
 	if s.AdminPassword, err = s.random("admin-password", 12); err != nil {
+		return nil, err
+	}
+	if s.GatewayPassword, err = s.random("gateway-password", 16); err != nil {
 		return nil, err
 	}
 	if err := s.tls(host); err != nil {

@@ -4,18 +4,30 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/openfaas/faas-provider/types"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/caliopen/functions/deploy"
 	"github.com/caliopen/functions/internal/contract"
+	"github.com/caliopen/functions/internal/provider"
+)
+
+// The gateway's timeouts: above the longest function's (imap-fetch's
+// exec_timeout, 58 s).
+const (
+	upstreamTimeout = 65 * time.Second
+	gatewayTimeout  = 70 * time.Second
+	// gatewayUser is the gateway's basic-auth user, as OpenFaaS names it.
+	gatewayUser = "admin"
 )
 
 // The manifests' Deployments the cluster runs, two replicas each as
@@ -36,7 +48,10 @@ const (
 )
 
 // ports hands out the cluster's ports: base, base+1... or, with base 0,
-// any free port. A taken port is an error: the summary would lie.
+// free ports below the system's ephemeral range, which the functions'
+// replicas draw from (the provider starts them on port 0): a port of the
+// cluster is never taken by a replica started before its process, or
+// while it restarts. A taken port is an error: the summary would lie.
 type ports struct {
 	host string
 	next int
@@ -45,14 +60,23 @@ type ports struct {
 	held []net.Listener
 }
 
+// Where free ports are looked for with base 0: from lowPort to the
+// ephemeral range's first port.
+const lowPort = 10000
+
 func (p *ports) take() (string, error) {
 	if p.next == 0 {
-		l, err := net.Listen("tcp", net.JoinHostPort(p.host, "0"))
-		if err != nil {
-			return "", err
+		limit := ephemeralLow()
+		for range 1000 {
+			port := lowPort + mathrand.IntN(limit-lowPort)
+			l, err := net.Listen("tcp", net.JoinHostPort(p.host, strconv.Itoa(port)))
+			if err != nil {
+				continue
+			}
+			p.held = append(p.held, l)
+			return l.Addr().String(), nil
 		}
-		p.held = append(p.held, l)
-		return l.Addr().String(), nil
+		return "", fmt.Errorf("no free port between %d and %d", lowPort, limit)
 	}
 	addr := net.JoinHostPort(p.host, strconv.Itoa(p.next))
 	p.next++
@@ -61,6 +85,20 @@ func (p *ports) take() (string, error) {
 		return "", fmt.Errorf("port %s is taken (-base-port moves the cluster's ports): %w", addr, err)
 	}
 	return addr, l.Close()
+}
+
+// ephemeralLow is the first port of the system's ephemeral range (Linux's
+// default, 32768, when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > lowPort+1000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // release closes the ports held.
@@ -73,13 +111,29 @@ func (p *ports) release() {
 
 // topology is every process of the cluster and what they share.
 type topology struct {
-	NATS       []*proc
-	Functions  map[string][]*proc
+	NATS []*proc
+	// Gateway is the OpenFaaS CE gateway, in front of the provider, and
+	// Prometheus the one it queries.
+	Gateway    *proc
+	Prometheus *proc
 	Connectors []*proc
 	Listeners  []*proc
 	Schedulers []*proc
-	// GatewayAddr is where gateway listens.
+	// GatewayAddr is where the OpenFaaS gateway listens.
 	GatewayAddr string
+	// ProviderAddr is where the provider's API listens (the gateway's
+	// functions_provider_url).
+	ProviderAddr string
+	// Deployments are stack.yml's entries, as the provider runs them.
+	Deployments []types.FunctionDeployment
+	// ProviderEnv are the settings of this machine every replica gets
+	// over its deployment's; FunctionEnv, those of one function.
+	ProviderEnv map[string]string
+	FunctionEnv map[string]map[string]string
+	// Secrets are the provider's secrets the deployments name, by name.
+	Secrets map[string]string
+	// Warnings are what the cluster mended in stack.yml's entries.
+	Warnings []string
 	// NATSURL is the clients' URL list (tls://...).
 	NATSURL string
 	// LocalDomain is the API's domain of local addresses.
@@ -88,10 +142,7 @@ type topology struct {
 
 // All lists the processes in start order.
 func (t *topology) All() []*proc {
-	all := slices.Clone(t.NATS)
-	for _, name := range slices.Sorted(maps.Keys(t.Functions)) {
-		all = append(all, t.Functions[name]...)
-	}
+	all := append(slices.Clone(t.NATS), t.Prometheus, t.Gateway)
 	all = append(all, t.Connectors...)
 	all = append(all, t.Listeners...)
 	return append(all, t.Schedulers...)
@@ -102,12 +153,6 @@ func build(cfg config, sec *secrets) (*topology, error) {
 	docs, err := deploy.ReadDocs(filepath.Join(cfg.Root, "infra", "k8s", "base"))
 	if err != nil {
 		return nil, fmt.Errorf("read infra/k8s/base: %w", err)
-	}
-	// The connector of the Knative overlay reads a static topic map
-	// instead of asking the OpenFaaS gateway: its patch is read over the base.
-	knative, err := deploy.ReadDocs(filepath.Join(cfg.Root, "infra", "knative"))
-	if err != nil {
-		return nil, fmt.Errorf("read infra/knative: %w", err)
 	}
 	stack, err := deploy.ReadStack(filepath.Join(cfg.Root, "stack.yml"))
 	if err != nil {
@@ -121,7 +166,7 @@ func build(cfg config, sec *secrets) (*topology, error) {
 	}
 	pt := &ports{host: cfg.Host, next: cfg.BasePort}
 	defer pt.release()
-	t := &topology{Functions: map[string][]*proc{}}
+	t := &topology{}
 	logDir := filepath.Join(cfg.DataDir, "logs")
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return nil, err
@@ -178,8 +223,17 @@ func build(cfg config, sec *secrets) (*topology, error) {
 	}
 	t.NATSURL = strings.Join(urls, ",")
 
-	if t.GatewayAddr, err = pt.take(); err != nil {
-		return nil, err
+	// The OpenFaaS gateway listens on loopback (scripts/test-peers/openfaas.sh
+	// builds it so), whatever -host says.
+	var gwMetrics, promAddr string
+	for _, a := range []*string{&t.GatewayAddr, &gwMetrics, &promAddr, &t.ProviderAddr} {
+		if *a, err = pt.take(); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range []*string{&t.GatewayAddr, &gwMetrics, &promAddr} {
+		_, port, _ := net.SplitHostPort(*a)
+		*a = net.JoinHostPort("127.0.0.1", port)
 	}
 	// The secrets the manifests name, as files and as values.
 	files := map[string]string{
@@ -199,6 +253,7 @@ func build(cfg config, sec *secrets) (*topology, error) {
 	if files["caliopen-twitter-app-secret"], err = sec.random("twitter-app-secret", 16); err != nil {
 		return nil, err
 	}
+	files["gateway/basic-auth-user"], files["gateway/basic-auth-password"] = gatewayUser, sec.GatewayPassword
 	values := map[string]string{"caliopen-store-access/CALIOPEN_S3_ACCESS_KEY": cfg.S3AccessKey}
 	for _, u := range users {
 		pw, _ := sec.NATSPassword(u.Name)
@@ -264,7 +319,21 @@ func build(cfg config, sec *secrets) (*topology, error) {
 		return out, nil
 	}
 
-	// Functions: each stack entry's environment; replicas behind gateway.
+	// Functions: each stack entry as a deployment of the provider, as
+	// faas-cli deploy -f stack.yml would post it to the gateway; the
+	// replicas get the endpoints of this machine over the entry's own.
+	t.ProviderEnv = map[string]string{
+		"NATS_URL":               t.NATSURL,
+		"NATS_TLS_CA_FILE":       sec.CA,
+		"CALIOPEN_S3_ENDPOINT":   cfg.S3Endpoint,
+		"CALIOPEN_S3_ACCESS_KEY": cfg.S3AccessKey,
+		"FUNCTION_HOST":          cfg.Host,
+	}
+	if cfg.EgressAllow != "" {
+		t.ProviderEnv[EnvEgressAllow] = cfg.EgressAllow
+	}
+	t.FunctionEnv = map[string]map[string]string{}
+	t.Secrets = map[string]string{}
 	for _, name := range fnNames {
 		f := stack.Functions[name]
 		env := map[string]string{}
@@ -276,52 +345,114 @@ func build(cfg config, sec *secrets) (*topology, error) {
 		if name == "api" {
 			t.LocalDomain = env["CALIOPEN_LOCAL_DOMAIN"]
 		}
+		// At least -replicas of a function that answers requests: its
+		// minimum raised, as faas-cli deploy --label would.
+		labels := maps.Clone(f.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
 		n := 1
-		if m, err := strconv.Atoi(f.Labels["com.openfaas.scale.min"]); err == nil && m > n {
+		if m, err := strconv.Atoi(labels[provider.LabelScaleMin]); err == nil && m > n {
 			n = m
 		}
 		if answersRequests(c, name) && n < cfg.FunctionReplicas {
 			n = cfg.FunctionReplicas
 		}
-		for i := range n {
-			p := newProc(fmt.Sprintf("fn-%s-%d", name, i), "function", filepath.Join(cfg.BinDir, "function"))
-			p.Function = name
-			if p.Addrs["http"], err = pt.take(); err != nil {
-				return nil, err
+		labels[provider.LabelScaleMin] = strconv.Itoa(n)
+		if m, err := strconv.Atoi(labels[provider.LabelScaleMax]); err != nil || m < n {
+			labels[provider.LabelScaleMax] = strconv.Itoa(n)
+		}
+		image, err := deploy.Expand(f.Image, func(string) string { return "" })
+		if err != nil {
+			return nil, fmt.Errorf("function %s: image: %w", name, err)
+		}
+		d := types.FunctionDeployment{Service: name, Image: image, Namespace: provider.Namespace, EnvVars: env,
+			Labels: &labels, Secrets: slices.Clone(f.Secrets)}
+		// A secret the environment reads but the entry does not mount
+		// (stack.env.yml's keyring, for a function that never opens it)
+		// would stop the replica at its start, as on OpenFaaS: mounted
+		// here, and said.
+		for _, k := range slices.Sorted(maps.Keys(env)) {
+			if secret, ok := strings.CutPrefix(env[k], provider.SecretsMount); ok && !slices.Contains(d.Secrets, secret) {
+				if _, made := files[secret]; made {
+					d.Secrets = append(d.Secrets, secret)
+					t.Warnings = append(t.Warnings, fmt.Sprintf("stack.yml: %s reads %s from secret %s, which its secrets do not list: mounted here", name, k, secret))
+				}
 			}
-			_, port, _ := net.SplitHostPort(p.Addrs["http"])
-			over := map[string]string{"FUNCTION_PORT": port, "NATS_CLIENT_NAME": p.Name}
-			if cfg.EgressAllow != "" {
-				over[EnvEgressAllow] = cfg.EgressAllow
+		}
+		if len(f.Annotations) > 0 {
+			ann := maps.Clone(f.Annotations)
+			d.Annotations = &ann
+		}
+		if len(f.Limits) > 0 {
+			d.Limits = &types.FunctionResources{Memory: f.Limits["memory"], CPU: f.Limits["cpu"]}
+		}
+		if len(f.Requests) > 0 {
+			d.Requests = &types.FunctionResources{Memory: f.Requests["memory"], CPU: f.Requests["cpu"]}
+		}
+		t.Deployments = append(t.Deployments, d)
+		// GOMAXPROCS from the CPU limit, as Go derives it in a container.
+		fenv := map[string]string{"NATS_CLIENT_NAME": "fn-" + name}
+		if procs := cpuProcs(f.Limits["cpu"]); procs > 0 {
+			fenv["GOMAXPROCS"] = strconv.Itoa(procs)
+		}
+		t.FunctionEnv[name] = fenv
+		// The secrets the entry names, made by the cluster; one it does
+		// not make (an optional one, such as the relay's password) stays
+		// absent, as a missing optional secret does on OpenFaaS.
+		for _, s := range f.Secrets {
+			if v, ok := files[s]; ok {
+				t.Secrets[s] = v
 			}
-			if procs := cpuProcs(f.Limits["cpu"]); procs > 0 {
-				over["GOMAXPROCS"] = strconv.Itoa(procs)
-			}
-			if p.env, err = envList(env, over); err != nil {
-				return nil, fmt.Errorf("function %s: %w", name, err)
-			}
-			p.probe = httpProbe("http://" + p.Addrs["http"] + "/_/health")
-			if len(c.SubjectsOf(name)) == 0 {
-				// An HTTP function (api) serves its own routes only.
-				p.probe = tcpProbe(p.Addrs["http"])
-			}
-			t.Functions[name] = append(t.Functions[name], p)
 		}
 	}
 
-	// The connector's static topic map: the Knative overlay's routes, at
-	// this machine's gateway.
-	routes := deploy.TopicMap(fnNames, c)
-	for i := range routes {
-		routes[i].URL = "http://" + t.GatewayAddr + "/function/" + routes[i].Name
+	// The OpenFaaS CE gateway in front of the provider: the connectors
+	// read the functions' topics from its /system/functions and invoke
+	// them through it; basic auth with the credentials the connector
+	// mounts at its secret_mount_path.
+	gw := newProc("openfaas-gateway", "gateway", cfg.OpenFaaSGateway)
+	_, gwPort, _ := net.SplitHostPort(t.GatewayAddr)
+	_, metricsPort, _ := net.SplitHostPort(gwMetrics)
+	_, promPort, _ := net.SplitHostPort(promAddr)
+	gw.env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"functions_provider_url=http://" + t.ProviderAddr + "/",
+		"basic_auth=true", "secret_mount_path=" + filepath.Join(mounts, "gateway"),
+		// Its Prometheus: /system/functions mixes in the invocation
+		// counts it queries there (and fails without one).
+		"faas_prometheus_host=127.0.0.1", "faas_prometheus_port=" + promPort,
+		"read_timeout=" + gatewayTimeout.String(), "write_timeout=" + gatewayTimeout.String(),
+		"upstream_timeout=" + upstreamTimeout.String(),
+		"CALIOPEN_GATEWAY_PORT=" + gwPort, "CALIOPEN_GATEWAY_METRICS_PORT=" + metricsPort,
 	}
-	tm, err := yaml.Marshal(routes)
-	if err != nil {
+	gw.Addrs = map[string]string{"http": t.GatewayAddr, "metrics": gwMetrics}
+	gw.probe = httpProbe("http://" + t.GatewayAddr + "/healthz")
+	t.Gateway = gw
+
+	// Prometheus, scraping the gateway's metrics, as OpenFaaS runs it.
+	promDir := filepath.Join(cfg.DataDir, "prometheus")
+	if err := os.MkdirAll(promDir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(cfg.DataDir, deploy.TopicMapFile), tm, 0o600); err != nil {
+	promCfg := filepath.Join(promDir, "prometheus.yml")
+	if err := os.WriteFile(promCfg, fmt.Appendf(nil, `global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+scrape_configs:
+  - job_name: gateway
+    static_configs:
+      - targets: ["%s"]
+`, gwMetrics), 0o600); err != nil {
 		return nil, err
 	}
+	prom := newProc("prometheus", "prometheus", cfg.Prometheus)
+	prom.args = []string{"--config.file=" + promCfg, "--web.listen-address=" + promAddr,
+		"--storage.tsdb.path=" + filepath.Join(promDir, "tsdb"), "--storage.tsdb.retention.time=2d", "--log.level=warn"}
+	prom.env = []string{"PATH=" + os.Getenv("PATH")}
+	prom.Addrs = map[string]string{"http": promAddr}
+	prom.probe = httpProbe("http://" + promAddr + "/-/ready")
+	t.Prometheus = prom
 
 	pods := []struct {
 		deployment, kind string
@@ -335,17 +466,16 @@ func build(cfg config, sec *secrets) (*topology, error) {
 		{deploymentScheduler, "scheduler", &t.Schedulers, []string{"SCHEDULER_HTTP_ADDR"}, "SCHEDULER_HTTP_ADDR", "/healthz"},
 	}
 	for _, pod := range pods {
-		d := docs
-		if pod.deployment == deploymentConnector {
-			d = append(slices.Clone(docs), knative...)
-		}
-		env, errs := deploy.EnvValues(d, pod.deployment)
+		env, errs := deploy.EnvValues(docs, pod.deployment)
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("%s: %v", pod.deployment, errs)
 		}
 		for i := range podReplicas {
 			p := newProc(fmt.Sprintf("%s-%d", pod.kind, i), pod.kind, filepath.Join(cfg.BinDir, pod.kind))
 			over := map[string]string{"NATS_CLIENT_NAME": p.Name}
+			if pod.deployment == deploymentConnector {
+				over["GATEWAY_URL"] = "http://" + t.GatewayAddr
+			}
 			for _, v := range pod.addrs {
 				if _, ok := env[v]; !ok {
 					return nil, fmt.Errorf("%s: no %s in its environment", pod.deployment, v)

@@ -2,13 +2,20 @@ package main
 
 import (
 	"io"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/openfaas/faas-provider/types"
+
 	"github.com/caliopen/functions/connector"
 	"github.com/caliopen/functions/internal/platform"
+	"github.com/caliopen/functions/internal/provider"
 	"github.com/caliopen/functions/internal/scheduler"
 	"github.com/caliopen/functions/internal/smtplistener"
 )
@@ -18,7 +25,7 @@ import (
 // program: what the manifests set must load, with every secret resolved.
 func TestBuild(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config{DataDir: dir, Root: filepath.Join("..", ".."), BinDir: dir, NATSServer: "nats-server",
+	cfg := config{DataDir: dir, Root: filepath.Join("..", ".."), BinDir: dir, NATSServer: "nats-server", OpenFaaSGateway: "gateway", Prometheus: "prometheus",
 		Host: "127.0.0.1", FunctionReplicas: 2, StoreDSN: "postgres://caliopen@127.0.0.1:1/caliopen",
 		S3Endpoint: "http://127.0.0.1:2", S3AccessKey: "access", S3SecretKey: "secret", EgressAllow: "127.0.0.1"}
 	sec, err := openSecrets(dir, cfg.Host)
@@ -33,13 +40,33 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("%d NATS servers, %d connectors, %d listeners, %d schedulers; want 3, 2, 2, 2",
 			len(topo.NATS), len(topo.Connectors), len(topo.Listeners), len(topo.Schedulers))
 	}
+	deps := map[string]types.FunctionDeployment{}
+	for _, d := range topo.Deployments {
+		deps[d.Service] = d
+	}
+	if len(deps) != len(topo.Deployments) || len(deps) < 10 {
+		t.Fatalf("%d deployments, %d functions: want one per stack entry", len(topo.Deployments), len(deps))
+	}
 	for _, fn := range []string{"api", "inbound-email", "smtp-deliver", "imap-deliver", "inbound-twitter", "twitter-dm"} {
-		if n := len(topo.Functions[fn]); n < 2 {
-			t.Errorf("%s: %d replicas, want at least 2 (it answers requests)", fn, n)
+		if n := minOf(deps[fn]); n < 2 {
+			t.Errorf("%s: at least %d replicas, want 2 (it answers requests)", fn, n)
 		}
 	}
-	if n := len(topo.Functions["contact-action"]); n != 1 {
-		t.Errorf("contact-action: %d replicas, want its stack entry's minimum, 1", n)
+	if n := minOf(deps["contact-action"]); n != 1 {
+		t.Errorf("contact-action: at least %d replicas, want its stack entry's minimum, 1", n)
+	}
+	// The gateway reaches the provider, with the credentials the
+	// connectors mount.
+	gw := map[string]string{}
+	for _, kv := range topo.Gateway.env {
+		k, v, _ := strings.Cut(kv, "=")
+		gw[k] = v
+	}
+	if gw["functions_provider_url"] != "http://"+topo.ProviderAddr+"/" || gw["basic_auth"] != "true" {
+		t.Errorf("gateway: provider %q, basic_auth %q", gw["functions_provider_url"], gw["basic_auth"])
+	}
+	if pw, err := os.ReadFile(filepath.Join(gw["secret_mount_path"], "basic-auth-password")); err != nil || string(pw) != sec.GatewayPassword {
+		t.Errorf("gateway's basic-auth-password: %q, %v", pw, err)
 	}
 	for _, p := range topo.NATS {
 		conf, err := os.ReadFile(p.args[1])
@@ -53,8 +80,18 @@ func TestBuild(t *testing.T) {
 			}
 		}
 	}
+	// Free ports below the ephemeral range, from which the replicas,
+	// started on port 0, draw theirs.
 	for _, p := range topo.All() {
-		if p.Kind == "nats" {
+		for name, addr := range p.Addrs {
+			_, port, _ := net.SplitHostPort(addr)
+			if n, _ := strconv.Atoi(port); n < lowPort || n >= ephemeralLow() {
+				t.Errorf("%s: %s at %s: want a port in [%d, %d)", p.Name, name, addr, lowPort, ephemeralLow())
+			}
+		}
+	}
+	for _, p := range topo.All() {
+		if p.Kind == "nats" || p.Kind == "gateway" || p.Kind == "prometheus" {
 			continue
 		}
 		env := map[string]string{}
@@ -66,10 +103,8 @@ func TestBuild(t *testing.T) {
 			}
 		}
 		getenv := func(k string) string { return env[k] }
-		// The operator's egress allowance reaches the functions, which
-		// dial the servers users name, and nothing else.
-		if got, want := env[EnvEgressAllow], map[bool]string{true: "127.0.0.1"}[p.Kind == "function"]; got != want {
-			t.Errorf("%s: %s=%q, want %q", p.Name, EnvEgressAllow, got, want)
+		if got := env[EnvEgressAllow]; got != "" {
+			t.Errorf("%s: %s=%q, want it for the functions only", p.Name, EnvEgressAllow, got)
 		}
 		if !strings.HasPrefix(env["NATS_URL"], "tls://") || env["NATS_TLS_CA_FILE"] != sec.CA || env["NATS_PASSWORD"]+env["NATS_PASSWORD_FILE"] == "" {
 			t.Errorf("%s: NATS_URL %q, NATS_TLS_CA_FILE %q, no password: want TLS and its user", p.Name, env["NATS_URL"], env["NATS_TLS_CA_FILE"])
@@ -79,18 +114,55 @@ func TestBuild(t *testing.T) {
 		case "connector":
 			var c connector.Config
 			c, err = connector.LoadConfig(getenv)
-			if err == nil && (c.Mode != connector.ModeStatic || c.StreamReplicas != 3) {
-				t.Errorf("%s: mode %s, %d stream replicas; want static, 3", p.Name, c.Mode, c.StreamReplicas)
+			if err == nil && (c.Mode != connector.ModeGateway || c.GatewayURL != "http://"+topo.GatewayAddr ||
+				!c.GatewayBasicAuth || c.StreamReplicas != 3) {
+				t.Errorf("%s: mode %s at %s (basic auth %v), %d stream replicas; want gateway at the OpenFaaS gateway, 3",
+					p.Name, c.Mode, c.GatewayURL, c.GatewayBasicAuth, c.StreamReplicas)
+			}
+			if c.SecretMountPath != gw["secret_mount_path"] {
+				t.Errorf("%s: secret_mount_path %q, want the gateway's %q", p.Name, c.SecretMountPath, gw["secret_mount_path"])
 			}
 		case "smtp-listener":
 			_, err = smtplistener.LoadConfig(getenv)
 		case "scheduler":
 			_, err = scheduler.LoadConfig(getenv)
-		case "function":
-			_, err = platform.LoadConfig(getenv, p.Name)
 		}
 		if err != nil {
 			t.Errorf("%s: %v", p.Name, err)
+		}
+	}
+	// Each function's environment as the provider gives it: the
+	// deployment's, secrets' files at the provider's mount, this
+	// machine's settings over them.
+	for name, d := range deps {
+		env := map[string]string{}
+		for k, v := range d.EnvVars {
+			if rest, ok := strings.CutPrefix(v, provider.SecretsMount); ok {
+				if _, made := topo.Secrets[rest]; !made && slices.Contains(d.Secrets, rest) && !strings.Contains(k, "RELAY") {
+					t.Errorf("%s: %s names secret %s, which the cluster does not make", name, k, rest)
+				}
+				v = filepath.Join(dir, "secrets-of-"+name, rest)
+				if val, made := topo.Secrets[rest]; made {
+					if err := os.MkdirAll(filepath.Dir(v), 0o700); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(v, []byte(val), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			env[k] = v
+		}
+		maps.Copy(env, topo.ProviderEnv)
+		maps.Copy(env, topo.FunctionEnv[name])
+		if env[EnvEgressAllow] != "127.0.0.1" {
+			t.Errorf("%s: %s=%q, want the operator's 127.0.0.1", name, EnvEgressAllow, env[EnvEgressAllow])
+		}
+		if !strings.HasPrefix(env["NATS_URL"], "tls://") || env["NATS_TLS_CA_FILE"] != sec.CA || env["NATS_PASSWORD_FILE"] == "" {
+			t.Errorf("%s: NATS_URL %q, NATS_TLS_CA_FILE %q, no password file: want TLS and its user", name, env["NATS_URL"], env["NATS_TLS_CA_FILE"])
+		}
+		if _, err := platform.LoadConfig(func(k string) string { return env[k] }, name); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }

@@ -46,10 +46,18 @@ const (
 // fault is one thing that goes wrong.
 type fault struct {
 	name   string
-	victim func(t *testing.T, c *cluster, s state) string // kills it; returns the process to wait for ("" for none)
+	victim func(t *testing.T, c *cluster, s state) victim // kills it
 }
 
-func kill9(t *testing.T, s state, name string) string {
+// victim is what a fault killed: its name, and when it is back (nil: nothing
+// to wait for).
+type victim struct {
+	name string
+	back func(s state) bool
+}
+
+// kill9 kills a supervised process; it is back when started again and ready.
+func kill9(t *testing.T, s state, name string) victim {
 	t.Helper()
 	p, ok := s.proc(name)
 	if !ok || p.PID == 0 {
@@ -58,7 +66,36 @@ func kill9(t *testing.T, s state, name string) string {
 	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %s (%d): %v", name, p.PID, err)
 	}
-	return name
+	return victim{name, func(s state) bool { p2, ok := s.proc(name); return ok && p2.Starts > p.Starts && p2.Ready }}
+}
+
+// killReplica kills a ready replica of fn that the provider started; it is
+// back when the provider has as many ready replicas of fn again, the
+// killed one not among them.
+func killReplica(t *testing.T, s state, fn string) victim {
+	t.Helper()
+	var ready []replica
+	for _, r := range s.Replicas {
+		if r.Function == fn && r.Ready && r.PID != 0 {
+			ready = append(ready, r)
+		}
+	}
+	if len(ready) < 2 {
+		t.Fatalf("%d ready replicas of %s, want at least 2: %+v", len(ready), fn, s.Replicas)
+	}
+	r := ready[0]
+	if err := syscall.Kill(r.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 replica %s (%d): %v", r.ID, r.PID, err)
+	}
+	return victim{r.ID, func(s state) bool {
+		n := 0
+		for _, x := range s.Replicas {
+			if x.Function == fn && x.Ready && x.PID != r.PID {
+				n++
+			}
+		}
+		return n >= len(ready)
+	}}
 }
 
 // TestChaos runs the cluster under a steady load (inbound mail on both
@@ -136,33 +173,32 @@ func TestChaos(t *testing.T) {
 	t.Logf("baseline: p99 of mail %s; slow above %s", l.p99(basel), slow)
 
 	faults := []fault{
-		{"NATS stream leader", func(t *testing.T, c *cluster, s state) string {
+		{"NATS stream leader", func(t *testing.T, c *cluster, s state) victim {
 			leader, err := streamLeader(ctx, s, "CALIOPEN_ORDERS")
 			if err != nil {
 				t.Fatal(err)
 			}
 			return kill9(t, s, leader)
 		}},
-		{"connector", func(t *testing.T, c *cluster, s state) string { return kill9(t, s, "connector-0") }},
-		{"SMTP listener", func(t *testing.T, c *cluster, s state) string { return kill9(t, s, "smtp-listener-0") }},
-		{"scheduler", func(t *testing.T, c *cluster, s state) string { return kill9(t, s, "scheduler-0") }},
-		{"function replica", func(t *testing.T, c *cluster, s state) string { return kill9(t, s, "fn-inbound-email-0") }},
-		{"PostgreSQL restart", func(t *testing.T, c *cluster, s state) string { c.restartPostgres(t); return "" }},
+		{"connector", func(t *testing.T, c *cluster, s state) victim { return kill9(t, s, "connector-0") }},
+		{"SMTP listener", func(t *testing.T, c *cluster, s state) victim { return kill9(t, s, "smtp-listener-0") }},
+		{"scheduler", func(t *testing.T, c *cluster, s state) victim { return kill9(t, s, "scheduler-0") }},
+		{"function replica", func(t *testing.T, c *cluster, s state) victim { return killReplica(t, s, "inbound-email") }},
+		{"PostgreSQL restart", func(t *testing.T, c *cluster, s state) victim { c.restartPostgres(t); return victim{} }},
 	}
 	rows := []faultRow{{name: "baseline", w: window{start, time.Now()}}}
 	for _, f := range faults {
 		s := c.state(t)
 		at := time.Now()
-		victim := f.victim(t, c, s)
+		v := f.victim(t, c, s)
 		var back time.Duration
-		if victim != "" {
-			p, _ := s.proc(victim)
-			back = c.waitBack(t, victim, p.Starts, 2*phase).Sub(at)
+		if v.back != nil {
+			back = c.waitBack(t, v, 2*phase).Sub(at)
 		}
 		if rest := phase - time.Since(at); rest > 0 {
 			time.Sleep(rest)
 		}
-		rows = append(rows, faultRow{name: f.name + " " + victim, w: window{at, time.Now()}, back: back})
+		rows = append(rows, faultRow{name: f.name + " " + v.name, w: window{at, time.Now()}, back: back})
 	}
 	afterFaults := time.Now()
 	stopLoad()

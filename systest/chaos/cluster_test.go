@@ -38,6 +38,16 @@ type state struct {
 	AdminPasswordFile    string `json:"admin_password_file"`
 	LocalDomain          string `json:"local_domain"`
 	Procs                []proc `json:"procs"`
+	// Replicas are the functions' replicas the provider runs.
+	Replicas []replica `json:"replicas"`
+}
+
+// replica mirrors cmd/caliopen-cluster's Replica.
+type replica struct {
+	Function string `json:"function"`
+	ID       string `json:"id"`
+	PID      int    `json:"pid"`
+	Ready    bool   `json:"ready"`
 }
 
 func (s state) proc(name string) (proc, bool) {
@@ -105,12 +115,61 @@ func checkPeers(t testing.TB) {
 	if pgBin() == "" {
 		missing(t, "PostgreSQL's programs (/usr/lib/postgresql/*/bin; scripts/test-peers/postgres.sh installs them)")
 	}
+	if openFaaSGateway() == "" {
+		missing(t, "the OpenFaaS CE gateway (bash scripts/test-peers/openfaas.sh builds it into ~/.cache/caliopen-tools)")
+	}
+	if _, err := os.Stat(prometheus()); err != nil {
+		missing(t, "Prometheus, which the OpenFaaS gateway queries (%v; bash scripts/test-peers/openfaas.sh installs it)", err)
+	}
 	if _, err := exec.LookPath("versitygw"); err != nil {
 		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
 		if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")); err != nil {
 			missing(t, "versitygw (scripts/test-peers/versitygw.sh installs it)")
 		}
 	}
+}
+
+// openFaaSGateway is the OpenFaaS CE gateway scripts/test-peers/openfaas.sh
+// built: CALIOPEN_TEST_OPENFAAS_GATEWAY, else the one of tools/go.mod's
+// version in its cache; "" when there is none.
+func openFaaSGateway() string {
+	if p := os.Getenv("CALIOPEN_TEST_OPENFAAS_GATEWAY"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		return ""
+	}
+	mod, err := os.ReadFile(filepath.Join("..", "..", "tools", "go.mod"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "github.com/openfaas/faas/gateway" {
+			cache := os.Getenv("CALIOPEN_TOOLS_CACHE")
+			if cache == "" {
+				dir, err := os.UserCacheDir()
+				if err != nil {
+					return ""
+				}
+				cache = filepath.Join(dir, "caliopen-tools")
+			}
+			p := filepath.Join(cache, "openfaas-gateway-"+f[1]+"-loopback1")
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// prometheus is the Prometheus openfaas.sh names: CALIOPEN_TEST_PROMETHEUS,
+// else Debian's.
+func prometheus() string {
+	if p := os.Getenv("CALIOPEN_TEST_PROMETHEUS"); p != "" {
+		return p
+	}
+	return "/usr/bin/prometheus"
 }
 
 // startCluster runs scripts/cluster.sh on any free ports with its data in
@@ -144,7 +203,8 @@ func startCluster(t testing.TB, timeout time.Duration, env ...string) *cluster {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(cache, "caliopen-cluster", "bin")
-	c.cmd.Env = append(append(os.Environ(), "CALIOPEN_CLUSTER_DIR="+c.dir, "CALIOPEN_CLUSTER_BIN="+bin), env...)
+	c.cmd.Env = append(append(os.Environ(), "CALIOPEN_CLUSTER_DIR="+c.dir, "CALIOPEN_CLUSTER_BIN="+bin,
+		"CALIOPEN_TEST_OPENFAAS_GATEWAY="+openFaaSGateway(), "CALIOPEN_TEST_PROMETHEUS="+prometheus()), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -197,18 +257,17 @@ func (c *cluster) state(t testing.TB) state {
 	return s
 }
 
-// waitBack waits until the process name runs again, started after
-// starts, and is ready; it returns when it was.
-func (c *cluster) waitBack(t testing.TB, name string, starts int, timeout time.Duration) time.Time {
+// waitBack waits until the victim is back; it returns when it was.
+func (c *cluster) waitBack(t testing.TB, v victim, timeout time.Duration) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if p, ok := c.state(t).proc(name); ok && p.Starts > starts && p.Ready {
+		if v.back(c.state(t)) {
 			return time.Now()
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Errorf("%s did not come back within %s", name, timeout)
+	t.Errorf("%s did not come back within %s", v.name, timeout)
 	return time.Now()
 }
 
