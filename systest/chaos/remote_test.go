@@ -43,9 +43,11 @@ const (
 	// identity's mailbox: the scheduler's next sync (remotePoll later)
 	// fetches it.
 	remoteLate = 8 * time.Second
-	// remoteDeadline bounds the wait for an identity's messages: two polls
-	// and a retry.
-	remoteDeadline = 150 * time.Second
+	// remoteDeadline bounds the wait for an identity's messages: two polls,
+	// a retry, and the scheduler's spread of a run it finds overdue (one
+	// interval at most, schedule.Policy.Decide: a run overdue after a
+	// scheduler or connector fault fires up to a poll later).
+	remoteDeadline = 210 * time.Second
 	// remoteStopGap is the time between stopping an identity's polling and
 	// deleting it, for a sync order already sent to find it inactive.
 	remoteStopGap = 10 * time.Second
