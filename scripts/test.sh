@@ -166,7 +166,8 @@ verbose=
 [[ " $* " != *" -v "* ]] || verbose=-v
 # The packages whose logs are the proof of the real tools (the podman build
 # and the order its image answered, each faas-cli verb's own output, the
-# chaos test's faults, the hostile cases' counts) are printed whole.
+# chaos test's faults, the hostile cases' counts, the Mastodon bridge's
+# exchanges with GoToSocial) are printed whole.
 m=github.com/caliopen/functions/systest
-show=$m/imagebuild,$m/providersys,$m/chaos,$m/hostile
+show=$m/imagebuild,$m/providersys,$m/chaos,$m/hostile,$m/mastodonsys,github.com/caliopen/functions/functions/mastodon-dm
 go test -race -count=1 -timeout=40m -json "$@" ./... | "$work/test-timing" $verbose -show "$show"
