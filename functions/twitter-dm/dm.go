@@ -24,24 +24,17 @@ type Config struct {
 	dmbridge.Settings
 }
 
-// Environment variables read by LoadConfig (besides xaccount's).
-const (
-	EnvMaxPages       = "TWITTER_DM_MAX_PAGES"       // default 100
-	EnvInFlight       = "TWITTER_DM_IN_FLIGHT"       // default 16
-	EnvProcessTimeout = "TWITTER_DM_PROCESS_TIMEOUT" // default 10s
-	EnvBudget         = "TWITTER_DM_BUDGET"          // default 10s
-	EnvLease          = "TWITTER_DM_LEASE"           // default 2m
-	EnvSendLease      = "TWITTER_DM_SEND_LEASE"      // default 1m
-	EnvBaseInterval   = "CALIOPEN_POLL_TWITTER_INTERVAL"
-	EnvMaxInterval    = "TWITTER_DM_MAX_INTERVAL" // default 24h
-)
+// EnvBaseInterval names the poll interval, which the scheduler reads too.
+const EnvBaseInterval = "CALIOPEN_POLL_TWITTER_INTERVAL"
+
+// env names the settings' variables (besides xaccount's, read by LoadConfig):
+// TWITTER_DM_MAX_PAGES (default 100), _IN_FLIGHT (16), _PROCESS_TIMEOUT (10s),
+// _BUDGET (10s), _LEASE (2m), _SEND_LEASE (1m), _MAX_INTERVAL (24h), and
+// EnvBaseInterval.
+var env = dmbridge.EnvFor("TWITTER_DM", EnvBaseInterval)
 
 // DefaultConfig is the configuration without environment.
 func DefaultConfig() Config { return Config{Settings: dmbridge.DefaultSettings(100)} }
-
-// env names the settings' variables.
-var env = dmbridge.Env{MaxPages: EnvMaxPages, InFlight: EnvInFlight, ProcessTimeout: EnvProcessTimeout, Budget: EnvBudget,
-	Lease: EnvLease, SendLease: EnvSendLease, BaseInterval: EnvBaseInterval, MaxInterval: EnvMaxInterval}
 
 // LoadConfig reads the configuration, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
