@@ -32,7 +32,7 @@
 package inboundmastodon
 
 import (
-	"github.com/caliopen/functions/internal/envconf"
+	"github.com/caliopen/functions/internal/dminbound"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/mastoinbound"
 )
@@ -54,9 +54,7 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) { return mastoinbound.New(c
 
 // LoadConfig reads Config from the environment, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	var cfg Config
-	err := envconf.PositiveInt64(getenv, EnvMaxRawBytes, &cfg.MaxRawBytes)
-	return cfg, err
+	return dminbound.LoadConfig(getenv, EnvMaxRawBytes)
 }
 
 // Build builds inbound-mastodon from its environment and dependencies.

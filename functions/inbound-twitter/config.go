@@ -1,7 +1,7 @@
 package inboundtwitter
 
 import (
-	"github.com/caliopen/functions/internal/envconf"
+	"github.com/caliopen/functions/internal/dminbound"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/xinbound"
 )
@@ -27,9 +27,7 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) { return xinbound.New(cfg, 
 
 // LoadConfig reads Config from the environment, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	var cfg Config
-	err := envconf.PositiveInt64(getenv, EnvMaxRawBytes, &cfg.MaxRawBytes)
-	return cfg, err
+	return dminbound.LoadConfig(getenv, EnvMaxRawBytes)
 }
 
 // Build builds inbound-twitter from its environment (LoadConfig, every problem at

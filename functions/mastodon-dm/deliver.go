@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/dmbridge"
@@ -26,34 +23,19 @@ func (b *bridge) deliver(ctx context.Context, ident store.Identity, id string, l
 	if ident.Status == store.ReauthRequired {
 		return "", reauthRefusal(fmt.Errorf("identity %s waits for a new access token", ident.ID))
 	}
-	try := store.SendAttempt{RawMsgID: uuid.NewString(), Date: b.deps.Now().Truncate(time.Second)}
-	m, err := b.deps.Store.BeginSend(ctx, ident.UserID, id, b.cfg.SendLease, try)
-	if err != nil {
-		return dmbridge.NotTaken(ctx, b.deps.Store, ident.UserID, id, err, log)
+	var c sentCopy
+	t, err := dmbridge.Take(ctx, b.deps.Store, b.deps.Blobs, ident, id, b.cfg.SendLease, b.deps.Now(), &c, log)
+	if err != nil || t.Done != "" {
+		return t.Done, err
 	}
-	a, ok := store.Attempted(m)
-	if !ok {
-		return "", dmbridge.Release(ctx, b.deps.Store, m, storeErr("begin send of "+id, errors.New("the send attempt was not recorded")), log)
+	if t.Stored {
+		// An earlier attempt may have posted: its Idempotency-Key makes a
+		// repeated post (on an instance that honours it) the same status,
+		// and without one the copy is taken as sent.
+		log.Warn("finishing a send that an earlier attempt may have handed off", "outcome", "recovered")
+		return b.finish(ctx, t.Msg, t.Attempt, c, log)
 	}
-	if len(m.IdentityIDs) == 0 || m.IdentityIDs[0] != ident.ID {
-		return "", dmbridge.Release(ctx, b.deps.Store, m, fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not sent from identity %s", id, ident.ID)),
-			"bad_identity"), log)
-	}
-	if a.RawMsgID != try.RawMsgID {
-		var c sentCopy
-		stored, err := dmbridge.StoredCopy(ctx, b.deps.Blobs, a.RawMsgID, &c)
-		if err != nil {
-			return "", err
-		}
-		if stored {
-			// An earlier attempt may have posted: its Idempotency-Key makes
-			// a repeated post (on an instance that honours it) the same
-			// status, and without one the copy is taken as sent.
-			log.Warn("finishing a send that an earlier attempt may have handed off", "outcome", "recovered")
-			return b.finish(ctx, m, a, c, log)
-		}
-	}
-	return b.send(ctx, ident, m, a, log)
+	return b.send(ctx, ident, t.Msg, t.Attempt, log)
 }
 
 // Text is the status posted for a draft of body text to recipients (their

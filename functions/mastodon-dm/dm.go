@@ -52,11 +52,9 @@ import (
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/dmbridge"
-	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/gopool"
 	"github.com/caliopen/functions/internal/mastoaccount"
-	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/store"
 )
 
@@ -71,24 +69,17 @@ type Config struct {
 	dmbridge.Settings
 }
 
-// Environment variables read by LoadConfig (besides mastoaccount's).
-const (
-	EnvMaxPages       = "MASTODON_DM_MAX_PAGES"       // default 50
-	EnvInFlight       = "MASTODON_DM_IN_FLIGHT"       // default 16
-	EnvProcessTimeout = "MASTODON_DM_PROCESS_TIMEOUT" // default 10s
-	EnvBudget         = "MASTODON_DM_BUDGET"          // default 10s
-	EnvLease          = "MASTODON_DM_LEASE"           // default 2m
-	EnvSendLease      = "MASTODON_DM_SEND_LEASE"      // default 1m
-	EnvBaseInterval   = "CALIOPEN_POLL_MASTODON_INTERVAL"
-	EnvMaxInterval    = "MASTODON_DM_MAX_INTERVAL" // default 24h
-)
+// EnvBaseInterval names the poll interval, which the scheduler reads too.
+const EnvBaseInterval = "CALIOPEN_POLL_MASTODON_INTERVAL"
+
+// env names the settings' variables (besides mastoaccount's, read by LoadConfig):
+// MASTODON_DM_MAX_PAGES (default 50), _IN_FLIGHT (16), _PROCESS_TIMEOUT (10s),
+// _BUDGET (10s), _LEASE (2m), _SEND_LEASE (1m), _MAX_INTERVAL (24h), and
+// EnvBaseInterval.
+var env = dmbridge.EnvFor("MASTODON_DM", EnvBaseInterval)
 
 // DefaultConfig is the configuration without environment.
 func DefaultConfig() Config { return Config{Settings: dmbridge.DefaultSettings(50)} }
-
-// env names the settings' variables.
-var env = dmbridge.Env{MaxPages: EnvMaxPages, InFlight: EnvInFlight, ProcessTimeout: EnvProcessTimeout, Budget: EnvBudget,
-	Lease: EnvLease, SendLease: EnvSendLease, BaseInterval: EnvBaseInterval, MaxInterval: EnvMaxInterval}
 
 // LoadConfig reads the configuration, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
@@ -100,22 +91,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 
 // Store is what mastodon-dm needs of the store; *store.SQL has it.
 type Store interface {
-	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
-	store.SyncStates
-	SetThrottle(ctx context.Context, userID, identityID string, until time.Time) error
-	SetIdentityInfos(ctx context.Context, userID, identityID string, set map[string]string) error
-	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
-	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a store.SendAttempt) (store.Message, error)
-	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
-	MarkSendFailed(ctx context.Context, userID, id, reason string) error
-	polling.ReauthStore
+	dmbridge.Store
 }
 
 // Emitter sends orders; *emit.Emitter is one.
-type Emitter interface {
-	Request(ctx context.Context, subject string, payload any) ([]byte, error)
-	Publish(ctx context.Context, subject string, payload any) error
-}
+type Emitter = dmbridge.Emitter
 
 // Deps are mastodon-dm's dependencies; all but Now are required.
 type Deps struct {
@@ -161,32 +141,9 @@ func New(cfg Config, deps Deps) (fnhttp.Core, error) {
 
 // core serves sync and deliver.
 func (b *bridge) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
-	o, ok := call.Request.Payload.(*contract.DeliverOrder)
-	if !ok {
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(errors.New("not a mastodon_dm order")), "invalid_order")
-	}
-	ident, err := b.deps.Store.GetIdentity(ctx, o.UserID, o.RemoteID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("load identity %s: %w", o.RemoteID, err)), "unknown_identity")
-	case err != nil:
-		return fnhttp.Result{}, storeErr("load identity "+o.RemoteID, err)
-	case ident.Type != store.RemoteIdentity || ident.Protocol != store.ProtocolMastodon:
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is not a remote mastodon account", o.RemoteID)),
-			"bad_identity")
-	}
-	log := call.Logger.With("identity_id", ident.ID)
-	switch o.Order {
-	case contract.OrderSync:
-		return b.sync(ctx, ident, log)
-	case contract.OrderDeliver:
-		msg, err := b.deliver(ctx, ident, o.MessageID, log.With("message_id", o.MessageID))
-		if err != nil {
-			return fnhttp.Result{}, err
-		}
-		return fnhttp.Result{Reply: contract.DeliverReply{Error: false, Message: msg}, Message: "sent"}, nil
-	}
-	return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("order %q is not sync or deliver", o.Order)), "invalid_order")
+	o := dmbridge.Orders{Subject: contract.SubjectMastodonDM, Protocol: store.ProtocolMastodon, Service: "mastodon",
+		Identities: b.deps.Store, Sync: b.sync, Deliver: b.deliver}
+	return o.Serve(ctx, call)
 }
 
 func storeErr(op string, err error) error { return dmbridge.StoreErr(op, err) }

@@ -11,8 +11,6 @@ import (
 
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/dmbridge"
-	"github.com/caliopen/functions/internal/emit"
-	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/mastoaccount"
 	"github.com/caliopen/functions/internal/mastoapi"
@@ -32,37 +30,10 @@ type walk struct {
 
 // sync imports the account's new direct statuses (see the package doc).
 func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logger) (fnhttp.Result, error) {
-	now := b.deps.Now()
-	switch {
-	case ident.Status != store.Active:
-		return fnhttp.Result{Message: "identity " + string(ident.Status) + ", not synced"}, nil
-	case now.Before(ident.Sync.ThrottledUntil):
-		return fnhttp.Result{Message: "rate limited until " + ident.Sync.ThrottledUntil.UTC().Format(time.RFC3339) + ", not synced"}, nil
-	}
-	got, err := b.deps.Store.AcquireSync(ctx, ident.UserID, ident.ID, now, b.cfg.Lease)
-	if err != nil {
-		return fnhttp.Result{}, storeErr("sync lease of "+ident.ID, err)
-	}
-	if !got {
-		return fnhttp.Result{Message: "another sync of the identity is running"}, nil
-	}
-	res, more, err := b.syncHeld(ctx, ident, log)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if rerr := b.deps.Store.ReleaseSync(rctx, ident.UserID, ident.ID); rerr != nil {
-		log.Warn("sync lease not released", "err", rerr.Error())
-	}
-	if err != nil || !more {
-		return res, err
-	}
-	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer fcancel()
-	order := contract.RemoteOrder{Order: contract.OrderSync, RemoteID: ident.ID, UserID: ident.UserID}
-	if err := emit.Submit(fctx, b.deps.Emitter, contract.SubjectMastodonDM, order); err != nil {
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("send the follow-up sync: %w", err)), "publish_failed")
-	}
-	res.Message += ", more to come"
-	return res, nil
+	s := dmbridge.Syncer{Store: b.deps.Store, Requester: b.deps.Emitter, Subject: contract.SubjectMastodonDM, Lease: b.cfg.Lease}
+	return s.Sync(ctx, ident, b.deps.Now(), log, func(ctx context.Context) (fnhttp.Result, bool, error) {
+		return b.syncHeld(ctx, ident, log)
+	})
 }
 
 // syncHeld is the sync under the lease; more says that statuses were left

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/dmbridge"
 	"github.com/caliopen/functions/internal/faults"
@@ -45,36 +43,19 @@ func (b *bridge) deliver(ctx context.Context, ident store.Identity, id string, l
 		return "", fnhttp.WithMessage(fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s waits for new credentials", ident.ID)),
 			contract.CodeReauthRequired), "X refused this account's credentials: authorize it again, then send the draft again")
 	}
-	try := store.SendAttempt{RawMsgID: uuid.NewString(), Date: b.deps.Now().Truncate(time.Second)}
-	m, err := b.deps.Store.BeginSend(ctx, ident.UserID, id, b.cfg.SendLease, try)
-	if err != nil {
-		return b.notTaken(ctx, ident.UserID, id, err, log)
+	var c sentCopy
+	t, err := dmbridge.Take(ctx, b.deps.Store, b.deps.Blobs, ident, id, b.cfg.SendLease, b.deps.Now(), &c, log)
+	if err != nil || t.Done != "" {
+		return t.Done, err
 	}
-	a, ok := store.Attempted(m)
-	if !ok {
-		return "", b.release(ctx, m, storeErr("begin send of "+id, errors.New("the send attempt was not recorded")), log)
+	if t.Stored {
+		log.Warn("finishing a send that an earlier attempt may have handed off", "outcome", "recovered")
+		return b.finish(ctx, t.Msg, t.Attempt, c, log)
 	}
-	if len(m.IdentityIDs) == 0 || m.IdentityIDs[0] != ident.ID {
-		return "", b.release(ctx, m, fnhttp.WithCode(faults.Perm(fmt.Errorf("message %s is not sent from identity %s", id, ident.ID)),
-			"bad_identity"), log)
-	}
-	if a.RawMsgID != try.RawMsgID {
-		c, stored, err := b.storedCopy(ctx, a.RawMsgID)
-		if err != nil {
-			return "", err // the draft stays sending: a retry after the lease looks again
-		}
-		if stored {
-			log.Warn("finishing a send that an earlier attempt may have handed off", "outcome", "recovered")
-			return b.finish(ctx, m, a, c, log)
-		}
+	if t.Earlier {
 		log.Info("sending a draft that an earlier attempt left before storing its copy", "outcome", "taken_over")
 	}
-	return b.send(ctx, ident, m, a, log)
-}
-
-// notTaken explains a BeginSend that failed.
-func (b *bridge) notTaken(ctx context.Context, userID, id string, err error, log *slog.Logger) (string, error) {
-	return dmbridge.NotTaken(ctx, b.deps.Store, userID, id, err, log)
+	return b.send(ctx, ident, t.Msg, t.Attempt, log)
 }
 
 // release marks draft m failed with cause's text (nothing went out) and
@@ -221,13 +202,6 @@ func (b *bridge) recipient(ctx context.Context, ident store.Identity, c *xapi.Cl
 // putCopy stores the sent copy of attempt rawID.
 func (b *bridge) putCopy(ctx context.Context, rawID string, c sentCopy) error {
 	return dmbridge.PutCopy(ctx, b.deps.Blobs, rawID, c)
-}
-
-// storedCopy reads the sent copy of attempt rawID, if it was stored.
-func (b *bridge) storedCopy(ctx context.Context, rawID string) (sentCopy, bool, error) {
-	var c sentCopy
-	stored, err := dmbridge.StoredCopy(ctx, b.deps.Blobs, rawID, &c)
-	return c, stored, err
 }
 
 // finish marks draft m sent as attempt a with copy c, in the discussion of

@@ -10,10 +10,8 @@ import (
 	"github.com/caliopen/functions/internal/blob"
 	"github.com/caliopen/functions/internal/contract"
 	"github.com/caliopen/functions/internal/dmbridge"
-	"github.com/caliopen/functions/internal/faults"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/gopool"
-	"github.com/caliopen/functions/internal/polling"
 	"github.com/caliopen/functions/internal/store"
 	"github.com/caliopen/functions/internal/xaccount"
 )
@@ -26,24 +24,17 @@ type Config struct {
 	dmbridge.Settings
 }
 
-// Environment variables read by LoadConfig (besides xaccount's).
-const (
-	EnvMaxPages       = "TWITTER_DM_MAX_PAGES"       // default 100
-	EnvInFlight       = "TWITTER_DM_IN_FLIGHT"       // default 16
-	EnvProcessTimeout = "TWITTER_DM_PROCESS_TIMEOUT" // default 10s
-	EnvBudget         = "TWITTER_DM_BUDGET"          // default 10s
-	EnvLease          = "TWITTER_DM_LEASE"           // default 2m
-	EnvSendLease      = "TWITTER_DM_SEND_LEASE"      // default 1m
-	EnvBaseInterval   = "CALIOPEN_POLL_TWITTER_INTERVAL"
-	EnvMaxInterval    = "TWITTER_DM_MAX_INTERVAL" // default 24h
-)
+// EnvBaseInterval names the poll interval, which the scheduler reads too.
+const EnvBaseInterval = "CALIOPEN_POLL_TWITTER_INTERVAL"
+
+// env names the settings' variables (besides xaccount's, read by LoadConfig):
+// TWITTER_DM_MAX_PAGES (default 100), _IN_FLIGHT (16), _PROCESS_TIMEOUT (10s),
+// _BUDGET (10s), _LEASE (2m), _SEND_LEASE (1m), _MAX_INTERVAL (24h), and
+// EnvBaseInterval.
+var env = dmbridge.EnvFor("TWITTER_DM", EnvBaseInterval)
 
 // DefaultConfig is the configuration without environment.
 func DefaultConfig() Config { return Config{Settings: dmbridge.DefaultSettings(100)} }
-
-// env names the settings' variables.
-var env = dmbridge.Env{MaxPages: EnvMaxPages, InFlight: EnvInFlight, ProcessTimeout: EnvProcessTimeout, Budget: EnvBudget,
-	Lease: EnvLease, SendLease: EnvSendLease, BaseInterval: EnvBaseInterval, MaxInterval: EnvMaxInterval}
 
 // LoadConfig reads the configuration, every problem at once.
 func LoadConfig(getenv func(string) string) (Config, error) {
@@ -55,26 +46,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 
 // Store is what twitter-dm needs of the store; *store.SQL has it.
 type Store interface {
-	GetIdentity(ctx context.Context, userID, id string) (store.Identity, error)
-	store.SyncStates
-	SetThrottle(ctx context.Context, userID, identityID string, until time.Time) error
-	SetIdentityInfos(ctx context.Context, userID, identityID string, set map[string]string) error
-	GetMessage(ctx context.Context, userID, id string) (store.Message, error)
+	dmbridge.Store
 	GetDiscussion(ctx context.Context, userID, id string) (store.Discussion, error)
 	MessagesByExternalID(ctx context.Context, userID string, messageIDs []string) ([]store.Message, error)
 	EnsureDiscussion(ctx context.Context, userID, key, subject string) (store.Discussion, error)
-	BeginSend(ctx context.Context, userID, id string, lease time.Duration, a store.SendAttempt) (store.Message, error)
-	MarkSent(ctx context.Context, userID, id string, info store.SentInfo) (store.Message, error)
-	MarkSendFailed(ctx context.Context, userID, id, reason string) error
-	polling.ReauthStore
 	store.RemoteHandles
 }
 
 // Emitter sends orders; *emit.Emitter is one.
-type Emitter interface {
-	Request(ctx context.Context, subject string, payload any) ([]byte, error)
-	Publish(ctx context.Context, subject string, payload any) error
-}
+type Emitter = dmbridge.Emitter
 
 // Deps are twitter-dm's dependencies; all but Tokens and Now are required.
 type Deps struct {
@@ -137,30 +117,7 @@ func newBridge(cfg Config, deps Deps) (*bridge, error) {
 
 // core serves sync and deliver.
 func (b *bridge) core(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
-	o, ok := call.Request.Payload.(*contract.DeliverOrder)
-	if !ok {
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(errors.New("not a twitter_dm order")), "invalid_order")
-	}
-	ident, err := b.deps.Store.GetIdentity(ctx, o.UserID, o.RemoteID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("load identity %s: %w", o.RemoteID, err)), "unknown_identity")
-	case err != nil:
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("load identity %s: %w", o.RemoteID, err)), "store_unavailable")
-	case ident.Type != store.RemoteIdentity || ident.Protocol != store.ProtocolTwitter:
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is not a remote twitter account", o.RemoteID)),
-			"bad_identity")
-	}
-	log := call.Logger.With("identity_id", ident.ID)
-	switch o.Order {
-	case contract.OrderSync:
-		return b.sync(ctx, ident, log)
-	case contract.OrderDeliver:
-		msg, err := b.deliver(ctx, ident, o.MessageID, log.With("message_id", o.MessageID))
-		if err != nil {
-			return fnhttp.Result{}, err
-		}
-		return fnhttp.Result{Reply: contract.DeliverReply{Error: false, Message: msg}, Message: "sent"}, nil
-	}
-	return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("order %q is not sync or deliver", o.Order)), "invalid_order")
+	o := dmbridge.Orders{Subject: contract.SubjectTwitterDM, Protocol: store.ProtocolTwitter, Service: "twitter",
+		Identities: b.deps.Store, Sync: b.sync, Deliver: b.deliver}
+	return o.Serve(ctx, call)
 }

@@ -36,48 +36,16 @@ type walk struct {
 	pages    int
 }
 
-// sync imports the account's new events (see the package doc).
-func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logger) (fnhttp.Result, error) {
-	now := b.deps.Now()
-	switch {
-	case ident.Status != store.Active:
-		return fnhttp.Result{Message: "identity " + string(ident.Status) + ", not synced"}, nil
-	case now.Before(ident.Sync.ThrottledUntil):
-		return fnhttp.Result{Message: "rate limited until " + ident.Sync.ThrottledUntil.UTC().Format(time.RFC3339) + ", not synced"}, nil
-	}
-	got, err := b.deps.Store.AcquireSync(ctx, ident.UserID, ident.ID, now, b.cfg.Lease)
-	if err != nil {
-		return fnhttp.Result{}, storeErr("sync lease of "+ident.ID, err)
-	}
-	if !got {
-		return fnhttp.Result{Message: "another sync of the identity is running"}, nil
-	}
-	res, more, err := b.syncHeld(ctx, ident, log)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if rerr := b.deps.Store.ReleaseSync(rctx, ident.UserID, ident.ID); rerr != nil {
-		log.Warn("sync lease not released", "err", rerr.Error())
-	}
-	if err != nil || !more {
-		return res, err
-	}
-	// After the release, so the follow-up finds the lease free.
-	if err := b.followUp(ctx, ident); err != nil {
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Temp(fmt.Errorf("send the follow-up sync: %w", err)), "publish_failed")
-	}
-	res.Message += ", more to come"
-	return res, nil
-}
-
-// followUp sends sync for ident on twitter_dm as the scheduler does: no
-// stream captures twitter_dm (it carries deliver requests), so it is a
-// request, which the connector hands off to its stream and answers
+// sync imports the account's new events (see the package doc). A
+// follow-up sync goes on twitter_dm as the scheduler sends it: no stream
+// captures twitter_dm (it carries deliver requests), so it is a request,
+// which the connector hands off to its stream and answers
 // {"error":false,"message":"accepted"}.
-func (b *bridge) followUp(ctx context.Context, ident store.Identity) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	order := contract.RemoteOrder{Order: contract.OrderSync, RemoteID: ident.ID, UserID: ident.UserID}
-	return emit.Submit(ctx, b.deps.Emitter, contract.SubjectTwitterDM, order)
+func (b *bridge) sync(ctx context.Context, ident store.Identity, log *slog.Logger) (fnhttp.Result, error) {
+	s := dmbridge.Syncer{Store: b.deps.Store, Requester: b.deps.Emitter, Subject: contract.SubjectTwitterDM, Lease: b.cfg.Lease}
+	return s.Sync(ctx, ident, b.deps.Now(), log, func(ctx context.Context) (fnhttp.Result, bool, error) {
+		return b.syncHeld(ctx, ident, log)
+	})
 }
 
 // syncHeld is the sync under the lease; more says that events were left

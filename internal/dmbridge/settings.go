@@ -73,3 +73,13 @@ func (s Settings) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// EnvFor names the settings' variables of a bridge: PREFIX_MAX_PAGES,
+// PREFIX_IN_FLIGHT, PREFIX_PROCESS_TIMEOUT, PREFIX_BUDGET, PREFIX_LEASE,
+// PREFIX_SEND_LEASE, PREFIX_MAX_INTERVAL, and baseInterval, the poll
+// interval's variable, which the scheduler reads too.
+func EnvFor(prefix, baseInterval string) Env {
+	return Env{MaxPages: prefix + "_MAX_PAGES", InFlight: prefix + "_IN_FLIGHT", ProcessTimeout: prefix + "_PROCESS_TIMEOUT",
+		Budget: prefix + "_BUDGET", Lease: prefix + "_LEASE", SendLease: prefix + "_SEND_LEASE", BaseInterval: baseInterval,
+		MaxInterval: prefix + "_MAX_INTERVAL"}
+}

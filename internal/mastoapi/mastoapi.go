@@ -35,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caliopen/functions/internal/apicall"
 	"github.com/caliopen/functions/internal/faults"
 )
 
@@ -170,11 +171,7 @@ type Context struct {
 
 // Rate is what the X-RateLimit-* headers of a response said; zero when
 // absent.
-type Rate struct {
-	Limit, Remaining int
-	Reset            time.Time
-	Known            bool
-}
+type Rate = apicall.Rate
 
 // Error is a non-2xx answer.
 type Error struct {
@@ -224,18 +221,14 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
-// classify marks err once with its retry class.
+// classify marks err once with its retry class (apicall.ByStatus); a
+// transport failure is temporary.
 func classify(err error) error {
 	var e *Error
-	switch {
-	case !errors.As(err, &e):
-		return faults.Temp(err)
-	case e.Status == http.StatusTooManyRequests:
-		return faults.Throttle(err)
-	case e.Status >= 500:
+	if !errors.As(err, &e) {
 		return faults.Temp(err)
 	}
-	return faults.Perm(err)
+	return apicall.ByStatus(err, e.Status)
 }
 
 // VerifyCredentials returns the token's account.
@@ -354,26 +347,15 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return Rate{}, nil, classify(fmt.Errorf("%s: %w", op, err))
-	}
-	defer resp.Body.Close()
-	rate := c.rate(resp.Header)
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
-	if err != nil {
-		return rate, resp.Header, classify(fmt.Errorf("%s: read the answer: %w", op, err))
-	}
-	if int64(len(raw)) > c.max {
-		return rate, resp.Header, faults.Perm(fmt.Errorf("%s: the answer is over %d bytes", op, c.max))
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return rate, resp.Header, classify(c.apiError(op, resp, raw, rate))
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return rate, resp.Header, faults.Temp(fmt.Errorf("%s: the answer is not the documented JSON: %w", op, err))
-	}
-	return rate, resp.Header, nil
+	return c.calls().Do(op, req, out)
+}
+
+// calls sends the client's calls (apicall).
+func (c *Client) calls() apicall.Client {
+	return apicall.Client{HTTP: c.http, Max: c.max, Rate: c.rate, Classify: classify,
+		Failed: func(op string, resp *http.Response, raw []byte, rate Rate) error {
+			return c.apiError(op, resp, raw, rate)
+		}}
 }
 
 // apiError builds the Error of a non-2xx answer. A 429 without a reset
@@ -391,11 +373,7 @@ func (c *Client) apiError(op string, resp *http.Response, raw []byte, rate Rate)
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	if e.Status == http.StatusTooManyRequests && (rate.Reset.IsZero() || !rate.Reset.After(c.now())) {
-		wait := time.Minute
-		if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s > 0 {
-			wait = time.Duration(s) * time.Second
-		}
-		e.Rate.Reset = c.now().Add(wait)
+		e.Rate.Reset = apicall.RetryAfter(resp.Header, c.now())
 	}
 	return e
 }

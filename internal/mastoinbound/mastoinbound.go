@@ -5,20 +5,17 @@
 package mastoinbound
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/caliopen/functions/internal/contract"
-	"github.com/caliopen/functions/internal/faults"
+	"github.com/caliopen/functions/internal/dminbound"
 	"github.com/caliopen/functions/internal/fnhttp"
 	"github.com/caliopen/functions/internal/inbound"
 	"github.com/caliopen/functions/internal/mastoapi"
 	"github.com/caliopen/functions/internal/store"
-	"github.com/caliopen/functions/internal/xinbound"
 )
 
 // NotificationEmitter signs the new_message notification, as the
@@ -38,67 +35,31 @@ const DefaultMaxRawBytes int64 = 256 << 10
 // MaxDepth bounds the JSON nesting of a raw status.
 const MaxDepth = 16
 
-// Config configures the core.
-type Config struct {
-	// MaxRawBytes bounds the raw status loaded; 0 means DefaultMaxRawBytes.
-	MaxRawBytes int64
-}
+// Config configures the core: MaxRawBytes bounds the raw status loaded
+// (0 means DefaultMaxRawBytes).
+type Config = dminbound.Config
 
 // Deps are the core's dependencies; Store and Blobs are required.
-type Deps = xinbound.Deps
+type Deps = dminbound.Deps
 
-type function struct {
-	cfg         Config
-	deps        Deps
-	discussions inbound.DiscussionCache
+// service is what inbound-mastodon adds to the shared core: a direct
+// status and its message.
+var service = dminbound.Service[mastoapi.StatusDoc]{
+	Name: "inbound-mastodon", Protocol: store.ProtocolMastodon, Account: "mastodon", What: "direct status",
+	DefaultMaxRawBytes: DefaultMaxRawBytes, NotificationEmitter: NotificationEmitter, ThreadPrefix: ThreadPrefix,
+	Parse:        Parse,
+	Conversation: func(doc mastoapi.StatusDoc) string { return doc.ConversationID },
+	Message:      Message,
+	Participants: own,
 }
 
 // New returns the function's core.
-func New(cfg Config, deps Deps) (fnhttp.Core, error) {
-	if deps.Store == nil || deps.Blobs == nil {
-		return nil, errors.New("inbound-mastodon: a store and a blob store are required")
-	}
-	if cfg.MaxRawBytes < 0 {
-		return nil, fmt.Errorf("inbound-mastodon: max raw bytes %d is negative", cfg.MaxRawBytes)
-	}
-	if cfg.MaxRawBytes == 0 {
-		cfg.MaxRawBytes = DefaultMaxRawBytes
-	}
-	f := &function{cfg: cfg, deps: deps}
-	return f.serve, nil
-}
-
-func (f *function) serve(ctx context.Context, call *fnhttp.Call) (fnhttp.Result, error) {
-	o, ok := call.Request.Payload.(*contract.DeliverOrder)
-	if !ok {
-		return fnhttp.Result{}, faults.Perm(fmt.Errorf("payload %T is not a process_inbound order", call.Request.Payload))
-	}
-	raw, key, err := xinbound.Load(ctx, f.deps.Store, f.deps.Blobs, o.MessageID, f.cfg.MaxRawBytes)
-	if err != nil {
-		return fnhttp.Result{}, err
-	}
-	doc, err := Parse(raw)
-	if err != nil {
-		return fnhttp.Result{}, fnhttp.WithCode(faults.Perm(fmt.Errorf("raw message %s: %w", o.MessageID, err)), contract.CodeBadEvent)
-	}
-	stored, dup, err := f.deliver(ctx, o, key, raw, doc)
-	if err != nil {
-		return fnhttp.Result{}, err
-	}
-	msg := contract.InboundStored
-	if dup {
-		msg = contract.InboundDuplicate
-	}
-	call.Logger.Info("inbound direct status", "raw_id", o.MessageID, "message_id", stored.ID,
-		"discussion_id", stored.DiscussionID, "dup", dup, "bytes", len(raw))
-	return fnhttp.Result{Message: msg, Reply: contract.InboundReply{Message: msg, MessageID: stored.ID,
-		DiscussionID: stored.DiscussionID}}, nil
-}
+func New(cfg Config, deps Deps) (fnhttp.Core, error) { return dminbound.New(service, cfg, deps) }
 
 // Parse checks the nesting depth of raw, then decodes it as one direct
 // status of a conversation.
 func Parse(raw []byte) (mastoapi.StatusDoc, error) {
-	if err := xinbound.CheckDepth(raw, MaxDepth); err != nil {
+	if err := dminbound.CheckDepth(raw, MaxDepth); err != nil {
 		return mastoapi.StatusDoc{}, err
 	}
 	var doc mastoapi.StatusDoc
@@ -170,72 +131,13 @@ func participant(typ, id, acct, profile, label string) store.Participant {
 	return store.Participant{Type: typ, Address: mastoapi.Address(acct, profile), Label: label, Protocol: store.ProtocolMastodon, ID: id}
 }
 
-// deliver stores the status for the order's user in one transaction.
-func (f *function) deliver(ctx context.Context, o *contract.DeliverOrder, key string, raw []byte, doc mastoapi.StatusDoc) (store.Message, bool, error) {
-	base := Message(doc, o.MessageID, o.UserID, o.RemoteID)
-	var (
-		stored store.Message
-		dup    bool
-		disc   string
-	)
-	conv := doc.ConversationID
-	err := f.deps.Store.Deliver(ctx, func(d store.Delivery) error {
-		id, own, err := d.Target(ctx, o.UserID, o.RemoteID)
-		if errors.Is(err, store.ErrNotFound) {
-			return fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s of user %s: %w", o.RemoteID, o.UserID, err)),
-				contract.CodeUnknownIdentity)
-		}
-		if err != nil {
-			return err
-		}
-		if id.Type != store.RemoteIdentity || id.Protocol != store.ProtocolMastodon || id.Status != store.Active {
-			return fnhttp.WithCode(faults.Perm(fmt.Errorf("identity %s is not an active mastodon account of user %s",
-				o.RemoteID, o.UserID)), contract.CodeBadIdentity)
-		}
-		if key != "" {
-			if err := d.RecordRaw(ctx, store.RawMessage{ID: o.MessageID, BlobKey: key, Size: int64(len(raw))}); err != nil {
-				return err
-			}
-		}
-		m := base
-		m.Participants = slices.Clone(base.Participants)
-		me := mastoapi.Address(doc.Me.Acct, doc.Me.URL)
-		for i := range m.Participants {
-			p := &m.Participants[i]
-			if p.Address == me || p.Address == id.Identifier {
-				if own != "" {
-					p.ContactIDs = []string{own}
-				}
-				continue
-			}
-			cs, err := d.FindContacts(ctx, m.UserID, store.ProtocolMastodon, p.Address)
-			if err != nil {
-				return fmt.Errorf("find contacts of user %s: %w", m.UserID, err)
-			}
-			for _, c := range cs {
-				p.ContactIDs = append(p.ContactIDs, c.ID)
-			}
-		}
-		if m.DiscussionID, _ = f.discussions.Get(o.UserID, conv); m.DiscussionID == "" {
-			if m.DiscussionID, err = d.DiscussionID(ctx, o.UserID, ThreadKey(conv), m.Subject); err != nil {
-				return fmt.Errorf("ensure discussion for user %s: %w", o.UserID, err)
-			}
-		}
-		disc = m.DiscussionID
-		stored, dup, err = d.PutInbound(ctx, m, notification)
-		if err != nil {
-			return fmt.Errorf("store direct status for user %s: %w", o.UserID, err)
-		}
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, store.ErrInvalid) {
-			err = faults.Perm(err)
-		}
-		return store.Message{}, false, fmt.Errorf("process raw message %s: %w", o.MessageID, err)
-	}
-	f.discussions.Put(o.UserID, conv, disc)
-	return stored, dup, nil
+// own gives m its own participants (Message's are shared by the
+// transaction's attempts): the synced account's address and the
+// identity's are the account's own.
+func own(doc mastoapi.StatusDoc, m *store.Message, account string) func(string) bool {
+	m.Participants = slices.Clone(m.Participants)
+	me := mastoapi.Address(doc.Me.Acct, doc.Me.URL)
+	return func(address string) bool { return address == me || address == account }
 }
 
 // attachments describes the status's media (the bytes stay on the
@@ -263,8 +165,4 @@ func mediaType(t string) string {
 		return "audio/*"
 	}
 	return "application/octet-stream"
-}
-
-func notification(m store.Message) store.Notification {
-	return inbound.Notification(m, NotificationEmitter)
 }

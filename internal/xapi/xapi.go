@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caliopen/functions/internal/apicall"
 	"github.com/caliopen/functions/internal/faults"
 )
 
@@ -151,11 +152,7 @@ type Includes struct {
 
 // Rate is what the x-rate-limit-* headers of a response said; zero when
 // absent.
-type Rate struct {
-	Limit, Remaining int
-	Reset            time.Time
-	Known            bool // the headers were there
-}
+type Rate = apicall.Rate
 
 // Problem is one entry of a response's errors.
 type Problem struct {
@@ -243,7 +240,7 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &e) && e.NotFound()
 }
 
-// classify marks err once with its retry class.
+// classify marks err once with its retry class (apicall.ByStatus).
 func classify(err error) error {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -255,13 +252,7 @@ func classify(err error) error {
 		}
 		return faults.Temp(err)
 	}
-	switch {
-	case e.Status == http.StatusTooManyRequests:
-		return faults.Throttle(err)
-	case e.Status >= 500:
-		return faults.Temp(err)
-	}
-	return faults.Perm(err)
+	return apicall.ByStatus(err, e.Status)
 }
 
 // Me returns the authenticated user (GET /2/users/me).
@@ -421,26 +412,16 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return Rate{}, classify(fmt.Errorf("%s: %w", op, err))
-	}
-	defer resp.Body.Close()
-	rate := c.rate(resp.Header)
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.max+1))
-	if err != nil {
-		return rate, classify(fmt.Errorf("%s: read the answer: %w", op, err))
-	}
-	if int64(len(raw)) > c.max {
-		return rate, faults.Perm(fmt.Errorf("%s: the answer is over %d bytes", op, c.max))
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return rate, classify(c.apiError(op, resp, raw, rate))
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return rate, faults.Temp(fmt.Errorf("%s: the answer is not the documented JSON: %w", op, err))
-	}
-	return rate, nil
+	rate, _, err := c.calls().Do(op, req, out)
+	return rate, err
+}
+
+// calls sends the client's calls (apicall).
+func (c *Client) calls() apicall.Client {
+	return apicall.Client{HTTP: c.http, Max: c.max, Rate: c.rate, Classify: classify,
+		Failed: func(op string, resp *http.Response, raw []byte, rate Rate) error {
+			return c.apiError(op, resp, raw, rate)
+		}}
 }
 
 // apiError builds the Error of a non-2xx answer from its problem body. A
@@ -460,11 +441,7 @@ func (c *Client) apiError(op string, resp *http.Response, raw []byte, rate Rate)
 		e.Title = http.StatusText(resp.StatusCode)
 	}
 	if e.Status == http.StatusTooManyRequests && rate.Reset.IsZero() {
-		wait := time.Minute
-		if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s > 0 {
-			wait = time.Duration(s) * time.Second
-		}
-		e.Rate.Reset = c.now().Add(wait)
+		e.Rate.Reset = apicall.RetryAfter(resp.Header, c.now())
 	}
 	return e
 }
