@@ -73,11 +73,12 @@ settings() {
 }
 gts() { env "${SETTINGS[@]}" "$BIN" "$@"; }
 
-# Its own database, named after its directory (stop.sh leaves it: a
-# throwaway server's, dropped with the PostgreSQL cluster).
+# Its own database, named after its directory; stop.sh drops it with the
+# directory (DIR/.dropdb names it).
 DB=caliopen_gts_$(basename "$DIR" | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
 command -v createdb >/dev/null || apt_install postgresql-client
 createdb -h 127.0.0.1 -p "${PGPORT:-5432}" -U postgres "$DB" >&2
+printf '%s %s\n' "${PGPORT:-5432}" "$DB" >"$DIR/.dropdb"
 PID=
 for attempt in 1 2; do
   PORT=$(free_port 45000 49999)

@@ -2,7 +2,9 @@
 # Stops one server started by a script of this folder, by its pid: SIGTERM,
 # then waits up to STOP_TIMEOUT seconds (default 20) before SIGKILL; then
 # removes DIR, the directory the start script made for it (its *_DIR
-# variable), when given. An empty or dead pid is not an error.
+# variable), when given, and the PostgreSQL database that DIR/.dropdb names
+# ("PORT NAME", written by a start script that made one). An empty or dead
+# pid is not an error.
 #   usage: stop.sh PID [DIR]
 set -uo pipefail
 PID=${1:-}
@@ -22,5 +24,9 @@ stop() {
   kill -KILL "$PID" 2>/dev/null
 }
 stop
+if [ -n "$DIR" ] && [ -s "$DIR/.dropdb" ]; then
+  read -r port db <"$DIR/.dropdb"
+  dropdb --if-exists -h 127.0.0.1 -p "$port" -U postgres "$db" >&2 || true
+fi
 [ -z "$DIR" ] || rm -rf "$DIR"
 exit 0
